@@ -1,0 +1,38 @@
+# Every target creates .venv if missing and installs the package with the pinned set.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: install test test-jax test-slow demo bench clean
+
+install: $(STAMP)
+
+$(STAMP): constraints.txt setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,jax]'
+	touch $(STAMP)
+
+# The test command of the README and of CI: the fast suite on TensorFlow, then the
+# backend-agnostic layer/model/loss tests again on JAX.
+test: $(STAMP)
+	$(PYTEST) -m "not slow" tests
+	KERAS_BACKEND=jax $(PYTEST) -m "backend_agnostic and not slow" tests
+
+test-jax: $(STAMP)
+	KERAS_BACKEND=jax $(PYTEST) -m "backend_agnostic" tests
+
+test-slow: $(STAMP)
+	$(PYTEST) -m slow tests
+
+demo: $(STAMP)
+	$(VENV)/bin/semser demo --out demo_out
+
+bench: $(STAMP)
+	$(PY) benchmarks/train_step.py --variant attention --batch 5 --sequence-length 300 --reference
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache
