@@ -1,0 +1,170 @@
+"""The paralinguistic branch: a 1-D convolutional stack over the raw waveform."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+from semser_tf.layers._checks import check_positive_int_tuple, check_rate
+
+
+@keras.saving.register_keras_serializable(package="semser_tf")
+class ConvParalinguistic(layers.Layer):
+    """Raw waveform frames to one paralinguistic feature vector per label frame.
+
+    The official stack (Tzirakis et al. 2021): Conv1D(50, 8) -> MaxPool(10) -> Dropout ->
+    Conv1D(125, 6) -> MaxPool(5) -> Dropout -> Conv1D(250, 6) -> MaxPool(5) -> Dropout, all
+    convolutions ``same`` padded with ReLU.
+
+    Frame rule (one vector per label frame, exactly): every 100 ms label frame is
+    convolved on its own samples only, with zero ``same`` padding at the frame's edges,
+    and each max pooling keeps the whole windows that fit (``valid``, floor). With 2205
+    samples per frame and pools 10, 5, 5 that leaves ``2205 // 10 // 5 // 5 = 8`` pooled
+    steps per frame; ``frame_pooling="flatten"`` (default) concatenates them into an
+    ``8 * 250 = 2000`` feature vector, the size the official code feeds the fusion.
+    ``"mean"`` and ``"max"`` pool them over time to 250 features instead.
+
+    The official code convolves the whole 30 s window as one stream, crops the pooled
+    sequence to ``8 * frames`` steps and reshapes it: since 2205 is not a multiple of 250,
+    its frame ``t`` then sees samples ``2000 t .. 2000 t + 2000``, drifting 205 samples
+    per frame (2.8 s after 300 frames) away from the labels. Convolving per frame keeps
+    every feature vector on its own frame's samples; the price is that the first and
+    last ``kernel_size // 2`` samples of a frame see zeros instead of their neighbours.
+
+    Args:
+        filters: output channels of each convolution.
+        kernel_sizes: kernel size of each convolution (same length as ``filters``).
+        pool_sizes: max-pooling size after each convolution.
+        dropout: dropout rate after each pooling (0 disables it).
+        frame_pooling: ``"flatten"``, ``"mean"`` or ``"max"``: how the pooled steps of one
+            frame become its feature vector.
+        samples_per_frame: expected samples per frame (2205 at 22050 Hz and 10 Hz labels;
+            4410 with the speaker-slot layout). ``None`` accepts any length fixed at build.
+        **kwargs: base ``keras.layers.Layer`` arguments (``name``, ``dtype``, ...).
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = ConvParalinguistic()
+    >>> layer(np.zeros((2, 3, 2205), "float32")).shape
+    (2, 3, 2000)
+    """
+
+    def __init__(
+        self,
+        filters=(50, 125, 250),
+        kernel_sizes=(8, 6, 6),
+        pool_sizes=(10, 5, 5),
+        dropout=0.5,
+        frame_pooling="flatten",
+        samples_per_frame=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters = check_positive_int_tuple("filters", filters)
+        self.kernel_sizes = check_positive_int_tuple("kernel_sizes", kernel_sizes)
+        self.pool_sizes = check_positive_int_tuple("pool_sizes", pool_sizes)
+        if not (len(self.filters) == len(self.kernel_sizes) == len(self.pool_sizes)):
+            raise ValueError(
+                "ConvParalinguistic: filters, kernel_sizes and pool_sizes must have the same "
+                f"length, got {len(self.filters)}, {len(self.kernel_sizes)}, "
+                f"{len(self.pool_sizes)}."
+            )
+        self.dropout = check_rate("dropout", dropout)
+        if frame_pooling not in ("flatten", "mean", "max"):
+            raise ValueError(
+                "ConvParalinguistic: frame_pooling must be 'flatten', 'mean' or 'max', "
+                f"got {frame_pooling!r}."
+            )
+        self.frame_pooling = frame_pooling
+        if samples_per_frame is not None:
+            samples_per_frame = check_positive_int_tuple(
+                "samples_per_frame", (samples_per_frame,)
+            )[0]
+        self.samples_per_frame = samples_per_frame
+        self.convs = [
+            layers.Conv1D(f, k, padding="same", activation="relu", name=f"conv{i}", dtype=self.dtype_policy)
+            for i, (f, k) in enumerate(zip(self.filters, self.kernel_sizes))
+        ]
+        self.pools = [
+            layers.MaxPooling1D(p, name=f"pool{i}", dtype=self.dtype_policy)
+            for i, p in enumerate(self.pool_sizes)
+        ]
+        self.dropouts = [
+            layers.Dropout(self.dropout, name=f"dropout{i}") for i in range(len(self.filters))
+        ]
+
+    def steps_per_frame(self, samples_per_frame: int) -> int:
+        """Pooled time steps left per frame of ``samples_per_frame`` samples."""
+        steps = samples_per_frame
+        for p in self.pool_sizes:
+            steps //= p
+        return steps
+
+    def _check_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(
+                f"ConvParalinguistic ({self.name}): expected a waveform of rank 3 "
+                f"(batch, frames, samples_per_frame), got shape {tuple(input_shape)}."
+            )
+        spf = input_shape[-1]
+        if spf is None:
+            raise ValueError(
+                f"ConvParalinguistic ({self.name}): the last axis (samples_per_frame) must be "
+                f"known, got shape {tuple(input_shape)}."
+            )
+        if self.samples_per_frame is not None and spf != self.samples_per_frame:
+            raise ValueError(
+                f"ConvParalinguistic ({self.name}): waveform frames of {spf} samples, but the "
+                f"layer is configured for samples_per_frame={self.samples_per_frame} "
+                "(2205 = 100 ms at 22050 Hz; 4410 with speaker slots)."
+            )
+        if self.steps_per_frame(spf) < 1:
+            raise ValueError(
+                f"ConvParalinguistic ({self.name}): frames of {spf} samples are shorter than "
+                f"the total pooling {self.pool_sizes}."
+            )
+        return spf
+
+    def build(self, input_shape):
+        spf = self._check_shape(input_shape)
+        length, channels = spf, 1
+        for conv, pool in zip(self.convs, self.pools):
+            conv.build((None, length, channels))
+            channels = conv.filters
+            length //= pool.pool_size[0]
+        self.built = True
+
+    def call(self, inputs, training=None):
+        spf = inputs.shape[-1]
+        batch, frames = ops.shape(inputs)[0], ops.shape(inputs)[1]
+        x = ops.reshape(inputs, (-1, spf, 1))
+        for conv, pool, drop in zip(self.convs, self.pools, self.dropouts):
+            x = drop(pool(conv(x)), training=training)
+        if self.frame_pooling == "flatten":
+            x = ops.reshape(x, (batch, frames, x.shape[1] * x.shape[2]))
+        elif self.frame_pooling == "mean":
+            x = ops.reshape(ops.mean(x, axis=1), (batch, frames, x.shape[2]))
+        else:
+            x = ops.reshape(ops.max(x, axis=1), (batch, frames, x.shape[2]))
+        return x
+
+    def compute_output_shape(self, input_shape):
+        spf = self._check_shape(input_shape)
+        if self.frame_pooling == "flatten":
+            features = self.steps_per_frame(spf) * self.filters[-1]
+        else:
+            features = self.filters[-1]
+        return (input_shape[0], input_shape[1], features)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=list(self.filters),
+            kernel_sizes=list(self.kernel_sizes),
+            pool_sizes=list(self.pool_sizes),
+            dropout=self.dropout,
+            frame_pooling=self.frame_pooling,
+            samples_per_frame=self.samples_per_frame,
+        )
+        return config

@@ -1,0 +1,136 @@
+"""A streaming CCC metric: the CCC over everything seen, whatever the batching."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+_EPS = 1e-8
+
+
+@keras.saving.register_keras_serializable(package="semser_tf")
+class CCC(keras.metrics.Metric):
+    """Concordance correlation coefficient over all frames seen since the last reset.
+
+    Keras's built-in ``ConcordanceCorrelation`` averages per-batch values; the AVEC
+    convention needs the CCC of the concatenated predictions of a whole partition. This
+    metric keeps, per target, the weighted count, the two means, the two sums of squared
+    deviations and the co-moment, and merges each batch into them with Chan et al.'s
+    pairwise update. That equals the CCC of everything seen concatenated for any split
+    into batches, and unlike raw sums of x, x^2 and xy it does not cancel catastrophically
+    in float32 over long runs (millions of frames with a non-zero mean).
+
+    Args:
+        target: index of the target to report, or ``None`` for the mean over targets.
+        name: metric name (``ccc`` by default; use e.g. ``ccc_valence`` with ``target=1``).
+        **kwargs: base ``keras.metrics.Metric`` arguments.
+
+    Example:
+
+    >>> import numpy as np
+    >>> m = CCC()
+    >>> y = np.random.default_rng(0).uniform(-1, 1, (4, 10, 3)).astype("float32")
+    >>> m.update_state(y[:2], y[:2]); m.update_state(y[2:], y[2:])
+    >>> round(float(m.result()), 5)
+    1.0
+    """
+
+    def __init__(self, target=None, name="ccc", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if target is not None and (isinstance(target, bool) or not isinstance(target, int) or target < 0):
+            raise ValueError(f"CCC: target must be None or a non-negative index, got {target!r}.")
+        self.target = target
+        self._n_targets = None
+
+    def _create(self, n_targets):
+        self._n_targets = n_targets
+
+        def var(name):
+            return self.add_variable(shape=(n_targets,), initializer="zeros", name=name, dtype="float32")
+
+        self.count = var("count")
+        self.mean_true = var("mean_true")
+        self.mean_pred = var("mean_pred")
+        self.m2_true = var("m2_true")
+        self.m2_pred = var("m2_pred")
+        self.comoment = var("comoment")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
+        y_true = ops.cast(ops.convert_to_tensor(y_true), "float32")
+        n_targets = y_pred.shape[-1]
+        if self._n_targets is None:
+            self._create(n_targets)
+        elif n_targets != self._n_targets:
+            raise ValueError(f"CCC ({self.name}): {n_targets} targets, but {self._n_targets} before.")
+        t = ops.reshape(y_true, (-1, n_targets))
+        p = ops.reshape(y_pred, (-1, n_targets))
+        if sample_weight is None:
+            w = ops.ones_like(t[:, :1])
+        else:
+            w = ops.reshape(ops.cast(sample_weight, "float32"), (-1, 1))
+        nb = ops.sum(w, axis=0) * ops.ones((n_targets,), "float32")
+        safe_nb = ops.maximum(nb, _EPS)
+        mt_b = ops.sum(w * t, axis=0) / safe_nb
+        mp_b = ops.sum(w * p, axis=0) / safe_nb
+        dt, dp = t - mt_b, p - mp_b
+        m2t_b = ops.sum(w * dt * dt, axis=0)
+        m2p_b = ops.sum(w * dp * dp, axis=0)
+        c_b = ops.sum(w * dt * dp, axis=0)
+
+        na = self.count.value
+        n = na + nb
+        safe_n = ops.maximum(n, _EPS)
+        delta_t = mt_b - self.mean_true.value
+        delta_p = mp_b - self.mean_pred.value
+        frac = nb / safe_n
+        cross = na * frac  # na * nb / n
+        self.mean_true.assign(self.mean_true.value + delta_t * frac)
+        self.mean_pred.assign(self.mean_pred.value + delta_p * frac)
+        self.m2_true.assign(self.m2_true.value + m2t_b + delta_t * delta_t * cross)
+        self.m2_pred.assign(self.m2_pred.value + m2p_b + delta_p * delta_p * cross)
+        self.comoment.assign(self.comoment.value + c_b + delta_t * delta_p * cross)
+        self.count.assign(n)
+
+    def result_per_target(self):
+        """CCC of each target, (targets,)."""
+        if self._n_targets is None:
+            return ops.zeros((0,), "float32")
+        n = ops.maximum(self.count.value, _EPS)
+        vt, vp = self.m2_true.value / n, self.m2_pred.value / n
+        cov = self.comoment.value / n
+        diff = self.mean_true.value - self.mean_pred.value
+        return 2.0 * cov / (vt + vp + diff * diff + _EPS)
+
+    def result(self):
+        if self._n_targets is None:
+            return ops.convert_to_tensor(0.0, "float32")
+        ccc = self.result_per_target()
+        if self.target is None:
+            return ops.mean(ccc)
+        return ccc[self.target]
+
+    def reset_state(self):
+        if self._n_targets is None:
+            return
+        for v in (self.count, self.mean_true, self.mean_pred, self.m2_true, self.m2_pred, self.comoment):
+            v.assign(ops.zeros_like(v.value))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(target=self.target)
+        return config
+
+
+def ccc_metrics(targets):
+    """The mean CCC (``ccc``) and one CCC per target (``ccc_<name>``), for ``compile``.
+
+    Args:
+        targets: target names in output order, e.g. ``("arousal", "valence", "liking")``.
+
+    Example:
+
+    >>> [m.name for m in ccc_metrics(["arousal", "valence"])]
+    ['ccc', 'ccc_arousal', 'ccc_valence']
+    """
+    return [CCC(name="ccc")] + [CCC(target=i, name=f"ccc_{t}") for i, t in enumerate(targets)]

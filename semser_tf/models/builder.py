@@ -1,0 +1,106 @@
+"""Build the paper's four model variants as Keras functional models."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from semser_tf.layers import ConcatFusion, ConvParalinguistic, CrossAttentionFusion, HierarchicalAVLFusion
+from semser_tf.losses import CCCLoss
+from semser_tf.metrics import ccc_metrics
+from semser_tf.models.config import ModelConfig
+
+WAVEFORM, SEMANTIC = "waveform", "semantic"
+"""Input names: waveform (batch, frames, samples_per_frame), semantic (batch, frames, dim)."""
+
+
+def model_inputs(config: ModelConfig):
+    """The input names a variant takes."""
+    return {
+        "paralinguistic": (WAVEFORM,),
+        "semantic": (SEMANTIC,),
+        "concat": (WAVEFORM, SEMANTIC),
+        "attention": (WAVEFORM, SEMANTIC),
+    }[config.variant]
+
+
+def build_model(config: ModelConfig | None = None, with_weights_output: bool = False) -> keras.Model:
+    """The model of a variant: branch(es) -> fusion -> LSTM -> tanh Dense per frame.
+
+    - ``paralinguistic``: ConvParalinguistic on the waveform.
+    - ``semantic``: the per-frame semantic vectors.
+    - ``concat``: ConcatFusion(fusion_units, stream_units) of both.
+    - ``attention``: CrossAttentionFusion(fusion_units) of both, then
+      HierarchicalAVLFusion(stream_units).
+
+    then one ``LSTM(lstm_units)`` over frames and ``Dense(len(targets), tanh)``: one
+    prediction per frame, (batch, frames, targets). Inputs are named ``waveform`` and
+    ``semantic`` (only those the variant uses); the frame axis is of any length.
+
+    Args:
+        config: a :class:`ModelConfig` (the paper's attention model by default).
+        with_weights_output: for the attention variant, also output the modality weights
+            of the first fusion, (batch, frames, 2) [paralinguistic, semantic], to inspect
+            which modality the model listened to.
+
+    Example:
+
+    >>> m = build_model(ModelConfig(variant="semantic", lstm_units=8))
+    >>> m.output_shape
+    (None, None, 3)
+    """
+    config = config or ModelConfig()
+    if not isinstance(config, ModelConfig):
+        raise TypeError(f"build_model: expected a ModelConfig, got {type(config).__name__}.")
+    keras.utils.set_random_seed(config.seed)
+    names = model_inputs(config)
+    inputs = {}
+    if WAVEFORM in names:
+        inputs[WAVEFORM] = keras.Input((None, config.samples_per_frame), name=WAVEFORM)
+    if SEMANTIC in names:
+        inputs[SEMANTIC] = keras.Input((None, config.semantic_dim), name=SEMANTIC)
+
+    def paralinguistic():
+        return ConvParalinguistic(
+            filters=config.conv_filters,
+            kernel_sizes=config.conv_kernel_sizes,
+            pool_sizes=config.conv_pool_sizes,
+            dropout=config.dropout,
+            frame_pooling=config.frame_pooling,
+            samples_per_frame=config.samples_per_frame,
+            name="paralinguistic",
+        )(inputs[WAVEFORM])
+
+    weights = None
+    if config.variant == "paralinguistic":
+        x = paralinguistic()
+    elif config.variant == "semantic":
+        x = inputs[SEMANTIC]
+    elif config.variant == "concat":
+        x = ConcatFusion(config.fusion_units, config.stream_units, name="concat_fusion")(
+            [paralinguistic(), inputs[SEMANTIC]]
+        )
+    else:
+        x, weights = CrossAttentionFusion(
+            config.fusion_units, return_weights=True, name="modality_attention"
+        )([paralinguistic(), inputs[SEMANTIC]])
+        x = HierarchicalAVLFusion(config.stream_units, name="avl_fusion")(x)
+    x = layers.LSTM(config.lstm_units, return_sequences=True, name="lstm")(x)
+    out = layers.Dense(len(config.targets), activation="tanh", name="emotion")(x)
+    outputs = out
+    if with_weights_output:
+        if weights is None:
+            raise ValueError(f"with_weights_output needs the attention variant, not {config.variant!r}.")
+        outputs = {"emotion": out, "modality_weights": weights}
+    return keras.Model(inputs, outputs, name=f"semser_{config.variant}")
+
+
+def compile_model(model: keras.Model, config: ModelConfig, jit_compile="auto") -> keras.Model:
+    """Compile with Adam, the CCC loss and the streaming CCC metrics of the config."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm),
+        loss=CCCLoss(target_weights=config.target_weights),
+        weighted_metrics=ccc_metrics(config.targets),
+        jit_compile=jit_compile,
+    )
+    return model
