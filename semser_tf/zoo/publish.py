@@ -1,0 +1,325 @@
+"""Publishing: pack a trained run folder into a zoo entry (files + hashes + ``entry.json``).
+
+The run folder layout it expects is defined in ``docs/zoo.md``::
+
+    <run_dir>/
+      config.json       the run's configuration (required)
+      best.keras        the selected Keras model (required; ``model.keras`` is accepted)
+      report.json       evaluation figures (required; ``metrics.json`` is accepted)
+      history.csv       per-epoch log (not packed: .csv is not an accepted zoo file type)
+      embeddings/       aligned embeddings etc.: .npz, .json, .weights.h5 files (optional)
+
+Each file of ``embeddings/`` is listed in the entry on its own (role
+``embeddings/<file>``), so that every file is verified by its own hash and the entry holds
+only accepted file types. :func:`semser_tf.zoo.archive.make_archive` can in addition pack
+the entry folder into one ``.zip`` / ``.tar.gz`` for upload (``archive=`` argument).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from urllib.parse import quote
+
+from semser_tf.errors import ConfigError
+from semser_tf.zoo.archive import make_archive
+from semser_tf.zoo.cache import verify_file
+from semser_tf.zoo.registry import ALLOWED_SUFFIXES, ENTRY_FILENAME, ModelEntry, url_kind
+
+MODEL_NAMES = ("best.keras", "model.keras")
+"""Model files looked for in a run folder, first found wins."""
+
+REPORT_NAMES = ("report.json", "metrics.json")
+"""Metrics files looked for in a run folder, first found wins."""
+
+EMBEDDINGS_DIR = "embeddings"
+"""Sub-folder of a run folder whose files are all packed (role ``embeddings/<file>``)."""
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_CHUNK = 1 << 20
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}:{err.lineno}: not valid JSON ({err.msg}, column {err.colno})") from None
+
+
+def _check_content(path: Path, rel: str) -> None:
+    """Refuse files whose content does not match their safe type."""
+    lower = rel.lower()
+    if lower.endswith(".keras"):
+        if not zipfile.is_zipfile(path):
+            raise ConfigError(f"{path}: expected a Keras v3 '.keras' archive (a zip file)")
+    elif lower.endswith(".weights.h5"):
+        with open(path, "rb") as handle:
+            if handle.read(8) != _HDF5_SIGNATURE:
+                raise ConfigError(f"{path}: expected an HDF5 '.weights.h5' file")
+    elif lower.endswith(".npz"):
+        import numpy as np
+
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                for key in data.files:
+                    data[key]
+        except ValueError as err:
+            raise ConfigError(f"{path}: expected an .npz of plain arrays loadable with allow_pickle=False ({err})") from None
+        except (OSError, zipfile.BadZipFile) as err:
+            raise ConfigError(f"{path}: not a readable .npz file ({err})") from None
+    elif lower.endswith(".json"):
+        _read_json(path)
+
+
+def _metrics_from_report(report_path: Path, config: dict) -> tuple[list, dict | None]:
+    report = _read_json(report_path)
+    if not isinstance(report, dict):
+        raise ConfigError(f"{report_path}: expected a JSON object with a 'metrics' list")
+    records = report.get("metrics")
+    if not isinstance(records, list):
+        raise ConfigError(
+            f"{report_path}: field 'metrics': expected a list of "
+            '{"dataset": ..., "partition": ..., "ccc": {"arousal": ...}, "mean": ...}'
+        )
+    default_dataset = report.get("dataset") or config.get("dataset") or "unspecified"
+    metrics = []
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise ConfigError(f"{report_path}: field 'metrics[{i}]': expected an object")
+        ccc = record.get("ccc")
+        item = {
+            "dataset": record.get("dataset", default_dataset),
+            "partition": record.get("partition"),
+            "ccc": ccc,
+        }
+        if "mean" in record:
+            item["mean"] = record["mean"]
+        elif isinstance(ccc, dict) and ccc and all(isinstance(v, (int, float)) for v in ccc.values()):
+            item["mean"] = sum(ccc.values()) / len(ccc)
+        metrics.append(item)
+    training = report.get("training")
+    return metrics, training if isinstance(training, dict) else None
+
+
+def _copy_hashed(src: Path, dst: Path) -> tuple[int, str]:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    size = 0
+    with open(src, "rb") as fin, open(dst, "xb") as fout:
+        for chunk in iter(lambda: fin.read(_CHUNK), b""):
+            digest.update(chunk)
+            fout.write(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def _replace_dir(tmp: Path, out_dir: Path) -> None:
+    if out_dir.exists():
+        old = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".old"))
+        os.rmdir(old)
+        os.rename(out_dir, old)
+        try:
+            os.rename(tmp, out_dir)
+        except BaseException:
+            os.rename(old, out_dir)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(tmp, out_dir)
+
+
+def run_files(run_dir: str | os.PathLike) -> list[tuple[str, str, Path]]:
+    """The files of a run folder that :func:`publish_run` packs.
+
+    Args:
+        run_dir: the run folder (layout in ``docs/zoo.md``).
+
+    Returns:
+        ``(role, filename, path)`` triples: ``model``, ``config``, ``report``, one
+        ``weights`` when exactly one top-level ``*.weights.h5`` exists (else each under its
+        file name), and ``embeddings/<file>`` for every file under ``embeddings/``.
+
+    Raises:
+        ConfigError: the folder, the model, ``config.json`` or the report is missing, or a
+            file under ``embeddings/`` has a type that is not accepted.
+
+    Example:
+        >>> [role for role, _, _ in run_files("runs/attention")]  # doctest: +SKIP
+        ['model', 'config', 'report', 'embeddings/aligned.npz']
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}: run folder not found")
+    found: list[tuple[str, str, Path]] = []
+    model = next((run_dir / n for n in MODEL_NAMES if (run_dir / n).is_file()), None)
+    if model is None:
+        raise ConfigError(f"{run_dir}: no Keras model; expected {' or '.join(MODEL_NAMES)}")
+    found.append(("model", model.name, model))
+    config = run_dir / "config.json"
+    if not config.is_file():
+        raise ConfigError(f"{run_dir}: config.json not found; expected the run's configuration")
+    found.append(("config", config.name, config))
+    report = next((run_dir / n for n in REPORT_NAMES if (run_dir / n).is_file()), None)
+    if report is None:
+        raise ConfigError(f"{run_dir}: no metrics; expected {' or '.join(REPORT_NAMES)}")
+    found.append(("report", report.name, report))
+    weights = sorted(p for p in run_dir.glob("*.weights.h5") if p.is_file())
+    for path in weights:
+        found.append(("weights" if len(weights) == 1 else path.name, path.name, path))
+    emb = run_dir / EMBEDDINGS_DIR
+    if emb.is_dir():
+        for path in sorted(emb.rglob("*")):
+            if path.is_symlink():
+                raise ConfigError(f"{path}: symbolic links are not packed; copy the file into the run folder")
+            if not path.is_file():
+                continue
+            rel = path.relative_to(run_dir).as_posix()
+            if path.name.startswith("."):
+                continue
+            if not rel.lower().endswith(ALLOWED_SUFFIXES):
+                raise ConfigError(
+                    f"{path}: file type not accepted in a zoo entry; expected one of {', '.join(ALLOWED_SUFFIXES)}"
+                )
+            found.append((rel, rel, path))
+    return found
+
+
+def publish_run(
+    run_dir: str | os.PathLike,
+    name: str,
+    out_dir: str | os.PathLike,
+    version: str = "1.0.0",
+    base_url: str | None = None,
+    description: str | None = None,
+    license: str = "unspecified",
+    *,
+    variant: str | None = None,
+    training: dict | None = None,
+    citation: str | None = None,
+    overwrite: bool = False,
+    archive: str | None = None,
+) -> Path:
+    """Pack a trained run folder into a zoo entry folder with sizes and SHA-256 hashes.
+
+    The entry folder is assembled in a temporary folder beside ``out_dir``, validated
+    (the written ``entry.json`` is read back and every file re-hashed), and renamed into
+    place. For the entry to be found by name, put it at ``<registry>/<name>`` (e.g. the
+    repository's ``zoo/<name>``) or upload its files to ``base_url``.
+
+    Args:
+        run_dir: the trained run (layout in ``docs/zoo.md``).
+        name: registry name of the model (letters, digits, ``._-``).
+        out_dir: the entry folder to create (``<registry>/<name>``).
+        version: entry version; part of the cache path.
+        base_url: where the files will be served from; each file's ``url`` becomes
+            ``base_url + filename``. None: URLs relative to the entry (bundled files).
+        description: one or two sentences (default: generated from the variant and run).
+        license: licence of the weights (mind the training data's licence).
+        variant: model variant (default: ``variant`` of ``config.json``, top level or under
+            ``model``).
+        training: ``{"data": ..., "command": ...}`` (default: ``training`` of the report,
+            else "not recorded").
+        citation: optional reference.
+        overwrite: replace an existing ``out_dir``.
+        archive: also write ``<out_dir>.zip`` (``"zip"``) or ``<out_dir>.tar.gz``
+            (``"tar.gz"``) holding the entry folder.
+
+    Returns:
+        The path of the written ``entry.json``.
+
+    Raises:
+        ConfigError: missing run files, unaccepted file types or content, invalid metrics,
+            a bad ``base_url``.
+        FileExistsError: ``out_dir`` exists and ``overwrite`` is False.
+
+    Example:
+        >>> publish_run("runs/attention", "semser-attention-sewa-de", "zoo/semser-attention-sewa-de",
+        ...             base_url="https://example.org/zoo/semser-attention-sewa-de/1.0.0/")  # doctest: +SKIP
+        PosixPath('zoo/semser-attention-sewa-de/entry.json')
+    """
+    run_dir = Path(run_dir)
+    out_dir = Path(out_dir)
+    if archive not in (None, "zip", "tar.gz"):
+        raise ConfigError(f"archive: expected None, 'zip' or 'tar.gz', got {archive!r}")
+    if base_url is not None:
+        try:
+            kind = url_kind(base_url)
+        except ValueError as err:
+            raise ConfigError(f"base_url {base_url!r}: {err}") from None
+        if kind not in ("http", "file"):
+            raise ConfigError(f"base_url {base_url!r}: expected an http(s):// or file:// URL")
+        if not base_url.endswith("/"):
+            base_url += "/"
+    files = run_files(run_dir)
+    if out_dir.resolve() == run_dir.resolve() or run_dir.resolve() in out_dir.resolve().parents:
+        raise ConfigError(f"{out_dir}: the entry folder must lie outside the run folder {run_dir}")
+    if out_dir.exists() and not overwrite:
+        raise FileExistsError(f"{out_dir}: exists; pass overwrite=True to replace it")
+    archive_path = None
+    if archive is not None:
+        archive_path = out_dir.parent / f"{out_dir.name}.{archive}"
+        if archive_path.exists() and not overwrite:
+            raise FileExistsError(f"{archive_path}: exists; pass overwrite=True to replace it")
+    config = _read_json(run_dir / "config.json")
+    if not isinstance(config, dict):
+        raise ConfigError(f"{run_dir / 'config.json'}: expected a JSON object")
+    report_path = next(p for role, _, p in files if role == "report")
+    metrics, report_training = _metrics_from_report(report_path, config)
+    if variant is None:
+        variant = config.get("variant")
+        if variant is None and isinstance(config.get("model"), dict):
+            variant = config["model"].get("variant")
+        variant = variant if isinstance(variant, str) and variant else "unspecified"
+    if training is None:
+        training = report_training or {"data": "not recorded", "command": "not recorded"}
+    if description is None:
+        description = f"semser-tf {variant} model published from the run '{run_dir.name}'."
+
+    for _, rel, path in files:
+        _check_content(path, rel)
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".publishing"))
+    try:
+        file_specs = []
+        for role, rel, path in files:
+            size, sha = _copy_hashed(path, tmp / rel)
+            url = base_url + quote(rel) if base_url is not None else rel
+            file_specs.append({"role": role, "filename": rel, "size": size, "sha256": sha, "url": url})
+        data = {
+            "name": name,
+            "version": version,
+            "description": description,
+            "variant": variant,
+            "license": license,
+            "config": config,
+            "training": training,
+            "metrics": metrics,
+            "files": file_specs,
+            "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"),
+        }
+        if citation is not None:
+            data["citation"] = citation
+        entry = ModelEntry.from_dict(data, source=f"{report_path} -> entry '{name}'")
+        entry_path = tmp / ENTRY_FILENAME
+        entry.to_json(entry_path)
+        written = ModelEntry.from_json(entry_path)
+        for spec in written.files:
+            verify_file(tmp / spec.filename, spec.sha256, spec.size, remove=False)
+        os.chmod(tmp, 0o755)
+        _replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if archive_path is not None:
+        make_archive(out_dir, archive_path, arcname=out_dir.name)
+    return out_dir / ENTRY_FILENAME
+
+
+__all__ = ["publish_run", "run_files", "MODEL_NAMES", "REPORT_NAMES", "EMBEDDINGS_DIR"]
