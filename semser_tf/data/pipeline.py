@@ -1,0 +1,611 @@
+"""The tf.data pipeline: decode once into a TFRecord cache, then window, shuffle, batch.
+
+:func:`make_dataset` turns a partition of a :class:`~semser_tf.data.corpus.Corpus` (SEWA
+or manifest) into a ``tf.data.Dataset`` of::
+
+    ({"waveform": (B, T, 2205) float32,      # 4410 with speaker_slots=True
+      "semantic": (B, T, D) float32},        # frame features, D = frame_features.dim
+     targets (B, T, n_targets) float32,
+     sample_weight (B, T) float32)
+
+**Cache.** The first call decodes each recording once (``load_audio`` at 22050 Hz), cuts it
+into 10 Hz frames of 2205 samples (last partial frame zero-padded), computes its frame
+features and writes one TFRecord shard per recording into ``cache_dir``. The shard name
+holds a hash of the audio file (absolute path, size, mtime), the parsed labels, turns and
+words, and the frame-feature identity (``cache_key``/``dim``); a changed file or option
+gives a new name and a rebuild. A shard is written to a hidden temporary name and renamed
+when complete, so an interrupted or failed build leaves no partial shard. The default
+``cache_dir`` is ``$SEMSER_TF_CACHE`` if set, else ``$XDG_CACHE_HOME/semser_tf/frames``,
+else ``~/.cache/semser_tf/frames`` (user-writable even when the corpus is read-only). The
+folder can be deleted at any time.
+
+**Windows.** Windows of ``sequence_length`` frames start at ``0, hop, 2 * hop, ...``; the
+last window is the first that reaches the end of the recording and is padded with zeros
+(sample weight 0). With ``hop == sequence_length`` and no shuffle every frame is seen
+exactly once per epoch, recordings in corpus order.
+
+**Delay.** ``delay_frames = d > 0`` shifts labels *earlier*: the target at frame ``t`` is
+the label of frame ``t + d`` (predict what the annotators reported ``d`` frames later from
+the audio at ``t``: compensates their reaction delay). The last ``d`` frames then have no
+target (weight 0). Negative ``d`` shifts the other way.
+
+**Sample weight** is 1 on frames with a label and 0 on padding and unlabelled frames; for a
+recording without labels (prediction) it is 1 on every real frame and targets are 0.
+
+**Frame features** follow the :class:`FrameFeatures` protocol.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import sys
+import time
+import wave
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from semser_tf.constants import FRAME_RATE, SAMPLE_RATE, SAMPLES_PER_FRAME
+from semser_tf.data.corpus import Corpus, Recording
+from semser_tf.errors import ConfigError, DataError
+
+__all__ = [
+    "FrameFeatures",
+    "ZeroFrameFeatures",
+    "make_dataset",
+    "build_cache",
+    "default_cache_dir",
+    "frames_from_audio",
+    "window_starts",
+    "window_index",
+    "corpus_targets",
+    "n_targets",
+    "dataset_for_model",
+]
+
+CACHE_FORMAT = 1
+"""Bumped when the shard layout changes (part of every shard's hash)."""
+
+
+# --------------------------------------------------------------------------- features
+
+
+@runtime_checkable
+class FrameFeatures(Protocol):
+    """Per-frame features of a recording (the semantic branch's input).
+
+    An implementation is a callable ``f(recording, n_frames) -> np.ndarray`` of shape
+    ``(n_frames, f.dim)`` (float32-convertible) with an integer attribute ``dim``. It
+    should also define ``cache_key`` (a string that changes whenever its output would
+    change, e.g. a hash of the embedding table); without it the class name and ``dim``
+    identify it in the cache, so a retrained table would not invalidate cached shards.
+
+    ``recording.words`` (word timings) and ``recording.audio_path`` are the usual inputs.
+
+    Example:
+        >>> class Ones:
+        ...     dim = 4
+        ...     cache_key = "ones-v1"
+        ...     def __call__(self, recording, n_frames):
+        ...         return np.ones((n_frames, self.dim), np.float32)
+        >>> isinstance(Ones(), FrameFeatures)
+        True
+    """
+
+    dim: int
+
+    def __call__(self, recording: Recording, n_frames: int) -> np.ndarray: ...
+
+
+class ZeroFrameFeatures:
+    """Default frame features: zeros of shape ``(n_frames, dim)``.
+
+    Args:
+        dim: feature size (the paper's embedding size is 100).
+
+    Example:
+        >>> ZeroFrameFeatures(3)(None, 2).shape
+        (2, 3)
+    """
+
+    def __init__(self, dim: int = 100):
+        self.dim = int(dim)
+        self.cache_key = f"zeros:{self.dim}"
+
+    def __call__(self, recording, n_frames: int) -> np.ndarray:
+        return np.zeros((n_frames, self.dim), np.float32)
+
+    def __repr__(self) -> str:
+        return f"ZeroFrameFeatures(dim={self.dim})"
+
+
+def _features_key(features) -> str:
+    key = getattr(features, "cache_key", None)
+    if key is None:
+        key = f"{type(features).__module__}.{getattr(features, '__qualname__', type(features).__qualname__)}"
+    return f"{key}|dim={int(features.dim)}"
+
+
+# --------------------------------------------------------------------------- audio
+
+
+def _read_wav(path) -> np.ndarray:
+    """Minimal PCM WAV reader (used only when ``semser_tf.data.audio`` is unavailable)."""
+    with wave.open(str(path), "rb") as wf:
+        sr, ch, width, n = wf.getframerate(), wf.getnchannels(), wf.getsampwidth(), wf.getnframes()
+        raw = wf.readframes(n)
+    if width == 2:
+        x = np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
+    elif width == 4:
+        x = np.frombuffer(raw, "<i4").astype(np.float32) / 2147483648.0
+    elif width == 1:
+        x = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
+    else:
+        raise DataError(f"unsupported WAV sample width {width} bytes", path)
+    x = x.reshape(-1, ch).mean(axis=1) if ch > 1 else x
+    if sr != SAMPLE_RATE:
+        from scipy.signal import resample_poly  # noqa: PLC0415
+
+        g = math.gcd(sr, SAMPLE_RATE)
+        x = resample_poly(x, SAMPLE_RATE // g, sr // g).astype(np.float32)
+    return x.astype(np.float32, copy=False)
+
+
+def _load_audio(path) -> np.ndarray:
+    try:
+        from semser_tf.data.audio import load_audio  # noqa: PLC0415
+    except ImportError:
+        try:
+            return _read_wav(path)
+        except (wave.Error, EOFError) as err:
+            raise DataError(f"cannot decode audio ({err})", path) from None
+    return np.asarray(load_audio(path, sample_rate=SAMPLE_RATE), dtype=np.float32)
+
+
+def frames_from_audio(audio, n_frames: int | None = None) -> np.ndarray:
+    """Cut a 22050 Hz waveform into 100 ms frames (no cache; for one-file prediction).
+
+    Args:
+        audio: (samples,) mono waveform at 22050 Hz.
+        n_frames: frames wanted; default ``ceil(samples / 2205)``. Missing samples are
+            zeros; extra samples are dropped.
+
+    Returns:
+        (n_frames, 2205) float32 where row ``i`` is ``audio[i * 2205:(i + 1) * 2205]``.
+
+    Example:
+        >>> frames_from_audio(np.ones(3000)).shape
+        (2, 2205)
+    """
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    if n_frames is None:
+        n_frames = int(math.ceil(len(audio) / SAMPLES_PER_FRAME))
+    total = n_frames * SAMPLES_PER_FRAME
+    out = np.zeros(total, np.float32)
+    k = min(total, len(audio))
+    out[:k] = audio[:k]
+    return out.reshape(n_frames, SAMPLES_PER_FRAME)
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def default_cache_dir() -> Path:
+    """``$SEMSER_TF_CACHE``, else ``$XDG_CACHE_HOME/semser_tf/frames``, else
+    ``~/.cache/semser_tf/frames``."""
+    env = os.environ.get("SEMSER_TF_CACHE")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "semser_tf" / "frames"
+
+
+def _recording_key(rec: Recording, features) -> str:
+    h = hashlib.sha256()
+    st = rec.audio_path.stat()
+    for part in (
+        f"format={CACHE_FORMAT}",
+        f"sr={SAMPLE_RATE}",
+        str(rec.audio_path.resolve()),
+        str(st.st_size),
+        str(st.st_mtime_ns),
+        repr(rec.targets),
+        repr(rec.turns),
+        repr([tuple(w) for w in rec.words]),
+        _features_key(features),
+    ):
+        h.update(part.encode("utf-8"))
+        h.update(b"\0")
+    if rec.labels is not None:
+        h.update(np.ascontiguousarray(rec.labels, np.float32).tobytes())
+    return h.hexdigest()[:20]
+
+
+def _shard_path(cache_dir: Path, rec: Recording, features) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in rec.name)
+    return cache_dir / f"{safe}-{_recording_key(rec, features)}.tfrecord"
+
+
+def _bytes_feature(arr):
+    import tensorflow as tf  # noqa: PLC0415
+
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[arr]))
+
+
+def _example(rec: Recording, features, n_targets: int) -> bytes:
+    import tensorflow as tf  # noqa: PLC0415
+
+    audio = _load_audio(rec.audio_path)
+    frames = frames_from_audio(audio)
+    n = frames.shape[0]
+    if rec.labels is not None:
+        lab = np.full((n, n_targets), np.nan, np.float32)
+        k = min(n, rec.labels.shape[0])
+        lab[:k] = rec.labels[:k]
+        mask = (~np.isnan(lab).any(axis=1)).astype(np.float32)
+        lab = np.nan_to_num(lab, nan=0.0)
+    else:
+        lab = np.zeros((n, n_targets), np.float32)
+        mask = np.ones(n, np.float32)
+    feats = np.asarray(features(rec, n), dtype=np.float32)
+    if feats.shape != (n, features.dim):
+        raise DataError(
+            f"frame features {features!r} returned shape {feats.shape}: expected "
+            f"({n}, {features.dim}) for {n} frames",
+            rec.audio_path,
+        )
+    speaking = rec.speaking(n)
+    ex = tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "name": _bytes_feature(rec.name.encode("utf-8")),
+                "n_frames": tf.train.Feature(int64_list=tf.train.Int64List(value=[n])),
+                "waveform": _bytes_feature(frames.astype("<f4").tobytes()),
+                "semantic": _bytes_feature(feats.astype("<f4").tobytes()),
+                "targets": _bytes_feature(lab.astype("<f4").tobytes()),
+                "mask": _bytes_feature(mask.astype("<f4").tobytes()),
+                "speaking": _bytes_feature(speaking.astype("<f4").tobytes()),
+            }
+        )
+    )
+    return ex.SerializeToString()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clean_stale_temps(cache_dir: Path) -> None:
+    for p in cache_dir.glob(".*.tmp.*"):
+        try:
+            pid = int(p.name.rsplit(".", 1)[-1])
+        except ValueError:
+            continue
+        if not _pid_alive(pid):
+            p.unlink(missing_ok=True)
+
+
+def build_cache(
+    corpus: Corpus,
+    partition: str,
+    frame_features=None,
+    cache_dir=None,
+    progress: bool = True,
+) -> list[Path]:
+    """Decode and frame every recording of a partition into TFRecord shards (once).
+
+    Shards already present (same hash) are reused. Each new shard is written to
+    ``.<shard>.tmp.<pid>`` and renamed when complete; on any error the temporary file is
+    removed, so the cache never holds a partial shard. Temporary files of dead processes
+    (an interrupted build) are removed on the next call.
+
+    Args:
+        corpus: the corpus.
+        partition: the partition to cache.
+        frame_features: a :class:`FrameFeatures` (default ``ZeroFrameFeatures(100)``).
+        cache_dir: the cache folder (default :func:`default_cache_dir`).
+        progress: print one line per recording built to stderr.
+
+    Returns:
+        The shard paths, in the partition's recording order.
+
+    Raises:
+        DataError: a recording cannot be decoded, or its features have the wrong shape.
+
+    Example:
+        >>> shards = build_cache(SEWACorpus("/data/sewa"), "Train")  # doctest: +SKIP
+    """
+    import tensorflow as tf  # noqa: PLC0415
+
+    features = frame_features if frame_features is not None else ZeroFrameFeatures()
+    _check_features(features)
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    _clean_stale_temps(cache_dir)
+    recs = corpus.recordings(partition)
+    n_t = len(corpus.targets)
+    paths = [_shard_path(cache_dir, rec, features) for rec in recs]
+    todo = [(r, p) for r, p in zip(recs, paths) if not p.exists()]
+    t0 = time.perf_counter()
+    for i, (rec, path) in enumerate(todo, 1):
+        tmp = path.parent / f".{path.name}.tmp.{os.getpid()}"
+        try:
+            data = _example(rec, features, n_t)
+            with tf.io.TFRecordWriter(str(tmp)) as writer:
+                writer.write(data)
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        if progress:
+            sys.stderr.write(
+                f"semser cache: {i}/{len(todo)} {rec.name} -> {path.name} "
+                f"({time.perf_counter() - t0:.1f} s)\n"
+            )
+            sys.stderr.flush()
+    return paths
+
+
+def _check_features(features) -> None:
+    if not callable(features) or not isinstance(getattr(features, "dim", None), (int, np.integer)):
+        raise ConfigError(
+            f"frame_features {features!r}: expected a callable f(recording, n_frames) with an "
+            "integer attribute 'dim' (see semser_tf.data.pipeline.FrameFeatures)"
+        )
+
+
+# --------------------------------------------------------------------------- windows
+
+
+def window_starts(n_frames: int, sequence_length: int, hop: int) -> list[int]:
+    """Start frames of a recording's windows: ``0, hop, 2 * hop, ...`` up to and including
+    the first window that reaches the end (``start + sequence_length >= n_frames``).
+
+    Args:
+        n_frames: frames of the recording.
+        sequence_length: window length in frames.
+        hop: distance between window starts.
+
+    Returns:
+        The start frames (at least one, even for an empty recording).
+
+    Example:
+        >>> window_starts(650, 300, 300)
+        [0, 300, 600]
+    """
+    n_w = 1 + max(0, -(-(n_frames - sequence_length) // hop))
+    n_w = min(n_w, max(1, -(-n_frames // hop)))
+    return [k * hop for k in range(n_w)]
+
+
+def window_index(corpus: Corpus, partition: str, sequence_length: int = 300, hop=None,
+                 cache_dir=None, frame_features=None):
+    """The windows of an unshuffled :func:`make_dataset`, in order.
+
+    Useful to put predictions back in place: window ``k`` of the dataset covers frames
+    ``[start, start + valid)`` of recording ``name``.
+
+    Args:
+        corpus: the corpus.
+        partition: the partition.
+        sequence_length: window length in frames.
+        hop: hop in frames (default ``sequence_length``).
+        cache_dir: the cache folder (frame counts come from the decoded audio).
+        frame_features: as given to :func:`make_dataset` (for the shard names).
+
+    Returns:
+        A list of ``(name, start, valid)`` tuples.
+
+    Example:
+        >>> window_index(corpus, "Devel")[:2]  # doctest: +SKIP
+        [('Devel_01', 0, 300), ('Devel_01', 300, 300)]
+    """
+    hop = sequence_length if hop is None else hop
+    shards = build_cache(corpus, partition, frame_features, cache_dir, progress=False)
+    out = []
+    for rec, shard in zip(corpus.recordings(partition), shards):
+        n = _shard_frames(shard)
+        for s in window_starts(n, sequence_length, hop):
+            out.append((rec.name, s, max(0, min(sequence_length, n - s))))
+    return out
+
+
+def _shard_frames(path: Path) -> int:
+    import tensorflow as tf  # noqa: PLC0415
+
+    for raw in tf.data.TFRecordDataset(str(path)).take(1):
+        ex = tf.train.Example.FromString(raw.numpy())
+        return int(ex.features.feature["n_frames"].int64_list.value[0])
+    raise DataError("empty cache shard", path)
+
+
+def corpus_targets(corpus: Corpus) -> tuple:
+    """Target names of a corpus, e.g. ``("arousal", "valence", "liking")``."""
+    return tuple(corpus.targets)
+
+
+def n_targets(corpus: Corpus) -> int:
+    """Number of targets of a corpus."""
+    return len(corpus.targets)
+
+
+def make_dataset(
+    corpus: Corpus,
+    partition: str,
+    sequence_length: int = 300,
+    batch_size: int = 25,
+    hop: int | None = None,
+    shuffle: bool = False,
+    seed: int = 0,
+    delay_frames: int = 0,
+    speaker_slots: bool = False,
+    frame_features=None,
+    cache_dir=None,
+    drop_remainder: bool = False,
+    shuffle_buffer: int = 64,
+    cycle_length: int = 4,
+    progress: bool = True,
+):
+    """Windows of a partition as a batched ``tf.data.Dataset`` (see the module doc).
+
+    Args:
+        corpus: a :class:`~semser_tf.data.corpus.Corpus` (SEWA or manifest).
+        partition: the partition (case-insensitive), e.g. ``"Train"``.
+        sequence_length: frames per window (paper: 300 = 30 s).
+        batch_size: windows per batch (paper: 25).
+        hop: frames between window starts (default ``sequence_length``: no overlap).
+        shuffle: shuffle recordings and windows (seeded, reshuffled each epoch).
+        seed: the shuffle seed.
+        delay_frames: annotation-delay shift; ``d > 0`` pairs the audio at frame ``t``
+            with the label of frame ``t + d``.
+        speaker_slots: 4410 samples per frame: the frame's samples in slot 0 when the
+            subject speaks (frame centre inside a turn), else in slot 1; the other slot 0.
+        frame_features: a :class:`FrameFeatures` (default ``ZeroFrameFeatures(100)``).
+        cache_dir: the TFRecord cache (default :func:`default_cache_dir`).
+        drop_remainder: drop the last incomplete batch.
+        shuffle_buffer: windows in the shuffle buffer (memory: about 2.6 MB each at T=300).
+        cycle_length: recordings read concurrently when shuffling.
+        progress: show cache-building progress on stderr.
+
+    Returns:
+        A dataset of ``({"waveform", "semantic"}, targets, sample_weight)`` batches.
+
+    Raises:
+        ConfigError: a non-positive length, batch or hop, or bad frame features.
+        DataError: a recording cannot be read.
+
+    Example:
+        >>> ds = make_dataset(SEWACorpus("/data/sewa"), "Train", shuffle=True)  # doctest: +SKIP
+        >>> x, y, w = next(iter(ds))  # doctest: +SKIP
+        >>> x["waveform"].shape, y.shape, w.shape  # doctest: +SKIP
+        (TensorShape([25, 300, 2205]), TensorShape([25, 300, 3]), TensorShape([25, 300]))
+    """
+    import tensorflow as tf  # noqa: PLC0415
+
+    hop = sequence_length if hop is None else hop
+    for label, v in (("sequence_length", sequence_length), ("batch_size", batch_size),
+                     ("hop", hop), ("shuffle_buffer", shuffle_buffer),
+                     ("cycle_length", cycle_length)):
+        if not isinstance(v, (int, np.integer)) or v <= 0:
+            raise ConfigError(f"{label}={v!r}: expected a positive integer")
+    if not isinstance(delay_frames, (int, np.integer)):
+        raise ConfigError(f"delay_frames={delay_frames!r}: expected an integer")
+    features = frame_features if frame_features is not None else ZeroFrameFeatures()
+    _check_features(features)
+    shards = build_cache(corpus, partition, features, cache_dir, progress=progress)
+    if not shards:
+        raise DataError(f"partition {partition!r} has no recordings", corpus.root)
+    T, hop, d = int(sequence_length), int(hop), int(delay_frames)
+    D, n_t, F = int(features.dim), len(corpus.targets), SAMPLES_PER_FRAME
+    spec = {
+        "n_frames": tf.io.FixedLenFeature([], tf.int64),
+        "waveform": tf.io.FixedLenFeature([], tf.string),
+        "semantic": tf.io.FixedLenFeature([], tf.string),
+        "targets": tf.io.FixedLenFeature([], tf.string),
+        "mask": tf.io.FixedLenFeature([], tf.string),
+        "speaking": tf.io.FixedLenFeature([], tf.string),
+    }
+
+    def parse(serialized):
+        ex = tf.io.parse_single_example(serialized, spec)
+        n = tf.cast(ex["n_frames"], tf.int32)
+
+        def raw(key, width):
+            return tf.reshape(tf.io.decode_raw(ex[key], tf.float32, little_endian=True), [n, width])
+
+        wav = raw("waveform", F)
+        sem = raw("semantic", D)
+        tgt = raw("targets", n_t)
+        mask = tf.reshape(tf.io.decode_raw(ex["mask"], tf.float32), [n])
+        spk = tf.reshape(tf.io.decode_raw(ex["speaking"], tf.float32), [n])
+        if d != 0:  # target at t = label at t + d
+            idx = tf.range(n) + d
+            ok = tf.cast((idx >= 0) & (idx < n), tf.float32)
+            idx = tf.clip_by_value(idx, 0, tf.maximum(n - 1, 0))
+            tgt = tf.gather(tgt, idx) * ok[:, None]
+            mask = tf.gather(mask, idx) * ok
+        n_w = 1 + tf.maximum(0, (n - T + hop - 1) // hop)
+        n_w = tf.minimum(n_w, tf.maximum(1, (n + hop - 1) // hop))
+        length = (n_w - 1) * hop + T
+        pad = length - n
+
+        def padded(x):
+            return tf.pad(x, [[0, pad]] + [[0, 0]] * (len(x.shape) - 1))
+
+        return n_w, padded(wav), padded(sem), padded(tgt), padded(mask), padded(spk)
+
+    def to_windows(n_w, wav, sem, tgt, mask, spk):
+        def cut(k):
+            s = tf.cast(k, tf.int32) * hop
+            w = wav[s:s + T]
+            if speaker_slots:
+                on = spk[s:s + T][:, None]
+                w = tf.concat([w * on, w * (1.0 - on)], axis=-1)
+            w = tf.ensure_shape(w, [T, 2 * F if speaker_slots else F])
+            x = {"waveform": w, "semantic": tf.ensure_shape(sem[s:s + T], [T, D])}
+            return x, tf.ensure_shape(tgt[s:s + T], [T, n_t]), tf.ensure_shape(mask[s:s + T], [T])
+
+        return tf.data.Dataset.range(tf.cast(n_w, tf.int64)).map(cut)
+
+    auto = tf.data.AUTOTUNE
+    files = tf.data.Dataset.from_tensor_slices([str(p) for p in shards])
+    if shuffle:
+        files = files.shuffle(len(shards), seed=seed, reshuffle_each_iteration=True)
+    records = files.interleave(
+        tf.data.TFRecordDataset, cycle_length=1, num_parallel_calls=auto, deterministic=True
+    )
+    parsed = records.map(parse, num_parallel_calls=auto, deterministic=True).prefetch(2)
+    if shuffle:
+        windows = parsed.interleave(
+            to_windows, cycle_length=min(cycle_length, len(shards)), block_length=1,
+            num_parallel_calls=auto, deterministic=True,
+        )
+        windows = windows.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    else:
+        windows = parsed.flat_map(to_windows)
+    return windows.batch(batch_size, drop_remainder=drop_remainder).prefetch(auto)
+
+
+def dataset_for_model(ds, model):
+    """Keep only the inputs a Keras model takes, in the structure it expects.
+
+    Args:
+        ds: a dataset from :func:`make_dataset`.
+        model: a Keras model whose inputs are named like the dataset's (``"waveform"``,
+            ``"semantic"``).
+
+    Returns:
+        The dataset with ``x`` reduced to the model's inputs: a dict for a dict-input
+        model, a single tensor for a one-input model, a tuple otherwise.
+
+    Raises:
+        ConfigError: the model takes an input the dataset does not have.
+
+    Example:
+        >>> ds = dataset_for_model(make_dataset(corpus, "Train"), model)  # doctest: +SKIP
+    """
+    inputs = getattr(model, "inputs", None) or []
+    names = [getattr(t, "name", None) for t in inputs]
+    spec = ds.element_spec[0]
+    missing = [n for n in names if n not in spec]
+    if not names or missing:
+        raise ConfigError(
+            f"model inputs {names}: expected inputs named among {sorted(spec)}"
+        )
+    struct = getattr(model, "input", None)
+    if isinstance(struct, dict):
+        keys = dict(zip(struct.keys(), names))
+        return ds.map(lambda x, y, w: ({k: x[n] for k, n in keys.items()}, y, w))
+    if len(names) == 1:
+        return ds.map(lambda x, y, w: (x[names[0]], y, w))
+    return ds.map(lambda x, y, w: (tuple(x[n] for n in names), y, w))
