@@ -594,18 +594,21 @@ def dataset_for_model(ds, model):
     Example:
         >>> ds = dataset_for_model(make_dataset(corpus, "Train"), model)  # doctest: +SKIP
     """
-    inputs = getattr(model, "inputs", None) or []
-    names = [getattr(t, "name", None) for t in inputs]
     spec = ds.element_spec[0]
-    missing = [n for n in names if n not in spec]
-    if not names or missing:
-        raise ConfigError(
-            f"model inputs {names}: expected inputs named among {sorted(spec)}"
-        )
     struct = getattr(model, "input", None)
     if isinstance(struct, dict):
-        keys = dict(zip(struct.keys(), names))
+        keys = {k: (k if k in spec else getattr(t, "name", k)) for k, t in struct.items()}
+    else:
+        keys = {getattr(t, "name", None): getattr(t, "name", None)
+                for t in (getattr(model, "inputs", None) or [])}
+    missing = [n for n in keys.values() if n not in spec]
+    if not keys or missing:
+        raise ConfigError(
+            f"model inputs {list(keys.values())}: expected inputs named among {sorted(spec)}"
+        )
+    if isinstance(struct, dict):
         return ds.map(lambda x, y, w: ({k: x[n] for k, n in keys.items()}, y, w))
+    names = list(keys.values())
     if len(names) == 1:
         return ds.map(lambda x, y, w: (x[names[0]], y, w))
     return ds.map(lambda x, y, w: (tuple(x[n] for n in names), y, w))
