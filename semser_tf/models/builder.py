@@ -24,6 +24,16 @@ def model_inputs(config: ModelConfig):
     }[config.variant]
 
 
+def input_names(model: keras.Model):
+    """Names of a model's inputs (``waveform`` and/or ``semantic``), in order."""
+    return [t.name for t in model.inputs]
+
+
+def select_inputs(model: keras.Model, features: dict) -> dict:
+    """The entries of ``features`` that ``model`` takes (the loader yields both inputs)."""
+    return {name: features[name] for name in input_names(model)}
+
+
 def build_model(config: ModelConfig | None = None, with_weights_output: bool = False) -> keras.Model:
     """The model of a variant: branch(es) -> fusion -> LSTM -> tanh Dense per frame.
 
