@@ -22,6 +22,7 @@ from semser_tf.zoo.registry import (
     add_registry_path,
     get_entry,
     list_pretrained,
+    load_entries,
     registry_paths,
     remove_registry_path,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "fetch_entry_files",
     "get_entry",
     "list_pretrained",
+    "load_entries",
     "make_archive",
     "publish_run",
     "registry_paths",

@@ -615,3 +615,32 @@ def get_entry(name: str) -> ModelEntry:
     if entry.name != name:
         raise _fail(entries[name], "name", f"{entry.name!r} differs from the entry's folder name {name!r}")
     return entry
+
+
+def load_entries(paths: Iterable[str | os.PathLike] | None = None) -> list[ModelEntry]:
+    """Every entry of the registry (or of the given registry folders), validated, by name.
+
+    Args:
+        paths: registry folders to read instead of :func:`registry_paths` (a later folder
+            overrides an entry of the same name from an earlier one).
+
+    Raises:
+        ConfigError: an invalid entry (the file and the field are named).
+
+    Example:
+        >>> [e.name for e in load_entries()]  # doctest: +SKIP
+        ['semser-attention-sewa-de']
+    """
+    folders = None if paths is None else [Path(p).expanduser() for p in paths]
+    if folders is not None:
+        for folder in folders:
+            if not folder.is_dir():
+                raise ConfigError(f"{folder}: zoo registry folder not found")
+    found = _entry_files(folders)
+    result = []
+    for name in sorted(found):
+        entry = ModelEntry.from_json(found[name])
+        if entry.name != name:
+            raise _fail(found[name], "name", f"{entry.name!r} differs from the entry's folder name {name!r}")
+        result.append(entry)
+    return result
