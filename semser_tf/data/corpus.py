@@ -197,7 +197,8 @@ def strip_quotes(text: str, path=None, line: int | None = None, field: str = "te
         )
     if len(text) >= 2 and text[-1] == '"' and text.count('"') % 2 == 1:
         raise DataError(
-            f"unbalanced quotes in {field} {text!r}: a closing quote without an opening one",
+            f"unbalanced quotes in {field} {text!r}: a closing quote without an opening one; "
+            f"expected the {field} enclosed in matching quotes or unquoted",
             path,
             line,
         )
