@@ -1,0 +1,50 @@
+"""Shared helpers of the benchmark scripts: timing, machine description, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+
+def machine() -> dict:
+    info = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return info
+
+
+def median_time(fn, steps: int, warmup: int = 2) -> float:
+    """Median wall time of ``fn()`` over ``steps`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def run_reference(script: str, impl: str, env: dict) -> dict:
+    """Run ../shared/bench/ref_bench.py (or another script printing one JSON line)."""
+    out = subprocess.run(
+        [sys.executable, script, impl], env={**os.environ, **env}, check=True,
+        capture_output=True, text=True,
+    ).stdout
+    lines = [l for l in out.splitlines() if l.startswith("{")]
+    return json.loads(lines[-1])
+
+
+def emit(record: dict) -> None:
+    print(json.dumps(record, sort_keys=True), flush=True)
