@@ -115,9 +115,10 @@ def read_rows(
 ) -> tuple[list[TextRow], str]:
     """Split a small ``;``/tab/``,`` separated file into rows of fields.
 
-    The delimiter is sniffed: the first of ``;``, tab, ``,`` that splits each of the first
-    five non-blank lines into at least ``min_fields`` fields (so commas inside a text column
-    of a ``;`` file, or semicolons inside the text of a ``,`` file, do not confuse it).
+    The delimiter is sniffed: among ``;``, tab and ``,``, those that split each of the first
+    five non-blank lines into at least ``min_fields`` fields, the one that comes first on
+    the first line (so commas inside a text column of a ``;`` file, or semicolons inside
+    the text of a ``,`` file, do not confuse it).
     CRLF/CR line ends, a UTF-8 BOM and blank lines (trailing or not) are accepted.
 
     Args:
@@ -144,12 +145,14 @@ def read_rows(
     if not lines:
         return [], ";"
     probe = lines[:5]
-    delimiter = None
-    for cand in _DELIMITERS:
-        if all(len(_split(ln, cand, maxsplit)) >= min_fields for _, ln in probe):
-            delimiter = cand
-            break
-    if delimiter is None:  # the file is wrong; pick the best guess for the message
+    fits = [c for c in _DELIMITERS
+            if all(len(_split(ln, c, maxsplit)) >= min_fields for _, ln in probe)]
+    present = [c for c in fits if c in probe[0][1]]
+    if present:  # the separator is the one that comes first on the line
+        delimiter = min(present, key=probe[0][1].index)
+    elif fits:
+        delimiter = fits[0]
+    else:  # the file is wrong; pick the best guess for the message
         delimiter = max(_DELIMITERS, key=lambda c: len(_split(probe[0][1], c, maxsplit)))
     rows = []
     for lineno, ln in lines:
