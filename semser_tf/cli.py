@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from semser_tf.errors import SemserError
@@ -34,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as err:
-            if err.name == name:  # that part of the package is not there
+            if err.name and (name == err.name or name.startswith(err.name + ".")):
+                # that part of the package is not there
                 continue
             raise
         module.register(sub)
@@ -42,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
