@@ -60,6 +60,9 @@ def entry_cache_dir(name: str, version: str, root: str | os.PathLike | None = No
         >>> entry_cache_dir("m", "1.0.0", "/tmp/c")
         PosixPath('/tmp/c/m/1.0.0')
     """
+    for label, value in (("name", name), ("version", version)):
+        if not value or "/" in value or "\\" in value or value in (".", "..") or ".." in value:
+            raise ValueError(f"model {label} {value!r}: expected no path separators and no '..'")
     return cache_dir(root) / name / version
 
 

@@ -22,7 +22,7 @@ from typing import IO
 
 from semser_tf.errors import ConfigError, SemserError
 from semser_tf.zoo.cache import ChecksumError, entry_cache_dir, verify_file
-from semser_tf.zoo.registry import FileSpec, ModelEntry, get_entry, url_kind
+from semser_tf.zoo.registry import FileSpec, ModelEntry, check_filename, get_entry, url_kind
 
 DEFAULT_TIMEOUT = 60.0
 """Seconds a connection may stay silent before a download is abandoned."""
@@ -226,6 +226,8 @@ def resolve_file(
     """
     if isinstance(spec, str):
         spec = entry.file(spec)
+    source = entry.path if entry.path is not None else f"zoo entry '{entry.name}'"
+    check_filename(spec.filename, source, f"files[role={spec.role}].filename")
     kind = url_kind(spec.url)
     entry_dir = entry.entry_dir
     # 1. bundled beside the entry file: checked, never removed (it belongs to the source tree

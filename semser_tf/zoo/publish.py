@@ -306,7 +306,7 @@ def publish_run(
         }
         if citation is not None:
             data["citation"] = citation
-        entry = ModelEntry.from_dict(data, source=f"{report_path} -> entry '{name}'")
+        entry = ModelEntry.from_dict(data, source=f"entry '{name}' built from {run_dir} (metrics from {report_path.name})")
         entry_path = tmp / ENTRY_FILENAME
         entry.to_json(entry_path)
         written = ModelEntry.from_json(entry_path)

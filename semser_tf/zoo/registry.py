@@ -170,7 +170,21 @@ class FileSpec:
 
     @classmethod
     def from_dict(cls, data: Any, source=None, index: int = 0) -> "FileSpec":
-        """Build and validate a file description (see :meth:`ModelEntry.from_dict`)."""
+        """Build and validate a file description.
+
+        Args:
+            data: the JSON object ``{role, filename, size, sha256, url}``.
+            source: the entry file, named in errors.
+            index: position in the entry's ``files`` list, named in errors.
+
+        Raises:
+            ConfigError: naming ``files[<index>].<field>`` and the expected form.
+
+        Example:
+            >>> FileSpec.from_dict({"role": "config", "filename": "config.json", "size": 2,
+            ...                     "sha256": "0" * 64, "url": "config.json"}).role
+            'config'
+        """
         prefix = f"files[{index}]."
         if not isinstance(data, Mapping):
             raise _fail(source, f"files[{index}]", f"expected an object, got {type(data).__name__}")
@@ -230,7 +244,21 @@ class MetricSpec:
 
     @classmethod
     def from_dict(cls, data: Any, source=None, index: int = 0) -> "MetricSpec":
-        """Build and validate one metrics record (see :meth:`ModelEntry.from_dict`)."""
+        """Build and validate one metrics record.
+
+        Args:
+            data: the JSON object ``{dataset, partition, ccc, mean}``.
+            source: the entry file, named in errors.
+            index: position in the entry's ``metrics`` list, named in errors.
+
+        Raises:
+            ConfigError: naming ``metrics[<index>].<field>`` and the expected form.
+
+        Example:
+            >>> MetricSpec.from_dict({"dataset": "SEWA", "partition": "devel",
+            ...                       "ccc": {"arousal": 0.5}, "mean": 0.5}).partition
+            'devel'
+        """
         prefix = f"metrics[{index}]."
         if not isinstance(data, Mapping):
             raise _fail(source, f"metrics[{index}]", f"expected an object, got {type(data).__name__}")
@@ -476,8 +504,11 @@ def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
 
     Args:
-        path: destination file.
+        path: destination file (its folder is created).
         text: content (UTF-8).
+
+    Example:
+        >>> write_text_atomic(Path("/tmp/example.json"), "{}")
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -526,7 +557,14 @@ def add_registry_path(path: str | os.PathLike) -> None:
 
 
 def remove_registry_path(path: str | os.PathLike) -> None:
-    """Remove a folder added with :func:`add_registry_path` (no error if absent)."""
+    """Remove a folder added with :func:`add_registry_path` (no error if absent).
+
+    Args:
+        path: the folder given to :func:`add_registry_path`.
+
+    Example:
+        >>> remove_registry_path("/data/my_zoo")
+    """
     folder = Path(path).expanduser().resolve()
     if folder in _user_paths:
         _user_paths.remove(folder)
