@@ -179,8 +179,9 @@ def wav_info(path) -> dict:
 
     Returns:
         dict with ``format`` (1 PCM or 3 float, after resolving WAVE_FORMAT_EXTENSIBLE),
-        ``channels``, ``sample_rate``, ``bits``, ``block_align``, ``data_offset``,
-        ``data_size`` (bytes) and ``frames``.
+        ``extensible`` (the header used WAVE_FORMAT_EXTENSIBLE), ``channels``,
+        ``sample_rate``, ``bits``, ``block_align``, ``data_offset``, ``data_size`` (bytes)
+        and ``frames``.
 
     Raises:
         DataError: not a WAV file, no ``fmt``/``data`` chunk, an unsupported encoding,
@@ -211,11 +212,13 @@ def wav_info(path) -> dict:
                 if len(raw) < 16:
                     raise DataError("WAV fmt chunk is truncated", path)
                 tag, channels, rate, _, block_align, bits = struct.unpack("<HHIIHH", raw[:16])
-                if tag == _WAVE_FORMAT_EXTENSIBLE:
+                extensible = tag == _WAVE_FORMAT_EXTENSIBLE
+                if extensible:
                     if len(raw) < 26:
                         raise DataError("WAVE_FORMAT_EXTENSIBLE fmt chunk too short", path)
                     tag = struct.unpack("<H", raw[24:26])[0]
-                fmt = dict(format=tag, channels=channels, sample_rate=rate, bits=bits, block_align=block_align)
+                fmt = dict(format=tag, channels=channels, sample_rate=rate, bits=bits, block_align=block_align,
+                           extensible=extensible)
             elif cid == b"data":
                 if fmt is None:
                     raise DataError("WAV data chunk comes before the fmt chunk", path)
@@ -294,7 +297,7 @@ def _decode_tf(path: Path, fmt: str) -> tuple[np.ndarray, int]:
     info = wav_info(path)
     if info["frames"] == 0:
         raise DataError("zero-length audio (the WAV data chunk holds no samples)", path)
-    if info["format"] == _WAVE_FORMAT_PCM and info["bits"] == 16:
+    if info["format"] == _WAVE_FORMAT_PCM and info["bits"] == 16 and not info["extensible"]:
         import tensorflow as tf
 
         try:
@@ -310,9 +313,10 @@ def _decode_tfio(path: Path, fmt: str) -> tuple[np.ndarray, int]:
         info = wav_info(path)
         if info["frames"] == 0:
             raise DataError("zero-length audio (the WAV data chunk holds no samples)", path)
-        # tensorflow-io 0.37 returns 8-bit PCM unscaled and reads 32-bit integer PCM as
-        # float32 bit patterns; only 16-bit PCM and 32-bit float are decoded by it.
-        if not (
+        # tensorflow-io 0.37 returns 8-bit PCM unscaled, reads 32-bit integer PCM as float32
+        # bit patterns and returns no samples for WAVE_FORMAT_EXTENSIBLE headers; only plain
+        # 16-bit PCM and 32-bit float are decoded by it.
+        if info["extensible"] or not (
             (info["format"] == _WAVE_FORMAT_PCM and info["bits"] == 16)
             or (info["format"] == _WAVE_FORMAT_IEEE_FLOAT and info["bits"] == 32)
         ):
@@ -596,7 +600,7 @@ def save_wav(path, audio, sample_rate: int = SAMPLE_RATE) -> Path:
         raise DataError("audio to write holds NaN or infinite samples", path)
     if int(sample_rate) <= 0:
         raise DataError(f"sample rate must be positive, got {sample_rate}", path)
-    pcm = np.clip(np.round(data * 32767.0), -32768, 32767).astype("<i2")
+    pcm = np.round(np.clip(data, -1.0, 1.0) * 32767.0).astype("<i2")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
     try:
         with os.fdopen(fd, "wb") as fh:
