@@ -547,15 +547,21 @@ def make_dataset(
     def to_windows(n_w, wav, sem, tgt, mask, spk):
         def cut(k):
             s = tf.cast(k, tf.int32) * hop
-            w = wav[s:s + T]
-            if speaker_slots:
-                on = spk[s:s + T][:, None]
-                w = tf.concat([w * on, w * (1.0 - on)], axis=-1)
-            w = tf.ensure_shape(w, [T, 2 * F if speaker_slots else F])
-            x = {"waveform": w, "semantic": tf.ensure_shape(sem[s:s + T], [T, D])}
-            return x, tf.ensure_shape(tgt[s:s + T], [T, n_t]), tf.ensure_shape(mask[s:s + T], [T])
+            return (
+                tf.ensure_shape(wav[s:s + T], [T, F]),
+                tf.ensure_shape(sem[s:s + T], [T, D]),
+                tf.ensure_shape(tgt[s:s + T], [T, n_t]),
+                tf.ensure_shape(mask[s:s + T], [T]),
+                tf.ensure_shape(spk[s:s + T], [T]),
+            )
 
         return tf.data.Dataset.range(tf.cast(n_w, tf.int64)).map(cut)
+
+    def assemble(wav, sem, tgt, mask, spk):  # on whole batches: one vectorised op
+        if speaker_slots:
+            on = spk[..., None]
+            wav = tf.concat([wav * on, wav * (1.0 - on)], axis=-1)
+        return {"waveform": wav, "semantic": sem}, tgt, mask
 
     auto = tf.data.AUTOTUNE
     files = tf.data.Dataset.from_tensor_slices([str(p) for p in shards])
@@ -573,7 +579,8 @@ def make_dataset(
         windows = windows.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     else:
         windows = parsed.flat_map(to_windows)
-    return windows.batch(batch_size, drop_remainder=drop_remainder).prefetch(auto)
+    batches = windows.batch(batch_size, drop_remainder=drop_remainder)
+    return batches.map(assemble, num_parallel_calls=auto, deterministic=True).prefetch(auto)
 
 
 def dataset_for_model(ds, model):
