@@ -10,7 +10,7 @@ Example:
     >>> paths = fetch_entry_files(get_entry(names[0]))  # doctest: +SKIP
 """
 
-from semser_tf.zoo.archive import UnsafeArchiveError, make_archive, safe_extract
+from semser_tf.zoo.archive import OutputExistsError, UnsafeArchiveError, make_archive, safe_extract
 from semser_tf.zoo.cache import ChecksumError, cache_dir, clear_cache, sha256_file, verify_file
 from semser_tf.zoo.download import DownloadError, download_file, fetch_entry_files, resolve_file
 from semser_tf.zoo.publish import publish_run
@@ -34,6 +34,7 @@ __all__ = [
     "FileSpec",
     "MetricSpec",
     "ModelEntry",
+    "OutputExistsError",
     "UnsafeArchiveError",
     "add_registry_path",
     "cache_dir",

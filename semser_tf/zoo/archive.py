@@ -30,6 +30,10 @@ class UnsafeArchiveError(SemserError, ValueError):
     """An archive member could escape the destination folder or is not a plain file/folder."""
 
 
+class OutputExistsError(SemserError, FileExistsError):
+    """The destination folder exists and replacing it was not asked for (``overwrite=False``)."""
+
+
 @dataclass
 class _Member:
     name: str  # normalised relative POSIX path
@@ -205,7 +209,8 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, overwri
         UnsafeArchiveError: a member with ``..`` or an absolute path, a link pointing outside
             ``dest``, a device file/FIFO, or a member under a link (the member is named).
             Nothing is written to ``dest`` then.
-        FileExistsError: ``dest`` exists and is not empty and ``overwrite`` is False.
+        OutputExistsError: ``dest`` exists and is not empty and ``overwrite`` is False (a
+            ``FileExistsError``).
 
     Example:
         >>> safe_extract("my-model-1.0.0.zip", "zoo_local/my-model")  # doctest: +SKIP
@@ -216,7 +221,7 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, overwri
     if not archive.is_file():
         raise FileNotFoundError(f"{archive}: archive not found")
     if dest.exists() and not overwrite and (not dest.is_dir() or any(dest.iterdir())):
-        raise FileExistsError(f"{dest}: exists and is not empty; pass overwrite=True to replace it")
+        raise OutputExistsError(f"{dest}: exists and is not empty; pass overwrite=True to replace it")
     if zipfile.is_zipfile(archive):
         handle = zipfile.ZipFile(archive)
         members = _zip_members(archive, handle)

@@ -28,7 +28,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from semser_tf.errors import ConfigError
-from semser_tf.zoo.archive import make_archive
+from semser_tf.zoo.archive import OutputExistsError, make_archive
 from semser_tf.zoo.cache import verify_file
 from semser_tf.zoo.registry import ALLOWED_SUFFIXES, ENTRY_FILENAME, ModelEntry, url_kind
 
@@ -236,7 +236,7 @@ def publish_run(
     Raises:
         ConfigError: missing run files, unaccepted file types or content, invalid metrics,
             a bad ``base_url``.
-        FileExistsError: ``out_dir`` exists and ``overwrite`` is False.
+        OutputExistsError: ``out_dir`` exists and ``overwrite`` is False (a ``FileExistsError``).
 
     Example:
         >>> publish_run("runs/attention", "semser-attention-sewa-de", "zoo/semser-attention-sewa-de",
@@ -260,12 +260,12 @@ def publish_run(
     if out_dir.resolve() == run_dir.resolve() or run_dir.resolve() in out_dir.resolve().parents:
         raise ConfigError(f"{out_dir}: the entry folder must lie outside the run folder {run_dir}")
     if out_dir.exists() and not overwrite:
-        raise FileExistsError(f"{out_dir}: exists; pass overwrite=True to replace it")
+        raise OutputExistsError(f"{out_dir}: exists; pass overwrite=True to replace it")
     archive_path = None
     if archive is not None:
         archive_path = out_dir.parent / f"{out_dir.name}.{archive}"
         if archive_path.exists() and not overwrite:
-            raise FileExistsError(f"{archive_path}: exists; pass overwrite=True to replace it")
+            raise OutputExistsError(f"{archive_path}: exists; pass overwrite=True to replace it")
     config = _read_json(run_dir / "config.json")
     if not isinstance(config, dict):
         raise ConfigError(f"{run_dir / 'config.json'}: expected a JSON object")

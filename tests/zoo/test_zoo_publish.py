@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semser_tf.errors import ConfigError
+from semser_tf.errors import ConfigError, SemserError
 from semser_tf.zoo import fetch_entry_files, get_entry, publish_run, safe_extract
 from tests.zoo.zoo_helpers import files_under
 
@@ -115,8 +115,9 @@ def test_existing_output_is_refused_unless_overwrite(tmp_path):
     run = make_run(tmp_path)
     out = tmp_path / "zoo" / "m"
     publish_run(run, "m", out, description="first")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(FileExistsError) as err:
         publish_run(run, "m", out, description="second")
+    assert isinstance(err.value, SemserError) and str(out) in str(err.value)
     assert json.loads((out / "entry.json").read_text())["description"] == "first"
     publish_run(run, "m", out, description="second", overwrite=True)
     assert json.loads((out / "entry.json").read_text())["description"] == "second"
