@@ -25,7 +25,7 @@ import math
 import os
 import re
 import tempfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
