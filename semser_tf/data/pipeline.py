@@ -206,7 +206,11 @@ def default_cache_dir() -> Path:
 
 def _recording_key(rec: Recording, features) -> str:
     h = hashlib.sha256()
-    st = rec.audio_path.stat()
+    try:
+        st = rec.audio_path.stat()
+    except FileNotFoundError:
+        raise DataError("audio file not found (moved or deleted since the corpus was read)",
+                        rec.audio_path) from None
     for part in (
         f"format={CACHE_FORMAT}",
         f"sr={SAMPLE_RATE}",

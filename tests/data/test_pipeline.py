@@ -19,7 +19,7 @@ from semser_tf.data.pipeline import (
     window_index,
 )
 from semser_tf.data.sewa import SEWACorpus
-from semser_tf.errors import ConfigError
+from semser_tf.errors import ConfigError, DataError
 
 SPF = 2205
 
@@ -271,3 +271,21 @@ def test_dataset_for_model(corpus, tmp_path):
     with pytest.raises(ConfigError, match="inputs"):
         other = keras.Input((None, 5), name="mfcc")
         dataset_for_model(ds, keras.Model(other, other))
+
+
+def test_changed_labels_rebuild_and_vanished_audio_is_reported(loader_corpus, tmp_path):
+    root = loader_corpus["root"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        before = build_cache(SEWACorpus(root), "Devel", cache_dir=tmp_path, progress=False)
+        text = (root / "labels" / "Devel_01.csv").read_text().replace("Devel_01;0.0;0.0;", "Devel_01;0.0;0.5;")
+        (root / "labels" / "Devel_01.csv").write_text(text)
+        corpus = SEWACorpus(root)
+    after = build_cache(corpus, "Devel", cache_dir=tmp_path, progress=False)
+    assert after != before
+    _, y, _ = collect(make_dataset(corpus, "Devel", sequence_length=30, cache_dir=tmp_path,
+                                   progress=False))
+    assert y[0, 0, 0] == 0.5
+    (root / "audio" / "Devel_01.wav").unlink()
+    with pytest.raises(DataError, match="Devel_01.wav: audio file not found"):
+        build_cache(corpus, "Devel", cache_dir=tmp_path / "other", progress=False)

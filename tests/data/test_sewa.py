@@ -58,6 +58,7 @@ def test_turns_dialects(tmp_path):
         "0.5;2.0;'Grüß Gott, <laughter> na'\n3.0;4.0;'Ja; genau'\n",
         "start;end;text\r\n0.5;2.0;Grüß Gott, <laughter> na\r\n3.0;4.0;\"Ja; genau\"\r\n\r\n",
         "0.5,2.0,'Grüß Gott, <laughter> na'\n3.0,4.0,Ja; genau\n",
+        "0.5,2.0,Grüß Gott, <laughter> na\n3.0,4.0,Ja; genau\n",
     ],
 )
 def test_transcription_dialects(tmp_path, text):
