@@ -46,6 +46,7 @@ __all__ = [
     "resample_labels",
     "audio_duration",
     "n_frames_for_duration",
+    "is_number",
 ]
 
 _DELIMITERS = (";", "\t", ",")
@@ -242,7 +243,18 @@ def parse_number(text: str, path=None, line: int | None = None, field: str = "va
 
 
 def is_number(text: str) -> bool:
-    """True when ``text`` (quotes allowed) parses as a float."""
+    """Whether a field is a number (used to tell a header row from a data row).
+
+    Args:
+        text: the field (quotes allowed).
+
+    Returns:
+        True when it parses as a float.
+
+    Example:
+        >>> is_number("'0.5'"), is_number("time")
+        (True, False)
+    """
     raw = text.strip().strip("'\"").strip()
     try:
         float(raw)
@@ -271,7 +283,18 @@ def time_to_frame(t) -> np.ndarray:
 
 
 def n_frames_for_duration(seconds: float) -> int:
-    """Number of 10 Hz frames that cover ``seconds`` of audio (last partial frame counts)."""
+    """Number of 10 Hz frames that cover ``seconds`` of audio (last partial frame counts).
+
+    Args:
+        seconds: the duration.
+
+    Returns:
+        ``ceil(seconds * 10)`` (with a tolerance of 1e-6 frames for rounding).
+
+    Example:
+        >>> n_frames_for_duration(7.35)
+        74
+    """
     return int(math.ceil(seconds * FRAME_RATE - 1e-6))
 
 
@@ -613,7 +636,7 @@ class Corpus:
             partition: partition name, or ``None`` for every recording.
 
         Returns:
-            The recordings, in name order within the partition.
+            The recordings, in corpus order (SEWA: by name; manifest: file order).
 
         Raises:
             DataError: unknown partition.

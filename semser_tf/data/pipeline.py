@@ -194,8 +194,16 @@ def frames_from_audio(audio, n_frames: int | None = None) -> np.ndarray:
 
 
 def default_cache_dir() -> Path:
-    """``$SEMSER_TF_CACHE``, else ``$XDG_CACHE_HOME/semser_tf/frames``, else
-    ``~/.cache/semser_tf/frames``."""
+    """The default cache folder of :func:`build_cache`.
+
+    Returns:
+        ``$SEMSER_TF_CACHE`` if set, else ``$XDG_CACHE_HOME/semser_tf/frames``, else
+        ``~/.cache/semser_tf/frames``.
+
+    Example:
+        >>> default_cache_dir().name  # doctest: +SKIP
+        'frames'
+    """
     env = os.environ.get("SEMSER_TF_CACHE")
     if env:
         return Path(env)
@@ -434,12 +442,34 @@ def _shard_frames(path: Path) -> int:
 
 
 def corpus_targets(corpus: Corpus) -> tuple:
-    """Target names of a corpus, e.g. ``("arousal", "valence", "liking")``."""
+    """Target names of a corpus (the order of the last axis of ``targets``).
+
+    Args:
+        corpus: the corpus.
+
+    Returns:
+        The names, e.g. ``("arousal", "valence", "liking")`` for SEWA.
+
+    Example:
+        >>> corpus_targets(SEWACorpus("/data/sewa"))  # doctest: +SKIP
+        ('arousal', 'valence', 'liking')
+    """
     return tuple(corpus.targets)
 
 
 def n_targets(corpus: Corpus) -> int:
-    """Number of targets of a corpus."""
+    """Number of targets of a corpus (the size of the model's output layer).
+
+    Args:
+        corpus: the corpus.
+
+    Returns:
+        ``len(corpus.targets)``.
+
+    Example:
+        >>> n_targets(SEWACorpus("/data/sewa"))  # doctest: +SKIP
+        3
+    """
     return len(corpus.targets)
 
 
