@@ -289,3 +289,33 @@ def test_changed_labels_rebuild_and_vanished_audio_is_reported(loader_corpus, tm
     (root / "audio" / "Devel_01.wav").unlink()
     with pytest.raises(DataError, match="Devel_01.wav: audio file not found"):
         build_cache(corpus, "Devel", cache_dir=tmp_path / "other", progress=False)
+
+
+def test_generated_corpus_round_trip(request, tmp_path):
+    """The synthetic generator's SEWA layout (quoted names, words/) loads without warnings."""
+    try:
+        root = request.getfixturevalue("tiny_corpus")
+    except pytest.FixtureLookupError:
+        pytest.skip("tiny_corpus fixture not available")
+    import json
+
+    meta = json.loads((root / "corpus.json").read_text())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # word timings come from words/, no fallback
+        corpus = SEWACorpus(root)
+    rec = corpus.recordings("Train")[0]
+    assert len(rec.words) > 0
+    audio = read_wav_numpy(root / "audio" / f"{rec.name}.wav")
+    frames = math.ceil(len(audio) / SPF)
+    assert abs(meta["recordings"][rec.name]["frames"] - frames) <= 1
+    ds = make_dataset(corpus, "Train", sequence_length=frames, batch_size=1, cache_dir=tmp_path,
+                      progress=False)
+    wav, y, w = collect(ds)
+    assert wav.shape[0] == 1
+    rows = read_label_file(root / "labels" / f"{rec.name}.csv")
+    assert len(rows) in (frames, frames + 1)
+    for t, vals in rows:
+        i = int(round(t * 10))
+        if i < frames:
+            np.testing.assert_allclose(y[0, i], vals, atol=1e-6)
+    np.testing.assert_array_equal(wav[0].reshape(-1)[: len(audio)], audio)
