@@ -188,3 +188,31 @@ def test_train_audio_without_labels_rejected_test_allowed(tmp_path):
 def test_no_audio_folder(tmp_path):
     with pytest.raises(DataError, match="no audio/ folder"):
         SEWACorpus(tmp_path)
+
+
+def test_alignment_by_timestamp_property():
+    """Any subset of frames, rows in any order, small time jitter: each value lands in the
+    frame of its timestamp (reference: a dict from frame to value)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from semser_tf.data.corpus import align_labels
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.data())
+    def check(data):
+        n = data.draw(st.integers(1, 60))
+        frames = data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=n, unique=True))
+        jitter = data.draw(st.lists(st.floats(-0.049, 0.049), min_size=len(frames),
+                                    max_size=len(frames)))
+        times = np.array([f / 10 + j / 10 for f, j in zip(frames, jitter)]).clip(0)
+        values = np.array([[f * 1.5, -f] for f in frames], float)
+        got = align_labels(times, values, n)
+        ref = {f: (f * 1.5, -f) for f in frames}
+        for i in range(n):
+            if i in ref:
+                np.testing.assert_allclose(got[i], ref[i])
+            else:
+                assert np.isnan(got[i]).all()
+
+    check()
