@@ -1,0 +1,131 @@
+"""The paper's ablation: the four variants trained with the same seed and data."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from semser_tf.models.config import VARIANTS, ModelConfig
+from semser_tf.training.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+
+def ablation(corpus, out_dir, config: ModelConfig | None = None, settings=None, variants=VARIANTS,
+             frame_features=None, cache_dir=None, resume=False, overwrite=False, verbose="auto",
+             evaluate_partition=None) -> dict:
+    """Train each variant into ``out_dir/<variant>`` and tabulate CCC per target.
+
+    Every variant gets the same config (but for ``variant``), seed, data, frame features
+    and training settings. The table is written as ``ablation.md``, ``ablation.json`` and
+    ``ablation.png`` in ``out_dir``.
+
+    Args:
+        corpus: the corpus.
+        out_dir: folder of the runs and the table.
+        config: the shared config (paper defaults when ``None``).
+        settings: shared :class:`~semser_tf.training.run.TrainSettings`.
+        variants: the variants to train, in table order.
+        frame_features: semantic frame features (required by the semantic variant).
+        cache_dir, resume, overwrite, verbose: as for :func:`~semser_tf.training.run.train`.
+        evaluate_partition: also evaluate every best model on this partition (e.g. ``Test``).
+
+    Returns:
+        ``{"rows": [{variant, partition, ccc{target}, mean, seconds}], ...}``.
+    """
+    from semser_tf.training.run import TrainSettings, train
+
+    config = config or ModelConfig()
+    settings = settings or TrainSettings()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for variant in variants:
+        t0 = time.time()
+        run_dir = out_dir / variant
+        if resume and (run_dir / "report.json").exists() and _finished(run_dir):
+            report = _load(run_dir)
+        else:
+            report = train(corpus, run_dir, config.replace(variant=variant), settings,
+                           frame_features=frame_features,
+                           cache_dir=cache_dir, resume=resume, overwrite=overwrite, verbose=verbose)
+        metric = report["metrics"][0]
+        rows.append({"variant": variant, "partition": metric["partition"], "ccc": metric["ccc"],
+                     "mean": metric["mean"], "best_epoch": report.get("best_epoch"),
+                     "epochs_done": report.get("epochs_done"), "seconds": round(time.time() - t0, 1)})
+        if evaluate_partition:
+            rows.append(_evaluate_extra(corpus, run_dir, variant, evaluate_partition, frame_features, cache_dir))
+    table = {"targets": list(config.targets), "rows": rows, "config": config.to_dict(),
+             "settings": {k: getattr(settings, k) for k in ("epochs", "patience", "train_partition", "val_partition")}}
+    atomic_write_json(out_dir / "ablation.json", table)
+    atomic_write_text(out_dir / "ablation.md", ablation_markdown(table))
+    _plot(table, out_dir / "ablation.png")
+    return table
+
+
+def _finished(run_dir: Path) -> bool:
+    import json
+
+    state = run_dir / "checkpoints" / "state.json"
+    if not state.exists():
+        return False
+    s = json.loads(state.read_text())
+    cfg = json.loads((run_dir / "config.json").read_text())
+    return s.get("stopped_early") or s.get("epochs_done", 0) >= cfg["training"]["epochs"]
+
+
+def _load(run_dir: Path) -> dict:
+    import json
+
+    return json.loads((run_dir / "report.json").read_text())
+
+
+def _evaluate_extra(corpus, run_dir, variant, partition, frame_features, cache_dir):
+    import json
+
+    import keras
+
+    from semser_tf.training.evaluate import evaluate_model
+
+    cfg = ModelConfig.from_dict(json.loads((run_dir / "config.json").read_text())["model"])
+    model = keras.saving.load_model(run_dir / "best.keras", safe_mode=True)
+    ev = evaluate_model(model, corpus, partition, cfg, frame_features=frame_features, cache_dir=cache_dir)
+    raw = ev["results"]["raw"]
+    atomic_write_json(run_dir / f"eval_{partition}.json", ev)
+    return {"variant": variant, "partition": partition, "ccc": raw["ccc"], "mean": raw["mean"]}
+
+
+def ablation_markdown(table: dict) -> str:
+    targets = table["targets"]
+    lines = ["| variant | partition | " + " | ".join(targets) + " | mean |",
+             "|---|---|" + "---:|" * (len(targets) + 1)]
+    for r in table["rows"]:
+        lines.append(f"| {r['variant']} | {r['partition']} | "
+                     + " | ".join(f"{r['ccc'][t]:.3f}" for t in targets) + f" | {r['mean']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _plot(table, path):
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    targets = table["targets"]
+    rows = [r for r in table["rows"] if r["partition"] == table["rows"][0]["partition"]]
+    x = np.arange(len(targets))
+    width = 0.8 / max(1, len(rows))
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    for i, r in enumerate(rows):
+        ax.bar(x + i * width, [r["ccc"][t] for t in targets], width, label=r["variant"])
+    ax.set_xticks(x + width * (len(rows) - 1) / 2, targets)
+    ax.set_ylabel(f"CCC ({rows[0]['partition']})")
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())

@@ -1,0 +1,191 @@
+"""``semser train``, ``semser evaluate`` and ``semser ablation``: thin layers over the API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from semser_tf.errors import ConfigError, DataError
+
+
+def open_corpus(path):
+    """A SEWA-layout folder or a manifest file (``.csv``/``.jsonl``/``.json``)."""
+    path = Path(path)
+    if path.is_dir():
+        from semser_tf.data.sewa import SEWACorpus
+
+        return SEWACorpus(path)
+    if path.is_file():
+        from semser_tf.data.manifest import load_manifest
+
+        return load_manifest(path)
+    raise DataError("corpus not found: expected a SEWA-layout folder or a manifest file", path)
+
+
+def open_frame_features(embeddings, mode="lookup"):
+    """Frame features from an aligned-embeddings folder, or ``None``."""
+    if not embeddings:
+        return None
+    from semser_tf.semantic.embeddings import AlignedEmbeddings
+
+    return AlignedEmbeddings.load(embeddings).frame_features(mode=mode)
+
+
+def _parse_sets(pairs):
+    out = {}
+    for item in pairs or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE (VALUE in JSON, e.g. lstm_units=128).")
+        key, value = item.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _config(args):
+    from semser_tf.models.commands import load_config
+
+    overrides = _parse_sets(args.set)
+    if getattr(args, "variant", None):
+        overrides["variant"] = args.variant
+    return load_config(args.preset, args.config, overrides)
+
+
+def _settings(args):
+    from semser_tf.training.run import TrainSettings
+
+    return TrainSettings(epochs=args.epochs, patience=args.patience, train_partition=args.train_partition,
+                         val_partition=args.val_partition, val_fraction=args.val_fraction,
+                         delay_frames=args.delay_frames, steps_per_epoch=args.steps_per_epoch)
+
+
+def _train(args):
+    from semser_tf.training.run import train
+
+    corpus = open_corpus(args.corpus)
+    report = train(corpus, args.out, None if args.resume and not _explicit(args) else _config(args),
+                   _settings(args), frame_features=open_frame_features(args.embeddings, args.embedding_mode),
+                   cache_dir=args.cache_dir, resume=args.resume, overwrite=args.overwrite,
+                   verbose=1 if args.verbose else 2)
+    _print_report(report)
+    return 0
+
+
+def _explicit(args):
+    return bool(args.config or args.set or args.variant or args.preset != "paper")
+
+
+def _print_report(report):
+    for m in report["metrics"]:
+        cells = ", ".join(f"{t} {v:.3f}" for t, v in m["ccc"].items())
+        print(f"{report['variant']}: {m['partition']} CCC {cells}; mean {m['mean']:.3f} "
+              f"(best epoch {report.get('best_epoch')}, {report.get('epochs_done')} epochs)")
+
+
+def _evaluate(args):
+    import keras
+
+    from semser_tf.models.config import ModelConfig
+    from semser_tf.training.evaluate import evaluate_model, results_markdown
+    from semser_tf.training.io import atomic_write_json
+
+    run = Path(args.run)
+    model_path = run / "best.keras" if run.is_dir() else run
+    cfg_path = (run if run.is_dir() else run.parent) / "config.json"
+    if not model_path.is_file():
+        raise DataError("no model: expected a run folder with best.keras or a .keras file", model_path)
+    config = ModelConfig.from_dict(json.loads(cfg_path.read_text())["model"], source=str(cfg_path))
+    model = keras.saving.load_model(model_path, safe_mode=True)
+    corpus = open_corpus(args.corpus)
+    bias = args.bias_correction
+    if bias and bias != "oracle":
+        # fit the bias/scale map on another partition (e.g. Devel) and apply it here
+        from semser_tf.training.evaluate import fit_bias_scale, predict_partition
+        import numpy as np
+
+        preds = predict_partition(model, corpus, bias, config.sequence_length,
+                                  open_frame_features(args.embeddings, args.embedding_mode), args.cache_dir)
+        recs = {r.name: r for r in corpus.recordings(bias)}
+        p = np.concatenate([v[: len(recs[k].labels)] for k, v in preds.items()])
+        g = np.concatenate([recs[k].labels[: len(v)] for k, v in preds.items()])
+        m = ~np.isnan(g).any(axis=1)
+        scale, offset = fit_bias_scale(p[m], g[m])
+        bias = {"scale": scale, "offset": offset}
+    out = Path(args.out) if args.out else (run if run.is_dir() else run.parent) / f"eval_{args.partition}"
+    report = evaluate_model(model, corpus, args.partition, config,
+                            frame_features=open_frame_features(args.embeddings, args.embedding_mode),
+                            cache_dir=args.cache_dir, delay_frames=args.delay_frames,
+                            median_window=args.median_window, bias_correction=bias,
+                            plot_dir=out / "plots" if not args.no_plots else None, progress=True)
+    atomic_write_json(out / "report.json", report)
+    md = results_markdown(report, config.targets)
+    (out / "report.md").write_text(md)
+    print(md)
+    print(f"written: {out}/report.json, report.md" + ("" if args.no_plots else ", plots/"))
+    return 0
+
+
+def _ablation(args):
+    from semser_tf.training.ablation import ablation, ablation_markdown
+
+    table = ablation(open_corpus(args.corpus), args.out, _config(args), _settings(args),
+                     variants=args.variants.split(","),
+                     frame_features=open_frame_features(args.embeddings, args.embedding_mode),
+                     cache_dir=args.cache_dir, resume=args.resume, overwrite=args.overwrite,
+                     verbose=1 if args.verbose else 2, evaluate_partition=args.test_partition)
+    print(ablation_markdown(table))
+    print(f"written: {args.out}/ablation.md, ablation.json, ablation.png")
+    return 0
+
+
+def _common(p, variant=True):
+    p.add_argument("corpus", help="SEWA-layout folder or manifest file")
+    p.add_argument("--out", required=True, help="output (run) directory")
+    if variant:
+        p.add_argument("--variant", help="paralinguistic, semantic, concat or attention (default attention)")
+    p.add_argument("--preset", default="paper", help="paper (default) or official")
+    p.add_argument("--config", help="JSON file of model-config fields")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--patience", type=int, default=10)
+    p.add_argument("--train-partition", default="Train")
+    p.add_argument("--val-partition", default="Devel")
+    p.add_argument("--val-fraction", type=float, default=None,
+                   help="hold out this fraction of Train when there is no validation partition")
+    p.add_argument("--delay-frames", type=int, default=0, help="annotation-delay shift of the labels")
+    p.add_argument("--steps-per-epoch", type=int, default=None)
+    p.add_argument("--embeddings", help="aligned-embeddings folder for the semantic input")
+    p.add_argument("--embedding-mode", default="lookup", help="lookup (transcript words) or encode (speech)")
+    p.add_argument("--cache-dir", help="the loader's cache folder")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    p.add_argument("--verbose", action="store_true", help="per-step progress bars")
+
+
+def register(sub):
+    p = sub.add_parser("train", help="train a model variant on a corpus")
+    _common(p)
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a trained model (AVEC conventions)")
+    p.add_argument("run", help="run folder (best.keras + config.json) or a .keras file")
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--partition", default="Devel")
+    p.add_argument("--delay-frames", type=int, default=0, help="shift predictions later by this many frames")
+    p.add_argument("--median-window", type=int, default=0, help="odd median-filter length in frames")
+    p.add_argument("--bias-correction", default=None,
+                   help="'oracle' (fit on this partition) or a partition to fit the map on, e.g. Devel")
+    p.add_argument("--embeddings")
+    p.add_argument("--embedding-mode", default="lookup")
+    p.add_argument("--cache-dir")
+    p.add_argument("--out", help="output folder (default RUN/eval_PARTITION)")
+    p.add_argument("--no-plots", action="store_true")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("ablation", help="train the four variants and tabulate CCC")
+    _common(p, variant=False)
+    p.add_argument("--variants", default="paralinguistic,semantic,concat,attention")
+    p.add_argument("--test-partition", default=None, help="also evaluate each best model here")
+    p.set_defaults(func=_ablation)

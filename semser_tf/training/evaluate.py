@@ -1,0 +1,251 @@
+"""Evaluation with the AVEC conventions, post-processing, and plots."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from semser_tf.constants import FRAME_RATE
+from semser_tf.errors import ConfigError, DataError
+
+
+def ccc_np(x, y) -> float:
+    """CCC of two 1-D arrays (float64, population moments); NaN when undefined."""
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    if x.size < 2:
+        return float("nan")
+    mx, my = x.mean(), y.mean()
+    vx, vy = x.var(), y.var()
+    cov = ((x - mx) * (y - my)).mean()
+    denom = vx + vy + (mx - my) ** 2
+    return float(2 * cov / denom) if denom > 0 else float("nan")
+
+
+def shift_predictions(pred: np.ndarray, frames: int) -> np.ndarray:
+    """Delay predictions by ``frames`` (the annotation delay): ``out[t] = pred[t - frames]``.
+
+    Human ratings lag the signal, so a model that reacts at once is early; shifting its
+    output later aligns it with the ratings. The first frames repeat the first prediction.
+    """
+    if frames <= 0:
+        return pred
+    head = np.repeat(pred[:1], min(frames, len(pred)), axis=0)
+    return np.concatenate([head, pred[: len(pred) - frames]], axis=0)[: len(pred)]
+
+
+def median_smooth(pred: np.ndarray, window: int) -> np.ndarray:
+    """Median filter of odd ``window`` frames along time, per target (edges replicated)."""
+    if window <= 1:
+        return pred
+    if window % 2 == 0:
+        raise ConfigError(f"median window of {window} frames: expected an odd number.")
+    half = window // 2
+    padded = np.pad(pred, ((half, half), (0, 0)), mode="edge")
+    view = np.lib.stride_tricks.sliding_window_view(padded, window, axis=0)
+    return np.median(view, axis=-1)
+
+
+def fit_bias_scale(pred: np.ndarray, gold: np.ndarray):
+    """Per-target linear map matching the predictions' mean and std to the gold's."""
+    pm, ps = pred.mean(0), pred.std(0)
+    gm, gs = gold.mean(0), gold.std(0)
+    scale = np.where(ps > 1e-8, gs / np.maximum(ps, 1e-8), 1.0)
+    return scale, gm - scale * pm
+
+
+def ccc_table(pred: np.ndarray, gold: np.ndarray, targets) -> dict:
+    per = {t: ccc_np(pred[:, i], gold[:, i]) for i, t in enumerate(targets)}
+    return {"ccc": per, "mean": float(np.nanmean(list(per.values())))}
+
+
+def predict_partition(model, corpus, partition, sequence_length=300, frame_features=None,
+                      cache_dir=None, batch_size=8, progress=False):
+    """Per-recording predictions, stitched from unshuffled windows of the cached pipeline.
+
+    Returns:
+        ``{name: (n_frames, n_targets) array}`` for every recording of the partition.
+    """
+    from semser_tf.data.pipeline import dataset_for_model, make_dataset, window_index
+
+    ds = make_dataset(corpus, partition, sequence_length=sequence_length, batch_size=batch_size,
+                      shuffle=False, frame_features=frame_features, cache_dir=cache_dir,
+                      progress=progress)
+    index = window_index(corpus, partition, sequence_length, cache_dir=cache_dir,
+                         frame_features=frame_features)
+    ds = dataset_for_model(ds, model).map(lambda x, y, w: x)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*ran out of data.*")
+        preds = model.predict(ds, verbose=1 if progress else 0)
+    if isinstance(preds, dict):
+        preds = preds["emotion"]
+    out: dict[str, list] = {}
+    lengths: dict[str, int] = {}
+    for (name, start, valid), window in zip(index, preds):
+        out.setdefault(name, []).append(window[:valid])
+        lengths[name] = start + valid
+    return {name: np.concatenate(parts, axis=0)[: lengths[name]] for name, parts in out.items()}
+
+
+def evaluate_predictions(predictions: dict, corpus, partition, targets, delay_frames=0,
+                         median_window=0, bias_correction=None) -> dict:
+    """CCC of a partition: concatenated over recordings per target, and per recording.
+
+    Each post-processing step is reported on its own and all together: ``raw``, ``shift``
+    (delay by ``delay_frames``), ``median`` (median filter of ``median_window`` frames),
+    ``bias_scale`` (per-target mean/std matching, with the map fitted on
+    ``bias_correction``: a dict ``{"scale", "offset"}`` from another partition, or
+    ``"oracle"`` to fit on this partition itself, which is optimistic), ``all``.
+
+    Frames without a gold label are left out.
+    """
+    recs = {r.name: r for r in corpus.recordings(partition)}
+    if not any(r.has_labels for r in recs.values()):
+        raise DataError(f"partition {partition!r} has no labels to evaluate against", corpus.root)
+    gold_parts, pred_parts, per_recording = [], [], {}
+    for name, pred in predictions.items():
+        rec = recs[name]
+        if not rec.has_labels:
+            continue
+        n = min(len(pred), len(rec.labels))
+        gold, p = rec.labels[:n], pred[:n]
+        gold_parts.append(gold)
+        pred_parts.append(p)
+    if not gold_parts:
+        raise DataError(f"no labelled predictions in partition {partition!r}", corpus.root)
+
+    def steps(p_list, which):
+        out = []
+        for p in p_list:
+            if which in ("shift", "all"):
+                p = shift_predictions(p, delay_frames)
+            if which in ("median", "all"):
+                p = median_smooth(p, median_window)
+            out.append(p)
+        return out
+
+    results = {}
+    variants = ["raw"]
+    if delay_frames:
+        variants.append("shift")
+    if median_window and median_window > 1:
+        variants.append("median")
+    if bias_correction:
+        variants.append("bias_scale")
+    if len(variants) > 2:
+        variants.append("all")
+    for which in variants:
+        preds = steps(pred_parts, which)
+        masks = [~np.isnan(g).any(axis=1) for g in gold_parts]
+        g_all = np.concatenate([g[m] for g, m in zip(gold_parts, masks)])
+        p_all = np.concatenate([p[m] for p, m in zip(preds, masks)])
+        entry = {}
+        if which in ("bias_scale", "all"):
+            if bias_correction == "oracle":
+                scale, offset = fit_bias_scale(p_all, g_all)
+            else:
+                scale, offset = np.asarray(bias_correction["scale"]), np.asarray(bias_correction["offset"])
+            p_all = p_all * scale + offset
+            entry["bias_scale"] = {"scale": scale.tolist(), "offset": offset.tolist(),
+                                   "fitted_on": "this partition" if bias_correction == "oracle" else "given"}
+        entry.update(ccc_table(p_all, g_all, targets))
+        results[which] = entry
+    names = [n for n in predictions if recs[n].has_labels]
+    for name, g, p in zip(names, gold_parts, pred_parts):
+        m = ~np.isnan(g).any(axis=1)
+        per_recording[name] = ccc_table(p[m], g[m], targets)
+    return {"partition": partition, "frames": int(sum(len(g) for g in gold_parts)),
+            "recordings": len(gold_parts), "delay_frames": delay_frames,
+            "median_window": median_window, "results": results, "per_recording": per_recording}
+
+
+def plot_recording(path, name, pred, gold, targets, weights=None):
+    """PNG of prediction against gold over time, one panel per target (+ modality weights)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from semser_tf.training.io import atomic_write_bytes
+
+    n_panels = len(targets) + (1 if weights is not None else 0)
+    fig, axes = plt.subplots(n_panels, 1, figsize=(10, 1.9 * n_panels + 0.6), sharex=True, squeeze=False)
+    t = np.arange(len(pred)) / FRAME_RATE
+    for i, target in enumerate(targets):
+        ax = axes[i, 0]
+        if gold is not None:
+            n = min(len(gold), len(pred))
+            ax.plot(t[:n], gold[:n, i], color="0.3", lw=1.2, label="gold")
+            c = ccc_np(pred[:n, i][~np.isnan(gold[:n, i])], gold[:n, i][~np.isnan(gold[:n, i])])
+            ax.set_title(f"{target}  CCC {c:.3f}" if not math.isnan(c) else target, fontsize=9, loc="left")
+        else:
+            ax.set_title(target, fontsize=9, loc="left")
+        ax.plot(t, pred[:, i], color="tab:red", lw=1.2, label="prediction")
+        ax.set_ylim(-1.05, 1.05)
+        ax.grid(alpha=0.3)
+        if i == 0:
+            ax.legend(loc="upper right", fontsize=8)
+    if weights is not None:
+        ax = axes[-1, 0]
+        ax.stackplot(t[: len(weights)], weights[:, 0], weights[:, 1], labels=["paralinguistic", "semantic"],
+                     colors=["tab:blue", "tab:orange"], alpha=0.7)
+        ax.set_ylim(0, 1)
+        ax.set_title("modality attention weights", fontsize=9, loc="left")
+        ax.legend(loc="upper right", fontsize=8)
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.suptitle(name, fontsize=10)
+    fig.tight_layout()
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    atomic_write_bytes(Path(path), buf.getvalue())
+    return Path(path)
+
+
+def results_markdown(report: dict, targets) -> str:
+    """A Markdown table of an evaluation report (one row per post-processing)."""
+    lines = ["| post-processing | " + " | ".join(targets) + " | mean |",
+             "|---|" + "---|" * (len(targets) + 1)]
+    for which, entry in report["results"].items():
+        cells = [f"{entry['ccc'][t]:.3f}" for t in targets]
+        lines.append(f"| {which} | " + " | ".join(cells) + f" | {entry['mean']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def evaluate_model(model, corpus, partition, config, frame_features=None, cache_dir=None,
+                   delay_frames=0, median_window=0, bias_correction=None, plot_dir=None,
+                   progress=False) -> dict:
+    """Predict a partition and evaluate it (see :func:`evaluate_predictions`); optional plots.
+
+    For attention models the per-frame modality weights are drawn under the predictions.
+    """
+    preds = predict_partition(model, corpus, partition, config.sequence_length, frame_features,
+                              cache_dir, progress=progress)
+    report = evaluate_predictions(preds, corpus, partition, config.targets, delay_frames,
+                                  median_window, bias_correction)
+    if plot_dir is not None:
+        weights = _modality_weights(model, corpus, partition, config, frame_features, cache_dir)
+        recs = {r.name: r for r in corpus.recordings(partition)}
+        for name, pred in preds.items():
+            plot_recording(Path(plot_dir) / f"{name}.png", name, pred, recs[name].labels,
+                           config.targets, None if weights is None else weights.get(name))
+        report["plots"] = str(plot_dir)
+    return report
+
+
+def _modality_weights(model, corpus, partition, config, frame_features, cache_dir):
+    """Per-recording (n_frames, 2) modality weights of an attention model, else None."""
+    import keras
+
+    try:
+        layer = model.get_layer("modality_attention")
+    except ValueError:
+        return None
+    probe = keras.Model(model.input, layer.output[1])
+    return predict_partition(probe, corpus, partition, config.sequence_length, frame_features, cache_dir)

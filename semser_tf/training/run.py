@@ -1,0 +1,356 @@
+"""Training with checkpoints, resumption, early stopping and a run directory.
+
+A run directory holds (the layout ``semser publish`` reads):
+
+```
+config.json           resolved model config + training settings (+ "variant", "dataset")
+best.keras            the model of the best validation mean CCC
+history.csv           one row per completed epoch (no gaps, even after a SIGKILL)
+report.json           evaluation of best.keras on the validation partition
+report.md             the same as a Markdown table
+history.png           loss and CCC curves
+checkpoints/last.keras, checkpoints/state.json   the resume point (after each epoch)
+logs/                 TensorBoard
+plots/                prediction against gold per validation recording
+run.json              marks the folder as a semser run
+```
+
+Every file is written to a temporary name and renamed, and ``state.json`` is written last
+after each epoch: a run killed at any moment (SIGKILL included) resumes from the last
+completed epoch, and the epoch that was interrupted is trained again from its start.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import shutil
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from semser_tf.errors import ConfigError, DataError
+from semser_tf.models.config import ModelConfig
+from semser_tf.training.io import atomic_save_model, atomic_write_csv, atomic_write_json, atomic_write_text
+
+RUN_MARKER = "run.json"
+
+
+@dataclasses.dataclass
+class TrainSettings:
+    """Training-loop settings beside the model config.
+
+    Args:
+        epochs: maximum number of epochs.
+        patience: stop after this many epochs without a better validation mean CCC.
+        train_partition: partition trained on.
+        val_partition: partition for early stopping and model selection.
+        val_fraction: when the corpus has no validation partition, hold out this fraction
+            of the training recordings (the last ones by name) instead; ``None`` makes a
+            missing validation partition an error.
+        hop: frames between training windows (default: the sequence length).
+        delay_frames: annotation-delay shift of the labels (see the data loader).
+        steps_per_epoch: cap on batches per epoch (``None``: the whole partition).
+        jit_compile: passed to ``Model.compile``.
+    """
+
+    epochs: int = 50
+    patience: int = 10
+    train_partition: str = "Train"
+    val_partition: str = "Devel"
+    val_fraction: float | None = None
+    hop: int | None = None
+    delay_frames: int = 0
+    steps_per_epoch: int | None = None
+    jit_compile: object = "auto"
+
+    def __post_init__(self):
+        for name in ("epochs", "patience"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"TrainSettings.{name}: expected a positive integer, got {v!r}.")
+        if self.val_fraction is not None and not (0 < float(self.val_fraction) < 1):
+            raise ConfigError(f"TrainSettings.val_fraction: expected a number in (0, 1), got {self.val_fraction!r}.")
+
+
+def _check_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> bool:
+    """True when an existing run is to be resumed."""
+    if not out_dir.exists() or not any(out_dir.iterdir()):
+        return False
+    is_run = (out_dir / RUN_MARKER).is_file()
+    if overwrite:
+        if not is_run:
+            raise ConfigError(
+                f"{out_dir}: refusing to overwrite a folder that is not a semser run "
+                f"(no {RUN_MARKER}); choose an empty or new output directory."
+            )
+        shutil.rmtree(out_dir)
+        return False
+    if resume:
+        if not is_run:
+            raise ConfigError(f"{out_dir}: nothing to resume (no {RUN_MARKER}); it holds other files.")
+        return (out_dir / "checkpoints" / "state.json").is_file()
+    raise ConfigError(
+        f"{out_dir}: the output directory already holds "
+        + ("a run" if is_run else "other files")
+        + "; pass resume=True (--resume) to continue it or overwrite=True (--overwrite) to replace it."
+    )
+
+
+def _split_validation(corpus, settings: TrainSettings):
+    """The corpus with a validation partition, or a clear error."""
+    from semser_tf.data.corpus import Corpus
+
+    parts = {p.lower(): p for p in corpus.partitions()}
+    if settings.train_partition.lower() not in parts:
+        raise DataError(
+            f"no {settings.train_partition!r} partition to train on; partitions: {sorted(parts.values())}",
+            corpus.root,
+        )
+    if settings.val_partition.lower() in parts:
+        return corpus
+    if settings.val_fraction is None:
+        raise DataError(
+            f"no validation partition {settings.val_partition!r} (partitions: {sorted(parts.values())}); "
+            "name one with val_partition (--val-partition) or hold out part of the training "
+            "recordings with val_fraction (--val-fraction 0.2)",
+            corpus.root,
+        )
+    train = sorted(corpus.recordings(settings.train_partition), key=lambda r: r.name)
+    n_val = max(1, int(round(len(train) * float(settings.val_fraction))))
+    if n_val >= len(train):
+        raise DataError(
+            f"val_fraction={settings.val_fraction} leaves no training recording out of {len(train)}",
+            corpus.root,
+        )
+    held = {r.name for r in train[-n_val:]}
+    recs = [dataclasses.replace(r, partition=settings.val_partition) if r.name in held else r
+            for r in corpus.recordings()]
+    return Corpus(recs, root=corpus.root, targets=corpus.targets)
+
+
+def _check_lengths(corpus, partition, config: ModelConfig):
+    longest = max((r.n_frames or 0) for r in corpus.recordings(partition))
+    if longest and config.sequence_length > longest:
+        raise ConfigError(
+            f"ModelConfig.sequence_length={config.sequence_length} frames is longer than every "
+            f"{partition} recording (the longest has {longest} frames = {longest / 10:.1f} s); "
+            "choose a sequence length of at most that."
+        )
+
+
+def _read_history(path: Path, epochs_done: int) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    rows = [r for r in rows if int(r["epoch"]) <= epochs_done]  # drop an epoch not committed
+    return [{k: (float(v) if k != "epoch" else int(v)) for k, v in r.items()} for r in rows]
+
+
+def _plot_history(history: list[dict], path: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from semser_tf.training.io import atomic_write_bytes
+
+    ep = [h["epoch"] for h in history]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.4))
+    for key, style in (("loss", "-"), ("val_loss", "--")):
+        if key in history[0]:
+            a.plot(ep, [h[key] for h in history], style, label=key)
+    a.set_xlabel("epoch"), a.set_title("CCC loss", fontsize=9), a.legend(fontsize=8), a.grid(alpha=0.3)
+    for key in [k for k in history[0] if k.startswith("val_ccc")]:
+        b.plot(ep, [h[key] for h in history], label=key[4:])
+    b.set_xlabel("epoch"), b.set_title("validation CCC", fontsize=9), b.legend(fontsize=8), b.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSettings | None = None, *,
+          frame_features=None, cache_dir=None, resume=False, overwrite=False, verbose="auto",
+          callbacks=(), strategy=None, evaluate_best=True, plots=True, dataset_name=None) -> dict:
+    """Train a model variant on a corpus; returns the run's report.
+
+    Args:
+        corpus: a corpus (``SEWACorpus``, a manifest corpus, ...).
+        out_dir: the run directory (see the module doc for its contents).
+        config: the model config (paper defaults when ``None``; the saved one on resume).
+        settings: the training-loop settings.
+        frame_features: per-frame semantic features for the loader (zeros when ``None``,
+            which the semantic-only variant refuses).
+        cache_dir: the loader's TFRecord cache folder.
+        resume: continue the run in ``out_dir`` from its last completed epoch.
+        overwrite: replace the run in ``out_dir``.
+        verbose: Keras progress-bar verbosity.
+        callbacks: extra Keras callbacks.
+        strategy: a ``tf.distribute`` strategy to build and train under.
+        evaluate_best: evaluate best.keras on the validation partition at the end.
+        plots: write the PNG plots.
+        dataset_name: name of the data in the report (default: the corpus folder name).
+
+    Example:
+
+    >>> from semser_tf.data.sewa import SEWACorpus                                   # doctest: +SKIP
+    >>> report = train(SEWACorpus("sewa"), "runs/att", ModelConfig(variant="attention"))  # doctest: +SKIP
+    """
+    import keras
+
+    from semser_tf.data.pipeline import ZeroFrameFeatures, dataset_for_model, make_dataset
+    from semser_tf.models.builder import build_model, compile_model
+
+    out_dir = Path(out_dir)
+    settings = settings or TrainSettings()
+    resuming = _check_out_dir(out_dir, resume, overwrite)
+    state = {}
+    if resuming:
+        saved = json.loads((out_dir / "config.json").read_text())
+        saved_config = ModelConfig.from_dict(saved["model"], source=str(out_dir / "config.json"))
+        if config is not None and config != saved_config:
+            diff = [k for k, v in config.to_dict().items() if saved_config.to_dict()[k] != v]
+            raise ConfigError(
+                f"{out_dir}: the run was started with a different config (fields {', '.join(diff)}); "
+                "resume with the same config or start a new run."
+            )
+        config = saved_config
+        settings = TrainSettings(**saved["training"])
+        state = json.loads((out_dir / "checkpoints" / "state.json").read_text())
+    config = config or ModelConfig()
+    if frame_features is None:
+        if config.variant == "semantic":
+            raise ConfigError(
+                "the semantic variant needs frame features (aligned word embeddings: "
+                "--embeddings DIR); with zeros it could learn nothing."
+            )
+        frame_features = ZeroFrameFeatures(config.semantic_dim)
+        if config.variant in ("concat", "attention"):
+            warnings.warn(f"{config.variant} variant trained without semantic features (zeros).", stacklevel=2)
+    if int(frame_features.dim) != config.semantic_dim:
+        raise ConfigError(
+            f"frame features of dimension {frame_features.dim}, but ModelConfig.semantic_dim={config.semantic_dim}."
+        )
+    corpus = _split_validation(corpus, settings)
+    _check_lengths(corpus, settings.train_partition, config)
+    if list(corpus.targets) != list(config.targets):
+        raise ConfigError(
+            f"the corpus has targets {list(corpus.targets)} but ModelConfig.targets is {list(config.targets)}; "
+            "set targets in the config to the corpus's."
+        )
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dataset_name = dataset_name or Path(str(corpus.root or "corpus")).name
+    if not resuming:
+        atomic_write_json(out_dir / RUN_MARKER, {"kind": "semser-run", "created": time.time()})
+        atomic_write_json(out_dir / "config.json", {
+            "variant": config.variant, "dataset": dataset_name, "model": config.to_dict(),
+            "training": {k: (v if not isinstance(v, np.generic) else v.item())
+                         for k, v in dataclasses.asdict(settings).items()},
+            "frame_features": repr(frame_features),
+        })
+
+    def datasets(epoch):
+        train_ds = make_dataset(
+            corpus, settings.train_partition, sequence_length=config.sequence_length,
+            batch_size=config.batch_size, hop=settings.hop, shuffle=True, seed=config.seed + epoch,
+            delay_frames=settings.delay_frames, speaker_slots=config.speaker_slots,
+            frame_features=frame_features, cache_dir=cache_dir, progress=verbose != 0,
+        )
+        if settings.steps_per_epoch:
+            train_ds = train_ds.take(settings.steps_per_epoch)
+        val_ds = make_dataset(
+            corpus, settings.val_partition, sequence_length=config.sequence_length,
+            batch_size=config.batch_size, shuffle=False, delay_frames=settings.delay_frames,
+            speaker_slots=config.speaker_slots, frame_features=frame_features,
+            cache_dir=cache_dir, progress=False,
+        )
+        return train_ds, val_ds
+
+    ckpt_dir = out_dir / "checkpoints"
+    scope = strategy.scope() if strategy is not None else _nullcontext()
+    with scope:
+        if resuming:
+            model = keras.saving.load_model(ckpt_dir / "last.keras", safe_mode=True)
+        else:
+            model = compile_model(build_model(config), config, jit_compile=settings.jit_compile)
+    history = _read_history(out_dir / "history.csv", state.get("epochs_done", 0))
+    best = state.get("best_val_ccc", -np.inf)
+    wait = state.get("wait", 0)
+    start = state.get("epochs_done", 0)
+    tensorboard = keras.callbacks.TensorBoard(log_dir=str(out_dir / "logs"))
+    stopped_early = state.get("stopped_early", False)
+    t_total = time.time()
+    for epoch in range(start, settings.epochs):
+        if stopped_early:
+            break
+        keras.utils.set_random_seed(config.seed + epoch)
+        train_ds, val_ds = datasets(epoch)
+        t0 = time.time()
+        if verbose:
+            print(f"semser train: epoch {epoch + 1}/{settings.epochs} ({config.variant})", flush=True)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*ran out of data.*")
+            fit = model.fit(
+                dataset_for_model(train_ds, model), validation_data=dataset_for_model(val_ds, model),
+                initial_epoch=epoch, epochs=epoch + 1, verbose=verbose, shuffle=False,
+                callbacks=[tensorboard, *callbacks],
+            )
+        logs = {k: float(v[-1]) for k, v in fit.history.items()}
+        row = {"epoch": epoch + 1, **logs, "seconds": round(time.time() - t0, 2)}
+        history.append(row)
+        val = logs.get("val_ccc", -np.inf)
+        improved = val > best
+        if improved:
+            best, wait = val, 0
+            atomic_save_model(model, out_dir / "best.keras")
+        else:
+            wait += 1
+        stopped_early = wait >= settings.patience
+        atomic_save_model(model, ckpt_dir / "last.keras")
+        atomic_write_csv(out_dir / "history.csv", history, fieldnames=list(row))
+        atomic_write_json(ckpt_dir / "state.json", {
+            "epochs_done": epoch + 1, "best_val_ccc": best, "best_epoch": epoch + 1 if improved else state.get("best_epoch"),
+            "wait": wait, "stopped_early": stopped_early,
+        })
+        if improved:
+            state["best_epoch"] = epoch + 1
+    state = json.loads((ckpt_dir / "state.json").read_text()) if (ckpt_dir / "state.json").exists() else {}
+    if plots and history:
+        _plot_history(history, out_dir / "history.png")
+
+    report = {"dataset": dataset_name, "variant": config.variant, "epochs_done": state.get("epochs_done", 0),
+              "best_epoch": state.get("best_epoch"), "best_val_ccc": state.get("best_val_ccc"),
+              "stopped_early": state.get("stopped_early", False), "train_seconds": round(time.time() - t_total, 1),
+              "training": {"data": f"{dataset_name} {settings.train_partition}", "command": None},
+              "metrics": []}
+    if evaluate_best and (out_dir / "best.keras").exists():
+        from semser_tf.training.evaluate import evaluate_model, results_markdown
+
+        best_model = keras.saving.load_model(out_dir / "best.keras", safe_mode=True)
+        ev = evaluate_model(best_model, corpus, settings.val_partition, config, frame_features=frame_features,
+                            cache_dir=cache_dir, plot_dir=(out_dir / "plots") if plots else None)
+        raw = ev["results"]["raw"]
+        report["metrics"].append({"dataset": dataset_name, "partition": settings.val_partition,
+                                  "ccc": raw["ccc"], "mean": raw["mean"]})
+        report["evaluation"] = ev
+        atomic_write_text(out_dir / "report.md", f"# {config.variant} on {dataset_name} "
+                          f"({settings.val_partition})\n\n" + results_markdown(ev, config.targets))
+    atomic_write_json(out_dir / "report.json", report)
+    return report
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

@@ -1,0 +1,137 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from semser_tf.data.sewa import SEWACorpus
+from semser_tf.errors import ConfigError, DataError
+from semser_tf.models import ModelConfig
+from semser_tf.training import TrainSettings, train
+
+from .conftest import SMALL
+
+
+def _history_epochs(run):
+    with open(run / "history.csv") as f:
+        return [int(r["epoch"]) for r in csv.DictReader(f)]
+
+
+def test_train_writes_a_complete_run(speech_corpus, tmp_path):
+    run = tmp_path / "run"
+    report = train(SEWACorpus(speech_corpus), run, ModelConfig(variant="paralinguistic", **SMALL),
+                   TrainSettings(epochs=2), cache_dir=tmp_path / "cache", verbose=0)
+    for name in ("config.json", "best.keras", "history.csv", "history.png", "report.json", "report.md",
+                 "checkpoints/last.keras", "checkpoints/state.json", "run.json"):
+        assert (run / name).is_file(), name
+    assert any((run / "plots").glob("Devel_*.png"))
+    assert _history_epochs(run) == [1, 2]
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["variant"] == "paralinguistic" and saved["model"]["lstm_units"] == 8
+    # the report's CCC of the stitched predictions equals the streaming validation metric
+    # of the best epoch (same frames, same weights)
+    with open(run / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    best = max(rows, key=lambda r: float(r["val_ccc"]))
+    assert abs(report["metrics"][0]["mean"] - float(best["val_ccc"])) < 1e-4
+    assert not list(run.rglob("*.tmp*"))  # nothing half-written
+
+
+KILLER = textwrap.dedent("""
+    import os, signal, sys, keras
+    from semser_tf.data.sewa import SEWACorpus
+    from semser_tf.models import ModelConfig
+    from semser_tf.training import TrainSettings, train
+
+    class KillMidEpoch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if os.environ.get("KILL_AT_EPOCH") and self._epoch == int(os.environ["KILL_AT_EPOCH"]) and batch == 0:
+                os.kill(os.getpid(), signal.SIGKILL)
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch = epoch
+
+    corpus, out, cache = sys.argv[1:4]
+    config = ModelConfig(variant="paralinguistic", **{SMALL})
+    train(SEWACorpus(corpus), out, config, TrainSettings(epochs=3), cache_dir=cache,
+          resume=True, verbose=0, callbacks=[KillMidEpoch()], plots=False)
+""").replace("{SMALL}", repr(SMALL))
+
+
+def test_sigkill_mid_epoch_then_resume_has_no_gap(speech_corpus, tmp_path):
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    script = tmp_path / "killer.py"
+    script.write_text(KILLER)
+    env = {**os.environ, "KILL_AT_EPOCH": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, str(script), str(speech_corpus), str(run), str(cache)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    state = json.loads((run / "checkpoints" / "state.json").read_text())
+    assert state["epochs_done"] == 1  # killed during the second epoch
+    assert _history_epochs(run) == [1]
+    env.pop("KILL_AT_EPOCH")
+    proc = subprocess.run([sys.executable, str(script), str(speech_corpus), str(run), str(cache)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((run / "checkpoints" / "state.json").read_text())["epochs_done"] == 3
+    assert _history_epochs(run) == [1, 2, 3]
+    assert not list(run.rglob("*.tmp*"))
+
+
+def test_output_directory_holding_another_run_is_refused(speech_corpus, tmp_path):
+    run = tmp_path / "run"
+    config = ModelConfig(variant="paralinguistic", **SMALL)
+    train(SEWACorpus(speech_corpus), run, config, TrainSettings(epochs=1), cache_dir=tmp_path / "c",
+          verbose=0, evaluate_best=False, plots=False)
+    with pytest.raises(ConfigError, match="already holds a run; pass resume=True"):
+        train(SEWACorpus(speech_corpus), run, config, TrainSettings(epochs=1), verbose=0)
+    with pytest.raises(ConfigError, match=r"different config \(fields lstm_units\)"):
+        train(SEWACorpus(speech_corpus), run, config.replace(lstm_units=4), resume=True, verbose=0)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="holds other files"):
+        train(SEWACorpus(speech_corpus), other, config, verbose=0)
+    with pytest.raises(ConfigError, match="not a semser run"):
+        train(SEWACorpus(speech_corpus), other, config, overwrite=True, verbose=0)
+    assert (other / "notes.txt").read_text() == "mine"
+    # overwrite replaces a run
+    train(SEWACorpus(speech_corpus), run, config, TrainSettings(epochs=1), cache_dir=tmp_path / "c",
+          overwrite=True, verbose=0, evaluate_best=False, plots=False)
+    assert _history_epochs(run) == [1]
+
+
+def test_missing_validation_partition(corpus_without_devel, tmp_path):
+    config = ModelConfig(variant="paralinguistic", **SMALL)
+    with pytest.raises(DataError, match="no validation partition 'Devel'.*--val-fraction"):
+        train(SEWACorpus(corpus_without_devel), tmp_path / "r", config, verbose=0)
+    report = train(SEWACorpus(corpus_without_devel), tmp_path / "r2", config,
+                   TrainSettings(epochs=1, val_fraction=0.5), cache_dir=tmp_path / "c", verbose=0, plots=False)
+    assert report["metrics"][0]["partition"] == "Devel"
+    assert report["evaluation"]["recordings"] == 1  # one of the two Train recordings held out
+
+
+def test_sequence_longer_than_every_recording(speech_corpus, tmp_path):
+    with pytest.raises(ConfigError, match=r"sequence_length=100000 frames is longer than every Train recording"):
+        train(SEWACorpus(speech_corpus), tmp_path / "r",
+              ModelConfig(variant="paralinguistic", **{**SMALL, "sequence_length": 100000}), verbose=0)
+
+
+def test_semantic_variant_needs_frame_features(speech_corpus, tmp_path):
+    with pytest.raises(ConfigError, match="semantic variant needs frame features"):
+        train(SEWACorpus(speech_corpus), tmp_path / "r", ModelConfig(variant="semantic", **SMALL), verbose=0)
+
+
+def test_cli_unknown_preset_and_bad_set(speech_corpus, tmp_path, capsys):
+    from semser_tf.cli import main
+
+    assert main(["train", str(speech_corpus), "--out", str(tmp_path / "r"), "--preset", "fastest"]) == 2
+    assert "unknown preset 'fastest'; presets: paper, official" in capsys.readouterr().err
+    assert main(["train", str(speech_corpus), "--out", str(tmp_path / "r"), "--set", "lstm_size=3"]) == 2
+    assert "unknown config key(s) lstm_size" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r")]) == 2
+    assert "corpus not found" in capsys.readouterr().err
