@@ -179,7 +179,8 @@ def _plot_history(history: list[dict], path: Path):
 
 def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSettings | None = None, *,
           frame_features=None, cache_dir=None, resume=False, overwrite=False, verbose="auto",
-          callbacks=(), strategy=None, evaluate_best=True, plots=True, dataset_name=None) -> dict:
+          callbacks=(), strategy=None, evaluate_best=True, plots=True, dataset_name=None,
+          initial_model=None) -> dict:
     """Train a model variant on a corpus; returns the run's report.
 
     Args:
@@ -198,6 +199,9 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
         evaluate_best: evaluate best.keras on the validation partition at the end.
         plots: write the PNG plots.
         dataset_name: name of the data in the report (default: the corpus folder name).
+        initial_model: a built model to start from instead of a fresh one (fine-tuning);
+            it is compiled with the config's optimizer, loss and metrics here. Its
+            frozen layers (``trainable=False``) stay frozen.
 
     Example:
 
@@ -281,7 +285,8 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
         if resuming:
             model = keras.saving.load_model(ckpt_dir / "last.keras", safe_mode=True)
         else:
-            model = compile_model(build_model(config), config, jit_compile=settings.jit_compile)
+            model = compile_model(initial_model if initial_model is not None else build_model(config),
+                                  config, jit_compile=settings.jit_compile)
     history = _read_history(out_dir / "history.csv", state.get("epochs_done", 0))
     best = state.get("best_val_ccc", -np.inf)
     wait = state.get("wait", 0)
@@ -330,7 +335,7 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
     report = {"dataset": dataset_name, "variant": config.variant, "epochs_done": state.get("epochs_done", 0),
               "best_epoch": state.get("best_epoch"), "best_val_ccc": state.get("best_val_ccc"),
               "stopped_early": state.get("stopped_early", False), "train_seconds": round(time.time() - t_total, 1),
-              "training": {"data": f"{dataset_name} {settings.train_partition}", "command": None},
+              "training": {"data": f"{dataset_name} {settings.train_partition}", "command": _command(config)},
               "metrics": []}
     if evaluate_best and (out_dir / "best.keras").exists():
         from semser_tf.training.evaluate import evaluate_model, results_markdown
@@ -346,6 +351,16 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
                           f"({settings.val_partition})\n\n" + results_markdown(ev, config.targets))
     atomic_write_json(out_dir / "report.json", report)
     return report
+
+
+def _command(config) -> str:
+    """The command line that started this process when it is ``semser``, else an API note."""
+    import shlex
+    import sys
+
+    if Path(sys.argv[0]).name == "semser":
+        return "semser " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    return f"semser_tf.training.train(variant={config.variant!r}, ...) from {Path(sys.argv[0]).name}"
 
 
 class _nullcontext:

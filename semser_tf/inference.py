@@ -1,0 +1,281 @@
+"""Prediction over time for an audio file: streamed window by window, CSV and plot out.
+
+The audio is read and resampled in windows of ``sequence_length`` frames (30 s with the
+paper's config), a few windows per model call, so memory stays flat in the file's length:
+a 2-hour file never has 2 hours of waveform frames in memory at once. Each window is
+predicted on its own, exactly as in training and evaluation (the LSTM starts from zero
+state at each window). The per-frame semantic features (one small vector per 100 ms, 0.4 KB
+per frame at dimension 100: 29 MB for 2 hours) are computed once for the whole file.
+
+WAV files are streamed from disk; other formats (FLAC, MP3, OGG, through tensorflow-io)
+are decoded whole first. Resampling of a streamed WAV is done per chunk with a margin of
+context on each side, so chunk boundaries leave no seams.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+
+from semser_tf.constants import FRAME_RATE, SAMPLE_RATE, SAMPLES_PER_FRAME
+from semser_tf.errors import DataError
+from semser_tf.types import WordTiming
+
+_MARGIN = 4096  # input samples of context each side when resampling a chunk
+
+
+@dataclasses.dataclass
+class Prediction:
+    """A time series of predictions: one row per 100 ms frame.
+
+    Args:
+        times: (n,) frame start times in seconds.
+        values: (n, targets) predictions in [-1, 1].
+        targets: target names, in column order.
+        weights: optional (n, 2) modality weights [paralinguistic, semantic].
+    """
+
+    times: np.ndarray
+    values: np.ndarray
+    targets: tuple
+    weights: np.ndarray | None = None
+
+    def __getitem__(self, target: str) -> np.ndarray:
+        return self.values[:, list(self.targets).index(target)]
+
+    def to_csv(self, path) -> Path:
+        """Write ``time,<target>...`` (and the modality weights if present), atomically."""
+        from semser_tf.training.io import atomic_write_text
+
+        cols = ["time", *self.targets] + (["w_paralinguistic", "w_semantic"] if self.weights is not None else [])
+        data = np.column_stack([self.times, self.values] + ([self.weights] if self.weights is not None else []))
+        buf = io.StringIO()
+        buf.write(",".join(cols) + "\n")
+        np.savetxt(buf, data, delimiter=",", fmt=["%.1f"] + ["%.5f"] * (data.shape[1] - 1))
+        return atomic_write_text(path, buf.getvalue())
+
+    def plot(self, path, gold=None, title=None) -> Path:
+        """PNG of the predictions over time (against gold labels when given)."""
+        from semser_tf.training.evaluate import plot_recording
+
+        return plot_recording(path, title or "prediction", self.values, gold, self.targets, self.weights)
+
+
+class _WavStream:
+    """Chunks of a WAV file as mono float32 at 22050 Hz, resampled with context margins."""
+
+    def __init__(self, path):
+        from semser_tf.data.audio import wav_info
+
+        self.path = Path(path)
+        self.info = wav_info(self.path)
+        self.rate = self.info["sample_rate"]
+        self.total_in = self.info["frames"]
+        if self.total_in == 0:
+            raise DataError("the WAV file holds no audio", self.path)
+        self.total_out = int(math.ceil(self.total_in * SAMPLE_RATE / self.rate))
+
+    def _read(self, start, stop):
+        from semser_tf.data.audio import _read_wav_numpy
+
+        start, stop = max(0, start), min(self.total_in, stop)
+        info = dict(self.info, data_offset=self.info["data_offset"] + start * self.info["block_align"],
+                    frames=max(0, stop - start))
+        return _read_wav_numpy(self.path, info).mean(axis=1).astype(np.float32)
+
+    def samples(self, out_start, out_stop):
+        """Output samples [out_start, out_stop) at 22050 Hz (zero-padded past the end)."""
+        out_stop_c = min(out_stop, self.total_out)
+        if self.rate == SAMPLE_RATE:
+            x = self._read(out_start, out_stop_c)
+        else:
+            from semser_tf.data.audio import _factors, resample
+
+            up, down = _factors(self.rate, SAMPLE_RATE)
+            # output sample j sits at input position j * down / up: align chunks to `up`
+            o0 = (out_start // up) * up
+            i0 = o0 * down // up
+            i1 = int(math.ceil(out_stop_c * down / up)) + 1
+            m0 = min(_MARGIN - _MARGIN % down, i0)  # margin that keeps exact alignment
+            chunk = self._read(i0 - m0, i1 + _MARGIN)
+            y = resample(chunk, self.rate, SAMPLE_RATE)
+            skip = m0 * up // down + (out_start - o0)
+            x = y[skip: skip + (out_stop_c - out_start)]
+        if len(x) < out_stop - out_start:
+            x = np.pad(x, (0, out_stop - out_start - len(x)))
+        return x
+
+
+class _ArrayStream:
+    def __init__(self, audio):
+        self.audio = np.asarray(audio, np.float32)
+        self.total_out = len(self.audio)
+
+    def samples(self, a, b):
+        x = self.audio[a:b]
+        return np.pad(x, (0, (b - a) - len(x))) if len(x) < b - a else x
+
+
+def open_audio_stream(audio, sample_rate=None):
+    """A chunked reader over a WAV path, another audio file, or an array."""
+    if isinstance(audio, (str, Path)):
+        path = Path(audio)
+        if not path.is_file():
+            raise DataError("audio file not found", path)
+        from semser_tf.data.audio import load_audio, sniff_format
+
+        if sniff_format(path) == "wav":
+            return _WavStream(path)
+        return _ArrayStream(load_audio(path))
+    audio = np.asarray(audio, np.float32)
+    if audio.ndim == 2:
+        audio = audio.mean(axis=1) if audio.shape[1] <= 8 else audio.mean(axis=0)
+    if audio.ndim != 1:
+        raise DataError(f"audio array of shape {audio.shape}: expected (samples,) or (samples, channels)")
+    if sample_rate is None:
+        raise DataError("an audio array needs its sample_rate")
+    if sample_rate != SAMPLE_RATE:
+        from semser_tf.data.audio import resample
+
+        audio = resample(audio, sample_rate, SAMPLE_RATE)
+    return _ArrayStream(audio)
+
+
+def read_words_arg(words):
+    """Word timings from a words file (``start;end;word``), a list, or ``None``."""
+    if words is None:
+        return []
+    if isinstance(words, (str, Path)):
+        from semser_tf.data.timings import read_words
+
+        return read_words(words)
+    return [WordTiming(float(w[0]), float(w[1]), str(w[2])) for w in words]
+
+
+class Predictor:
+    """Turn audio (and optionally word timings) into per-frame predictions with a model.
+
+    Args:
+        model: a Keras model built by :func:`semser_tf.models.build_model`.
+        config: its :class:`~semser_tf.models.ModelConfig`.
+        frame_features: the semantic frame features (a ``FrameFeatures``: callable
+            ``f(recording, n_frames)`` with ``dim``); ``None`` gives zeros.
+        windows_per_call: windows predicted per model call (memory: about 2.6 MB each).
+
+    Example:
+
+    >>> p = Predictor(model, config, features)                  # doctest: +SKIP
+    >>> pred = p.predict("talk.wav", words="talk_words.csv")    # doctest: +SKIP
+    >>> pred.to_csv("talk.csv"); pred.plot("talk.png")          # doctest: +SKIP
+    """
+
+    def __init__(self, model, config, frame_features=None, windows_per_call=4):
+        import keras
+
+        self.model = model
+        self.config = config
+        self.frame_features = frame_features
+        self.windows_per_call = int(windows_per_call)
+        self.input_names = [t.name for t in model.inputs]
+        self._weights_model = None
+        try:
+            layer = model.get_layer("modality_attention")
+            self._weights_model = keras.Model(model.input, [model.output, layer.output[1]])
+        except ValueError:
+            pass
+
+    @property
+    def targets(self):
+        return tuple(self.config.targets)
+
+    def _semantic(self, audio, words, n_frames):
+        dim = self.config.semantic_dim
+        if "semantic" not in self.input_names:
+            return None
+        if self.frame_features is None:
+            return np.zeros((n_frames, dim), np.float32)
+        from semser_tf.data.corpus import Recording
+
+        rec = Recording(name=Path(str(audio)).stem if isinstance(audio, (str, Path)) else "audio",
+                        partition="predict",
+                        audio_path=audio if isinstance(audio, (str, Path)) else "<array>",
+                        label_path=None, targets=self.targets, labels=None, words=words)
+        feats = np.asarray(self.frame_features(rec, n_frames), np.float32)
+        if feats.shape != (n_frames, dim):
+            raise DataError(f"frame features of shape {feats.shape}: expected ({n_frames}, {dim})")
+        return feats
+
+    def predict(self, audio, words=None, sample_rate=None, with_weights=True, progress=False) -> Prediction:
+        """Predictions for a whole file (or array), streamed window by window.
+
+        Args:
+            audio: a path (WAV streamed; FLAC/MP3/OGG decoded whole) or a 1-D array.
+            words: word timings (a ``start;end;word`` file or a list of ``WordTiming``);
+                without them the semantic input is whatever the frame features give for
+                no words (zeros for the lookup mode).
+            sample_rate: the rate of an array input.
+            with_weights: also return the modality weights of an attention model.
+            progress: print a progress bar.
+        """
+        stream = open_audio_stream(audio, sample_rate)
+        n_frames = max(1, int(math.ceil(stream.total_out / SAMPLES_PER_FRAME)))
+        words = read_words_arg(words)
+        duration = stream.total_out / SAMPLE_RATE
+        late = [w for w in words if w.start > duration + 0.1]
+        if late:
+            raise DataError(f"word {late[0].word!r} starts at {late[0].start:.2f} s, after the end of the "
+                            f"audio ({duration:.2f} s)", audio if isinstance(audio, (str, Path)) else None)
+        semantic = self._semantic(audio, words, n_frames)
+        T = self.config.sequence_length
+        spf = SAMPLES_PER_FRAME
+        n_windows = int(math.ceil(n_frames / T))
+        values = np.zeros((n_windows * T, len(self.targets)), np.float32)
+        weights = np.zeros((n_windows * T, 2), np.float32) if (with_weights and self._weights_model) else None
+        B = self.windows_per_call
+        bar = _Bar(n_windows) if progress else None
+        for first in range(0, n_windows, B):
+            ks = list(range(first, min(first + B, n_windows)))
+            x = {}
+            if "waveform" in self.input_names:
+                wav = np.zeros((B, T, spf), np.float32)  # fixed batch: no retracing
+                for i, k in enumerate(ks):
+                    wav[i] = stream.samples(k * T * spf, (k + 1) * T * spf).reshape(T, spf)
+                x["waveform"] = wav
+            if semantic is not None:
+                sem = np.zeros((B, T, semantic.shape[1]), np.float32)
+                for i, k in enumerate(ks):
+                    part = semantic[k * T:(k + 1) * T]
+                    sem[i, :len(part)] = part
+                x["semantic"] = sem
+            if weights is not None:
+                out, w = self._weights_model.predict_on_batch(x)
+                weights[first * T:(first + len(ks)) * T] = np.asarray(w[:len(ks)]).reshape(-1, 2)
+            else:
+                out = self.model.predict_on_batch(x)
+            values[first * T:(first + len(ks)) * T] = np.asarray(out[:len(ks)]).reshape(-1, len(self.targets))
+            if bar:
+                bar.update(len(ks))
+        if bar:
+            bar.close()
+        times = np.arange(n_frames) / FRAME_RATE
+        return Prediction(times, values[:n_frames], self.targets,
+                          None if weights is None else weights[:n_frames])
+
+
+class _Bar:
+    def __init__(self, total):
+        import keras
+
+        self.bar = keras.utils.Progbar(total, unit_name="window")
+        self.n = 0
+
+    def update(self, k):
+        self.n += k
+        self.bar.update(self.n)
+
+    def close(self):
+        pass

@@ -1,0 +1,139 @@
+"""``semser predict``, ``publish``, ``finetune``, ``zoo`` and ``demo``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from semser_tf.errors import ConfigError, DataError
+
+
+def _predict(args):
+    from semser_tf.zoo.pretrained import load_pretrained
+
+    model = load_pretrained(args.model, offline=args.offline, embedding_mode=args.mode)
+    audio = Path(args.audio)
+    out_csv = Path(args.csv) if args.csv else audio.with_suffix(".pred.csv")
+    out_png = Path(args.plot) if args.plot else out_csv.with_suffix(".png")
+    if not args.words:
+        print("semser predict: no --words file: the semantic input is empty (zeros) for a "
+              "transcript-lookup model; predictions then rest on the voice alone.", file=sys.stderr)
+    t0 = time.time()
+    pred = model.predict(audio, words=args.words, progress=args.progress)
+    seconds = time.time() - t0
+    pred.to_csv(out_csv)
+    if not args.no_plot:
+        pred.plot(out_png, title=f"{audio.name} - {model.name}")
+    duration = len(pred.times) / 10
+    print(f"{audio}: {duration:.1f} s of audio in {seconds:.1f} s ({duration / max(seconds, 1e-9):.0f} audio s/s)")
+    means = ", ".join(f"{t} {pred[t].mean():+.3f}" for t in pred.targets)
+    print(f"mean prediction: {means}")
+    print(f"written: {out_csv}" + ("" if args.no_plot else f", {out_png}"))
+    return 0
+
+
+def _publish(args):
+    from semser_tf.zoo import publish_run
+
+    entry = publish_run(args.run, args.name, args.out or Path("zoo") / args.name, version=args.version,
+                        base_url=args.base_url, description=args.description, license=args.license,
+                        overwrite=args.overwrite)
+    data = json.loads(Path(entry).read_text())
+    print(f"published {data['name']} {data['version']}: {entry}")
+    for f in data["files"]:
+        print(f"  {f['role']:<28} {f['size']:>10} B  sha256 {f['sha256'][:16]}...  {f['url']}")
+    return 0
+
+
+def _finetune(args):
+    from semser_tf.training.commands import open_corpus
+    from semser_tf.training.finetune import finetune
+
+    report = finetune(args.model, open_corpus(args.corpus), args.out,
+                      targets=args.targets.split(",") if args.targets else None,
+                      freeze=tuple(args.freeze.split(",")) if args.freeze else (), epochs=args.epochs,
+                      patience=args.patience, learning_rate=args.learning_rate,
+                      sequence_length=args.sequence_length, batch_size=args.batch_size,
+                      val_partition=args.val_partition, val_fraction=args.val_fraction,
+                      cache_dir=args.cache_dir, resume=args.resume, overwrite=args.overwrite,
+                      verbose=1 if args.verbose else 2)
+    print((Path(args.out) / "finetune.md").read_text())
+    return 0
+
+
+def _zoo_list(args):
+    from semser_tf.zoo import get_entry, list_pretrained
+
+    names = list_pretrained()
+    if not names:
+        print("no models in the zoo registry")
+    for name in names:
+        e = get_entry(name)
+        metric = next(iter(e.metrics), None)
+        m = ""
+        if metric is not None:
+            m = "  " + ", ".join(f"{k} {v:.3f}" for k, v in metric.ccc.items())
+        print(f"{e.name} {e.version} ({e.variant}, {e.total_size / 1e6:.1f} MB){m}\n    {e.description}")
+    return 0
+
+
+def _demo(args):
+    from semser_tf.demo import run_demo
+
+    return run_demo(args.out, model=args.model, recordings=args.recordings, seed=args.seed)
+
+
+def register(sub):
+    p = sub.add_parser("predict", help="predict arousal/valence/liking over time for an audio file")
+    p.add_argument("audio", help="WAV (streamed), FLAC, MP3 or OGG file")
+    p.add_argument("--words", help="word timings file (start;end;word); optional")
+    p.add_argument("--model", default=None, help="zoo name, entry path or run folder (default: bundled)")
+    p.add_argument("--mode", default="lookup", help="semantic features: lookup (words) or encode (speech)")
+    p.add_argument("--csv", help="output CSV (default AUDIO.pred.csv)")
+    p.add_argument("--plot", help="output PNG (default next to the CSV)")
+    p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--offline", action="store_true", help="never download")
+    p.add_argument("--progress", action="store_true")
+    p.set_defaults(func=_predict)
+
+    p = sub.add_parser("publish", help="pack a training run into a zoo registry entry")
+    p.add_argument("run", help="run folder (best.keras, config.json, report.json, embeddings/)")
+    p.add_argument("--name", required=True)
+    p.add_argument("--out", help="entry folder (default zoo/NAME)")
+    p.add_argument("--version", default="1.0.0")
+    p.add_argument("--base-url", help="where the files will be served, e.g. https://host/models/NAME/")
+    p.add_argument("--description")
+    p.add_argument("--license", default="unspecified")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_publish)
+
+    p = sub.add_parser("finetune", help="fine-tune a zoo model on a new corpus")
+    p.add_argument("corpus", help="manifest file or SEWA-layout folder")
+    p.add_argument("--out", required=True)
+    p.add_argument("--model", default=None, help="zoo name, entry path or run folder (default: bundled)")
+    p.add_argument("--targets", help="comma-separated targets (default: the corpus's)")
+    p.add_argument("--freeze", help="comma-separated: paralinguistic, fusion, lstm")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--patience", type=int, default=5)
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--sequence-length", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--val-partition", default="Devel")
+    p.add_argument("--val-fraction", type=float)
+    p.add_argument("--cache-dir")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--verbose", action="store_true")
+    p.set_defaults(func=_finetune)
+
+    p = sub.add_parser("zoo", help="list the models of the zoo registry")
+    p.set_defaults(func=_zoo_list)
+
+    p = sub.add_parser("demo", help="predict held-out synthetic speech with the bundled model")
+    p.add_argument("--out", default="demo_out")
+    p.add_argument("--model", default=None)
+    p.add_argument("--recordings", type=int, default=3)
+    p.add_argument("--seed", type=int, default=2026)
+    p.set_defaults(func=_demo)

@@ -1,0 +1,156 @@
+"""``load_pretrained``: a zoo model ready to predict from audio (and words)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from semser_tf.errors import ConfigError
+
+DEFAULT_MODEL = "semser-synthetic-attention"
+"""The model ``load_pretrained()`` returns when no name is given (bundled, no network)."""
+
+
+def load_embeddings(folder):
+    """Aligned embeddings from a folder (``None`` when the folder is absent or empty)."""
+    if folder is None or not Path(folder).is_dir() or not any(Path(folder).iterdir()):
+        return None
+    from semser_tf.semantic.embeddings import AlignedEmbeddings
+
+    return AlignedEmbeddings.load(folder)
+
+
+class PretrainedModel:
+    """A trained model plus what turns audio (and words) into its inputs.
+
+    Attributes:
+        model: the Keras model (loaded in safe mode: no code from files).
+        config: its :class:`~semser_tf.models.ModelConfig`.
+        embeddings: the aligned embeddings for the semantic input, or ``None``.
+        entry: the zoo :class:`~semser_tf.zoo.ModelEntry` when loaded from the zoo.
+        report: the metrics shipped with the model.
+
+    Example:
+
+    >>> import semser_tf
+    >>> m = semser_tf.load_pretrained()                 # doctest: +SKIP
+    >>> pred = m.predict("talk.wav", words="talk.csv")  # doctest: +SKIP
+    >>> pred.to_csv("talk_pred.csv"); pred.plot("talk_pred.png")  # doctest: +SKIP
+    """
+
+    def __init__(self, model, config, embeddings=None, entry=None, report=None, embedding_mode="lookup"):
+        self.model = model
+        self.config = config
+        self.embeddings = embeddings
+        self.entry = entry
+        self.report = report or {}
+        self.embedding_mode = embedding_mode
+
+    @property
+    def targets(self):
+        return tuple(self.config.targets)
+
+    @property
+    def name(self):
+        return self.entry.name if self.entry is not None else self.model.name
+
+    def frame_features(self, mode=None):
+        """The frame-feature function for the data pipeline (``None`` without embeddings)."""
+        if self.embeddings is None:
+            return None
+        return self.embeddings.frame_features(mode=mode or self.embedding_mode)
+
+    def predictor(self, mode=None):
+        from semser_tf.inference import Predictor
+
+        return Predictor(self.model, self.config, self.frame_features(mode))
+
+    def predict(self, audio, words=None, sample_rate=None, mode=None, progress=False):
+        """Per-frame predictions (10 Hz) for a WAV/FLAC/MP3/OGG file or an array.
+
+        Args:
+            audio: a path, or a 1-D array with ``sample_rate``.
+            words: optional word timings (``start;end;word`` file or list of WordTiming).
+            sample_rate: the rate of an array input.
+            mode: ``lookup`` (transcript words) or ``encode`` (speech encodings of the
+                word segments); default: the model's.
+            progress: show a progress bar.
+
+        Returns:
+            A :class:`semser_tf.inference.Prediction` (``times``, ``values``, ``targets``,
+            modality ``weights`` for attention models; ``to_csv``, ``plot``).
+        """
+        return self.predictor(mode).predict(audio, words=words, sample_rate=sample_rate, progress=progress)
+
+    def __repr__(self):
+        return f"PretrainedModel({self.name!r}, variant={self.config.variant!r}, targets={self.targets})"
+
+
+def load_run(run_dir, embedding_mode="lookup") -> PretrainedModel:
+    """A :class:`PretrainedModel` from a local run folder (``best.keras``, ``config.json``)."""
+    import keras
+
+    from semser_tf.models.config import ModelConfig
+
+    run_dir = Path(run_dir)
+    model_path = next((run_dir / n for n in ("best.keras", "model.keras") if (run_dir / n).is_file()), None)
+    if model_path is None:
+        raise ConfigError(f"{run_dir}: no best.keras or model.keras; expected a training run folder.")
+    cfg = json.loads((run_dir / "config.json").read_text())
+    config = ModelConfig.from_dict(cfg.get("model", cfg), source=str(run_dir / "config.json"))
+    report_path = run_dir / "report.json"
+    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    model = keras.saving.load_model(model_path, safe_mode=True)
+    return PretrainedModel(model, config, load_embeddings(run_dir / "embeddings"), None, report, embedding_mode)
+
+
+def load_pretrained(name: str | None = None, *, cache_dir=None, offline: bool = False,
+                    progress: bool = True, embedding_mode: str = "lookup") -> PretrainedModel:
+    """Load a zoo model by name, entry path, or run folder; one line to a ready model.
+
+    Resolution of each file: bundled with the package (no network), then the cache
+    (``$SEMSER_TF_CACHE``, else ``$KERAS_HOME/semser_tf``, else ``~/.keras/semser_tf``;
+    ``cache_dir`` overrides), then download from the entry's URL. Every file is checked
+    against its sha256 before use; a mismatch is refused and the cached file removed.
+    Only ``.keras`` (loaded with Keras safe mode), ``.weights.h5``, ``.json`` and ``.npz``
+    (no pickles) files are ever read.
+
+    Args:
+        name: a registered model name (see :func:`list_pretrained`), the path of an
+            ``entry.json`` or its folder, or a training run folder; default
+            ``semser-synthetic-attention``, bundled.
+        cache_dir: the download cache root.
+        offline: never download.
+        progress: show download progress.
+        embedding_mode: semantic features from transcript words (``lookup``) or from
+            the speech segments (``encode``).
+
+    Example:
+
+    >>> import semser_tf
+    >>> m = semser_tf.load_pretrained()       # doctest: +SKIP
+    """
+    import keras
+
+    from semser_tf.models.config import ModelConfig
+    from semser_tf.zoo import fetch_entry_files, get_entry
+
+    name = name or os.environ.get("SEMSER_DEFAULT_MODEL", DEFAULT_MODEL)
+    path = Path(name)
+    if path.is_dir() and (path / "config.json").is_file() and not (path / "entry.json").is_file():
+        return load_run(path, embedding_mode)
+    entry = get_entry(name)
+    files = fetch_entry_files(entry, cache_dir, offline=offline, progress=progress)
+    if "model" not in files or "config" not in files:
+        raise ConfigError(f"zoo entry {entry.name!r}: needs files with roles 'model' and 'config'.")
+    cfg = json.loads(files["config"].read_text())
+    config = ModelConfig.from_dict(cfg.get("model", cfg), source=f"{entry.name}: config")
+    model = keras.saving.load_model(files["model"], safe_mode=True)
+    emb_files = [p for role, p in files.items() if role.startswith("embeddings/")]
+    embeddings = None
+    if emb_files:
+        root = files["model"].parent / "embeddings"
+        embeddings = load_embeddings(root)
+    report = json.loads(files["report"].read_text()) if "report" in files else {}
+    return PretrainedModel(model, config, embeddings, entry, report, embedding_mode)
