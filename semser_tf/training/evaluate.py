@@ -225,6 +225,10 @@ def evaluate_model(model, corpus, partition, config, frame_features=None, cache_
 
     For attention models the per-frame modality weights are drawn under the predictions.
     """
+    if frame_features is None:
+        from semser_tf.data.pipeline import ZeroFrameFeatures
+
+        frame_features = ZeroFrameFeatures(config.semantic_dim)
     preds = predict_partition(model, corpus, partition, config.sequence_length, frame_features,
                               cache_dir, progress=progress)
     report = evaluate_predictions(preds, corpus, partition, config.targets, delay_frames,

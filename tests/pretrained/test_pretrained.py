@@ -1,0 +1,128 @@
+"""End to end: train a tiny run, publish it, serve it over HTTP, load it, predict, fine-tune."""
+
+import functools
+import http.server
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from semser_tf.data.audio import load_audio, save_wav
+from semser_tf.data.sewa import SEWACorpus
+from semser_tf.errors import ConfigError
+from semser_tf.inference import open_audio_stream
+from semser_tf.models import ModelConfig
+from semser_tf.training import TrainSettings, train
+from semser_tf.zoo import publish_run
+from semser_tf.zoo.pretrained import load_pretrained
+
+from ..training.conftest import SMALL, speech_corpus  # noqa: F401  (session fixture)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(speech_corpus, tmp_path_factory):  # noqa: F811
+    run = tmp_path_factory.mktemp("pre") / "run"
+    train(SEWACorpus(speech_corpus), run, ModelConfig(variant="attention", **SMALL), TrainSettings(epochs=1),
+          cache_dir=run.parent / "cache", verbose=0, plots=False)
+    return run
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield served, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_publish_serve_and_load_by_url_gives_identical_predictions(tiny_run, speech_corpus, http_server, tmp_path,  # noqa: F811
+                                                                    monkeypatch):
+    served, base = http_server
+    entry_dir = tmp_path / "entry"
+    publish_run(tiny_run, "tiny-attention", entry_dir, base_url=base, description="test model",
+                license="BSD-3-Clause")
+    for f in entry_dir.iterdir():  # upload: the server holds the files, the entry points at it
+        if f.name != "entry.json":
+            (served / f.name).write_bytes(f.read_bytes())
+            f.unlink()
+    monkeypatch.setenv("SEMSER_TF_CACHE", str(tmp_path / "cache"))
+    remote = load_pretrained(str(entry_dir / "entry.json"), progress=False)
+    local = load_pretrained(str(tiny_run))
+    wav = speech_corpus / "audio" / "Test_01.wav"
+    words = speech_corpus / "words" / "Test_01.csv"
+    a, b = remote.predict(wav, words=words), local.predict(wav, words=words)
+    np.testing.assert_array_equal(a.values, b.values)
+    assert a.values.shape[1] == 3 and a.weights.shape[1] == 2
+    assert list((tmp_path / "cache").rglob("best.keras"))  # downloaded into the cache
+
+
+def test_prediction_csv_plot_and_stream_equivalence(tiny_run, speech_corpus, tmp_path):  # noqa: F811
+    model = load_pretrained(str(tiny_run))
+    wav = speech_corpus / "audio" / "Devel_01.wav"
+    audio = load_audio(wav)
+    pred = model.predict(wav)
+    n = int(np.ceil(len(audio) / 2205))
+    assert pred.values.shape == (n, 3)
+    np.testing.assert_allclose(pred.times[:3], [0.0, 0.1, 0.2])
+    # the same audio given as an array at another rate (resampled) or the same rate
+    from_array = model.predict(audio, sample_rate=22050)
+    np.testing.assert_allclose(from_array.values, pred.values, atol=1e-6)
+    pred.to_csv(tmp_path / "p.csv")
+    lines = (tmp_path / "p.csv").read_text().splitlines()
+    assert lines[0] == "time,arousal,valence,liking,w_paralinguistic,w_semantic"
+    assert len(lines) == n + 1
+    row = [float(v) for v in lines[5].split(",")]
+    assert row[0] == pytest.approx(0.4) and row[1] == pytest.approx(pred.values[4, 0], abs=1e-5)
+    png = pred.plot(tmp_path / "p.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_streamed_resampling_equals_whole_file_decoding(speech_corpus, tmp_path):  # noqa: F811
+    from scipy.signal import resample_poly
+
+    x = load_audio(speech_corpus / "audio" / "Train_01.wav")
+    save_wav(tmp_path / "x16.wav", resample_poly(x, 160, 441).astype("float32"), 16000)
+    whole = load_audio(tmp_path / "x16.wav")
+    stream = open_audio_stream(tmp_path / "x16.wav")
+    assert stream.total_out == len(whole)
+    step = 3 * 2205 * 10  # chunks of 3 s
+    parts = np.concatenate([stream.samples(a, a + step) for a in range(0, stream.total_out, step)])
+    np.testing.assert_allclose(parts[: len(whole)], whole, atol=1e-6)
+
+
+def test_unknown_model_name_lists_the_known_ones():
+    with pytest.raises(ConfigError, match="unknown|known"):
+        load_pretrained("no-such-model")
+
+
+@pytest.mark.slow
+def test_finetune_two_targets_on_another_voice_improves_ccc(tiny_run, tmp_path):
+    """Start from a trained model; a new corpus of another voice with two targets."""
+    from semser_tf.data.synthetic import generate_corpus
+    from semser_tf.training.finetune import finetune
+
+    root = generate_corpus(tmp_path / "new", minutes=2.0, seed=11, recording_seconds=30,
+                           voices=["en-us+f3"], progress=False)
+    report = finetune(str(tiny_run), SEWACorpus(root), tmp_path / "ft", targets=["arousal", "valence"],
+                      epochs=6, patience=6, learning_rate=3e-3, cache_dir=tmp_path / "cache", verbose=0)
+    ft = report["finetune"]
+    assert ft["targets"] == ["arousal", "valence"] and ft["new_targets"] == []
+    assert ft["after"]["mean"] > ft["before"]["mean"] + 0.05
+    assert json.loads((tmp_path / "ft" / "config.json").read_text())["model"]["targets"] == ["arousal", "valence"]
+    assert (tmp_path / "ft" / "finetune.md").is_file()
+
+
+def test_finetune_bad_freeze_and_unknown_target(tiny_run, speech_corpus):  # noqa: F811
+    from semser_tf.training.finetune import finetune
+
+    with pytest.raises(ConfigError, match="unknown branch"):
+        finetune(str(tiny_run), SEWACorpus(speech_corpus), "/tmp/x", freeze=("encoder",))
+    with pytest.raises(ConfigError, match="not in the corpus"):
+        finetune(str(tiny_run), SEWACorpus(speech_corpus), "/tmp/x", targets=["dominance"])
