@@ -9,12 +9,20 @@ index at which the word's audio starts (``espeak_EVENT.sample``, more precise th
 millisecond ``audio_position``) and the word's character span in the text. A word ends
 where the next one starts, moved back over trailing silence (10 ms frames quieter than
 -35 dB below the utterance's loudest frame); the last word ends where voiced audio ends.
+When eSpeak speaks two words as one (it does for "was a"), the words without an event
+share the span of the preceding one in proportion to their character lengths.
+
+eSpeak NG keeps synthesis state between calls (e.g. the phase of its pitch flutter), so
+the same call can give slightly different samples later in a process. Word timings are
+unaffected; callers needing identical audio run each job in a fresh process (as
+:mod:`semser_tf.data.synthetic` does).
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import re
 import threading
 
 import numpy as np
@@ -121,12 +129,19 @@ def _library():
         lib.espeak_Synchronize.restype = ctypes.c_int
         lib.espeak_ListVoices.argtypes = [ctypes.c_void_p]
         lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_Voice))
+        try:
+            set_seed = lib.espeak_ng_SetRandSeed
+            set_seed.argtypes = [ctypes.c_long]
+            set_seed.restype = None
+        except AttributeError:  # eSpeak NG before 1.52
+            set_seed = None
         rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(), _INITIALIZE_DONT_EXIT)
         if rate <= 0:
             raise EspeakError(f"{data_path}: espeak_Initialize failed (returned {rate})")
         callback = _CALLBACK(_collect)  # kept referenced: the library calls it later
         lib.espeak_SetSynthCallback(callback)
-        _state.update(lib=lib, rate=rate, callback=callback, data_path=data_path, buffer=None, voice=None)
+        _state.update(lib=lib, rate=rate, callback=callback, data_path=data_path, buffer=None, voice=None,
+                      set_seed=set_seed)
         return lib
 
 
@@ -227,7 +242,7 @@ def _check(name: str, value) -> int:
 
 
 def synthesize(text: str, voice: str = "en", rate: int = 175, pitch: int = 50, volume: int = 100,
-               pitch_range: int = 50) -> tuple[np.ndarray, list[WordTiming]]:
+               pitch_range: int = 50, seed: int = 0) -> tuple[np.ndarray, list[WordTiming]]:
     """Speak ``text`` with eSpeak NG and time each word.
 
     Args:
@@ -237,6 +252,8 @@ def synthesize(text: str, voice: str = "en", rate: int = 175, pitch: int = 50, v
         pitch: base pitch, 0..100 (eSpeak's scale).
         volume: amplitude, 0..200 (100 is eSpeak's default).
         pitch_range: pitch excursion, 0..100 (0 is monotone).
+        seed: seed of eSpeak's noise generator (breathy variants such as ``f2``, ``f3``
+            add noise; unseeded, eSpeak seeds it from the clock).
 
     Returns:
         ``(audio, words)``: float32 samples in [-1, 1] at 22050 Hz and one
@@ -269,6 +286,8 @@ def synthesize(text: str, voice: str = "en", rate: int = 175, pitch: int = 50, v
             _state["voice"] = voice
         for key, val in values.items():
             lib.espeak_SetParameter(_PARAM[key], val, 0)
+        if _state["set_seed"] is not None:
+            _state["set_seed"](int(seed) & 0x7FFFFFFF)
         _state["buffer"] = {"chunks": [], "words": []}
         data = text.encode("utf-8")
         buf = ctypes.create_string_buffer(data)
@@ -281,17 +300,56 @@ def synthesize(text: str, voice: str = "en", rate: int = 175, pitch: int = 50, v
     chunks = result["chunks"]
     pcm = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
     audio = pcm.astype(np.float32) / 32768.0
+    return audio, _word_timings(text, audio, result["words"], sr)
+
+
+_TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+
+
+def _word_timings(text: str, audio: np.ndarray, events, sr: int) -> list[WordTiming]:
+    """Turn word events into one timing per word of ``text``.
+
+    eSpeak sometimes speaks two words as one (e.g. "was a") and emits one event for
+    both; the words without an event join the group of the preceding event, whose span
+    is then shared in proportion to the words' character lengths.
+    """
     n = len(audio)
+    tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
+    if not tokens:
+        return []
     ref = _frame_rms(audio.astype(np.float64), 220).max(initial=0.0)
-    raw = [(min(max(s, 0), n), pos, length) for s, pos, length in result["words"] if length > 0]
-    raw.sort(key=lambda w: w[0])
+    onsets = {}
+    for sample, pos, length in events:
+        if length <= 0:
+            continue
+        char = pos - 1
+        for i, (a, b, _) in enumerate(tokens):
+            if a <= char < b or (char < a and char + length > a):
+                onsets.setdefault(i, min(max(int(sample), 0), n))
+                break
+    if not onsets:  # no events at all: spread the words over the voiced audio
+        first, last = voiced_span(audio, 0, n, reference=ref)
+        groups = [(first, last, list(range(len(tokens))))]
+    else:
+        order = sorted(onsets)
+        leading = list(range(order[0]))  # words before the first event join it
+        groups = []
+        _, voiced_end = voiced_span(audio, 0, n, reference=ref)
+        for j, i in enumerate(order):
+            stop = order[j + 1] if j + 1 < len(order) else len(tokens)
+            members = (leading if j == 0 else []) + list(range(i, stop))
+            start = onsets[i]
+            nxt = onsets[order[j + 1]] if j + 1 < len(order) else voiced_end
+            nxt = max(nxt, start)
+            _, end = voiced_span(audio, start, nxt, reference=ref)
+            if end <= start:  # all silent: keep the event's span
+                end = nxt
+            groups.append((start, end, sorted(members)))
     words = []
-    _, voiced_end = voiced_span(audio, 0, n, reference=ref)
-    for i, (s, pos, length) in enumerate(raw):
-        nxt = raw[i + 1][0] if i + 1 < len(raw) else voiced_end
-        nxt = max(nxt, s)
-        _, end = voiced_span(audio, s, nxt, reference=ref)
-        if end <= s:  # all silent: keep the event's span
-            end = nxt
-        words.append(WordTiming(s / sr, end / sr, text[pos - 1: pos - 1 + length]))
-    return audio, words
+    for start, end, members in groups:
+        lengths = np.array([tokens[i][1] - tokens[i][0] for i in members], dtype=np.float64)
+        edges = start + (end - start) * np.concatenate([[0.0], np.cumsum(lengths) / lengths.sum()])
+        for k, i in enumerate(members):
+            words.append(WordTiming(float(edges[k]) / sr, float(edges[k + 1]) / sr, tokens[i][2]))
+    words.sort(key=lambda w: w.start)
+    return words

@@ -86,3 +86,23 @@ def loader_corpus(tmp_path):
     )
     write_text(root / "words" / "Train_02.csv", "start;end;word\n0.0;0.3;Grüß\n0.3;0.7;'Gott'\n")
     return {"root": root, "samples": samples, "turns": LOADER_TURNS}
+
+
+# --------------------------------------------------------------------------- synthetic corpus
+# A real-speech corpus from the eSpeak NG generator: one ~15 s recording per partition.
+
+TINY_CORPUS = dict(minutes=0.75, seed=123, recording_seconds=15.0,
+                   partitions={"Train": 1.0, "Devel": 1.0, "Test": 1.0})
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory):
+    """Path of a generated SEWA-layout corpus: Train_01, Devel_01, Test_01 (15 s each).
+
+    Made by ``semser_tf.data.synthetic.generate_corpus(**TINY_CORPUS)`` once per session
+    (well under a second); it has labels for all three and ``words/``. Do not modify it.
+    """
+    from semser_tf.data.synthetic import generate_corpus
+
+    out = tmp_path_factory.mktemp("synthetic") / "tiny"
+    return generate_corpus(out, progress=False, **TINY_CORPUS)

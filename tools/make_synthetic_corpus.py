@@ -1,0 +1,35 @@
+#!/usr/bin/env python3
+"""Generate the synthetic SEWA-layout corpus (same options as ``semser synth``).
+
+Example:
+    python tools/make_synthetic_corpus.py corpora/synth --minutes 60 --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+try:
+    import semser_tf.data.commands  # noqa: F401
+except ImportError:  # run from a checkout without installing
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from semser_tf.data.commands import add_synth_arguments, run_synth  # noqa: E402
+from semser_tf.errors import SemserError  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_synth_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run_synth(args)
+    except SemserError as err:
+        print(f"make_synthetic_corpus: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
