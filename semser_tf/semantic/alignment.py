@@ -779,6 +779,9 @@ class AdversarialConfig:
         beta: orthogonalisation step, 0.01 (paper) or 0.001 (official code).
         n_criterion: source words of the model-selection criterion (10000, capped).
         csls_k: CSLS neighbourhood of the criterion.
+        restarts: independent runs (seeds ``seed, seed + 1, ...``); the mapping with the
+            best criterion over all of them is kept. Adversarial training sometimes lands
+            in a wrong local optimum, which shows as a lower criterion.
         seed: seeds the weights, the sampling and the dropout.
 
     Example:
@@ -804,12 +807,13 @@ class AdversarialConfig:
     beta: float = 0.01
     n_criterion: int = 10000
     csls_k: int = 10
+    restarts: int = 1
     seed: int = 0
 
     def validate(self) -> "AdversarialConfig":
         """Check the fields; raise :class:`ConfigError` naming the bad one."""
         for name in ("hidden_units", "hidden_layers", "dis_steps", "batch_size", "epochs",
-                     "epoch_size", "most_frequent", "n_criterion", "csls_k"):
+                     "epoch_size", "most_frequent", "n_criterion", "csls_k", "restarts"):
             v = getattr(self, name)
             if int(v) != v or v < (0 if name == "hidden_layers" else 1):
                 raise ConfigError(f"adversarial.{name}: expected a positive integer, got {v!r}")
@@ -854,6 +858,43 @@ def _build_discriminator(dim: int, cfg: AdversarialConfig):
 
 
 def adversarial_align(S, T, config: AdversarialConfig | None = None, W0=None,
+                      progress: Callable[[dict], None] | None = None) -> AdversarialResult:
+    """Learn ``W`` adversarially (MUSE), without any dictionary; see :func:`_adversarial_once`.
+
+    Runs ``config.restarts`` independent trainings (seeds ``seed + r``) and returns the
+    one with the best unsupervised criterion; its history entries carry ``"restart"``.
+
+    Args:
+        S: source (speech) table, most frequent first.
+        T: target (text) table, most frequent first, same dimension.
+        config: :class:`AdversarialConfig`.
+        W0: initial mapping (identity when ``None``).
+        progress: called after every epoch with its history entry.
+
+    Returns:
+        :class:`AdversarialResult`.
+
+    Example:
+        >>> cfg = AdversarialConfig(hidden_units=64, epochs=1, epoch_size=320)  # doctest: +SKIP
+        >>> res = adversarial_align(S, T, cfg)                                  # doctest: +SKIP
+    """
+    cfg = (config or AdversarialConfig()).validate()
+    best = None
+    for r in range(cfg.restarts):
+        run_cfg = dataclasses.replace(cfg, seed=cfg.seed + r, restarts=1)
+
+        def tagged(entry, r=r):
+            entry["restart"] = r
+            if progress:
+                progress(entry)
+
+        res = _adversarial_once(S, T, run_cfg, W0, tagged)
+        if best is None or res.criterion > best.criterion:
+            best = res
+    return best
+
+
+def _adversarial_once(S, T, config: AdversarialConfig | None = None, W0=None,
                       progress: Callable[[dict], None] | None = None) -> AdversarialResult:
     """Learn ``W`` adversarially (MUSE), without any dictionary.
 

@@ -1,0 +1,224 @@
+"""Per-frame semantic features: the aligned embedding of the word spoken at each frame.
+
+Frame ``i`` (100 ms, 10 Hz) is centred at ``t_i = (i + 0.5) / 10`` s. It gets the vector of
+the word whose span ``[start, end)`` contains ``t_i`` (if two spans overlap, the one listed
+first), and zeros where no word is spoken (silence, pauses, beyond the last word).
+
+Two modes:
+
+* ``lookup`` (the official code): the transcript word (normalised by
+  :func:`~semser_tf.semantic.word2vec.normalize_word`) is looked up in the aligned table.
+  An out-of-vocabulary word gets a **deterministic** vector: a standard normal vector drawn
+  from a generator seeded with ``SHA-256(f"{oov_seed}:{word}")``, scaled to the mean norm
+  of the table's vectors. The same word thus always gets the same vector, in every run and
+  on every machine (the official code drew a fresh random vector each time). A word that
+  normalises to ``""`` (a tag, punctuation) counts as silence (zeros). Every occurrence of
+  a word gets the same vector.
+* ``encode`` (needs no transcript): each word segment of ``recording.audio_path`` (spans
+  from ``recording.words``; the word strings are ignored) is embedded by the Speech2Vec
+  encoder and mapped into the text space by the same preprocessing and ``W`` as the
+  table.
+
+Both implement the loader's frame-feature protocol (``semser_tf.data.pipeline``): a
+callable ``f(recording, n_frames) -> (n_frames, dim)`` float32 with attributes ``dim`` and
+``cache_key``; only ``recording.words`` and ``recording.audio_path`` are used.
+
+Example:
+    >>> import numpy as np
+    >>> from semser_tf.types import WordTiming
+    >>> f = LookupFrameFeatures(["ja"], np.ones((1, 2), np.float32))
+    >>> class Rec: words = [WordTiming(0.0, 0.25, "Ja")]; audio_path = None
+    >>> f(Rec(), 4)
+    array([[1., 1.],
+           [1., 1.],
+           [0., 0.],
+           [0., 0.]], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Callable, Sequence
+
+import numpy as np
+
+from semser_tf.constants import FRAME_RATE
+from semser_tf.errors import ConfigError, DataError
+
+__all__ = [
+    "frame_spans",
+    "words_to_frames",
+    "oov_vector",
+    "LookupFrameFeatures",
+    "EncodeFrameFeatures",
+]
+
+
+def frame_spans(start: float, end: float, n_frames: int, frame_rate: int = FRAME_RATE) -> tuple[int, int]:
+    """Frames ``[a, b)`` whose centres ``(i + 0.5) / frame_rate`` lie in ``[start, end)``.
+
+    Example:
+        >>> frame_spans(0.0, 0.25, 10)
+        (0, 2)
+        >>> frame_spans(0.12, 0.14, 10)   # no frame centre inside: no frame
+        (1, 1)
+    """
+    a = int(np.ceil(start * frame_rate - 0.5))
+    b = int(np.ceil(end * frame_rate - 0.5))
+    a = min(max(a, 0), n_frames)
+    b = min(max(b, a), n_frames)
+    return a, b
+
+
+def words_to_frames(timings, vectors: np.ndarray, n_frames: int, frame_rate: int = FRAME_RATE) -> np.ndarray:
+    """Spread per-word vectors over 10 Hz frames (zeros where no word is spoken).
+
+    Args:
+        timings: ``WordTiming`` items (start and end in seconds).
+        vectors: ``(len(timings), dim)``; a row of ``None``-like zeros is simply zeros.
+        n_frames: number of frames.
+        frame_rate: frames per second (10).
+
+    Returns:
+        ``(n_frames, dim)`` float32.
+
+    Example:
+        >>> words_to_frames([(0.0, 0.1, "a")], np.ones((1, 2)), 2).tolist()
+        [[1.0, 1.0], [0.0, 0.0]]
+    """
+    vectors = np.asarray(vectors, np.float32)
+    if vectors.ndim != 2 or vectors.shape[0] != len(timings):
+        raise ConfigError(f"vectors of shape {vectors.shape}: expected ({len(timings)}, dim), one row per word")
+    out = np.zeros((int(n_frames), vectors.shape[1]), np.float32)
+    filled = np.zeros(int(n_frames), bool)
+    for t, v in zip(timings, vectors):
+        a, b = frame_spans(float(t[0]), float(t[1]), int(n_frames), frame_rate)
+        if b > a:
+            free = ~filled[a:b]
+            out[a:b][free] = v
+            filled[a:b] = True
+    return out
+
+
+def oov_vector(word: str, dim: int, norm: float, seed: int = 0) -> np.ndarray:
+    """The deterministic vector of an out-of-vocabulary word.
+
+    Args:
+        word: the normalised word.
+        dim: vector size.
+        norm: the length of the result (the table's mean norm).
+        seed: changes every OOV vector at once.
+
+    Returns:
+        ``(dim,)`` float32 of length ``norm``.
+
+    Example:
+        >>> bool(np.allclose(oov_vector("xyz", 4, 2.0), oov_vector("xyz", 4, 2.0)))
+        True
+    """
+    digest = hashlib.sha256(f"{int(seed)}:{word}".encode("utf-8")).digest()
+    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    v = rng.standard_normal(int(dim))
+    return (v / np.linalg.norm(v) * float(norm)).astype(np.float32)
+
+
+def _table_key(words, vectors, extra: str) -> str:
+    h = hashlib.sha256()
+    h.update("\n".join(words).encode("utf-8"))
+    h.update(np.ascontiguousarray(vectors, np.float32).tobytes())
+    h.update(extra.encode("utf-8"))
+    return h.hexdigest()[:16]
+
+
+class LookupFrameFeatures:
+    """Frame features by transcript lookup in an aligned table.
+
+    Args:
+        words: the table's vocabulary (normalised words).
+        vectors: ``(len(words), dim)`` aligned vectors.
+        oov_seed: seed of the deterministic OOV vectors.
+
+    Raises:
+        ConfigError: empty vocabulary, duplicate words, or a vectors/words mismatch.
+
+    Example:
+        >>> f = LookupFrameFeatures(["a", "b"], np.eye(2, dtype=np.float32))
+        >>> f.dim
+        2
+    """
+
+    def __init__(self, words: Sequence[str], vectors, oov_seed: int = 0):
+        vectors = np.asarray(vectors, np.float32)
+        words = [str(w) for w in words]
+        if len(words) == 0:
+            raise ConfigError("frame features: empty vocabulary; expected at least one word")
+        if vectors.ndim != 2 or vectors.shape[0] != len(words):
+            raise ConfigError(f"frame features: vectors of shape {vectors.shape}, expected ({len(words)}, dim)")
+        if len(set(words)) != len(words):
+            raise ConfigError("frame features: duplicate words in the vocabulary")
+        self.words = words
+        self.vectors = vectors
+        self.index = {w: i for i, w in enumerate(words)}
+        self.dim = int(vectors.shape[1])
+        self.oov_seed = int(oov_seed)
+        self.mean_norm = float(np.linalg.norm(vectors, axis=1).mean())
+        self.cache_key = "s2v-lookup:" + _table_key(words, vectors, f"oov={oov_seed}")
+
+    def vector(self, word: str) -> np.ndarray:
+        """The vector of one word (table, deterministic OOV vector, or zeros for ``""``)."""
+        from semser_tf.semantic.word2vec import normalize_word
+
+        w = normalize_word(word)
+        if not w:
+            return np.zeros(self.dim, np.float32)
+        i = self.index.get(w)
+        if i is not None:
+            return self.vectors[i]
+        return oov_vector(w, self.dim, self.mean_norm, self.oov_seed)
+
+    def __call__(self, recording, n_frames: int) -> np.ndarray:
+        words = list(recording.words)
+        vecs = np.stack([self.vector(t[2]) for t in words]) if words else np.zeros((0, self.dim), np.float32)
+        return words_to_frames(words, vecs, n_frames)
+
+    def __repr__(self) -> str:
+        return f"LookupFrameFeatures(words={len(self.words)}, dim={self.dim})"
+
+
+class EncodeFrameFeatures:
+    """Transcript-free frame features: Speech2Vec encodings of the word segments, mapped.
+
+    Args:
+        encode: ``encode(audio, timings, path) -> (n_words, dim_s)`` (e.g.
+            :meth:`Speech2Vec.encode_segments`).
+        transform: maps raw encodings ``(n, dim_s)`` to aligned vectors ``(n, dim)``
+            (preprocessing then ``W``).
+        dim: output size.
+        cache_key: identifies encoder + mapping (for the loader's cache).
+
+    Example:
+        >>> f = EncodeFrameFeatures(s2v.encode_segments, transform, 100, "k")  # doctest: +SKIP
+    """
+
+    def __init__(self, encode: Callable, transform: Callable, dim: int, cache_key: str):
+        self.encode = encode
+        self.transform = transform
+        self.dim = int(dim)
+        self.cache_key = "s2v-encode:" + str(cache_key)
+
+    def __call__(self, recording, n_frames: int) -> np.ndarray:
+        from semser_tf.constants import SAMPLE_RATE
+        from semser_tf.data.audio import load_audio
+
+        words = list(recording.words)
+        if not words:
+            return np.zeros((int(n_frames), self.dim), np.float32)
+        path = getattr(recording, "audio_path", None)
+        if path is None:
+            raise DataError("encode-mode frame features need the recording's audio (audio_path is None)")
+        audio = load_audio(path, SAMPLE_RATE)
+        raw = self.encode(audio, words, getattr(recording, "words_path", None) or path)
+        return words_to_frames(words, self.transform(np.asarray(raw)), n_frames)
+
+    def __repr__(self) -> str:
+        return f"EncodeFrameFeatures(dim={self.dim})"
