@@ -300,14 +300,12 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
         keras.utils.set_random_seed(config.seed + epoch)
         train_ds, val_ds = datasets(epoch)
         t0 = time.time()
-        if verbose:
-            print(f"semser train: epoch {epoch + 1}/{settings.epochs} ({config.variant})", flush=True)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*ran out of data.*")
             fit = model.fit(
                 dataset_for_model(train_ds, model), validation_data=dataset_for_model(val_ds, model),
                 initial_epoch=epoch, epochs=epoch + 1, verbose=verbose, shuffle=False,
-                callbacks=[tensorboard, *callbacks],
+                callbacks=[tensorboard, _EpochProgbar(settings.epochs), *callbacks],
             )
         logs = {k: float(v[-1]) for k, v in fit.history.items()}
         row = {"epoch": epoch + 1, **logs, "seconds": round(time.time() - t0, 2)}
@@ -351,6 +349,27 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
                           f"({settings.val_partition})\n\n" + results_markdown(ev, config.targets))
     atomic_write_json(out_dir / "report.json", report)
     return report
+
+
+def _epoch_progbar_class():
+    import keras
+
+    class EpochProgbar(keras.callbacks.ProgbarLogger):
+        """Keras's progress bar, with "Epoch e/total" of the whole run (fit sees one epoch)."""
+
+        def __init__(self, total):
+            super().__init__()
+            self.total = total
+
+        def set_params(self, params):
+            super().set_params(params)
+            self.epochs = self.total
+
+    return EpochProgbar
+
+
+def _EpochProgbar(total):
+    return _epoch_progbar_class()(total)
 
 
 def _command(config) -> str:
