@@ -396,7 +396,7 @@ def load_audio(path, sample_rate: int | None = SAMPLE_RATE, backend: str | None 
 
     Example:
         >>> x = load_audio("audio/Train_01.wav")  # doctest: +SKIP
-        >>> x.dtype, x.ndim
+        >>> x.dtype, x.ndim  # doctest: +SKIP
         (dtype('float32'), 1)
     """
     audio, rate = decode_audio(path, backend=backend)

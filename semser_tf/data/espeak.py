@@ -27,7 +27,6 @@ import threading
 
 import numpy as np
 
-from semser_tf.constants import SAMPLE_RATE
 from semser_tf.errors import ConfigError, SemserError
 from semser_tf.types import WordTiming
 

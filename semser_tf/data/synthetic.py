@@ -55,13 +55,14 @@ __all__ = [
     "DEFAULT_VOICES",
     "GENERATOR_VERSION",
     "LEXICON",
-    "Recording",
+    "GeneratedRecording",
     "SentenceInfo",
     "generate_corpus",
     "generate_recording",
     "lexicon_sizes",
     "make_sentence",
     "prosody_for_arousal",
+    "read_corpus_meta",
     "rating_filter",
     "write_recording",
 ]
@@ -334,7 +335,7 @@ class SentenceInfo:
 
 
 @dataclass
-class Recording:
+class GeneratedRecording:
     """A generated recording: audio, 10 Hz labels and the spoken material."""
 
     name: str
@@ -354,7 +355,7 @@ class Recording:
 
 
 def generate_recording(name: str, duration_s: float, voice: str, seed, lag_s: float = ANNOTATION_LAG_S,
-                       noise_dbfs: float = NOISE_DBFS) -> Recording:
+                       noise_dbfs: float = NOISE_DBFS) -> GeneratedRecording:
     """Generate one recording of ``duration_s`` seconds (rounded up to whole 100 ms frames).
 
     Args:
@@ -367,10 +368,10 @@ def generate_recording(name: str, duration_s: float, voice: str, seed, lag_s: fl
         noise_dbfs: background noise level (``None``: none).
 
     Returns:
-        A :class:`Recording`.
+        A :class:`GeneratedRecording`.
 
     Example:
-        >>> rec = generate_recording("Train_01", 10.0, "en+f3", seed=0)  # doctest: +SKIP
+        >>> rec = generate_recording("Train_01", 10.0, "en+f3", seed=0)
         >>> rec.labels.shape
         (100, 3)
     """
@@ -423,7 +424,7 @@ def generate_recording(name: str, duration_s: float, voice: str, seed, lag_s: fl
     liking = LIKING_WEIGHTS[0] * valence + LIKING_WEIGHTS[1] * arousal
     raw = np.stack([arousal, valence, liking], axis=1)
     labels = np.clip(rating_filter(raw, lag_s=lag_s), -1.0, 1.0)
-    return Recording(name, voice, audio, labels, raw, sentences)
+    return GeneratedRecording(name, voice, audio, labels, raw, sentences)
 
 
 def _valence_track(sentences, n_frames: int) -> np.ndarray:
@@ -468,7 +469,7 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "") + "'"
 
 
-def write_recording(rec: Recording, root) -> None:
+def write_recording(rec: GeneratedRecording, root) -> None:
     """Write one recording's audio, labels, turns, transcription and words under ``root``.
 
     Args:
