@@ -635,7 +635,7 @@ def generate_corpus(out_dir, minutes: float = 10.0, seed: int = 0, voices=None,
     for v in voices:  # fail before any work on an unknown voice
         espeak.synthesize("a", voice=v)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise ConfigError(f"{out_dir}: output folder exists and is not empty (use overwrite)")
+        raise ConfigError(f"{out_dir}: output folder exists and is not empty (pass overwrite=True, or --overwrite)")
     plan = _plan(float(minutes), float(recording_seconds), partitions)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=str(out_dir.parent)))
@@ -698,7 +698,7 @@ def generate_corpus(out_dir, minutes: float = 10.0, seed: int = 0, voices=None,
             elif overwrite:
                 shutil.rmtree(out_dir)
             else:  # appeared meanwhile
-                raise ConfigError(f"{out_dir}: output folder exists and is not empty (use overwrite)")
+                raise ConfigError(f"{out_dir}: output folder exists and is not empty (pass overwrite=True, or --overwrite)")
         os.replace(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
