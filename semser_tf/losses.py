@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from semser_tf.distribute import num_replicas, replica_sum
+
 _EPS = 1e-8
 
 
@@ -31,13 +33,15 @@ def ccc_per_target(y_true, y_pred, sample_weight=None):
         w = ops.ones_like(t[:, :1])
     else:
         w = ops.reshape(ops.cast(sample_weight, p.dtype), (-1, 1))
-    n = ops.sum(w, axis=0) + _EPS
-    mt = ops.sum(w * t, axis=0) / n
-    mp = ops.sum(w * p, axis=0) / n
+    # Under a tf.distribute strategy each replica holds part of the batch: the sums are
+    # all-reduced (replica_sum), so every replica computes the global-batch CCC.
+    n, st, sp = replica_sum([ops.sum(w, axis=0), ops.sum(w * t, axis=0), ops.sum(w * p, axis=0)])
+    n = n + _EPS
+    mt, mp = st / n, sp / n
     dt, dp = t - mt, p - mp
-    vt = ops.sum(w * dt * dt, axis=0) / n
-    vp = ops.sum(w * dp * dp, axis=0) / n
-    cov = ops.sum(w * dt * dp, axis=0) / n
+    vt, vp, cov = replica_sum([ops.sum(w * dt * dt, axis=0), ops.sum(w * dp * dp, axis=0),
+                               ops.sum(w * dt * dp, axis=0)])
+    vt, vp, cov = vt / n, vp / n, cov / n
     return 2.0 * cov / (vt + vp + ops.square(mt - mp) + _EPS)
 
 
@@ -77,7 +81,11 @@ class CCCLoss(keras.losses.Loss):
         self.target_weights = target_weights
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        return self.call(y_true, y_pred, sample_weight)
+        # Keras sums the replicas' gradients and multiplies the logged loss by the replica
+        # count; every replica holds the global-batch loss, so it is divided by that count.
+        loss = self.call(y_true, y_pred, sample_weight)
+        replicas = num_replicas()
+        return loss if replicas == 1 else loss / replicas
 
     def call(self, y_true, y_pred, sample_weight=None):
         ccc = ccc_per_target(y_true, y_pred, sample_weight)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from semser_tf.distribute import replica_sum
+
 _EPS = 1e-8
 
 
@@ -46,7 +48,9 @@ class CCC(keras.metrics.Metric):
         self._n_targets = n_targets
 
         def var(name):
-            return self.add_variable(shape=(n_targets,), initializer="zeros", name=name, dtype="float32")
+            # every replica holds the same (global) state: read the first, never sum them
+            return self.add_variable(shape=(n_targets,), initializer="zeros", name=name, dtype="float32",
+                                     aggregation="only_first_replica")
 
         self.count = var("count")
         self.mean_true = var("mean_true")
@@ -69,14 +73,16 @@ class CCC(keras.metrics.Metric):
             w = ops.ones_like(t[:, :1])
         else:
             w = ops.reshape(ops.cast(sample_weight, "float32"), (-1, 1))
-        nb = ops.sum(w, axis=0) * ops.ones((n_targets,), "float32")
+        # Under a tf.distribute strategy the batch's moments are all-reduced over the
+        # replicas (replica_sum), so every replica merges the same global batch.
+        nb, st_b, sp_b = replica_sum([ops.sum(w, axis=0) * ops.ones((n_targets,), "float32"),
+                                      ops.sum(w * t, axis=0), ops.sum(w * p, axis=0)])
         safe_nb = ops.maximum(nb, _EPS)
-        mt_b = ops.sum(w * t, axis=0) / safe_nb
-        mp_b = ops.sum(w * p, axis=0) / safe_nb
+        mt_b = st_b / safe_nb
+        mp_b = sp_b / safe_nb
         dt, dp = t - mt_b, p - mp_b
-        m2t_b = ops.sum(w * dt * dt, axis=0)
-        m2p_b = ops.sum(w * dp * dp, axis=0)
-        c_b = ops.sum(w * dt * dp, axis=0)
+        m2t_b, m2p_b, c_b = replica_sum([ops.sum(w * dt * dt, axis=0), ops.sum(w * dp * dp, axis=0),
+                                         ops.sum(w * dt * dp, axis=0)])
 
         na = self.count.value
         n = na + nb
