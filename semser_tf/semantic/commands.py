@@ -1,0 +1,271 @@
+"""``semser embed ...``: Word2Vec, Speech2Vec, alignment and evaluation from the command line.
+
+Sub-commands (each prints a JSON summary on stdout; progress goes to stderr):
+
+* ``semser embed word2vec --corpus DIR [--text FILE ...] --out vectors.txt``
+* ``semser embed speech2vec --corpus DIR --out DIR``  (model + ``vectors.txt``)
+* ``semser embed align --speech DIR --text vectors.txt --out ARTIFACT [--method ...]``
+* ``semser embed evaluate --embeddings ARTIFACT [--corpus DIR]``
+
+Example:
+    $ semser embed word2vec --corpus corpora/synth --min-count 2 --out runs/w2v.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from semser_tf.errors import ConfigError, DataError
+
+__all__ = ["register", "ProgressBar"]
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr.
+
+    Args:
+        total: number of steps.
+        label: text before the bar.
+        stream: where to draw (stderr).
+
+    Example:
+        >>> bar = ProgressBar(3, "epochs", stream=None)
+        >>> bar.update(1, "loss 0.5")
+    """
+
+    def __init__(self, total: int, label: str, stream=sys.stderr):
+        self.total = max(1, int(total))
+        self.label = label
+        self.stream = stream
+        self.t0 = time.perf_counter()
+
+    def update(self, done: int, note: str = "") -> None:
+        """Redraw with ``done`` steps completed and an optional note."""
+        if self.stream is None:
+            return
+        frac = min(1.0, done / self.total)
+        bar = "#" * int(frac * 30)
+        el = time.perf_counter() - self.t0
+        self.stream.write(f"\r{self.label} [{bar:<30}] {done}/{self.total} {el:6.1f}s {note}   ")
+        if done >= self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _print(obj) -> None:
+    print(json.dumps(obj, indent=1, sort_keys=True, default=float))
+
+
+def _cmd_word2vec(args) -> int:
+    from semser_tf.semantic import word2vec as w2v
+
+    sentences = []
+    if args.corpus:
+        sentences += w2v.transcript_sentences(args.corpus)
+    for t in args.text or []:
+        sentences += w2v.text_file_sentences(t)
+    if not sentences:
+        raise ConfigError("word2vec: give --corpus and/or --text")
+    cfg = w2v.Word2VecConfig(vector_size=args.dim, window=args.window, min_count=args.min_count,
+                             epochs=args.epochs, seed=args.seed, workers=args.workers,
+                             sg=0 if args.cbow else 1)
+    sys.stderr.write(f"word2vec: {len(sentences)} sentences, {sum(map(len, sentences))} words\n")
+    kv = w2v.train_word2vec(sentences, cfg)
+    w2v.save_vectors(kv, args.out, binary=args.binary)
+    _print({"out": str(args.out), "words": len(kv.index_to_key), "dim": kv.vector_size})
+    return 0
+
+
+def _cmd_speech2vec(args) -> int:
+    from semser_tf.semantic import speech2vec as s2v
+    from semser_tf.semantic.word2vec import save_vectors
+
+    parts = tuple(p for p in (args.partitions or "").split(",") if p) or None
+    bar = ProgressBar(1, "segments")
+
+    def seg_progress(done, total, name):
+        bar.total = total
+        bar.update(done, name)
+
+    recs = s2v.corpus_segments(args.corpus, parts, progress=seg_progress)
+    cfg = s2v.Speech2VecConfig(dim=args.dim, hidden_units=args.hidden, window=args.window,
+                               epochs=args.epochs, batch_size=args.batch_size,
+                               learning_rate=args.learning_rate, self_target=args.self_target,
+                               seed=args.seed, max_frames=args.max_frames)
+    model = s2v.Speech2Vec(cfg)
+    ebar = ProgressBar(cfg.epochs, "speech2vec")
+    hist = model.fit(recs, progress=lambda e: ebar.update(e["epoch"], f"loss {e['loss']:.4f}"))
+    words, vecs, counts = model.word_vectors(recs, min_count=args.min_count)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_weights(out / "speech2vec.weights.h5")
+    meta = model.get_config()
+    meta["counts"] = dict(zip(words, counts))
+    (out / "speech2vec.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    save_vectors(_keyed(words, vecs), out / "vectors.txt")
+    _print({"out": str(out), "words": len(words), "segments": int(sum(counts)),
+            "final_loss": hist[-1]["loss"], "dim": cfg.dim})
+    return 0
+
+
+def _keyed(words, vecs):
+    from gensim.models import KeyedVectors
+
+    kv = KeyedVectors(vector_size=vecs.shape[1])
+    kv.add_vectors(list(words), np.asarray(vecs, np.float32))
+    return kv
+
+
+def _load_speech_dir(path, with_model: bool = True):
+    from semser_tf.semantic.speech2vec import Speech2Vec
+    from semser_tf.semantic.word2vec import load_vectors, vectors_table
+
+    path = Path(path)
+    words, vecs = vectors_table(load_vectors(path / "vectors.txt"))
+    model, counts = None, None
+    meta_path = path / "speech2vec.json"
+    if meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise DataError(f"not JSON: {err}", meta_path) from None
+        counts = [int(meta.get("counts", {}).get(w, 0)) for w in words]
+        if with_model:
+            model = Speech2Vec.from_config(meta)
+            model.load_weights(path / "speech2vec.weights.h5")
+    return words, vecs, counts, model
+
+
+def _cmd_align(args) -> int:
+    from semser_tf.semantic import alignment as al
+    from semser_tf.semantic.build import align_tables
+    from semser_tf.semantic.embeddings import AlignedEmbeddings
+    from semser_tf.semantic.word2vec import load_vectors, vectors_table
+
+    s_words, s_vecs, counts, model = _load_speech_dir(args.speech)
+    t_words, t_vecs = vectors_table(load_vectors(args.text))
+    adv = al.AdversarialConfig(hidden_units=args.adv_hidden, epochs=args.adv_epochs,
+                               epoch_size=args.adv_epoch_size, beta=args.beta,
+                               restarts=args.restarts, seed=args.seed)
+    n_it = adv.epochs * adv.restarts
+    bar = ProgressBar(n_it if args.method == "unsupervised" else 1, f"align ({args.method})")
+    state = {"n": 0}
+
+    def prog(e):
+        if "epoch" in e and e["epoch"] > 0:
+            state["n"] += 1
+            bar.update(state["n"], f"criterion {e['criterion']:.4f}")
+        elif "iteration" in e:
+            sys.stderr.write(f"refinement {e['iteration']}: criterion {e['criterion']:.4f}"
+                             f" dictionary {e.get('dictionary_size', '-')}\n")
+
+    out = align_tables(s_words, s_vecs, t_words, t_vecs, method=args.method, adversarial=adv,
+                       refine_iterations=args.refine, test_fraction=args.test_fraction,
+                       seed=args.seed, progress=prog)
+    S = al.normalize_rows(np.asarray(s_vecs, np.float32) - out.source_mean)
+    emb = AlignedEmbeddings(
+        words=s_words, vectors=al.apply_mapping(out.W, S), mapping=out.W, source_mean=out.source_mean,
+        counts=counts, text_words=t_words, text_vectors=out.target, speech2vec=model,
+        config={"alignment": args.method, "scores": out.scores, "refine_iterations": args.refine,
+                "adversarial": vars(adv) if args.method == "unsupervised" else None,
+                "speech": str(args.speech), "text": str(args.text),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+    )
+    emb.save(args.out)
+    _print({"out": str(args.out), **out.scores})
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from semser_tf.semantic import alignment as al
+    from semser_tf.semantic.embeddings import AlignedEmbeddings
+
+    emb = AlignedEmbeddings.load(args.embeddings, load_speech2vec=bool(args.corpus))
+    report = {"embeddings": str(args.embeddings), "words": len(emb.words), "dim": emb.dim,
+              "stored_scores": emb.config.get("scores")}
+    if emb.text_vectors is not None:
+        gold = al.identical_words_dictionary(emb.words, emb.text_words)
+        if len(gold):
+            report["all_identical_words"] = {
+                f"p_at_{k}": v for k, v in al.precision_at_k(np.eye(emb.dim), emb.vectors, emb.text_vectors, gold).items()}
+    if args.corpus:
+        if emb.speech2vec is None:
+            raise ConfigError("evaluate --corpus: the artifact has no Speech2Vec model")
+        from semser_tf.semantic.speech2vec import corpus_segments
+
+        parts = tuple(p for p in args.partitions.split(",") if p) or None
+        recs = corpus_segments(args.corpus, parts)
+        index = {w: i for i, w in enumerate(emb.words)}
+        segs = [(w, m) for r in recs for w, m in zip(r.words, r.mfccs) if w in index]
+        if segs:
+            enc = emb.transform(emb.speech2vec.encode([m for _, m in segs]))
+            sim = al.normalize_rows(enc) @ al.normalize_rows(emb.vectors).T
+            pred = sim.argmax(axis=1)
+            report["segment_own_word_nn"] = float(np.mean([emb.words[j] == w for (w, _), j in zip(segs, pred)]))
+            report["segments"] = len(segs)
+    _print(report)
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``semser embed`` and its sub-commands."""
+    p = subparsers.add_parser("embed", help="semantic embeddings: word2vec, speech2vec, alignment")
+    sub = p.add_subparsers(dest="embed_command", metavar="STEP")
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+    w = sub.add_parser("word2vec", help="train skip-gram Word2Vec on transcripts and text")
+    w.add_argument("--corpus", help="SEWA-layout corpus (transcriptions/ or words/)")
+    w.add_argument("--text", action="append", help="extra UTF-8 text file, one sentence per line (repeatable)")
+    w.add_argument("--out", required=True, help="output vectors file (word2vec format)")
+    w.add_argument("--binary", action="store_true", help="binary word2vec format")
+    w.add_argument("--dim", type=int, default=100)
+    w.add_argument("--window", type=int, default=4)
+    w.add_argument("--min-count", type=int, default=7)
+    w.add_argument("--epochs", type=int, default=5)
+    w.add_argument("--cbow", action="store_true", help="CBOW instead of skip-gram")
+    w.add_argument("--workers", type=int, default=1, help="threads (1 = reproducible)")
+    w.add_argument("--seed", type=int, default=0)
+    w.set_defaults(func=_cmd_word2vec)
+
+    s = sub.add_parser("speech2vec", help="train Speech2Vec on word segments of a corpus")
+    s.add_argument("--corpus", required=True, help="SEWA-layout corpus with audio/ and words/")
+    s.add_argument("--partitions", default="", help="comma-separated name prefixes, e.g. Train (default: all)")
+    s.add_argument("--out", required=True, help="output folder (weights, config, vectors.txt)")
+    s.add_argument("--dim", type=int, default=100)
+    s.add_argument("--hidden", type=int, default=128)
+    s.add_argument("--window", type=int, default=3)
+    s.add_argument("--epochs", type=int, default=20)
+    s.add_argument("--batch-size", type=int, default=64)
+    s.add_argument("--learning-rate", type=float, default=1e-3)
+    s.add_argument("--self-target", type=float, default=0.5)
+    s.add_argument("--max-frames", type=int, default=100)
+    s.add_argument("--min-count", type=int, default=1, help="words with fewer segments get no vector")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=_cmd_speech2vec)
+
+    a = sub.add_parser("align", help="align Speech2Vec vectors onto Word2Vec vectors (MUSE)")
+    a.add_argument("--speech", required=True, help="folder written by 'semser embed speech2vec'")
+    a.add_argument("--text", required=True, help="Word2Vec vectors (word2vec text or binary)")
+    a.add_argument("--out", required=True, help="aligned-embeddings artifact folder")
+    a.add_argument("--method", choices=("unsupervised", "supervised"), default="unsupervised")
+    a.add_argument("--refine", type=int, default=5, help="CSLS/Procrustes refinement iterations")
+    a.add_argument("--test-fraction", type=float, default=0.5, help="identical words held out for evaluation")
+    a.add_argument("--adv-epochs", type=int, default=5)
+    a.add_argument("--adv-epoch-size", type=int, default=100000)
+    a.add_argument("--adv-hidden", type=int, default=2048)
+    a.add_argument("--restarts", type=int, default=1)
+    a.add_argument("--beta", type=float, default=0.01, help="orthogonalisation (0.01 paper, 0.001 code)")
+    a.add_argument("--seed", type=int, default=0)
+    a.set_defaults(func=_cmd_align)
+
+    e = sub.add_parser("evaluate", help="scores of an aligned-embeddings artifact")
+    e.add_argument("--embeddings", required=True)
+    e.add_argument("--corpus", help="also embed this corpus's segments and check own-word nearest neighbours")
+    e.add_argument("--partitions", default="Devel,Test")
+    e.set_defaults(func=_cmd_evaluate)

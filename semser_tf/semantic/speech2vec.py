@@ -1,0 +1,481 @@
+"""Speech2Vec (Chung & Glass 2018): word embeddings learnt from speech alone.
+
+A word segment's 13 MFCCs (:mod:`semser_tf.semantic.mfcc`, standardised with the training
+mean and standard deviation) go through a bidirectional LSTM encoder; its final states
+(both directions, concatenated) are projected to the embedding (default 100 values). The
+decoder, an LSTM whose initial state is computed from the embedding, reconstructs the
+MFCC sequence of a *neighbouring* word (skip-gram: a word within ``window`` = 3 positions
+of the same recording; one neighbour is sampled per training pair and epoch). The decoder
+gets the embedding as its input at every step, without teacher forcing: fed the true
+previous frames, it learns to continue the sequence from them and the embedding carries
+nothing (observed: held-out word identity at chance). The loss is the mean squared error
+over the real (unpadded) frames only.
+
+A word's vector is the mean of the encodings of all its segments
+(:meth:`Speech2Vec.word_vectors`); :meth:`Speech2Vec.encode_segments` embeds any segment
+of any recording, no transcript needed.
+
+Segment handling: segments shorter than one MFCC frame (25 ms) are zero-padded to one
+frame (see :mod:`~semser_tf.semantic.mfcc`); segments longer than ``max_frames`` frames
+keep their first ``max_frames`` frames; word timings outside the audio raise
+:class:`~semser_tf.errors.DataError` naming the words file and line.
+
+Example:
+    >>> s2v = Speech2Vec(Speech2VecConfig(dim=50, epochs=2))      # doctest: +SKIP
+    >>> recs = corpus_segments("corpora/synth", partitions=("Train",))  # doctest: +SKIP
+    >>> s2v.fit(recs)                                             # doctest: +SKIP
+    >>> words, vectors, counts = s2v.word_vectors(recs)           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Callable, NamedTuple, Sequence
+
+import numpy as np
+
+from semser_tf.constants import SAMPLE_RATE
+from semser_tf.errors import ConfigError, DataError
+from semser_tf.semantic.mfcc import N_MFCC, segment_mfccs
+
+__all__ = [
+    "Speech2VecConfig",
+    "RecordingSegments",
+    "recording_segments",
+    "corpus_segments",
+    "skipgram_pairs",
+    "Speech2Vec",
+]
+
+
+@dataclasses.dataclass
+class Speech2VecConfig:
+    """Speech2Vec settings.
+
+    Args:
+        dim: embedding size (100; Speech2Vec used 50-300).
+        hidden_units: LSTM units of the encoder (each direction) and decoder (128).
+        window: skip-gram window in words (3).
+        max_frames: longest MFCC sequence kept (100 frames = 1 s).
+        epochs: training epochs (each samples one neighbour per word occurrence).
+        batch_size: pairs per step (64).
+        learning_rate: Adam learning rate (1e-3).
+        self_target: probability that a pair's target is the centre segment itself
+            (0.5). 0 is the original skip-gram objective; on a small corpus whose words
+            share contexts (a template grammar), that objective gives no reason to keep
+            words apart and segment encodings lose word identity (held-out own-word
+            nearest neighbour near chance); reconstructing the segment itself half the
+            time keeps it. See docs/semantic.md.
+        seed: seeds the weights and the neighbour sampling.
+
+    Example:
+        >>> Speech2VecConfig().window
+        3
+    """
+
+    dim: int = 100
+    hidden_units: int = 128
+    window: int = 3
+    max_frames: int = 100
+    epochs: int = 20
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    self_target: float = 0.5
+    seed: int = 0
+
+    def validate(self) -> "Speech2VecConfig":
+        """Check the fields; raise :class:`ConfigError` naming the bad one."""
+        for name in ("dim", "hidden_units", "window", "max_frames", "epochs", "batch_size"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ConfigError(f"speech2vec.{name}: expected a positive integer, got {v!r}")
+        if not 0.0 <= self.self_target < 1.0:
+            raise ConfigError(f"speech2vec.self_target: expected a value in [0, 1), got {self.self_target!r}")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"speech2vec.learning_rate: expected > 0, got {self.learning_rate!r}")
+        return self
+
+
+class RecordingSegments(NamedTuple):
+    """The word segments of one recording, in spoken order.
+
+    Args:
+        name: recording name.
+        words: normalised words (``""`` when a segment has no usable word).
+        mfccs: one ``(frames, 13)`` float32 array per word.
+    """
+
+    name: str
+    words: list
+    mfccs: list
+
+
+def recording_segments(audio_path, words_path, name: str | None = None) -> RecordingSegments:
+    """Load one recording's audio and words file and compute its word segments' MFCCs.
+
+    Args:
+        audio_path: the WAV file (resampled to 22050 Hz on load).
+        words_path: ``start;end;word`` file.
+        name: recording name (default: the words file's stem).
+
+    Returns:
+        :class:`RecordingSegments`.
+
+    Raises:
+        DataError: unreadable files, or a word outside the audio (file and line named).
+
+    Example:
+        >>> rec = recording_segments("audio/Train_01.wav", "words/Train_01.csv")  # doctest: +SKIP
+    """
+    from semser_tf.data.audio import load_audio
+    from semser_tf.data.timings import read_words
+    from semser_tf.semantic.word2vec import normalize_word
+
+    timings = read_words(words_path)
+    audio = load_audio(audio_path, SAMPLE_RATE)
+    mfccs = segment_mfccs(audio, timings, SAMPLE_RATE, path=words_path) if timings else []
+    return RecordingSegments(name or Path(words_path).stem, [normalize_word(t.word) for t in timings], mfccs)
+
+
+def corpus_segments(root, partitions: Sequence[str] | None = None,
+                    progress: Callable[[int, int, str], None] | None = None) -> list[RecordingSegments]:
+    """Word segments of every recording of a SEWA-layout corpus with ``words/*.csv``.
+
+    Args:
+        root: corpus folder with ``audio/<name>.wav`` and ``words/<name>.csv``.
+        partitions: keep recordings whose name starts with one of these (e.g.
+            ``("Train",)``); ``None`` keeps all.
+        progress: called with ``(done, total, name)`` after each recording.
+
+    Returns:
+        One :class:`RecordingSegments` per recording, sorted by name.
+
+    Raises:
+        DataError: no words files, a words file without audio, or unreadable files.
+
+    Example:
+        >>> recs = corpus_segments("corpora/synth", partitions=("Train",))  # doctest: +SKIP
+    """
+    root = Path(root)
+    words = sorted((root / "words").glob("*.csv"))
+    if partitions:
+        words = [p for p in words if any(p.stem.startswith(x) for x in partitions)]
+    if not words:
+        raise DataError(f"no words/*.csv files{' for ' + ','.join(partitions) if partitions else ''}: "
+                        "expected word timings start;end;word", root)
+    out = []
+    for i, wp in enumerate(words, 1):
+        audio = None
+        for ext in (".wav", ".WAV", ".flac", ".mp3", ".ogg"):
+            if (root / "audio" / (wp.stem + ext)).is_file():
+                audio = root / "audio" / (wp.stem + ext)
+                break
+        if audio is None:
+            raise DataError(f"no audio/{wp.stem}.wav for this words file", wp)
+        out.append(recording_segments(audio, wp, wp.stem))
+        if progress:
+            progress(i, len(words), wp.stem)
+    return out
+
+
+def skipgram_pairs(n_words_per_recording: Sequence[int], window: int, rng: np.random.Generator,
+                   self_target: float = 0.0) -> np.ndarray:
+    """One (centre, neighbour) pair per word occurrence, neighbour drawn within the window.
+
+    Indices are global over the concatenated recordings; a neighbour is never the word
+    itself and never crosses a recording boundary. One-word recordings give no pair.
+
+    Args:
+        n_words_per_recording: words in each recording.
+        window: maximum distance in words.
+        rng: random generator.
+        self_target: probability of pairing a word with itself instead.
+
+    Returns:
+        ``(n_pairs, 2)`` int64 array.
+
+    Example:
+        >>> skipgram_pairs([3], 1, np.random.default_rng(0)).shape
+        (3, 2)
+    """
+    pairs = []
+    offset = 0
+    for n in n_words_per_recording:
+        for i in range(n):
+            cands = [j for j in range(max(0, i - window), min(n, i + window + 1)) if j != i]
+            if cands:
+                j = i if (self_target and rng.random() < self_target) else cands[int(rng.integers(len(cands)))]
+                pairs.append((offset + i, offset + j))
+        offset += n
+    return np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+
+
+def _repeat_layer():
+    import keras
+    from keras import ops
+
+    class RepeatToLength(keras.layers.Layer):
+        """(batch, dim) and (batch, steps, ...) -> the vector repeated ``steps`` times."""
+
+        def call(self, inputs):
+            vec, ref = inputs
+            shape = ops.shape(ref)
+            return ops.broadcast_to(ops.expand_dims(vec, 1), (shape[0], shape[1], ops.shape(vec)[-1]))
+
+        def compute_output_shape(self, input_shapes):
+            return (input_shapes[1][0], input_shapes[1][1], input_shapes[0][-1])
+
+    return RepeatToLength
+
+
+def _RepeatToLength(**kwargs):
+    return _repeat_layer()(**kwargs)
+
+
+class Speech2Vec:
+    """The Speech2Vec encoder-decoder (Keras 3).
+
+    Args:
+        config: :class:`Speech2VecConfig`.
+
+    Example:
+        >>> model = Speech2Vec(Speech2VecConfig(dim=16, hidden_units=16, epochs=1))  # doctest: +SKIP
+    """
+
+    def __init__(self, config: Speech2VecConfig | None = None):
+        self.config = (config or Speech2VecConfig()).validate()
+        self.mean = np.zeros(N_MFCC, np.float32)
+        self.std = np.ones(N_MFCC, np.float32)
+        self.encoder = None
+        self.trainer = None
+        self._build()
+
+    # -------------------------------------------------------------- model
+    def _build(self):
+        import keras
+        from keras import layers
+
+        cfg = self.config
+        keras.utils.set_random_seed(cfg.seed)
+        seg = keras.Input((None, N_MFCC), name="segment")
+        x = layers.Masking(mask_value=0.0)(seg)
+        x = layers.Bidirectional(layers.LSTM(cfg.hidden_units), name="encoder_bilstm")(x)
+        emb = layers.Dense(cfg.dim, name="embedding")(x)
+        self.encoder = keras.Model(seg, emb, name="speech2vec_encoder")
+
+        enc_in = keras.Input((None, N_MFCC), name="centre")
+        dec_in = keras.Input((None, N_MFCC), name="neighbour")  # only its length is used
+        e = self.encoder(enc_in)
+        h0 = layers.Dense(cfg.hidden_units, activation="tanh", name="decoder_h0")(e)
+        c0 = layers.Dense(cfg.hidden_units, name="decoder_c0")(e)
+        steps = _RepeatToLength(name="decoder_inputs")([e, dec_in])
+        y = layers.LSTM(cfg.hidden_units, return_sequences=True, name="decoder_lstm")(steps, initial_state=[h0, c0])
+        y = layers.Dense(N_MFCC, name="decoder_frames")(y)
+        self.trainer = keras.Model([enc_in, dec_in], y, name="speech2vec")
+        self.trainer.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="mse")
+
+    # --------------------------------------------------------- features
+    def _standardise(self, m: np.ndarray) -> np.ndarray:
+        m = np.asarray(m, np.float32)
+        if m.ndim != 2 or m.shape[1] != N_MFCC:
+            raise DataError(f"MFCC sequence of shape {m.shape}: expected (frames, {N_MFCC})")
+        if m.shape[0] == 0:
+            m = np.zeros((1, N_MFCC), np.float32) + self.mean  # standardises to zeros
+        return ((m[: self.config.max_frames] - self.mean) / self.std).astype(np.float32)
+
+    def _pad(self, seqs: Sequence[np.ndarray]) -> np.ndarray:
+        n = max(s.shape[0] for s in seqs)
+        out = np.zeros((len(seqs), n, N_MFCC), np.float32)
+        for i, s in enumerate(seqs):
+            # a frame of exact zeros would be masked as padding; nudge it (never happens
+            # for real MFCCs, whose standardised values are continuous)
+            s = np.where(np.all(s == 0, axis=1, keepdims=True), np.float32(1e-6), s)
+            out[i, : s.shape[0]] = s
+        return out
+
+    # ---------------------------------------------------------- training
+    def fit(self, recordings: Sequence[RecordingSegments], epochs: int | None = None,
+            progress: Callable[[dict], None] | None = None) -> list:
+        """Train on the word segments of some recordings (skip-gram, window 3).
+
+        Args:
+            recordings: :class:`RecordingSegments` (e.g. from :func:`corpus_segments`).
+            epochs: overrides ``config.epochs``.
+            progress: called after every epoch with ``{"epoch", "loss", "pairs"}``.
+
+        Returns:
+            The per-epoch history.
+
+        Raises:
+            DataError: no recording with two or more words (no skip-gram pair).
+        """
+        cfg = self.config
+        seqs = [m for r in recordings for m in r.mfccs]
+        counts = [len(r.mfccs) for r in recordings]
+        rng = np.random.default_rng(cfg.seed)
+        if not seqs or not len(skipgram_pairs(counts, cfg.window, rng)):
+            raise DataError("no training pairs: expected recordings with at least two word segments")
+        allf = np.concatenate([np.asarray(s, np.float32)[: cfg.max_frames] for s in seqs], axis=0)
+        self.mean = allf.mean(axis=0).astype(np.float32)
+        self.std = np.maximum(allf.std(axis=0), 1e-3).astype(np.float32)
+        std = [self._standardise(s) for s in seqs]
+        history = []
+        for epoch in range(1, int(epochs or cfg.epochs) + 1):
+            pairs = skipgram_pairs(counts, cfg.window, rng, cfg.self_target)
+            pairs = pairs[rng.permutation(len(pairs))]
+            # bucket by length to keep padding small
+            order = np.argsort([max(std[a].shape[0], std[b].shape[0]) for a, b in pairs], kind="stable")
+            batches = [order[i: i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
+            rng.shuffle(batches)
+            total = 0.0
+            n = 0
+            for bidx in batches:
+                p = pairs[bidx]
+                enc = self._pad([std[a] for a, _ in p])
+                tgt = self._pad([std[b] for _, b in p])
+                w = np.zeros(tgt.shape[:2], np.float32)
+                for r, (_, b) in enumerate(p):
+                    w[r, : std[b].shape[0]] = 1.0
+                w *= w.size / max(w.sum(), 1.0)  # mean over real frames
+                loss = self.trainer.train_on_batch([enc, tgt], tgt, sample_weight=w)
+                total += float(np.asarray(loss).reshape(-1)[0]) * len(p)
+                n += len(p)
+            entry = {"epoch": epoch, "loss": total / n, "pairs": int(n)}
+            history.append(entry)
+            if progress:
+                progress(entry)
+        return history
+
+    # ---------------------------------------------------------- inference
+    def encode(self, mfccs: Sequence[np.ndarray], batch_size: int = 256) -> np.ndarray:
+        """Embed MFCC sequences (one per segment).
+
+        Args:
+            mfccs: ``(frames, 13)`` arrays (raw MFCCs; standardised here).
+            batch_size: segments per forward pass.
+
+        Returns:
+            ``(n, dim)`` float32.
+
+        Example:
+            >>> model.encode([np.zeros((5, 13))]).shape  # doctest: +SKIP
+            (1, 100)
+        """
+        if len(mfccs) == 0:
+            return np.zeros((0, self.config.dim), np.float32)
+        std = [self._standardise(m) for m in mfccs]
+        order = np.argsort([s.shape[0] for s in std], kind="stable")
+        out = np.zeros((len(std), self.config.dim), np.float32)
+        for i in range(0, len(order), batch_size):
+            idx = order[i: i + batch_size]
+            out[idx] = np.asarray(self.encoder(self._pad([std[k] for k in idx]), training=False))
+        return out
+
+    def encode_segments(self, audio, timings, path=None) -> np.ndarray:
+        """Embed the word segments of a recording (no transcript needed).
+
+        Args:
+            audio: 1-D waveform at 22050 Hz.
+            timings: ``WordTiming`` items (only start and end are used).
+            path: the words file, named in errors.
+
+        Returns:
+            ``(n_words, dim)`` float32, one row per timing.
+
+        Raises:
+            DataError: timings outside the audio.
+
+        Example:
+            >>> vecs = model.encode_segments(audio, words)  # doctest: +SKIP
+        """
+        if len(timings) == 0:
+            return np.zeros((0, self.config.dim), np.float32)
+        return self.encode(segment_mfccs(audio, timings, SAMPLE_RATE, path=path))
+
+    def word_vectors(self, recordings: Sequence[RecordingSegments], min_count: int = 1):
+        """Each word's vector: the mean encoding of all its segments.
+
+        Args:
+            recordings: :class:`RecordingSegments`.
+            min_count: drop words with fewer segments.
+
+        Returns:
+            ``(words, vectors (n, dim) float32, counts)``, most frequent first (ties by
+            word). Segments with an empty word are skipped.
+
+        Raises:
+            ConfigError: no word left (empty vocabulary).
+        """
+        words = [w for r in recordings for w in r.words]
+        seqs = [m for r in recordings for m in r.mfccs]
+        keep = [i for i, w in enumerate(words) if w]
+        enc = self.encode([seqs[i] for i in keep])
+        sums, counts = {}, {}
+        for row, i in enumerate(keep):
+            w = words[i]
+            sums[w] = sums.get(w, 0) + enc[row].astype(np.float64)
+            counts[w] = counts.get(w, 0) + 1
+        vocab = sorted((w for w in counts if counts[w] >= min_count), key=lambda w: (-counts[w], w))
+        if not vocab:
+            raise ConfigError(f"speech2vec: empty vocabulary (no word with at least {min_count} segments)")
+        vecs = np.stack([sums[w] / counts[w] for w in vocab]).astype(np.float32)
+        return vocab, vecs, [counts[w] for w in vocab]
+
+    # ---------------------------------------------------------- persistence
+    def get_config(self) -> dict:
+        """JSON-serialisable settings and feature statistics."""
+        return {"config": dataclasses.asdict(self.config), "mfcc_mean": self.mean.tolist(),
+                "mfcc_std": self.std.tolist()}
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> "Speech2Vec":
+        """Rebuild (untrained weights) from :meth:`get_config`.
+
+        Raises:
+            ConfigError: unknown or missing fields.
+        """
+        try:
+            conf = Speech2VecConfig(**cfg["config"])
+            mean = np.asarray(cfg["mfcc_mean"], np.float32)
+            std = np.asarray(cfg["mfcc_std"], np.float32)
+        except (KeyError, TypeError) as err:
+            raise ConfigError(f"speech2vec config: {err}: expected the fields of Speech2VecConfig, "
+                              "mfcc_mean and mfcc_std") from None
+        if mean.shape != (N_MFCC,) or std.shape != (N_MFCC,):
+            raise ConfigError(f"speech2vec config: mfcc_mean/mfcc_std must hold {N_MFCC} values")
+        model = cls(conf)
+        model.mean, model.std = mean, std
+        return model
+
+    def save_weights(self, path) -> Path:
+        """Write the encoder and decoder weights (``.weights.h5``, no pickle), atomically."""
+        import os
+        import tempfile
+
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(prefix=".s2v.", suffix=".weights.h5", dir=str(path.parent))
+        os.close(fd)
+        try:
+            self.trainer.save_weights(tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return path
+
+    def load_weights(self, path) -> None:
+        """Load weights written by :meth:`save_weights`.
+
+        Raises:
+            DataError: missing file or weights of another architecture.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise DataError("Speech2Vec weights not found", path)
+        try:
+            self.trainer.load_weights(str(path))
+        except (ValueError, KeyError, OSError) as err:
+            raise DataError(f"weights do not match this Speech2Vec configuration: {err}", path) from None

@@ -1,0 +1,174 @@
+"""Speech2Vec on the synthetic corpus (real eSpeak NG speech with word timings)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from semser_tf.errors import ConfigError, DataError
+from semser_tf.semantic import speech2vec as s2v
+from semser_tf.semantic.mfcc import FRAME_LENGTH, segment_mfccs
+from semser_tf.types import WordTiming
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    from semser_tf.data.synthetic import generate_corpus
+
+    root = tmp_path_factory.mktemp("s2v") / "synth"
+    generate_corpus(root, minutes=2, seed=1, progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(corpus):
+    recs = s2v.corpus_segments(corpus)
+    model = s2v.Speech2Vec(s2v.Speech2VecConfig(dim=16, hidden_units=32, epochs=3, seed=0))
+    hist = model.fit(recs)
+    return model, recs, hist
+
+
+def _cos_nn(E, V):
+    En = E / np.linalg.norm(E, axis=1, keepdims=True)
+    Vn = V / np.linalg.norm(V, axis=1, keepdims=True)
+    return (En @ Vn.T).argmax(axis=1)
+
+
+def test_skipgram_pairs_stay_in_window_and_recording():
+    rng = np.random.default_rng(0)
+    counts = [5, 1, 4]
+    for _ in range(20):
+        p = s2v.skipgram_pairs(counts, 3, rng)
+        assert len(p) == 9  # the one-word recording gives no pair
+        rec = np.repeat(np.arange(3), counts)
+        assert np.all(p[:, 0] != p[:, 1])
+        assert np.all(np.abs(p[:, 0] - p[:, 1]) <= 3)
+        assert np.all(rec[p[:, 0]] == rec[p[:, 1]])
+    p = s2v.skipgram_pairs([50], 3, rng, self_target=0.5)
+    share = np.mean(p[:, 0] == p[:, 1])
+    assert 0.25 < share < 0.75
+
+
+def test_training_reduces_the_loss(trained):
+    _, recs, hist = trained
+    assert len(hist) == 3
+    assert hist[-1]["loss"] < hist[0]["loss"]
+    assert hist[0]["pairs"] == sum(len(r.words) for r in recs if len(r.words) > 1)
+
+
+def test_word_vector_is_the_mean_of_its_segment_encodings(trained):
+    model, recs, _ = trained
+    words, V, counts = model.word_vectors(recs)
+    assert counts == sorted(counts, reverse=True)
+    target = words[0]
+    segs = [m for r in recs for w, m in zip(r.words, r.mfccs) if w == target]
+    assert len(segs) == counts[0]
+    np.testing.assert_allclose(V[0], model.encode(segs).mean(axis=0), atol=1e-5)
+
+
+def test_identical_words_get_identical_vectors_in_lookup_mode(trained):
+    from semser_tf.semantic.frame_features import LookupFrameFeatures
+
+    model, recs, _ = trained
+    words, V, counts = model.word_vectors(recs)
+    f = LookupFrameFeatures(words, V)
+    w = words[0]  # spoken many times, by different voices
+    rec = type("R", (), {"words": [WordTiming(0.0, 0.1, w), WordTiming(1.0, 1.1, w.upper() + ",")],
+                         "audio_path": None})()
+    out = f(rec, 12)
+    np.testing.assert_array_equal(out[0], out[10])
+    np.testing.assert_array_equal(out[0], V[0])
+
+
+def test_encode_segments_short_segment_and_order(trained, corpus):
+    from semser_tf.data.audio import load_audio
+
+    model, _, _ = trained
+    audio = load_audio(corpus / "audio" / "Train_01.wav")
+    timings = [WordTiming(0.5, 0.9, "x"), WordTiming(1.0, 1.01, "short"), WordTiming(1.2, 1.2, "empty")]
+    E = model.encode_segments(audio, timings)
+    assert E.shape == (3, 16) and np.all(np.isfinite(E))
+    # a 10 ms segment: zero-padded to one 25 ms frame, i.e. the MFCC of the padded samples
+    a, b = int(round(1.0 * 22050)), int(round(1.01 * 22050))  # timings rounded to samples
+    seg = np.concatenate([audio[a:b], np.zeros(FRAME_LENGTH - (b - a), np.float32)])
+    from semser_tf.semantic.mfcc import mfcc
+
+    np.testing.assert_allclose(E[1], model.encode([mfcc(seg)])[0], atol=1e-4)
+    E2 = model.encode_segments(audio, timings[::-1])
+    np.testing.assert_allclose(E2[::-1], E, atol=1e-5)
+
+
+def test_timings_outside_the_audio_rejected(tmp_path, corpus):
+    import shutil
+
+    words = tmp_path / "words.csv"
+    words.write_text("0.1;0.4;the\n500.0;500.3;chair\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"words.csv:2: word 'chair' at \[500.000, 500.300\] s lies outside"):
+        s2v.recording_segments(corpus / "audio" / "Train_01.wav", words)
+
+
+def test_weights_round_trip(trained, tmp_path):
+    model, recs, _ = trained
+    path = model.save_weights(tmp_path / "m.weights.h5")
+    other = s2v.Speech2Vec.from_config(model.get_config())
+    other.load_weights(path)
+    segs = recs[0].mfccs[:5]
+    np.testing.assert_allclose(other.encode(segs), model.encode(segs), atol=1e-6)
+    wrong = s2v.Speech2Vec(s2v.Speech2VecConfig(dim=8, hidden_units=8))
+    with pytest.raises(DataError, match="do not match"):
+        wrong.load_weights(path)
+
+
+def test_bad_input_rejected(trained):
+    model, _, _ = trained
+    with pytest.raises(ConfigError, match="empty vocabulary"):
+        model.word_vectors([s2v.RecordingSegments("r", ["", ""], [np.zeros((3, 13))] * 2)])
+    with pytest.raises(DataError, match="no training pairs"):
+        s2v.Speech2Vec(s2v.Speech2VecConfig(dim=4, hidden_units=4)).fit(
+            [s2v.RecordingSegments("r", ["a"], [np.ones((3, 13))])])
+    with pytest.raises(ConfigError, match="speech2vec.window"):
+        s2v.Speech2VecConfig(window=0).validate()
+    with pytest.raises(DataError, match=r"expected \(frames, 13\)"):
+        model.encode([np.zeros((4, 12))])
+
+
+def test_held_out_segments_find_their_word_fast(trained):
+    """Small corpus, few epochs: well above chance (the 90% figure is the slow test)."""
+    model, recs, _ = trained
+    words, V, counts = model.word_vectors(recs)
+    # held-out: the Test recordings were trained on too here, so use segments of words
+    # seen at least 3 times and compare with the means without each segment
+    idx = {w: i for i, w in enumerate(words)}
+    segs = [(w, m) for r in recs for w, m in zip(r.words, r.mfccs) if w in idx and counts[idx[w]] >= 3]
+    E = model.encode([m for _, m in segs])
+    hits = 0
+    for (w, _), e in zip(segs, E):
+        i = idx[w]
+        Vl = V.copy()
+        Vl[i] = (V[i] * counts[i] - e) / (counts[i] - 1)  # leave this segment out
+        hits += int(_cos_nn(e[None], Vl)[0] == i)
+    acc = hits / len(segs)
+    chance = 1.0 / len(words)
+    assert acc > 10 * chance
+
+
+@pytest.mark.slow
+def test_held_out_segments_find_their_own_word(tmp_path):
+    """20 min synthetic corpus; every 5th segment of each recording held out."""
+    from semser_tf.data.synthetic import generate_corpus
+
+    root = generate_corpus(tmp_path / "synth20", minutes=20, seed=0, progress=False)
+    recs = s2v.corpus_segments(root)
+    train, held = [], []
+    for r in recs:
+        keep = [i for i in range(len(r.words)) if i % 5 != 2]
+        train.append(s2v.RecordingSegments(r.name, [r.words[i] for i in keep], [r.mfccs[i] for i in keep]))
+        held += [(r.words[i], r.mfccs[i]) for i in range(len(r.words)) if i % 5 == 2]
+    model = s2v.Speech2Vec(s2v.Speech2VecConfig(dim=100, hidden_units=128, epochs=30, seed=0))
+    model.fit(train)
+    words, V, _ = model.word_vectors(train)
+    idx = {w: i for i, w in enumerate(words)}
+    held = [(w, m) for w, m in held if w in idx]
+    pred = _cos_nn(model.encode([m for _, m in held]), V)
+    acc = np.mean([words[j] == w for (w, _), j in zip(held, pred)])
+    assert acc >= 0.9
