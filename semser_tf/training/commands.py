@@ -62,13 +62,14 @@ def _settings(args):
 
 
 def _train(args):
+    from semser_tf.distribute import make_strategy
     from semser_tf.training.run import train
 
     corpus = open_corpus(args.corpus)
     report = train(corpus, args.out, None if args.resume and not _explicit(args) else _config(args),
                    _settings(args), frame_features=open_frame_features(args.embeddings, args.embedding_mode),
                    cache_dir=args.cache_dir, resume=args.resume, overwrite=args.overwrite,
-                   verbose=1 if args.verbose else 2)
+                   verbose=1 if args.verbose else 2, strategy=make_strategy(args.strategy))
     _print_report(report)
     return 0
 
@@ -167,6 +168,10 @@ def _common(p, variant=True):
 def register(sub):
     p = sub.add_parser("train", help="train a model variant on a corpus")
     _common(p)
+    p.add_argument("--strategy", default="default",
+                   help="default (one device), mirrored (tf.distribute.MirroredStrategy over the host's GPUs; "
+                        "the batch size is the global batch), multiworker (TF_CONFIG) or data_parallel "
+                        "(JAX keras.distribution.DataParallel); see docs/scaling.md")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("evaluate", help="evaluate a trained model (AVEC conventions)")
