@@ -46,6 +46,7 @@ __all__ = [
     "recording_segments",
     "corpus_segments",
     "skipgram_pairs",
+    "cmvn",
     "Speech2Vec",
 ]
 
@@ -61,13 +62,18 @@ class Speech2VecConfig:
         max_frames: longest MFCC sequence kept (100 frames = 1 s).
         epochs: training epochs (each samples one neighbour per word occurrence).
         batch_size: pairs per step (64).
-        learning_rate: Adam learning rate (1e-3).
+        learning_rate: Adam learning rate (2e-3).
         self_target: probability that a pair's target is the centre segment itself
-            (0.5). 0 is the original skip-gram objective; on a small corpus whose words
+            (0.75). 0 is the original skip-gram objective; on a small corpus whose words
             share contexts (a template grammar), that objective gives no reason to keep
             words apart and segment encodings lose word identity (held-out own-word
             nearest neighbour near chance); reconstructing the segment itself half the
-            time keeps it. See docs/semantic.md.
+            time keeps it (0.75 measured better than 0.5 on the synthetic corpus). See
+            docs/semantic.md.
+        cmvn: per-recording cepstral mean and variance normalisation: the MFCCs of all
+            word segments of one recording (one call of :meth:`Speech2Vec.encode_segments`)
+            are normalised by their own per-coefficient mean and standard deviation before
+            the global standardisation. Removes much of the speaker and channel.
         seed: seeds the weights and the neighbour sampling.
 
     Example:
@@ -81,8 +87,9 @@ class Speech2VecConfig:
     max_frames: int = 100
     epochs: int = 20
     batch_size: int = 64
-    learning_rate: float = 1e-3
-    self_target: float = 0.5
+    learning_rate: float = 2e-3
+    self_target: float = 0.75
+    cmvn: bool = True
     seed: int = 0
 
     def validate(self) -> "Speech2VecConfig":
@@ -212,6 +219,29 @@ def skipgram_pairs(n_words_per_recording: Sequence[int], window: int, rng: np.ra
     return np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
 
 
+def cmvn(mfccs: Sequence[np.ndarray]) -> list:
+    """Cepstral mean and variance normalisation over a group of segments (one recording).
+
+    Args:
+        mfccs: ``(frames, 13)`` arrays of one recording.
+
+    Returns:
+        The arrays minus the group's per-coefficient mean, divided by its standard
+        deviation (floored at 1e-3).
+
+    Example:
+        >>> out = cmvn([np.array([[1.0] * 13, [3.0] * 13])])
+        >>> out[0][:, 0].tolist()
+        [-1.0, 1.0]
+    """
+    if len(mfccs) == 0:
+        return []
+    allf = np.concatenate([np.asarray(m, np.float64) for m in mfccs], axis=0)
+    mu = allf.mean(axis=0)
+    sd = np.maximum(allf.std(axis=0), 1e-3)
+    return [((np.asarray(m, np.float64) - mu) / sd).astype(np.float32) for m in mfccs]
+
+
 def _repeat_layer():
     import keras
     from keras import ops
@@ -277,6 +307,10 @@ class Speech2Vec:
         self.trainer.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="mse")
 
     # --------------------------------------------------------- features
+    def _group(self, mfccs):
+        """Per-recording normalisation (when ``config.cmvn``) of one recording's segments."""
+        return cmvn(mfccs) if self.config.cmvn else list(mfccs)
+
     def _standardise(self, m: np.ndarray) -> np.ndarray:
         m = np.asarray(m, np.float32)
         if m.ndim != 2 or m.shape[1] != N_MFCC:
@@ -312,7 +346,7 @@ class Speech2Vec:
             DataError: no recording with two or more words (no skip-gram pair).
         """
         cfg = self.config
-        seqs = [m for r in recordings for m in r.mfccs]
+        seqs = [m for r in recordings for m in self._group(r.mfccs)]
         counts = [len(r.mfccs) for r in recordings]
         rng = np.random.default_rng(cfg.seed)
         if not seqs or not len(skipgram_pairs(counts, cfg.window, rng)):
@@ -352,8 +386,11 @@ class Speech2Vec:
     def encode(self, mfccs: Sequence[np.ndarray], batch_size: int = 256) -> np.ndarray:
         """Embed MFCC sequences (one per segment).
 
+        With ``config.cmvn`` the sequences must already be normalised per recording
+        (:func:`cmvn`); :meth:`encode_segments` and :meth:`word_vectors` do that.
+
         Args:
-            mfccs: ``(frames, 13)`` arrays (raw MFCCs; standardised here).
+            mfccs: ``(frames, 13)`` arrays (globally standardised here).
             batch_size: segments per forward pass.
 
         Returns:
@@ -392,7 +429,7 @@ class Speech2Vec:
         """
         if len(timings) == 0:
             return np.zeros((0, self.config.dim), np.float32)
-        return self.encode(segment_mfccs(audio, timings, SAMPLE_RATE, path=path))
+        return self.encode(self._group(segment_mfccs(audio, timings, SAMPLE_RATE, path=path)))
 
     def word_vectors(self, recordings: Sequence[RecordingSegments], min_count: int = 1):
         """Each word's vector: the mean encoding of all its segments.
@@ -409,7 +446,7 @@ class Speech2Vec:
             ConfigError: no word left (empty vocabulary).
         """
         words = [w for r in recordings for w in r.words]
-        seqs = [m for r in recordings for m in r.mfccs]
+        seqs = [m for r in recordings for m in self._group(r.mfccs)]
         keep = [i for i, w in enumerate(words) if w]
         enc = self.encode([seqs[i] for i in keep])
         sums, counts = {}, {}

@@ -49,6 +49,15 @@ def test_skipgram_pairs_stay_in_window_and_recording():
     assert 0.25 < share < 0.75
 
 
+def test_cmvn_against_reference():
+    rng = np.random.default_rng(0)
+    segs = [rng.standard_normal((n, 13)) * 3 + 5 for n in (4, 1, 7)]
+    out = s2v.cmvn(segs)
+    allf = np.vstack(segs)
+    for o, m in zip(out, segs):
+        np.testing.assert_allclose(o, (m - allf.mean(0)) / allf.std(0), rtol=1e-5)
+
+
 def test_training_reduces_the_loss(trained):
     _, recs, hist = trained
     assert len(hist) == 3
@@ -61,7 +70,8 @@ def test_word_vector_is_the_mean_of_its_segment_encodings(trained):
     words, V, counts = model.word_vectors(recs)
     assert counts == sorted(counts, reverse=True)
     target = words[0]
-    segs = [m for r in recs for w, m in zip(r.words, r.mfccs) if w == target]
+    # per-recording normalisation first (config.cmvn), as documented
+    segs = [m for r in recs for w, m in zip(r.words, s2v.cmvn(r.mfccs)) if w == target]
     assert len(segs) == counts[0]
     np.testing.assert_allclose(V[0], model.encode(segs).mean(axis=0), atol=1e-5)
 
@@ -93,7 +103,9 @@ def test_encode_segments_short_segment_and_order(trained, corpus):
     seg = np.concatenate([audio[a:b], np.zeros(FRAME_LENGTH - (b - a), np.float32)])
     from semser_tf.semantic.mfcc import mfcc
 
-    np.testing.assert_allclose(E[1], model.encode([mfcc(seg)])[0], atol=1e-4)
+    # the three segments are normalised together (one call = one recording)
+    ref = s2v.cmvn([mfcc(audio[11025:19845]), mfcc(seg), mfcc(np.zeros(FRAME_LENGTH, np.float32))])
+    np.testing.assert_allclose(E[1], model.encode(ref)[1], atol=1e-4)
     E2 = model.encode_segments(audio, timings[::-1])
     np.testing.assert_allclose(E2[::-1], E, atol=1e-5)
 
@@ -152,19 +164,27 @@ def test_held_out_segments_find_their_word_fast(trained):
     assert acc > 10 * chance
 
 
+S2V_SLOW = dict(minutes=60, dim=100, hidden_units=128, epochs=30, self_target=0.75, learning_rate=2e-3)
+
+
 @pytest.mark.slow
 def test_held_out_segments_find_their_own_word(tmp_path):
-    """20 min synthetic corpus; every 5th segment of each recording held out."""
+    """60 min synthetic corpus (seed 0); every 5th segment of each recording held out.
+
+    The held-out segments take no part in training nor in the word means; each recording's
+    segments are normalised together (cmvn) before the split, as encode_segments would.
+    """
     from semser_tf.data.synthetic import generate_corpus
 
-    root = generate_corpus(tmp_path / "synth20", minutes=20, seed=0, progress=False)
-    recs = s2v.corpus_segments(root)
+    cfg = dict(S2V_SLOW)
+    root = generate_corpus(tmp_path / "synth", minutes=cfg.pop("minutes"), seed=0, progress=False)
+    recs = [s2v.RecordingSegments(r.name, r.words, s2v.cmvn(r.mfccs)) for r in s2v.corpus_segments(root)]
     train, held = [], []
     for r in recs:
         keep = [i for i in range(len(r.words)) if i % 5 != 2]
         train.append(s2v.RecordingSegments(r.name, [r.words[i] for i in keep], [r.mfccs[i] for i in keep]))
         held += [(r.words[i], r.mfccs[i]) for i in range(len(r.words)) if i % 5 == 2]
-    model = s2v.Speech2Vec(s2v.Speech2VecConfig(dim=100, hidden_units=128, epochs=30, seed=0))
+    model = s2v.Speech2Vec(s2v.Speech2VecConfig(cmvn=False, seed=0, **cfg))  # already normalised
     model.fit(train)
     words, V, _ = model.word_vectors(train)
     idx = {w: i for i, w in enumerate(words)}
@@ -172,3 +192,33 @@ def test_held_out_segments_find_their_own_word(tmp_path):
     pred = _cos_nn(model.encode([m for _, m in held]), V)
     acc = np.mean([words[j] == w for (w, _), j in zip(held, pred)])
     assert acc >= 0.9
+
+
+def test_encode_mode_frame_features(trained, corpus):
+    """Transcript-free features: W @ normalise(encoding - mean) of the segment at each frame."""
+    from types import SimpleNamespace
+
+    from semser_tf.data.audio import load_audio
+    from semser_tf.data.timings import read_words
+    from semser_tf.semantic.embeddings import AlignedEmbeddings
+
+    model, recs, _ = trained
+    words, V, _ = model.word_vectors(recs)
+    rng = np.random.default_rng(0)
+    W, _ = np.linalg.qr(rng.standard_normal((16, 16)))
+    mean = V.mean(axis=0)
+    emb = AlignedEmbeddings(words, V, W, source_mean=mean, speech2vec=model)
+    timings = [WordTiming(t.start, t.end, "???") for t in read_words(corpus / "words" / "Devel_01.csv")]
+    rec = SimpleNamespace(words=timings, audio_path=corpus / "audio" / "Devel_01.wav")
+    n = 80
+    out = emb.frame_features("encode")(rec, n)
+    raw = model.encode(s2v.cmvn(segment_mfccs(load_audio(rec.audio_path), timings)))
+    for i in range(n):
+        c = (i + 0.5) / 10
+        hit = [k for k, t in enumerate(timings) if t.start <= c < t.end]
+        if hit:
+            e = raw[hit[0]] - mean
+            np.testing.assert_allclose(out[i], W @ (e / np.linalg.norm(e)), atol=1e-4)
+        else:
+            assert not out[i].any()
+    assert out.any()
