@@ -154,8 +154,9 @@ class AlignedEmbeddings:
         """The loader's frame-feature callable.
 
         Args:
-            mode: ``"lookup"`` (transcript words in the table, deterministic OOV vectors)
-                or ``"encode"`` (Speech2Vec encodings of the segments, transcript-free;
+            mode: ``"lookup"`` (transcript words in the aligned speech table, deterministic
+                OOV vectors, the official way), ``"text"`` (transcript words' Word2Vec
+                vectors, aligned-speech then OOV vectors as fallbacks) or ``"encode"`` (Speech2Vec encodings of the segments, transcript-free;
                 needs the Speech2Vec model).
             oov_seed: seed of the OOV vectors (lookup mode).
 
@@ -169,15 +170,29 @@ class AlignedEmbeddings:
         from semser_tf.semantic import frame_features as ff
 
         if mode == "lookup":
-            return ff.LookupFrameFeatures(self.words, self.vectors, oov_seed)
+            features = ff.LookupFrameFeatures(self.words, self.vectors, oov_seed)
+        elif mode == "text":
+            # the transcript word's Word2Vec vector (in the same preprocessed space as the
+            # aligned speech vectors); words missing from the Word2Vec table fall back to
+            # their aligned speech vector, then to the deterministic OOV vector
+            if self.text_vectors is None:
+                raise ConfigError("frame features mode 'text' needs the Word2Vec table; this artifact has none")
+            table = dict(zip(self.words, self.vectors))
+            table.update(zip(self.text_words, self.text_vectors))
+            features = ff.LookupFrameFeatures(list(table), np.stack(list(table.values())), oov_seed)
+        if mode in ("lookup", "text"):
+            features.mode = mode
+            return features
         if mode == "encode":
             if self.speech2vec is None:
                 raise ConfigError("frame features mode 'encode' needs the Speech2Vec model; "
                                   "this artifact has none (use mode='lookup')")
             key = ff._table_key(self.words, self.mapping, json.dumps(self.speech2vec.get_config(), sort_keys=True)
                                 + str(self.config.get("created", "")))
-            return ff.EncodeFrameFeatures(self.speech2vec.encode_segments, self.transform, self.dim, key)
-        raise ConfigError(f"frame features mode: expected 'lookup' or 'encode', got {mode!r}")
+            features = ff.EncodeFrameFeatures(self.speech2vec.encode_segments, self.transform, self.dim, key)
+            features.mode = mode
+            return features
+        raise ConfigError(f"frame features mode: expected 'lookup', 'text' or 'encode', got {mode!r}")
 
     # ---------------------------------------------------------------- files
     def save(self, directory) -> Path:
