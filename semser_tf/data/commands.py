@@ -54,6 +54,9 @@ def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Name=fraction pairs (default Train=0.6,Devel=0.2,Test=0.2)")
     parser.add_argument("--lag", type=float, default=None, help="annotation delay of the labels in seconds (default 2.0)")
     parser.add_argument("--jobs", type=int, default=1, help="recordings generated in parallel (default 1)")
+    parser.add_argument("--text-sentences", type=int, default=0,
+                        help="also write OUT_DIR/text/background.txt, this many lines of background text "
+                             "for Word2Vec (the analogue of the paper's external text corpus; default 0: none)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT_DIR")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -79,6 +82,14 @@ def run_synth(args: argparse.Namespace) -> int:
         lag_s=ANNOTATION_LAG_S if args.lag is None else args.lag,
         jobs=args.jobs,
     )
+    if getattr(args, "text_sentences", 0):
+        from pathlib import Path
+
+        from semser_tf.data.synthetic import generate_text_corpus
+
+        text = generate_text_corpus(Path(args.out_dir) / "text" / "background.txt", args.text_sentences,
+                                    seed=args.seed)
+        print(f"{text}: {args.text_sentences} lines of background text for Word2Vec")
     print(args.out_dir)
     return 0
 
