@@ -158,7 +158,7 @@ def _common(p, variant=True):
     p.add_argument("--delay-frames", type=int, default=0, help="annotation-delay shift of the labels")
     p.add_argument("--steps-per-epoch", type=int, default=None)
     p.add_argument("--embeddings", help="aligned-embeddings folder for the semantic input")
-    p.add_argument("--embedding-mode", default="lookup", help="lookup (transcript words) or encode (speech)")
+    p.add_argument("--embedding-mode", default="lookup", help="lookup (aligned speech table), text (Word2Vec table) or encode (speech)")
     p.add_argument("--cache-dir", help="the loader's cache folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out")

@@ -260,6 +260,7 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
             "training": {k: (v if not isinstance(v, np.generic) else v.item())
                          for k, v in dataclasses.asdict(settings).items()},
             "frame_features": repr(frame_features),
+            "semantic_mode": getattr(frame_features, "mode", None),
         })
 
     def datasets(epoch):

@@ -90,7 +90,9 @@ def register(sub):
     p.add_argument("audio", help="WAV (streamed), FLAC, MP3 or OGG file")
     p.add_argument("--words", help="word timings file (start;end;word); optional")
     p.add_argument("--model", default=None, help="zoo name, entry path or run folder (default: bundled)")
-    p.add_argument("--mode", default="lookup", help="semantic features: lookup (words) or encode (speech)")
+    p.add_argument("--mode", default=None,
+                   help="semantic features: lookup (aligned speech table), text (Word2Vec) or encode "
+                        "(speech segments); default: the model's")
     p.add_argument("--csv", help="output CSV (default AUDIO.pred.csv)")
     p.add_argument("--plot", help="output PNG (default next to the CSV)")
     p.add_argument("--no-plot", action="store_true")

@@ -39,13 +39,13 @@ class PretrainedModel:
     >>> pred.to_csv("talk_pred.csv"); pred.plot("talk_pred.png")  # doctest: +SKIP
     """
 
-    def __init__(self, model, config, embeddings=None, entry=None, report=None, embedding_mode="lookup"):
+    def __init__(self, model, config, embeddings=None, entry=None, report=None, embedding_mode=None):
         self.model = model
         self.config = config
         self.embeddings = embeddings
         self.entry = entry
         self.report = report or {}
-        self.embedding_mode = embedding_mode
+        self.embedding_mode = embedding_mode or "lookup"
 
     @property
     def targets(self):
@@ -87,7 +87,7 @@ class PretrainedModel:
         return f"PretrainedModel({self.name!r}, variant={self.config.variant!r}, targets={self.targets})"
 
 
-def load_run(run_dir, embedding_mode="lookup") -> PretrainedModel:
+def load_run(run_dir, embedding_mode=None) -> PretrainedModel:
     """A :class:`PretrainedModel` from a local run folder (``best.keras``, ``config.json``)."""
     import keras
 
@@ -102,11 +102,12 @@ def load_run(run_dir, embedding_mode="lookup") -> PretrainedModel:
     report_path = run_dir / "report.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     model = keras.saving.load_model(model_path, safe_mode=True)
-    return PretrainedModel(model, config, load_embeddings(run_dir / "embeddings"), None, report, embedding_mode)
+    return PretrainedModel(model, config, load_embeddings(run_dir / "embeddings"), None, report,
+                           embedding_mode or cfg.get("semantic_mode") or "lookup")
 
 
 def load_pretrained(name: str | None = None, *, cache_dir=None, offline: bool = False,
-                    progress: bool = True, embedding_mode: str = "lookup") -> PretrainedModel:
+                    progress: bool = True, embedding_mode: str | None = None) -> PretrainedModel:
     """Load a zoo model by name, entry path, or run folder; one line to a ready model.
 
     Resolution of each file: bundled with the package (no network), then the cache
@@ -123,8 +124,9 @@ def load_pretrained(name: str | None = None, *, cache_dir=None, offline: bool = 
         cache_dir: the download cache root.
         offline: never download.
         progress: show download progress.
-        embedding_mode: semantic features from transcript words (``lookup``) or from
-            the speech segments (``encode``).
+        embedding_mode: semantic features from transcript words in the aligned speech
+            table (``lookup``), their Word2Vec vectors (``text``), or from the speech
+            segments (``encode``); default: the mode the model was trained with.
 
     Example:
 
@@ -153,4 +155,5 @@ def load_pretrained(name: str | None = None, *, cache_dir=None, offline: bool = 
         root = files["model"].parent / "embeddings"
         embeddings = load_embeddings(root)
     report = json.loads(files["report"].read_text()) if "report" in files else {}
-    return PretrainedModel(model, config, embeddings, entry, report, embedding_mode)
+    return PretrainedModel(model, config, embeddings, entry, report,
+                           embedding_mode or cfg.get("semantic_mode") or "lookup")
