@@ -156,26 +156,3 @@ def make_strategy(name: str | None = "default", devices=None):
         )
     return tf.distribute.MultiWorkerMirroredStrategy()
 
-
-def check_global_batch(batch_size: int, strategy) -> int:
-    """Windows per replica for a global ``batch_size``; an error unless it divides evenly.
-
-    Args:
-        batch_size: the config's (global) batch size.
-        strategy: a ``tf.distribute`` strategy or ``None``.
-
-    Returns:
-        ``batch_size // replicas``.
-
-    Example:
-
-    >>> check_global_batch(8, None)
-    8
-    """
-    replicas = 1 if strategy is None else int(strategy.num_replicas_in_sync)
-    if batch_size % replicas:
-        raise ConfigError(
-            f"ModelConfig.batch_size={batch_size} is the global batch and must be a multiple of "
-            f"the {replicas} replicas (each replica gets batch_size / replicas windows)."
-        )
-    return batch_size // replicas

@@ -440,6 +440,25 @@ def _safe_id(tuner_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(tuner_id))
 
 
+def check_tuner(kind: str):
+    """An error unless ``kind`` is a tuner that can run here.
+
+    Example:
+
+    >>> check_tuner("random")
+    """
+    if kind not in TUNERS:
+        raise ConfigError(f"--tuner {kind!r}: expected one of {', '.join(TUNERS)}.")
+    if kind == "bayesian":
+        try:
+            import sklearn  # noqa: F401  keras-tuner's Gaussian process needs it
+        except ImportError:
+            raise ConfigError(
+                "--tuner bayesian: keras-tuner's Bayesian optimisation needs scikit-learn "
+                "(pip install 'keras-tuner[bayesian]'), which is not installed; use random or hyperband."
+            ) from None
+
+
 def make_tuner(kind, hypermodel, objective, out_dir, max_trials=10, max_epochs=None, seed=0,
                overwrite=False, executions_per_trial=1):
     """A keras-tuner tuner of ``kind`` (random, bayesian, hyperband) writing to ``out_dir/search``.
@@ -459,8 +478,7 @@ def make_tuner(kind, hypermodel, objective, out_dir, max_trials=10, max_epochs=N
 
     >>> tuner = make_tuner("random", hm, make_objective("val_ccc", ["arousal"]), "tune_out")  # doctest: +SKIP
     """
-    if kind not in TUNERS:
-        raise ConfigError(f"--tuner {kind!r}: expected one of {', '.join(TUNERS)}.")
+    check_tuner(kind)
     cls = _tuner_class(kind)
     common = dict(hypermodel=hypermodel, objective=objective, seed=seed, directory=str(out_dir),
                   project_name=PROJECT, overwrite=overwrite)
@@ -851,8 +869,7 @@ def tune(corpus, out_dir, base_config: ModelConfig | None = None, space=None, se
         raise ConfigError(f"--max-trials: expected a positive integer, got {max_trials!r}.")
     obj = make_objective(objective, base_config.targets)
     space.check_against(base_config, frame_features is not None)
-    if tuner not in TUNERS:
-        raise ConfigError(f"--tuner {tuner!r}: expected one of {', '.join(TUNERS)}.")
+    check_tuner(tuner)
     if list(corpus.targets) != list(base_config.targets):
         raise ConfigError(f"the corpus has targets {list(corpus.targets)} but the config {list(base_config.targets)}.")
     corpus = _split_validation(corpus, settings)

@@ -196,3 +196,17 @@ def test_bad_oracle_address(address):
 
     with pytest.raises(ConfigError, match="expected HOST:PORT"):
         parse_address(address)
+
+
+def test_unknown_or_unavailable_tuner():
+    from semser_tf.tuning import check_tuner
+
+    with pytest.raises(ConfigError, match=r"--tuner 'grid': expected one of random, bayesian, hyperband"):
+        check_tuner("grid")
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match="needs scikit-learn"):
+            check_tuner("bayesian")
+    else:
+        check_tuner("bayesian")
