@@ -96,7 +96,7 @@ def _cmd_speech2vec(args) -> int:
     recs = s2v.corpus_segments(args.corpus, parts, progress=seg_progress)
     cfg = s2v.Speech2VecConfig(dim=args.dim, hidden_units=args.hidden, window=args.window,
                                epochs=args.epochs, batch_size=args.batch_size,
-                               learning_rate=args.learning_rate, self_target=args.self_target, cmvn=not args.no_cmvn,
+                               learning_rate=args.learning_rate, self_target=args.self_target, cmvn=not args.no_cmvn, pooling=args.pooling,
                                seed=args.seed, max_frames=args.max_frames)
     model = s2v.Speech2Vec(cfg)
     ebar = ProgressBar(cfg.epochs, "speech2vec")
@@ -243,7 +243,8 @@ def register(subparsers) -> None:
     s.add_argument("--epochs", type=int, default=20)
     s.add_argument("--batch-size", type=int, default=64)
     s.add_argument("--learning-rate", type=float, default=2e-3)
-    s.add_argument("--self-target", type=float, default=0.75)
+    s.add_argument("--self-target", type=float, default=0.9)
+    s.add_argument("--pooling", choices=("mean", "last"), default="mean")
     s.add_argument("--max-frames", type=int, default=100)
     s.add_argument("--min-count", type=int, default=1, help="words with fewer segments get no vector")
     s.add_argument("--no-cmvn", action="store_true", help="no per-recording MFCC normalisation")
