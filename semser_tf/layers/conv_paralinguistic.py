@@ -7,6 +7,10 @@ from keras import layers, ops
 
 from semser_tf.layers._checks import check_positive_int_tuple, check_rate
 
+_IM2COL_MAX_DEPTH = 64
+"""Convolutions whose patch depth (kernel size x input channels) is at most this run as a
+matmul of shifted copies (im2col); deeper ones call the backend's convolution."""
+
 
 @keras.saving.register_keras_serializable(package="semser_tf")
 class ConvParalinguistic(layers.Layer):
@@ -135,12 +139,56 @@ class ConvParalinguistic(layers.Layer):
             length //= pool.pool_size[0]
         self.built = True
 
+    def _plan(self, samples_per_frame):
+        """Per convolution: (input steps taken, left pad, right pad, conv outputs, pooled steps).
+
+        Only the convolution outputs that some kept pooling window reads are computed
+        (the ``valid`` pooling drops the rest: 5 of 2205 after the first convolution, 4 of 44
+        after the last), and only the input steps those outputs read are kept, so the
+        values are exactly those of the full ``same`` convolution.
+        """
+        lengths = [samples_per_frame]
+        for p in self.pool_sizes[:-1]:
+            lengths.append(lengths[-1] // p)
+        plan = []
+        pooled = self.steps_per_frame(samples_per_frame)  # pooled steps the next stage reads
+        for k, p, length in reversed(list(zip(self.kernel_sizes, self.pool_sizes, lengths))):
+            outputs = pooled * p
+            left, right = (k - 1) // 2, k // 2  # TensorFlow / XLA "same" padding
+            take = min(length, outputs + right)
+            plan.append((take, left, outputs + right - take, outputs, pooled))
+            pooled = take
+        return plan[::-1]
+
+    def _conv(self, x, conv, outputs):
+        """``valid`` convolution without bias or activation, (n, steps, c) -> (n, outputs, f)."""
+        kernel = ops.cast(conv.kernel, x.dtype)
+        k, channels = conv.kernel_size[0], x.shape[-1]
+        if channels * k <= _IM2COL_MAX_DEPTH:
+            # Few input channels (the raw waveform): a convolution library call spends its
+            # time on layout; a matmul of the k shifted copies is one dense contraction.
+            patches = ops.concatenate([x[:, j:j + outputs, :] for j in range(k)], axis=-1)
+            return ops.matmul(patches, ops.reshape(kernel, (k * channels, conv.filters)))
+        return ops.conv(x, kernel, strides=1, padding="valid")
+
     def call(self, inputs, training=None):
         spf = inputs.shape[-1]
         batch, frames = ops.shape(inputs)[0], ops.shape(inputs)[1]
         x = ops.reshape(inputs, (-1, spf, 1))
-        for conv, pool, drop in zip(self.convs, self.pools, self.dropouts):
-            x = drop(pool(conv(x)), training=training)
+        # Per stage: conv (only the outputs the pooling keeps) -> max over whole windows ->
+        # bias -> ReLU -> dropout. Max pooling commutes with adding a per-channel bias and
+        # with ReLU (both monotone), so pooling first gives the same values as
+        # Conv1D(relu) -> MaxPooling1D while the bias and ReLU touch 1/pool of the steps.
+        for conv, pool, drop, (take, left, right, outputs, pooled) in zip(
+            self.convs, self.pool_sizes, self.dropouts, self._plan(spf)
+        ):
+            if take < x.shape[1]:
+                x = x[:, :take, :]
+            if left or right:
+                x = ops.pad(x, ((0, 0), (left, right), (0, 0)))
+            y = self._conv(x, conv, outputs)
+            y = ops.max(ops.reshape(y, (-1, pooled, pool, conv.filters)), axis=2)
+            x = drop(ops.relu(y + ops.cast(conv.bias, y.dtype)), training=training)
         if self.frame_pooling == "flatten":
             x = ops.reshape(x, (batch, frames, x.shape[1] * x.shape[2]))
         elif self.frame_pooling == "mean":
