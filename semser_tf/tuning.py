@@ -875,9 +875,9 @@ def tune(corpus, out_dir, base_config: ModelConfig | None = None, space=None, se
     corpus = _split_validation(corpus, settings)
 
     if distributed == "worker":
-        wait_for_oracle(oracle, connect_timeout)
         if overwrite:
             raise ConfigError("--overwrite is for the chief (or a single-process search), not a worker.")
+        wait_for_oracle(oracle, connect_timeout)
     elif overwrite and out_dir.exists():
         import shutil
 
