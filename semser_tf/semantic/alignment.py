@@ -383,15 +383,29 @@ class _Workspace:
         return buf[: int(np.prod(shape))].reshape(shape)
 
 
+def _run_threads(fn, n: int) -> None:
+    """Run ``fn(0) .. fn(n - 1)`` on ``n`` threads (NumPy releases the GIL in its loops)."""
+    if n <= 1:
+        fn(0)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(n) as pool:
+        for f in [pool.submit(fn, t) for t in range(n)]:
+            f.result()
+
+
 def _csls_pass(X, Y, k: int, rank_s: int, rank_t: int, block: int = 2048,
-               memory_budget: float = 2e9, ws: _Workspace | None = None) -> _Pass:
+               memory_budget: float = 2e9, ws: _Workspace | None = None, threads: int = 1) -> _Pass:
     """CSLS nearest neighbours both ways among the first ``rank_s`` / ``rank_t`` rows.
 
     ``r`` terms are computed against the whole other table. One blocked sweep over the
     full similarity matrix yields ``r_T`` of the sources (row top-k) and per-chunk column
     maxima; ``r_S`` of the targets is then finished from the ``k`` best chunks of each
     column; a second sweep over the restricted block (kept in memory when it fits in
-    ``memory_budget`` bytes) takes the arg-maxima.
+    ``memory_budget`` bytes) takes the arg-maxima. ``threads`` > 1 shares the row blocks
+    of the first sweep and the two directions of the second among threads (measured no
+    faster on 2 cores, where BLAS already uses both; default 1).
     """
     ws = ws or _Workspace()
     Xn, Yn = normalize_rows(X), normalize_rows(Y)
@@ -407,22 +421,27 @@ def _csls_pass(X, Y, k: int, rank_s: int, rank_t: int, block: int = 2048,
     keep = rank_s * rank_t * Xn.itemsize <= memory_budget
     stored = ws.get("stored", (rank_s, rank_t), dt) if keep else None
     YnT = np.ascontiguousarray(Yn.T)
-    for a, b in _blocks(n_s, block):
-        M = ws.get("M", (b - a, n_t), dt)
-        np.matmul(Xn[a:b], YnT, out=M)
-        if a < rank_s:
-            e = min(b, rank_s)
-            r_src[a:e] = _topk_rows(M[: e - a], ks).mean(axis=1)
-            if keep:
-                stored[a:e] = M[: e - a, :rank_t]
-        Mt = M[:, :rank_t]
-        rows = b - a
-        full = rows - rows % c
-        if full:
-            np.max(Mt[:full].reshape(full // c, c, rank_t), axis=1,
-                   out=chunk_max[a // c: a // c + full // c])
-        if full < rows:
-            chunk_max[a // c + full // c] = Mt[full:].max(axis=0)
+    def sweep(tid: int) -> None:
+        for bi, (a, b) in enumerate(_blocks(n_s, block)):
+            if bi % threads != tid:
+                continue
+            M = ws.get(f"M{tid}", (b - a, n_t), dt)
+            np.matmul(Xn[a:b], YnT, out=M)
+            if a < rank_s:
+                e = min(b, rank_s)
+                r_src[a:e] = _topk_rows(M[: e - a], ks).mean(axis=1)
+                if keep:
+                    stored[a:e] = M[: e - a, :rank_t]
+            Mt = M[:, :rank_t]
+            rows = b - a
+            full = rows - rows % c
+            if full:
+                np.max(Mt[:full].reshape(full // c, c, rank_t), axis=1,
+                       out=chunk_max[a // c: a // c + full // c])
+            if full < rows:
+                chunk_max[a // c + full // c] = Mt[full:].max(axis=0)
+
+    _run_threads(sweep, threads)
     # r_S of the first rank_t targets: the k best chunks of each column hold its k best.
     kc = min(kt, n_chunks)
     best_chunks = np.argpartition(chunk_max.T, n_chunks - kc, axis=1)[:, n_chunks - kc:]
@@ -444,25 +463,43 @@ def _csls_pass(X, Y, k: int, rank_s: int, rank_t: int, block: int = 2048,
     half_rt = (0.5 * r_tgt).astype(dt)
     half_rs = (0.5 * r_src).astype(dt)
     YrT = YnT[:, :rank_t]
-    for a, b in _blocks(rank_s, block):
+    def block_sims(a, b, name):
         if keep:
-            M = stored[a:b]
-        else:
-            M = ws.get("M", (b - a, rank_t), dt)
-            np.matmul(Xn[a:b], YrT, out=M)
-        C = ws.get("C", (b - a, rank_t), dt)
-        np.subtract(M, half_rt[None, :], out=C)
-        j = C.argmax(axis=1)
-        s2t[a:b] = j
-        s2t_cos[a:b] = M[np.arange(b - a), j]
-        np.subtract(M, half_rs[a:b, None], out=C)
-        cmax = C.max(axis=0)
-        better = np.flatnonzero(cmax > col_best)
-        if better.size:
-            sub = C[:, better] if better.size < rank_t else C
-            i = sub.T.argmax(axis=1) if better.size < rank_t else C.argmax(axis=0)
+            return stored[a:b]
+        M = ws.get(name, (b - a, rank_t), dt)
+        np.matmul(Xn[a:b], YrT, out=M)
+        return M
+
+    def rows_task():  # S2T: argmax_j cos - r_S(y_j) / 2
+        for a, b in _blocks(rank_s, block):
+            M = block_sims(a, b, "MA")
+            C = ws.get("CA", (b - a, rank_t), dt)
+            np.subtract(M, half_rt[None, :], out=C)
+            j = C.argmax(axis=1)
+            s2t[a:b] = j
+            s2t_cos[a:b] = M[np.arange(b - a), j]
+
+    def cols_task():  # T2S: argmax_i cos - r_T(x_i) / 2, running over row blocks
+        for a, b in _blocks(rank_s, block):
+            M = block_sims(a, b, "MB")
+            C = ws.get("CB", (b - a, rank_t), dt)
+            np.subtract(M, half_rs[a:b, None], out=C)
+            cmax = C.max(axis=0)
+            better = np.flatnonzero(cmax > col_best)
+            if better.size == rank_t:
+                i = C.argmax(axis=0)
+            elif better.size:
+                i = C[:, better].argmax(axis=0)
+            else:
+                continue
             col_best[better] = cmax[better]
             t2s[better] = i + a
+
+    if threads > 1:
+        _run_threads(lambda tid: (rows_task, cols_task)[tid](), 2)
+    else:
+        rows_task()
+        cols_task()
     return _Pass(s2t, s2t_cos, t2s)
 
 
