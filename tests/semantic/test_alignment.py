@@ -172,6 +172,8 @@ def test_column_r_terms_with_many_chunks_against_reference():
     assert p.t2s.tolist() == ref.argmax(axis=0).tolist()
     p2 = al._csls_pass(X, Y, 10, 700, 60, block=96, memory_budget=0)  # recomputing path
     assert p2.t2s.tolist() == p.t2s.tolist()
+    p3 = al._csls_pass(X, Y, 10, 700, 60, block=96, threads=2)
+    assert p3.t2s.tolist() == p.t2s.tolist() and p3.s2t.tolist() == p.s2t.tolist()
 
 
 def test_unsupervised_criterion_against_reference():

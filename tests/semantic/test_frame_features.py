@@ -126,8 +126,12 @@ def test_artifact_frame_features_modes():
     np.testing.assert_array_equal(out[0], emb.vectors[2])
     with pytest.raises(ConfigError, match="needs the Speech2Vec model"):
         emb.frame_features("encode")
-    with pytest.raises(ConfigError, match="expected 'lookup' or 'encode'"):
+    with pytest.raises(ConfigError, match="frame features mode: expected 'lookup'"):
         emb.frame_features("nearest")
+    # 'text': the transcript word's (preprocessed) Word2Vec vector, else its aligned vector
+    t = emb.frame_features("text")(_rec([WordTiming(0.0, 0.1, "ja"), WordTiming(0.2, 0.3, "nein")]), 3)
+    np.testing.assert_array_equal(t[0], emb.text_vectors[1])
+    np.testing.assert_array_equal(t[2], emb.vectors[1])
 
 
 def test_bad_artifacts_rejected(tmp_path):

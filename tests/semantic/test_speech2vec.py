@@ -151,7 +151,7 @@ def test_held_out_segments_find_their_word_fast(trained):
     # held-out: the Test recordings were trained on too here, so use segments of words
     # seen at least 3 times and compare with the means without each segment
     idx = {w: i for i, w in enumerate(words)}
-    segs = [(w, m) for r in recs for w, m in zip(r.words, r.mfccs) if w in idx and counts[idx[w]] >= 3]
+    segs = [(w, m) for r in recs for w, m in zip(r.words, s2v.cmvn(r.mfccs)) if w in idx and counts[idx[w]] >= 3]
     E = model.encode([m for _, m in segs])
     hits = 0
     for (w, _), e in zip(segs, E):
