@@ -107,7 +107,9 @@ def _cmd_speech2vec(args) -> int:
     model.save_weights(out / "speech2vec.weights.h5")
     meta = model.get_config()
     meta["counts"] = dict(zip(words, counts))
-    (out / "speech2vec.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    tmp = out / ".speech2vec.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(out / "speech2vec.json")
     save_vectors(_keyed(words, vecs), out / "vectors.txt")
     _print({"out": str(out), "words": len(words), "segments": int(sum(counts)),
             "final_loss": hist[-1]["loss"], "dim": cfg.dim})

@@ -523,7 +523,12 @@ class Speech2Vec:
         path = Path(path)
         if not path.is_file():
             raise DataError("Speech2Vec weights not found", path)
+        import warnings
+
         try:
-            self.trainer.load_weights(str(path))
+            with warnings.catch_warnings():
+                # the optimizer state saved with the weights is not needed for encoding
+                warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+                self.trainer.load_weights(str(path))
         except (ValueError, KeyError, OSError) as err:
             raise DataError(f"weights do not match this Speech2Vec configuration: {err}", path) from None
