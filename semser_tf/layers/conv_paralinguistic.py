@@ -7,9 +7,14 @@ from keras import layers, ops
 
 from semser_tf.layers._checks import check_positive_int_tuple, check_rate
 
-_IM2COL_MAX_DEPTH = 64
-"""Convolutions whose patch depth (kernel size x input channels) is at most this run as a
-matmul of shifted copies (im2col); deeper ones call the backend's convolution."""
+_IM2COL_MAX_DEPTH = {"float32": 64, "bfloat16": 64 if keras.backend.backend() == "jax" else 0}
+"""Per compute dtype: convolutions whose patch depth (kernel size x input channels) is at
+most this run as a matmul of shifted copies (im2col); deeper ones, and every convolution
+in a dtype not listed, call the backend's convolution. So the waveform convolution
+(depth 8) is a matmul in float32 everywhere and in bfloat16 under JAX (XLA), while
+TensorFlow's bfloat16 path keeps oneDNN's convolution, faster there than a bf16 matmul
+of depth 8. Chosen from the measurements in docs/benchmarks.md; the values never change
+the result (tests/perf)."""
 
 
 @keras.saving.register_keras_serializable(package="semser_tf")
@@ -164,7 +169,7 @@ class ConvParalinguistic(layers.Layer):
         """``valid`` convolution without bias or activation, (n, steps, c) -> (n, outputs, f)."""
         kernel = ops.cast(conv.kernel, x.dtype)
         k, channels = conv.kernel_size[0], x.shape[-1]
-        if channels * k <= _IM2COL_MAX_DEPTH:
+        if channels * k <= _IM2COL_MAX_DEPTH.get(keras.backend.standardize_dtype(x.dtype), 0):
             # Few input channels (the raw waveform): a convolution library call spends its
             # time on layout; a matmul of the k shifted copies is one dense contraction.
             patches = ops.concatenate([x[:, j:j + outputs, :] for j in range(k)], axis=-1)

@@ -95,7 +95,13 @@ def build_model(config: ModelConfig | None = None, with_weights_output: bool = F
             config.fusion_units, return_weights=True, name="modality_attention"
         )([paralinguistic(), inputs[SEMANTIC]])
         x = HierarchicalAVLFusion(config.stream_units, name="avl_fusion")(x)
-    x = layers.LSTM(config.lstm_units, return_sequences=True, name="lstm")(x)
+    # Under mixed precision (``keras.mixed_precision.set_global_policy("mixed_bfloat16")``,
+    # the fast setting of docs/benchmarks.md) the recurrence stays float32: its cell state
+    # accumulates over every frame of the window, and cuDNN's LSTM (the JAX backend's on a
+    # GPU) takes float32 only. The weights are float32 under any policy.
+    policy = keras.mixed_precision.global_policy()
+    lstm_dtype = "float32" if policy.compute_dtype != policy.variable_dtype else None
+    x = layers.LSTM(config.lstm_units, return_sequences=True, name="lstm", dtype=lstm_dtype)(x)
     out = layers.Dense(len(config.targets), activation="tanh", name="emotion")(x)
     outputs = out
     if with_weights_output:

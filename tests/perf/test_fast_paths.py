@@ -55,7 +55,7 @@ def _randomise(layer, rng):
     dict(filters=(3,), kernel_sizes=(7,), pool_sizes=(1,), spf=9),
 ], ids=["paper", "odd", "one-stage"])
 def test_fast_conv_stack_equals_conv_relu_maxpool(monkeypatch, rng, depth, sizes):
-    monkeypatch.setattr(cp, "_IM2COL_MAX_DEPTH", depth)
+    monkeypatch.setattr(cp, "_IM2COL_MAX_DEPTH", {"float32": depth})
     sizes = dict(sizes)
     spf = sizes.pop("spf")
     layer = ConvParalinguistic(dropout=0.0, **sizes)
