@@ -13,18 +13,24 @@ from semser_tf.tuning import (DEFAULT_SPACE, SearchSpace, TuningError, config_fo
 from tests.tuning.conftest import TINY
 
 
-def test_tuner_maximises_ccc_and_exports_a_publishable_run(tiny_corpus, tiny_cache, tmp_path):
-    """A learning rate of 1e-9 cannot move the weights in 3 epochs, 1e-2 can: the best
-    trial must be the 1e-2 one. A search that minimised CCC would pick 1e-9."""
+@pytest.fixture(scope="module")
+def lr_search(tiny_corpus, tiny_cache, tmp_path_factory):
+    """A random search over two learning rates, 3 epochs per trial, no export."""
     from semser_tf.data.sewa import SEWACorpus
     from semser_tf.training.run import TrainSettings
     from semser_tf.tuning import tune
-    from semser_tf.zoo.publish import publish_run
 
-    out = tmp_path / "tune"
-    summary = tune(SEWACorpus(tiny_corpus), out, ModelConfig(**TINY), {"learning_rate": [1e-9, 1e-2]},
-                   TrainSettings(epochs=3, patience=3), tuner="random", max_trials=2, cache_dir=tiny_cache,
-                   seed=1, export=True)
+    out = tmp_path_factory.mktemp("lr_search") / "tune"
+    args = dict(corpus=SEWACorpus(tiny_corpus), out_dir=out, base_config=ModelConfig(**TINY),
+                space={"learning_rate": [1e-9, 1e-2]}, settings=TrainSettings(epochs=3, patience=3),
+                tuner="random", max_trials=2, cache_dir=tiny_cache, seed=1)
+    return out, args, tune(**args, export=False)
+
+
+def test_tuner_maximises_ccc(lr_search):
+    """A learning rate of 1e-9 cannot move the weights in 3 epochs, 1e-2 can: the best
+    trial must be the 1e-2 one. A search that minimised CCC would pick 1e-9."""
+    out, _, summary = lr_search
     rows = list(csv.DictReader(open(out / "results.csv")))
     assert sorted(float(r["learning_rate"]) for r in rows) == [1e-9, 1e-2]  # both values were tried
     by_lr = {float(r["learning_rate"]): float(r["val_ccc"]) for r in rows}
@@ -36,8 +42,24 @@ def test_tuner_maximises_ccc_and_exports_a_publishable_run(tiny_corpus, tiny_cac
         per = [float(r[f"val_ccc_{t}"]) for t in ("arousal", "valence", "liking")]
         assert float(r["val_ccc"]) == pytest.approx(np.mean(per), abs=1e-5)
     assert (out / "results.md").read_text().count("| COMPLETED |") == 2
+
+
+@pytest.mark.slow  # retrains the best trial with train() and packs it: about 25-40 s on 2 cores
+def test_best_trial_exports_a_publishable_run_and_search_resumes(lr_search, tmp_path):
+    from semser_tf.tuning import export_best, tune
+    from semser_tf.zoo.publish import publish_run
+
+    out, args, first = lr_search
+    # resuming the finished search (overwrite=False) runs no trial again
+    mtimes = {p: p.stat().st_mtime_ns for p in (out / "search").glob("trial_*/trial.json")}
+    again = tune(**args, export=False)
+    assert len(mtimes) == 2 and {p: p.stat().st_mtime_ns for p in mtimes} == mtimes
+    assert [r["trial"] for r in again["trials"]] == [r["trial"] for r in first["trials"]]
     # the exported run: train()'s layout with the best hyperparameters
-    run = out / "best_run"
+    report = export_best(out, args["corpus"], args["base_config"], args["settings"],
+                         cache_dir=args["cache_dir"], run_dir=tmp_path / "best_run")
+    assert report["hyperparameters"]["learning_rate"] == pytest.approx(1e-2)
+    run = tmp_path / "best_run"
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["variant"] == "paralinguistic" and cfg["model"]["learning_rate"] == pytest.approx(1e-2)
     report = json.loads((run / "report.json").read_text())
@@ -46,24 +68,7 @@ def test_tuner_maximises_ccc_and_exports_a_publishable_run(tiny_corpus, tiny_cac
     assert m["mean"] == pytest.approx(np.mean(list(m["ccc"].values())))
     assert (run / "best.keras").is_file() and (run / "history.csv").is_file()
     entry = publish_run(run, "tuned-test", tmp_path / "zoo" / "tuned-test")
-    assert json.loads(entry.read_text())
-
-
-def test_search_resumes_without_rerunning(tiny_corpus, tiny_cache, tmp_path):
-    """A finished search run again with overwrite=False runs no new trial."""
-    from semser_tf.data.sewa import SEWACorpus
-    from semser_tf.training.run import TrainSettings
-    from semser_tf.tuning import load_trials, tune
-
-    out = tmp_path / "tune"
-    args = (SEWACorpus(tiny_corpus), out, ModelConfig(**TINY), {"lstm_units": [4, 8]}, TrainSettings(epochs=1))
-    tune(*args, max_trials=2, cache_dir=tiny_cache, export=False)
-    before = {t["trial_id"]: t["score"] for t in load_trials(out)}
-    mtimes = {p: p.stat().st_mtime_ns for p in (out / "search").glob("trial_*/trial.json")}
-    tune(*args, max_trials=2, cache_dir=tiny_cache, export=False)
-    assert {t["trial_id"]: t["score"] for t in load_trials(out)} == before
-    assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes
-    assert len(before) == 2
+    assert json.loads(entry.read_text())["name"] == "tuned-test"
 
 
 # -- objective ---------------------------------------------------------------------------
