@@ -102,21 +102,41 @@ def test_unknown_model_name_lists_the_known_ones():
         load_pretrained("no-such-model")
 
 
-@pytest.mark.slow
-def test_finetune_two_targets_on_another_voice_improves_ccc(tiny_run, tmp_path):
-    """Start from a trained model; a new corpus of another voice with two targets."""
+def test_bundled_model_loads_offline_by_default(monkeypatch, tmp_path):
+    """The default model is bundled: it loads with the network refused and an empty cache."""
+    import urllib.request
+
+    def no_network(*a, **k):
+        raise AssertionError("network used")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    monkeypatch.setenv("SEMSER_TF_CACHE", str(tmp_path / "empty-cache"))
+    model = load_pretrained()
+    assert model.name == "semser-synthetic-attention" and model.targets == ("arousal", "valence", "liking")
+    assert model.embeddings is not None and model.embedding_mode == "text"
+    assert not (tmp_path / "empty-cache").exists() or not any((tmp_path / "empty-cache").rglob("*.keras"))
+
+
+def test_finetune_two_targets_on_another_voice_improves_ccc(tmp_path):
+    """From the bundled model, on a corpus of one new voice with two of its three targets.
+
+    The new corpus also has another rating convention (no annotation lag, where the
+    pretraining labels lag the speech by 2 s), as a new corpus typically does: fine-tuning
+    must adapt the model to it.
+    """
     from semser_tf.data.synthetic import generate_corpus
     from semser_tf.training.finetune import finetune
 
     root = generate_corpus(tmp_path / "new", minutes=2.0, seed=11, recording_seconds=30,
-                           voices=["en-us+f3"], progress=False)
-    report = finetune(str(tiny_run), SEWACorpus(root), tmp_path / "ft", targets=["arousal", "valence"],
-                      epochs=6, patience=6, learning_rate=3e-3, cache_dir=tmp_path / "cache", verbose=0)
+                           voices=["en-us+m7"], progress=False, lag_s=0.0)
+    report = finetune(None, SEWACorpus(root), tmp_path / "ft", targets=["arousal", "valence"],
+                      epochs=3, patience=3, learning_rate=1e-3, cache_dir=tmp_path / "cache", verbose=0)
     ft = report["finetune"]
     assert ft["targets"] == ["arousal", "valence"] and ft["new_targets"] == []
+    assert ft["before"]["mean"] > 0.2  # the pretrained head's columns were kept
     assert ft["after"]["mean"] > ft["before"]["mean"] + 0.05
     assert json.loads((tmp_path / "ft" / "config.json").read_text())["model"]["targets"] == ["arousal", "valence"]
-    assert (tmp_path / "ft" / "finetune.md").is_file()
+    assert (tmp_path / "ft" / "finetune.md").is_file() and (tmp_path / "ft" / "embeddings").is_dir()
 
 
 def test_finetune_bad_freeze_and_unknown_target(tiny_run, speech_corpus):  # noqa: F811
