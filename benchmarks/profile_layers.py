@@ -44,11 +44,12 @@ def _timer(fn, inputs, weights, jit, input_grads=True):
     return lambda: [g.numpy() for g in step(*inputs)][:0]
 
 
-def profile(variant, batch, frames, steps, precision):
+def profile(variant, batch, frames, steps, precision, jits=(False, True)):
     import keras
     import numpy as np
     import tensorflow as tf
 
+    import semser_tf.layers.conv_paralinguistic as cp
     from semser_tf.constants import SAMPLE_RATE, SAMPLES_PER_FRAME
     from semser_tf.losses import CCCLoss
     from semser_tf.models import ModelConfig, build_model, compile_model, select_inputs
@@ -80,6 +81,19 @@ def profile(variant, batch, frames, steps, precision):
             d = conv.dropouts[i]
             parts.append((f"dropout{i} ({length}x{channels})",
                           lambda z, d=d: d(z, training=True), [z], []))
+        # The stages as the layer runs them: conv of the kept outputs -> max over whole
+        # windows -> bias -> ReLU -> dropout (what replaced the rows above).
+        plan = conv._plan(SAMPLES_PER_FRAME)
+        length, channels = SAMPLES_PER_FRAME, 1
+        for i, (c, step) in enumerate(zip(conv.convs, plan)):
+            x = rand(n, length, channels, scale=0.1)
+            im2col = c.kernel_size[0] * channels <= cp._IM2COL_MAX_DEPTH.get(keras.backend.standardize_dtype(
+                keras.mixed_precision.global_policy().compute_dtype), 0)
+            parts.append((f"stage{i} as run: {'im2col matmul' if im2col else 'conv'} of {step[3]} steps -> "
+                          f"max/{conv.pool_sizes[i]} -> bias, relu, dropout",
+                          lambda x, i=i, step=step: conv._stage(i, step, x, training=True), [x],
+                          c.trainable_weights))
+            length, channels = step[4], c.filters
         w = rand(batch, frames, SAMPLES_PER_FRAME, scale=0.1)
         parts.append(("ConvParalinguistic (whole layer)",
                       lambda w: conv(w, training=True), [w], conv.trainable_weights))
@@ -109,10 +123,10 @@ def profile(variant, batch, frames, steps, precision):
     parts.append(("CCC loss", lambda yp: loss(yt, yp), [yp], []))
 
     rows = []
-    for jit in (False, True):
+    for jit in jits:
         for name, fn, inputs, weights in parts:
             # The waveform (the model's input) needs no gradient; every other input does.
-            input_grads = not (name.startswith("conv0") or "whole layer" in name)
+            input_grads = not (name.startswith(("conv0", "stage0")) or "whole layer" in name)
             t = median_time(_timer(fn, inputs, weights, jit, input_grads), steps, warmup=2)
             rows.append({"part": name, "jit_compile": jit, "fwd_bwd_ms": round(1e3 * t, 1)})
             emit(rows[-1])
@@ -145,13 +159,18 @@ def profile(variant, batch, frames, steps, precision):
 
 def markdown(rows):
     names = list(dict.fromkeys(r["part"] for r in rows))
+    jits = list(dict.fromkeys(r["jit_compile"] for r in rows))
     get = {(r["part"], r["jit_compile"]): r["fwd_bwd_ms"] for r in rows}
-    whole = {j: get[("whole train step (train_on_batch)", j)] for j in (False, True)}
-    lines = ["| part | fwd+bwd ms (no XLA) | share | fwd+bwd ms (XLA) | share |", "|---|---:|---:|---:|---:|"]
+    whole = {j: get[("whole train step (train_on_batch)", j)] for j in jits}
+    head = " | ".join(f"fwd+bwd ms ({'XLA' if j else 'no XLA'}) | share" for j in jits)
+    lines = [f"| part | {head} |", "|---|" + "---:|---:|" * len(jits)]
     for name in names:
-        a, b = get[(name, False)], get[(name, True)]
-        share = lambda v, j: "" if "whole" in name or "(whole layer)" in name else f"{100 * v / whole[j]:.0f} %"  # noqa: E731
-        lines.append(f"| {name} | {a} | {share(a, False)} | {b} | {share(b, True)} |")
+        cells = []
+        for j in jits:
+            v = get[(name, j)]
+            share = "" if "whole" in name else f"{100 * v / whole[j]:.0f} %"
+            cells.append(f"{v} | {share}")
+        lines.append(f"| {name} | {' | '.join(cells)} |")
     return "\n".join(lines)
 
 
@@ -162,9 +181,11 @@ def main():
     p.add_argument("--sequence-length", type=int, default=300)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--precision", default="float32")
+    p.add_argument("--jit", default="false,true", help="jit_compile settings to profile (comma-separated)")
     p.add_argument("--markdown", action="store_true", help="also print a markdown table")
     args = p.parse_args()
-    rows = profile(args.variant, args.batch, args.sequence_length, args.steps, args.precision)
+    jits = [{"true": True, "false": False}[j.strip().lower()] for j in args.jit.split(",")]
+    rows = profile(args.variant, args.batch, args.sequence_length, args.steps, args.precision, jits)
     emit({"machine": machine(), "loadavg": open("/proc/loadavg").read().split()[:3]})
     if args.markdown:
         print(markdown(rows))

@@ -176,6 +176,18 @@ class ConvParalinguistic(layers.Layer):
             return ops.matmul(patches, ops.reshape(kernel, (k * channels, conv.filters)))
         return ops.conv(x, kernel, strides=1, padding="valid")
 
+    def _stage(self, i, step, x, training=None):
+        """Stage ``i`` of the stack on (n, steps, channels), with ``step`` from ``_plan``."""
+        take, left, right, outputs, pooled = step
+        conv = self.convs[i]
+        if take < x.shape[1]:
+            x = x[:, :take, :]
+        if left or right:
+            x = ops.pad(x, ((0, 0), (left, right), (0, 0)))
+        y = self._conv(x, conv, outputs)
+        y = ops.max(ops.reshape(y, (-1, pooled, self.pool_sizes[i], conv.filters)), axis=2)
+        return self.dropouts[i](ops.relu(y + ops.cast(conv.bias, y.dtype)), training=training)
+
     def call(self, inputs, training=None):
         spf = inputs.shape[-1]
         batch, frames = ops.shape(inputs)[0], ops.shape(inputs)[1]
@@ -184,16 +196,8 @@ class ConvParalinguistic(layers.Layer):
         # bias -> ReLU -> dropout. Max pooling commutes with adding a per-channel bias and
         # with ReLU (both monotone), so pooling first gives the same values as
         # Conv1D(relu) -> MaxPooling1D while the bias and ReLU touch 1/pool of the steps.
-        for conv, pool, drop, (take, left, right, outputs, pooled) in zip(
-            self.convs, self.pool_sizes, self.dropouts, self._plan(spf)
-        ):
-            if take < x.shape[1]:
-                x = x[:, :take, :]
-            if left or right:
-                x = ops.pad(x, ((0, 0), (left, right), (0, 0)))
-            y = self._conv(x, conv, outputs)
-            y = ops.max(ops.reshape(y, (-1, pooled, pool, conv.filters)), axis=2)
-            x = drop(ops.relu(y + ops.cast(conv.bias, y.dtype)), training=training)
+        for i, step in enumerate(self._plan(spf)):
+            x = self._stage(i, step, x, training)
         if self.frame_pooling == "flatten":
             x = ops.reshape(x, (batch, frames, x.shape[1] * x.shape[2]))
         elif self.frame_pooling == "mean":

@@ -1,0 +1,169 @@
+"""Streaming prediction speed and memory: ``Predictor.predict`` on a WAV file, end to end.
+
+Writes a synthetic WAV (noise plus a few tones; 22050 Hz by default, ``--sample-rate``
+for a file that needs resampling) of each length in ``--minutes``, then times
+``semser_tf.inference.Predictor.predict`` on it: WAV reading, resampling when needed,
+framing, semantic frame features (zeros: no word timings) and the model, window by
+window. Each length runs in a fresh process so that its peak resident memory
+(``resource.getrusage``) and its peak traced Python allocation (``tracemalloc``, which
+sees NumPy buffers but not TensorFlow's) belong to that length alone. The model has
+random weights (the speed of a trained one is the same) and is warmed up on a 30 s file
+first, so tracing is not counted.
+
+It also says where the time goes: the same windows read from the file without the
+model (decoding), and the model called on the same number of batches without the file.
+With ``--reference`` the reference implementation's inference speed
+(``../shared/bench/ref_bench.py keras``, batch = windows per call) is measured in the
+same command.
+
+Usage:
+    python benchmarks/inference.py --minutes 10,60
+    python benchmarks/inference.py --minutes 10 --precision mixed_bfloat16 --reference
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import emit, machine, run_reference  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_REF = REPO.parent / "shared" / "bench" / "ref_bench.py"
+
+
+def write_wav(path, seconds, sample_rate, chunk_s=60):
+    """A 16-bit mono WAV of ``seconds`` of noise and tones, written chunk by chunk."""
+    import wave
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    tmp = Path(f"{path}.part")
+    with wave.open(str(tmp), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        total = int(seconds * sample_rate)
+        for start in range(0, total, chunk_s * sample_rate):
+            n = min(chunk_s * sample_rate, total - start)
+            t = (start + np.arange(n)) / sample_rate
+            x = 0.1 * rng.standard_normal(n) + 0.2 * np.sin(2 * np.pi * 220 * t) * np.sin(2 * np.pi * 0.3 * t)
+            w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
+    os.replace(tmp, path)
+    return Path(path)
+
+
+def _rss_mb():
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def child(minutes, sample_rate, precision, windows_per_call, variant):
+    import tracemalloc
+
+    import keras
+    import numpy as np
+
+    from semser_tf.constants import SAMPLES_PER_FRAME
+    from semser_tf.inference import Predictor, open_audio_stream
+    from semser_tf.models import ModelConfig, build_model
+
+    if precision != "float32":
+        keras.mixed_precision.set_global_policy(precision)
+    config = ModelConfig(variant=variant)
+    model = build_model(config)
+    predictor = Predictor(model, config, frame_features=None, windows_per_call=windows_per_call)
+    with tempfile.TemporaryDirectory() as tmp:
+        warm = write_wav(Path(tmp) / "warm.wav", 30, sample_rate)
+        predictor.predict(warm)
+        path = write_wav(Path(tmp) / "long.wav", minutes * 60, sample_rate)
+        rss_before = _rss_mb()
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        pred = predictor.predict(path)
+        wall = time.perf_counter() - t0
+        _, traced_peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        rss_after = _rss_mb()
+        # Where the time goes: decoding alone, then the model alone, same windows.
+        T = config.sequence_length
+        stream = open_audio_stream(path)
+        n_windows = -(-len(pred.times) // T)
+        t0 = time.perf_counter()
+        for k in range(n_windows):
+            stream.samples(k * T * SAMPLES_PER_FRAME, (k + 1) * T * SAMPLES_PER_FRAME)
+        decode = time.perf_counter() - t0
+    x = {"waveform": np.zeros((windows_per_call, T, SAMPLES_PER_FRAME), np.float32),
+         "semantic": np.zeros((windows_per_call, T, config.semantic_dim), np.float32)}
+    x = {k: v for k, v in x.items() if k in predictor.input_names}
+    calls = -(-n_windows // windows_per_call)
+    runner = predictor._weights_model or model
+    times = []
+    for _ in range(min(calls, 5)):
+        t0 = time.perf_counter()
+        runner.predict_on_batch(x)
+        times.append(time.perf_counter() - t0)
+    model_s = statistics.median(times) * calls
+    audio_s = minutes * 60
+    return {
+        "impl": f"semser_tf-{keras.backend.backend()}", "variant": variant, "precision": precision,
+        "minutes": minutes, "wav_sample_rate": sample_rate, "windows_per_call": windows_per_call,
+        "frames": int(len(pred.times)), "wall_s": round(wall, 2),
+        "audio_s_per_s": round(audio_s / wall, 1),
+        "decode_only_s": round(decode, 2), "model_only_s": round(model_s, 2),
+        "peak_rss_mb": round(rss_after, 1), "rss_before_predict_mb": round(rss_before, 1),
+        "tracemalloc_peak_mb": round(traced_peak / 2**20, 1),
+        "loadavg": open("/proc/loadavg").read().split()[:3],
+    }
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--minutes", default="10,60", help="file lengths in minutes (comma-separated)")
+    p.add_argument("--sample-rate", type=int, default=22050, help="sample rate of the WAV written")
+    p.add_argument("--precision", default="float32", help="keras dtype policy, e.g. mixed_bfloat16")
+    p.add_argument("--windows-per-call", type=int, default=4)
+    p.add_argument("--variant", default="attention")
+    p.add_argument("--reference", nargs="?", const=str(DEFAULT_REF), default=None,
+                   help="also measure the reference's inference (default ../shared/bench/ref_bench.py)")
+    p.add_argument("--json-out", default=None)
+    p.add_argument("--self", type=float, default=None, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.self is not None:
+        emit(child(args.self, args.sample_rate, args.precision, args.windows_per_call, args.variant))
+        return
+    records = []
+    if args.reference:
+        env = {"B": str(args.windows_per_call), "T": "300", "STEPS": "5"}
+        records.append({"reference": run_reference(args.reference, "keras", env)})
+        emit(records[-1])
+    for minutes in [float(m) for m in args.minutes.split(",")]:
+        cmd = [sys.executable, __file__, "--self", str(minutes), "--sample-rate", str(args.sample_rate),
+               "--precision", args.precision, "--windows-per-call", str(args.windows_per_call),
+               "--variant", args.variant]
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode:
+            records.append({"error": f"{minutes} min exited with {res.returncode}", "stderr": res.stderr[-3000:]})
+        else:
+            records.append(json.loads([l for l in res.stdout.splitlines() if l.startswith("{")][-1]))
+        emit(records[-1])
+    records.append({"machine": machine()})
+    emit(records[-1])
+    if args.json_out:
+        tmp = Path(f"{args.json_out}.tmp")
+        tmp.write_text(json.dumps(records, indent=1))
+        os.replace(tmp, args.json_out)
+
+
+if __name__ == "__main__":
+    main()
