@@ -7,14 +7,20 @@ from keras import layers, ops
 
 from semser_tf.layers._checks import check_positive_int_tuple, check_rate
 
-_IM2COL_MAX_DEPTH = {"float32": 64, "bfloat16": 64 if keras.backend.backend() == "jax" else 0}
+_XLA_BACKEND = keras.backend.backend() == "jax"
+
+_IM2COL_MAX_DEPTH = {"float32": 64, "bfloat16": 64} if _XLA_BACKEND else {}
 """Per compute dtype: convolutions whose patch depth (kernel size x input channels) is at
 most this run as a matmul of shifted copies (im2col); deeper ones, and every convolution
-in a dtype not listed, call the backend's convolution. So the waveform convolution
-(depth 8) is a matmul in float32 everywhere and in bfloat16 under JAX (XLA), while
-TensorFlow's bfloat16 path keeps oneDNN's convolution, faster there than a bf16 matmul
-of depth 8. Chosen from the measurements in docs/benchmarks.md; the values never change
-the result (tests/perf)."""
+in a dtype not listed, call the backend's convolution. Under JAX (always XLA) the
+waveform convolution (depth 8) is a matmul; TensorFlow (oneDNN, no XLA on a CPU) keeps
+its convolution, faster there. Chosen from the measurements in docs/benchmarks.md; the
+values never change the result (tests/perf)."""
+
+_POOL_BY_RESHAPE = _XLA_BACKEND
+"""Max pooling as a reshape + max over the window axis (XLA fuses it; its gradient is a
+select, where ``reduce_window``'s is a slow select-and-scatter on CPU) or, when False,
+the backend's max-pooling op (oneDNN's pooling on TensorFlow: 3.5x faster there)."""
 
 
 @keras.saving.register_keras_serializable(package="semser_tf")
@@ -185,7 +191,11 @@ class ConvParalinguistic(layers.Layer):
         if left or right:
             x = ops.pad(x, ((0, 0), (left, right), (0, 0)))
         y = self._conv(x, conv, outputs)
-        y = ops.max(ops.reshape(y, (-1, pooled, self.pool_sizes[i], conv.filters)), axis=2)
+        pool = self.pool_sizes[i]
+        if _POOL_BY_RESHAPE:
+            y = ops.max(ops.reshape(y, (-1, pooled, pool, conv.filters)), axis=2)
+        elif pool > 1:
+            y = ops.max_pool(y, pool, strides=pool, padding="valid")
         return self.dropouts[i](ops.relu(y + ops.cast(conv.bias, y.dtype)), training=training)
 
     def call(self, inputs, training=None):

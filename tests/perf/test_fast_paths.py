@@ -48,14 +48,16 @@ def _randomise(layer, rng):
 
 
 @pytest.mark.backend_agnostic
+@pytest.mark.parametrize("reshape_pool", [False, True], ids=["pool-op", "reshape-max"])
 @pytest.mark.parametrize("depth", [0, 64, 10**6], ids=["conv-only", "im2col-first", "im2col-all"])
 @pytest.mark.parametrize("sizes", [
     dict(filters=(50, 125, 250), kernel_sizes=(8, 6, 6), pool_sizes=(10, 5, 5), spf=2205),
     dict(filters=(4, 6, 5), kernel_sizes=(3, 5, 4), pool_sizes=(4, 3, 2), spf=101),
     dict(filters=(3,), kernel_sizes=(7,), pool_sizes=(1,), spf=9),
 ], ids=["paper", "odd", "one-stage"])
-def test_fast_conv_stack_equals_conv_relu_maxpool(monkeypatch, rng, depth, sizes):
+def test_fast_conv_stack_equals_conv_relu_maxpool(monkeypatch, rng, depth, sizes, reshape_pool):
     monkeypatch.setattr(cp, "_IM2COL_MAX_DEPTH", {"float32": depth})
+    monkeypatch.setattr(cp, "_POOL_BY_RESHAPE", reshape_pool)
     sizes = dict(sizes)
     spf = sizes.pop("spf")
     layer = ConvParalinguistic(dropout=0.0, **sizes)
