@@ -10,7 +10,6 @@ Prints one JSON line. A ratio fit/step near 1 means the loader keeps up with tra
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,6 @@ def main():
     p.add_argument("--cache-dir", default=None)
     args = p.parse_args()
 
-    import numpy as np
 
     from semser_tf.data.pipeline import ZeroFrameFeatures, dataset_for_model, make_dataset
     from semser_tf.data.sewa import SEWACorpus

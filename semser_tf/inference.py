@@ -49,7 +49,7 @@ class Prediction:
 
     def to_csv(self, path) -> Path:
         """Write ``time,<target>...`` (and the modality weights if present), atomically."""
-        from semser_tf.training.io import atomic_write_text
+        from semser_tf.io import atomic_write_text
 
         cols = ["time", *self.targets] + (["w_paralinguistic", "w_semantic"] if self.weights is not None else [])
         data = np.column_stack([self.times, self.values] + ([self.weights] if self.weights is not None else []))

@@ -47,7 +47,7 @@ from pathlib import Path
 
 from semser_tf.errors import ConfigError, SemserError
 from semser_tf.models.config import VARIANTS, ModelConfig
-from semser_tf.training.io import atomic_write_json, atomic_write_text
+from semser_tf.io import atomic_write_json, atomic_write_text
 
 PROJECT = "search"
 TUNERS = ("random", "bayesian", "hyperband")

@@ -48,7 +48,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from semser_tf.constants import FRAME_RATE, SAMPLE_RATE, SAMPLES_PER_FRAME
+from semser_tf.constants import SAMPLE_RATE, SAMPLES_PER_FRAME
 from semser_tf.data.corpus import Corpus, Recording
 from semser_tf.errors import ConfigError, DataError
 

@@ -48,6 +48,7 @@ import numpy as np
 
 from semser_tf.constants import FRAME_RATE, SAMPLE_RATE, SAMPLES_PER_FRAME
 from semser_tf.errors import ConfigError, DataError, SemserError
+from semser_tf.io import atomic_write_text
 from semser_tf.types import WordTiming
 
 __all__ = [
@@ -451,20 +452,6 @@ def _valence_track(sentences, n_frames: int) -> np.ndarray:
 # --------------------------------------------------------------------------- writing
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "") + "'"
 
@@ -489,12 +476,12 @@ def write_recording(rec: GeneratedRecording, root) -> None:
         f"{_quote(rec.name)};{k / FRAME_RATE:.6f};{a:.6f};{v:.6f};{li:.6f}\n"
         for k, (a, v, li) in enumerate(rec.labels)
     ]
-    _atomic_write_text(root / "labels" / f"{rec.name}.csv", "".join(rows))
-    _atomic_write_text(root / "turns" / f"{rec.name}.csv",
+    atomic_write_text(root / "labels" / f"{rec.name}.csv", "".join(rows))
+    atomic_write_text(root / "turns" / f"{rec.name}.csv",
                        "".join(f"{s:.3f};{e:.3f}\n" for s, e in rec.turns))
-    _atomic_write_text(root / "transcriptions" / f"{rec.name}.csv",
+    atomic_write_text(root / "transcriptions" / f"{rec.name}.csv",
                        "".join(f"{s.start:.3f};{s.end:.3f};{_quote(s.text)}\n" for s in rec.sentences))
-    _atomic_write_text(root / "words" / f"{rec.name}.csv",
+    atomic_write_text(root / "words" / f"{rec.name}.csv",
                        "".join(f"{w.start:.3f};{w.end:.3f};{w.word}\n" for w in rec.words))
 
 
@@ -691,7 +678,7 @@ def generate_corpus(out_dir, minutes: float = 10.0, seed: int = 0, voices=None,
             },
             "recordings": records,
         }
-        _atomic_write_text(tmp / "corpus.json", json.dumps(meta, indent=1, sort_keys=True) + "\n")
+        atomic_write_text(tmp / "corpus.json", json.dumps(meta, indent=1, sort_keys=True) + "\n")
         if out_dir.exists():
             if out_dir.is_dir() and not any(out_dir.iterdir()):
                 out_dir.rmdir()
@@ -782,5 +769,5 @@ def generate_text_corpus(path, sentences: int = 20000, seed: int = 0) -> Path:
         lines.append(" and ".join(parts))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(path, "\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
     return path

@@ -54,7 +54,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from typing import Callable, NamedTuple, Sequence
 

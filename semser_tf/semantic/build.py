@@ -17,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Callable, NamedTuple, Sequence
 

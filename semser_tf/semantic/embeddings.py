@@ -38,7 +38,6 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -28,7 +28,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Sequence
+
 
 import numpy as np
 

@@ -30,7 +30,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
@@ -499,19 +498,11 @@ class Speech2Vec:
 
     def save_weights(self, path) -> Path:
         """Write the encoder and decoder weights (``.weights.h5``, no pickle), atomically."""
-        import os
-        import tempfile
+        from semser_tf.io import atomic_path
 
         path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=".s2v.", suffix=".weights.h5", dir=str(path.parent))
-        os.close(fd)
-        try:
-            self.trainer.save_weights(tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_path(path) as tmp:
+            self.trainer.save_weights(str(tmp))
         return path
 
     def load_weights(self, path) -> None:

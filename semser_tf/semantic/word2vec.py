@@ -20,8 +20,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -314,17 +312,11 @@ def save_vectors(kv, path, binary: bool = False) -> Path:
     Example:
         >>> save_vectors(kv, "vectors.txt")  # doctest: +SKIP
     """
+    from semser_tf.io import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    os.close(fd)
-    try:
-        kv.save_word2vec_format(tmp, binary=binary)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        kv.save_word2vec_format(str(tmp), binary=binary)
     return path
 
 

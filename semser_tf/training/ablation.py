@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from semser_tf.models.config import VARIANTS, ModelConfig
-from semser_tf.training.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from semser_tf.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 
 def ablation(corpus, out_dir, config: ModelConfig | None = None, settings=None, variants=VARIANTS,

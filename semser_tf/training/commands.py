@@ -90,7 +90,7 @@ def _evaluate(args):
 
     from semser_tf.models.config import ModelConfig
     from semser_tf.training.evaluate import evaluate_model, results_markdown
-    from semser_tf.training.io import atomic_write_json
+    from semser_tf.io import atomic_write_json
 
     run = Path(args.run)
     model_path = run / "best.keras" if run.is_dir() else run

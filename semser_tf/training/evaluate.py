@@ -170,7 +170,7 @@ def plot_recording(path, name, pred, gold, targets, weights=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from semser_tf.training.io import atomic_write_bytes
+    from semser_tf.io import atomic_write_bytes
 
     n_panels = len(targets) + (1 if weights is not None else 0)
     fig, axes = plt.subplots(n_panels, 1, figsize=(10, 1.9 * n_panels + 0.6), sharex=True, squeeze=False)

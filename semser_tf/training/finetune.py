@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from semser_tf.errors import ConfigError
-from semser_tf.training.io import atomic_write_json, atomic_write_text
+from semser_tf.io import atomic_write_json, atomic_write_text
 
 FREEZABLE = {
     "paralinguistic": ("paralinguistic",),

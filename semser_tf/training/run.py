@@ -34,7 +34,7 @@ import numpy as np
 
 from semser_tf.errors import ConfigError, DataError
 from semser_tf.models.config import ModelConfig
-from semser_tf.training.io import atomic_save_model, atomic_write_csv, atomic_write_json, atomic_write_text
+from semser_tf.io import atomic_save_model, atomic_write_csv, atomic_write_json, atomic_write_text
 
 RUN_MARKER = "run.json"
 
@@ -159,7 +159,7 @@ def _plot_history(history: list[dict], path: Path):
 
     import matplotlib.pyplot as plt
 
-    from semser_tf.training.io import atomic_write_bytes
+    from semser_tf.io import atomic_write_bytes
 
     ep = [h["epoch"] for h in history]
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.4))

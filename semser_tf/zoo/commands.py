@@ -7,7 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-from semser_tf.errors import ConfigError, DataError
 
 
 def _predict(args):
@@ -51,7 +50,7 @@ def _finetune(args):
     from semser_tf.training.commands import open_corpus
     from semser_tf.training.finetune import finetune
 
-    report = finetune(args.model, open_corpus(args.corpus), args.out,
+    finetune(args.model, open_corpus(args.corpus), args.out,
                       targets=args.targets.split(",") if args.targets else None,
                       freeze=tuple(args.freeze.split(",")) if args.freeze else (), epochs=args.epochs,
                       patience=args.patience, learning_rate=args.learning_rate,

@@ -24,12 +24,12 @@ import json
 import math
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
 from semser_tf.errors import ConfigError
+from semser_tf.io import atomic_write_text
 
 ENTRY_FILENAME = "entry.json"
 """Name of the JSON file that describes one model inside its registry folder."""
@@ -501,27 +501,12 @@ class ModelEntry:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
-
-    Args:
-        path: destination file (its folder is created).
-        text: content (UTF-8).
+    """Write UTF-8 ``text`` to ``path`` atomically (see :mod:`semser_tf.io`).
 
     Example:
         >>> write_text_atomic(Path("/tmp/example.json"), "{}")
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write_text(path, text)
 
 
 # -- the registry search path ---------------------------------------------------------------
