@@ -149,6 +149,10 @@ def main():
             "summary": "ours / reference (medians over rounds)",
             "precision": pr, "jit_compile": j, "im2col_depth": d, "rounds": args.rounds,
             "train_ratio": round(med(rows, "train_audio_s_per_s") / med(refs, "train_audio_s_per_s"), 3),
+            # Each round's ours / that round's reference, then the median: pairs runs that
+            # saw the same load (rounds where a combination failed are left out).
+            "train_ratio_paired_median": _paired(rows, refs, "train_audio_s_per_s"),
+            "infer_ratio_paired_median": _paired(rows, refs, "infer_audio_s_per_s"),
             "infer_ratio": round(med(rows, "infer_audio_s_per_s") / med(refs, "infer_audio_s_per_s"), 3),
             "ours_train_audio_s_per_s": med(rows, "train_audio_s_per_s"),
             "ref_train_audio_s_per_s": med(refs, "train_audio_s_per_s"),
@@ -158,6 +162,12 @@ def main():
             "machine": machine(),
         })
     _write(args.json_out, records)
+
+
+def _paired(rows, refs, key):
+    if len(rows) != len(refs):
+        return None
+    return round(statistics.median(r[key] / f[key] for r, f in zip(rows, refs)), 3)
 
 
 def _loadavg():
