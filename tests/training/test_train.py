@@ -39,7 +39,7 @@ def test_train_writes_a_complete_run(speech_corpus, tmp_path):
         rows = list(csv.DictReader(f))
     best = max(rows, key=lambda r: float(r["val_ccc"]))
     assert abs(report["metrics"][0]["mean"] - float(best["val_ccc"])) < 1e-4
-    assert not list(run.rglob("*.tmp*"))  # nothing half-written
+    assert not [p for p in run.rglob(".*") if p.is_file()]  # no temporary file left
 
 
 KILLER = textwrap.dedent("""
@@ -79,7 +79,7 @@ def test_sigkill_mid_epoch_then_resume_has_no_gap(speech_corpus, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads((run / "checkpoints" / "state.json").read_text())["epochs_done"] == 3
     assert _history_epochs(run) == [1, 2, 3]
-    assert not list(run.rglob("*.tmp*"))
+    assert not [p for p in run.rglob(".*") if p.is_file()]  # no temporary file left
 
 
 def test_output_directory_holding_another_run_is_refused(speech_corpus, tmp_path):
