@@ -489,6 +489,7 @@ def make_dataset(
     shuffle_buffer: int = 64,
     cycle_length: int = 4,
     progress: bool = True,
+    autotune: bool | None = None,
 ):
     """Windows of a partition as a batched ``tf.data.Dataset`` (see the module doc).
 
@@ -510,6 +511,13 @@ def make_dataset(
         shuffle_buffer: windows in the shuffle buffer (memory: about 2.6 MB each at T=300).
         cycle_length: recordings read concurrently when shuffling.
         progress: show cache-building progress on stderr.
+        autotune: tf.data's autotuning of parallelism and buffers. ``None`` (default):
+            on only with more than 4 CPU cores. On the 2-core machine it costs the
+            training step up to 1.8x (the paper's attention model, batch 5: 2.56 s per
+            step inside ``fit`` against 1.44 s with autotuning off, where ``fit`` on the
+            loader matches ``train_on_batch`` on in-memory arrays; the loader alone needs
+            7 ms per batch), because its background threads compete with the model for the
+            two cores. ``benchmarks/fit_vs_step.py`` measures it.
 
     Returns:
         A dataset of ``({"waveform", "semantic"}, targets, sample_weight)`` batches.
@@ -614,7 +622,12 @@ def make_dataset(
     else:
         windows = parsed.flat_map(to_windows)
     batches = windows.batch(batch_size, drop_remainder=drop_remainder)
-    return batches.map(assemble, num_parallel_calls=auto, deterministic=True).prefetch(auto)
+    out = batches.map(assemble, num_parallel_calls=auto, deterministic=True).prefetch(auto)
+    if autotune is None:
+        autotune = (os.cpu_count() or 1) > 4
+    options = tf.data.Options()
+    options.autotune.enabled = bool(autotune)
+    return out.with_options(options)
 
 
 def dataset_for_model(ds, model):
