@@ -760,8 +760,27 @@ def serve_oracle(oracle, address, heartbeat_dir, worker_timeout=600.0, poll_s=1.
 
     host, port = parse_address(address)
     _check_port_free(host, port)
+    from keras_tuner.src.engine import trial as trial_module
+
+    class Servicer(OracleServicer):
+        """keras-tuner's servicer, except that a worker asking for a trial once all trials
+        exist is told to wait (IDLE) while another worker still runs one: if that worker
+        dies, its trial comes back to the queue and a waiting worker takes it. (Upstream,
+        the asking worker is told to stop and the dead worker's trial is never finished.)"""
+
+        def CreateTrial(self, request, context):
+            trial = self.oracle.create_trial(request.tuner_id)
+            if trial.status == trial_module.TrialStatus.STOPPED:
+                if any(t != request.tuner_id for t in self.oracle.ongoing_trials):
+                    self.oracle.tuner_ids.add(request.tuner_id)  # still part of the search
+                    time.sleep(min(poll_s, 0.5))  # the worker asks again at once
+                    trial.status = trial_module.TrialStatus.IDLE
+                else:
+                    self.stop_triggered = True
+            return protos.get_service().CreateTrialResponse(trial=trial.to_proto())
+
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    servicer = OracleServicer(oracle)
+    servicer = Servicer(oracle)
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
     if server.add_insecure_port(f"{host}:{port}") == 0:
         raise TuningError(f"--oracle {address}: cannot listen on this address (in use or not local).")
