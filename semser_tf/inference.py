@@ -236,7 +236,12 @@ class Predictor:
         values = np.zeros((n_windows * T, len(self.targets)), np.float32)
         weights = np.zeros((n_windows * T, 2), np.float32) if (with_weights and self._weights_model) else None
         B = self.windows_per_call
-        bar = _Bar(n_windows) if progress else None
+        if progress:
+            import keras
+
+            bar = keras.utils.Progbar(n_windows, unit_name="window")
+        else:
+            bar = None
         for first in range(0, n_windows, B):
             ks = list(range(first, min(first + B, n_windows)))
             x = {}
@@ -258,24 +263,7 @@ class Predictor:
                 out = self.model.predict_on_batch(x)
             values[first * T:(first + len(ks)) * T] = np.asarray(out[:len(ks)]).reshape(-1, len(self.targets))
             if bar:
-                bar.update(len(ks))
-        if bar:
-            bar.close()
+                bar.update(first + len(ks))
         times = np.arange(n_frames) / FRAME_RATE
         return Prediction(times, values[:n_frames], self.targets,
                           None if weights is None else weights[:n_frames])
-
-
-class _Bar:
-    def __init__(self, total):
-        import keras
-
-        self.bar = keras.utils.Progbar(total, unit_name="window")
-        self.n = 0
-
-    def update(self, k):
-        self.n += k
-        self.bar.update(self.n)
-
-    def close(self):
-        pass

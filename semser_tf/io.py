@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -38,6 +39,27 @@ def atomic_path(path):
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def replace_dir(tmp, dest) -> Path:
+    """Move the finished folder ``tmp`` to ``dest``, replacing an existing ``dest``.
+
+    The old folder is renamed aside first and restored if the final rename fails, then
+    removed; ``tmp`` should sit in ``dest``'s parent so that the renames are atomic.
+    """
+    tmp, dest = Path(tmp), Path(dest)
+    if not dest.exists():
+        os.rename(tmp, dest)
+        return dest
+    old = dest.with_name(f".{uuid.uuid4().hex[:12]}.{dest.name}.old")
+    os.rename(dest, old)
+    try:
+        os.rename(tmp, dest)
+    except BaseException:
+        os.rename(old, dest)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    return dest
 
 
 def atomic_write_bytes(path, data: bytes) -> Path:

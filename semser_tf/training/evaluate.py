@@ -61,13 +61,29 @@ def ccc_table(pred: np.ndarray, gold: np.ndarray, targets) -> dict:
     return {"ccc": per, "mean": float(np.nanmean(list(per.values())))}
 
 
+def with_modality_weights(model):
+    """``model`` with the first fusion's modality weights as a second output, or ``None``
+    when it has no attention fusion (so one prediction pass gives both)."""
+    import keras
+
+    try:
+        layer = model.get_layer("modality_attention")
+    except ValueError:
+        return None
+    return keras.Model(model.input, [model.output, layer.output[1]])
+
+
 def predict_partition(model, corpus, partition, sequence_length=300, frame_features=None,
                       cache_dir=None, batch_size=8, progress=False):
     """Per-recording predictions, stitched from unshuffled windows of the cached pipeline.
 
     Returns:
-        ``{name: (n_frames, n_targets) array}`` for every recording of the partition.
+        ``{name: (n_frames, n_targets) array}`` for every recording of the partition; for a
+        model with several outputs (e.g. :func:`with_modality_weights`), a list of such
+        dicts, one per output.
     """
+    import warnings
+
     from semser_tf.data.pipeline import dataset_for_model, make_dataset, window_index
 
     ds = make_dataset(corpus, partition, sequence_length=sequence_length, batch_size=batch_size,
@@ -76,19 +92,23 @@ def predict_partition(model, corpus, partition, sequence_length=300, frame_featu
     index = window_index(corpus, partition, sequence_length, cache_dir=cache_dir,
                          frame_features=frame_features)
     ds = dataset_for_model(ds, model).map(lambda x, y, w: x)
-    import warnings
-
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*ran out of data.*")
         preds = model.predict(ds, verbose=1 if progress else 0)
     if isinstance(preds, dict):
         preds = preds["emotion"]
-    out: dict[str, list] = {}
-    lengths: dict[str, int] = {}
-    for (name, start, valid), window in zip(index, preds):
-        out.setdefault(name, []).append(window[:valid])
-        lengths[name] = start + valid
-    return {name: np.concatenate(parts, axis=0)[: lengths[name]] for name, parts in out.items()}
+
+    def stitch(windows):
+        out: dict[str, list] = {}
+        lengths: dict[str, int] = {}
+        for (name, start, valid), window in zip(index, windows):
+            out.setdefault(name, []).append(window[:valid])
+            lengths[name] = start + valid
+        return {name: np.concatenate(parts, axis=0)[: lengths[name]] for name, parts in out.items()}
+
+    if isinstance(preds, (list, tuple)):
+        return [stitch(p) for p in preds]
+    return stitch(preds)
 
 
 def evaluate_predictions(predictions: dict, corpus, partition, targets, delay_frames=0,
@@ -229,27 +249,18 @@ def evaluate_model(model, corpus, partition, config, frame_features=None, cache_
         from semser_tf.data.pipeline import ZeroFrameFeatures
 
         frame_features = ZeroFrameFeatures(config.semantic_dim)
-    preds = predict_partition(model, corpus, partition, config.sequence_length, frame_features,
+    both = with_modality_weights(model) if plot_dir is not None else None
+    preds = predict_partition(both or model, corpus, partition, config.sequence_length, frame_features,
                               cache_dir, progress=progress)
+    weights = None
+    if both is not None:
+        preds, weights = preds
     report = evaluate_predictions(preds, corpus, partition, config.targets, delay_frames,
                                   median_window, bias_correction)
     if plot_dir is not None:
-        weights = _modality_weights(model, corpus, partition, config, frame_features, cache_dir)
         recs = {r.name: r for r in corpus.recordings(partition)}
         for name, pred in preds.items():
             plot_recording(Path(plot_dir) / f"{name}.png", name, pred, recs[name].labels,
                            config.targets, None if weights is None else weights.get(name))
         report["plots"] = str(plot_dir)
     return report
-
-
-def _modality_weights(model, corpus, partition, config, frame_features, cache_dir):
-    """Per-recording (n_frames, 2) modality weights of an attention model, else None."""
-    import keras
-
-    try:
-        layer = model.get_layer("modality_attention")
-    except ValueError:
-        return None
-    probe = keras.Model(model.input, layer.output[1])
-    return predict_partition(probe, corpus, partition, config.sequence_length, frame_features, cache_dir)

@@ -22,6 +22,7 @@ completed epoch, and the epoch that was interrupted is trained again from its st
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -281,7 +282,7 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
         return train_ds, val_ds
 
     ckpt_dir = out_dir / "checkpoints"
-    scope = strategy.scope() if strategy is not None else _nullcontext()
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
         if resuming:
             model = keras.saving.load_model(ckpt_dir / "last.keras", safe_mode=True)
@@ -381,11 +382,3 @@ def _command(config) -> str:
     if Path(sys.argv[0]).name == "semser":
         return "semser " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     return f"semser_tf.training.train(variant={config.variant!r}, ...) from {Path(sys.argv[0]).name}"
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False

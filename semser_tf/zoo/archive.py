@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from semser_tf.errors import SemserError
+from semser_tf.io import replace_dir
 
 _CHUNK = 1 << 20
 _FIXED_DATE = (1980, 1, 1, 0, 0, 0)
@@ -243,18 +244,7 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, overwri
         with handle:
             _extract_into(archive, members, opener, tmp)
         os.chmod(tmp, 0o755)
-        if dest.exists():
-            old = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".old"))
-            os.rmdir(old)
-            os.rename(dest, old)
-            try:
-                os.rename(tmp, dest)
-            except BaseException:
-                os.rename(old, dest)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, dest)
+        replace_dir(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

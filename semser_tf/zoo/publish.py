@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from semser_tf.errors import ConfigError
+from semser_tf.io import replace_dir
 from semser_tf.zoo.archive import OutputExistsError, make_archive
 from semser_tf.zoo.cache import verify_file
 from semser_tf.zoo.registry import ALLOWED_SUFFIXES, ENTRY_FILENAME, ModelEntry, url_kind
@@ -117,21 +118,6 @@ def _copy_hashed(src: Path, dst: Path) -> tuple[int, str]:
             fout.write(chunk)
             size += len(chunk)
     return size, digest.hexdigest()
-
-
-def _replace_dir(tmp: Path, out_dir: Path) -> None:
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".old"))
-        os.rmdir(old)
-        os.rename(out_dir, old)
-        try:
-            os.rename(tmp, out_dir)
-        except BaseException:
-            os.rename(old, out_dir)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(tmp, out_dir)
 
 
 def run_files(run_dir: str | os.PathLike) -> list[tuple[str, str, Path]]:
@@ -313,7 +299,7 @@ def publish_run(
         for spec in written.files:
             verify_file(tmp / spec.filename, spec.sha256, spec.size, remove=False)
         os.chmod(tmp, 0o755)
-        _replace_dir(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
