@@ -22,6 +22,17 @@ _POOL_BY_RESHAPE = _XLA_BACKEND
 select, where ``reduce_window``'s is a slow select-and-scatter on CPU) or, when False,
 the backend's max-pooling op (oneDNN's pooling on TensorFlow: 3.5x faster there)."""
 
+_CHANNEL_MULTIPLE = 8 if _XLA_BACKEND else 1
+"""Channels between the stages are carried rounded up to a multiple of this (50 -> 56,
+125 -> 128, 250 -> 256) by padding the kernels and biases with zeros at call time.
+cuDNN's tensor-core convolutions want channel counts that are multiples of 8 and
+otherwise copy every activation into a padded buffer first (``nhwcAddPaddingKernel``:
+3.7 ms of a 23 ms bf16 training step on an H100, docs/benchmarks.md). The extra
+channels are exactly zero (zero kernel, zero bias, ReLU, dropout of zero) and meet zero
+kernel rows in the next stage, so outputs and gradients of the real weights are
+unchanged; the parameters keep their shapes. Off (1) on TensorFlow, where oneDNN pads
+internally."""
+
 
 @keras.saving.register_keras_serializable(package="semser_tf")
 class ConvParalinguistic(layers.Layer):
@@ -171,15 +182,28 @@ class ConvParalinguistic(layers.Layer):
             pooled = take
         return plan[::-1]
 
+    @staticmethod
+    def _padded(n: int) -> int:
+        return -(-n // _CHANNEL_MULTIPLE) * _CHANNEL_MULTIPLE
+
     def _conv(self, x, conv, outputs):
-        """``valid`` convolution without bias or activation, (n, steps, c) -> (n, outputs, f)."""
+        """``valid`` convolution without bias or activation, (n, steps, c) -> (n, outputs, f).
+
+        ``x`` may carry more channels than the kernel has input rows (zero channels of the
+        previous stage, see ``_CHANNEL_MULTIPLE``); the kernel gets zero rows for them and
+        zero columns up to ``_padded(filters)`` outputs.
+        """
         kernel = ops.cast(conv.kernel, x.dtype)
         k, channels = conv.kernel_size[0], x.shape[-1]
+        extra_in = channels - kernel.shape[1]
+        extra_out = self._padded(conv.filters) - conv.filters
+        if extra_in or extra_out:
+            kernel = ops.pad(kernel, ((0, 0), (0, extra_in), (0, extra_out)))
         if channels * k <= _IM2COL_MAX_DEPTH.get(keras.backend.standardize_dtype(x.dtype), 0):
             # Few input channels (the raw waveform): a convolution library call spends its
             # time on layout; a matmul of the k shifted copies is one dense contraction.
             patches = ops.concatenate([x[:, j:j + outputs, :] for j in range(k)], axis=-1)
-            return ops.matmul(patches, ops.reshape(kernel, (k * channels, conv.filters)))
+            return ops.matmul(patches, ops.reshape(kernel, (k * channels, kernel.shape[-1])))
         return ops.conv(x, kernel, strides=1, padding="valid")
 
     def _stage(self, i, step, x, training=None):
@@ -193,10 +217,13 @@ class ConvParalinguistic(layers.Layer):
         y = self._conv(x, conv, outputs)
         pool = self.pool_sizes[i]
         if _POOL_BY_RESHAPE:
-            y = ops.max(ops.reshape(y, (-1, pooled, pool, conv.filters)), axis=2)
+            y = ops.max(ops.reshape(y, (-1, pooled, pool, y.shape[-1])), axis=2)
         elif pool > 1:
             y = ops.max_pool(y, pool, strides=pool, padding="valid")
-        return self.dropouts[i](ops.relu(y + ops.cast(conv.bias, y.dtype)), training=training)
+        bias = ops.cast(conv.bias, y.dtype)
+        if y.shape[-1] != conv.filters:
+            bias = ops.pad(bias, ((0, y.shape[-1] - conv.filters),))
+        return self.dropouts[i](ops.relu(y + bias), training=training)
 
     def call(self, inputs, training=None):
         spf = inputs.shape[-1]
@@ -208,6 +235,8 @@ class ConvParalinguistic(layers.Layer):
         # Conv1D(relu) -> MaxPooling1D while the bias and ReLU touch 1/pool of the steps.
         for i, step in enumerate(self._plan(spf)):
             x = self._stage(i, step, x, training)
+        if x.shape[-1] != self.filters[-1]:
+            x = x[..., : self.filters[-1]]  # the zero channels of _CHANNEL_MULTIPLE
         if self.frame_pooling == "flatten":
             x = ops.reshape(x, (batch, frames, x.shape[1] * x.shape[2]))
         elif self.frame_pooling == "mean":

@@ -48,6 +48,7 @@ def _randomise(layer, rng):
 
 
 @pytest.mark.backend_agnostic
+@pytest.mark.parametrize("multiple", [1, 8], ids=["channels-as-is", "channels-padded-to-8"])
 @pytest.mark.parametrize("reshape_pool", [False, True], ids=["pool-op", "reshape-max"])
 @pytest.mark.parametrize("depth", [0, 64, 10**6], ids=["conv-only", "im2col-first", "im2col-all"])
 @pytest.mark.parametrize("sizes", [
@@ -55,9 +56,10 @@ def _randomise(layer, rng):
     dict(filters=(4, 6, 5), kernel_sizes=(3, 5, 4), pool_sizes=(4, 3, 2), spf=101),
     dict(filters=(3,), kernel_sizes=(7,), pool_sizes=(1,), spf=9),
 ], ids=["paper", "odd", "one-stage"])
-def test_fast_conv_stack_equals_conv_relu_maxpool(monkeypatch, rng, depth, sizes, reshape_pool):
+def test_fast_conv_stack_equals_conv_relu_maxpool(monkeypatch, rng, depth, sizes, reshape_pool, multiple):
     monkeypatch.setattr(cp, "_IM2COL_MAX_DEPTH", {"float32": depth})
     monkeypatch.setattr(cp, "_POOL_BY_RESHAPE", reshape_pool)
+    monkeypatch.setattr(cp, "_CHANNEL_MULTIPLE", multiple)
     sizes = dict(sizes)
     spf = sizes.pop("spf")
     layer = ConvParalinguistic(dropout=0.0, **sizes)
@@ -71,11 +73,15 @@ def test_fast_conv_stack_equals_conv_relu_maxpool(monkeypatch, rng, depth, sizes
     np.testing.assert_allclose(got, want.reshape(got.shape), atol=1e-4, rtol=1e-4)
 
 
-def test_fast_conv_stack_gradients_equal_the_plain_stack(rng):
-    """Weight gradients of the fast path equal those of Conv1D(relu) -> MaxPooling1D."""
+@pytest.mark.parametrize("multiple", [1, 8], ids=["channels-as-is", "channels-padded-to-8"])
+def test_fast_conv_stack_gradients_equal_the_plain_stack(monkeypatch, rng, multiple):
+    """Weight gradients of the fast path equal those of Conv1D(relu) -> MaxPooling1D
+    (also with the channels carried padded to a multiple of 8, where the kernels are
+    zero-padded at call time: the gradients of the real weights must not change)."""
     tf = pytest.importorskip("tensorflow")
     if keras.backend.backend() != "tensorflow":
         pytest.skip("uses tf.GradientTape")
+    monkeypatch.setattr(cp, "_CHANNEL_MULTIPLE", multiple)
     spf = 2205
     layer = ConvParalinguistic(dropout=0.0)
     x = rng.normal(0, 0.5, (2, 2, spf)).astype("float32")
@@ -91,6 +97,41 @@ def test_fast_conv_stack_gradients_equal_the_plain_stack(rng):
     ref = tape.gradient(y, [v.value for v in plain.trainable_weights])
     for g, r in zip(fast, ref):
         g, r = g.numpy(), r.numpy()
+        assert np.linalg.norm(g - r) <= 1e-4 * np.linalg.norm(r) + 1e-6
+
+
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize("multiple", [1, 8], ids=["channels-as-is", "channels-padded-to-8"])
+def test_fast_conv_stack_gradients_under_jax(monkeypatch, rng, multiple):
+    """The JAX path (im2col first conv, reshape pooling, channels padded to 8 by default)
+    gives the plain stack's weight gradients."""
+    if keras.backend.backend() != "jax":
+        pytest.skip("jax.grad of a stateless call")
+    import jax
+
+    monkeypatch.setattr(cp, "_CHANNEL_MULTIPLE", multiple)
+    spf = 2205
+    layer = ConvParalinguistic(dropout=0.0)
+    x = rng.normal(0, 0.5, (2, 2, spf)).astype("float32")
+    layer.build(x.shape)
+    _randomise(layer, rng)
+    plain = _plain_stack(layer, spf)
+    probe = rng.normal(0, 1, (4, 8 * 250)).astype("float32")
+
+    def fast_loss(weights):
+        y, _ = layer.stateless_call(weights, [], x)
+        return (y.reshape(4, -1) * probe).sum()
+
+    def plain_loss(weights):
+        y, _ = plain.stateless_call(weights, [], x.reshape(4, spf, 1))
+        return (y.reshape(4, -1) * probe).sum()
+
+    fast = jax.grad(fast_loss)([v.value for v in layer.trainable_variables])
+    ref = jax.grad(plain_loss)([v.value for v in plain.trainable_variables])
+    assert len(fast) == len(ref) == 6
+    for g, r in zip(fast, ref):
+        g, r = np.asarray(g), np.asarray(r)
+        assert g.shape == r.shape
         assert np.linalg.norm(g - r) <= 1e-4 * np.linalg.norm(r) + 1e-6
 
 

@@ -1,0 +1,299 @@
+"""Where a JAX training step spends its accelerator time: device traces of whole steps.
+
+For our model (each ``--precision``) and, with ``--reference``, the plain Keras reference
+(``../shared/bench/ref_bench.py`` built in this process), this script times
+``train_on_batch`` (median of ``--steps`` after warm-up), then records ``--trace-steps``
+steps with ``jax.profiler.trace`` and reads the device plane of the trace back
+(``jax.profiler.ProfileData``): kernel time per step, grouped by the JAX operation that
+launched it (its ``tf_op`` / ``hlo_op`` stat, cut to the model part: conv stack,
+fusion, LSTM, optimizer, ...) and by kernel name. Prints JSON lines; ``--out DIR`` also
+keeps a JSON summary there.
+
+JAX backend only (``KERAS_BACKEND=jax``; meant for the lent GPU machine).
+
+Usage:
+    KERAS_BACKEND=jax python benchmarks/profile_jax.py --batch 25 --sequence-length 300 \\
+        --precision float32,mixed_bfloat16 --reference ../shared/bench/ref_bench.py --out /tmp/prof
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import emit, machine, median_time  # noqa: E402
+
+_PARTS = [  # (label, regex on the op's name path), first match wins
+    ("optimizer (Adam, clipnorm)", r"adam|optimizer|clip|global_norm|apply"),
+    ("loss (CCC)", r"ccc|loss"),
+    ("lstm", r"lstm|rnn|cudnn"),
+    ("conv stack", r"paralinguistic|conv|max_pool|pool|dropout|reshape_1\b"),
+    ("fusion / attention", r"attention|fusion|avl|dense|softmax|stack"),
+]
+
+
+_SAMPLE: list = []  # a few device events with all their stats, to see what a trace holds
+
+
+def _part(label: str) -> str:
+    low = label.lower()
+    for name, pat in _PARTS:
+        if re.search(pat, low):
+            return name
+    return "other"
+
+
+def _stats(ev) -> dict:
+    out = {}
+    try:
+        for k, v in ev.stats:
+            out[str(k)] = v
+    except Exception:  # noqa: BLE001  (older ProfileData versions)
+        pass
+    return out
+
+
+def _device_events(logdir: str, device_prefix: str):
+    """(kernel name, op name, start ns, duration ns) of the device's stream events.
+
+    Reads the xplane file with ``jax.profiler.ProfileData`` where JAX has it, else the
+    Perfetto (Chrome trace) JSON that ``jax.profiler.trace(create_perfetto_trace=True)``
+    wrote beside it.
+    """
+    files = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)
+    try:
+        from jax.profiler import ProfileData
+    except ImportError:
+        ProfileData = None
+    if ProfileData is not None and files:
+        pd = ProfileData.from_file(files[0])
+        for plane in pd.planes:
+            if not plane.name.startswith(device_prefix):
+                continue
+            for line in plane.lines:
+                if device_prefix.startswith("/device:GPU") and not line.name.lower().startswith("stream"):
+                    continue
+                for ev in line.events:
+                    st = _stats(ev)
+                    if len(_SAMPLE) < 6:
+                        _SAMPLE.append({"line": line.name, "name": ev.name, "stats": {k: str(v)[:200] for k, v in st.items()}})
+                    op = str(st.get("tf_op") or st.get("hlo_op") or st.get("name") or "")
+                    yield ev.name, op, ev.start_ns, ev.duration_ns
+        return
+    import gzip
+
+    traces = glob.glob(os.path.join(logdir, "**", "perfetto_trace.json.gz"), recursive=True)
+    if not traces:
+        raise RuntimeError(f"no readable trace under {logdir} (files: {files})")
+    with gzip.open(traces[0], "rt") as f:
+        data = json.load(f)
+    events = data["traceEvents"] if isinstance(data, dict) else data
+    pids = {e["pid"] for e in events if e.get("ph") == "M" and e.get("name") == "process_name"
+            and str(e.get("args", {}).get("name", "")).startswith(device_prefix)}
+    for e in events:
+        if e.get("ph") == "X" and e.get("pid") in pids:
+            a = e.get("args", {})
+            op = str(a.get("tf_op") or a.get("hlo_op") or a.get("long_name") or "")
+            yield e["name"], op, int(float(e["ts"]) * 1e3), int(float(e.get("dur", 0)) * 1e3)
+
+
+def read_device_trace(logdir: str, steps: int, top: int = 25, device_prefix: str = "/device:GPU") -> dict:
+    """Kernel time per step from the trace files under ``logdir``."""
+    by_name, by_op, by_part = collections.Counter(), collections.Counter(), collections.Counter()
+    count = collections.Counter()
+    total, spans = 0.0, []
+    for name, op, start_ns, dur_ns in _device_events(logdir, device_prefix):
+        ms = dur_ns / 1e6
+        total += ms
+        by_name[name[:90]] += ms
+        count[name[:90]] += 1
+        by_op[op[-140:]] += ms
+        by_part[_part(op + " " + name)] += ms
+        spans.append((start_ns, start_ns + dur_ns))
+    if not spans:
+        return {"error": f"no device events under {logdir}"}
+    busy = 0.0
+    if spans:  # union of kernel intervals over all streams: time the GPU was doing anything
+        spans.sort()
+        s0, e0 = spans[0]
+        for s, e in spans[1:]:
+            if s > e0:
+                busy += e0 - s0
+                s0, e0 = s, e
+            else:
+                e0 = max(e0, e)
+        busy += e0 - s0
+        wall = (spans[-1][1] - spans[0][0]) / 1e6
+    else:
+        wall = 0.0
+    per = lambda c: [(k, round(v / steps, 3)) for k, v in c.most_common(top)]  # noqa: E731
+    return {
+        "kernel_ms_per_step": round(total / steps, 3),
+        "gpu_busy_ms_per_step": round(busy / 1e6 / steps, 3),
+        "trace_span_ms_per_step": round(wall / steps, 3),
+        "by_part_ms_per_step": per(by_part),
+        "top_ops_ms_per_step": per(by_op),
+        "top_kernels_ms_per_step": per(by_name),
+        "kernel_launches_per_step": round(sum(count.values()) / steps, 1),
+        "sample_events": list(_SAMPLE),
+    }
+
+
+def _ours(batch, frames, precision, channel_multiple=None, metrics=True):
+    import keras
+    import numpy as np
+
+    import semser_tf.layers.conv_paralinguistic as cp
+    from semser_tf.constants import SAMPLES_PER_FRAME
+    from semser_tf.losses import CCCLoss
+    from semser_tf.models import ModelConfig, build_model, compile_model, select_inputs
+
+    if channel_multiple is not None:
+        cp._CHANNEL_MULTIPLE = channel_multiple
+    keras.mixed_precision.set_global_policy(precision)
+    config = ModelConfig(variant="attention", batch_size=batch, sequence_length=frames)
+    model = build_model(config)
+    if metrics:
+        compile_model(model, config)
+    else:  # loss only, like the reference
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm),
+                      loss=CCCLoss(target_weights=config.target_weights))
+    rng = np.random.default_rng(0)
+    x = select_inputs(model, {
+        "waveform": (rng.standard_normal((batch, frames, SAMPLES_PER_FRAME)) * 0.1).astype("float32"),
+        "semantic": rng.standard_normal((batch, frames, config.semantic_dim)).astype("float32"),
+    })
+    y = rng.uniform(-1, 1, (batch, frames, 3)).astype("float32")
+    return model, x, y
+
+
+def _reference(path, batch, frames):
+    """Build the reference model as ``ref_bench.py keras`` does, without its timing loop."""
+    import keras
+
+    keras.mixed_precision.set_global_policy("float32")
+    src = Path(path).read_text()
+    cut = src.index("    st = timeit(")
+    os.environ["B"], os.environ["T"] = str(batch), str(frames)
+    ns = {"__name__": "ref_bench", "__file__": str(path)}
+    argv = sys.argv
+    sys.argv = [str(path), "keras"]
+    try:
+        exec(compile(src[:cut], str(path), "exec"), ns)  # noqa: S102  (a local benchmark file)
+    finally:
+        sys.argv = argv
+    return ns["m"], [ns["wav"], ns["sem"]], ns["y"]
+
+
+def _fit_step(model, x, y, batch, repeats):
+    """Seconds per step of ``model.fit`` over ``repeats`` copies of the batch (second epoch)."""
+    import keras
+    import numpy as np
+
+    xs = keras.tree.map_structure(lambda a: np.concatenate([a] * repeats), x)
+    ys = np.concatenate([y] * repeats)
+    model.fit(xs, ys, batch_size=batch, epochs=1, verbose=0, shuffle=False)
+    t0 = time.perf_counter()
+    model.fit(xs, ys, batch_size=batch, epochs=1, verbose=0, shuffle=False)
+    return (time.perf_counter() - t0) / repeats
+
+
+def profile_one(name, model, x, y, steps, trace_steps, top, batch, frames, device_prefix="/device:GPU",
+                fit_repeats=0, trace=True):
+    import jax
+
+    from semser_tf.constants import SAMPLE_RATE, SAMPLES_PER_FRAME
+
+    for _ in range(3):
+        model.train_on_batch(x, y)
+    t = median_time(lambda: model.train_on_batch(x, y), steps, warmup=1)
+    audio = batch * frames * SAMPLES_PER_FRAME / SAMPLE_RATE
+    rec = {"model": name, "train_step_ms": round(1e3 * t, 2), "train_audio_s_per_s": round(audio / t, 1),
+           "params": model.count_params()}
+    ti = median_time(lambda: model.predict_on_batch(x), steps, warmup=2)
+    rec["infer_audio_s_per_s"] = round(audio / ti, 1)
+    if fit_repeats:
+        tf_ = _fit_step(model, x, y, batch, fit_repeats)
+        rec["fit_step_ms"] = round(1e3 * tf_, 2)
+        rec["fit_audio_s_per_s"] = round(audio / tf_, 1)
+    if not trace:
+        return rec
+    with tempfile.TemporaryDirectory() as d:
+        try:
+            with jax.profiler.trace(d, create_perfetto_trace=True):
+                for _ in range(trace_steps):
+                    model.train_on_batch(x, y)
+            rec["trace"] = read_device_trace(d, trace_steps, top, device_prefix)
+        except Exception as e:  # noqa: BLE001  (keep the timing if the trace cannot be read)
+            rec["trace"] = {"error": f"{type(e).__name__}: {e}"}
+    return rec
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batch", type=int, default=25)
+    p.add_argument("--sequence-length", type=int, default=300)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--trace-steps", type=int, default=3)
+    p.add_argument("--top", type=int, default=25)
+    p.add_argument("--precision", default="float32,mixed_bfloat16")
+    p.add_argument("--channel-multiple", default="default",
+                   help="comma list of ConvParalinguistic channel multiples to compare (default: the layer's)")
+    p.add_argument("--no-metrics", action="store_true", help="also run ours compiled with the loss only")
+    p.add_argument("--fit-repeats", type=int, default=0,
+                   help="also time model.fit over this many copies of the batch (0: off)")
+    p.add_argument("--no-trace", action="store_true")
+    p.add_argument("--reference", default=None, help="path of ref_bench.py to profile beside ours")
+    p.add_argument("--out", default=None, help="folder for profile_jax.json")
+    p.add_argument("--device-prefix", default="/device:GPU",
+                   help="trace plane holding the kernels ('/host:CPU' to try it on a CPU)")
+    args = p.parse_args()
+    import keras
+
+    if keras.backend.backend() != "jax":
+        raise SystemExit("profile_jax.py needs KERAS_BACKEND=jax")
+    import jax
+
+    records = []
+    header = {"machine": machine(), "devices": [str(d) for d in jax.devices()], "jax": jax.__version__,
+              "keras": keras.__version__, "batch": args.batch, "sequence_length": args.sequence_length}
+    emit(header)
+    todo = [("reference float32", None, None, True)] if args.reference else []
+    mults = [None if m == "default" else int(m) for m in args.channel_multiple.split(",") if m]
+    for pr in [x for x in args.precision.split(",") if x]:
+        for m in mults:
+            tag = "" if m is None else f" channels x{m}"
+            todo.append((f"ours {pr}{tag}", pr, m, True))
+            if args.no_metrics:
+                todo.append((f"ours {pr}{tag} loss only", pr, m, False))
+    for name, precision, mult, metrics in todo:
+        t0 = time.perf_counter()
+        if precision is None:
+            model, x, y = _reference(args.reference, args.batch, args.sequence_length)
+        else:
+            model, x, y = _ours(args.batch, args.sequence_length, precision, mult, metrics)
+        rec = profile_one(name, model, x, y, args.steps, args.trace_steps, args.top, args.batch,
+                          args.sequence_length, args.device_prefix, args.fit_repeats,
+                          not args.no_trace)
+        rec["seconds"] = round(time.perf_counter() - t0, 1)
+        records.append(rec)
+        emit(rec)
+        keras.backend.clear_session()
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "profile_jax.json").write_text(json.dumps([header] + records, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
