@@ -46,18 +46,14 @@ class CCC(keras.metrics.Metric):
 
     def _create(self, n_targets):
         self._n_targets = n_targets
-
-        def var(name):
-            # every replica holds the same (global) state: read the first, never sum them
-            return self.add_variable(shape=(n_targets,), initializer="zeros", name=name, dtype="float32",
-                                     aggregation="only_first_replica")
-
-        self.count = var("count")
-        self.mean_true = var("mean_true")
-        self.mean_pred = var("mean_pred")
-        self.m2_true = var("m2_true")
-        self.m2_pred = var("m2_pred")
-        self.comoment = var("comoment")
+        # One (6, targets) variable for the six running moments: count, mean_true,
+        # mean_pred, m2_true, m2_pred, comoment. One variable instead of six means one
+        # assign per update and per reset (a JAX train_on_batch syncs and resets every
+        # metric variable from Python: 24 variables for the four CCC metrics cost ~12 ms
+        # per call on the GPU host, docs/benchmarks.md).
+        # Every replica holds the same (global) state: read the first, never sum them.
+        self.moments = self.add_variable(shape=(6, n_targets), initializer="zeros", name="moments",
+                                         dtype="float32", aggregation="only_first_replica")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
@@ -84,28 +80,32 @@ class CCC(keras.metrics.Metric):
         m2t_b, m2p_b, c_b = replica_sum([ops.sum(w * dt * dt, axis=0), ops.sum(w * dp * dp, axis=0),
                                          ops.sum(w * dt * dp, axis=0)])
 
-        na = self.count.value
+        m = self.moments.value
+        na, mean_t, mean_p, m2_t, m2_p, co = (m[i] for i in range(6))
         n = na + nb
         safe_n = ops.maximum(n, _EPS)
-        delta_t = mt_b - self.mean_true.value
-        delta_p = mp_b - self.mean_pred.value
+        delta_t = mt_b - mean_t
+        delta_p = mp_b - mean_p
         frac = nb / safe_n
         cross = na * frac  # na * nb / n
-        self.mean_true.assign(self.mean_true.value + delta_t * frac)
-        self.mean_pred.assign(self.mean_pred.value + delta_p * frac)
-        self.m2_true.assign(self.m2_true.value + m2t_b + delta_t * delta_t * cross)
-        self.m2_pred.assign(self.m2_pred.value + m2p_b + delta_p * delta_p * cross)
-        self.comoment.assign(self.comoment.value + c_b + delta_t * delta_p * cross)
-        self.count.assign(n)
+        self.moments.assign(ops.stack([
+            n,
+            mean_t + delta_t * frac,
+            mean_p + delta_p * frac,
+            m2_t + m2t_b + delta_t * delta_t * cross,
+            m2_p + m2p_b + delta_p * delta_p * cross,
+            co + c_b + delta_t * delta_p * cross,
+        ]))
 
     def result_per_target(self):
         """CCC of each target, (targets,)."""
         if self._n_targets is None:
             return ops.zeros((0,), "float32")
-        n = ops.maximum(self.count.value, _EPS)
-        vt, vp = self.m2_true.value / n, self.m2_pred.value / n
-        cov = self.comoment.value / n
-        diff = self.mean_true.value - self.mean_pred.value
+        m = self.moments.value
+        n = ops.maximum(m[0], _EPS)
+        vt, vp = m[3] / n, m[4] / n
+        cov = m[5] / n
+        diff = m[1] - m[2]
         return 2.0 * cov / (vt + vp + diff * diff + _EPS)
 
     def result(self):
@@ -119,8 +119,7 @@ class CCC(keras.metrics.Metric):
     def reset_state(self):
         if self._n_targets is None:
             return
-        for v in (self.count, self.mean_true, self.mean_pred, self.m2_true, self.m2_pred, self.comoment):
-            v.assign(ops.zeros_like(v.value))
+        self.moments.assign(ops.zeros_like(self.moments.value))
 
     def get_config(self):
         config = super().get_config()
