@@ -170,10 +170,92 @@ def test_column_r_terms_with_many_chunks_against_reference():
     ref = _csls_ref(X, Y, 10)
     assert p.s2t.tolist() == ref.argmax(axis=1).tolist()
     assert p.t2s.tolist() == ref.argmax(axis=0).tolist()
-    p2 = al._csls_pass(X, Y, 10, 700, 60, block=96, memory_budget=0)  # recomputing path
-    assert p2.t2s.tolist() == p.t2s.tolist()
+    p2 = al._csls_pass(X, Y, 10, 700, 60, block=32, tile_cols=7)  # many small tiles
+    assert p2.t2s.tolist() == p.t2s.tolist() and p2.s2t.tolist() == p.s2t.tolist()
     p3 = al._csls_pass(X, Y, 10, 700, 60, block=96, threads=2)
     assert p3.t2s.tolist() == p.t2s.tolist() and p3.s2t.tolist() == p.s2t.tolist()
+
+
+def _dense_ref(X, Y, k):
+    """CSLS matrix and cosines in float64 from full sorts (vectorised brute force)."""
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    Yn = Y / np.linalg.norm(Y, axis=1, keepdims=True)
+    C = Xn @ Yn.T
+    rx = -np.sort(-C, axis=1)[:, : min(k, len(Y))].mean(axis=1)
+    ry = -np.sort(-C, axis=0)[: min(k, len(X))].mean(axis=0)
+    return 2 * C - rx[:, None] - ry[None, :], C
+
+
+def _pass_ref(X, Y, k, rank_s, rank_t):
+    sc, C = _dense_ref(X, Y, k)
+    blk = sc[:rank_s, :rank_t]
+    s2t = blk.argmax(axis=1)  # the first maximum: ties go to the lowest index
+    return s2t, C[np.arange(rank_s), s2t], blk.argmax(axis=0)
+
+
+def test_dense_reference_agrees_with_loop_reference():
+    rng = np.random.default_rng(13)
+    X, Y = rng.standard_normal((19, 4)), rng.standard_normal((23, 4))
+    for k in (1, 5, 30):
+        np.testing.assert_allclose(_dense_ref(X, Y, k)[0], _csls_ref(X, Y, k), atol=1e-12)
+
+
+def test_tile_chunks_partition_the_columns_and_give_their_maxima():
+    rng = np.random.default_rng(14)
+    for n, width in [(100, 40), (97, 32), (20, 7), (5, 64), (4096 + 19, 4096)]:
+        members = al._tile_chunk_members(n, width)
+        got = members[members >= 0]
+        assert sorted(got.tolist()) == list(range(n))  # every column exactly once
+        M = rng.standard_normal((3, n)).astype(np.float32)
+        out = np.empty((3, members.shape[0]), np.float32)
+        first = 0
+        for p in range(0, n, width):  # tile by tile, chunks numbered in order
+            w = min(n, p + width) - p
+            al._tile_chunk_maxima(M[:, p:p + w], out[:, first:])
+            first += w // 16 + (w % 16 > 0)
+        assert first == members.shape[0]
+        for h, cols in enumerate(members):
+            cols = cols[cols >= 0]
+            assert np.all(out[:, h] == M[:, cols].max(axis=1))
+
+
+@pytest.mark.parametrize("k", [1, 10, 20, 40])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_tiled_pass_against_dense_reference_on_ragged_shapes(k, dtype):
+    # sizes that are multiples of neither the 16-value chunks nor the tiles; k = 20 and 40
+    # exceed a chunk (40 takes the argpartition path); rank_s != rank_t, both cutting tiles
+    rng = np.random.default_rng(15)
+    X, Y = rng.standard_normal((517, 8)), rng.standard_normal((463, 8))
+    rank_s, rank_t = 301, 389
+    s2t, cos, t2s = _pass_ref(X, Y, k, rank_s, rank_t)
+    for block, tile_cols, threads in [(48, 100, 1), (40, 37, 2), (1024, 4096, 1)]:
+        p = al._csls_pass(X.astype(dtype), Y.astype(dtype), k, rank_s, rank_t, block=block,
+                          tile_cols=tile_cols, threads=threads)
+        assert p.s2t.tolist() == s2t.tolist()
+        assert p.t2s.tolist() == t2s.tolist()
+        np.testing.assert_allclose(p.s2t_cos, cos, atol=1e-12 if dtype == np.float64 else 1e-5)
+        q = al._csls_pass(X.astype(dtype), Y.astype(dtype), k, rank_s, rank_t, block=block,
+                          tile_cols=tile_cols, threads=threads, both_ways=False)
+        assert q.t2s is None and q.s2t.tolist() == s2t.tolist()
+
+
+def test_tiled_pass_breaks_ties_towards_the_lowest_index():
+    # exact duplicates (on both sides, across tile and chunk boundaries) make exact ties
+    rng = np.random.default_rng(16)
+    base = rng.standard_normal((300, 6))
+    src_rows = np.arange(300)
+    src_rows[[200, 77, 250]] = [5, 5, 60]  # sources 5 = 77 = 200, 60 = 250
+    tgt_rows = rng.permutation(300)
+    tgt_rows[[150, 290]] = tgt_rows[[3, 40]]  # targets 3 = 150, 40 = 290
+    X, Y = base[src_rows], base[tgt_rows]
+    s2t, _, t2s = _pass_ref(X, Y, 10, 300, 300)
+    inv = {int(v): j for j, v in reversed(list(enumerate(tgt_rows)))}
+    assert t2s[inv[5]] == 5 and t2s[inv[60]] == 60  # the tie exists and goes low
+    assert s2t[np.flatnonzero(src_rows == tgt_rows[3])[0]] == 3
+    for block, tile_cols, threads in [(48, 100, 1), (32, 64, 2)]:
+        p = al._csls_pass(X, Y, 10, 300, 300, block=block, tile_cols=tile_cols, threads=threads)
+        assert p.s2t.tolist() == s2t.tolist()
+        assert p.t2s.tolist() == t2s.tolist()
 
 
 def test_unsupervised_criterion_against_reference():
