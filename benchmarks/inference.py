@@ -16,9 +16,19 @@ With ``--reference`` the reference implementation's inference speed
 (``../shared/bench/ref_bench.py keras``, batch = windows per call) is measured in the
 same command.
 
+``--pretrained NAME`` runs a zoo model instead (``semser_tf.load_pretrained(NAME)``, its
+own frame features; ``default`` is the bundled model that ``semser predict`` uses), and
+``--cli`` also times the whole ``semser predict FILE --no-plot`` command in a fresh process
+(interpreter start, imports, model load, prediction, CSV). Every record carries the
+model's arithmetic per audio second (``model_gflop_per_audio_s``, counted from its
+layers) and, with ``--peak``, this machine's measured matmul rate in float32 and
+bfloat16, so the ceiling any implementation of that model can reach here is printed
+beside the figure.
+
 Usage:
     python benchmarks/inference.py --minutes 10,60
     python benchmarks/inference.py --minutes 10 --precision mixed_bfloat16 --reference
+    python benchmarks/inference.py --minutes 10 --pretrained default --cli --peak
 """
 
 from __future__ import annotations
@@ -68,7 +78,60 @@ def _rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
-def child(minutes, sample_rate, precision, windows_per_call, variant):
+def model_flops_per_frame(config) -> dict:
+    """Multiply-adds x 2 of one 100 ms frame through the model, per part (inference).
+
+    Counts what the project's layers compute: the convolutions only at the outputs a kept
+    pooling window reads, the Dense layers of the fusion, the LSTM's four gates.
+    """
+    from semser_tf.constants import SAMPLES_PER_FRAME
+    from semser_tf.layers import ConvParalinguistic
+
+    parts = {}
+    v = config.variant
+    feat = 0
+    if v in ("paralinguistic", "concat", "attention"):
+        layer = ConvParalinguistic(config.conv_filters, config.conv_kernel_sizes, config.conv_pool_sizes)
+        cin = 1
+        for i, (f, k, step) in enumerate(zip(config.conv_filters, config.conv_kernel_sizes,
+                                             layer._plan(SAMPLES_PER_FRAME))):
+            parts[f"conv{i}"] = 2 * step[3] * k * cin * f
+            cin = f
+        feat = layer.steps_per_frame(SAMPLES_PER_FRAME) * config.conv_filters[-1] \
+            if config.frame_pooling == "flatten" else config.conv_filters[-1]
+    sem, fu, su, lu = config.semantic_dim, config.fusion_units, config.stream_units, config.lstm_units
+    if v == "attention":
+        parts["fusion"] = 2 * (feat * fu + sem * fu) + 3 * 2 * fu * su + 2 * 3 * su
+        lstm_in = su
+    elif v == "concat":
+        parts["fusion"] = 2 * (feat * fu + sem * fu + 2 * fu * su)
+        lstm_in = su
+    else:
+        lstm_in = feat if v == "paralinguistic" else sem
+    parts["lstm"] = 2 * 4 * lu * (lstm_in + lu)
+    parts["head"] = 2 * lu * len(config.targets)
+    return parts
+
+
+def matmul_peak_gflops(seconds: float = 2.0) -> dict:
+    """This machine's sustained matmul rate (TensorFlow, 2048^3), float32 and bfloat16."""
+    import tensorflow as tf
+
+    out = {}
+    for dt in ("float32", "bfloat16"):
+        a = tf.random.normal((2048, 2048), dtype="float32")
+        a = tf.cast(a, dt)
+        f = tf.function(lambda x: tf.matmul(x, x))
+        f(a).numpy()
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            f(a).numpy()
+            n += 1
+        out[dt] = round(n * 2 * 2048**3 / (time.perf_counter() - t0) / 1e9, 1)
+    return out
+
+
+def child(minutes, sample_rate, precision, windows_per_call, variant, pretrained=None):
     import tracemalloc
 
     import keras
@@ -80,9 +143,18 @@ def child(minutes, sample_rate, precision, windows_per_call, variant):
 
     if precision != "float32":
         keras.mixed_precision.set_global_policy(precision)
-    config = ModelConfig(variant=variant)
-    model = build_model(config)
-    predictor = Predictor(model, config, frame_features=None, windows_per_call=windows_per_call)
+    if pretrained:
+        from semser_tf import load_pretrained
+
+        pm = load_pretrained(None if pretrained == "default" else pretrained, offline=True)
+        config, model = pm.config, pm.model
+        variant = f"{pm.name} ({config.variant})"
+        predictor = pm.predictor()
+        predictor.windows_per_call = windows_per_call
+    else:
+        config = ModelConfig(variant=variant)
+        model = build_model(config)
+        predictor = Predictor(model, config, frame_features=None, windows_per_call=windows_per_call)
     with tempfile.TemporaryDirectory() as tmp:
         warm = write_wav(Path(tmp) / "warm.wav", 30, sample_rate)
         predictor.predict(warm)
@@ -115,8 +187,12 @@ def child(minutes, sample_rate, precision, windows_per_call, variant):
         times.append(time.perf_counter() - t0)
     model_s = statistics.median(times) * calls
     audio_s = minutes * 60
+    flops = model_flops_per_frame(config)
     return {
         "impl": f"semser_tf-{keras.backend.backend()}", "variant": variant, "precision": precision,
+        "params": model.count_params(),
+        "model_gflop_per_audio_s": round(sum(flops.values()) * 10 / 1e9, 4),
+        "model_mflop_per_frame": {k: round(v / 1e6, 2) for k, v in flops.items()},
         "minutes": minutes, "wav_sample_rate": sample_rate, "windows_per_call": windows_per_call,
         "frames": int(len(pred.times)), "wall_s": round(wall, 2),
         "audio_s_per_s": round(audio_s / wall, 1),
@@ -125,6 +201,27 @@ def child(minutes, sample_rate, precision, windows_per_call, variant):
         "tracemalloc_peak_mb": round(traced_peak / 2**20, 1),
         "loadavg": open("/proc/loadavg").read().split()[:3],
     }
+
+
+def cli_record(minutes, sample_rate, pretrained=None):
+    """Wall time of the whole ``semser predict`` command on a file of ``minutes``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_wav(Path(tmp) / "talk.wav", minutes * 60, sample_rate)
+        cmd = [sys.executable, "-m", "semser_tf.cli", "predict", str(path), "--no-plot", "--offline",
+               "--csv", str(Path(tmp) / "talk.csv")]
+        if pretrained and pretrained != "default":
+            cmd += ["--model", pretrained]
+        t0 = time.perf_counter()
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        rows = len(Path(tmp, "talk.csv").read_text().splitlines()) - 1 if res.returncode == 0 else None
+    rec = {"cli": " ".join(["semser", "predict", "FILE", "--no-plot", "--offline"]), "minutes": minutes,
+           "returncode": res.returncode, "csv_rows": rows, "wall_s": round(wall, 2),
+           "audio_s_per_s": round(minutes * 60 / wall, 1), "stdout_tail": res.stdout.strip().splitlines()[-3:],
+           "loadavg": open("/proc/loadavg").read().split()[:3]}
+    if res.returncode:
+        rec["stderr"] = res.stderr[-2000:]
+    return rec
 
 
 def main():
@@ -136,13 +233,22 @@ def main():
     p.add_argument("--variant", default="attention")
     p.add_argument("--reference", nargs="?", const=str(DEFAULT_REF), default=None,
                    help="also measure the reference's inference (default ../shared/bench/ref_bench.py)")
+    p.add_argument("--pretrained", default=None,
+                   help="a zoo model name ('default': the bundled model of `semser predict`)")
+    p.add_argument("--cli", action="store_true",
+                   help="also time `semser predict FILE --no-plot` as a whole command (fresh process)")
+    p.add_argument("--peak", action="store_true", help="also measure this machine's matmul GFLOP/s")
     p.add_argument("--json-out", default=None)
     p.add_argument("--self", type=float, default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.self is not None:
-        emit(child(args.self, args.sample_rate, args.precision, args.windows_per_call, args.variant))
+        emit(child(args.self, args.sample_rate, args.precision, args.windows_per_call, args.variant,
+                   args.pretrained))
         return
     records = []
+    if args.peak:
+        records.append({"matmul_gflops": matmul_peak_gflops(), "loadavg": open("/proc/loadavg").read().split()[:3]})
+        emit(records[-1])
     if args.reference:
         env = {"B": str(args.windows_per_call), "T": "300", "STEPS": "5"}
         records.append({"reference": run_reference(args.reference, "keras", env)})
@@ -150,13 +256,16 @@ def main():
     for minutes in [float(m) for m in args.minutes.split(",")]:
         cmd = [sys.executable, __file__, "--self", str(minutes), "--sample-rate", str(args.sample_rate),
                "--precision", args.precision, "--windows-per-call", str(args.windows_per_call),
-               "--variant", args.variant]
+               "--variant", args.variant] + (["--pretrained", args.pretrained] if args.pretrained else [])
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode:
             records.append({"error": f"{minutes} min exited with {res.returncode}", "stderr": res.stderr[-3000:]})
         else:
             records.append(json.loads([l for l in res.stdout.splitlines() if l.startswith("{")][-1]))
         emit(records[-1])
+        if args.cli:
+            records.append(cli_record(minutes, args.sample_rate, args.pretrained))
+            emit(records[-1])
     records.append({"machine": machine()})
     emit(records[-1])
     if args.json_out:
