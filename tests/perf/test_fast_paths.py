@@ -73,6 +73,17 @@ def test_fast_conv_stack_equals_conv_relu_maxpool(monkeypatch, rng, depth, sizes
     np.testing.assert_allclose(got, want.reshape(got.shape), atol=1e-4, rtol=1e-4)
 
 
+def _gradient_case(monkeypatch, rng, multiple, spf=2205):
+    """The paper's stack with random weights, its plain Keras twin, a waveform and a probe."""
+    monkeypatch.setattr(cp, "_CHANNEL_MULTIPLE", multiple)
+    layer = ConvParalinguistic(dropout=0.0)
+    x = rng.normal(0, 0.5, (2, 2, spf)).astype("float32")
+    layer.build(x.shape)
+    _randomise(layer, rng)
+    probe = rng.normal(0, 1, (4, 8 * 250)).astype("float32")
+    return layer, _plain_stack(layer, spf), x, probe
+
+
 @pytest.mark.parametrize("multiple", [1, 8], ids=["channels-as-is", "channels-padded-to-8"])
 def test_fast_conv_stack_gradients_equal_the_plain_stack(monkeypatch, rng, multiple):
     """Weight gradients of the fast path equal those of Conv1D(relu) -> MaxPooling1D
@@ -81,14 +92,9 @@ def test_fast_conv_stack_gradients_equal_the_plain_stack(monkeypatch, rng, multi
     tf = pytest.importorskip("tensorflow")
     if keras.backend.backend() != "tensorflow":
         pytest.skip("uses tf.GradientTape")
-    monkeypatch.setattr(cp, "_CHANNEL_MULTIPLE", multiple)
-    spf = 2205
-    layer = ConvParalinguistic(dropout=0.0)
-    x = rng.normal(0, 0.5, (2, 2, spf)).astype("float32")
-    layer.build(x.shape)
-    _randomise(layer, rng)
-    plain = _plain_stack(layer, spf)
-    probe = tf.constant(rng.normal(0, 1, (4, 8 * 250)).astype("float32"))
+    layer, plain, x, probe = _gradient_case(monkeypatch, rng, multiple)
+    spf = x.shape[-1]
+    probe = tf.constant(probe)
     with tf.GradientTape() as tape:
         y = tf.reduce_sum(tf.reshape(layer(x), (4, -1)) * probe)
     fast = tape.gradient(y, [v.value for c in layer.convs for v in (c.kernel, c.bias)])
@@ -109,14 +115,8 @@ def test_fast_conv_stack_gradients_under_jax(monkeypatch, rng, multiple):
         pytest.skip("jax.grad of a stateless call")
     import jax
 
-    monkeypatch.setattr(cp, "_CHANNEL_MULTIPLE", multiple)
-    spf = 2205
-    layer = ConvParalinguistic(dropout=0.0)
-    x = rng.normal(0, 0.5, (2, 2, spf)).astype("float32")
-    layer.build(x.shape)
-    _randomise(layer, rng)
-    plain = _plain_stack(layer, spf)
-    probe = rng.normal(0, 1, (4, 8 * 250)).astype("float32")
+    layer, plain, x, probe = _gradient_case(monkeypatch, rng, multiple)
+    spf = x.shape[-1]
 
     def fast_loss(weights):
         y, _ = layer.stateless_call(weights, [], x)
