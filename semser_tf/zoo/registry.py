@@ -4,8 +4,9 @@ A registry is a folder holding one sub-folder per model, ``<root>/<name>/entry.j
 with any small bundled files beside the ``entry.json``. The registry search path is, in
 order (a later folder overrides an entry of the same name from an earlier one):
 
-1. ``semser_tf/zoo/bundled/`` inside the installed package (package data, present in both
-   editable and regular installs);
+1. ``semser_tf/zoo/bundled/`` inside the installed package (in a checkout a link to the
+   repository's ``zoo/``, copied into wheels as package data, so regular installs find
+   the bundled models too);
 2. the repository's ``zoo/`` folder, when the package is imported from a source checkout
    (the folder above ``semser_tf/`` holds ``setup.cfg`` and ``zoo/``);
 3. the folders listed in the environment variable ``SEMSER_ZOO_PATH`` (separated by

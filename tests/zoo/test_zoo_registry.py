@@ -163,3 +163,51 @@ def test_repository_zoo_folder_is_on_the_path_of_a_source_checkout(zoo_env):
     if not ((repo / "setup.cfg").is_file() and (repo / "zoo").is_dir()):
         pytest.skip("not a source checkout")
     assert (repo / "zoo").resolve() in registry_paths()
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _package_data_patterns():
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO / "setup.cfg")
+    return [p.strip() for p in cfg["options.package_data"]["semser_tf.zoo"].split(",") if p.strip()]
+
+
+def test_every_bundled_file_is_package_data():
+    """Each file of each zoo/ entry matches a package-data pattern, so wheels carry it."""
+    import fnmatch
+
+    link = REPO / "semser_tf" / "zoo" / "bundled"
+    assert link.is_symlink() and link.resolve() == (REPO / "zoo").resolve()
+    patterns = _package_data_patterns()
+    files = [p.relative_to(REPO / "zoo") for p in (REPO / "zoo").rglob("*")
+             if p.is_file() and p.parent != REPO / "zoo"]
+    assert any(f.name == "entry.json" for f in files)
+    missing = [str(f) for f in files
+               if not any(fnmatch.fnmatch(f"bundled/{f.as_posix()}", pat) for pat in patterns)]
+    assert not missing, f"zoo files a wheel would leave out (add a pattern to setup.cfg): {missing}"
+
+
+@pytest.mark.slow
+def test_wheel_install_loads_the_default_model(tmp_path):
+    """Build the wheel, install it outside the checkout, load the bundled model from it."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "-q", "-w",
+                    str(tmp_path / "dist")], check=True, cwd=tmp_path)
+    wheel = next((tmp_path / "dist").glob("semser_tf-*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
+                    str(tmp_path / "site"), str(wheel)], check=True)
+    code = ("import semser_tf, semser_tf.zoo.registry as r; "
+            "assert semser_tf.__file__.startswith(%r), semser_tf.__file__; "
+            "assert r._repo_zoo_dir() is None; "
+            "m = semser_tf.load_pretrained(offline=True); print(m.name, m.model.count_params())"
+            % str(tmp_path / "site"))
+    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path / "site")}
+    out = subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, env=env,
+                         capture_output=True, text=True).stdout
+    assert out.split()[-2:] == ["semser-synthetic-attention", "152438"], out
