@@ -29,6 +29,7 @@ Usage:
     python benchmarks/inference.py --minutes 10,60
     python benchmarks/inference.py --minutes 10 --precision mixed_bfloat16 --reference
     python benchmarks/inference.py --minutes 10 --pretrained default --cli --peak
+    python benchmarks/inference.py --minutes 10,120 --pretrained default --words --cli
 """
 
 from __future__ import annotations
@@ -70,6 +71,28 @@ def write_wav(path, seconds, sample_rate, chunk_s=60):
             w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
     os.replace(tmp, path)
     return Path(path)
+
+
+def write_words(path, seconds, vocabulary, word_s=0.35, gap_s=0.1, seed=0):
+    """A ``start;end;word`` file with a word every ``word_s + gap_s`` seconds, drawn from
+    ``vocabulary`` (so the semantic frame features are really computed)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    step = word_s + gap_s
+    n = int(seconds / step)
+    words = rng.choice(list(vocabulary), size=n)
+    lines = [f"{i * step:.3f};{i * step + word_s:.3f};{w}" for i, w in enumerate(words)]
+    tmp = Path(f"{path}.part")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return Path(path)
+
+
+def _vocabulary(pm):
+    emb = pm.embeddings
+    words = getattr(emb, "text_words", None) if pm.embedding_mode == "text" else None
+    return words or emb.words
 
 
 def _rss_mb():
@@ -131,7 +154,7 @@ def matmul_peak_gflops(seconds: float = 2.0) -> dict:
     return out
 
 
-def child(minutes, sample_rate, precision, windows_per_call, variant, pretrained=None):
+def child(minutes, sample_rate, precision, windows_per_call, variant, pretrained=None, with_words=False):
     import tracemalloc
 
     import keras
@@ -151,18 +174,25 @@ def child(minutes, sample_rate, precision, windows_per_call, variant, pretrained
         variant = f"{pm.name} ({config.variant})"
         predictor = pm.predictor()
         predictor.windows_per_call = windows_per_call
+        vocabulary = _vocabulary(pm) if (with_words and pm.embeddings is not None) else None
     else:
         config = ModelConfig(variant=variant)
         model = build_model(config)
         predictor = Predictor(model, config, frame_features=None, windows_per_call=windows_per_call)
+        vocabulary = None
     with tempfile.TemporaryDirectory() as tmp:
         warm = write_wav(Path(tmp) / "warm.wav", 30, sample_rate)
-        predictor.predict(warm)
+        words = None
+        if vocabulary:
+            predictor.predict(warm, words=write_words(Path(tmp) / "warm.words", 30, vocabulary))
+            words = write_words(Path(tmp) / "long.words", minutes * 60, vocabulary)
+        else:
+            predictor.predict(warm)
         path = write_wav(Path(tmp) / "long.wav", minutes * 60, sample_rate)
         rss_before = _rss_mb()
         tracemalloc.start()
         t0 = time.perf_counter()
-        pred = predictor.predict(path)
+        pred = predictor.predict(path, words=words)
         wall = time.perf_counter() - t0
         _, traced_peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
@@ -191,6 +221,7 @@ def child(minutes, sample_rate, precision, windows_per_call, variant, pretrained
     return {
         "impl": f"semser_tf-{keras.backend.backend()}", "variant": variant, "precision": precision,
         "params": model.count_params(),
+        "word_timings": bool(vocabulary),
         "model_gflop_per_audio_s": round(sum(flops.values()) * 10 / 1e9, 4),
         "model_mflop_per_frame": {k: round(v / 1e6, 2) for k, v in flops.items()},
         "minutes": minutes, "wav_sample_rate": sample_rate, "windows_per_call": windows_per_call,
@@ -203,7 +234,7 @@ def child(minutes, sample_rate, precision, windows_per_call, variant, pretrained
     }
 
 
-def cli_record(minutes, sample_rate, pretrained=None):
+def cli_record(minutes, sample_rate, pretrained=None, with_words=False):
     """Wall time of the whole ``semser predict`` command on a file of ``minutes``."""
     with tempfile.TemporaryDirectory() as tmp:
         path = write_wav(Path(tmp) / "talk.wav", minutes * 60, sample_rate)
@@ -211,11 +242,17 @@ def cli_record(minutes, sample_rate, pretrained=None):
                "--csv", str(Path(tmp) / "talk.csv")]
         if pretrained and pretrained != "default":
             cmd += ["--model", pretrained]
+        if with_words:
+            from semser_tf import load_pretrained
+
+            pm = load_pretrained(None if pretrained in (None, "default") else pretrained, offline=True)
+            cmd += ["--words", str(write_words(Path(tmp) / "talk.words", minutes * 60, _vocabulary(pm)))]
         t0 = time.perf_counter()
         res = subprocess.run(cmd, capture_output=True, text=True)
         wall = time.perf_counter() - t0
         rows = len(Path(tmp, "talk.csv").read_text().splitlines()) - 1 if res.returncode == 0 else None
-    rec = {"cli": " ".join(["semser", "predict", "FILE", "--no-plot", "--offline"]), "minutes": minutes,
+    rec = {"cli": " ".join(["semser", "predict", "FILE", "--no-plot", "--offline"]
+                           + (["--words", "WORDS"] if with_words else [])), "minutes": minutes,
            "returncode": res.returncode, "csv_rows": rows, "wall_s": round(wall, 2),
            "audio_s_per_s": round(minutes * 60 / wall, 1), "stdout_tail": res.stdout.strip().splitlines()[-3:],
            "loadavg": open("/proc/loadavg").read().split()[:3]}
@@ -238,12 +275,14 @@ def main():
     p.add_argument("--cli", action="store_true",
                    help="also time `semser predict FILE --no-plot` as a whole command (fresh process)")
     p.add_argument("--peak", action="store_true", help="also measure this machine's matmul GFLOP/s")
+    p.add_argument("--words", action="store_true",
+                   help="with --pretrained: also give a word-timing file (a vocabulary word every 0.45 s)")
     p.add_argument("--json-out", default=None)
     p.add_argument("--self", type=float, default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.self is not None:
         emit(child(args.self, args.sample_rate, args.precision, args.windows_per_call, args.variant,
-                   args.pretrained))
+                   args.pretrained, args.words))
         return
     records = []
     if args.peak:
@@ -256,7 +295,8 @@ def main():
     for minutes in [float(m) for m in args.minutes.split(",")]:
         cmd = [sys.executable, __file__, "--self", str(minutes), "--sample-rate", str(args.sample_rate),
                "--precision", args.precision, "--windows-per-call", str(args.windows_per_call),
-               "--variant", args.variant] + (["--pretrained", args.pretrained] if args.pretrained else [])
+               "--variant", args.variant] + (["--pretrained", args.pretrained] if args.pretrained else []) \
+            + (["--words"] if args.words else [])
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode:
             records.append({"error": f"{minutes} min exited with {res.returncode}", "stderr": res.stderr[-3000:]})
@@ -264,7 +304,7 @@ def main():
             records.append(json.loads([l for l in res.stdout.splitlines() if l.startswith("{")][-1]))
         emit(records[-1])
         if args.cli:
-            records.append(cli_record(minutes, args.sample_rate, args.pretrained))
+            records.append(cli_record(minutes, args.sample_rate, args.pretrained, args.words))
             emit(records[-1])
     records.append({"machine": machine()})
     emit(records[-1])
