@@ -95,12 +95,34 @@ def _cmd_speech2vec(args) -> int:
     recs = s2v.corpus_segments(args.corpus, parts, progress=seg_progress)
     cfg = s2v.Speech2VecConfig(dim=args.dim, hidden_units=args.hidden, window=args.window,
                                epochs=args.epochs, batch_size=args.batch_size,
-                               learning_rate=args.learning_rate, self_target=args.self_target, cmvn=not args.no_cmvn, pooling=args.pooling,
-                               seed=args.seed, max_frames=args.max_frames)
+                               learning_rate=args.learning_rate, self_target=args.self_target,
+                               cmvn=not args.no_cmvn, pooling=args.pooling, seed=args.seed,
+                               max_frames=args.max_frames, deltas=args.deltas,
+                               speed_perturb=args.speed_perturb, lr_decay=args.lr_decay).validate()
     model = s2v.Speech2Vec(cfg)
+    held_out = []
+    pre = False
+    if args.held_out:
+        # word-identity protocol: every N-th segment of each recording is kept out of
+        # training and of the word vectors, then classified by its nearest word vector
+        recs, held = s2v.held_out_split(recs, every=args.held_out, offset=args.held_out // 2,
+                                        normalise=cfg.cmvn)
+        pre = cfg.cmvn
+        evals = {int(x) for x in (args.eval_epochs or str(cfg.epochs)).split(",") if x.strip()}
     ebar = ProgressBar(cfg.epochs, "speech2vec")
-    hist = model.fit(recs, progress=lambda e: ebar.update(e["epoch"], f"loss {e['loss']:.4f}"))
-    words, vecs, counts = model.word_vectors(recs, min_count=args.min_count)
+
+    def progress(e):
+        note = f"loss {e['loss']:.4f}"
+        if args.held_out and e["epoch"] in evals:
+            res = s2v.own_word_accuracy(model, recs, held, prenormalised=pre)
+            held_out.append({"epoch": e["epoch"], **res})
+            note += f" own-word {res['accuracy']:.3f}"
+            sys.stderr.write(f"\nepoch {e['epoch']}: held-out own-word accuracy {res['accuracy']:.4f}"
+                             f" ({res['correct']}/{res['segments']})\n")
+        ebar.update(e["epoch"], note)
+
+    hist = model.fit(recs, progress=progress, prenormalised=pre)
+    words, vecs, counts = model.word_vectors(recs, min_count=args.min_count, prenormalised=pre)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model.save_weights(out / "speech2vec.weights.h5")
@@ -110,8 +132,11 @@ def _cmd_speech2vec(args) -> int:
     tmp.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     tmp.replace(out / "speech2vec.json")
     save_vectors(_keyed(words, vecs), out / "vectors.txt")
-    _print({"out": str(out), "words": len(words), "segments": int(sum(counts)),
-            "final_loss": hist[-1]["loss"], "dim": cfg.dim})
+    summary = {"out": str(out), "words": len(words), "segments": int(sum(counts)),
+               "final_loss": hist[-1]["loss"], "dim": cfg.dim}
+    if args.held_out:
+        summary["held_out"] = held_out
+    _print(summary)
     return 0
 
 
@@ -249,6 +274,16 @@ def register(subparsers) -> None:
     s.add_argument("--max-frames", type=int, default=100)
     s.add_argument("--min-count", type=int, default=1, help="words with fewer segments get no vector")
     s.add_argument("--no-cmvn", action="store_true", help="no per-recording MFCC normalisation")
+    s.add_argument("--deltas", type=int, choices=(0, 1, 2), default=0,
+                   help="encoder input: MFCCs (0), + deltas (1), + delta-deltas (2)")
+    s.add_argument("--speed-perturb", type=float, default=0.0,
+                   help="time-stretch the encoder input by a factor in [1-x, 1+x] during training")
+    s.add_argument("--lr-decay", type=float, default=1.0, help="learning-rate factor per epoch")
+    s.add_argument("--held-out", type=int, default=0, metavar="N",
+                   help="keep every N-th segment of each recording out of training and the word "
+                        "vectors, and report their own-word nearest-neighbour accuracy")
+    s.add_argument("--eval-epochs", default="", help="with --held-out: comma-separated epochs to "
+                   "evaluate after (default: the last)")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=_cmd_speech2vec)
 

@@ -46,6 +46,10 @@ __all__ = [
     "corpus_segments",
     "skipgram_pairs",
     "cmvn",
+    "add_deltas",
+    "stretch_frames",
+    "held_out_split",
+    "own_word_accuracy",
     "Speech2Vec",
 ]
 
@@ -77,6 +81,15 @@ class Speech2VecConfig:
         pooling: how the encoder summarises the BiLSTM: ``"mean"`` (mean of the outputs
             over the real frames, default: better word identity in our runs) or ``"last"``
             (final states of both directions, as Speech2Vec).
+        deltas: extra encoder input channels: 0 (the 13 MFCCs only), 1 (+ deltas) or
+            2 (+ deltas and delta-deltas), each the HTK regression over +-2 frames
+            (:func:`add_deltas`). Input of the encoder only: the decoder still
+            reconstructs the 13 MFCCs.
+        speed_perturb: time-stretch augmentation of the encoder input during training:
+            each centre segment's frames are resampled (linear interpolation) by a factor
+            drawn uniformly from ``[1 - speed_perturb, 1 + speed_perturb]`` (0: off).
+            The decoder target is not stretched.
+        lr_decay: the learning rate is multiplied by this after every epoch (1: constant).
         seed: seeds the weights and the neighbour sampling.
 
     Example:
@@ -94,6 +107,9 @@ class Speech2VecConfig:
     self_target: float = 0.9
     cmvn: bool = True
     pooling: str = "mean"
+    deltas: int = 0
+    speed_perturb: float = 0.0
+    lr_decay: float = 1.0
     seed: int = 0
 
     def validate(self) -> "Speech2VecConfig":
@@ -108,7 +124,18 @@ class Speech2VecConfig:
             raise ConfigError(f"speech2vec.self_target: expected a value in [0, 1), got {self.self_target!r}")
         if not self.learning_rate > 0:
             raise ConfigError(f"speech2vec.learning_rate: expected > 0, got {self.learning_rate!r}")
+        if self.deltas not in (0, 1, 2) or isinstance(self.deltas, bool):
+            raise ConfigError(f"speech2vec.deltas: expected 0, 1 or 2, got {self.deltas!r}")
+        if not 0.0 <= self.speed_perturb < 1.0:
+            raise ConfigError(f"speech2vec.speed_perturb: expected a value in [0, 1), got {self.speed_perturb!r}")
+        if not 0.0 < self.lr_decay <= 1.0:
+            raise ConfigError(f"speech2vec.lr_decay: expected a value in (0, 1], got {self.lr_decay!r}")
         return self
+
+    @property
+    def n_inputs(self) -> int:
+        """Encoder input channels: 13 MFCCs times ``1 + deltas``."""
+        return N_MFCC * (1 + int(self.deltas))
 
 
 class RecordingSegments(NamedTuple):
@@ -248,6 +275,150 @@ def cmvn(mfccs: Sequence[np.ndarray]) -> list:
     return [((np.asarray(m, np.float64) - mu) / sd).astype(np.float32) for m in mfccs]
 
 
+def add_deltas(frames: np.ndarray, order: int = 2, width: int = 2) -> np.ndarray:
+    """Append delta (and delta-delta) coefficients to a feature sequence.
+
+    HTK regression: ``d_t = sum_{n=1..width} n (c_{t+n} - c_{t-n}) / (2 sum_{n} n^2)``,
+    the first and last frames repeated beyond the ends; delta-deltas are the deltas of the
+    deltas.
+
+    Args:
+        frames: ``(frames, channels)`` array.
+        order: 0 (unchanged), 1 (+ deltas) or 2 (+ deltas and delta-deltas).
+        width: frames on each side (2).
+
+    Returns:
+        ``(frames, channels * (1 + order))`` float32: the input, then its deltas, then
+        the delta-deltas.
+
+    Example:
+        >>> add_deltas(np.arange(5.0)[:, None], order=1)[2].tolist()
+        [2.0, 1.0]
+    """
+    x = np.asarray(frames, np.float64)
+    if x.ndim != 2:
+        raise DataError(f"feature sequence of shape {x.shape}: expected (frames, channels)")
+    out = [x]
+    cur = x
+    denom = 2.0 * sum(n * n for n in range(1, width + 1))
+    for _ in range(int(order)):
+        padded = np.concatenate([np.repeat(cur[:1], width, 0), cur, np.repeat(cur[-1:], width, 0)], axis=0)
+        t = len(cur)
+        d = sum(n * (padded[width + n: width + n + t] - padded[width - n: width - n + t]) for n in range(1, width + 1))
+        cur = d / denom
+        out.append(cur)
+    return np.concatenate(out, axis=1).astype(np.float32)
+
+
+def stretch_frames(frames: np.ndarray, factor: float) -> np.ndarray:
+    """Time-stretch a feature sequence by linear interpolation between frames.
+
+    Args:
+        frames: ``(n, channels)`` array.
+        factor: speed factor: above 1 is faster (fewer frames), ``round(n / factor)``
+            frames (at least 1) sampled evenly from the first to the last frame.
+
+    Returns:
+        ``(round(n / factor), channels)`` float32.
+
+    Example:
+        >>> stretch_frames(np.arange(5.0)[:, None], 0.5)[:, 0].tolist()[:3]
+        [0.0, 0.4444444477558136, 0.8888888955116272]
+    """
+    x = np.asarray(frames, np.float32)
+    n = x.shape[0]
+    m = max(1, int(round(n / float(factor))))
+    if m == n or n == 1:
+        return x if n == 1 else x.copy()
+    pos = np.linspace(0.0, n - 1.0, m)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    frac = (pos - lo)[:, None].astype(np.float32)
+    return (x[lo] * (1 - frac) + x[hi] * frac).astype(np.float32)
+
+
+def held_out_split(recordings: Sequence[RecordingSegments], every: int = 5, offset: int = 2,
+                   normalise: bool = True):
+    """Hold out every ``every``-th segment of each recording (positions ``offset``, ``offset + every``, ...).
+
+    The word-identity protocol of docs/results.md: the held-out segments take no part in
+    training nor in the word means. With ``normalise`` each recording's segments are first
+    normalised together (:func:`cmvn`, as :meth:`Speech2Vec.encode_segments` would), so
+    the returned segments are already normalised: pass ``prenormalised=True`` to
+    :meth:`Speech2Vec.fit` and :meth:`Speech2Vec.word_vectors`.
+
+    Args:
+        recordings: :class:`RecordingSegments`.
+        every: hold out one segment in this many (>= 2).
+        offset: position of the first held-out segment, ``0 <= offset < every``.
+        normalise: apply :func:`cmvn` per recording before the split.
+
+    Returns:
+        ``(train, held)``: two lists of :class:`RecordingSegments` with the same names.
+
+    Raises:
+        ConfigError: ``every < 2`` or ``offset`` outside ``[0, every)``.
+
+    Example:
+        >>> r = RecordingSegments("a", list("abcdefg"), [np.ones((2, 13))] * 7)
+        >>> train, held = held_out_split([r], every=5, offset=2, normalise=False)
+        >>> held[0].words, len(train[0].words)
+        (['c'], 6)
+    """
+    if not isinstance(every, (int, np.integer)) or every < 2:
+        raise ConfigError(f"held-out split: every must be an integer >= 2, got {every!r}")
+    if not isinstance(offset, (int, np.integer)) or not 0 <= offset < every:
+        raise ConfigError(f"held-out split: offset must be in [0, {every}), got {offset!r}")
+    train, held = [], []
+    for r in recordings:
+        mf = cmvn(r.mfccs) if normalise else list(r.mfccs)
+        tr = [i for i in range(len(r.words)) if i % every != offset]
+        ho = [i for i in range(len(r.words)) if i % every == offset]
+        train.append(RecordingSegments(r.name, [r.words[i] for i in tr], [mf[i] for i in tr]))
+        held.append(RecordingSegments(r.name, [r.words[i] for i in ho], [mf[i] for i in ho]))
+    return train, held
+
+
+def own_word_accuracy(model: "Speech2Vec", train: Sequence[RecordingSegments],
+                      held: Sequence[RecordingSegments], prenormalised: bool = True) -> dict:
+    """Share of held-out segments whose nearest word mean (cosine) is their own word.
+
+    Word means come from ``train`` (:meth:`Speech2Vec.word_vectors`); a held-out segment
+    whose word has no training segment counts as an error. Segments with an empty word
+    are skipped.
+
+    Args:
+        model: a trained :class:`Speech2Vec`.
+        train: segments that give the word means.
+        held: segments to classify.
+        prenormalised: the segments were already normalised per recording
+            (:func:`held_out_split` with ``normalise=True``).
+
+    Returns:
+        ``{"accuracy", "segments", "correct", "unseen", "words"}``; ``unseen`` counts
+        held-out segments of words without a training segment.
+
+    Example:
+        >>> train, held = held_out_split(recs)                    # doctest: +SKIP
+        >>> own_word_accuracy(model, train, held)["accuracy"]     # doctest: +SKIP
+        0.9
+    """
+    words, vecs, _ = model.word_vectors(train, prenormalised=prenormalised)
+    idx = {w: i for i, w in enumerate(words)}
+    segs = [(w, m) for r in held for w, m in zip(r.words, r.mfccs if prenormalised else model._group(r.mfccs)) if w]
+    if not segs:
+        raise ConfigError("own-word accuracy: no held-out segment with a word")
+    enc = model.encode([m for _, m in segs]).astype(np.float64)
+    v = vecs.astype(np.float64)
+    en = enc / np.maximum(np.linalg.norm(enc, axis=1, keepdims=True), 1e-12)
+    vn = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    pred = (en @ vn.T).argmax(axis=1)
+    correct = sum(int(w in idx and idx[w] == j) for (w, _), j in zip(segs, pred))
+    unseen = sum(int(w not in idx) for w, _ in segs)
+    return {"accuracy": correct / len(segs), "segments": len(segs), "correct": int(correct),
+            "unseen": int(unseen), "words": len(words)}
+
+
 def _repeat_layer():
     import keras
     from keras import ops
@@ -270,6 +441,10 @@ def _RepeatToLength(**kwargs):
     return _repeat_layer()(**kwargs)
 
 
+#: Values of fields that older saved configurations lack (they were trained without them).
+_LEGACY_FIELDS = {"deltas": 0, "speed_perturb": 0.0, "lr_decay": 1.0}
+
+
 class Speech2Vec:
     """The Speech2Vec encoder-decoder (Keras 3).
 
@@ -282,8 +457,8 @@ class Speech2Vec:
 
     def __init__(self, config: Speech2VecConfig | None = None):
         self.config = (config or Speech2VecConfig()).validate()
-        self.mean = np.zeros(N_MFCC, np.float32)
-        self.std = np.ones(N_MFCC, np.float32)
+        self.mean = np.zeros(self.config.n_inputs, np.float32)
+        self.std = np.ones(self.config.n_inputs, np.float32)
         self.encoder = None
         self.trainer = None
         self._build()
@@ -295,7 +470,7 @@ class Speech2Vec:
 
         cfg = self.config
         keras.utils.set_random_seed(cfg.seed)
-        seg = keras.Input((None, N_MFCC), name="segment")
+        seg = keras.Input((None, cfg.n_inputs), name="segment")
         x = layers.Masking(mask_value=0.0)(seg)
         if cfg.pooling == "mean":
             x = layers.Bidirectional(layers.LSTM(cfg.hidden_units, return_sequences=True), name="encoder_bilstm")(x)
@@ -305,7 +480,7 @@ class Speech2Vec:
         emb = layers.Dense(cfg.dim, name="embedding")(x)
         self.encoder = keras.Model(seg, emb, name="speech2vec_encoder")
 
-        enc_in = keras.Input((None, N_MFCC), name="centre")
+        enc_in = keras.Input((None, cfg.n_inputs), name="centre")
         dec_in = keras.Input((None, N_MFCC), name="neighbour")  # only its length is used
         e = self.encoder(enc_in)
         h0 = layers.Dense(cfg.hidden_units, activation="tanh", name="decoder_h0")(e)
@@ -317,21 +492,27 @@ class Speech2Vec:
         self.trainer.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="mse")
 
     # --------------------------------------------------------- features
-    def _group(self, mfccs):
+    def _group(self, mfccs, prenormalised: bool = False):
         """Per-recording normalisation (when ``config.cmvn``) of one recording's segments."""
-        return cmvn(mfccs) if self.config.cmvn else list(mfccs)
+        return cmvn(mfccs) if self.config.cmvn and not prenormalised else list(mfccs)
 
-    def _standardise(self, m: np.ndarray) -> np.ndarray:
+    def _features(self, m: np.ndarray) -> np.ndarray:
+        """The encoder's input before standardisation: MFCCs (+ deltas), at most max_frames."""
         m = np.asarray(m, np.float32)
         if m.ndim != 2 or m.shape[1] != N_MFCC:
             raise DataError(f"MFCC sequence of shape {m.shape}: expected (frames, {N_MFCC})")
-        if m.shape[0] == 0:
-            m = np.zeros((1, N_MFCC), np.float32) + self.mean  # standardises to zeros
-        return ((m[: self.config.max_frames] - self.mean) / self.std).astype(np.float32)
+        m = m[: self.config.max_frames]
+        return add_deltas(m, self.config.deltas) if self.config.deltas and len(m) else m
+
+    def _standardise(self, m: np.ndarray) -> np.ndarray:
+        f = self._features(m)
+        if f.shape[0] == 0:
+            return np.zeros((1, self.config.n_inputs), np.float32)  # a frame at the mean
+        return ((f - self.mean) / self.std).astype(np.float32)
 
     def _pad(self, seqs: Sequence[np.ndarray]) -> np.ndarray:
         n = max(s.shape[0] for s in seqs)
-        out = np.zeros((len(seqs), n, N_MFCC), np.float32)
+        out = np.zeros((len(seqs), n, seqs[0].shape[1]), np.float32)
         for i, s in enumerate(seqs):
             # a frame of exact zeros would be masked as padding; nudge it (never happens
             # for real MFCCs, whose standardised values are continuous)
@@ -341,13 +522,15 @@ class Speech2Vec:
 
     # ---------------------------------------------------------- training
     def fit(self, recordings: Sequence[RecordingSegments], epochs: int | None = None,
-            progress: Callable[[dict], None] | None = None) -> list:
+            progress: Callable[[dict], None] | None = None, prenormalised: bool = False) -> list:
         """Train on the word segments of some recordings (skip-gram, window 3).
 
         Args:
             recordings: :class:`RecordingSegments` (e.g. from :func:`corpus_segments`).
             epochs: overrides ``config.epochs``.
             progress: called after every epoch with ``{"epoch", "loss", "pairs"}``.
+            prenormalised: the segments were already normalised per recording
+                (:func:`cmvn`, e.g. by :func:`held_out_split`); skips ``config.cmvn``.
 
         Returns:
             The per-epoch history.
@@ -356,17 +539,20 @@ class Speech2Vec:
             DataError: no recording with two or more words (no skip-gram pair).
         """
         cfg = self.config
-        seqs = [m for r in recordings for m in self._group(r.mfccs)]
+        seqs = [m for r in recordings for m in self._group(r.mfccs, prenormalised)]
         counts = [len(r.mfccs) for r in recordings]
         rng = np.random.default_rng(cfg.seed)
         if not seqs or not len(skipgram_pairs(counts, cfg.window, rng)):
             raise DataError("no training pairs: expected recordings with at least two word segments")
-        allf = np.concatenate([np.asarray(s, np.float32)[: cfg.max_frames] for s in seqs], axis=0)
+        feats = [self._features(s) for s in seqs]
+        allf = np.concatenate(feats, axis=0)
         self.mean = allf.mean(axis=0).astype(np.float32)
         self.std = np.maximum(allf.std(axis=0), 1e-3).astype(np.float32)
         std = [self._standardise(s) for s in seqs]
         history = []
         for epoch in range(1, int(epochs or cfg.epochs) + 1):
+            lr = cfg.learning_rate * cfg.lr_decay ** (epoch - 1)
+            self.trainer.optimizer.learning_rate.assign(lr)
             pairs = skipgram_pairs(counts, cfg.window, rng, cfg.self_target)
             pairs = pairs[rng.permutation(len(pairs))]
             # bucket by length to keep padding small
@@ -377,8 +563,12 @@ class Speech2Vec:
             n = 0
             for bidx in batches:
                 p = pairs[bidx]
-                enc = self._pad([std[a] for a, _ in p])
-                tgt = self._pad([std[b] for _, b in p])
+                if cfg.speed_perturb:
+                    f = rng.uniform(1 - cfg.speed_perturb, 1 + cfg.speed_perturb, len(p))
+                    enc = self._pad([stretch_frames(std[a], f[r]) for r, (a, _) in enumerate(p)])
+                else:
+                    enc = self._pad([std[a] for a, _ in p])
+                tgt = self._pad([std[b][:, :N_MFCC] for _, b in p])  # the decoder rebuilds the MFCCs
                 w = np.zeros(tgt.shape[:2], np.float32)
                 for r, (_, b) in enumerate(p):
                     w[r, : std[b].shape[0]] = 1.0
@@ -386,7 +576,7 @@ class Speech2Vec:
                 loss = self.trainer.train_on_batch([enc, tgt], tgt, sample_weight=w)
                 total += float(np.asarray(loss).reshape(-1)[0]) * len(p)
                 n += len(p)
-            entry = {"epoch": epoch, "loss": total / n, "pairs": int(n)}
+            entry = {"epoch": epoch, "loss": total / n, "pairs": int(n), "learning_rate": lr}
             history.append(entry)
             if progress:
                 progress(entry)
@@ -441,12 +631,14 @@ class Speech2Vec:
             return np.zeros((0, self.config.dim), np.float32)
         return self.encode(self._group(segment_mfccs(audio, timings, SAMPLE_RATE, path=path)))
 
-    def word_vectors(self, recordings: Sequence[RecordingSegments], min_count: int = 1):
+    def word_vectors(self, recordings: Sequence[RecordingSegments], min_count: int = 1,
+                     prenormalised: bool = False):
         """Each word's vector: the mean encoding of all its segments.
 
         Args:
             recordings: :class:`RecordingSegments`.
             min_count: drop words with fewer segments.
+            prenormalised: the segments were already normalised per recording.
 
         Returns:
             ``(words, vectors (n, dim) float32, counts)``, most frequent first (ties by
@@ -456,7 +648,7 @@ class Speech2Vec:
             ConfigError: no word left (empty vocabulary).
         """
         words = [w for r in recordings for w in r.words]
-        seqs = [m for r in recordings for m in self._group(r.mfccs)]
+        seqs = [m for r in recordings for m in self._group(r.mfccs, prenormalised)]
         keep = [i for i, w in enumerate(words) if w]
         enc = self.encode([seqs[i] for i in keep])
         sums, counts = {}, {}
@@ -484,14 +676,18 @@ class Speech2Vec:
             ConfigError: unknown or missing fields.
         """
         try:
-            conf = Speech2VecConfig(**cfg["config"])
+            # fields added later take the value that reproduces the older models
+            fields = {**_LEGACY_FIELDS, **cfg["config"]}
+            conf = Speech2VecConfig(**fields)
             mean = np.asarray(cfg["mfcc_mean"], np.float32)
             std = np.asarray(cfg["mfcc_std"], np.float32)
         except (KeyError, TypeError) as err:
             raise ConfigError(f"speech2vec config: {err}: expected the fields of Speech2VecConfig, "
                               "mfcc_mean and mfcc_std") from None
-        if mean.shape != (N_MFCC,) or std.shape != (N_MFCC,):
-            raise ConfigError(f"speech2vec config: mfcc_mean/mfcc_std must hold {N_MFCC} values")
+        n = conf.n_inputs
+        if mean.shape != (n,) or std.shape != (n,):
+            raise ConfigError(f"speech2vec config: mfcc_mean/mfcc_std must hold {n} values "
+                              f"(13 MFCCs x (1 + deltas {conf.deltas}))")
         model = cls(conf)
         model.mean, model.std = mean, std
         return model

@@ -58,6 +58,106 @@ def test_cmvn_against_reference():
         np.testing.assert_allclose(o, (m - allf.mean(0)) / allf.std(0), rtol=1e-5)
 
 
+def test_deltas_against_savitzky_golay_reference():
+    """HTK deltas over +-2 frames = the least-squares slope of a 5-point window (edges repeated)."""
+    from scipy.signal import savgol_filter
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((17, 13))
+    out = s2v.add_deltas(x, order=2)
+    assert out.shape == (17, 39)
+    d = savgol_filter(x, 5, polyorder=1, deriv=1, axis=0, mode="nearest")
+    dd = savgol_filter(d, 5, polyorder=1, deriv=1, axis=0, mode="nearest")
+    np.testing.assert_allclose(out[:, :13], x, atol=1e-6)
+    np.testing.assert_allclose(out[:, 13:26], d, atol=1e-5)
+    np.testing.assert_allclose(out[:, 26:], dd, atol=1e-5)
+    # a ramp has slope 1 away from the edges
+    ramp = s2v.add_deltas(np.arange(10.0)[:, None], order=1)
+    np.testing.assert_allclose(ramp[2:-2, 1], 1.0)
+    assert s2v.add_deltas(x[:1], order=2).shape == (1, 39)
+
+
+def test_stretch_frames_against_interpolation():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((20, 3))
+    for factor in (0.8, 1.25):
+        out = s2v.stretch_frames(x, factor)
+        m = int(round(20 / factor))
+        assert out.shape == (m, 3)
+        pos = np.linspace(0, 19, m)
+        for c in range(3):
+            np.testing.assert_allclose(out[:, c], np.interp(pos, np.arange(20), x[:, c]), atol=1e-5)
+    np.testing.assert_array_equal(s2v.stretch_frames(x[:1], 0.5), x[:1].astype(np.float32))
+
+
+def test_held_out_split_and_accuracy_against_reference():
+    rng = np.random.default_rng(2)
+    recs = [s2v.RecordingSegments(f"r{k}", [str(w) for w in rng.integers(0, 4, 12)],
+                                  [rng.standard_normal((int(rng.integers(1, 6)), 13)) * 2 + 1 for _ in range(12)])
+            for k in range(3)]
+    train, held = s2v.held_out_split(recs, every=5, offset=2)
+    for r, tr, ho in zip(recs, train, held):
+        assert ho.words == [r.words[i] for i in (2, 7)]
+        assert tr.words == [w for i, w in enumerate(r.words) if i % 5 != 2]
+        ref = s2v.cmvn(r.mfccs)  # normalised over the whole recording, before the split
+        np.testing.assert_allclose(ho.mfccs[1], ref[7], atol=1e-6)
+    # a held-out word without any training segment counts as an error
+    held[0] = s2v.RecordingSegments("r0", held[0].words[:1] + ["never-trained"], held[0].mfccs)
+    model = s2v.Speech2Vec(s2v.Speech2VecConfig(dim=4, hidden_units=4, seed=0))
+    model.mean, model.std = np.zeros(13, np.float32), np.ones(13, np.float32)
+    res = s2v.own_word_accuracy(model, train, held)
+    # reference: word means of the training encodings, cosine nearest neighbour in NumPy
+    tw = [w for r in train for w in r.words]
+    te = model.encode([m for r in train for m in r.mfccs])
+    vocab = sorted(set(tw))
+    means = np.stack([te[[i for i, w in enumerate(tw) if w == v]].mean(0) for v in vocab])
+    hw = [w for r in held for w in r.words]
+    he = model.encode([m for r in held for m in r.mfccs])
+    nn = _cos_nn(he, means)
+    want = np.mean([vocab[j] == w for w, j in zip(hw, nn)])
+    assert res["segments"] == 6 and res["unseen"] == 1
+    assert res["accuracy"] == pytest.approx(want)
+    with pytest.raises(ConfigError, match="every must be"):
+        s2v.held_out_split(recs, every=1)
+
+
+def test_config_options_checked_and_old_configs_load():
+    with pytest.raises(ConfigError, match="speech2vec.deltas"):
+        s2v.Speech2VecConfig(deltas=3).validate()
+    with pytest.raises(ConfigError, match="speech2vec.speed_perturb"):
+        s2v.Speech2VecConfig(speed_perturb=1.5).validate()
+    with pytest.raises(ConfigError, match="speech2vec.lr_decay"):
+        s2v.Speech2VecConfig(lr_decay=0.0).validate()
+    assert s2v.Speech2VecConfig(deltas=2).n_inputs == 39
+    # a configuration saved before deltas/speed_perturb/lr_decay existed: 13 inputs
+    cfg = s2v.Speech2Vec(s2v.Speech2VecConfig(dim=4, hidden_units=4, deltas=0)).get_config()
+    for k in ("deltas", "speed_perturb", "lr_decay"):
+        del cfg["config"][k]
+    old = s2v.Speech2Vec.from_config(cfg)
+    assert old.config.deltas == 0 and old.config.n_inputs == 13
+    assert old.encode([np.ones((3, 13))]).shape == (1, 4)
+    bad = dict(cfg, config=dict(cfg["config"], deltas=2))
+    with pytest.raises(ConfigError, match="must hold 39 values"):
+        s2v.Speech2Vec.from_config(bad)
+
+
+def test_deltas_model_trains_and_round_trips(corpus, tmp_path):
+    recs = s2v.corpus_segments(corpus, partitions=("Train_01", "Train_02"))
+    model = s2v.Speech2Vec(s2v.Speech2VecConfig(dim=8, hidden_units=8, epochs=2, deltas=2,
+                                                speed_perturb=0.1, lr_decay=0.5, seed=0))
+    hist = model.fit(recs)
+    assert [h["learning_rate"] for h in hist] == pytest.approx([2e-3, 1e-3])
+    assert model.mean.shape == (39,)
+    # the feature statistics are those of MFCCs + deltas of the cmvn-normalised segments
+    feats = np.concatenate([s2v.add_deltas(m[:100], 2) for r in recs for m in s2v.cmvn(r.mfccs)])
+    np.testing.assert_allclose(model.mean, feats.mean(0), atol=1e-4)
+    path = model.save_weights(tmp_path / "d.weights.h5")
+    other = s2v.Speech2Vec.from_config(model.get_config())
+    other.load_weights(path)
+    segs = s2v.cmvn(recs[0].mfccs)[:4]
+    np.testing.assert_allclose(other.encode(segs), model.encode(segs), atol=1e-6)
+
+
 def test_training_reduces_the_loss(trained):
     _, recs, hist = trained
     assert len(hist) == 3
