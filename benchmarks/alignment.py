@@ -5,7 +5,7 @@ with noise, rows in frequency order), so the result needs no data files.
 
 Usage:
     python benchmarks/alignment.py [--words 20000] [--dim 100] [--iterations 5]
-        [--adversarial-iterations 200] [--hidden 2048] [--skip-adversarial]
+        [--adversarial-iterations 200] [--hidden 2048] [--skip-adversarial] [--threads N]
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import sys
 import time
 from pathlib import Path
@@ -45,6 +46,8 @@ def main(argv=None) -> int:
                     help="iterations (5 discriminator + 1 mapping step each) timed")
     ap.add_argument("--hidden", type=int, default=2048)
     ap.add_argument("--skip-adversarial", action="store_true")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="worker threads of the CSLS sweeps (default: as many as BLAS uses)")
     args = ap.parse_args(argv)
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
@@ -54,11 +57,14 @@ def main(argv=None) -> int:
     # warm-up (BLAS threads, page faults) on a small problem
     al.refine(np.eye(args.dim), S[:2000], T[:2000], iterations=1)
     load_before = os.getloadavg()[0]
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0, c0 = time.perf_counter(), time.process_time()
     W0 = al.procrustes(S[: args.seed_pairs], T[: args.seed_pairs])
-    res = al.refine(W0, S, T, iterations=args.iterations)
+    res = al.refine(W0, S, T, iterations=args.iterations, threads=args.threads)
     refine_s = time.perf_counter() - t0
     refine_cpu = time.process_time() - c0
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    load_after = os.getloadavg()[0]
     pairs = np.stack([np.arange(args.words)] * 2, axis=1)[::10]
     p = al.precision_at_k(res.W, S, T, pairs)
     out = {
@@ -68,6 +74,10 @@ def main(argv=None) -> int:
         "load_average_1min_before": round(load_before, 2),
         "procrustes_plus_refinements_s": round(refine_s, 3),
         "procrustes_plus_refinements_process_cpu_s": round(refine_cpu, 3),
+        "procrustes_plus_refinements_sys_s": round(ru1.ru_stime - ru0.ru_stime, 3),
+        "procrustes_plus_refinements_minor_faults": ru1.ru_minflt - ru0.ru_minflt,
+        "load_average_1min_after": round(load_after, 2),
+        "csls_worker_threads": args.threads or al._default_threads(),
         "refinement_iterations": args.iterations,
         "sweep_seconds": [round(h["seconds"], 3) for h in res.history],
         "criterion": round(res.criterion, 4),

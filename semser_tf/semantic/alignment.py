@@ -513,6 +513,7 @@ def _csls_pass(X, Y, k: int, rank_s: int, rank_t: int, block: int = 256,
 
 _CHUNK = 16  # values per chunk of a row or column in the first sweep
 _TILE_COLS = 4096  # columns per tile (rows per tile: ``block``)
+_R_BLOCK = 64  # queries per step when finishing the r terms (keeps the gathered candidates in cache)
 
 
 def _tile_chunk_members(n: int, width: int, c: int = _CHUNK) -> np.ndarray:
@@ -641,7 +642,7 @@ def _csls_sweeps(Xn, Yn, k, rank_s, rank_t, block, tile_cols, ws, threads, timin
     # ---- r terms, finished exactly from the k best chunks
     r_src = np.empty(rank_s, dtype=dt)
     r_tgt = np.empty(rank_t, dtype=dt)
-    rb = 64
+    rb = _R_BLOCK
 
     def source_terms(tid, a, b):
         r_src[a:b] = _knn_means_from_chunks(row_max[a:b], members, Xn[a:b], Yn, ks, ws, tid)
@@ -807,7 +808,7 @@ class RefineResult(NamedTuple):
 
 def refine(W, S, T, iterations: int = 5, k: int = 10, max_rank: int = 15000,
            n_criterion: int = 10000, select_best: bool = True, block: int = 256,
-           log: Callable[[dict], None] | None = None) -> RefineResult:
+           log: Callable[[dict], None] | None = None, threads: int | None = None) -> RefineResult:
     """Iterative Procrustes refinement on CSLS mutual-nearest-neighbour dictionaries.
 
     Each iteration builds a dictionary from the current mapping (:func:`build_dictionary`,
@@ -829,6 +830,8 @@ def refine(W, S, T, iterations: int = 5, k: int = 10, max_rank: int = 15000,
         select_best: keep the best mapping by the criterion.
         block: rows per tile of the similarity sweeps (see :func:`build_dictionary`).
         log: called with each history entry (for progress output).
+        threads: worker threads of the sweeps, each running BLAS on one thread (default:
+            as many as BLAS uses, within the usable cores; 1 = one worker, BLAS as set).
 
     Returns:
         :class:`RefineResult`.
@@ -847,6 +850,7 @@ def refine(W, S, T, iterations: int = 5, k: int = 10, max_rank: int = 15000,
     k = _check_k(k)
     n_crit = min(_check_k(n_criterion, "n_criterion"), S.shape[0])
     rank_s, rank_t = _ranks(max_rank, S.shape[0], T.shape[0])
+    threads = None if threads is None else _check_k(threads, "threads")
     sweep_s = max(rank_s, n_crit)
     history = []
     ws = _Workspace()
@@ -858,7 +862,7 @@ def refine(W, S, T, iterations: int = 5, k: int = 10, max_rank: int = 15000,
             break
         # the last sweep only scores the mapping: no target-to-source search, no r_T
         p = _csls_pass(apply_mapping(W, S), T, k, sweep_s if need_dict else n_crit, rank_t,
-                       block, ws=ws, both_ways=need_dict)
+                       block, ws=ws, both_ways=need_dict, threads=threads)
         crit = float(p.s2t_cos[:n_crit].mean())
         entry = {"iteration": it, "criterion": crit}
         if crit > best_c:

@@ -310,6 +310,18 @@ def test_refine_recovers_rotation_from_a_poor_start():
     assert res.criterion == pytest.approx(max(crits))
 
 
+def test_refine_same_result_with_one_or_two_worker_threads():
+    S, T, Q, pairs = _structured(n=900, dim=12, seed=17, noise=0.3)
+    W0 = al.procrustes(S[pairs[:40, 0]], T[pairs[:40, 1]])
+    one = al.refine(W0, S, T, iterations=2, max_rank=700, n_criterion=500, block=64, threads=1)
+    two = al.refine(W0, S, T, iterations=2, max_rank=700, n_criterion=500, block=64, threads=2)
+    np.testing.assert_allclose(one.W, two.W, atol=1e-12)
+    assert [h["dictionary_size"] for h in one.history[:2]] == [h["dictionary_size"] for h in two.history[:2]]
+    assert one.criterion == pytest.approx(two.criterion, abs=1e-12)
+    with pytest.raises(ConfigError, match="threads"):
+        al.refine(W0, S, T, iterations=1, threads=0)
+
+
 def test_supervised_identical_words_mode():
     S, T, Q, pairs = _structured(n=300, dim=10, seed=12)
     src_words = [f"w{i}" for i in range(300)]
