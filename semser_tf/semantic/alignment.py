@@ -601,7 +601,8 @@ def _csls_sweeps(Xn, Yn, k, rank_s, rank_t, block, tile_cols, ws, threads, timin
     col_tiles = list(_blocks(n_t, Wc))
 
     # ---- sweep 1: cos = X Y^T in R x Wc tiles; chunk maxima of the first rank_s rows
-    # (row chunks as in _tile_chunk_members) and of the first rank_t columns (16 rows)
+    # (row chunks as in _tile_chunk_members), finished into r_T as soon as a row block is
+    # done, and of the first rank_t columns (16-row chunks)
     members = ws.bufs.get(("members", n_t, Wc))
     if members is None:
         members = ws.bufs[("members", n_t, Wc)] = _tile_chunk_members(n_t, Wc, c)
@@ -612,49 +613,48 @@ def _csls_sweeps(Xn, Yn, k, rank_s, rank_t, block, tile_cols, ws, threads, timin
     col_chunks = col_members.shape[0]
     YnT = ws.get("YnT", (d, n_t), dt)
     YnT[...] = Yn.T
-    row_max = ws.get("row_max", (rank_s if both_ways else 0, row_chunks), dt)
     col_max = ws.get("col_max", (col_chunks, rank_t), dt)
     rows_wide = rank_s if both_ways else 0  # rows whose r_T is needed: all their columns
-    tasks = [(a, b, p, q) for a, b in row_tiles for p, q in col_tiles if a < rows_wide or p < rank_t]
+    r_src = np.empty(rank_s, dtype=dt)
 
-    def sweep1(tid, a, b, p, q):
-        if a >= rows_wide:
-            q = min(q, rank_t)
-        M = ws.get(f"M{tid}", (b - a, q - p), dt)
-        np.matmul(Xn[a:b], YnT[:, p:q], out=M)
-        if a < rows_wide:
-            e = min(b, rank_s)
-            _tile_chunk_maxima(M[: e - a], row_max[a:e, (p // Wc) * tile_chunks:], c)
-        if p < rank_t:
-            Mt = M[:, : min(q, rank_t) - p]
-            rows = b - a
-            full = rows - rows % c
-            if full:
-                np.max(Mt[:full].reshape(full // c, c, Mt.shape[1]), axis=1,
-                       out=col_max[a // c: (a + full) // c, p: p + Mt.shape[1]])
-            if full < rows:
-                np.max(Mt[full:], axis=0, out=col_max[(a + full) // c, p: p + Mt.shape[1]])
+    def sweep1(tid, a, b):  # one row block: its tiles, then r_T of its rows
+        e = min(b, rows_wide)
+        row_max = ws.get(f"row_max{tid}", (max(0, e - a), row_chunks), dt)
+        for ti, (p, q) in enumerate(col_tiles):
+            if a >= rows_wide:
+                if p >= rank_t:
+                    break
+                q = min(q, rank_t)
+            M = ws.get(f"M{tid}", (b - a, q - p), dt)
+            np.matmul(Xn[a:b], YnT[:, p:q], out=M)
+            if e > a:
+                _tile_chunk_maxima(M[: e - a], row_max[:, ti * tile_chunks:], c)
+            if p < rank_t:
+                Mt = M[:, : min(q, rank_t) - p]
+                rows = b - a
+                full = rows - rows % c
+                if full:
+                    np.max(Mt[:full].reshape(full // c, c, Mt.shape[1]), axis=1,
+                           out=col_max[a // c: (a + full) // c, p: p + Mt.shape[1]])
+                if full < rows:
+                    np.max(Mt[full:], axis=0, out=col_max[(a + full) // c, p: p + Mt.shape[1]])
+        for u, v in _blocks(max(0, e - a), _R_BLOCK):
+            r_src[a + u: a + v] = _knn_means_from_chunks(row_max[u:v], members, Xn[a + u: a + v],
+                                                         Yn, ks, ws, tid)
 
     lap("prepare")
-    _parallel(sweep1, tasks, threads)
+    _parallel(sweep1, row_tiles, threads)
     lap("sweep1")
 
-    # ---- r terms, finished exactly from the k best chunks
-    r_src = np.empty(rank_s, dtype=dt)
+    # ---- r_S of the first rank_t targets, finished exactly from their k best chunks
     r_tgt = np.empty(rank_t, dtype=dt)
-    rb = _R_BLOCK
-
-    def source_terms(tid, a, b):
-        r_src[a:b] = _knn_means_from_chunks(row_max[a:b], members, Xn[a:b], Yn, ks, ws, tid)
 
     def target_terms(tid, a, b):
         cm = ws.get(f"cmT{tid}", (b - a, col_chunks), dt)
         np.copyto(cm, col_max[:, a:b].T)
         r_tgt[a:b] = _knn_means_from_chunks(cm, col_members, Yn[a:b], Xn, kt, ws, tid)
 
-    _parallel(lambda tid, f, a, b: f(tid, a, b),
-              [(source_terms, a, b) for a, b in _blocks(rows_wide, rb)]
-              + [(target_terms, a, b) for a, b in _blocks(rank_t, rb)], threads)
+    _parallel(target_terms, _blocks(rank_t, _R_BLOCK), threads)
     lap("r_terms")
 
     # ---- sweep 2: CSLS / 2 = cos - r_T(x)/2 - r_S(y)/2 on the restricted block, as the
