@@ -164,18 +164,19 @@ def child(minutes, sample_rate, precision, windows_per_call, variant, pretrained
     from semser_tf.inference import Predictor, open_audio_stream
     from semser_tf.models import ModelConfig, build_model
 
-    if precision != "float32":
-        keras.mixed_precision.set_global_policy(precision)
     if pretrained:
         from semser_tf import load_pretrained
 
         pm = load_pretrained(None if pretrained == "default" else pretrained, offline=True)
+        pm = pm.with_precision(precision)  # a saved model keeps its policy: rebuild under this one
         config, model = pm.config, pm.model
         variant = f"{pm.name} ({config.variant})"
         predictor = pm.predictor()
         predictor.windows_per_call = windows_per_call
         vocabulary = _vocabulary(pm) if (with_words and pm.embeddings is not None) else None
     else:
+        if precision != "float32":
+            keras.mixed_precision.set_global_policy(precision)
         config = ModelConfig(variant=variant)
         model = build_model(config)
         predictor = Predictor(model, config, frame_features=None, windows_per_call=windows_per_call)
@@ -234,7 +235,7 @@ def child(minutes, sample_rate, precision, windows_per_call, variant, pretrained
     }
 
 
-def cli_record(minutes, sample_rate, pretrained=None, with_words=False):
+def cli_record(minutes, sample_rate, pretrained=None, with_words=False, precision="float32"):
     """Wall time of the whole ``semser predict`` command on a file of ``minutes``."""
     with tempfile.TemporaryDirectory() as tmp:
         path = write_wav(Path(tmp) / "talk.wav", minutes * 60, sample_rate)
@@ -242,6 +243,8 @@ def cli_record(minutes, sample_rate, pretrained=None, with_words=False):
                "--csv", str(Path(tmp) / "talk.csv")]
         if pretrained and pretrained != "default":
             cmd += ["--model", pretrained]
+        if precision != "float32":
+            cmd += ["--precision", precision]
         if with_words:
             from semser_tf import load_pretrained
 
@@ -252,7 +255,8 @@ def cli_record(minutes, sample_rate, pretrained=None, with_words=False):
         wall = time.perf_counter() - t0
         rows = len(Path(tmp, "talk.csv").read_text().splitlines()) - 1 if res.returncode == 0 else None
     rec = {"cli": " ".join(["semser", "predict", "FILE", "--no-plot", "--offline"]
-                           + (["--words", "WORDS"] if with_words else [])), "minutes": minutes,
+                           + (["--words", "WORDS"] if with_words else [])
+                           + (["--precision", precision] if precision != "float32" else [])), "minutes": minutes,
            "returncode": res.returncode, "csv_rows": rows, "wall_s": round(wall, 2),
            "audio_s_per_s": round(minutes * 60 / wall, 1), "stdout_tail": res.stdout.strip().splitlines()[-3:],
            "loadavg": open("/proc/loadavg").read().split()[:3]}
@@ -304,7 +308,7 @@ def main():
             records.append(json.loads([l for l in res.stdout.splitlines() if l.startswith("{")][-1]))
         emit(records[-1])
         if args.cli:
-            records.append(cli_record(minutes, args.sample_rate, args.pretrained, args.words))
+            records.append(cli_record(minutes, args.sample_rate, args.pretrained, args.words, args.precision))
             emit(records[-1])
     records.append({"machine": machine()})
     emit(records[-1])

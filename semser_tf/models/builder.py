@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 from keras import layers
 
@@ -12,6 +14,65 @@ from semser_tf.models.config import ModelConfig
 
 WAVEFORM, SEMANTIC = "waveform", "semantic"
 """Input names: waveform (batch, frames, samples_per_frame), semantic (batch, frames, dim)."""
+
+
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+"""Dtype policies a model can be built under (docs/benchmarks.md, "The fast setting")."""
+
+
+def check_precision(precision: str) -> str:
+    """``precision`` if it is one of :data:`PRECISIONS`, else a ``ConfigError``."""
+    from semser_tf.errors import ConfigError
+
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}.")
+    return precision
+
+
+@contextlib.contextmanager
+def precision_policy(precision: str = "float32"):
+    """Build models under a Keras dtype policy, restoring the previous global one after.
+
+    ``mixed_bfloat16`` is the project's fast setting (bf16 compute, float32 weights, the
+    LSTM kept float32 by :func:`build_model`); the parameters and saved files are the
+    same as in float32.
+
+    Args:
+        precision: ``float32``, ``mixed_bfloat16`` or ``mixed_float16``.
+
+    Example:
+
+    >>> with precision_policy("mixed_bfloat16"):          # doctest: +SKIP
+    ...     model = build_model(ModelConfig())
+    """
+    precision = check_precision(precision)
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def with_precision(model: keras.Model, config: ModelConfig, precision: str) -> keras.Model:
+    """The same model (same weights) rebuilt under another dtype policy.
+
+    A saved model keeps the policy it was built with; this rebuilds it from ``config``
+    under ``precision`` and copies the weights (for inference: the optimizer is not kept).
+
+    Args:
+        model: a model built by :func:`build_model` from ``config``.
+        config: its config.
+        precision: the policy to rebuild under.
+    """
+    precision = check_precision(precision)
+    if keras.backend.standardize_dtype(model.compute_dtype) == ("float32" if precision == "float32"
+                                                                else precision.split("_")[1]):
+        return model
+    with precision_policy(precision):
+        rebuilt = build_model(config)
+    rebuilt.set_weights(model.get_weights())
+    return rebuilt
 
 
 def model_inputs(config: ModelConfig):

@@ -58,7 +58,8 @@ def _settings(args):
 
     return TrainSettings(epochs=args.epochs, patience=args.patience, train_partition=args.train_partition,
                          val_partition=args.val_partition, val_fraction=args.val_fraction,
-                         delay_frames=args.delay_frames, steps_per_epoch=args.steps_per_epoch)
+                         delay_frames=args.delay_frames, steps_per_epoch=args.steps_per_epoch,
+                         precision=getattr(args, "precision", "float32"))
 
 
 def _train(args):
@@ -163,6 +164,9 @@ def _common(p, variant=True):
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
     p.add_argument("--verbose", action="store_true", help="per-step progress bars")
+    p.add_argument("--precision", default="float32",
+                   help="dtype policy: float32 (default) or mixed_bfloat16 (the fast setting on GPUs and "
+                        "on CPUs with AVX512_BF16/AMX; docs/benchmarks.md) or mixed_float16")
 
 
 def register(sub):

@@ -56,6 +56,8 @@ class TrainSettings:
         delay_frames: annotation-delay shift of the labels (see the data loader).
         steps_per_epoch: cap on batches per epoch (``None``: the whole partition).
         jit_compile: passed to ``Model.compile``.
+        precision: Keras dtype policy the model is built under: ``float32`` (default) or
+            ``mixed_bfloat16`` (the fast setting, docs/benchmarks.md) or ``mixed_float16``.
     """
 
     epochs: int = 50
@@ -67,8 +69,12 @@ class TrainSettings:
     delay_frames: int = 0
     steps_per_epoch: int | None = None
     jit_compile: object = "auto"
+    precision: str = "float32"
 
     def __post_init__(self):
+        from semser_tf.models.builder import check_precision
+
+        check_precision(self.precision)
         for name in ("epochs", "patience"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -212,7 +218,7 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
     import keras
 
     from semser_tf.data.pipeline import ZeroFrameFeatures, dataset_for_model, make_dataset
-    from semser_tf.models.builder import build_model, compile_model
+    from semser_tf.models.builder import build_model, compile_model, precision_policy
 
     out_dir = Path(out_dir)
     settings = settings or TrainSettings()
@@ -283,7 +289,7 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
 
     ckpt_dir = out_dir / "checkpoints"
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
-    with scope:
+    with scope, precision_policy(settings.precision):
         if resuming:
             model = keras.saving.load_model(ckpt_dir / "last.keras", safe_mode=True)
         else:

@@ -61,6 +61,17 @@ class PretrainedModel:
             return None
         return self.embeddings.frame_features(mode=mode or self.embedding_mode)
 
+    def with_precision(self, precision: str) -> "PretrainedModel":
+        """The same pretrained model rebuilt under another dtype policy (e.g. ``mixed_bfloat16``).
+
+        Args:
+            precision: ``float32``, ``mixed_bfloat16`` or ``mixed_float16``.
+        """
+        from semser_tf.models.builder import with_precision
+
+        return PretrainedModel(with_precision(self.model, self.config, precision), self.config,
+                               self.embeddings, self.entry, self.report, self.embedding_mode)
+
     def predictor(self, mode=None):
         from semser_tf.inference import Predictor
 

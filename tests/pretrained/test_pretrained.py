@@ -146,3 +146,25 @@ def test_finetune_bad_freeze_and_unknown_target(tiny_run, speech_corpus):  # noq
         finetune(str(tiny_run), SEWACorpus(speech_corpus), "/tmp/x", freeze=("encoder",))
     with pytest.raises(ConfigError, match="not in the corpus"):
         finetune(str(tiny_run), SEWACorpus(speech_corpus), "/tmp/x", targets=["dominance"])
+
+
+def test_bundled_model_in_bfloat16_predicts_like_float32():
+    """with_precision rebuilds the bundled model under mixed_bfloat16 with the same weights:
+    same parameters, bf16 compute, predictions within bfloat16's rounding of float32's."""
+    import numpy as np
+
+    f32 = load_pretrained(offline=True)
+    bf16 = f32.with_precision("mixed_bfloat16")
+    assert bf16.model.count_params() == f32.model.count_params() == 152_438
+    assert bf16.model.get_layer("paralinguistic").compute_dtype == "bfloat16"
+    assert f32.with_precision("float32").model is f32.model
+    rng = np.random.default_rng(0)
+    t = np.arange(22050 * 12) / 22050
+    audio = (0.2 * np.sin(2 * np.pi * 180 * t) * np.sin(2 * np.pi * 0.5 * t)
+             + 0.05 * rng.standard_normal(t.size)).astype("float32")
+    a = f32.predict(audio, sample_rate=22050).values
+    b = bf16.predict(audio, sample_rate=22050).values
+    assert a.shape == b.shape == (120, 3) and np.all(np.isfinite(b))
+    assert np.linalg.norm(a - b) / np.linalg.norm(a) < 3e-2
+    with pytest.raises(ConfigError, match="precision"):
+        f32.with_precision("int8")

@@ -135,3 +135,23 @@ def test_cli_unknown_preset_and_bad_set(speech_corpus, tmp_path, capsys):
     assert "unknown config key(s) lstm_size" in capsys.readouterr().err
     assert main(["train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r")]) == 2
     assert "corpus not found" in capsys.readouterr().err
+
+
+def test_train_under_mixed_bfloat16_builds_bf16_and_restores_the_policy(speech_corpus, tmp_path):
+    """TrainSettings.precision builds the model under that policy (bf16 compute, float32
+    weights, LSTM float32) and leaves the global policy as it found it."""
+    import keras
+
+    run = tmp_path / "run"
+    train(SEWACorpus(speech_corpus), run, ModelConfig(variant="paralinguistic", **SMALL),
+          TrainSettings(epochs=1, precision="mixed_bfloat16"), cache_dir=tmp_path / "cache", verbose=0,
+          plots=False)
+    assert keras.mixed_precision.global_policy().name == "float32"
+    model = keras.saving.load_model(run / "best.keras", safe_mode=True)
+    conv = model.get_layer("paralinguistic")
+    assert conv.dtype_policy.name == "mixed_bfloat16" and conv.compute_dtype == "bfloat16"
+    assert model.get_layer("lstm").compute_dtype == "float32"
+    assert all(w.dtype == "float32" for w in model.weights)
+    assert json.loads((run / "config.json").read_text())["training"]["precision"] == "mixed_bfloat16"
+    with pytest.raises(ConfigError, match="precision: expected one of float32, mixed_bfloat16"):
+        TrainSettings(precision="bf16")
