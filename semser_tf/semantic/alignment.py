@@ -477,9 +477,10 @@ def _csls_pass(X, Y, k: int, rank_s: int, rank_t: int, block: int = 256,
     similarity matrix is ever stored, so nothing large is allocated per sweep:
 
     1. ``cos = X Y^T`` over the first ``rank_s`` rows (all columns) and the first
-       ``rank_t`` columns (all rows). Each tile leaves the maxima of its 16-value row chunks
-       (strided columns, :func:`_tile_chunk_members`) and of its 16-row column chunks.
-       ``r_T`` of a source and ``r_S`` of a target are then finished exactly by
+       ``rank_t`` columns (all rows); a worker takes a whole row block. Each tile leaves
+       the maxima of its 16-value row chunks (strided columns, :func:`_tile_chunk_members`)
+       and of its 16-row column chunks. ``r_T`` of the block's sources is finished as soon
+       as its tiles are done, ``r_S`` of the targets after the sweep, both exactly by
        :func:`_knn_means_from_chunks`: the ``k`` largest values lie in the ``k`` chunks
        with the largest maxima, whose ``16 k`` cosines are recomputed.
     2. The restricted ``rank_s x rank_t`` block of ``CSLS / 2 = cos - r_T(x)/2 - r_S(y)/2``,
@@ -816,7 +817,7 @@ def refine(W, S, T, iterations: int = 5, k: int = 10, max_rank: int = 15000,
     Procrustes solution on it. The criterion of each mapping comes out of the same sweep
     that builds the next dictionary, so ``iterations`` refinements take
     ``iterations + 1`` sweeps; the last one only scores the final mapping (source-to-target
-    search only, about 35% cheaper). The sweeps share one workspace of buffers. With ``select_best`` the mapping with the highest
+    search only, about a third cheaper). The sweeps share one workspace of buffers. With ``select_best`` the mapping with the highest
     :func:`unsupervised_criterion` (initial one included) is returned, else the last.
 
     Args:
