@@ -228,7 +228,9 @@ def _cmd_evaluate(args) -> int:
         parts = tuple(p for p in args.partitions.split(",") if p) or None
         recs = corpus_segments(args.corpus, parts)
         index = {w: i for i, w in enumerate(emb.words)}
-        segs = [(w, m) for r in recs for w, m in zip(r.words, r.mfccs) if w in index]
+        # each recording's segments normalised together (cmvn), as encode_segments does
+        segs = [(w, m) for r in recs for w, m in zip(r.words, emb.speech2vec.normalise_recording(r.mfccs))
+                if w in index]
         if segs:
             enc = emb.transform(emb.speech2vec.encode([m for _, m in segs]))
             sim = al.normalize_rows(enc) @ al.normalize_rows(emb.vectors).T
@@ -266,7 +268,7 @@ def register(subparsers) -> None:
     s.add_argument("--dim", type=int, default=100)
     s.add_argument("--hidden", type=int, default=128)
     s.add_argument("--window", type=int, default=3)
-    s.add_argument("--epochs", type=int, default=20)
+    s.add_argument("--epochs", type=int, default=15)
     s.add_argument("--batch-size", type=int, default=64)
     s.add_argument("--learning-rate", type=float, default=2e-3)
     s.add_argument("--self-target", type=float, default=0.9)
@@ -278,7 +280,7 @@ def register(subparsers) -> None:
                    help="encoder input: MFCCs (0), + deltas (1), + delta-deltas (2)")
     s.add_argument("--speed-perturb", type=float, default=0.0,
                    help="time-stretch the encoder input by a factor in [1-x, 1+x] during training")
-    s.add_argument("--lr-decay", type=float, default=1.0, help="learning-rate factor per epoch")
+    s.add_argument("--lr-decay", type=float, default=0.85, help="learning-rate factor per epoch (1: constant)")
     s.add_argument("--held-out", type=int, default=0, metavar="N",
                    help="keep every N-th segment of each recording out of training and the word "
                         "vectors, and report their own-word nearest-neighbour accuracy")
