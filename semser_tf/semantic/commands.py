@@ -108,7 +108,11 @@ def _cmd_speech2vec(args) -> int:
         recs, held = s2v.held_out_split(recs, every=args.held_out, offset=args.held_out // 2,
                                         normalise=cfg.cmvn)
         pre = cfg.cmvn
-        evals = {int(x) for x in (args.eval_epochs or str(cfg.epochs)).split(",") if x.strip()}
+        try:
+            evals = {int(x) for x in (args.eval_epochs or str(cfg.epochs)).split(",") if x.strip()}
+        except ValueError:
+            raise ConfigError(f"--eval-epochs {args.eval_epochs!r}: expected comma-separated epoch numbers, "
+                              "e.g. 5,10,15") from None
     ebar = ProgressBar(cfg.epochs, "speech2vec")
 
     def progress(e):
