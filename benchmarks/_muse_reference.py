@@ -43,11 +43,12 @@ def candidates(emb1, emb2, knn=10, max_rank=15000, bs=128):
     targets = np.empty(n_src, dtype=np.int64)
     scores = np.empty(n_src, dtype=emb1.dtype)
     for i in range(0, n_src, bs):
-        s = 2 * (emb1[i:i + bs] @ emb2.T) - r1[i:i + bs, None] - r2[None, :]
+        j = min(i + bs, n_src)
+        s = 2 * (emb1[i:j] @ emb2.T) - r1[i:j, None] - r2[None, :]
         top2 = np.argpartition(s, s.shape[1] - 2, axis=1)[:, -2:]
         best = np.take_along_axis(s, top2, axis=1).argmax(axis=1)
-        targets[i:i + bs] = top2[np.arange(len(top2)), best]
-        scores[i:i + bs] = s[np.arange(len(s)), targets[i:i + bs]]
+        targets[i:j] = top2[np.arange(len(top2)), best]
+        scores[i:j] = s[np.arange(len(s)), targets[i:j]]
     pairs = np.stack([np.arange(n_src), targets], axis=1)
     keep = pairs[:, 1] < max_rank  # MUSE's dico_max_rank also bounds the targets
     return pairs[keep], scores

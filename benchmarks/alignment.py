@@ -3,7 +3,12 @@
 Prints one JSON object. The vocabulary is synthetic (a rotated anisotropic Gaussian mixture
 with noise, rows in frequency order), so the result needs no data files.
 
+With ``--reference`` the same Procrustes + refinements are also run by a NumPy transcription
+of MUSE's loop (``benchmarks/_muse_reference.py``: batched products, top-k by partition,
+``S2T&T2S`` candidates) on the same data, and the ratio is printed.
+
 Usage:
+    python benchmarks/alignment.py --skip-adversarial --reference
     python benchmarks/alignment.py [--words 20000] [--dim 100] [--iterations 5]
         [--adversarial-iterations 200] [--hidden 2048] [--skip-adversarial] [--threads N]
 """
@@ -46,6 +51,9 @@ def main(argv=None) -> int:
                     help="iterations (5 discriminator + 1 mapping step each) timed")
     ap.add_argument("--hidden", type=int, default=2048)
     ap.add_argument("--skip-adversarial", action="store_true")
+    ap.add_argument("--reference", action="store_true",
+                    help="also time MUSE's refinement loop transcribed to NumPy (benchmarks/_muse_reference.py) "
+                         "on the same data, after ours, for a ratio")
     ap.add_argument("--threads", type=int, default=None,
                     help="worker threads of the CSLS sweeps (default: as many as BLAS uses)")
     args = ap.parse_args(argv)
@@ -84,6 +92,22 @@ def main(argv=None) -> int:
         "p_at_1": p[1],
         "w_minus_q_fro": float(np.linalg.norm(res.W - Q)),
     }
+    if args.reference:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import _muse_reference as muse
+
+        t0 = time.perf_counter()
+        W0 = muse.procrustes(S[: args.seed_pairs], T[: args.seed_pairs])
+        Wr, cr, hist = muse.refine(W0, S, T, iterations=args.iterations)
+        ref_s = time.perf_counter() - t0
+        out.update({
+            "reference": "MUSE refinement loop in NumPy (benchmarks/_muse_reference.py)",
+            "reference_s": round(ref_s, 3),
+            "reference_criterion": round(cr, 4),
+            "reference_p_at_1": al.precision_at_k(Wr, S, T, pairs)[1],
+            "speedup_vs_reference": round(ref_s / refine_s, 2),
+            "load_average_1min_after_reference": round(os.getloadavg()[0], 2),
+        })
     if not args.skip_adversarial:
         import tensorflow as tf  # noqa: F401  (import time is not timed)
 
