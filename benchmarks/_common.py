@@ -24,6 +24,14 @@ def machine() -> dict:
     return info
 
 
+def add_shape_args(parser, batch: int = 5, steps: int = 5) -> None:
+    """The options every model benchmark takes: variant, batch, sequence length, timed steps."""
+    parser.add_argument("--variant", default="attention")
+    parser.add_argument("--batch", type=int, default=batch)
+    parser.add_argument("--sequence-length", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=steps, help="timed steps (median)")
+
+
 def median_time(fn, steps: int, warmup: int = 2) -> float:
     """Median wall time of ``fn()`` over ``steps`` calls after ``warmup`` calls."""
     for _ in range(warmup):

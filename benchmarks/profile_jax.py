@@ -4,9 +4,10 @@ For our model (each ``--precision``) and, with ``--reference``, the plain Keras 
 (``../shared/bench/ref_bench.py`` built in this process), this script times
 ``train_on_batch`` (median of ``--steps`` after warm-up), then records ``--trace-steps``
 steps with ``jax.profiler.trace`` and reads the device plane of the trace back
-(``jax.profiler.ProfileData``): kernel time per step, grouped by the JAX operation that
-launched it (its ``tf_op`` / ``hlo_op`` stat, cut to the model part: conv stack,
-fusion, LSTM, optimizer, ...) and by kernel name. Prints JSON lines; ``--out DIR`` also
+(``jax.profiler.ProfileData``): kernel time per step, the time the GPU was busy at all
+(union of kernel intervals over its streams), and the top kernels by name (cuDNN/cuBLAS
+kernels by their library names, XLA fusions by their HLO names; the events carry no
+Keras layer names, so kernels are assigned to model parts by reading the table). Prints JSON lines; ``--out DIR`` also
 keeps a JSON summary there.
 
 JAX backend only (``KERAS_BACKEND=jax``; meant for the lent GPU machine).
@@ -23,7 +24,6 @@ import collections
 import glob
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -32,40 +32,11 @@ from pathlib import Path
 os.environ.setdefault("KERAS_BACKEND", "jax")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import emit, machine, median_time  # noqa: E402
-
-_PARTS = [  # (label, regex on the op's name path), first match wins
-    ("optimizer (Adam, clipnorm)", r"adam|optimizer|clip|global_norm|apply"),
-    ("loss (CCC)", r"ccc|loss"),
-    ("lstm", r"lstm|rnn|cudnn"),
-    ("conv stack", r"paralinguistic|conv|max_pool|pool|dropout|reshape_1\b"),
-    ("fusion / attention", r"attention|fusion|avl|dense|softmax|stack"),
-]
-
-
-_SAMPLE: list = []  # a few device events with all their stats, to see what a trace holds
-
-
-def _part(label: str) -> str:
-    low = label.lower()
-    for name, pat in _PARTS:
-        if re.search(pat, low):
-            return name
-    return "other"
-
-
-def _stats(ev) -> dict:
-    out = {}
-    try:
-        for k, v in ev.stats:
-            out[str(k)] = v
-    except Exception:  # noqa: BLE001  (older ProfileData versions)
-        pass
-    return out
+from _common import add_shape_args, emit, machine, median_time  # noqa: E402
 
 
 def _device_events(logdir: str, device_prefix: str):
-    """(kernel name, op name, start ns, duration ns) of the device's stream events.
+    """(kernel name, start ns, duration ns) of the device's stream events.
 
     Reads the xplane file with ``jax.profiler.ProfileData`` where JAX has it, else the
     Perfetto (Chrome trace) JSON that ``jax.profiler.trace(create_perfetto_trace=True)``
@@ -85,11 +56,7 @@ def _device_events(logdir: str, device_prefix: str):
                 if device_prefix.startswith("/device:GPU") and not line.name.lower().startswith("stream"):
                     continue
                 for ev in line.events:
-                    st = _stats(ev)
-                    if len(_SAMPLE) < 6:
-                        _SAMPLE.append({"line": line.name, "name": ev.name, "stats": {k: str(v)[:200] for k, v in st.items()}})
-                    op = str(st.get("tf_op") or st.get("hlo_op") or st.get("name") or "")
-                    yield ev.name, op, ev.start_ns, ev.duration_ns
+                    yield ev.name, ev.start_ns, ev.duration_ns
         return
     import gzip
 
@@ -103,23 +70,18 @@ def _device_events(logdir: str, device_prefix: str):
             and str(e.get("args", {}).get("name", "")).startswith(device_prefix)}
     for e in events:
         if e.get("ph") == "X" and e.get("pid") in pids:
-            a = e.get("args", {})
-            op = str(a.get("tf_op") or a.get("hlo_op") or a.get("long_name") or "")
-            yield e["name"], op, int(float(e["ts"]) * 1e3), int(float(e.get("dur", 0)) * 1e3)
+            yield e["name"], int(float(e["ts"]) * 1e3), int(float(e.get("dur", 0)) * 1e3)
 
 
 def read_device_trace(logdir: str, steps: int, top: int = 25, device_prefix: str = "/device:GPU") -> dict:
     """Kernel time per step from the trace files under ``logdir``."""
-    by_name, by_op, by_part = collections.Counter(), collections.Counter(), collections.Counter()
-    count = collections.Counter()
+    by_name, count = collections.Counter(), collections.Counter()
     total, spans = 0.0, []
-    for name, op, start_ns, dur_ns in _device_events(logdir, device_prefix):
+    for name, start_ns, dur_ns in _device_events(logdir, device_prefix):
         ms = dur_ns / 1e6
         total += ms
         by_name[name[:90]] += ms
         count[name[:90]] += 1
-        by_op[op[-140:]] += ms
-        by_part[_part(op + " " + name)] += ms
         spans.append((start_ns, start_ns + dur_ns))
     if not spans:
         return {"error": f"no device events under {logdir}"}
@@ -142,15 +104,12 @@ def read_device_trace(logdir: str, steps: int, top: int = 25, device_prefix: str
         "kernel_ms_per_step": round(total / steps, 3),
         "gpu_busy_ms_per_step": round(busy / 1e6 / steps, 3),
         "trace_span_ms_per_step": round(wall / steps, 3),
-        "by_part_ms_per_step": per(by_part),
-        "top_ops_ms_per_step": per(by_op),
         "top_kernels_ms_per_step": per(by_name),
         "kernel_launches_per_step": round(sum(count.values()) / steps, 1),
-        "sample_events": list(_SAMPLE),
     }
 
 
-def _ours(batch, frames, precision, channel_multiple=None, metrics=True):
+def _ours(batch, frames, precision, channel_multiple=None, metrics=True, variant="attention"):
     import keras
     import numpy as np
 
@@ -162,7 +121,7 @@ def _ours(batch, frames, precision, channel_multiple=None, metrics=True):
     if channel_multiple is not None:
         cp._CHANNEL_MULTIPLE = channel_multiple
     keras.mixed_precision.set_global_policy(precision)
-    config = ModelConfig(variant="attention", batch_size=batch, sequence_length=frames)
+    config = ModelConfig(variant=variant, batch_size=batch, sequence_length=frames)
     model = build_model(config)
     if metrics:
         compile_model(model, config)
@@ -242,9 +201,7 @@ def profile_one(name, model, x, y, steps, trace_steps, top, batch, frames, devic
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--batch", type=int, default=25)
-    p.add_argument("--sequence-length", type=int, default=300)
-    p.add_argument("--steps", type=int, default=10)
+    add_shape_args(p, batch=25, steps=10)
     p.add_argument("--trace-steps", type=int, default=3)
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--precision", default="float32,mixed_bfloat16")
@@ -282,7 +239,7 @@ def main():
         if precision is None:
             model, x, y = _reference(args.reference, args.batch, args.sequence_length)
         else:
-            model, x, y = _ours(args.batch, args.sequence_length, precision, mult, metrics)
+            model, x, y = _ours(args.batch, args.sequence_length, precision, mult, metrics, args.variant)
         rec = profile_one(name, model, x, y, args.steps, args.trace_steps, args.top, args.batch,
                           args.sequence_length, args.device_prefix, args.fit_repeats,
                           not args.no_trace)
