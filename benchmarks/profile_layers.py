@@ -24,7 +24,7 @@ from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, machine, median_time  # noqa: E402
+from _common import add_shape_args, emit, machine, median_time  # noqa: E402
 
 
 def _timer(fn, inputs, weights, jit, input_grads=True):
@@ -176,10 +176,7 @@ def markdown(rows):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--variant", default="attention")
-    p.add_argument("--batch", type=int, default=5)
-    p.add_argument("--sequence-length", type=int, default=300)
-    p.add_argument("--steps", type=int, default=5)
+    add_shape_args(p)
     p.add_argument("--precision", default="float32")
     p.add_argument("--jit", default="false,true", help="jit_compile settings to profile (comma-separated)")
     p.add_argument("--markdown", action="store_true", help="also print a markdown table")

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, machine, median_time, run_reference  # noqa: E402
+from _common import add_shape_args, emit, machine, median_time, run_reference  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_REF = REPO.parent / "shared" / "bench" / "ref_bench.py"
@@ -78,10 +78,7 @@ def _jit(value):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--variant", default="attention")
-    p.add_argument("--batch", type=int, default=5)
-    p.add_argument("--sequence-length", type=int, default=300)
-    p.add_argument("--steps", type=int, default=5)
+    add_shape_args(p)
     p.add_argument("--jit", default="auto", help="jit_compile: auto, true or false (comma-separated list)")
     p.add_argument("--precision", default="float32",
                    help="keras dtype policy, e.g. mixed_bfloat16 (comma-separated list)")

@@ -66,8 +66,7 @@ def with_precision(model: keras.Model, config: ModelConfig, precision: str) -> k
         precision: the policy to rebuild under.
     """
     precision = check_precision(precision)
-    if keras.backend.standardize_dtype(model.compute_dtype) == ("float32" if precision == "float32"
-                                                                else precision.split("_")[1]):
+    if model.dtype_policy.name == precision:
         return model
     with precision_policy(precision):
         rebuilt = build_model(config)

@@ -1160,21 +1160,8 @@ def _adversarial_once(S, T, config: AdversarialConfig | None = None, W0=None,
     the unsupervised criterion is computed; the best mapping is kept; the learning rate is
     multiplied by ``lr_decay``, and by ``lr_shrink`` when the criterion fell below the best.
 
-    Runs on the TensorFlow backend (``tf.GradientTape`` in a ``tf.function``).
-
-    Args:
-        S: source (speech) table, most frequent first.
-        T: target (text) table, most frequent first, same dimension.
-        config: :class:`AdversarialConfig`.
-        W0: initial mapping (identity when ``None``).
-        progress: called after every epoch with its history entry.
-
-    Returns:
-        :class:`AdversarialResult`.
-
-    Example:
-        >>> cfg = AdversarialConfig(hidden_units=64, epochs=1, epoch_size=320)  # doctest: +SKIP
-        >>> res = adversarial_align(S, T, cfg)                                  # doctest: +SKIP
+    Runs on the TensorFlow backend (``tf.GradientTape`` in a ``tf.function``). Arguments
+    and result as :func:`adversarial_align` (one restart).
     """
     cfg = (config or AdversarialConfig()).validate()
     S, T = _pair(S, T)
