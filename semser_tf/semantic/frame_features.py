@@ -50,6 +50,7 @@ __all__ = [
     "words_to_frames",
     "oov_vector",
     "LookupFrameFeatures",
+    "TextFrameFeatures",
     "EncodeFrameFeatures",
 ]
 
@@ -181,8 +182,86 @@ class LookupFrameFeatures:
         vecs = np.stack([self.vector(t[2]) for t in words]) if words else np.zeros((0, self.dim), np.float32)
         return words_to_frames(words, vecs, n_frames)
 
+    def coverage(self, words):
+        """OOV count of ``words`` (as written) against this table: a
+        :class:`~semser_tf.semantic.text_space.Coverage`."""
+        from collections import Counter
+
+        from semser_tf.semantic.text_space import Coverage
+        from semser_tf.semantic.word2vec import normalize_word
+
+        counts = Counter(w for w in (normalize_word(x) for x in words) if w)
+        oov = Counter({w: c for w, c in counts.items() if w not in self.index})
+        return Coverage(sum(counts.values()), sum(oov.values()), len(counts), len(oov),
+                        tuple(w for w, _ in oov.most_common(10)))
+
     def __repr__(self) -> str:
         return f"LookupFrameFeatures(words={len(self.words)}, dim={self.dim})"
+
+
+class TextFrameFeatures:
+    """The ``text`` mode over an external text space (GloVe...): any word it knows.
+
+    A word's feature is its text-space vector, preprocessed as in the alignment
+    (``normalize(v - text_mean)``); a word the space does not know (see
+    :meth:`~semser_tf.semantic.text_space.TextSpace.key` for the forms tried) falls back to
+    its aligned speech vector, then to the deterministic OOV vector (unit length, the
+    length of every preprocessed text vector).
+
+    Args:
+        space: a :class:`~semser_tf.semantic.text_space.TextSpace`.
+        text_mean: ``(dim,)`` mean subtracted in the alignment.
+        speech_words, speech_vectors: the aligned speech table (fallback).
+        oov_seed: seed of the OOV vectors.
+    """
+
+    def __init__(self, space, text_mean, speech_words: Sequence[str] = (), speech_vectors=None, oov_seed: int = 0):
+        self.space = space
+        self.text_mean = np.asarray(text_mean, np.float32)
+        self.dim = space.dim
+        if self.text_mean.shape != (self.dim,):
+            raise ConfigError(f"text frame features: text_mean of shape {self.text_mean.shape}, expected ({self.dim},)")
+        self.speech = {}
+        if speech_vectors is not None and len(speech_words):
+            self.speech = dict(zip([str(w) for w in speech_words], np.asarray(speech_vectors, np.float32)))
+        self.oov_seed = int(oov_seed)
+        self.cache_key = "text-space:" + _table_key(
+            [space.name, str(len(space)), *sorted(self.speech)], self.text_mean,
+            f"oov={oov_seed}:" + hashlib.sha256(np.ascontiguousarray(space.vectors[:1000]).tobytes()).hexdigest()[:16])
+        self._memo = {}
+
+    def vector(self, word: str) -> np.ndarray:
+        """The feature of one word (text space, aligned speech vector, OOV vector, or zeros for ``""``)."""
+        from semser_tf.semantic.word2vec import normalize_word
+
+        w = normalize_word(word)
+        if not w:
+            return np.zeros(self.dim, np.float32)
+        v = self._memo.get(w)
+        if v is None:
+            t = self.space.vector(w)
+            if t is not None:
+                t = t - self.text_mean
+                n = float(np.linalg.norm(t))
+                v = (t / n if n else t).astype(np.float32)
+            elif w in self.speech:
+                v = self.speech[w]
+            else:
+                v = oov_vector(w, self.dim, 1.0, self.oov_seed)
+            self._memo[w] = v
+        return v
+
+    def coverage(self, words):
+        """OOV count of ``words`` against the text space (speech-table fallbacks count as OOV)."""
+        return self.space.coverage(words)
+
+    def __call__(self, recording, n_frames: int) -> np.ndarray:
+        words = list(recording.words)
+        vecs = np.stack([self.vector(t[2]) for t in words]) if words else np.zeros((0, self.dim), np.float32)
+        return words_to_frames(words, vecs, n_frames)
+
+    def __repr__(self) -> str:
+        return f"TextFrameFeatures({self.space.name}, words={len(self.space)}, dim={self.dim})"
 
 
 class EncodeFrameFeatures:

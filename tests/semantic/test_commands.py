@@ -72,5 +72,5 @@ def test_align_rejects_mismatched_dimensions(tmp_path, capsys):
                "--method", "supervised", "--out", str(tmp_path / "art")])
     assert rc == 2
     err = capsys.readouterr().err
-    assert "text vectors: vectors of dimension 4, expected 3" in err
+    assert "speech vectors have dimension 3, the text space 4; train Speech2Vec with --dim 4" in err
     assert not (tmp_path / "art").exists()
