@@ -42,9 +42,10 @@ def _tune(args):
     from semser_tf.tuning import SearchSpace, tune
 
     space = SearchSpace.from_dict(_space(args), source=args.space or "search space")
-    summary = tune(open_corpus(args.corpus), args.out, _config(args), space, _settings(args),
+    corpus = open_corpus(args.corpus, args.words_dir)
+    summary = tune(corpus, args.out, _config(args), space, _settings(args),
                    tuner=args.tuner, max_trials=args.max_trials, objective=args.objective,
-                   frame_features=open_frame_features(args.embeddings, args.embedding_mode),
+                   frame_features=open_frame_features(args.embeddings, args.embedding_mode, corpus),
                    cache_dir=args.cache_dir, overwrite=args.overwrite, seed=args.seed,
                    executions_per_trial=args.executions_per_trial, export=not args.no_export,
                    distributed=args.distributed, oracle=args.oracle, tuner_id=args.tuner_id,

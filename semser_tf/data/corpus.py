@@ -609,6 +609,36 @@ class Corpus:
                     rec.label_path,
                 )
 
+    def with_words(self, folder) -> "Corpus":
+        """The same corpus with word timings read from ``folder/<name>.csv`` (``start;end;word``).
+
+        One way to give word timings to every command (``--words-dir``): recognised or
+        force-aligned words, another annotation. Recordings without a file in ``folder``
+        keep the timings they had (``words/``, or the transcript fallback).
+
+        Raises:
+            DataError: ``folder`` missing, or it holds no file named after any recording
+                (naming the expected form), or an unreadable words file.
+        """
+        from semser_tf.data.timings import read_words
+
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise DataError("word-timings folder not found: expected a folder of <recording>.csv files "
+                            "(start;end;word)", folder)
+        recs, found = [], 0
+        for rec in self._recordings:
+            path = folder / f"{rec.name}.csv"
+            if path.is_file():
+                rec = dataclasses.replace(rec, words=read_words(path))
+                found += 1
+            recs.append(rec)
+        if self._recordings and not found:
+            names = ", ".join(r.name for r in self._recordings[:3])
+            raise DataError(f"no word-timings file for any recording: expected files such as "
+                            f"{self._recordings[0].name}.csv (recordings: {names}...)", folder)
+        return Corpus(recs, root=self.root, targets=self.targets)
+
     def partitions(self) -> list[str]:
         """Partition names in order of first appearance."""
         out = []

@@ -76,6 +76,9 @@ def _cmd_word2vec(args) -> int:
                              sg=0 if args.cbow else 1)
     sys.stderr.write(f"word2vec: {len(sentences)} sentences, {sum(map(len, sentences))} words\n")
     kv = w2v.train_word2vec(sentences, cfg)
+    dropped = _dropped_words([w for sent in sentences for w in sent], set(kv.index_to_key))
+    if dropped:
+        sys.stderr.write(f"--min-count {args.min_count}: {dropped}\n")
     w2v.save_vectors(kv, args.out, binary=args.binary)
     _print({"out": str(args.out), "words": len(kv.index_to_key), "dim": kv.vector_size})
     return 0
@@ -92,7 +95,7 @@ def _cmd_speech2vec(args) -> int:
         bar.total = total
         bar.update(done, name)
 
-    recs = s2v.corpus_segments(args.corpus, parts, progress=seg_progress)
+    recs = s2v.corpus_segments(args.corpus, parts, progress=seg_progress, words_dir=args.words_dir)
     cfg = s2v.Speech2VecConfig(dim=args.dim, hidden_units=args.hidden, window=args.window,
                                epochs=args.epochs, batch_size=args.batch_size,
                                learning_rate=args.learning_rate, self_target=args.self_target,
@@ -127,6 +130,9 @@ def _cmd_speech2vec(args) -> int:
 
     hist = model.fit(recs, progress=progress, prenormalised=pre)
     words, vecs, counts = model.word_vectors(recs, min_count=args.min_count, prenormalised=pre)
+    dropped = _dropped_words([w for r in recs for w in r.words], set(words))
+    if dropped:
+        sys.stderr.write(f"--min-count {args.min_count}: {dropped}\n")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model.save_weights(out / "speech2vec.weights.h5")
@@ -142,6 +148,19 @@ def _cmd_speech2vec(args) -> int:
         summary["held_out"] = held_out
     _print(summary)
     return 0
+
+
+def _dropped_words(tokens, kept) -> str:
+    """'N of M words (K segments) get no vector, e.g. ...' or '' when none is dropped."""
+    from collections import Counter
+
+    c = Counter(w for w in tokens if w)
+    gone = Counter({w: n for w, n in c.items() if w not in kept})
+    if not gone:
+        return ""
+    ex = ", ".join(f"{w} ({n})" for w, n in gone.most_common(8))
+    return (f"{len(gone)} of {len(c)} words ({sum(gone.values())} of {sum(c.values())} occurrences) "
+            f"are below the minimum count and get no vector, e.g. {ex}")
 
 
 def _keyed(words, vecs):
@@ -277,7 +296,10 @@ def register(subparsers) -> None:
     w.set_defaults(func=_cmd_word2vec)
 
     s = sub.add_parser("speech2vec", help="train Speech2Vec on word segments of a corpus")
-    s.add_argument("--corpus", required=True, help="SEWA-layout corpus with audio/ and words/")
+    s.add_argument("--corpus", required=True,
+                   help="SEWA-layout folder or manifest with word timings (words/, transcriptions/ or --words-dir)")
+    s.add_argument("--words-dir", help="folder of <recording>.csv word timings (start;end;word) used instead "
+                   "of the corpus's words/")
     s.add_argument("--partitions", default="", help="comma-separated name prefixes, e.g. Train (default: all)")
     s.add_argument("--out", required=True, help="output folder (weights, config, vectors.txt)")
     s.add_argument("--dim", type=int, default=100)

@@ -161,12 +161,13 @@ class RecordingSegments(NamedTuple):
 
 
 def recording_segments(audio_path, words_path, name: str | None = None) -> RecordingSegments:
-    """Load one recording's audio and words file and compute its word segments' MFCCs.
+    """Load one recording's audio and word timings and compute its word segments' MFCCs.
 
     Args:
-        audio_path: the WAV file (resampled to 22050 Hz on load).
-        words_path: ``start;end;word`` file.
-        name: recording name (default: the words file's stem).
+        audio_path: the audio file (resampled to 22050 Hz on load).
+        words_path: ``start;end;word`` file, or the timings themselves
+            (:class:`~semser_tf.types.WordTiming` items).
+        name: recording name (default: the words file's or audio file's stem).
 
     Returns:
         :class:`RecordingSegments`.
@@ -181,50 +182,72 @@ def recording_segments(audio_path, words_path, name: str | None = None) -> Recor
     from semser_tf.data.timings import read_words
     from semser_tf.semantic.word2vec import normalize_word
 
-    timings = read_words(words_path)
+    if isinstance(words_path, (list, tuple)):
+        timings, where = list(words_path), audio_path
+    else:
+        timings, where = read_words(words_path), words_path
     audio = load_audio(audio_path, SAMPLE_RATE)
-    mfccs = segment_mfccs(audio, timings, SAMPLE_RATE, path=words_path) if timings else []
-    return RecordingSegments(name or Path(words_path).stem, [normalize_word(t.word) for t in timings], mfccs)
+    mfccs = segment_mfccs(audio, timings, SAMPLE_RATE, path=where) if timings else []
+    return RecordingSegments(name or Path(where).stem, [normalize_word(t.word) for t in timings], mfccs)
 
 
 def corpus_segments(root, partitions: Sequence[str] | None = None,
-                    progress: Callable[[int, int, str], None] | None = None) -> list[RecordingSegments]:
-    """Word segments of every recording of a SEWA-layout corpus with ``words/*.csv``.
+                    progress: Callable[[int, int, str], None] | None = None,
+                    words_dir=None) -> list[RecordingSegments]:
+    """Word segments of every recording of a corpus that has word timings.
+
+    The timings are those every other command uses: ``words_dir/<name>.csv`` when given,
+    else the corpus's ``words/<name>.csv``, else its turn transcriptions spread over the
+    turns by the documented fallback (:func:`~semser_tf.data.timings.spread_words`).
 
     Args:
-        root: corpus folder with ``audio/<name>.wav`` and ``words/<name>.csv``.
+        root: a SEWA-layout folder, a manifest file, or a
+            :class:`~semser_tf.data.corpus.Corpus`.
         partitions: keep recordings whose name starts with one of these (e.g.
             ``("Train",)``); ``None`` keeps all.
         progress: called with ``(done, total, name)`` after each recording.
+        words_dir: a folder of ``<name>.csv`` word timings (recognised, aligned...).
 
     Returns:
-        One :class:`RecordingSegments` per recording, sorted by name.
+        One :class:`RecordingSegments` per recording with words, sorted by name.
 
     Raises:
-        DataError: no words files, a words file without audio, or unreadable files.
+        DataError: no recording with word timings, or unreadable files.
 
     Example:
         >>> recs = corpus_segments("corpora/synth", partitions=("Train",))  # doctest: +SKIP
     """
-    root = Path(root)
-    words = sorted((root / "words").glob("*.csv"))
+    from semser_tf.data.corpus import Corpus
+
+    if isinstance(root, Corpus):
+        corpus = root
+    else:
+        root = Path(root)
+        if root.is_dir():
+            from semser_tf.data.sewa import SEWACorpus
+
+            corpus = SEWACorpus(root, require_labels=())
+        elif root.is_file():
+            from semser_tf.data.manifest import load_manifest
+
+            corpus = load_manifest(root)
+        else:
+            raise DataError("corpus not found: expected a SEWA-layout folder or a manifest file", root)
+    if words_dir:
+        corpus = corpus.with_words(words_dir)
+    recs = sorted(corpus.recordings(), key=lambda r: r.name)
     if partitions:
-        words = [p for p in words if any(p.stem.startswith(x) for x in partitions)]
-    if not words:
-        raise DataError(f"no words/*.csv files{' for ' + ','.join(partitions) if partitions else ''}: "
-                        "expected word timings start;end;word", root)
+        recs = [r for r in recs if any(r.name.startswith(x) or r.partition == x for x in partitions)]
+    recs = [r for r in recs if r.words]
+    if not recs:
+        raise DataError(f"no recording{' of ' + ','.join(partitions) if partitions else ''} has word timings: "
+                        "expected words/<name>.csv (start;end;word), transcriptions/<name>.csv, or a "
+                        "--words-dir folder", getattr(corpus, "root", None) or root)
     out = []
-    for i, wp in enumerate(words, 1):
-        audio = None
-        for ext in (".wav", ".WAV", ".flac", ".mp3", ".ogg"):
-            if (root / "audio" / (wp.stem + ext)).is_file():
-                audio = root / "audio" / (wp.stem + ext)
-                break
-        if audio is None:
-            raise DataError(f"no audio/{wp.stem}.wav for this words file", wp)
-        out.append(recording_segments(audio, wp, wp.stem))
+    for i, rec in enumerate(recs, 1):
+        out.append(recording_segments(rec.audio_path, rec.words, rec.name))
         if progress:
-            progress(i, len(words), wp.stem)
+            progress(i, len(recs), rec.name)
     return out
 
 

@@ -8,27 +8,51 @@ from pathlib import Path
 from semser_tf.errors import ConfigError, DataError
 
 
-def open_corpus(path):
-    """A SEWA-layout folder or a manifest file (``.csv``/``.jsonl``/``.json``)."""
+def open_corpus(path, words_dir=None):
+    """A SEWA-layout folder or a manifest file (``.csv``/``.jsonl``/``.json``).
+
+    ``words_dir``: a folder of ``<recording>.csv`` word timings that replaces each
+    recording's own (see :meth:`~semser_tf.data.corpus.Corpus.with_words`).
+    """
     path = Path(path)
     if path.is_dir():
         from semser_tf.data.sewa import SEWACorpus
 
-        return SEWACorpus(path)
-    if path.is_file():
+        corpus = SEWACorpus(path)
+    elif path.is_file():
         from semser_tf.data.manifest import load_manifest
 
-        return load_manifest(path)
-    raise DataError("corpus not found: expected a SEWA-layout folder or a manifest file", path)
+        corpus = load_manifest(path)
+    else:
+        raise DataError("corpus not found: expected a SEWA-layout folder or a manifest file", path)
+    return corpus.with_words(words_dir) if words_dir else corpus
 
 
-def open_frame_features(embeddings, mode="lookup"):
-    """Frame features from an aligned-embeddings folder, or ``None``."""
+def report_coverage(features, corpus, stream=None) -> None:
+    """Print how many of the corpus's words the frame features know (the OOV rate)."""
+    import sys
+
+    if features is None or corpus is None or not hasattr(features, "coverage"):
+        return
+    words = [w[2] for r in corpus.recordings() for w in r.words]
+    if not words:
+        print("semantic input: the corpus has no word timings (words/, transcriptions/ or --words-dir): "
+              "the semantic input is zeros", file=stream or sys.stderr)
+        return
+    print(f"semantic input ({getattr(features, 'mode', '?')} mode): {features.coverage(words).summary()}",
+          file=stream or sys.stderr)
+
+
+def open_frame_features(embeddings, mode="lookup", corpus=None):
+    """Frame features from an aligned-embeddings folder, or ``None``; with ``corpus``, the
+    OOV rate of its words is printed."""
     if not embeddings:
         return None
     from semser_tf.semantic.embeddings import AlignedEmbeddings
 
-    return AlignedEmbeddings.load(embeddings).frame_features(mode=mode)
+    features = AlignedEmbeddings.load(embeddings).frame_features(mode=mode)
+    report_coverage(features, corpus)
+    return features
 
 
 def _parse_sets(pairs):
@@ -66,9 +90,9 @@ def _train(args):
     from semser_tf.distribute import make_strategy
     from semser_tf.training.run import train
 
-    corpus = open_corpus(args.corpus)
+    corpus = open_corpus(args.corpus, args.words_dir)
     report = train(corpus, args.out, None if args.resume and not _explicit(args) else _config(args),
-                   _settings(args), frame_features=open_frame_features(args.embeddings, args.embedding_mode),
+                   _settings(args), frame_features=open_frame_features(args.embeddings, args.embedding_mode, corpus),
                    cache_dir=args.cache_dir, resume=args.resume, overwrite=args.overwrite,
                    verbose=1 if args.verbose else 2, strategy=make_strategy(args.strategy))
     _print_report(report)
@@ -100,15 +124,15 @@ def _evaluate(args):
         raise DataError("no model: expected a run folder with best.keras or a .keras file", model_path)
     config = ModelConfig.from_dict(json.loads(cfg_path.read_text())["model"], source=str(cfg_path))
     model = keras.saving.load_model(model_path, safe_mode=True)
-    corpus = open_corpus(args.corpus)
+    corpus = open_corpus(args.corpus, args.words_dir)
+    features = open_frame_features(args.embeddings, args.embedding_mode, corpus)
     bias = args.bias_correction
     if bias and bias != "oracle":
         # fit the bias/scale map on another partition (e.g. Devel) and apply it here
         from semser_tf.training.evaluate import fit_bias_scale, predict_partition
         import numpy as np
 
-        preds = predict_partition(model, corpus, bias, config.sequence_length,
-                                  open_frame_features(args.embeddings, args.embedding_mode), args.cache_dir)
+        preds = predict_partition(model, corpus, bias, config.sequence_length, features, args.cache_dir)
         recs = {r.name: r for r in corpus.recordings(bias)}
         p = np.concatenate([v[: len(recs[k].labels)] for k, v in preds.items()])
         g = np.concatenate([recs[k].labels[: len(v)] for k, v in preds.items()])
@@ -116,8 +140,7 @@ def _evaluate(args):
         scale, offset = fit_bias_scale(p[m], g[m])
         bias = {"scale": scale, "offset": offset}
     out = Path(args.out) if args.out else (run if run.is_dir() else run.parent) / f"eval_{args.partition}"
-    report = evaluate_model(model, corpus, args.partition, config,
-                            frame_features=open_frame_features(args.embeddings, args.embedding_mode),
+    report = evaluate_model(model, corpus, args.partition, config, frame_features=features,
                             cache_dir=args.cache_dir, delay_frames=args.delay_frames,
                             median_window=args.median_window, bias_correction=bias,
                             plot_dir=out / "plots" if not args.no_plots else None, progress=True)
@@ -132,9 +155,10 @@ def _evaluate(args):
 def _ablation(args):
     from semser_tf.training.ablation import ablation, ablation_markdown
 
-    table = ablation(open_corpus(args.corpus), args.out, _config(args), _settings(args),
+    corpus = open_corpus(args.corpus, args.words_dir)
+    table = ablation(corpus, args.out, _config(args), _settings(args),
                      variants=args.variants.split(","),
-                     frame_features=open_frame_features(args.embeddings, args.embedding_mode),
+                     frame_features=open_frame_features(args.embeddings, args.embedding_mode, corpus),
                      cache_dir=args.cache_dir, resume=args.resume, overwrite=args.overwrite,
                      verbose=1 if args.verbose else 2, evaluate_partition=args.test_partition)
     print(ablation_markdown(table))
@@ -159,7 +183,10 @@ def _common(p, variant=True):
     p.add_argument("--delay-frames", type=int, default=0, help="annotation-delay shift of the labels")
     p.add_argument("--steps-per-epoch", type=int, default=None)
     p.add_argument("--embeddings", help="aligned-embeddings folder for the semantic input")
-    p.add_argument("--embedding-mode", default="lookup", help="lookup (aligned speech table), text (Word2Vec table) or encode (speech)")
+    p.add_argument("--embedding-mode", default="lookup",
+                   help="lookup (aligned speech table), text (the text space: GloVe or Word2Vec) or encode (speech)")
+    p.add_argument("--words-dir", help="folder of <recording>.csv word timings (start;end;word) used instead "
+                   "of the corpus's words/ (e.g. recognised or aligned words)")
     p.add_argument("--cache-dir", help="the loader's cache folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
@@ -188,6 +215,8 @@ def register(sub):
                    help="'oracle' (fit on this partition) or a partition to fit the map on, e.g. Devel")
     p.add_argument("--embeddings")
     p.add_argument("--embedding-mode", default="lookup")
+    p.add_argument("--words-dir", help="folder of <recording>.csv word timings (start;end;word) used instead "
+                   "of the corpus's words/ (e.g. recognised or aligned words)")
     p.add_argument("--cache-dir")
     p.add_argument("--out", help="output folder (default RUN/eval_PARTITION)")
     p.add_argument("--no-plots", action="store_true")

@@ -52,7 +52,7 @@ def transplant(pretrained_model, old_targets, new_model, new_targets):
 def finetune(pretrained, corpus, out_dir, *, targets=None, freeze=(), epochs=20, patience=5,
              learning_rate=None, sequence_length=None, batch_size=None, val_partition="Devel",
              val_fraction=None, train_partition="Train", cache_dir=None, resume=False, overwrite=False,
-             verbose="auto", embedding_mode=None) -> dict:
+             verbose="auto", embedding_mode=None, embeddings=None) -> dict:
     """Start from a zoo model and train on a new corpus; CCC before and after.
 
     Args:
@@ -69,7 +69,12 @@ def finetune(pretrained, corpus, out_dir, *, targets=None, freeze=(), epochs=20,
         val_partition, val_fraction, train_partition: the held-out part (see
             :class:`~semser_tf.training.run.TrainSettings`).
         cache_dir, resume, overwrite, verbose: as for :func:`~semser_tf.training.train`.
-        embedding_mode: ``lookup`` or ``encode`` semantic features (default: the model's).
+        embedding_mode: ``lookup``, ``text`` or ``encode`` semantic features (default: the
+            model's).
+        embeddings: an aligned-embeddings folder (or
+            :class:`~semser_tf.semantic.embeddings.AlignedEmbeddings`) replacing the
+            pretrained model's, e.g. aligned on the new corpus; same dimension as the
+            model's semantic input.
 
     Returns:
         The run report with ``finetune``: CCC per target before and after on the held-out
@@ -82,6 +87,16 @@ def finetune(pretrained, corpus, out_dir, *, targets=None, freeze=(), epochs=20,
 
     if not isinstance(pretrained, PretrainedModel):
         pretrained = load_pretrained(pretrained)
+    if embeddings is not None:
+        from semser_tf.semantic.embeddings import AlignedEmbeddings
+
+        if not isinstance(embeddings, AlignedEmbeddings):
+            embeddings = AlignedEmbeddings.load(embeddings)
+        if embeddings.dim != pretrained.config.semantic_dim:
+            raise ConfigError(f"embeddings of dimension {embeddings.dim}, but the model {pretrained.name} takes "
+                              f"semantic input of dimension {pretrained.config.semantic_dim}")
+        pretrained = PretrainedModel(pretrained.model, pretrained.config, embeddings, pretrained.entry,
+                                     pretrained.report, embedding_mode or pretrained.embedding_mode)
     unknown = sorted(set(freeze) - set(FREEZABLE))
     if unknown:
         raise ConfigError(f"freeze: unknown branch(es) {', '.join(unknown)}; expected any of {', '.join(FREEZABLE)}.")
@@ -104,6 +119,9 @@ def finetune(pretrained, corpus, out_dir, *, targets=None, freeze=(), epochs=20,
                              val_partition=val_partition, val_fraction=val_fraction)
     corpus = _split_validation(corpus, settings)
     frame_features = pretrained.frame_features(embedding_mode)
+    from semser_tf.training.commands import report_coverage
+
+    report_coverage(frame_features, corpus)
     out_dir = Path(out_dir)
 
     model = build_model(config)

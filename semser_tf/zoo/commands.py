@@ -52,14 +52,15 @@ def _finetune(args):
     from semser_tf.training.commands import open_corpus
     from semser_tf.training.finetune import finetune
 
-    finetune(args.model, open_corpus(args.corpus), args.out,
+    finetune(args.model, open_corpus(args.corpus, args.words_dir), args.out,
                       targets=args.targets.split(",") if args.targets else None,
                       freeze=tuple(args.freeze.split(",")) if args.freeze else (), epochs=args.epochs,
                       patience=args.patience, learning_rate=args.learning_rate,
                       sequence_length=args.sequence_length, batch_size=args.batch_size,
                       val_partition=args.val_partition, val_fraction=args.val_fraction,
                       cache_dir=args.cache_dir, resume=args.resume, overwrite=args.overwrite,
-                      verbose=1 if args.verbose else 2)
+                      verbose=1 if args.verbose else 2, embeddings=args.embeddings,
+                      embedding_mode=args.embedding_mode)
     print((Path(args.out) / "finetune.md").read_text())
     return 0
 
@@ -128,6 +129,10 @@ def register(sub):
     p.add_argument("--batch-size", type=int)
     p.add_argument("--val-partition", default="Devel")
     p.add_argument("--val-fraction", type=float)
+    p.add_argument("--embeddings", help="aligned-embeddings folder replacing the model's (same dimension)")
+    p.add_argument("--embedding-mode", help="lookup, text or encode (default: the model's)")
+    p.add_argument("--words-dir", help="folder of <recording>.csv word timings (start;end;word) used instead "
+                   "of the corpus's words/")
     p.add_argument("--cache-dir")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--overwrite", action="store_true")
