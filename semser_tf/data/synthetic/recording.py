@@ -156,6 +156,8 @@ def generate_recording(name: str, duration_s: float, voice: str, seed, lag_s: fl
         offset = start_sample / SAMPLE_RATE - first / SAMPLE_RATE
         words = [WordTiming(round(w.start + offset, 6), round(w.end + offset, 6), w.word) for w in timings]
         sentiments = [rating(w.word) for w in words]
+        if recipe != "template":  # the label's inputs, unrounded (words/ has three decimals)
+            extra = dict(extra, word_starts=[w.start for w in words])
         bearing = [s for s in sentiments if s != 0.0]
         sentences.append(SentenceInfo(
             text=text, start=words[0].start, end=words[-1].end, words=words, sentiments=sentiments,
@@ -166,6 +168,10 @@ def generate_recording(name: str, duration_s: float, voice: str, seed, lag_s: fl
         rng_noise = np.random.default_rng(noise_seq)
         audio += (10.0 ** (noise_dbfs / 20.0) * rng_noise.standard_normal(n_samples)).astype(np.float32)
     valence = valence_track(sentences, n_frames)
+    if recipe != "template":  # the voice's arousal: held at a(t0) while a sentence is spoken
+        arousal = arousal.copy()
+        for s in sentences:
+            arousal[min(int(s.start * FRAME_RATE), n_frames - 1):min(n_frames, int(math.ceil(s.end * FRAME_RATE)))] = s.arousal
     liking = LIKING_WEIGHTS[0] * valence + LIKING_WEIGHTS[1] * arousal
     raw = np.stack([arousal, valence, liking], axis=1)
     labels = np.clip(rating_filter(raw, lag_s=lag_s), -1.0, 1.0)
