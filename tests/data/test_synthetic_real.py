@@ -150,6 +150,25 @@ def test_real_corpus_meta_and_held_out_voices(real_corpus):
     assert not variants(synthetic.DEFAULT_TEST_VOICES) & variants(synthetic.DEFAULT_VOICES)
     assert meta["lexicon"]["name"] == "vader" and meta["lexicon"]["rated_words"] == 7209
     assert meta["sentence_pool"]["units"] > 2500
+    assert sorted(meta["sentence_pool"]["source_sha256"]) == sorted(f for _, f, _ in real.SOURCES)
+
+
+def test_corpus_statistics(real_corpus):
+    """The docs' figures, against counts made here from the words/ files."""
+    from semser_tf.data.synthetic.stats import corpus_statistics, zipf_slope
+
+    counts = Counter(line.split(";")[2] for p in sorted((Path(real_corpus) / "words").iterdir())
+                     for line in p.read_text().splitlines())
+    stats = corpus_statistics(real_corpus, window_s=2.0)
+    assert stats["tokens"] == sum(counts.values()) and stats["vocabulary"] == len(counts)
+    assert stats["words_5plus"] == sum(1 for c in counts.values() if c >= 5)
+    # a pure power law n_r = C r^-a has slope -a exactly
+    assert zipf_slope([1e6 * r ** -1.3 for r in range(1, 200)]) == pytest.approx(-1.3)
+    labels = np.concatenate([[float(line.split(";")[3]) for line in p.read_text().splitlines()]
+                             for p in sorted((Path(real_corpus) / "labels").iterdir())])
+    assert stats["valence_std"] == pytest.approx(labels.std(), abs=1e-4)
+    # 2 s windows ending at least the 2 s lag before the end: 4 in each 10 s recording, 2 in each 7.5 s one
+    assert stats["windows"] == 3 * 4 + 4 * 2 and -1 <= stats["valence_vs_ratings_r"] <= 1
 
 
 def test_real_corpus_read_by_sewa_reader(real_corpus):

@@ -21,6 +21,7 @@ from the VADER ratings of the words actually spoken.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,12 +186,14 @@ class SentencePool:
         sources: per unit, ``"<source>:<n>"`` (n counts the units of that source from 0).
         sentiments: per unit, the mean valence of its rated words (0 if none), float64.
         lexicon: the word ratings used.
+        files: the source files' SHA-256 (the units depend on gensim's copies of them).
     """
 
     words: list
     sources: list
     sentiments: np.ndarray
     lexicon: Lexicon
+    files: dict = None  # source file -> SHA-256 of its bytes
 
     def __len__(self) -> int:
         return len(self.words)
@@ -207,6 +210,7 @@ class SentencePool:
             "words": int(sum(len(w) for w in self.words)),
             "distinct_words": len({w for ws in self.words for w in ws}),
             "sources": per_source,
+            "source_sha256": dict(self.files or {}),
             "unit_words": [MIN_WORDS, MAX_WORDS],
         }
 
@@ -230,9 +234,10 @@ def sentence_pool(lexicon: Lexicon | None = None) -> SentencePool:
         return _POOL_CACHE[key]
     lexicon = load_vader() if lexicon is None else lexicon
     folder = source_folder()
-    words, sources = [], []
+    words, sources, files = [], [], {}
     for name, filename, kind in SOURCES:
         n = 0
+        files[filename] = hashlib.sha256((folder / filename).read_bytes()).hexdigest()
         for doc in _documents(folder / filename, kind):
             for sentence in _sentences(doc):
                 for unit in chunk_sentence(sentence):
@@ -240,7 +245,7 @@ def sentence_pool(lexicon: Lexicon | None = None) -> SentencePool:
                     sources.append(f"{name}:{n}")
                     n += 1
     sentiments = np.array([_mean_rating(u, lexicon) for u in words], dtype=np.float64)
-    pool = SentencePool(words, sources, sentiments, lexicon)
+    pool = SentencePool(words, sources, sentiments, lexicon, files)
     _POOL_CACHE[key] = pool
     return pool
 
