@@ -58,6 +58,9 @@ def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated voices of the Test partition, or 'same' for the --voices rotation "
                              "(default: with --recipe real, three held-out voices never used in Train/Devel; "
                              "with --recipe template, 'same')")
+    parser.add_argument("--held-out-text", action="store_true",
+                        help="with --recipe real: Test speaks only the sentences of every fifth source document "
+                             "and Train/Devel never do (default: all partitions draw from all sentences)")
     parser.add_argument("--partitions", default="Train=0.6,Devel=0.2,Test=0.2",
                         help="Name=fraction pairs (default Train=0.6,Devel=0.2,Test=0.2)")
     parser.add_argument("--lag", type=float, default=None, help="annotation delay of the labels in seconds (default 2.0)")
@@ -106,6 +109,7 @@ def run_synth(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         recipe=recipe,
         test_voices=test_voices,
+        held_out_text=getattr(args, "held_out_text", False),
     )
     if getattr(args, "text_sentences", 0):
         from pathlib import Path

@@ -120,6 +120,24 @@ def test_swapped_adjectives_keep_polarity_with_the_mood():
     assert swapped[-1.0]["neg"] > 10 and swapped[-1.0]["pos"] == 0 and swapped[-1.0]["other"] == 0
 
 
+def test_held_out_text_split():
+    pool = real.sentence_pool()
+    held = pool.held_out()
+    docs = {}
+    for src, d, h in zip(pool.sources, pool.documents, held):
+        docs.setdefault((src.split(":")[0], d), set()).add(bool(h))
+    assert all(len(v) == 1 for v in docs.values())  # a document is held out whole
+    assert all(v == {d % 5 == 0} for (_, d), v in docs.items())
+    assert 0.15 < held.mean() < 0.25
+    rng = np.random.default_rng(3)
+    for split, allowed in (("test", set(np.flatnonzero(held))), ("train", set(np.flatnonzero(~held)))):
+        gen = real.RealSentences(split=split)
+        drawn = {pool.sources.index(gen.next(rng, m)[1]["source"]) for m in np.linspace(-1, 1, 700)}
+        assert drawn <= allowed and len(drawn) > 300
+    with pytest.raises(ConfigError, match="split"):
+        real.RealSentences(split="devel")
+
+
 def test_real_background_text(tmp_path):
     path = synthetic.generate_text_corpus(tmp_path / "bg.txt", sentences=300, seed=2, recipe="real")
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -277,8 +295,20 @@ def test_cli_synth_real_and_test_voices(tmp_path, monkeypatch):
         assert args.func(args) == 0
         assert (seen["recipe"], seen["test_voices"], seen["voices"]) == (recipe, test_voices, ["en+f3"])
     monkeypatch.undo()
+    args = parser.parse_args(["synth", str(tmp_path / "h"), "--minutes", "0.2", "--recording-seconds", "6",
+                              "--partitions", "Train=1,Test=1", "--held-out-text", "--quiet"])
+    assert args.func(args) == 0
+    meta = json.loads((tmp_path / "h" / "corpus.json").read_text())
+    held = real.sentence_pool().held_out()
+    index = {src: i for i, src in enumerate(real.sentence_pool().sources)}
+    assert meta["held_out_text"] is True
+    for name, rec in meta["recordings"].items():
+        assert rec["sentences"]
+        assert all(held[index[s["source"]]] == name.startswith("Test_") for s in rec["sentences"]), name
+    with pytest.raises(ConfigError, match="held_out_text"):
+        synthetic.generate_corpus(tmp_path / "c", minutes=0.1, held_out_text=True, progress=False)
     with pytest.raises(ConfigError, match="recipe"):
         synthetic.generate_corpus(tmp_path / "c", minutes=0.1, recipe="nope", progress=False)
     with pytest.raises(ConfigError, match="unknown espeak voice"):
         synthetic.generate_corpus(tmp_path / "c", minutes=0.1, recipe="real", test_voices=["zz-x"], progress=False)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "h"]

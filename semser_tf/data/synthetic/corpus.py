@@ -118,8 +118,9 @@ def _generate_and_write(job: tuple) -> dict:
     """Worker: generate one recording, write it under ``root``, return its metadata."""
     name, length, voice, entropy, spawn_key, root, lag_s = job[:7]
     recipe = job[7] if len(job) > 7 else "template"
+    text_split = job[8] if len(job) > 8 else None
     seq = np.random.SeedSequence(entropy, spawn_key=tuple(spawn_key))
-    rec = generate_recording(name, length, voice, seq, lag_s=lag_s, recipe=recipe)
+    rec = generate_recording(name, length, voice, seq, lag_s=lag_s, recipe=recipe, text_split=text_split)
     write_recording(rec, root)
     return {
         "voice": voice,
@@ -165,7 +166,7 @@ def _run_isolated(work: list, jobs: int):
 def generate_corpus(out_dir, minutes: float = 10.0, seed: int = 0, voices=None,
                     recording_seconds: float = 60.0, partitions=None, progress: bool = True,
                     overwrite: bool = False, lag_s: float = ANNOTATION_LAG_S, jobs: int = 1,
-                    recipe: str = "template", test_voices=None) -> Path:
+                    recipe: str = "template", test_voices=None, held_out_text: bool = False) -> Path:
     """Generate a synthetic SEWA-layout corpus of ``minutes`` of speech.
 
     The corpus is built in a temporary folder next to ``out_dir`` and renamed to
@@ -192,6 +193,10 @@ def generate_corpus(out_dir, minutes: float = 10.0, seed: int = 0, voices=None,
         test_voices: voices of the Test partition's recordings, in turn. Default: for
             ``real``, :data:`DEFAULT_TEST_VOICES` (never used in Train/Devel by default);
             for ``template``, the same rotation over ``voices`` as before 2.0.
+        held_out_text: recipe ``real`` only: Test speaks only the units of every fifth
+            source document (``real.HELD_OUT_EVERY``), the other partitions never do, so
+            no Test sentence occurs in Train/Devel (default False: all partitions draw
+            from the whole pool).
 
     Returns:
         The corpus folder.
@@ -223,6 +228,8 @@ def generate_corpus(out_dir, minutes: float = 10.0, seed: int = 0, voices=None,
         raise ConfigError("test_voices must name at least one eSpeak NG voice (or be None)")
     for v in voices + (test_voices or []):  # fail before any work on an unknown voice
         espeak.synthesize("a", voice=v)
+    if held_out_text and recipe != "real":
+        raise ConfigError("held_out_text applies to recipe 'real' only")
     if recipe == "real":
         from semser_tf.data.synthetic.real import sentence_pool
 
@@ -238,7 +245,8 @@ def generate_corpus(out_dir, minutes: float = 10.0, seed: int = 0, voices=None,
         assigned = _assign_voices(plan, voices, test_voices)
         work = [
             (name, length, voice, root_seq.entropy, list(child.spawn_key), str(tmp), lag_s)
-            + (() if recipe == "template" else (recipe,))
+            + (() if recipe == "template" else
+               (recipe, (("test" if _partition(name) == TEST_PARTITION else "train") if held_out_text else None)))
             for (name, length), voice, child in zip(plan, assigned, root_seq.spawn(len(plan)))
         ]
         records = {}
@@ -289,6 +297,7 @@ def generate_corpus(out_dir, minutes: float = 10.0, seed: int = 0, voices=None,
         if recipe != "template":  # keys of 2.0 (template corpora keep the 1.0 layout)
             meta["recipe"] = recipe
             meta["sentence_pool"] = pool_summary
+            meta["held_out_text"] = bool(held_out_text)
         if test_voices is not None:
             meta["test_voices"] = test_voices
             others = {v for (n, _), v in zip(plan, assigned) if _partition(n) != TEST_PARTITION}

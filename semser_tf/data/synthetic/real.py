@@ -30,11 +30,12 @@ import numpy as np
 
 from semser_tf.data.lexicon import Lexicon, load_vader
 from semser_tf.data.synthetic.labels import polarity
-from semser_tf.errors import DataError
+from semser_tf.errors import ConfigError, DataError
 
 __all__ = [
     "ADJECTIVES_NEGATIVE",
     "ADJECTIVES_POSITIVE",
+    "HELD_OUT_EVERY",
     "KAPPA",
     "MAX_WORDS",
     "MIN_WORDS",
@@ -52,6 +53,8 @@ MIN_WORDS = 4
 MAX_WORDS = 20
 KAPPA = 5.0
 """Strength of the mood's pull on the choice of sentence: weight ``exp(KAPPA mood s)``."""
+HELD_OUT_EVERY = 5
+"""With ``held_out_text``, every fifth document of each source is spoken only in Test."""
 SUBSTITUTE_PROB = 0.7
 """Probability that an evaluative adjective of the sentence is swapped (then its polarity
 is drawn from the mood: positive ``0.35 (1 + m)``, negative ``0.35 (1 - m)``, else kept)."""
@@ -187,6 +190,7 @@ class SentencePool:
         sentiments: per unit, the mean valence of its rated words (0 if none), float64.
         lexicon: the word ratings used.
         files: the source files' SHA-256 (the units depend on gensim's copies of them).
+        documents: per unit, the 0-based index of its document (line) in its source.
     """
 
     words: list
@@ -194,9 +198,15 @@ class SentencePool:
     sentiments: np.ndarray
     lexicon: Lexicon
     files: dict = None  # source file -> SHA-256 of its bytes
+    documents: list = None  # per unit, its document's index within its source
 
     def __len__(self) -> int:
         return len(self.words)
+
+    def held_out(self) -> np.ndarray:
+        """Boolean mask of the units kept for Test by ``held_out_text``: those of every
+        :data:`HELD_OUT_EVERY`-th document of each source (documents 0, 5, 10, ...)."""
+        return np.array([d % HELD_OUT_EVERY == 0 for d in self.documents], dtype=bool)
 
     def summary(self) -> dict:
         """Counts for ``corpus.json``: units and words per source, distinct words."""
@@ -234,18 +244,19 @@ def sentence_pool(lexicon: Lexicon | None = None) -> SentencePool:
         return _POOL_CACHE[key]
     lexicon = load_vader() if lexicon is None else lexicon
     folder = source_folder()
-    words, sources, files = [], [], {}
+    words, sources, files, documents = [], [], {}, []
     for name, filename, kind in SOURCES:
         n = 0
         files[filename] = hashlib.sha256((folder / filename).read_bytes()).hexdigest()
-        for doc in _documents(folder / filename, kind):
+        for d, doc in enumerate(_documents(folder / filename, kind)):
             for sentence in _sentences(doc):
                 for unit in chunk_sentence(sentence):
                     words.append(unit)
                     sources.append(f"{name}:{n}")
+                    documents.append(d)
                     n += 1
     sentiments = np.array([_mean_rating(u, lexicon) for u in words], dtype=np.float64)
-    pool = SentencePool(words, sources, sentiments, lexicon, files)
+    pool = SentencePool(words, sources, sentiments, lexicon, files, documents)
     _POOL_CACHE[key] = pool
     return pool
 
@@ -260,15 +271,24 @@ class RealSentences:
 
     Args:
         pool: the units (default :func:`sentence_pool`).
+        split: ``None`` (all units), ``"train"`` (the units outside
+            :meth:`SentencePool.held_out`) or ``"test"`` (only those).
 
     Example:
         >>> gen = RealSentences()
         >>> text, info = gen.next(np.random.default_rng(0), mood=0.5)
     """
 
-    def __init__(self, pool: SentencePool | None = None):
+    def __init__(self, pool: SentencePool | None = None, split: str | None = None):
         self.pool = sentence_pool() if pool is None else pool
-        self.used = np.zeros(len(self.pool), dtype=bool)
+        if split is None:
+            self.excluded = np.zeros(len(self.pool), dtype=bool)
+        elif split in ("train", "test"):
+            held = self.pool.held_out()
+            self.excluded = held if split == "train" else ~held
+        else:
+            raise ConfigError(f"text split must be None, 'train' or 'test', got {split!r}")
+        self.used = self.excluded.copy()
         lex = self.pool.lexicon
         counts: dict = {}
         for ws in self.pool.words:
@@ -292,12 +312,10 @@ class RealSentences:
         ``original`` (the unit before adjectives were swapped) is present only when a
         word was swapped.
         """
+        if self.used.all():  # every allowed unit spoken: start over
+            self.used = self.excluded.copy()
         logits = KAPPA * float(mood) * self.pool.sentiments
-        logits = np.where(self.used, -np.inf, logits - logits.max())
-        if not np.isfinite(logits).any():  # every unit used: start over
-            self.used[:] = False
-            logits = KAPPA * float(mood) * self.pool.sentiments
-            logits = logits - logits.max()
+        logits = np.where(self.used, -np.inf, logits - logits[~self.used].max())
         p = np.exp(logits)
         i = int(rng.choice(len(p), p=p / p.sum()))
         self.used[i] = True

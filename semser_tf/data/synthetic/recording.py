@@ -83,7 +83,8 @@ class GeneratedRecording:
 
 
 def generate_recording(name: str, duration_s: float, voice: str, seed, lag_s: float = ANNOTATION_LAG_S,
-                       noise_dbfs: float = NOISE_DBFS, recipe: str = "template") -> GeneratedRecording:
+                       noise_dbfs: float = NOISE_DBFS, recipe: str = "template",
+                       text_split: str | None = None) -> GeneratedRecording:
     """Generate one recording of ``duration_s`` seconds (rounded up to whole 100 ms frames).
 
     Args:
@@ -96,6 +97,8 @@ def generate_recording(name: str, duration_s: float, voice: str, seed, lag_s: fl
         noise_dbfs: background noise level (``None``: none).
         recipe: what is said: ``"real"`` (real English sentences, VADER ratings) or
             ``"template"`` (the built-in template lexicon); see :data:`RECIPES`.
+        text_split: recipe ``real`` only: ``None`` (all sentence units), ``"train"``
+            or ``"test"`` (the units outside / inside the held-out documents).
 
     Returns:
         A :class:`GeneratedRecording`.
@@ -112,6 +115,9 @@ def generate_recording(name: str, duration_s: float, voice: str, seed, lag_s: fl
     if recipe == "template":
         from semser_tf.data.synthetic.template import LEXICON, make_sentence
 
+        if text_split is not None:
+            raise ConfigError("text_split applies to recipe 'real' only")
+
         def next_sentence(rng, m):
             return make_sentence(rng, m)[0], {}
 
@@ -120,7 +126,7 @@ def generate_recording(name: str, duration_s: float, voice: str, seed, lag_s: fl
     elif recipe == "real":
         from semser_tf.data.synthetic.real import RealSentences
 
-        source = RealSentences()
+        source = RealSentences(split=text_split)
         next_sentence, rating = source.next, source.rating
     else:
         raise ConfigError(f"recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
