@@ -58,6 +58,9 @@ def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated voices of the Test partition, or 'same' for the --voices rotation "
                              "(default: with --recipe real, three held-out voices never used in Train/Devel; "
                              "with --recipe template, 'same')")
+    parser.add_argument("--lexicon", default=None, metavar="FILE",
+                        help="with --recipe real: word ratings from FILE (TSV/CSV: word, rating; ratings divided "
+                             "by the largest absolute one) instead of VADER's")
     parser.add_argument("--held-out-text", action="store_true",
                         help="with --recipe real: Test speaks only the sentences of every fifth source document "
                              "and Train/Devel never do (default: all partitions draw from all sentences)")
@@ -110,6 +113,7 @@ def run_synth(args: argparse.Namespace) -> int:
         recipe=recipe,
         test_voices=test_voices,
         held_out_text=getattr(args, "held_out_text", False),
+        lexicon=getattr(args, "lexicon", None),
     )
     if getattr(args, "text_sentences", 0):
         from pathlib import Path

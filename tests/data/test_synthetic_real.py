@@ -312,3 +312,27 @@ def test_cli_synth_real_and_test_voices(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="unknown espeak voice"):
         synthetic.generate_corpus(tmp_path / "c", minutes=0.1, recipe="real", test_voices=["zz-x"], progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "h"]
+
+
+def test_real_corpus_with_a_user_lexicon(tmp_path):
+    from semser_tf.errors import DataError
+
+    lex = tmp_path / "mine.tsv"
+    lex.write_text("word\trating\nthe\t2\nsaid\t-4\nof\t1\n", encoding="utf-8")
+    out = synthetic.generate_corpus(tmp_path / "c", minutes=0.15, recording_seconds=9, partitions={"Train": 1},
+                                    recipe="real", lexicon=lex, progress=False)
+    meta = json.loads((out / "corpus.json").read_text())
+    assert meta["lexicon"]["name"] == "mine.tsv" and meta["lexicon"]["rated_words"] == 3
+    assert str(tmp_path) not in (out / "corpus.json").read_text()  # no path of this machine
+    expected = {"the": 0.5, "said": -1.0, "of": 0.25}  # divided by the largest |rating|, 4
+    sentences = meta["recordings"]["Train_01"]["sentences"]
+    assert sentences
+    for s in sentences:
+        assert s["word_sentiments"] == [expected.get(w, 0.0) for w in s["text"].split()]
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("good\t1\nbad\tawful\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"bad.tsv:2: rating 'awful' is not a number"):
+        synthetic.generate_corpus(tmp_path / "d", minutes=0.1, recipe="real", lexicon=bad, progress=False)
+    with pytest.raises(ConfigError, match="recipe 'real' only"):
+        synthetic.generate_corpus(tmp_path / "d", minutes=0.1, lexicon=lex, progress=False)
+    assert not (tmp_path / "d").exists()

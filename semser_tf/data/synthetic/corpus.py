@@ -119,8 +119,10 @@ def _generate_and_write(job: tuple) -> dict:
     name, length, voice, entropy, spawn_key, root, lag_s = job[:7]
     recipe = job[7] if len(job) > 7 else "template"
     text_split = job[8] if len(job) > 8 else None
+    lexicon = job[9] if len(job) > 9 else None
     seq = np.random.SeedSequence(entropy, spawn_key=tuple(spawn_key))
-    rec = generate_recording(name, length, voice, seq, lag_s=lag_s, recipe=recipe, text_split=text_split)
+    rec = generate_recording(name, length, voice, seq, lag_s=lag_s, recipe=recipe, text_split=text_split,
+                             lexicon=lexicon)
     write_recording(rec, root)
     return {
         "voice": voice,
@@ -166,7 +168,8 @@ def _run_isolated(work: list, jobs: int):
 def generate_corpus(out_dir, minutes: float = 10.0, seed: int = 0, voices=None,
                     recording_seconds: float = 60.0, partitions=None, progress: bool = True,
                     overwrite: bool = False, lag_s: float = ANNOTATION_LAG_S, jobs: int = 1,
-                    recipe: str = "template", test_voices=None, held_out_text: bool = False) -> Path:
+                    recipe: str = "template", test_voices=None, held_out_text: bool = False,
+                    lexicon=None) -> Path:
     """Generate a synthetic SEWA-layout corpus of ``minutes`` of speech.
 
     The corpus is built in a temporary folder next to ``out_dir`` and renamed to
@@ -197,6 +200,9 @@ def generate_corpus(out_dir, minutes: float = 10.0, seed: int = 0, voices=None,
             source document (``real.HELD_OUT_EVERY``), the other partitions never do, so
             no Test sentence occurs in Train/Devel (default False: all partitions draw
             from the whole pool).
+        lexicon: recipe ``real`` only: a word-rating file (TSV/CSV, read with
+            :func:`semser_tf.data.lexicon.load_lexicon`: word in column 0, rating in
+            column 1, divided by the largest absolute rating) instead of VADER.
 
     Returns:
         The corpus folder.
@@ -228,12 +234,18 @@ def generate_corpus(out_dir, minutes: float = 10.0, seed: int = 0, voices=None,
         raise ConfigError("test_voices must name at least one eSpeak NG voice (or be None)")
     for v in voices + (test_voices or []):  # fail before any work on an unknown voice
         espeak.synthesize("a", voice=v)
-    if held_out_text and recipe != "real":
-        raise ConfigError("held_out_text applies to recipe 'real' only")
+    if (held_out_text or lexicon is not None) and recipe != "real":
+        raise ConfigError("held_out_text and lexicon apply to recipe 'real' only")
+    lex = None
+    if lexicon is not None:
+        from semser_tf.data.lexicon import load_lexicon
+
+        lexicon = str(Path(lexicon).resolve())
+        lex = load_lexicon(lexicon)  # a bad file fails here, before any work
     if recipe == "real":
         from semser_tf.data.synthetic.real import sentence_pool
 
-        pool_summary = sentence_pool().summary()  # fails early if gensim's data are missing
+        pool_summary = sentence_pool(lex).summary()  # fails early if gensim's data are missing
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise ConfigError(f"{out_dir}: output folder exists and is not empty (pass overwrite=True, or --overwrite)")
     plan = _plan(float(minutes), float(recording_seconds), partitions)
@@ -246,7 +258,8 @@ def generate_corpus(out_dir, minutes: float = 10.0, seed: int = 0, voices=None,
         work = [
             (name, length, voice, root_seq.entropy, list(child.spawn_key), str(tmp), lag_s)
             + (() if recipe == "template" else
-               (recipe, (("test" if _partition(name) == TEST_PARTITION else "train") if held_out_text else None)))
+               (recipe, (("test" if _partition(name) == TEST_PARTITION else "train") if held_out_text else None),
+                lexicon))
             for (name, length), voice, child in zip(plan, assigned, root_seq.spawn(len(plan)))
         ]
         records = {}
@@ -285,7 +298,7 @@ def generate_corpus(out_dir, minutes: float = 10.0, seed: int = 0, voices=None,
                 "prosody": "rate = 170 + 50 a, pitch = 50 + 25 a, pitch_range = 50 + 40 a, volume = 100 + 40 a",
             },
             "noise_dbfs": NOISE_DBFS,
-            "lexicon": _lexicon_meta(recipe),
+            "lexicon": _lexicon_meta(recipe, lex, lexicon),
             "sizes": {
                 "recordings": len(plan),
                 "audio_seconds": round(counts["audio_seconds"], 3),
@@ -345,23 +358,25 @@ def _assign_voices(plan, voices: list, test_voices) -> list:
     return out
 
 
-def _lexicon_meta(recipe: str) -> dict:
+def _lexicon_meta(recipe: str, lex=None, path=None) -> dict:
     if recipe == "template":
         from semser_tf.data.synthetic.template import lexicon_sizes
 
         return lexicon_sizes()
     from semser_tf.data.lexicon import VADER_SCALE, load_vader
 
-    lex = load_vader()
+    if lex is None:
+        lex = load_vader()
+        info = {"source": "vaderSentiment's vader_lexicon.txt (MIT), alphabetic tokens",
+                "valence": f"mean rating / {VADER_SCALE:g}"}
+    else:  # the file's name and checksum, not its path
+        import hashlib
+
+        info = {"source": "user file", "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+                "valence": "rating / largest absolute rating"}
     values = np.array(list(lex.ratings.values()))
-    return {
-        "name": lex.name,
-        "source": "vaderSentiment's vader_lexicon.txt (MIT), alphabetic tokens",
-        "valence": f"mean rating / {VADER_SCALE:g}",
-        "rated_words": len(lex),
-        "positive": int(np.sum(values > 0)),
-        "negative": int(np.sum(values < 0)),
-    }
+    return dict(info, name=lex.name, rated_words=len(lex), positive=int(np.sum(values > 0)),
+                negative=int(np.sum(values < 0)))
 
 
 def generate_text_corpus(path, sentences: int = 20000, seed: int = 0, recipe: str = "template") -> Path:

@@ -232,16 +232,16 @@ def sentence_pool(lexicon: Lexicon | None = None) -> SentencePool:
     """All speakable units of :data:`SOURCES`, in file order (cached per process).
 
     Args:
-        lexicon: word ratings (default VADER).
+        lexicon: word ratings (default VADER; only VADER's pool is cached).
 
     Example:
         >>> pool = sentence_pool()
         >>> len(pool) > 2000
         True
     """
-    key = None if lexicon is None else id(lexicon)
-    if key in _POOL_CACHE:
-        return _POOL_CACHE[key]
+    if lexicon is None and "vader" in _POOL_CACHE:  # only VADER's pool is cached
+        return _POOL_CACHE["vader"]
+    cache = lexicon is None
     lexicon = load_vader() if lexicon is None else lexicon
     folder = source_folder()
     words, sources, files, documents = [], [], {}, []
@@ -257,7 +257,8 @@ def sentence_pool(lexicon: Lexicon | None = None) -> SentencePool:
                     n += 1
     sentiments = np.array([_mean_rating(u, lexicon) for u in words], dtype=np.float64)
     pool = SentencePool(words, sources, sentiments, lexicon, files, documents)
-    _POOL_CACHE[key] = pool
+    if cache:
+        _POOL_CACHE["vader"] = pool
     return pool
 
 

@@ -84,7 +84,7 @@ class GeneratedRecording:
 
 def generate_recording(name: str, duration_s: float, voice: str, seed, lag_s: float = ANNOTATION_LAG_S,
                        noise_dbfs: float = NOISE_DBFS, recipe: str = "template",
-                       text_split: str | None = None) -> GeneratedRecording:
+                       text_split: str | None = None, lexicon=None) -> GeneratedRecording:
     """Generate one recording of ``duration_s`` seconds (rounded up to whole 100 ms frames).
 
     Args:
@@ -99,6 +99,8 @@ def generate_recording(name: str, duration_s: float, voice: str, seed, lag_s: fl
             ``"template"`` (the built-in template lexicon); see :data:`RECIPES`.
         text_split: recipe ``real`` only: ``None`` (all sentence units), ``"train"``
             or ``"test"`` (the units outside / inside the held-out documents).
+        lexicon: recipe ``real`` only: a word-rating file read with
+            :func:`semser_tf.data.lexicon.load_lexicon` (default: VADER).
 
     Returns:
         A :class:`GeneratedRecording`.
@@ -115,8 +117,8 @@ def generate_recording(name: str, duration_s: float, voice: str, seed, lag_s: fl
     if recipe == "template":
         from semser_tf.data.synthetic.template import LEXICON, make_sentence
 
-        if text_split is not None:
-            raise ConfigError("text_split applies to recipe 'real' only")
+        if text_split is not None or lexicon is not None:
+            raise ConfigError("text_split and lexicon apply to recipe 'real' only")
 
         def next_sentence(rng, m):
             return make_sentence(rng, m)[0], {}
@@ -126,7 +128,11 @@ def generate_recording(name: str, duration_s: float, voice: str, seed, lag_s: fl
     elif recipe == "real":
         from semser_tf.data.synthetic.real import RealSentences
 
-        source = RealSentences(split=text_split)
+        from semser_tf.data.lexicon import load_lexicon
+        from semser_tf.data.synthetic.real import sentence_pool
+
+        pool = sentence_pool(None if lexicon is None else load_lexicon(lexicon))
+        source = RealSentences(pool, split=text_split)
         next_sentence, rating = source.next, source.rating
     else:
         raise ConfigError(f"recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
