@@ -37,8 +37,8 @@ from semser_tf.data.synthetic.corpus import (
     GENERATOR_VERSION,
     GENERATOR_VERSIONS,
     PARTITIONS,
-    _Progress,
-    _run_isolated,
+    _Progress,  # noqa: F401  (used by the tests and by callers of 1.0)
+    _run_isolated,  # noqa: F401
     generate_corpus,
     generate_text_corpus,
     read_corpus_meta,
