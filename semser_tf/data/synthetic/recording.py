@@ -183,8 +183,8 @@ def generate_recording(name: str, duration_s: float, voice: str, seed, lag_s: fl
     if recipe != "template":  # the voice's arousal: held at a(t0) while a sentence is spoken
         arousal = arousal.copy()
         for s in sentences:
-            first = min(int(s.start * FRAME_RATE), n_frames - 1)
-            arousal[first:min(n_frames, int(math.ceil(s.end * FRAME_RATE)))] = s.arousal
+            k0 = min(int(s.start * FRAME_RATE), n_frames - 1)
+            arousal[k0:min(n_frames, int(math.ceil(s.end * FRAME_RATE)))] = s.arousal
     liking = LIKING_WEIGHTS[0] * valence + LIKING_WEIGHTS[1] * arousal
     raw = np.stack([arousal, valence, liking], axis=1)
     labels = np.clip(rating_filter(raw, lag_s=lag_s), -1.0, 1.0)
