@@ -2,7 +2,12 @@
 """Generate the synthetic SEWA-layout corpus (same options as ``semser synth``).
 
 Example:
-    python tools/make_synthetic_corpus.py corpora/synth --minutes 60 --seed 0
+    python tools/make_synthetic_corpus.py corpora/synth --minutes 60 --seed 0 --jobs 2
+    python tools/make_synthetic_corpus.py corpora/old --minutes 60 --recipe template
+
+``--recipe real`` (the default) speaks real English sentences rated with VADER and gives
+the Test partition held-out voices (``--test-voices``); ``--recipe template`` reproduces
+the generator 1.0 corpus. See docs/synthetic_corpus.md.
 """
 
 from __future__ import annotations

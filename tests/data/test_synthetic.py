@@ -168,6 +168,45 @@ def test_same_seed_same_files(tmp_path, tiny_corpus):
     assert not filecmp.cmp(Path(tiny_corpus) / "audio/Train_01.wav", other / "audio/Train_01.wav", shallow=False)
 
 
+# SHA-256 of the tiny corpus and of 200 lines of background text made by generator 1.0
+# (before the real-language recipe, commit f154cb9): recipe "template" must reproduce them.
+TEMPLATE_1_0_SHA256 = {
+    "audio/Devel_01.wav": "af9ad04ec0684cbc14c01e06186d9bbce633dd6d8d88faf0df6ac295f3ae53b4",
+    "audio/Test_01.wav": "a3107b76319d616b6b7f8025ae2737487718be000f16383055ef27e152bbb673",
+    "audio/Train_01.wav": "8427c82ad3fc32c60b357868b40101b6eec7ee3f7b4fd67b5aa1c1e799a46ff0",
+    "corpus.json": "6e480f96735a57cfffd24e211131e32b39dc816cfc9cc3c6467847bd8da61073",
+    "labels/Devel_01.csv": "f7ace0b18bf24c76fa93f59fbc31d7cbc123529925f0fd1f59e5684a13eeaa6d",
+    "labels/Test_01.csv": "7a373b50fa9d055d2c7928ac90a4d2ec33d212557389289276e2821f813801e2",
+    "labels/Train_01.csv": "efe0119d8e264cf7a550a6493cf1afbf9559891d687fd1291795c270e983ea4f",
+    "transcriptions/Devel_01.csv": "1bdead818e1677a85d721e3f7435c3c7220aaa9db827a5104a02cd103b932c66",
+    "transcriptions/Test_01.csv": "7acf6aba7a280da2a192317abb71c43386eb5e3071b3e37e57725d3b83b42be0",
+    "transcriptions/Train_01.csv": "10649fe11bc9b45f1c58d9acebff10b20a3eda8830d86249c9e9aae4c6433aec",
+    "turns/Devel_01.csv": "053df9ce73ca79526711098ab8ba60634f613f92aeb8e3d591b35bb8e8eeb165",
+    "turns/Test_01.csv": "6ea6fb536c9e9bcfdaa0384404d5313f68f9e61283fc1837c19e0b7d056550e9",
+    "turns/Train_01.csv": "99ad9a9a34629e98023b706fd4f845e40cbc0e0d75851341cb7dbb0cbf215cf0",
+    "words/Devel_01.csv": "a7a2365fa710d783ccbab3718c812065f53cedbac152b2f246ad9072b26f7123",
+    "words/Test_01.csv": "5f9c0e11abe7a0c5360a72e8a9503cca9849363f80ddd051f6a5b296d15817dc",
+    "words/Train_01.csv": "a59deec68815f811882e2bcce1696490ac7cf3490403b4e4e1bbc6a044d711b5",
+}
+TEMPLATE_1_0_TEXT_SHA256 = "58369701a798ac4913abace4698b784fc229f7e887b1c76d20b59772cbec21fc"
+
+
+def test_template_recipe_reproduces_generator_1_0(tiny_corpus, tmp_path):
+    import hashlib
+
+    root = Path(tiny_corpus)
+    files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    assert files == sorted(TEMPLATE_1_0_SHA256)
+    for rel in files:
+        assert hashlib.sha256((root / rel).read_bytes()).hexdigest() == TEMPLATE_1_0_SHA256[rel], rel
+    meta = json.loads((root / "corpus.json").read_text())
+    assert meta["generator_version"] == "1.0" and "recipe" not in meta
+    text = synthetic.generate_text_corpus(tmp_path / "bg.txt", sentences=200, seed=0)
+    assert hashlib.sha256(text.read_bytes()).hexdigest() == TEMPLATE_1_0_TEXT_SHA256
+    again = synthetic.generate_text_corpus(tmp_path / "bg2.txt", sentences=200, seed=0, recipe="template")
+    assert again.read_bytes() == text.read_bytes()
+
+
 def test_loader_reads_tiny_corpus(tiny_corpus):
     """The project's SEWA reader accepts the generated corpus as it is."""
     sewa = pytest.importorskip("semser_tf.data.sewa")
@@ -220,7 +259,8 @@ def test_valence_from_words_arousal_from_voice():
     """
     voices = list(synthetic.DEFAULT_VOICES)
     recs = [
-        synthetic.generate_recording(f"Train_{i:02d}", 30.0, voices[i % len(voices)], np.random.SeedSequence([7, i]))
+        synthetic.generate_recording(f"Train_{i:02d}", 30.0, voices[i % len(voices)], np.random.SeedSequence([7, i]),
+                                     recipe="template")
         for i in range(16)
     ]
     t = _sentence_table(recs, synthetic.ANNOTATION_LAG_S)
@@ -278,7 +318,8 @@ def test_cli_synth(tmp_path, capsys):
     register(parser.add_subparsers(dest="command"))
     out = tmp_path / "cli"
     args = parser.parse_args(["synth", str(out), "--minutes", "0.25", "--recording-seconds", "5",
-                              "--partitions", "Train=2,Test=1", "--voices", "en+f3,en-us", "--seed", "3"])
+                              "--partitions", "Train=2,Test=1", "--voices", "en+f3,en-us", "--seed", "3",
+                              "--recipe", "template"])
     assert args.func(args) == 0
     assert capsys.readouterr().out.strip() == str(out)
     meta = json.loads((out / "corpus.json").read_text())
@@ -288,6 +329,7 @@ def test_cli_synth(tmp_path, capsys):
     p2 = argparse.ArgumentParser()
     add_synth_arguments(p2)
     assert run_synth(p2.parse_args([str(tmp_path / "q"), "--minutes", "0.1", "--quiet"])) == 0
+    assert json.loads((tmp_path / "q" / "corpus.json").read_text())["recipe"] == "real"  # the CLI's default
     with pytest.raises(ConfigError, match="Name=fraction"):
         parse_partitions("Train:0.5")
 
