@@ -275,6 +275,27 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _cmd_text_space(args) -> int:
+    from semser_tf.semantic.text_space import load_text_space, sentiment_readout
+
+    space = load_text_space(args.text, max_words=args.text_max_words or None)
+    report = {"text_space": space.name, "words": len(space), "dim": space.dim, "source": space.source}
+    if args.lexicon:
+        from semser_tf.data.lexicon import load_lexicon, load_vader
+
+        lex = load_vader() if args.lexicon == "vader" else load_lexicon(args.lexicon)
+        report["lexicon"] = {"name": lex.name, "words": len(lex),
+                             "in_space": space.coverage(list(lex.ratings)).as_dict()}
+        report["sentiment_readout"] = sentiment_readout(space, lex.ratings, test_fraction=args.test_fraction,
+                                                        alpha=args.alpha, seed=args.seed)
+    if args.words:
+        from semser_tf.data.corpus import read_text
+
+        report["coverage"] = space.coverage(read_text(args.words).split()).as_dict()
+    _print(report)
+    return 0
+
+
 def register(subparsers) -> None:
     """Add ``semser embed`` and its sub-commands."""
     p = subparsers.add_parser("embed", help="semantic embeddings: word2vec, speech2vec, alignment")
@@ -344,6 +365,18 @@ def register(subparsers) -> None:
     a.add_argument("--beta", type=float, default=0.01, help="orthogonalisation (0.01 paper, 0.001 code)")
     a.add_argument("--seed", type=int, default=0)
     a.set_defaults(func=_cmd_align)
+
+    t = sub.add_parser("text-space", help="a text space's size, coverage of a text, and sentiment read-out",
+                       description="Describe a text space; with --lexicon, fit a ridge read-out of the lexicon's "
+                                   "ratings on part of its words and report Pearson's r on the held-out rest.")
+    t.add_argument("--text", default="glove-6b-50d", help="text space: glove-6b-50d (default) or a vectors file")
+    t.add_argument("--text-max-words", type=int, default=0, help="keep the N most frequent words (0: all)")
+    t.add_argument("--lexicon", help="'vader' (the bundled VADER ratings) or a lexicon file (word<TAB>rating)")
+    t.add_argument("--test-fraction", type=float, default=0.3, help="rated words held out (default 0.3)")
+    t.add_argument("--alpha", type=float, default=1.0, help="ridge penalty (default 1)")
+    t.add_argument("--words", help="a UTF-8 text file whose words' OOV rate is reported")
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(func=_cmd_text_space)
 
     e = sub.add_parser("evaluate", help="scores of an aligned-embeddings artifact")
     e.add_argument("--embeddings", required=True)

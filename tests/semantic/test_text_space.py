@@ -222,3 +222,25 @@ def test_align_command_recovers_a_known_rotation_onto_glove(tmp_path):
     emb = AlignedEmbeddings.load(out, load_speech2vec=False)
     assert emb.text_space == "glove-6b-50d:20000" and emb.text_vectors is None
     assert "/" not in emb.config["speech"]        # no machine paths in the artifact
+
+
+@needs_glove
+def test_text_space_command_reports_sentiment_and_coverage(tmp_path):
+    text = tmp_path / "talk.txt"
+    text.write_text("What a wonderful day, I don't hate it. Zzqqxxyy!\n")
+    lex = tmp_path / "lex.tsv"
+    lex.write_text("".join(f"{w}\t{r}\n" for w, r in [("good", 2), ("great", 3), ("bad", -2), ("awful", -3),
+                                                        ("happy", 2.5), ("sad", -2.5), ("love", 3), ("hate", -3),
+                                                        ("nice", 2), ("terrible", -3), ("fine", 1), ("poor", -1.5)]))
+    r = subprocess.run([sys.executable, "-m", "semser_tf.cli", "embed", "text-space", "--lexicon", str(lex),
+                        "--words", str(text), "--test-fraction", "0.5"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["words"] == 400000 and rep["dim"] == 50
+    assert rep["coverage"]["tokens"] == 9 and rep["coverage"]["oov_examples"] == ["zzqqxxyy"]
+    assert rep["sentiment_readout"]["words"] == 12 and rep["sentiment_readout"]["test"] == 6
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("good\t2\nbad\tvery\n")
+    r = subprocess.run([sys.executable, "-m", "semser_tf.cli", "embed", "text-space", "--lexicon", str(bad)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "bad.tsv:2" in r.stderr
