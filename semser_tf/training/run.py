@@ -26,6 +26,7 @@ import contextlib
 import csv
 import dataclasses
 import json
+import os
 import shutil
 import time
 import warnings
@@ -35,9 +36,12 @@ import numpy as np
 
 from semser_tf.errors import ConfigError, DataError
 from semser_tf.models.config import ModelConfig
-from semser_tf.io import atomic_save_model, atomic_write_csv, atomic_write_json, atomic_write_text
+from semser_tf.io import (OWNER_MARKER, atomic_save_model, atomic_write_csv, atomic_write_json, atomic_write_text,
+                          check_replaceable, mark_owned, owned_kind)
 
 RUN_MARKER = "run.json"
+EMBEDDINGS_DIR = "embeddings"
+"""Sub-folder of a run holding a copy of the aligned embeddings it was trained with."""
 
 
 @dataclasses.dataclass
@@ -79,21 +83,29 @@ class TrainSettings:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"TrainSettings.{name}: expected a positive integer, got {v!r}.")
+        v = self.steps_per_epoch
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ConfigError(f"TrainSettings.steps_per_epoch: expected a positive integer or None "
+                              f"(no cap: the whole partition), got {v!r}.")
         if self.val_fraction is not None and not (0 < float(self.val_fraction) < 1):
             raise ConfigError(f"TrainSettings.val_fraction: expected a number in (0, 1), got {self.val_fraction!r}.")
 
 
-def _check_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> bool:
+def _check_out_dir(out_dir: Path, resume: bool, overwrite: bool, inputs=()) -> bool:
     """True when an existing run is to be resumed."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"{out_dir}: is a file; expected a folder for the run (or a new path)")
     if not out_dir.exists() or not any(out_dir.iterdir()):
         return False
-    is_run = (out_dir / RUN_MARKER).is_file()
+    is_run = owned_kind(out_dir) == "run"
     if overwrite:
         if not is_run:
             raise ConfigError(
                 f"{out_dir}: refusing to overwrite a folder that is not a semser run "
                 f"(no {RUN_MARKER}); choose an empty or new output directory."
             )
+        # nor one that holds an input (corpus, embeddings, cache)
+        check_replaceable(out_dir, "run", inputs=inputs)
         shutil.rmtree(out_dir)
         return False
     if resume:
@@ -137,6 +149,49 @@ def _split_validation(corpus, settings: TrainSettings):
     recs = [dataclasses.replace(r, partition=settings.val_partition) if r.name in held else r
             for r in corpus.recordings()]
     return Corpus(recs, root=corpus.root, targets=corpus.targets)
+
+
+def _labelled_frames(recording, delay: int) -> int:
+    mask = recording.label_mask
+    if mask is None:
+        return 0
+    n = len(mask)
+    shifted = mask[delay:] if delay >= 0 else mask[:max(0, n + delay)]
+    return int(np.count_nonzero(shifted))
+
+
+def _check_labelled_frames(corpus, settings: "TrainSettings") -> None:
+    """Refuse a training or validation partition without a single labelled frame."""
+    d = int(settings.delay_frames)
+    for part in (settings.train_partition, settings.val_partition):
+        recs = corpus.recordings(part)
+        if recs and sum(_labelled_frames(r, d) for r in recs) == 0:
+            files = sorted({str(r.label_path) for r in recs if r.label_path is not None})
+            extra = f" with --delay-frames {d}" if d else ""
+            raise DataError(
+                f"the {part} partition has no labelled frame{extra} ({len(recs)} recording(s), label files: "
+                f"{', '.join(files[:3]) or 'none'}{' ...' if len(files) > 3 else ''}); expected label rows "
+                "'name;time;<targets>' within the audio"
+                + (" and a delay shorter than the recordings" if d else ""),
+                corpus.root,
+            )
+
+
+def _copy_embeddings(src: Path, dest: Path) -> None:
+    """Copy an aligned-embeddings folder into the run (temporary name, then rename)."""
+    import tempfile
+
+    if not src.is_dir():
+        raise DataError("aligned-embeddings folder not found", src)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial"))
+    try:
+        for path in sorted(src.iterdir()):
+            if path.is_file() and not path.name.startswith("."):
+                shutil.copy2(path, tmp / path.name)
+        os.rename(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _check_lengths(corpus, partition, config: ModelConfig):
@@ -187,7 +242,7 @@ def _plot_history(history: list[dict], path: Path):
 def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSettings | None = None, *,
           frame_features=None, cache_dir=None, resume=False, overwrite=False, verbose="auto",
           callbacks=(), strategy=None, evaluate_best=True, plots=True, dataset_name=None,
-          initial_model=None) -> dict:
+          initial_model=None, embeddings_dir=None) -> dict:
     """Train a model variant on a corpus; returns the run's report.
 
     Args:
@@ -209,6 +264,9 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
         initial_model: a built model to start from instead of a fresh one (fine-tuning);
             it is compiled with the config's optimizer, loss and metrics here. Its
             frozen layers (``trainable=False``) stay frozen.
+        embeddings_dir: the aligned-embeddings folder ``frame_features`` come from; it is
+            copied into ``out_dir/embeddings`` so that the run folder is self-contained
+            (``evaluate``, ``predict`` and ``publish`` read it from there).
 
     Example:
 
@@ -222,7 +280,8 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
 
     out_dir = Path(out_dir)
     settings = settings or TrainSettings()
-    resuming = _check_out_dir(out_dir, resume, overwrite)
+    inputs = [getattr(corpus, "root", None), cache_dir, embeddings_dir]
+    resuming = _check_out_dir(out_dir, resume, overwrite, inputs)
     state = {}
     if resuming:
         saved = json.loads((out_dir / "config.json").read_text())
@@ -258,8 +317,12 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
             "set targets in the config to the corpus's."
         )
 
+    _check_labelled_frames(corpus, settings)
+
     out_dir.mkdir(parents=True, exist_ok=True)
     dataset_name = dataset_name or Path(str(corpus.root or "corpus")).name
+    if embeddings_dir is not None and not (out_dir / EMBEDDINGS_DIR).is_dir():
+        _copy_embeddings(Path(embeddings_dir), out_dir / EMBEDDINGS_DIR)
     if not resuming:
         atomic_write_json(out_dir / RUN_MARKER, {"kind": "semser-run", "created": time.time()})
         atomic_write_json(out_dir / "config.json", {
@@ -268,6 +331,7 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
                          for k, v in dataclasses.asdict(settings).items()},
             "frame_features": repr(frame_features),
             "semantic_mode": getattr(frame_features, "mode", None),
+            "embeddings": EMBEDDINGS_DIR if (out_dir / EMBEDDINGS_DIR).is_dir() else None,
         })
 
     def datasets(epoch):

@@ -10,14 +10,18 @@ from pathlib import Path
 
 
 def _predict(args):
+    from semser_tf.io import check_outputs
     from semser_tf.zoo.pretrained import load_pretrained
 
-    model = load_pretrained(args.model, offline=args.offline, embedding_mode=args.mode)
-    if args.precision != "float32":
-        model = model.with_precision(args.precision)
     audio = Path(args.audio)
     out_csv = Path(args.csv) if args.csv else audio.with_suffix(".pred.csv")
     out_png = Path(args.plot) if args.plot else out_csv.with_suffix(".png")
+    # never write an output onto an input (checked before the model is loaded)
+    check_outputs({"--csv": out_csv, "--plot": None if args.no_plot else out_png},
+                  {"AUDIO": audio, "--words": args.words, "--model": args.model})
+    model = load_pretrained(args.model, offline=args.offline, embedding_mode=args.mode)
+    if args.precision != "float32":
+        model = model.with_precision(args.precision)
     if not args.words:
         print("semser predict: no --words file: the semantic input is empty (zeros) for a "
               "transcript-lookup model; predictions then rest on the voice alone.", file=sys.stderr)

@@ -28,7 +28,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from semser_tf.errors import ConfigError
-from semser_tf.io import replace_dir
+from semser_tf.io import check_outputs, check_replaceable, mark_owned, replace_dir
 from semser_tf.zoo.archive import OutputExistsError, make_archive
 from semser_tf.zoo.cache import verify_file
 from semser_tf.zoo.registry import ALLOWED_SUFFIXES, ENTRY_FILENAME, ModelEntry, url_kind
@@ -212,7 +212,9 @@ def publish_run(
         training: ``{"data": ..., "command": ...}`` (default: ``training`` of the report,
             else "not recorded").
         citation: optional reference.
-        overwrite: replace an existing ``out_dir``.
+        overwrite: replace an existing ``out_dir``: only an entry folder written by this
+            function (it carries :data:`semser_tf.io.OWNER_MARKER`), never the run folder,
+            a folder above it or any other folder.
         archive: also write ``<out_dir>.zip`` (``"zip"``) or ``<out_dir>.tar.gz``
             (``"tar.gz"``) holding the entry folder.
 
@@ -247,11 +249,14 @@ def publish_run(
         raise ConfigError(f"{out_dir}: the entry folder must lie outside the run folder {run_dir}")
     if out_dir.exists() and not overwrite:
         raise OutputExistsError(f"{out_dir}: exists; pass overwrite=True to replace it")
+    # --overwrite replaces only an entry folder this package wrote, never the run or a parent of it
+    check_replaceable(out_dir, "zoo-entry", inputs=[run_dir], option="overwrite=True (--overwrite)")
     archive_path = None
     if archive is not None:
         archive_path = out_dir.parent / f"{out_dir.name}.{archive}"
         if archive_path.exists() and not overwrite:
             raise OutputExistsError(f"{archive_path}: exists; pass overwrite=True to replace it")
+        check_outputs({"archive": archive_path}, {"run": run_dir})
     config = _read_json(run_dir / "config.json")
     if not isinstance(config, dict):
         raise ConfigError(f"{run_dir / 'config.json'}: expected a JSON object")
@@ -298,6 +303,7 @@ def publish_run(
         written = ModelEntry.from_json(entry_path)
         for spec in written.files:
             verify_file(tmp / spec.filename, spec.sha256, spec.size, remove=False)
+        mark_owned(tmp, "zoo-entry")
         os.chmod(tmp, 0o755)
         replace_dir(tmp, out_dir)
     except BaseException:
