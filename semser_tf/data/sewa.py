@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,10 @@ _NAME = re.compile(r"^(train|devel|test)_", re.IGNORECASE)
 _PARTITIONS = ("Train", "Devel", "Test")
 _AUDIO_EXT = (".wav", ".flac", ".ogg", ".mp3", ".m4a")
 _TIME_NAMES = ("time", "timestamp", "frametime", "frame_time")
+
+
+class EmptyLabelsWarning(UserWarning):
+    """A label file holds no rows: its recording has no labelled frame."""
 
 
 def read_labels(path, targets=DEFAULT_TARGETS):
@@ -245,6 +250,9 @@ class SEWACorpus(Corpus):
             lab = None
             if lpath is not None:
                 times, values, lines = read_labels(lpath, targets)
+                if len(times) == 0:
+                    warnings.warn(f"{lpath}: empty label file: recording {name} has no labelled frame "
+                                  "and takes no part in training or evaluation", EmptyLabelsWarning, stacklevel=2)
                 lab = align_labels(times, values, n_frames, path=lpath, lines=lines)
             tpath = root / "turns" / f"{name}.csv"
             turns = read_turns(tpath) if tpath.is_file() else []

@@ -35,3 +35,22 @@ def cli(capsys):
         return code, captured.err
 
     return run
+
+
+def float_wav(path, samples, rate=22050, *, declared_rate=None, data_size=None) -> Path:
+    """A 32-bit IEEE-float mono WAV written byte by byte (``declared_rate`` and
+    ``data_size`` override the header's values, to damage it)."""
+    import struct
+
+    import numpy as np
+
+    data = np.asarray(samples, "<f4").tobytes()
+    rate = declared_rate or rate
+    fmt = struct.pack("<HHIIHH", 3, 1, rate, (rate * 4) & 0xFFFFFFFF, 4, 32)
+    size = len(data) if data_size is None else data_size
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)) + b"WAVE")
+        f.write(b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", size) + data)
+    return path
