@@ -11,7 +11,7 @@ from semser_tf.io import atomic_write_bytes, atomic_write_json, atomic_write_tex
 
 def ablation(corpus, out_dir, config: ModelConfig | None = None, settings=None, variants=VARIANTS,
              frame_features=None, cache_dir=None, resume=False, overwrite=False, verbose="auto",
-             evaluate_partition=None) -> dict:
+             evaluate_partition=None, embeddings_dir=None) -> dict:
     """Train each variant into ``out_dir/<variant>`` and tabulate CCC per target.
 
     Every variant gets the same config (but for ``variant``), seed, data, frame features
@@ -27,6 +27,8 @@ def ablation(corpus, out_dir, config: ModelConfig | None = None, settings=None, 
         frame_features: semantic frame features (required by the semantic variant).
         cache_dir, resume, overwrite, verbose: as for :func:`~semser_tf.training.run.train`.
         evaluate_partition: also evaluate every best model on this partition (e.g. ``Test``).
+        embeddings_dir: the aligned-embeddings folder of ``frame_features``; each variant's
+            run folder gets a copy (see :func:`~semser_tf.training.run.train`).
 
     Returns:
         ``{"rows": [{variant, partition, ccc{target}, mean, seconds}], ...}``.
@@ -46,7 +48,8 @@ def ablation(corpus, out_dir, config: ModelConfig | None = None, settings=None, 
         else:
             report = train(corpus, run_dir, config.replace(variant=variant), settings,
                            frame_features=frame_features,
-                           cache_dir=cache_dir, resume=resume, overwrite=overwrite, verbose=verbose)
+                           cache_dir=cache_dir, resume=resume, overwrite=overwrite, verbose=verbose,
+                           embeddings_dir=embeddings_dir)
         metric = report["metrics"][0]
         rows.append({"variant": variant, "partition": metric["partition"], "ccc": metric["ccc"],
                      "mean": metric["mean"], "best_epoch": report.get("best_epoch"),

@@ -31,6 +31,33 @@ def open_frame_features(embeddings, mode="lookup"):
     return AlignedEmbeddings.load(embeddings).frame_features(mode=mode)
 
 
+def run_frame_features(run_dir, cfg: dict, variant: str, embeddings=None, mode=None):
+    """The frame features a run was trained with: ``embeddings`` or the run's own copy,
+    in the recorded semantic mode (``None`` for a model without semantic input).
+
+    Raises:
+        ConfigError: a fused or semantic model whose embeddings are nowhere to be found,
+            or a mode of another space than the recorded one.
+    """
+    from semser_tf.semantic.embeddings import check_mode
+
+    run_dir = Path(run_dir)
+    recorded = cfg.get("semantic_mode")
+    check_mode(mode, recorded, run_dir / "config.json")
+    mode = mode or recorded or "lookup"
+    if embeddings is None and (run_dir / "embeddings").is_dir():
+        embeddings = run_dir / "embeddings"
+    if embeddings is not None:
+        return open_frame_features(embeddings, mode)
+    if variant == "paralinguistic" or str(cfg.get("frame_features", "")).startswith("ZeroFrameFeatures"):
+        return None  # no semantic input, or trained on zeros: evaluated on zeros too
+    raise ConfigError(
+        f"{run_dir}: the {variant} model was trained with semantic features ({cfg.get('frame_features')}), "
+        "but the run folder has no embeddings/ copy; pass --embeddings DIR (the aligned embeddings it was "
+        "trained with): with zeros its figures would be meaningless."
+    )
+
+
 def _parse_sets(pairs):
     out = {}
     for item in pairs or []:
@@ -70,7 +97,8 @@ def _train(args):
     report = train(corpus, args.out, None if args.resume and not _explicit(args) else _config(args),
                    _settings(args), frame_features=open_frame_features(args.embeddings, args.embedding_mode),
                    cache_dir=args.cache_dir, resume=args.resume, overwrite=args.overwrite,
-                   verbose=1 if args.verbose else 2, strategy=make_strategy(args.strategy))
+                   verbose=1 if args.verbose else 2, strategy=make_strategy(args.strategy),
+                   embeddings_dir=args.embeddings)
     _print_report(report)
     return 0
 
@@ -87,19 +115,26 @@ def _print_report(report):
 
 
 def _evaluate(args):
-    import keras
-
     from semser_tf.models.config import ModelConfig
     from semser_tf.training.evaluate import evaluate_model, results_markdown
-    from semser_tf.io import atomic_write_json
+    from semser_tf.io import atomic_write_json, atomic_write_text
+
+    from semser_tf.io import load_keras_model
+    from semser_tf.training.run import read_run_config
 
     run = Path(args.run)
     model_path = run / "best.keras" if run.is_dir() else run
-    cfg_path = (run if run.is_dir() else run.parent) / "config.json"
+    run_dir = run if run.is_dir() else run.parent
+    cfg_path = run_dir / "config.json"
     if not model_path.is_file():
         raise DataError("no model: expected a run folder with best.keras or a .keras file", model_path)
-    config = ModelConfig.from_dict(json.loads(cfg_path.read_text())["model"], source=str(cfg_path))
-    model = keras.saving.load_model(model_path, safe_mode=True)
+    cfg = read_run_config(cfg_path)
+    config = ModelConfig.from_dict(cfg["model"], source=str(cfg_path))
+    features = run_frame_features(run_dir, cfg, config.variant, args.embeddings, args.embedding_mode)
+    out = Path(args.out) if args.out else run_dir / f"eval_{args.partition}"
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file; expected a folder for the report")
+    model = load_keras_model(model_path)
     corpus = open_corpus(args.corpus)
     bias = args.bias_correction
     if bias and bias != "oracle":
@@ -107,23 +142,21 @@ def _evaluate(args):
         from semser_tf.training.evaluate import fit_bias_scale, predict_partition
         import numpy as np
 
-        preds = predict_partition(model, corpus, bias, config.sequence_length,
-                                  open_frame_features(args.embeddings, args.embedding_mode), args.cache_dir)
+        preds = predict_partition(model, corpus, bias, config.sequence_length, features, args.cache_dir)
         recs = {r.name: r for r in corpus.recordings(bias)}
         p = np.concatenate([v[: len(recs[k].labels)] for k, v in preds.items()])
         g = np.concatenate([recs[k].labels[: len(v)] for k, v in preds.items()])
         m = ~np.isnan(g).any(axis=1)
         scale, offset = fit_bias_scale(p[m], g[m])
         bias = {"scale": scale, "offset": offset}
-    out = Path(args.out) if args.out else (run if run.is_dir() else run.parent) / f"eval_{args.partition}"
     report = evaluate_model(model, corpus, args.partition, config,
-                            frame_features=open_frame_features(args.embeddings, args.embedding_mode),
+                            frame_features=features,
                             cache_dir=args.cache_dir, delay_frames=args.delay_frames,
                             median_window=args.median_window, bias_correction=bias,
                             plot_dir=out / "plots" if not args.no_plots else None, progress=True)
     atomic_write_json(out / "report.json", report)
     md = results_markdown(report, config.targets)
-    (out / "report.md").write_text(md)
+    atomic_write_text(out / "report.md", md)
     print(md)
     print(f"written: {out}/report.json, report.md" + ("" if args.no_plots else ", plots/"))
     return 0
@@ -136,7 +169,8 @@ def _ablation(args):
                      variants=args.variants.split(","),
                      frame_features=open_frame_features(args.embeddings, args.embedding_mode),
                      cache_dir=args.cache_dir, resume=args.resume, overwrite=args.overwrite,
-                     verbose=1 if args.verbose else 2, evaluate_partition=args.test_partition)
+                     verbose=1 if args.verbose else 2, evaluate_partition=args.test_partition,
+                     embeddings_dir=args.embeddings)
     print(ablation_markdown(table))
     print(f"written: {args.out}/ablation.md, ablation.json, ablation.png")
     return 0
@@ -186,8 +220,9 @@ def register(sub):
     p.add_argument("--median-window", type=int, default=0, help="odd median-filter length in frames")
     p.add_argument("--bias-correction", default=None,
                    help="'oracle' (fit on this partition) or a partition to fit the map on, e.g. Devel")
-    p.add_argument("--embeddings")
-    p.add_argument("--embedding-mode", default="lookup")
+    p.add_argument("--embeddings", help="aligned-embeddings folder (default: the run's embeddings/ copy)")
+    p.add_argument("--embedding-mode", default=None,
+                   help="lookup, text or encode (default: the mode the run was trained with)")
     p.add_argument("--cache-dir")
     p.add_argument("--out", help="output folder (default RUN/eval_PARTITION)")
     p.add_argument("--no-plots", action="store_true")

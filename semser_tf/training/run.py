@@ -423,6 +423,21 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
     return report
 
 
+def read_run_config(cfg_path):
+    """A run's ``config.json`` as a dict, or a clear error naming it."""
+    cfg_path = Path(cfg_path)
+    if not cfg_path.is_file():
+        raise DataError("no config.json: expected the run's configuration (written by semser train) "
+                        "beside the model", cfg_path)
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"not valid JSON ({err})", cfg_path) from None
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("model"), dict):
+        raise DataError("expected a JSON object with a 'model' object (the run's model config)", cfg_path)
+    return cfg
+
+
 def _epoch_progbar_class():
     import keras
 
