@@ -19,7 +19,7 @@ def _predict(args):
     # never write an output onto an input (checked before the model is loaded)
     check_outputs({"--csv": out_csv, "--plot": None if args.no_plot else out_png},
                   {"AUDIO": audio, "--words": args.words, "--model": args.model})
-    model = load_pretrained(args.model, offline=args.offline, embedding_mode=args.mode)
+    model = load_pretrained(args.model, offline=args.offline, embedding_mode=args.mode, timeout=args.timeout)
     if args.precision != "float32":
         model = model.with_precision(args.precision)
     if not args.words:
@@ -102,6 +102,8 @@ def register(sub):
     p.add_argument("--plot", help="output PNG (default next to the CSV)")
     p.add_argument("--no-plot", action="store_true")
     p.add_argument("--offline", action="store_true", help="never download")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="most seconds the model's downloads may take in all (default 1800)")
     p.add_argument("--progress", action="store_true")
     p.add_argument("--precision", default="float32",
                    help="float32 (default) or mixed_bfloat16 (faster on CPUs with AVX512_BF16/AMX and on GPUs; "

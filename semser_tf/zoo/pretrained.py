@@ -127,7 +127,8 @@ def load_run(run_dir, embedding_mode=None) -> PretrainedModel:
 
 
 def load_pretrained(name: str | None = None, *, cache_dir=None, offline: bool = False,
-                    progress: bool = True, embedding_mode: str | None = None) -> PretrainedModel:
+                    progress: bool = True, embedding_mode: str | None = None,
+                    timeout: float | None = None) -> PretrainedModel:
     """Load a zoo model by name, entry path, or run folder; one line to a ready model.
 
     Resolution of each file: bundled with the package (no network), then the cache
@@ -147,6 +148,9 @@ def load_pretrained(name: str | None = None, *, cache_dir=None, offline: bool = 
         embedding_mode: semantic features from transcript words in the aligned speech
             table (``lookup``), their Word2Vec vectors (``text``), or from the speech
             segments (``encode``); default: the mode the model was trained with.
+        timeout: seconds the downloads of the model's files may take in all (default
+            :data:`semser_tf.zoo.download.DEFAULT_DEADLINE`, 30 minutes); a connection
+            silent for 60 s (or ``timeout``, when shorter) fails at once.
 
     Example:
 
@@ -161,7 +165,13 @@ def load_pretrained(name: str | None = None, *, cache_dir=None, offline: bool = 
     if path.is_dir() and (path / "config.json").is_file() and not (path / "entry.json").is_file():
         return load_run(path, embedding_mode)
     entry = get_entry(name)
-    files = fetch_entry_files(entry, cache_dir, offline=offline, progress=progress)
+    from semser_tf.zoo.download import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
+
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise ConfigError(f"timeout={timeout!r}: expected a positive number of seconds")
+    deadline = DEFAULT_DEADLINE if timeout is None else float(timeout)
+    files = fetch_entry_files(entry, cache_dir, offline=offline, progress=progress,
+                              timeout=min(DEFAULT_TIMEOUT, deadline), deadline=deadline)
     if "model" not in files or "config" not in files:
         raise ConfigError(f"zoo entry {entry.name!r}: needs files with roles 'model' and 'config'.")
     from semser_tf.io import load_keras_model
