@@ -9,6 +9,7 @@ layer over the Python API: the modules only parse arguments and call library fun
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -55,6 +56,32 @@ def main(argv=None) -> int:
     except SemserError as err:
         print(f"semser {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # read-only folder, disk full, a file where a folder is expected ...
+        print(f"semser {args.command}: error: {os_error_message(err)}", file=sys.stderr)
+        return 2
+
+
+_OS_HINTS = {
+    errno.EACCES: "the folder or file is not writable (or readable) by you; choose another path",
+    errno.EPERM: "the folder or file is not writable (or readable) by you; choose another path",
+    errno.EROFS: "the file system is read-only; choose another path",
+    errno.ENOSPC: "no space left on the device; free some space or write elsewhere (no partial output is kept)",
+    errno.EDQUOT: "disk quota exceeded; free some space or write elsewhere",
+    errno.ENOTDIR: "a file stands where a folder is expected",
+    errno.EISDIR: "a folder stands where a file is expected",
+    errno.EEXIST: "it exists already",
+    errno.ENOENT: "not found",
+}
+
+
+def os_error_message(err: OSError) -> str:
+    """One line for an operating-system error: the path, what happened and what to do."""
+    where = err.filename if err.filename is not None else ""
+    if err.filename2 is not None:
+        where = f"{where} -> {err.filename2}"
+    what = err.strerror or type(err).__name__
+    hint = _OS_HINTS.get(err.errno)
+    return (f"{where}: " if where else "") + what + (f" ({hint})" if hint else "")
 
 
 if __name__ == "__main__":

@@ -28,8 +28,10 @@ from semser_tf.errors import ConfigError, DataError
 OWNER_MARKER = ".semser-owner.json"
 """The marker file a command writes into each folder it creates: ``{"kind": ..., "created": ...}``."""
 
-_KIND_MARKERS = {"run": ("run.json", "semser-run")}
-"""Older markers that also prove ownership: a training run's ``run.json`` (kind ``semser-run``)."""
+_KIND_MARKERS = {"run": ("run.json", "kind", "semser-run"),
+                 "corpus": ("corpus.json", "generator", "semser_tf.data.synthetic")}
+"""Older markers that also prove ownership: a training run's ``run.json`` (kind
+``semser-run``), a generated corpus's ``corpus.json`` (generator ``semser_tf.data.synthetic``)."""
 
 
 @contextlib.contextmanager
@@ -165,12 +167,12 @@ def owned_kind(folder) -> str | None:
             return data["kind"]
     except (OSError, ValueError):
         pass
-    for kind, (name, value) in _KIND_MARKERS.items():
+    for kind, (name, key, value) in _KIND_MARKERS.items():
         try:
             data = json.loads((folder / name).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if isinstance(data, dict) and data.get("kind") == value:
+        if isinstance(data, dict) and data.get(key) == value:
             return kind
     return None
 

@@ -48,7 +48,7 @@ import numpy as np
 
 from semser_tf.constants import FRAME_RATE, SAMPLE_RATE, SAMPLES_PER_FRAME
 from semser_tf.errors import ConfigError, DataError, SemserError
-from semser_tf.io import atomic_write_text
+from semser_tf.io import atomic_write_text, check_replaceable
 from semser_tf.types import WordTiming
 
 __all__ = [
@@ -621,8 +621,16 @@ def generate_corpus(out_dir, minutes: float = 10.0, seed: int = 0, voices=None,
         raise ConfigError("voices must name at least one eSpeak NG voice")
     for v in voices:  # fail before any work on an unknown voice
         espeak.synthesize("a", voice=v)
+    if not (isinstance(lag_s, (int, float)) and 0 <= lag_s < 3600):
+        raise ConfigError(f"lag_s (--lag) must be a delay of 0 s or more, got {lag_s!r}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError(f"jobs (--jobs) must be a positive integer, got {jobs!r}")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"{out_dir}: is a file; expected a folder for the corpus (or a new path)")
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise ConfigError(f"{out_dir}: output folder exists and is not empty (pass overwrite=True, or --overwrite)")
+    if overwrite:  # only a corpus this generator wrote is replaced
+        check_replaceable(out_dir, "corpus", option="overwrite=True (--overwrite)")
     plan = _plan(float(minutes), float(recording_seconds), partitions)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=str(out_dir.parent)))

@@ -38,6 +38,10 @@ def ablation(corpus, out_dir, config: ModelConfig | None = None, settings=None, 
     config = config or ModelConfig()
     settings = settings or TrainSettings()
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        from semser_tf.errors import ConfigError
+
+        raise ConfigError(f"{out_dir}: is a file; expected a folder for the ablation's runs (or a new path)")
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for variant in variants:

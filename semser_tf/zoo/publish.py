@@ -59,6 +59,7 @@ def _check_content(path: Path, rel: str) -> None:
     if lower.endswith(".keras"):
         if not zipfile.is_zipfile(path):
             raise ConfigError(f"{path}: expected a Keras v3 '.keras' archive (a zip file)")
+        _check_keras_safe(path)
     elif lower.endswith(".weights.h5"):
         with open(path, "rb") as handle:
             if handle.read(8) != _HDF5_SIGNATURE:
@@ -76,6 +77,20 @@ def _check_content(path: Path, rel: str) -> None:
             raise ConfigError(f"{path}: not a readable .npz file ({err})") from None
     elif lower.endswith(".json"):
         _read_json(path)
+
+
+def _check_keras_safe(path: Path) -> None:
+    """Refuse a ``.keras`` archive that ``load`` would refuse in safe mode (a Python lambda)."""
+    with zipfile.ZipFile(path) as zf:
+        try:
+            text = zf.read("config.json").decode("utf-8", errors="replace")
+        except KeyError:
+            return  # no model config to inspect: load reports it
+    if '"__lambda__"' in text:
+        raise ConfigError(
+            f"{path}: the model holds a Python lambda (a Lambda layer), which Keras safe mode refuses "
+            "to load, so the published entry could not be used; rebuild it from the package's layers"
+        )
 
 
 def _metrics_from_report(report_path: Path, config: dict) -> tuple[list, dict | None]:
