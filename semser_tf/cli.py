@@ -13,6 +13,7 @@ import errno
 import importlib
 import os
 import sys
+import warnings
 
 from semser_tf.errors import SemserError
 
@@ -44,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _format_warning(message, category, filename, lineno, line=None):
+    """Warnings as one line each, without the source line they were raised from."""
+    return f"semser: warning: {message}\n"
+
+
 def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
     parser = build_parser()
@@ -51,6 +57,7 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    warnings.formatwarning = _format_warning
     try:
         return int(args.func(args) or 0)
     except SemserError as err:

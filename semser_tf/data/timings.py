@@ -208,13 +208,15 @@ def spread_words(sentences, name: str | None = None, warn: bool = True) -> list[
     return out
 
 
-def word_timings(words_path=None, transcription_path=None, name: str | None = None) -> list[WordTiming]:
+def word_timings(words_path=None, transcription_path=None, name: str | None = None,
+                 warn: bool = True) -> list[WordTiming]:
     """Word timings of one recording: from the word file if it exists, else the fallback.
 
     Args:
         words_path: ``words/<name>.csv`` or ``None``.
         transcription_path: ``transcriptions/<name>.csv`` or ``None``.
         name: the recording, named in the fallback's warning.
+        warn: warn when the fallback is used (a corpus warns once for all its recordings).
 
     Returns:
         The word timings; empty when neither file exists.
@@ -228,5 +230,5 @@ def word_timings(words_path=None, transcription_path=None, name: str | None = No
     if words_path is not None and Path(words_path).is_file():
         return read_words(words_path)
     if transcription_path is not None and Path(transcription_path).is_file():
-        return spread_words(read_transcription(transcription_path), name=name)
+        return spread_words(read_transcription(transcription_path), name=name, warn=warn)
     return []

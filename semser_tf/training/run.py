@@ -177,6 +177,32 @@ def _check_labelled_frames(corpus, settings: "TrainSettings") -> None:
             )
 
 
+SMALL_EPOCH_STEPS = 4
+"""Fewer optimizer steps per epoch than this draw a hint (the paper's defaults on a small corpus)."""
+
+
+def _hint_small_epochs(corpus, settings: "TrainSettings", config: ModelConfig) -> int:
+    """Warn when an epoch is only a few optimizer steps; returns the steps per epoch."""
+    T = config.sequence_length
+    hop = settings.hop or T
+    windows = 0
+    for r in corpus.recordings(settings.train_partition):
+        n = int(r.n_frames or 0)
+        n_w = 1 + max(0, -(-(n - T) // hop))  # the loader's count: 1 + ceil((n - T) / hop)
+        windows += min(n_w, max(1, -(-n // hop)))
+    steps = -(-windows // config.batch_size)
+    if settings.steps_per_epoch:
+        steps = min(steps, settings.steps_per_epoch)
+    if 0 < steps < SMALL_EPOCH_STEPS:
+        warnings.warn(
+            f"the {settings.train_partition} partition gives {windows} window(s) of {T} frames: {steps} optimizer "
+            f"step(s) per epoch at batch_size {config.batch_size}; on a corpus this small choose a shorter "
+            "window or a smaller batch (--set sequence_length=100 --set batch_size=4) or more --epochs",
+            stacklevel=3,
+        )
+    return steps
+
+
 def _copy_embeddings(src: Path, dest: Path) -> None:
     """Copy an aligned-embeddings folder into the run (temporary name, then rename)."""
     import tempfile
@@ -318,6 +344,7 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
         )
 
     _check_labelled_frames(corpus, settings)
+    _hint_small_epochs(corpus, settings, config)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     dataset_name = dataset_name or Path(str(corpus.root or "corpus")).name

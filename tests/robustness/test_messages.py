@@ -173,3 +173,43 @@ def test_disk_full_while_writing_leaves_no_partial_file(tmp_path, cli, monkeypat
     code, err = cli("predict", wav, "--csv", tmp_path / "out.csv", "--no-plot", "--offline")
     assert code == 2 and "No space left on device (no space left on the device" in err and _one_line(err)
     assert snapshot(tmp_path) == before  # no out.csv, no temporary .out.csv
+
+
+def test_fallback_timing_warning_is_once_per_corpus(loader_corpus):
+    from semser_tf.data.sewa import SEWACorpus
+    from semser_tf.data.timings import ApproximateTimingWarning
+
+    root = loader_corpus["root"]
+    for name in ("Devel_01", "Test_01"):  # two more recordings with transcripts only (corpus order: Train first)
+        write_text(root / "transcriptions" / f"{name}.csv", "0.0;1.0;'hallo'\n")
+    with pytest.warns(ApproximateTimingWarning) as record:
+        SEWACorpus(root)
+    msgs = [str(w.message) for w in record if w.category is ApproximateTimingWarning]
+    assert msgs == [f"{root}: 3 recording(s) without word-level timings (Train_01, Devel_01, Test_01); word times "
+                    "spread over transcript sentences by character length (approximate; words/<name>.csv gives "
+                    "exact ones)"]
+
+
+def test_cli_warnings_are_one_line_without_source():
+    from semser_tf.cli import _format_warning
+
+    assert _format_warning(UserWarning("x happened"), UserWarning, "/a/b.py", 12, "code()") == "semser: warning: x happened\n"
+
+
+def test_few_optimizer_steps_per_epoch_are_hinted(loader_corpus):
+    import warnings
+
+    from semser_tf.data.sewa import SEWACorpus
+    from semser_tf.models.config import ModelConfig
+    from semser_tf.training.run import TrainSettings, _hint_small_epochs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        corpus = SEWACorpus(loader_corpus["root"])
+    config = ModelConfig(variant="paralinguistic", **dict(SMALL, batch_size=25))
+    # Train_01: 74 frames -> windows at 0 and 50 (2); Train_02: 50 frames -> 1; 3 windows, 1 step
+    with pytest.warns(UserWarning, match=r"3 window\(s\) of 50 frames: 1 optimizer step\(s\) per epoch at batch_size 25"):
+        assert _hint_small_epochs(corpus, TrainSettings(), config) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # hop 10: Train_01 1 + ceil(24/10) = 4, Train_02 1 -> 5 steps at batch 1
+        assert _hint_small_epochs(corpus, TrainSettings(hop=10), config.replace(batch_size=1)) == 5
