@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    warnings.formatwarning = _format_warning
+    previous, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
         return int(args.func(args) or 0)
     except SemserError as err:
@@ -66,6 +66,8 @@ def main(argv=None) -> int:
     except OSError as err:  # read-only folder, disk full, a file where a folder is expected ...
         print(f"semser {args.command}: error: {os_error_message(err)}", file=sys.stderr)
         return 2
+    finally:
+        warnings.formatwarning = previous
 
 
 _OS_HINTS = {

@@ -95,12 +95,31 @@ def _train(args):
 
     corpus = open_corpus(args.corpus)
     report = train(corpus, args.out, None if args.resume and not _explicit(args) else _config(args),
-                   _settings(args), frame_features=open_frame_features(args.embeddings, args.embedding_mode),
+                   _resume_settings(args) if args.resume else _settings(args), frame_features=open_frame_features(args.embeddings, args.embedding_mode),
                    cache_dir=args.cache_dir, resume=args.resume, overwrite=args.overwrite,
                    verbose=1 if args.verbose else 2, strategy=make_strategy(args.strategy),
                    embeddings_dir=args.embeddings)
     _print_report(report)
     return 0
+
+
+def _resume_settings(args):
+    """On ``--resume``: the run's recorded settings, with the flags given explicitly (those
+    that differ from their defaults) laid over them, so that ``train`` can refuse a
+    conflicting flag and let ``--epochs`` extend the run. ``None`` for a new folder."""
+    import dataclasses
+
+    from semser_tf.training.run import TrainSettings, read_run_config
+
+    cfg_path = Path(args.out) / "config.json"
+    if not cfg_path.is_file():
+        return _settings(args)
+    saved = dict(read_run_config(cfg_path).get("training", {}))
+    given, defaults = _settings(args), TrainSettings()
+    for f in dataclasses.fields(TrainSettings):
+        if getattr(given, f.name) != getattr(defaults, f.name):
+            saved[f.name] = getattr(given, f.name)
+    return TrainSettings(**saved)
 
 
 def _explicit(args):

@@ -36,10 +36,9 @@ import numpy as np
 
 from semser_tf.errors import ConfigError, DataError
 from semser_tf.models.config import ModelConfig
-from semser_tf.io import (OWNER_MARKER, atomic_save_model, atomic_write_csv, atomic_write_json, atomic_write_text,
-                          check_replaceable, mark_owned, owned_kind)
+from semser_tf.io import atomic_save_model, atomic_write_csv, atomic_write_json, atomic_write_text
+from semser_tf.training.run_folder import RUN_MARKER, RunLock, check_out_dir, resume_settings
 
-RUN_MARKER = "run.json"
 EMBEDDINGS_DIR = "embeddings"
 """Sub-folder of a run holding a copy of the aligned embeddings it was trained with."""
 
@@ -89,34 +88,6 @@ class TrainSettings:
                               f"(no cap: the whole partition), got {v!r}.")
         if self.val_fraction is not None and not (0 < float(self.val_fraction) < 1):
             raise ConfigError(f"TrainSettings.val_fraction: expected a number in (0, 1), got {self.val_fraction!r}.")
-
-
-def _check_out_dir(out_dir: Path, resume: bool, overwrite: bool, inputs=()) -> bool:
-    """True when an existing run is to be resumed."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"{out_dir}: is a file; expected a folder for the run (or a new path)")
-    if not out_dir.exists() or not any(out_dir.iterdir()):
-        return False
-    is_run = owned_kind(out_dir) == "run"
-    if overwrite:
-        if not is_run:
-            raise ConfigError(
-                f"{out_dir}: refusing to overwrite a folder that is not a semser run "
-                f"(no {RUN_MARKER}); choose an empty or new output directory."
-            )
-        # nor one that holds an input (corpus, embeddings, cache)
-        check_replaceable(out_dir, "run", inputs=inputs)
-        shutil.rmtree(out_dir)
-        return False
-    if resume:
-        if not is_run:
-            raise ConfigError(f"{out_dir}: nothing to resume (no {RUN_MARKER}); it holds other files.")
-        return (out_dir / "checkpoints" / "state.json").is_file()
-    raise ConfigError(
-        f"{out_dir}: the output directory already holds "
-        + ("a run" if is_run else "other files")
-        + "; pass resume=True (--resume) to continue it or overwrite=True (--overwrite) to replace it."
-    )
 
 
 def _split_validation(corpus, settings: TrainSettings):
@@ -279,8 +250,11 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
         frame_features: per-frame semantic features for the loader (zeros when ``None``,
             which the semantic-only variant refuses).
         cache_dir: the loader's TFRecord cache folder.
-        resume: continue the run in ``out_dir`` from its last completed epoch.
-        overwrite: replace the run in ``out_dir``.
+        resume: continue the run in ``out_dir`` from its last completed epoch, with its
+            recorded config and settings (``settings`` may only change ``epochs``: a larger
+            value extends the run).
+        overwrite: replace the run in ``out_dir`` (only a run, never a folder holding an
+            input of this call).
         verbose: Keras progress-bar verbosity.
         callbacks: extra Keras callbacks.
         strategy: a ``tf.distribute`` strategy to build and train under.
@@ -299,18 +273,28 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
     >>> from semser_tf.data.sewa import SEWACorpus                                   # doctest: +SKIP
     >>> report = train(SEWACorpus("sewa"), "runs/att", ModelConfig(variant="attention"))  # doctest: +SKIP
     """
+    with RunLock() as lock:  # one writer per run folder, released even on errors
+        return _train(lock, corpus, out_dir, config, settings, frame_features=frame_features,
+                      cache_dir=cache_dir, resume=resume, overwrite=overwrite, verbose=verbose,
+                      callbacks=callbacks, strategy=strategy, evaluate_best=evaluate_best, plots=plots,
+                      dataset_name=dataset_name, initial_model=initial_model, embeddings_dir=embeddings_dir)
+
+
+def _train(lock, corpus, out_dir, config, settings, *, frame_features, cache_dir, resume, overwrite, verbose,
+           callbacks, strategy, evaluate_best, plots, dataset_name, initial_model, embeddings_dir) -> dict:
     import keras
 
     from semser_tf.data.pipeline import ZeroFrameFeatures, dataset_for_model, make_dataset
     from semser_tf.models.builder import build_model, compile_model, precision_policy
 
     out_dir = Path(out_dir)
-    settings = settings or TrainSettings()
     inputs = [getattr(corpus, "root", None), cache_dir, embeddings_dir]
-    resuming = _check_out_dir(out_dir, resume, overwrite, inputs)
+    mode = check_out_dir(out_dir, resume, overwrite, inputs, lock)
+    resuming = mode == "resume"
     state = {}
-    if resuming:
-        saved = json.loads((out_dir / "config.json").read_text())
+    saved = None
+    if mode in ("resume", "restart"):  # the recorded config and settings, never the defaults
+        saved = read_run_config(out_dir / "config.json")
         saved_config = ModelConfig.from_dict(saved["model"], source=str(out_dir / "config.json"))
         if config is not None and config != saved_config:
             diff = [k for k, v in config.to_dict().items() if saved_config.to_dict()[k] != v]
@@ -319,8 +303,10 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
                 "resume with the same config or start a new run."
             )
         config = saved_config
-        settings = TrainSettings(**saved["training"])
-        state = json.loads((out_dir / "checkpoints" / "state.json").read_text())
+        settings = resume_settings(out_dir, saved.get("training", {}), settings)
+        if resuming:
+            state = json.loads((out_dir / "checkpoints" / "state.json").read_text())
+    settings = settings or TrainSettings()
     config = config or ModelConfig()
     if frame_features is None:
         if config.variant == "semantic":
@@ -347,11 +333,16 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
     _hint_small_epochs(corpus, settings, config)
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    lock.acquire(out_dir)
     dataset_name = dataset_name or Path(str(corpus.root or "corpus")).name
     if embeddings_dir is not None and not (out_dir / EMBEDDINGS_DIR).is_dir():
         _copy_embeddings(Path(embeddings_dir), out_dir / EMBEDDINGS_DIR)
+    if saved is not None and saved.get("training", {}).get("epochs") != settings.epochs:
+        saved["training"]["epochs"] = settings.epochs  # a resume with more epochs extends the run
+        atomic_write_json(out_dir / "config.json", saved)
     if not resuming:
-        atomic_write_json(out_dir / RUN_MARKER, {"kind": "semser-run", "created": time.time()})
+        if not (out_dir / RUN_MARKER).is_file():
+            atomic_write_json(out_dir / RUN_MARKER, {"kind": "semser-run", "created": time.time()})
         atomic_write_json(out_dir / "config.json", {
             "variant": config.variant, "dataset": dataset_name, "model": config.to_dict(),
             "training": {k: (v if not isinstance(v, np.generic) else v.item())
