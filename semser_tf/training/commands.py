@@ -203,19 +203,27 @@ def _common(p, variant=True):
     p.add_argument("--preset", default="paper", help="paper (default) or official")
     p.add_argument("--config", help="JSON file of model-config fields")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--patience", type=int, default=10)
-    p.add_argument("--train-partition", default="Train")
-    p.add_argument("--val-partition", default="Devel")
+    p.add_argument("--epochs", type=int, default=50,
+                   help="most epochs (default 50); with --resume a larger value extends the run")
+    p.add_argument("--patience", type=int, default=10,
+                   help="stop after this many epochs without a better validation CCC (default 10)")
+    p.add_argument("--train-partition", default="Train", help="partition trained on (default Train)")
+    p.add_argument("--val-partition", default="Devel",
+                   help="partition for early stopping and model selection (default Devel)")
     p.add_argument("--val-fraction", type=float, default=None,
                    help="hold out this fraction of Train when there is no validation partition")
-    p.add_argument("--delay-frames", type=int, default=0, help="annotation-delay shift of the labels")
-    p.add_argument("--steps-per-epoch", type=int, default=None)
+    p.add_argument("--delay-frames", type=int, default=0,
+                   help="annotation-delay shift of the labels in 100 ms frames (default 0)")
+    p.add_argument("--steps-per-epoch", type=int, default=None,
+                   help="cap on optimizer steps per epoch, a positive integer (default: the whole partition)")
     p.add_argument("--embeddings", help="aligned-embeddings folder for the semantic input")
-    p.add_argument("--embedding-mode", default="lookup", help="lookup (aligned speech table), text (Word2Vec table) or encode (speech)")
-    p.add_argument("--cache-dir", help="the loader's cache folder")
+    p.add_argument("--embedding-mode", default="lookup",
+                   help="lookup (aligned speech table, default), text (Word2Vec table) or encode (speech)")
+    p.add_argument("--cache-dir", help="the loader's TFRecord cache folder (default $SEMSER_TF_CACHE, else "
+                                        "$XDG_CACHE_HOME/semser_tf/frames or ~/.cache/semser_tf/frames)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run in --out (only a semser run that holds none of the inputs)")
     p.add_argument("--verbose", action="store_true", help="per-step progress bars")
     p.add_argument("--precision", default="float32",
                    help="dtype policy: float32 (default) or mixed_bfloat16 (the fast setting on GPUs and "
@@ -233,22 +241,24 @@ def register(sub):
 
     p = sub.add_parser("evaluate", help="evaluate a trained model (AVEC conventions)")
     p.add_argument("run", help="run folder (best.keras + config.json) or a .keras file")
-    p.add_argument("--corpus", required=True)
-    p.add_argument("--partition", default="Devel")
-    p.add_argument("--delay-frames", type=int, default=0, help="shift predictions later by this many frames")
-    p.add_argument("--median-window", type=int, default=0, help="odd median-filter length in frames")
+    p.add_argument("--corpus", required=True, help="SEWA-layout folder or manifest file")
+    p.add_argument("--partition", default="Devel", help="partition evaluated (default Devel)")
+    p.add_argument("--delay-frames", type=int, default=0,
+                   help="shift predictions later by this many frames (default 0)")
+    p.add_argument("--median-window", type=int, default=0, help="odd median-filter length in frames (default 0: none)")
     p.add_argument("--bias-correction", default=None,
                    help="'oracle' (fit on this partition) or a partition to fit the map on, e.g. Devel")
     p.add_argument("--embeddings", help="aligned-embeddings folder (default: the run's embeddings/ copy)")
     p.add_argument("--embedding-mode", default=None,
                    help="lookup, text or encode (default: the mode the run was trained with)")
-    p.add_argument("--cache-dir")
+    p.add_argument("--cache-dir", help="the loader's TFRecord cache folder (default as for train)")
     p.add_argument("--out", help="output folder (default RUN/eval_PARTITION)")
-    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--no-plots", action="store_true", help="write no plots")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("ablation", help="train the four variants and tabulate CCC")
     _common(p, variant=False)
-    p.add_argument("--variants", default="paralinguistic,semantic,concat,attention")
+    p.add_argument("--variants", default="paralinguistic,semantic,concat,attention",
+                   help="comma-separated variants (default all four)")
     p.add_argument("--test-partition", default=None, help="also evaluate each best model here")
     p.set_defaults(func=_ablation)

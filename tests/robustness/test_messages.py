@@ -213,3 +213,17 @@ def test_few_optimizer_steps_per_epoch_are_hinted(loader_corpus):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # hop 10: Train_01 1 + ceil(24/10) = 4, Train_02 1 -> 5 steps at batch 1
         assert _hint_small_epochs(corpus, TrainSettings(hop=10), config.replace(batch_size=1)) == 5
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["train"], ["predict", "x.wav", "--timeout", "soon"]],
+                         ids=["help", "train-help", "missing-argument", "bad-type"])
+def test_cli_start_and_argument_errors_do_not_import_tensorflow(argv):
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom semser_tf.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "print('TF' if 'tensorflow' in sys.modules or 'keras' in sys.modules else 'light', file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert proc.stderr.strip().splitlines()[-1] == "light", proc.stderr[-500:]
