@@ -23,7 +23,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from semser_tf.errors import ConfigError, DataError
+from semser_tf.errors import ConfigError
 
 OWNER_MARKER = ".semser-owner.json"
 """The marker file a command writes into each folder it creates: ``{"kind": ..., "created": ...}``."""
@@ -114,33 +114,6 @@ def atomic_save_model(model, path) -> Path:
     with atomic_path(path) as tmp:
         model.save(tmp)
     return Path(path)
-
-
-def load_keras_model(path):
-    """``keras.saving.load_model(path, safe_mode=True)`` with a one-line error.
-
-    Raises:
-        DataError: the file is missing.
-        ConfigError: Keras refuses the file (code in it that safe mode does not run, not a
-            ``.keras`` archive, layers of another version), naming the file and the reason.
-    """
-    import zipfile
-
-    import keras
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError("Keras model not found: expected a .keras file", path)
-    try:
-        return keras.saving.load_model(path, safe_mode=True)
-    except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as err:
-        text = " ".join(str(err).split())
-        if "safe_mode" in text or "arbitrary code" in text:
-            reason = ("it holds Python code (a lambda) that Keras safe mode refuses to run; "
-                      "only models built from the package's layers are loaded")
-        else:
-            reason = f"{type(err).__name__}: {text[:240]}"
-        raise ConfigError(f"{path}: cannot load the Keras model ({reason})") from None
 
 
 def mark_owned(folder, kind: str) -> Path:

@@ -88,12 +88,11 @@ def _load(run_dir: Path) -> dict:
 def _evaluate_extra(corpus, run_dir, variant, partition, frame_features, cache_dir):
     import json
 
-    import keras
-
+    from semser_tf.models.builder import load_model
     from semser_tf.training.evaluate import evaluate_model
 
     cfg = ModelConfig.from_dict(json.loads((run_dir / "config.json").read_text())["model"])
-    model = keras.saving.load_model(run_dir / "best.keras", safe_mode=True)
+    model = load_model(run_dir / "best.keras")
     ev = evaluate_model(model, corpus, partition, cfg, frame_features=frame_features, cache_dir=cache_dir)
     raw = ev["results"]["raw"]
     atomic_write_json(run_dir / f"eval_{partition}.json", ev)

@@ -138,7 +138,7 @@ def _evaluate(args):
     from semser_tf.training.evaluate import evaluate_model, results_markdown
     from semser_tf.io import atomic_write_json, atomic_write_text
 
-    from semser_tf.io import load_keras_model
+    from semser_tf.models.builder import load_model as load_keras_model
     from semser_tf.training.run import read_run_config
 
     run = Path(args.run)

@@ -285,7 +285,7 @@ def _train(lock, corpus, out_dir, config, settings, *, frame_features, cache_dir
     import keras
 
     from semser_tf.data.pipeline import ZeroFrameFeatures, dataset_for_model, make_dataset
-    from semser_tf.models.builder import build_model, compile_model, precision_policy
+    from semser_tf.models.builder import build_model, compile_model, load_model, precision_policy
 
     out_dir = Path(out_dir)
     inputs = [getattr(corpus, "root", None), cache_dir, embeddings_dir]
@@ -373,7 +373,8 @@ def _train(lock, corpus, out_dir, config, settings, *, frame_features, cache_dir
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope, precision_policy(settings.precision):
         if resuming:
-            model = keras.saving.load_model(ckpt_dir / "last.keras", safe_mode=True)
+            model = load_model(_committed_checkpoint(ckpt_dir, state))
+            _restore_seed_states(model, state.get("seed_states"), ckpt_dir)
         else:
             model = compile_model(initial_model if initial_model is not None else build_model(config),
                                   config, jit_compile=settings.jit_compile)
@@ -408,12 +409,18 @@ def _train(lock, corpus, out_dir, config, settings, *, frame_features, cache_dir
         else:
             wait += 1
         stopped_early = wait >= settings.patience
-        atomic_save_model(model, ckpt_dir / "last.keras")
+        # the epoch's checkpoint under its own name, then state.json (the commit point) naming it,
+        # then it becomes last.keras: a kill at any step leaves last.keras or the named file
+        # holding exactly the committed epoch's model
+        pending = f"epoch-{epoch + 1}.keras"
+        atomic_save_model(model, ckpt_dir / pending)
         atomic_write_csv(out_dir / "history.csv", history, fieldnames=list(row))
         atomic_write_json(ckpt_dir / "state.json", {
             "epochs_done": epoch + 1, "best_val_ccc": best, "best_epoch": epoch + 1 if improved else state.get("best_epoch"),
-            "wait": wait, "stopped_early": stopped_early,
+            "wait": wait, "stopped_early": stopped_early, "seed_states": _seed_states(model),
+            "checkpoint": pending,
         })
+        os.replace(ckpt_dir / pending, ckpt_dir / "last.keras")
         if improved:
             state["best_epoch"] = epoch + 1
     state = json.loads((ckpt_dir / "state.json").read_text()) if (ckpt_dir / "state.json").exists() else {}
@@ -428,7 +435,7 @@ def _train(lock, corpus, out_dir, config, settings, *, frame_features, cache_dir
     if evaluate_best and (out_dir / "best.keras").exists():
         from semser_tf.training.evaluate import evaluate_model, results_markdown
 
-        best_model = keras.saving.load_model(out_dir / "best.keras", safe_mode=True)
+        best_model = load_model(out_dir / "best.keras")
         ev = evaluate_model(best_model, corpus, settings.val_partition, config, frame_features=frame_features,
                             cache_dir=cache_dir, plot_dir=(out_dir / "plots") if plots else None)
         raw = ev["results"]["raw"]
@@ -454,6 +461,41 @@ def read_run_config(cfg_path):
     if not isinstance(cfg, dict) or not isinstance(cfg.get("model"), dict):
         raise DataError("expected a JSON object with a 'model' object (the run's model config)", cfg_path)
     return cfg
+
+
+def _committed_checkpoint(ckpt_dir: Path, state: dict) -> Path:
+    """The model file of the last committed epoch; uncommitted epoch files are removed."""
+    named = state.get("checkpoint")
+    chosen = ckpt_dir / named if named and (ckpt_dir / named).is_file() else ckpt_dir / "last.keras"
+    for p in ckpt_dir.glob("epoch-*.keras"):
+        if p != chosen:
+            p.unlink(missing_ok=True)  # a kill after its save and before its commit
+    return chosen
+
+
+def _seed_generators(model) -> list:
+    """The model's random-state generators (dropout, recurrent dropout), in layer order."""
+    return [g for layer in model._flatten_layers(include_self=True, recursive=True)
+            for g in getattr(layer, "_seed_generators", [])]
+
+
+def _seed_states(model) -> list:
+    """The generators' states, saved with each checkpoint: ``.keras`` files do not keep
+    them, and without them a resumed run draws other dropout masks than an uninterrupted one."""
+    return [np.asarray(g.state.value if hasattr(g.state, "value") else g.state).tolist()
+            for g in _seed_generators(model)]
+
+
+def _restore_seed_states(model, states, where) -> None:
+    gens = _seed_generators(model)
+    if states is None:
+        return  # a checkpoint of an older version: the dropout masks differ from then on
+    if len(states) != len(gens):
+        warnings.warn(f"{where}: the checkpoint holds {len(states)} random states for {len(gens)} generators; "
+                      "dropout after the resume is not that of an uninterrupted run", stacklevel=3)
+        return
+    for g, value in zip(gens, states):
+        g.state.assign(np.asarray(value, dtype=np.asarray(g.state).dtype))
 
 
 def _epoch_progbar_class():

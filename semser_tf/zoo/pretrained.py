@@ -111,7 +111,7 @@ def load_run(run_dir, embedding_mode=None) -> PretrainedModel:
     model_path = next((run_dir / n for n in ("best.keras", "model.keras") if (run_dir / n).is_file()), None)
     if model_path is None:
         raise ConfigError(f"{run_dir}: no best.keras or model.keras; expected a training run folder.")
-    from semser_tf.io import load_keras_model
+    from semser_tf.models.builder import load_model as load_keras_model
     from semser_tf.semantic.embeddings import check_mode
     from semser_tf.training.run import read_run_config
 
@@ -174,7 +174,7 @@ def load_pretrained(name: str | None = None, *, cache_dir=None, offline: bool = 
                               timeout=min(DEFAULT_TIMEOUT, deadline), deadline=deadline)
     if "model" not in files or "config" not in files:
         raise ConfigError(f"zoo entry {entry.name!r}: needs files with roles 'model' and 'config'.")
-    from semser_tf.io import load_keras_model
+    from semser_tf.models.builder import load_model as load_keras_model
     from semser_tf.semantic.embeddings import check_mode
 
     try:

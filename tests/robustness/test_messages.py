@@ -71,7 +71,7 @@ def lambda_run(tmp_path):
 
 
 def test_unsafe_keras_file_is_one_line(lambda_run, tmp_path, cli):
-    from semser_tf.io import load_keras_model
+    from semser_tf.models.builder import load_model as load_keras_model
 
     with pytest.raises(ConfigError) as err:
         load_keras_model(lambda_run / "best.keras")

@@ -125,3 +125,94 @@ def test_cli_resume_epochs_extends_and_a_conflicting_flag_is_a_message(one_epoch
     code, err = cli("train", loader_corpus["root"], "--out", one_epoch, "--resume", "--epochs", "2")
     assert code == 0, err
     assert _epochs(one_epoch) == [1, 2]
+
+
+def _weights(run, name="checkpoints/last.keras"):
+    import numpy as np
+
+    from semser_tf.models.builder import load_model
+
+    return [np.asarray(w) for w in load_model(run / name).weights]
+
+
+def test_resume_with_dropout_equals_an_uninterrupted_run(corpus, tmp_path):
+    """Dropout 0.5: two epochs in one go against one epoch, then a resume for the second."""
+    import numpy as np
+
+    from semser_tf.models.config import ModelConfig
+    from semser_tf.training.run import TrainSettings
+
+    config = ModelConfig(variant="paralinguistic", **dict(SMALL, dropout=0.5))
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    _train(corpus, whole, config, TrainSettings(epochs=2))
+    _train(corpus, split, config, TrainSettings(epochs=1))
+    _train(corpus, split, settings=TrainSettings(epochs=2), resume=True)
+    a, b = _weights(whole), _weights(split)
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=0, atol=1e-6)
+
+
+KILLER = r'''
+import os, signal, sys, warnings
+warnings.simplefilter("ignore")
+import keras
+from semser_tf.data.sewa import SEWACorpus
+from semser_tf.models.config import ModelConfig
+from semser_tf.training import run as run_module
+from semser_tf.training.run import TrainSettings, train
+
+corpus, out, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+where, epoch, batch = (sys.argv[4].split(":") + ["", "", ""])[:3] if len(sys.argv) > 4 else ("", "-1", "-1")
+epoch, batch = int(epoch or -1), int(batch or -1)
+
+class Kill(keras.callbacks.Callback):
+    def on_epoch_begin(self, e, logs=None):
+        self.e = e
+    def on_train_batch_end(self, b, logs=None):
+        if where == "batch" and self.e == epoch and b == batch:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+real = run_module.atomic_write_json
+def write_json(path, obj):  # a kill between the checkpoint's model and its state.json
+    if where == "save" and path.name == "state.json" and obj["epochs_done"] == epoch + 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(path, obj)
+run_module.atomic_write_json = write_json
+config = ModelConfig(variant="paralinguistic", **dict(SMALL, dropout=0.5))
+train(SEWACorpus(corpus), out, config, TrainSettings(epochs=epochs, patience=epochs), resume=True, verbose=0,
+      callbacks=[Kill()], plots=False, evaluate_best=False)
+'''
+
+
+@pytest.mark.slow
+def test_sigkill_at_five_points_then_resume_equals_an_uninterrupted_run(loader_corpus, tmp_path):
+    import random
+    import signal
+
+    import numpy as np
+
+    script = tmp_path / "killer.py"
+    script.write_text(KILLER.replace("SMALL", repr(SMALL)))
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    root, epochs = str(loader_corpus["root"]), 6
+
+    def run(out, point=None):
+        args = [sys.executable, str(script), root, str(out), str(epochs)] + ([point] if point else [])
+        return subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+
+    whole = run(tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    rng = random.Random(15)
+    epochs_at = sorted(rng.sample(range(epochs), 5))
+    points = [f"{rng.choice(['batch', 'save'])}:{e}:{rng.randrange(2)}" for e in epochs_at]
+    killed = tmp_path / "killed"
+    for point in points:
+        proc = run(killed, point)
+        assert proc.returncode == -signal.SIGKILL, (point, proc.stderr[-2000:])
+    proc = run(killed)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _epochs(killed) == list(range(1, epochs + 1))
+    for x, y in zip(_weights(tmp_path / "whole"), _weights(killed)):
+        np.testing.assert_allclose(x, y, rtol=0, atol=1e-6)
+    assert not [p for p in killed.rglob(".*") if p.is_file()]  # no lock, no temporary left
