@@ -68,9 +68,6 @@ MAX_SAMPLE_RATE = 384_000
 damaged, before any sample is read or any resampling filter is built."""
 
 
-class TruncatedAudioWarning(UserWarning):
-    """A compressed file ends before its end-of-stream marker: only its first part decodes."""
-
 _probe_lock = threading.Lock()
 _probe_result: tuple[bool, str] | None = None
 
@@ -275,39 +272,6 @@ def _check_rate(rate, path, what: str) -> None:
         )
 
 
-def ogg_truncation(path) -> str | None:
-    """Why an Ogg file is cut short, or ``None`` when its pages are complete.
-
-    Walks the Ogg pages (RFC 3533: capture pattern ``OggS``, 27-byte header, segment table,
-    body) without decoding: a page that runs past the end of the file, bytes that are not
-    a page, or a last page without the end-of-stream flag mean the file was truncated.
-    """
-    path = Path(path)
-    size = path.stat().st_size
-    pos = 0
-    last_flags = None
-    with open(path, "rb") as fh:
-        while pos < size:
-            fh.seek(pos)
-            head = fh.read(27)
-            if len(head) < 27:
-                return f"the file ends inside an Ogg page header at byte {pos}"
-            if head[:4] != b"OggS":
-                return f"no Ogg page at byte {pos} (damaged or cut short)"
-            n_seg = head[26]
-            table = fh.read(n_seg)
-            if len(table) < n_seg:
-                return f"the file ends inside the Ogg page at byte {pos}"
-            end = pos + 27 + n_seg + sum(table)
-            if end > size:
-                return f"the last Ogg page (byte {pos}) needs {end - size} more bytes than the file holds"
-            last_flags = head[5]
-            pos = end
-    if last_flags is not None and not last_flags & 0x04:
-        return "the last Ogg page has no end-of-stream flag"
-    return None
-
-
 def _read_wav_numpy(path, info: dict) -> np.ndarray:
     """Decode the data chunk to float32 (frames, channels) with integer PCM scaled to [-1, 1]."""
     with open(path, "rb") as fh:
@@ -416,6 +380,8 @@ def decode_audio(path, backend: str | None = None) -> tuple[np.ndarray, int]:
     path = Path(path)
     fmt = sniff_format(path)
     if fmt == "ogg":
+        from semser_tf.data.ogg import TruncatedAudioWarning, ogg_truncation
+
         why = ogg_truncation(path)
         if why is not None:
             import warnings

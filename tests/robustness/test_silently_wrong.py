@@ -151,7 +151,8 @@ def _ogg_page(body: bytes, flags: int, seq: int) -> bytes:
 
 
 def test_truncated_ogg_warns(tmp_path):
-    from semser_tf.data.audio import TruncatedAudioWarning, decode_audio, ogg_truncation
+    from semser_tf.data.audio import decode_audio
+    from semser_tf.data.ogg import TruncatedAudioWarning, ogg_truncation
 
     pages = _ogg_page(b"\x01vorbis" + b"\x00" * 23, 0x02, 0) + _ogg_page(b"x" * 600, 0, 1)
     whole = tmp_path / "whole.ogg"
