@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from semser_tf.errors import ConfigError
-from semser_tf.io import OWNER_MARKER, check_replaceable, owned_kind
+from semser_tf.io import check_replaceable, owned_kind
 
 RUN_MARKER = "run.json"
 LOCK_NAME = ".semser-lock"
@@ -226,4 +226,4 @@ def resume_settings(out_dir: Path, saved: dict, settings):
 
 
 __all__ = ["RunLock", "LOCK_NAME", "RUN_MARKER", "check_out_dir", "clean_temporaries", "resume_settings",
-           "is_temporary", "only_temporaries", "OWNER_MARKER"]
+           "is_temporary", "only_temporaries"]

@@ -3,8 +3,6 @@ warning that names the file): issue 15, "Silently wrong"."""
 
 from __future__ import annotations
 
-import json
-import shutil
 import struct
 import warnings
 
