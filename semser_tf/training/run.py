@@ -37,7 +37,7 @@ import numpy as np
 from semser_tf.errors import ConfigError, DataError
 from semser_tf.models.config import ModelConfig
 from semser_tf.io import atomic_save_model, atomic_write_csv, atomic_write_json, atomic_write_text
-from semser_tf.training.run_folder import RUN_MARKER, RunLock, check_out_dir, resume_settings
+from semser_tf.training.run_folder import RUN_MARKER, RunLock, check_out_dir, empty_run, resume_settings
 
 EMBEDDINGS_DIR = "embeddings"
 """Sub-folder of a run holding a copy of the aligned embeddings it was trained with."""
@@ -332,6 +332,8 @@ def _train(lock, corpus, out_dir, config, settings, *, frame_features, cache_dir
     _check_labelled_frames(corpus, settings)
     _hint_small_epochs(corpus, settings, config)
 
+    if mode == "replace":  # only now that the new run's inputs passed their checks
+        empty_run(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     lock.acquire(out_dir)
     dataset_name = dataset_name or Path(str(corpus.root or "corpus")).name

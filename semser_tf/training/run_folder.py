@@ -152,8 +152,10 @@ def _holder(fd) -> str:
 
 
 def check_out_dir(out_dir: Path, resume: bool, overwrite: bool, inputs=(), lock: RunLock | None = None) -> str:
-    """What to do with the run folder: ``"new"``, ``"resume"`` (a committed epoch exists)
-    or ``"restart"`` (``resume`` of a run that has its config but no committed epoch).
+    """What to do with the run folder: ``"new"``, ``"replace"`` (``overwrite`` of a run:
+    call :func:`empty_run` once the new run's inputs are checked), ``"resume"`` (a committed
+    epoch exists) or ``"restart"`` (``resume`` of a run with its config but no committed
+    epoch).
 
     An existing run is locked (``lock``) before anything in it is read or removed.
 
@@ -182,9 +184,7 @@ def check_out_dir(out_dir: Path, resume: bool, overwrite: bool, inputs=(), lock:
             )
         # nor one that holds an input (corpus, embeddings, cache)
         check_replaceable(out_dir, "run", inputs=inputs)
-        for p in _entries(out_dir):
-            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-        return "new"
+        return "replace"  # emptied by empty_run() once the new run's inputs are checked
     if resume:
         if not is_run:
             raise ConfigError(f"{out_dir}: nothing to resume (no {RUN_MARKER}); it holds other files.")
@@ -196,6 +196,12 @@ def check_out_dir(out_dir: Path, resume: bool, overwrite: bool, inputs=(), lock:
         + ("a run" if is_run else "other files")
         + "; pass resume=True (--resume) to continue it or overwrite=True (--overwrite) to replace it."
     )
+
+
+def empty_run(out_dir: Path) -> None:
+    """Remove a run's files (the lock file stays: its holder is this process)."""
+    for p in _entries(out_dir):
+        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
 
 def resume_settings(out_dir: Path, saved: dict, settings):
@@ -225,5 +231,5 @@ def resume_settings(out_dir: Path, saved: dict, settings):
     return dataclasses.replace(recorded, epochs=settings.epochs)
 
 
-__all__ = ["RunLock", "LOCK_NAME", "RUN_MARKER", "check_out_dir", "clean_temporaries", "resume_settings",
+__all__ = ["RunLock", "LOCK_NAME", "RUN_MARKER", "check_out_dir", "clean_temporaries", "empty_run", "resume_settings",
            "is_temporary", "only_temporaries"]

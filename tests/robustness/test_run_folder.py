@@ -216,3 +216,19 @@ def test_sigkill_at_five_points_then_resume_equals_an_uninterrupted_run(loader_c
     for x, y in zip(_weights(tmp_path / "whole"), _weights(killed)):
         np.testing.assert_allclose(x, y, rtol=0, atol=1e-6)
     assert not [p for p in killed.rglob(".*") if p.is_file()]  # no lock, no temporary left
+
+
+def test_overwrite_that_fails_its_checks_keeps_the_old_run(one_epoch, loader_corpus, tmp_path):
+    from semser_tf.data.sewa import SEWACorpus
+    from semser_tf.errors import DataError
+    from semser_tf.training.run import TrainSettings
+
+    for name in ("Train_01", "Train_02"):
+        (loader_corpus["root"] / "labels" / f"{name}.csv").write_text("")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        empty = SEWACorpus(loader_corpus["root"])
+    before = snapshot(tmp_path)
+    with pytest.raises(DataError, match="no labelled frame"):
+        _train(empty, one_epoch, _config(), TrainSettings(epochs=1), overwrite=True)
+    assert snapshot(tmp_path) == before  # the old run is intact, no lock file left
