@@ -42,7 +42,23 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub)
+    _document_defaults(parser)
     return parser
+
+
+def _document_defaults(parser: argparse.ArgumentParser) -> None:
+    """Give every option without a help text at least its default in ``--help``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _document_defaults(child)
+        elif action.option_strings and action.help is None:
+            if isinstance(action, argparse._StoreTrueAction):
+                action.help = "a switch (default: off)"
+            elif action.default is None or action.default is argparse.SUPPRESS:
+                action.help = "(default: none)" if not action.required else "required"
+            else:
+                action.help = "(default: %(default)s)"
 
 
 def _format_warning(message, category, filename, lineno, line=None):

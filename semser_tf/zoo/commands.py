@@ -118,7 +118,9 @@ def register(sub):
     p.add_argument("--base-url", help="where the files will be served, e.g. https://host/models/NAME/")
     p.add_argument("--description")
     p.add_argument("--license", default="unspecified")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --out if it is an entry folder publish wrote (never another folder, the run or "
+                        "a folder above it)")
     p.set_defaults(func=_publish)
 
     p = sub.add_parser("finetune", help="fine-tune a zoo model on a new corpus")

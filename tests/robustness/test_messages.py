@@ -226,3 +226,22 @@ def test_cli_start_and_argument_errors_do_not_import_tensorflow(argv):
     proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": os.getcwd()})
     assert proc.stderr.strip().splitlines()[-1] == "light", proc.stderr[-500:]
+
+
+def test_every_option_shows_help_or_its_default():
+    import argparse
+
+    from semser_tf.cli import build_parser
+
+    missing = []
+
+    def walk(parser, prefix):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    walk(child, f"{prefix} {name}")
+            elif action.option_strings and not action.help:
+                missing.append(f"{prefix} {action.option_strings[0]}")
+
+    walk(build_parser(), "semser")
+    assert missing == []
