@@ -9,9 +9,11 @@ layer over the Python API: the modules only parse arguments and call library fun
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
+import warnings
 
 from semser_tf.errors import SemserError
 
@@ -40,7 +42,28 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub)
+    _document_defaults(parser)
     return parser
+
+
+def _document_defaults(parser: argparse.ArgumentParser) -> None:
+    """Give every option without a help text at least its default in ``--help``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _document_defaults(child)
+        elif action.option_strings and action.help is None:
+            if isinstance(action, argparse._StoreTrueAction):
+                action.help = "a switch (default: off)"
+            elif action.default is None or action.default is argparse.SUPPRESS:
+                action.help = "(default: none)" if not action.required else "required"
+            else:
+                action.help = "(default: %(default)s)"
+
+
+def _format_warning(message, category, filename, lineno, line=None):
+    """Warnings as one line each, without the source line they were raised from."""
+    return f"semser: warning: {message}\n"
 
 
 def main(argv=None) -> int:
@@ -50,11 +73,40 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    previous, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
         return int(args.func(args) or 0)
     except SemserError as err:
         print(f"semser {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # read-only folder, disk full, a file where a folder is expected ...
+        print(f"semser {args.command}: error: {os_error_message(err)}", file=sys.stderr)
+        return 2
+    finally:
+        warnings.formatwarning = previous
+
+
+_OS_HINTS = {
+    errno.EACCES: "the folder or file is not writable (or readable) by you; choose another path",
+    errno.EPERM: "the folder or file is not writable (or readable) by you; choose another path",
+    errno.EROFS: "the file system is read-only; choose another path",
+    errno.ENOSPC: "no space left on the device; free some space or write elsewhere (no partial output is kept)",
+    errno.EDQUOT: "disk quota exceeded; free some space or write elsewhere",
+    errno.ENOTDIR: "a file stands where a folder is expected",
+    errno.EISDIR: "a folder stands where a file is expected",
+    errno.EEXIST: "it exists already",
+    errno.ENOENT: "not found",
+}
+
+
+def os_error_message(err: OSError) -> str:
+    """One line for an operating-system error: the path, what happened and what to do."""
+    where = err.filename if err.filename is not None else ""
+    if err.filename2 is not None:
+        where = f"{where} -> {err.filename2}"
+    what = err.strerror or type(err).__name__
+    hint = _OS_HINTS.get(err.errno)
+    return (f"{where}: " if where else "") + what + (f" ({hint})" if hint else "")
 
 
 if __name__ == "__main__":

@@ -85,7 +85,9 @@ class _WavStream:
         start, stop = max(0, start), min(self.total_in, stop)
         info = dict(self.info, data_offset=self.info["data_offset"] + start * self.info["block_align"],
                     frames=max(0, stop - start))
-        return _read_wav_numpy(self.path, info).mean(axis=1).astype(np.float32)
+        x = _read_wav_numpy(self.path, info).mean(axis=1).astype(np.float32)
+        _check_finite(x, self.path, start / self.rate, self.rate)
+        return x
 
     def samples(self, out_start, out_stop):
         """Output samples [out_start, out_stop) at 22050 Hz (zero-padded past the end)."""
@@ -110,9 +112,19 @@ class _WavStream:
         return x
 
 
+def _check_finite(x, path, offset_s=0.0, rate=SAMPLE_RATE):
+    """The same refusal as ``load_audio``'s, on every streamed chunk and array."""
+    bad = ~np.isfinite(x)
+    if bad.any():
+        at = offset_s + int(np.argmax(bad)) / rate
+        raise DataError(f"audio holds NaN or infinite samples (the first at {at:.3f} s); "
+                        "expected finite samples", path)
+
+
 class _ArrayStream:
     def __init__(self, audio):
         self.audio = np.asarray(audio, np.float32)
+        _check_finite(self.audio, None)
         self.total_out = len(self.audio)
 
     def samples(self, a, b):

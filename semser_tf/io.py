@@ -1,8 +1,15 @@
-"""Atomic file writes: everything is written to a temporary name in the destination's
-folder and renamed into place, so a reader (or a crash) never sees a half-written file.
+"""Atomic file writes, and the rule of what a command may replace.
 
-One place for the package: corpora, caches, run folders, zoo entries and embeddings all
-write through these helpers.
+Everything is written to a temporary name in the destination's folder and renamed into
+place, so a reader (or a crash) never sees a half-written file. One place for the
+package: corpora, caches, run folders, zoo entries and embeddings all write through these
+helpers.
+
+The replacement rule (:func:`check_replaceable`, :func:`check_outputs`): a command
+replaces a folder only when the folder carries the package's own marker file
+(:data:`OWNER_MARKER`, written by :func:`mark_owned` into every folder a command creates
+for its output), never a folder that holds or lies above one of the command's inputs, and
+never writes an output file onto one of its inputs.
 """
 
 from __future__ import annotations
@@ -15,6 +22,16 @@ import os
 import shutil
 import uuid
 from pathlib import Path
+
+from semser_tf.errors import ConfigError
+
+OWNER_MARKER = ".semser-owner.json"
+"""The marker file a command writes into each folder it creates: ``{"kind": ..., "created": ...}``."""
+
+_KIND_MARKERS = {"run": ("run.json", "kind", "semser-run"),
+                 "corpus": ("corpus.json", "generator", "semser_tf.data.synthetic")}
+"""Older markers that also prove ownership: a training run's ``run.json`` (kind
+``semser-run``), a generated corpus's ``corpus.json`` (generator ``semser_tf.data.synthetic``)."""
 
 
 @contextlib.contextmanager
@@ -97,6 +114,131 @@ def atomic_save_model(model, path) -> Path:
     with atomic_path(path) as tmp:
         model.save(tmp)
     return Path(path)
+
+
+def mark_owned(folder, kind: str) -> Path:
+    """Write the package's marker into ``folder`` (created by a command for its output).
+
+    Args:
+        folder: the folder the command created.
+        kind: what it holds (``run``, ``zoo-entry``, ``ablation``, ...).
+
+    Returns:
+        The marker's path.
+    """
+    import time
+
+    return atomic_write_json(Path(folder) / OWNER_MARKER, {"kind": kind, "created": time.time()})
+
+
+def owned_kind(folder) -> str | None:
+    """The kind recorded by :func:`mark_owned` in ``folder`` (``None``: not the package's)."""
+    folder = Path(folder)
+    try:
+        data = json.loads((folder / OWNER_MARKER).read_text(encoding="utf-8"))
+        if isinstance(data, dict) and isinstance(data.get("kind"), str):
+            return data["kind"]
+    except (OSError, ValueError):
+        pass
+    for kind, (name, key, value) in _KIND_MARKERS.items():
+        try:
+            data = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get(key) == value:
+            return kind
+    return None
+
+
+def _resolved(path) -> Path:
+    return Path(os.path.abspath(Path(path).expanduser()))
+
+
+def _within(inner: Path, outer: Path) -> bool:
+    """True when ``inner`` is ``outer`` or lies under it (real paths, links resolved)."""
+    inner, outer = Path(os.path.realpath(inner)), Path(os.path.realpath(outer))
+    return inner == outer or outer in inner.parents
+
+
+def check_replaceable(path, kind: str, *, inputs=(), option: str = "--overwrite") -> None:
+    """May a command replace the folder ``path``? Raise :class:`ConfigError` if not.
+
+    A folder may be replaced when it does not exist, or is empty, or carries the marker
+    of ``kind`` (:func:`mark_owned`), and it neither is nor holds one of ``inputs``
+    (the command's input files and folders). A file in the place of the folder is refused.
+
+    Args:
+        path: the output folder.
+        kind: the kind of folder the command writes (``run``, ``zoo-entry``, ...).
+        inputs: paths the command reads (``None`` items are skipped).
+        option: the option named in the message.
+
+    Raises:
+        ConfigError: naming ``path`` and the reason.
+
+    Example:
+        >>> check_replaceable("/nonexistent/out", "run")
+    """
+    path = _resolved(path)
+    for item in inputs:
+        if item is None:
+            continue
+        if _within(item, path):
+            raise ConfigError(
+                f"{path}: refusing to replace it: it holds {item}, an input of this command; "
+                "choose an output folder that does not contain the inputs"
+            )
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise ConfigError(f"{path}: is a file; expected a folder for the output (or a new path)")
+    if not any(path.iterdir()):
+        return
+    found = owned_kind(path)
+    if found != kind:
+        what = "a folder this package did not create" if found is None else f"a {found} folder, not a {kind}"
+        raise ConfigError(
+            f"{path}: refusing to replace {what} (no {OWNER_MARKER} of kind {kind!r}) with {option}; "
+            "choose a new output folder or remove it yourself"
+        )
+
+
+def check_outputs(outputs: dict, inputs: dict) -> None:
+    """Refuse an output file that is one of the inputs, or two outputs that are one file.
+
+    Args:
+        outputs: ``{option: path}`` of the files a command will write (``None`` skipped).
+        inputs: ``{option: path}`` of the files and folders it reads (``None`` skipped).
+
+    Raises:
+        ConfigError: naming both options and the path.
+
+    Example:
+        >>> check_outputs({"--csv": "talk.wav"}, {"AUDIO": "talk.wav"})
+        Traceback (most recent call last):
+        ...
+        semser_tf.errors.ConfigError: --csv talk.wav is the input AUDIO: refusing to overwrite an input; choose another output path
+    """
+    outs = [(k, v) for k, v in outputs.items() if v is not None]
+    ins = [(k, v) for k, v in inputs.items() if v is not None]
+    for i, (name, out) in enumerate(outs):
+        for in_name, src in ins:
+            if os.path.realpath(out) == os.path.realpath(src) or _same_file(out, src):
+                raise ConfigError(
+                    f"{name} {out} is the input {in_name}: refusing to overwrite an input; choose another output path"
+                )
+        if Path(out).is_dir():
+            raise ConfigError(f"{name} {out}: is a folder; expected a file path")
+        for other_name, other in outs[i + 1:]:
+            if _resolved(out) == _resolved(other):
+                raise ConfigError(f"{name} and {other_name} are the same file {out}; choose two paths")
+
+
+def _same_file(a, b) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _jsonable(value):

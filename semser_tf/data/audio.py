@@ -62,6 +62,12 @@ _WAVE_FORMAT_IEEE_FLOAT = 0x0003
 _WAVE_FORMAT_EXTENSIBLE = 0xFFFE
 _STREAMING_SIZE = 0xFFFFFFFF  # "size unknown" written by streaming encoders
 
+MIN_SAMPLE_RATE = 1_000
+MAX_SAMPLE_RATE = 384_000
+"""Sample rates accepted from a file's header (Hz); outside them the header is taken as
+damaged, before any sample is read or any resampling filter is built."""
+
+
 _probe_lock = threading.Lock()
 _probe_result: tuple[bool, str] | None = None
 
@@ -243,8 +249,7 @@ def _check_wav_format(fmt: dict, path) -> None:
     tag, bits, ch = fmt["format"], fmt["bits"], fmt["channels"]
     if ch < 1:
         raise DataError(f"WAV header gives {ch} channels", path)
-    if fmt["sample_rate"] <= 0:
-        raise DataError(f"WAV header gives sample rate {fmt['sample_rate']}", path)
+    _check_rate(fmt["sample_rate"], path, "WAV header gives")
     ok = (tag == _WAVE_FORMAT_PCM and bits in (8, 16, 24, 32)) or (
         tag == _WAVE_FORMAT_IEEE_FLOAT and bits in (32, 64)
     )
@@ -256,6 +261,15 @@ def _check_wav_format(fmt: dict, path) -> None:
         )
     if fmt["block_align"] != ch * bits // 8:
         raise DataError(f"WAV block_align {fmt['block_align']} does not match {ch} channels x {bits} bits", path)
+
+
+def _check_rate(rate, path, what: str) -> None:
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise DataError(
+            f"{what} sample rate {rate} Hz; expected {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz "
+            "(a damaged or mislabelled header?)",
+            path,
+        )
 
 
 def _read_wav_numpy(path, info: dict) -> np.ndarray:
@@ -365,12 +379,20 @@ def decode_audio(path, backend: str | None = None) -> tuple[np.ndarray, int]:
     """
     path = Path(path)
     fmt = sniff_format(path)
+    if fmt == "ogg":
+        from semser_tf.data.ogg import TruncatedAudioWarning, ogg_truncation
+
+        why = ogg_truncation(path)
+        if why is not None:
+            import warnings
+
+            warnings.warn(f"{path}: truncated OGG ({why}); only the audio before the cut is decoded",
+                          TruncatedAudioWarning, stacklevel=2)
     name = audio_backend(backend)
     data, rate = _decode_tfio(path, fmt) if name == "tfio" else _decode_tf(path, fmt)
     if data.size == 0 or data.shape[0] == 0:
         raise DataError("zero-length audio (no samples decoded)", path)
-    if rate <= 0:
-        raise DataError(f"decoder reported sample rate {rate}", path)
+    _check_rate(rate, path, "decoder reported")
     mono = data[:, 0] if data.shape[1] == 1 else np.mean(data, axis=1, dtype=np.float32)
     mono = np.ascontiguousarray(mono, dtype=np.float32)
     if not np.all(np.isfinite(mono)):
@@ -435,11 +457,12 @@ def _polyphase_kernel(up: int, down: int, half_zeros: int, beta: float):
     """
     import tensorflow as tf
 
-    with tf.init_scope():  # a constant: computed eagerly even when called while tracing
-        h = _prototype_filter(up, down, half_zeros, beta)
     max_rate = max(up, down)
     half_len = half_zeros * max_rate
     length = 2 * half_len + 1
+    _check_kernel_size(up, down, half_len, length)  # before anything is allocated
+    with tf.init_scope():  # a constant: computed eagerly even when called while tracing
+        h = _prototype_filter(up, down, half_zeros, beta)
 
     return _polyphase_layout(h, up, down, half_len, length)
 
@@ -463,6 +486,21 @@ def _prototype_filter(up: int, down: int, half_zeros: int, beta: float) -> np.nd
     h = cutoff * sinc * window
     h = h / tf.reduce_sum(h) * up
     return h.numpy()
+
+
+def _kernel_width(up: int, down: int, half_len: int, length: int) -> int:
+    taps = (length - 1) // up + 1
+    c_min, c_max = half_len // up, ((up - 1) * down + half_len) // up  # c_r is increasing in r
+    return c_max - (c_min - (taps - 1)) + 1
+
+
+def _check_kernel_size(up: int, down: int, half_len: int, length: int) -> None:
+    width = _kernel_width(up, down, half_len, length)
+    if width * up > _MAX_FILTER_COEFFS or length > 4 * _MAX_FILTER_COEFFS:
+        raise ConfigError(
+            f"resampling by {up}/{down} needs a {width}x{up} polyphase kernel; choose rates with a larger "
+            "common divisor (e.g. 8000, 16000, 22050, 44100, 48000 Hz)"
+        )
 
 
 def _polyphase_layout(h: np.ndarray, up: int, down: int, half_len: int, length: int):

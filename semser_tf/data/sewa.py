@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,10 @@ _NAME = re.compile(r"^(train|devel|test)_", re.IGNORECASE)
 _PARTITIONS = ("Train", "Devel", "Test")
 _AUDIO_EXT = (".wav", ".flac", ".ogg", ".mp3", ".m4a")
 _TIME_NAMES = ("time", "timestamp", "frametime", "frame_time")
+
+
+class EmptyLabelsWarning(UserWarning):
+    """A label file holds no rows: its recording has no labelled frame."""
 
 
 def read_labels(path, targets=DEFAULT_TARGETS):
@@ -231,6 +236,7 @@ class SEWACorpus(Corpus):
         order = {p: i for i, p in enumerate(_PARTITIONS)}
         names = sorted(audio, key=lambda n: (order[_partition(n)], n))
         recordings = []
+        spread = []  # recordings whose word times come from the fallback
         for name in names:
             part = _partition(name)
             apath = audio[name]
@@ -245,13 +251,29 @@ class SEWACorpus(Corpus):
             lab = None
             if lpath is not None:
                 times, values, lines = read_labels(lpath, targets)
+                if len(times) == 0:
+                    warnings.warn(f"{lpath}: empty label file: recording {name} has no labelled frame "
+                                  "and takes no part in training or evaluation", EmptyLabelsWarning, stacklevel=2)
                 lab = align_labels(times, values, n_frames, path=lpath, lines=lines)
             tpath = root / "turns" / f"{name}.csv"
             turns = read_turns(tpath) if tpath.is_file() else []
             words = word_timings(
-                root / "words" / f"{name}.csv", root / "transcriptions" / f"{name}.csv", name
+                root / "words" / f"{name}.csv", root / "transcriptions" / f"{name}.csv", name, warn=False
             )
+            if words and not (root / "words" / f"{name}.csv").is_file():
+                spread.append(name)
             recordings.append(
                 Recording(name, part, apath, lpath, targets, lab, turns, words, n_frames)
+            )
+        if spread:  # one warning for the corpus, not one per recording
+            from semser_tf.data.timings import ApproximateTimingWarning
+
+            shown = ", ".join(spread[:4]) + (f" and {len(spread) - 4} more" if len(spread) > 4 else "")
+            warnings.warn(
+                f"{root}: {len(spread)} recording(s) without word-level timings ({shown}); word times "
+                "spread over transcript sentences by character length (approximate; words/<name>.csv "
+                "gives exact ones)",
+                ApproximateTimingWarning,
+                stacklevel=2,
             )
         super().__init__(recordings, root=root, targets=targets)

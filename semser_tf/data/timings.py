@@ -55,8 +55,8 @@ class Sentence(NamedTuple):
     text: str
 
 
-def _read_timed_text(path, what: str, expected: str) -> list[tuple[int, float, float, str]]:
-    rows, _ = read_rows(path, min_fields=3, maxsplit=2, expected=expected)
+def _read_timed_text(path, what: str, expected: str, exact: bool = False) -> list[tuple[int, float, float, str]]:
+    rows, delimiter = read_rows(path, min_fields=3, maxsplit=2, expected=expected)
     if rows and not is_number(rows[0].fields[0]):
         rows = rows[1:]  # header row
     out = []
@@ -81,7 +81,15 @@ def _read_timed_text(path, what: str, expected: str) -> list[tuple[int, float, f
                 path,
                 row.line,
             )
-        text = strip_quotes(row.fields[2], path, row.line, "text")
+        raw = row.fields[2]
+        if exact and delimiter in raw and not (len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\""):
+            n = 2 + len(raw.split(delimiter))
+            raise DataError(
+                f"{n} columns: expected exactly 3 ({expected}); quote a word that contains {delimiter!r}",
+                path,
+                row.line,
+            )
+        text = strip_quotes(raw, path, row.line, "text")
         out.append((row.line, start, end, text))
         prev_start, prev_line = start, row.line
     return out
@@ -116,7 +124,9 @@ def read_transcription(path) -> list[Sentence]:
 def read_words(path) -> list[WordTiming]:
     """Read a word-level timing file ``start;end;word``.
 
-    Same tolerance as :func:`read_transcription`. Empty words are kept as ``""``.
+    Same tolerance as :func:`read_transcription`, but a line has exactly three columns:
+    an extra column is an error (a word holding the separator must be quoted). Empty
+    words are kept as ``""``.
 
     Args:
         path: the word file.
@@ -131,7 +141,7 @@ def read_words(path) -> list[WordTiming]:
         >>> read_words("words/Train_01.csv")[:1]  # doctest: +SKIP
         [WordTiming(start=0.52, end=0.9, word='Hallo')]
     """
-    rows = _read_timed_text(path, "words", "start;end;word")
+    rows = _read_timed_text(path, "words", "start;end;word", exact=True)
     return [WordTiming(s, e, t.strip()) for _, s, e, t in rows]
 
 
@@ -198,13 +208,15 @@ def spread_words(sentences, name: str | None = None, warn: bool = True) -> list[
     return out
 
 
-def word_timings(words_path=None, transcription_path=None, name: str | None = None) -> list[WordTiming]:
+def word_timings(words_path=None, transcription_path=None, name: str | None = None,
+                 warn: bool = True) -> list[WordTiming]:
     """Word timings of one recording: from the word file if it exists, else the fallback.
 
     Args:
         words_path: ``words/<name>.csv`` or ``None``.
         transcription_path: ``transcriptions/<name>.csv`` or ``None``.
         name: the recording, named in the fallback's warning.
+        warn: warn when the fallback is used (a corpus warns once for all its recordings).
 
     Returns:
         The word timings; empty when neither file exists.
@@ -218,5 +230,5 @@ def word_timings(words_path=None, transcription_path=None, name: str | None = No
     if words_path is not None and Path(words_path).is_file():
         return read_words(words_path)
     if transcription_path is not None and Path(transcription_path).is_file():
-        return spread_words(read_transcription(transcription_path), name=name)
+        return spread_words(read_transcription(transcription_path), name=name, warn=warn)
     return []

@@ -180,3 +180,36 @@ def compile_model(model: keras.Model, config: ModelConfig, jit_compile="auto") -
         jit_compile=jit_compile,
     )
     return model
+
+
+def load_model(path):
+    """``keras.saving.load_model(path, safe_mode=True)`` with a one-line error.
+
+    Importing this module registers the package's layers, loss and metric with Keras, so
+    this loads a model saved by the package in any process.
+
+    Raises:
+        DataError: the file is missing.
+        ConfigError: Keras refuses the file (code in it that safe mode does not run, not a
+            ``.keras`` archive, layers of another version), naming the file and the reason.
+    """
+    import zipfile
+    from pathlib import Path
+
+    from semser_tf.errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("Keras model not found: expected a .keras file", path)
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as err:
+        text = " ".join(str(err).split())
+        if "safe_mode" in text or "arbitrary code" in text:
+            reason = ("it holds Python code (a lambda) that Keras safe mode refuses to run; "
+                      "only models built from the package's layers are loaded")
+        else:
+            reason = f"{type(err).__name__}: {text[:240]}"
+        from semser_tf.errors import ConfigError
+
+        raise ConfigError(f"{path}: cannot load the Keras model ({reason})") from None

@@ -46,7 +46,7 @@ import numpy as np
 
 from semser_tf.errors import ConfigError, DataError
 
-__all__ = ["FORMAT", "VERSION", "AlignedEmbeddings"]
+__all__ = ["FORMAT", "VERSION", "AlignedEmbeddings", "check_mode"]
 
 FORMAT = "semser-aligned-embeddings"
 VERSION = 1
@@ -342,3 +342,21 @@ class AlignedEmbeddings:
         if emb.dim != meta.get("dim"):
             raise DataError(f"field 'dim': {meta.get('dim')!r} but the vectors have {emb.dim}", jpath)
         return emb
+
+
+_SPACES = {"lookup": "aligned speech", "encode": "aligned speech", "text": "Word2Vec text"}
+
+
+def check_mode(requested, recorded, where):
+    """Refuse a semantic mode whose features live in another space than the model's.
+
+    ``lookup`` and ``encode`` both give vectors of the aligned speech space; ``text``
+    gives Word2Vec vectors. A model trained on one space gets meaningless input from the
+    other.
+    """
+    if requested and recorded and _SPACES.get(requested) != _SPACES.get(recorded):
+        raise ConfigError(
+            f"{where}: the model was trained with semantic mode {recorded!r} ({_SPACES.get(recorded)} "
+            f"vectors); mode {requested!r} gives {_SPACES.get(requested, 'unknown')} vectors. Use "
+            + " or ".join(repr(m) for m, sp in _SPACES.items() if sp == _SPACES.get(recorded)) + "."
+        )

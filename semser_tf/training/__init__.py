@@ -1,7 +1,23 @@
-"""Training, evaluation with the AVEC conventions, and the paper's ablation."""
+"""Training, evaluation with the AVEC conventions, and the paper's ablation.
 
+The names are imported on first use (PEP 562), so that ``semser_tf.training.commands``
+(the CLI) does not load TensorFlow before a command runs.
+"""
+
+import importlib
+
+# eager: the function shares its name with its module, and loads nothing heavy
 from semser_tf.training.ablation import ablation
-from semser_tf.training.evaluate import evaluate_model, evaluate_predictions, predict_partition
-from semser_tf.training.run import TrainSettings, train
+
+_LAZY = {
+    "evaluate_model": "evaluate", "evaluate_predictions": "evaluate",
+    "predict_partition": "evaluate", "TrainSettings": "run", "train": "run",
+}
 
 __all__ = ["TrainSettings", "ablation", "evaluate_model", "evaluate_predictions", "predict_partition", "train"]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"semser_tf.training.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'semser_tf.training' has no attribute {name!r}")

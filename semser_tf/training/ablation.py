@@ -11,7 +11,7 @@ from semser_tf.io import atomic_write_bytes, atomic_write_json, atomic_write_tex
 
 def ablation(corpus, out_dir, config: ModelConfig | None = None, settings=None, variants=VARIANTS,
              frame_features=None, cache_dir=None, resume=False, overwrite=False, verbose="auto",
-             evaluate_partition=None) -> dict:
+             evaluate_partition=None, embeddings_dir=None) -> dict:
     """Train each variant into ``out_dir/<variant>`` and tabulate CCC per target.
 
     Every variant gets the same config (but for ``variant``), seed, data, frame features
@@ -27,6 +27,8 @@ def ablation(corpus, out_dir, config: ModelConfig | None = None, settings=None, 
         frame_features: semantic frame features (required by the semantic variant).
         cache_dir, resume, overwrite, verbose: as for :func:`~semser_tf.training.run.train`.
         evaluate_partition: also evaluate every best model on this partition (e.g. ``Test``).
+        embeddings_dir: the aligned-embeddings folder of ``frame_features``; each variant's
+            run folder gets a copy (see :func:`~semser_tf.training.run.train`).
 
     Returns:
         ``{"rows": [{variant, partition, ccc{target}, mean, seconds}], ...}``.
@@ -36,6 +38,10 @@ def ablation(corpus, out_dir, config: ModelConfig | None = None, settings=None, 
     config = config or ModelConfig()
     settings = settings or TrainSettings()
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        from semser_tf.errors import ConfigError
+
+        raise ConfigError(f"{out_dir}: is a file; expected a folder for the ablation's runs (or a new path)")
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for variant in variants:
@@ -46,7 +52,8 @@ def ablation(corpus, out_dir, config: ModelConfig | None = None, settings=None, 
         else:
             report = train(corpus, run_dir, config.replace(variant=variant), settings,
                            frame_features=frame_features,
-                           cache_dir=cache_dir, resume=resume, overwrite=overwrite, verbose=verbose)
+                           cache_dir=cache_dir, resume=resume, overwrite=overwrite, verbose=verbose,
+                           embeddings_dir=embeddings_dir)
         metric = report["metrics"][0]
         rows.append({"variant": variant, "partition": metric["partition"], "ccc": metric["ccc"],
                      "mean": metric["mean"], "best_epoch": report.get("best_epoch"),
@@ -81,12 +88,11 @@ def _load(run_dir: Path) -> dict:
 def _evaluate_extra(corpus, run_dir, variant, partition, frame_features, cache_dir):
     import json
 
-    import keras
-
+    from semser_tf.models.builder import load_model
     from semser_tf.training.evaluate import evaluate_model
 
     cfg = ModelConfig.from_dict(json.loads((run_dir / "config.json").read_text())["model"])
-    model = keras.saving.load_model(run_dir / "best.keras", safe_mode=True)
+    model = load_model(run_dir / "best.keras")
     ev = evaluate_model(model, corpus, partition, cfg, frame_features=frame_features, cache_dir=cache_dir)
     raw = ev["results"]["raw"]
     atomic_write_json(run_dir / f"eval_{partition}.json", ev)

@@ -55,6 +55,33 @@ def open_frame_features(embeddings, mode="lookup", corpus=None):
     return features
 
 
+def run_frame_features(run_dir, cfg: dict, variant: str, embeddings=None, mode=None):
+    """The frame features a run was trained with: ``embeddings`` or the run's own copy,
+    in the recorded semantic mode (``None`` for a model without semantic input).
+
+    Raises:
+        ConfigError: a fused or semantic model whose embeddings are nowhere to be found,
+            or a mode of another space than the recorded one.
+    """
+    from semser_tf.semantic.embeddings import check_mode
+
+    run_dir = Path(run_dir)
+    recorded = cfg.get("semantic_mode")
+    check_mode(mode, recorded, run_dir / "config.json")
+    mode = mode or recorded or "lookup"
+    if embeddings is None and (run_dir / "embeddings").is_dir():
+        embeddings = run_dir / "embeddings"
+    if embeddings is not None:
+        return open_frame_features(embeddings, mode)
+    if variant == "paralinguistic" or str(cfg.get("frame_features", "")).startswith("ZeroFrameFeatures"):
+        return None  # no semantic input, or trained on zeros: evaluated on zeros too
+    raise ConfigError(
+        f"{run_dir}: the {variant} model was trained with semantic features ({cfg.get('frame_features')}), "
+        "but the run folder has no embeddings/ copy; pass --embeddings DIR (the aligned embeddings it was "
+        "trained with): with zeros its figures would be meaningless."
+    )
+
+
 def _parse_sets(pairs):
     out = {}
     for item in pairs or []:
@@ -92,11 +119,32 @@ def _train(args):
 
     corpus = open_corpus(args.corpus, args.words_dir)
     report = train(corpus, args.out, None if args.resume and not _explicit(args) else _config(args),
-                   _settings(args), frame_features=open_frame_features(args.embeddings, args.embedding_mode, corpus),
+                   _resume_settings(args) if args.resume else _settings(args),
+                   frame_features=open_frame_features(args.embeddings, args.embedding_mode, corpus),
                    cache_dir=args.cache_dir, resume=args.resume, overwrite=args.overwrite,
-                   verbose=1 if args.verbose else 2, strategy=make_strategy(args.strategy))
+                   verbose=1 if args.verbose else 2, strategy=make_strategy(args.strategy),
+                   embeddings_dir=args.embeddings)
     _print_report(report)
     return 0
+
+
+def _resume_settings(args):
+    """On ``--resume``: the run's recorded settings, with the flags given explicitly (those
+    that differ from their defaults) laid over them, so that ``train`` can refuse a
+    conflicting flag and let ``--epochs`` extend the run. ``None`` for a new folder."""
+    import dataclasses
+
+    from semser_tf.training.run import TrainSettings, read_run_config
+
+    cfg_path = Path(args.out) / "config.json"
+    if not cfg_path.is_file():
+        return _settings(args)
+    saved = dict(read_run_config(cfg_path).get("training", {}))
+    given, defaults = _settings(args), TrainSettings()
+    for f in dataclasses.fields(TrainSettings):
+        if getattr(given, f.name) != getattr(defaults, f.name):
+            saved[f.name] = getattr(given, f.name)
+    return TrainSettings(**saved)
 
 
 def _explicit(args):
@@ -111,21 +159,28 @@ def _print_report(report):
 
 
 def _evaluate(args):
-    import keras
-
     from semser_tf.models.config import ModelConfig
     from semser_tf.training.evaluate import evaluate_model, results_markdown
-    from semser_tf.io import atomic_write_json
+    from semser_tf.io import atomic_write_json, atomic_write_text
+
+    from semser_tf.models.builder import load_model as load_keras_model
+    from semser_tf.training.run import read_run_config
 
     run = Path(args.run)
     model_path = run / "best.keras" if run.is_dir() else run
-    cfg_path = (run if run.is_dir() else run.parent) / "config.json"
+    run_dir = run if run.is_dir() else run.parent
+    cfg_path = run_dir / "config.json"
     if not model_path.is_file():
         raise DataError("no model: expected a run folder with best.keras or a .keras file", model_path)
-    config = ModelConfig.from_dict(json.loads(cfg_path.read_text())["model"], source=str(cfg_path))
-    model = keras.saving.load_model(model_path, safe_mode=True)
+    cfg = read_run_config(cfg_path)
+    config = ModelConfig.from_dict(cfg["model"], source=str(cfg_path))
+    features = run_frame_features(run_dir, cfg, config.variant, args.embeddings, args.embedding_mode)
+    out = Path(args.out) if args.out else run_dir / f"eval_{args.partition}"
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file; expected a folder for the report")
+    model = load_keras_model(model_path)
     corpus = open_corpus(args.corpus, args.words_dir)
-    features = open_frame_features(args.embeddings, args.embedding_mode, corpus)
+    report_coverage(features, corpus)
     bias = args.bias_correction
     if bias and bias != "oracle":
         # fit the bias/scale map on another partition (e.g. Devel) and apply it here
@@ -139,14 +194,14 @@ def _evaluate(args):
         m = ~np.isnan(g).any(axis=1)
         scale, offset = fit_bias_scale(p[m], g[m])
         bias = {"scale": scale, "offset": offset}
-    out = Path(args.out) if args.out else (run if run.is_dir() else run.parent) / f"eval_{args.partition}"
-    report = evaluate_model(model, corpus, args.partition, config, frame_features=features,
+    report = evaluate_model(model, corpus, args.partition, config,
+                            frame_features=features,
                             cache_dir=args.cache_dir, delay_frames=args.delay_frames,
                             median_window=args.median_window, bias_correction=bias,
                             plot_dir=out / "plots" if not args.no_plots else None, progress=True)
     atomic_write_json(out / "report.json", report)
     md = results_markdown(report, config.targets)
-    (out / "report.md").write_text(md)
+    atomic_write_text(out / "report.md", md)
     print(md)
     print(f"written: {out}/report.json, report.md" + ("" if args.no_plots else ", plots/"))
     return 0
@@ -160,7 +215,8 @@ def _ablation(args):
                      variants=args.variants.split(","),
                      frame_features=open_frame_features(args.embeddings, args.embedding_mode, corpus),
                      cache_dir=args.cache_dir, resume=args.resume, overwrite=args.overwrite,
-                     verbose=1 if args.verbose else 2, evaluate_partition=args.test_partition)
+                     verbose=1 if args.verbose else 2, evaluate_partition=args.test_partition,
+                     embeddings_dir=args.embeddings)
     print(ablation_markdown(table))
     print(f"written: {args.out}/ablation.md, ablation.json, ablation.png")
     return 0
@@ -174,22 +230,30 @@ def _common(p, variant=True):
     p.add_argument("--preset", default="paper", help="paper (default) or official")
     p.add_argument("--config", help="JSON file of model-config fields")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--patience", type=int, default=10)
-    p.add_argument("--train-partition", default="Train")
-    p.add_argument("--val-partition", default="Devel")
+    p.add_argument("--epochs", type=int, default=50,
+                   help="most epochs (default 50); with --resume a larger value extends the run")
+    p.add_argument("--patience", type=int, default=10,
+                   help="stop after this many epochs without a better validation CCC (default 10)")
+    p.add_argument("--train-partition", default="Train", help="partition trained on (default Train)")
+    p.add_argument("--val-partition", default="Devel",
+                   help="partition for early stopping and model selection (default Devel)")
     p.add_argument("--val-fraction", type=float, default=None,
                    help="hold out this fraction of Train when there is no validation partition")
-    p.add_argument("--delay-frames", type=int, default=0, help="annotation-delay shift of the labels")
-    p.add_argument("--steps-per-epoch", type=int, default=None)
+    p.add_argument("--delay-frames", type=int, default=0,
+                   help="annotation-delay shift of the labels in 100 ms frames (default 0)")
+    p.add_argument("--steps-per-epoch", type=int, default=None,
+                   help="cap on optimizer steps per epoch, a positive integer (default: the whole partition)")
     p.add_argument("--embeddings", help="aligned-embeddings folder for the semantic input")
     p.add_argument("--embedding-mode", default="lookup",
-                   help="lookup (aligned speech table), text (the text space: GloVe or Word2Vec) or encode (speech)")
+                   help="lookup (aligned speech table, default), text (the text space: GloVe or Word2Vec) "
+                        "or encode (speech)")
     p.add_argument("--words-dir", help="folder of <recording>.csv word timings (start;end;word) used instead "
                    "of the corpus's words/ (e.g. recognised or aligned words)")
-    p.add_argument("--cache-dir", help="the loader's cache folder")
+    p.add_argument("--cache-dir", help="the loader's TFRecord cache folder (default $SEMSER_TF_CACHE, else "
+                                        "$XDG_CACHE_HOME/semser_tf/frames or ~/.cache/semser_tf/frames)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run in --out (only a semser run that holds none of the inputs)")
     p.add_argument("--verbose", action="store_true", help="per-step progress bars")
     p.add_argument("--precision", default="float32",
                    help="dtype policy: float32 (default) or mixed_bfloat16 (the fast setting on GPUs and "
@@ -207,23 +271,26 @@ def register(sub):
 
     p = sub.add_parser("evaluate", help="evaluate a trained model (AVEC conventions)")
     p.add_argument("run", help="run folder (best.keras + config.json) or a .keras file")
-    p.add_argument("--corpus", required=True)
-    p.add_argument("--partition", default="Devel")
-    p.add_argument("--delay-frames", type=int, default=0, help="shift predictions later by this many frames")
-    p.add_argument("--median-window", type=int, default=0, help="odd median-filter length in frames")
+    p.add_argument("--corpus", required=True, help="SEWA-layout folder or manifest file")
+    p.add_argument("--partition", default="Devel", help="partition evaluated (default Devel)")
+    p.add_argument("--delay-frames", type=int, default=0,
+                   help="shift predictions later by this many frames (default 0)")
+    p.add_argument("--median-window", type=int, default=0, help="odd median-filter length in frames (default 0: none)")
     p.add_argument("--bias-correction", default=None,
                    help="'oracle' (fit on this partition) or a partition to fit the map on, e.g. Devel")
-    p.add_argument("--embeddings")
-    p.add_argument("--embedding-mode", default="lookup")
+    p.add_argument("--embeddings", help="aligned-embeddings folder (default: the run's embeddings/ copy)")
+    p.add_argument("--embedding-mode", default=None,
+                   help="lookup, text or encode (default: the mode the run was trained with)")
     p.add_argument("--words-dir", help="folder of <recording>.csv word timings (start;end;word) used instead "
                    "of the corpus's words/ (e.g. recognised or aligned words)")
-    p.add_argument("--cache-dir")
+    p.add_argument("--cache-dir", help="the loader's TFRecord cache folder (default as for train)")
     p.add_argument("--out", help="output folder (default RUN/eval_PARTITION)")
-    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--no-plots", action="store_true", help="write no plots")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("ablation", help="train the four variants and tabulate CCC")
     _common(p, variant=False)
-    p.add_argument("--variants", default="paralinguistic,semantic,concat,attention")
+    p.add_argument("--variants", default="paralinguistic,semantic,concat,attention",
+                   help="comma-separated variants (default all four)")
     p.add_argument("--test-partition", default=None, help="also evaluate each best model here")
     p.set_defaults(func=_ablation)

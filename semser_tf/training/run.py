@@ -26,6 +26,7 @@ import contextlib
 import csv
 import dataclasses
 import json
+import os
 import shutil
 import time
 import warnings
@@ -36,8 +37,10 @@ import numpy as np
 from semser_tf.errors import ConfigError, DataError
 from semser_tf.models.config import ModelConfig
 from semser_tf.io import atomic_save_model, atomic_write_csv, atomic_write_json, atomic_write_text
+from semser_tf.training.run_folder import RUN_MARKER, RunLock, check_out_dir, empty_run, resume_settings
 
-RUN_MARKER = "run.json"
+EMBEDDINGS_DIR = "embeddings"
+"""Sub-folder of a run holding a copy of the aligned embeddings it was trained with."""
 
 
 @dataclasses.dataclass
@@ -79,32 +82,12 @@ class TrainSettings:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"TrainSettings.{name}: expected a positive integer, got {v!r}.")
+        v = self.steps_per_epoch
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ConfigError(f"TrainSettings.steps_per_epoch: expected a positive integer or None "
+                              f"(no cap: the whole partition), got {v!r}.")
         if self.val_fraction is not None and not (0 < float(self.val_fraction) < 1):
             raise ConfigError(f"TrainSettings.val_fraction: expected a number in (0, 1), got {self.val_fraction!r}.")
-
-
-def _check_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> bool:
-    """True when an existing run is to be resumed."""
-    if not out_dir.exists() or not any(out_dir.iterdir()):
-        return False
-    is_run = (out_dir / RUN_MARKER).is_file()
-    if overwrite:
-        if not is_run:
-            raise ConfigError(
-                f"{out_dir}: refusing to overwrite a folder that is not a semser run "
-                f"(no {RUN_MARKER}); choose an empty or new output directory."
-            )
-        shutil.rmtree(out_dir)
-        return False
-    if resume:
-        if not is_run:
-            raise ConfigError(f"{out_dir}: nothing to resume (no {RUN_MARKER}); it holds other files.")
-        return (out_dir / "checkpoints" / "state.json").is_file()
-    raise ConfigError(
-        f"{out_dir}: the output directory already holds "
-        + ("a run" if is_run else "other files")
-        + "; pass resume=True (--resume) to continue it or overwrite=True (--overwrite) to replace it."
-    )
 
 
 def _split_validation(corpus, settings: TrainSettings):
@@ -137,6 +120,75 @@ def _split_validation(corpus, settings: TrainSettings):
     recs = [dataclasses.replace(r, partition=settings.val_partition) if r.name in held else r
             for r in corpus.recordings()]
     return Corpus(recs, root=corpus.root, targets=corpus.targets)
+
+
+def _labelled_frames(recording, delay: int) -> int:
+    mask = recording.label_mask
+    if mask is None:
+        return 0
+    n = len(mask)
+    shifted = mask[delay:] if delay >= 0 else mask[:max(0, n + delay)]
+    return int(np.count_nonzero(shifted))
+
+
+def _check_labelled_frames(corpus, settings: "TrainSettings") -> None:
+    """Refuse a training or validation partition without a single labelled frame."""
+    d = int(settings.delay_frames)
+    for part in (settings.train_partition, settings.val_partition):
+        recs = corpus.recordings(part)
+        if recs and sum(_labelled_frames(r, d) for r in recs) == 0:
+            files = sorted({str(r.label_path) for r in recs if r.label_path is not None})
+            extra = f" with --delay-frames {d}" if d else ""
+            raise DataError(
+                f"the {part} partition has no labelled frame{extra} ({len(recs)} recording(s), label files: "
+                f"{', '.join(files[:3]) or 'none'}{' ...' if len(files) > 3 else ''}); expected label rows "
+                "'name;time;<targets>' within the audio"
+                + (" and a delay shorter than the recordings" if d else ""),
+                corpus.root,
+            )
+
+
+SMALL_EPOCH_STEPS = 4
+"""Fewer optimizer steps per epoch than this draw a hint (the paper's defaults on a small corpus)."""
+
+
+def _hint_small_epochs(corpus, settings: "TrainSettings", config: ModelConfig) -> int:
+    """Warn when an epoch is only a few optimizer steps; returns the steps per epoch."""
+    T = config.sequence_length
+    hop = settings.hop or T
+    windows = 0
+    for r in corpus.recordings(settings.train_partition):
+        n = int(r.n_frames or 0)
+        n_w = 1 + max(0, -(-(n - T) // hop))  # the loader's count: 1 + ceil((n - T) / hop)
+        windows += min(n_w, max(1, -(-n // hop)))
+    steps = -(-windows // config.batch_size)
+    if settings.steps_per_epoch:
+        steps = min(steps, settings.steps_per_epoch)
+    if 0 < steps < SMALL_EPOCH_STEPS:
+        warnings.warn(
+            f"the {settings.train_partition} partition gives {windows} window(s) of {T} frames: {steps} optimizer "
+            f"step(s) per epoch at batch_size {config.batch_size}; on a corpus this small choose a shorter "
+            "window or a smaller batch (--set sequence_length=100 --set batch_size=4) or more --epochs",
+            stacklevel=3,
+        )
+    return steps
+
+
+def _copy_embeddings(src: Path, dest: Path) -> None:
+    """Copy an aligned-embeddings folder into the run (temporary name, then rename)."""
+    import tempfile
+
+    if not src.is_dir():
+        raise DataError("aligned-embeddings folder not found", src)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial"))
+    try:
+        for path in sorted(src.iterdir()):
+            if path.is_file() and not path.name.startswith("."):
+                shutil.copy2(path, tmp / path.name)
+        os.rename(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _check_lengths(corpus, partition, config: ModelConfig):
@@ -187,7 +239,7 @@ def _plot_history(history: list[dict], path: Path):
 def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSettings | None = None, *,
           frame_features=None, cache_dir=None, resume=False, overwrite=False, verbose="auto",
           callbacks=(), strategy=None, evaluate_best=True, plots=True, dataset_name=None,
-          initial_model=None) -> dict:
+          initial_model=None, embeddings_dir=None) -> dict:
     """Train a model variant on a corpus; returns the run's report.
 
     Args:
@@ -198,8 +250,11 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
         frame_features: per-frame semantic features for the loader (zeros when ``None``,
             which the semantic-only variant refuses).
         cache_dir: the loader's TFRecord cache folder.
-        resume: continue the run in ``out_dir`` from its last completed epoch.
-        overwrite: replace the run in ``out_dir``.
+        resume: continue the run in ``out_dir`` from its last completed epoch, with its
+            recorded config and settings (``settings`` may only change ``epochs``: a larger
+            value extends the run).
+        overwrite: replace the run in ``out_dir`` (only a run, never a folder holding an
+            input of this call).
         verbose: Keras progress-bar verbosity.
         callbacks: extra Keras callbacks.
         strategy: a ``tf.distribute`` strategy to build and train under.
@@ -209,23 +264,37 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
         initial_model: a built model to start from instead of a fresh one (fine-tuning);
             it is compiled with the config's optimizer, loss and metrics here. Its
             frozen layers (``trainable=False``) stay frozen.
+        embeddings_dir: the aligned-embeddings folder ``frame_features`` come from; it is
+            copied into ``out_dir/embeddings`` so that the run folder is self-contained
+            (``evaluate``, ``predict`` and ``publish`` read it from there).
 
     Example:
 
     >>> from semser_tf.data.sewa import SEWACorpus                                   # doctest: +SKIP
     >>> report = train(SEWACorpus("sewa"), "runs/att", ModelConfig(variant="attention"))  # doctest: +SKIP
     """
+    with RunLock() as lock:  # one writer per run folder, released even on errors
+        return _train(lock, corpus, out_dir, config, settings, frame_features=frame_features,
+                      cache_dir=cache_dir, resume=resume, overwrite=overwrite, verbose=verbose,
+                      callbacks=callbacks, strategy=strategy, evaluate_best=evaluate_best, plots=plots,
+                      dataset_name=dataset_name, initial_model=initial_model, embeddings_dir=embeddings_dir)
+
+
+def _train(lock, corpus, out_dir, config, settings, *, frame_features, cache_dir, resume, overwrite, verbose,
+           callbacks, strategy, evaluate_best, plots, dataset_name, initial_model, embeddings_dir) -> dict:
     import keras
 
     from semser_tf.data.pipeline import ZeroFrameFeatures, dataset_for_model, make_dataset
-    from semser_tf.models.builder import build_model, compile_model, precision_policy
+    from semser_tf.models.builder import build_model, compile_model, load_model, precision_policy
 
     out_dir = Path(out_dir)
-    settings = settings or TrainSettings()
-    resuming = _check_out_dir(out_dir, resume, overwrite)
+    inputs = [getattr(corpus, "root", None), cache_dir, embeddings_dir]
+    mode = check_out_dir(out_dir, resume, overwrite, inputs, lock)
+    resuming = mode == "resume"
     state = {}
-    if resuming:
-        saved = json.loads((out_dir / "config.json").read_text())
+    saved = None
+    if mode in ("resume", "restart"):  # the recorded config and settings, never the defaults
+        saved = read_run_config(out_dir / "config.json")
         saved_config = ModelConfig.from_dict(saved["model"], source=str(out_dir / "config.json"))
         if config is not None and config != saved_config:
             diff = [k for k, v in config.to_dict().items() if saved_config.to_dict()[k] != v]
@@ -234,8 +303,10 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
                 "resume with the same config or start a new run."
             )
         config = saved_config
-        settings = TrainSettings(**saved["training"])
-        state = json.loads((out_dir / "checkpoints" / "state.json").read_text())
+        settings = resume_settings(out_dir, saved.get("training", {}), settings)
+        if resuming:
+            state = json.loads((out_dir / "checkpoints" / "state.json").read_text())
+    settings = settings or TrainSettings()
     config = config or ModelConfig()
     if frame_features is None:
         if config.variant == "semantic":
@@ -258,16 +329,29 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
             "set targets in the config to the corpus's."
         )
 
+    _check_labelled_frames(corpus, settings)
+    _hint_small_epochs(corpus, settings, config)
+
+    if mode == "replace":  # only now that the new run's inputs passed their checks
+        empty_run(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    lock.acquire(out_dir)
     dataset_name = dataset_name or Path(str(corpus.root or "corpus")).name
+    if embeddings_dir is not None and not (out_dir / EMBEDDINGS_DIR).is_dir():
+        _copy_embeddings(Path(embeddings_dir), out_dir / EMBEDDINGS_DIR)
+    if saved is not None and saved.get("training", {}).get("epochs") != settings.epochs:
+        saved["training"]["epochs"] = settings.epochs  # a resume with more epochs extends the run
+        atomic_write_json(out_dir / "config.json", saved)
     if not resuming:
-        atomic_write_json(out_dir / RUN_MARKER, {"kind": "semser-run", "created": time.time()})
+        if not (out_dir / RUN_MARKER).is_file():
+            atomic_write_json(out_dir / RUN_MARKER, {"kind": "semser-run", "created": time.time()})
         atomic_write_json(out_dir / "config.json", {
             "variant": config.variant, "dataset": dataset_name, "model": config.to_dict(),
             "training": {k: (v if not isinstance(v, np.generic) else v.item())
                          for k, v in dataclasses.asdict(settings).items()},
             "frame_features": repr(frame_features),
             "semantic_mode": getattr(frame_features, "mode", None),
+            "embeddings": EMBEDDINGS_DIR if (out_dir / EMBEDDINGS_DIR).is_dir() else None,
         })
 
     def datasets(epoch):
@@ -291,7 +375,8 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope, precision_policy(settings.precision):
         if resuming:
-            model = keras.saving.load_model(ckpt_dir / "last.keras", safe_mode=True)
+            model = load_model(_committed_checkpoint(ckpt_dir, state))
+            _restore_seed_states(model, state.get("seed_states"), ckpt_dir)
         else:
             model = compile_model(initial_model if initial_model is not None else build_model(config),
                                   config, jit_compile=settings.jit_compile)
@@ -326,12 +411,18 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
         else:
             wait += 1
         stopped_early = wait >= settings.patience
-        atomic_save_model(model, ckpt_dir / "last.keras")
+        # the epoch's checkpoint under its own name, then state.json (the commit point) naming it,
+        # then it becomes last.keras: a kill at any step leaves last.keras or the named file
+        # holding exactly the committed epoch's model
+        pending = f"epoch-{epoch + 1}.keras"
+        atomic_save_model(model, ckpt_dir / pending)
         atomic_write_csv(out_dir / "history.csv", history, fieldnames=list(row))
         atomic_write_json(ckpt_dir / "state.json", {
             "epochs_done": epoch + 1, "best_val_ccc": best, "best_epoch": epoch + 1 if improved else state.get("best_epoch"),
-            "wait": wait, "stopped_early": stopped_early,
+            "wait": wait, "stopped_early": stopped_early, "seed_states": _seed_states(model),
+            "checkpoint": pending,
         })
+        os.replace(ckpt_dir / pending, ckpt_dir / "last.keras")
         if improved:
             state["best_epoch"] = epoch + 1
     state = json.loads((ckpt_dir / "state.json").read_text()) if (ckpt_dir / "state.json").exists() else {}
@@ -346,7 +437,7 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
     if evaluate_best and (out_dir / "best.keras").exists():
         from semser_tf.training.evaluate import evaluate_model, results_markdown
 
-        best_model = keras.saving.load_model(out_dir / "best.keras", safe_mode=True)
+        best_model = load_model(out_dir / "best.keras")
         ev = evaluate_model(best_model, corpus, settings.val_partition, config, frame_features=frame_features,
                             cache_dir=cache_dir, plot_dir=(out_dir / "plots") if plots else None)
         raw = ev["results"]["raw"]
@@ -357,6 +448,56 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
                           f"({settings.val_partition})\n\n" + results_markdown(ev, config.targets))
     atomic_write_json(out_dir / "report.json", report)
     return report
+
+
+def read_run_config(cfg_path):
+    """A run's ``config.json`` as a dict, or a clear error naming it."""
+    cfg_path = Path(cfg_path)
+    if not cfg_path.is_file():
+        raise DataError("no config.json: expected the run's configuration (written by semser train) "
+                        "beside the model", cfg_path)
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"not valid JSON ({err})", cfg_path) from None
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("model"), dict):
+        raise DataError("expected a JSON object with a 'model' object (the run's model config)", cfg_path)
+    return cfg
+
+
+def _committed_checkpoint(ckpt_dir: Path, state: dict) -> Path:
+    """The model file of the last committed epoch; uncommitted epoch files are removed."""
+    named = state.get("checkpoint")
+    chosen = ckpt_dir / named if named and (ckpt_dir / named).is_file() else ckpt_dir / "last.keras"
+    for p in ckpt_dir.glob("epoch-*.keras"):
+        if p != chosen:
+            p.unlink(missing_ok=True)  # a kill after its save and before its commit
+    return chosen
+
+
+def _seed_generators(model) -> list:
+    """The model's random-state generators (dropout, recurrent dropout), in layer order."""
+    return [g for layer in model._flatten_layers(include_self=True, recursive=True)
+            for g in getattr(layer, "_seed_generators", [])]
+
+
+def _seed_states(model) -> list:
+    """The generators' states, saved with each checkpoint: ``.keras`` files do not keep
+    them, and without them a resumed run draws other dropout masks than an uninterrupted one."""
+    return [np.asarray(g.state.value if hasattr(g.state, "value") else g.state).tolist()
+            for g in _seed_generators(model)]
+
+
+def _restore_seed_states(model, states, where) -> None:
+    gens = _seed_generators(model)
+    if states is None:
+        return  # a checkpoint of an older version: the dropout masks differ from then on
+    if len(states) != len(gens):
+        warnings.warn(f"{where}: the checkpoint holds {len(states)} random states for {len(gens)} generators; "
+                      "dropout after the resume is not that of an uninterrupted run", stacklevel=3)
+        return
+    for g, value in zip(gens, states):
+        g.state.assign(np.asarray(value, dtype=np.asarray(g.state).dtype))
 
 
 def _epoch_progbar_class():

@@ -4,7 +4,10 @@
 or contains ``..``, any symbolic or hard link that points outside the destination, and any
 device file, FIFO or other special member. Members are extracted into a temporary folder
 beside the destination, links last, every link is checked again on disk, and the folder
-is renamed to the destination only when everything succeeded.
+is renamed to the destination only when everything succeeded. The sizes the members
+declare, and the bytes actually written, are capped in total and per member
+(:data:`DEFAULT_MAX_TOTAL`, or the entry's expected size), so a small archive cannot fill
+the disk.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from semser_tf.io import replace_dir
 
 _CHUNK = 1 << 20
 _FIXED_DATE = (1980, 1, 1, 0, 0, 0)
+
+DEFAULT_MAX_TOTAL = 1 << 30
+"""Bytes :func:`safe_extract` writes at most by default (1 GiB, all members together)."""
 
 
 class UnsafeArchiveError(SemserError, ValueError):
@@ -134,7 +140,52 @@ def _inside(root: Path, path: Path) -> bool:
         return False
 
 
-def _extract_into(archive: Path, members: list[_Member], opener, root: Path) -> None:
+def _declared_size(member: _Member) -> int:
+    return int(getattr(member.source, "file_size", None) or getattr(member.source, "size", 0) or 0)
+
+
+def _check_sizes(archive: Path, members: list[_Member], max_total: int | None, max_member: int | None) -> None:
+    total = 0
+    for member in members:
+        if member.kind != "file":
+            continue
+        size = _declared_size(member)
+        if max_member is not None and size > max_member:
+            raise UnsafeArchiveError(
+                f"{archive}: member '{member.name}' declares {size} bytes, more than the {max_member} allowed "
+                "per member; refusing to extract"
+            )
+        total += size
+        if max_total is not None and total > max_total:
+            raise UnsafeArchiveError(
+                f"{archive}: its members declare more than the {max_total} bytes allowed in all; refusing to extract"
+            )
+
+
+def _copy_capped(archive: Path, member: _Member, src, dst, budget: list, max_member: int | None) -> None:
+    """Copy at most the member's declared size (and what is left of the total budget)."""
+    declared = _declared_size(member)
+    written = 0
+    while True:
+        chunk = src.read(_CHUNK)
+        if not chunk:
+            break
+        written += len(chunk)
+        if written > declared or (max_member is not None and written > max_member) or (
+                budget[0] is not None and written > budget[0]):
+            raise UnsafeArchiveError(
+                f"{archive}: member '{member.name}' holds more bytes than it declares ({declared}) or than "
+                "the size cap allows; refusing to extract"
+            )
+        dst.write(chunk)
+    if budget[0] is not None:
+        budget[0] -= written
+
+
+def _extract_into(archive: Path, members: list[_Member], opener, root: Path,
+                  max_total: int | None = None, max_member: int | None = None) -> None:
+    _check_sizes(archive, members, max_total, max_member)
+    budget = [max_total]
     seen: set[str] = set()
     for member in members:
         if member.kind != "dir" and not member.name:
@@ -164,7 +215,7 @@ def _extract_into(archive: Path, members: list[_Member], opener, root: Path) -> 
             if not _inside(root, path.parent):
                 raise UnsafeArchiveError(f"{archive}: member '{member.name}' would be written outside the destination")
             with opener(member) as src, open(path, "xb") as dst:
-                shutil.copyfileobj(src, dst, _CHUNK)
+                _copy_capped(archive, member, src, dst, budget, max_member)
             os.chmod(path, (member.mode & 0o755) | 0o600)
     for member in members:
         path = root / member.name
@@ -185,6 +236,12 @@ def _extract_into(archive: Path, members: list[_Member], opener, root: Path) -> 
                     f"{archive}: member '{member.name}' is a hard link to '{member.target}', which is not a "
                     "regular file of the archive; refusing to extract"
                 )
+            size = source.stat().st_size
+            if budget[0] is not None:
+                if size > budget[0]:
+                    raise UnsafeArchiveError(
+                        f"{archive}: hard link '{member.name}' would exceed the size cap; refusing to extract")
+                budget[0] -= size
             shutil.copyfile(source, path)
     # a link may only point outside once a later link exists: check them all again
     for member in members:
@@ -195,13 +252,18 @@ def _extract_into(archive: Path, members: list[_Member], opener, root: Path) -> 
             )
 
 
-def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, overwrite: bool = False) -> Path:
+def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, overwrite: bool = False,
+                 max_total: int | None = DEFAULT_MAX_TOTAL, max_member: int | None = None) -> Path:
     """Extract a ``.zip`` or ``.tar[.gz|.bz2|.xz]`` archive safely into ``dest``.
 
     Args:
         archive: the archive file (the format is detected from its content).
         dest: destination folder; must not exist, or be empty, unless ``overwrite``.
         overwrite: replace an existing non-empty ``dest``.
+        max_total: bytes the members may hold in all (default 1 GiB; for a zoo entry pass
+            its expected size, ``entry.total_size`` plus the size of ``entry.json``);
+            ``None``: no cap.
+        max_member: bytes one member may hold (default: ``max_total``).
 
     Returns:
         ``dest`` as a :class:`~pathlib.Path`.
@@ -209,7 +271,8 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, overwri
     Raises:
         UnsafeArchiveError: a member with ``..`` or an absolute path, a link pointing outside
             ``dest``, a device file/FIFO, or a member under a link (the member is named).
-            Nothing is written to ``dest`` then.
+            Members declaring, or holding, more bytes than the caps allow. Nothing is
+            written to ``dest`` then.
         OutputExistsError: ``dest`` exists and is not empty and ``overwrite`` is False (a
             ``FileExistsError``).
 
@@ -242,7 +305,8 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, overwri
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".extract"))
     try:
         with handle:
-            _extract_into(archive, members, opener, tmp)
+            _extract_into(archive, members, opener, tmp, max_total,
+                          max_total if max_member is None else max_member)
         os.chmod(tmp, 0o755)
         replace_dir(tmp, dest)
     except BaseException:

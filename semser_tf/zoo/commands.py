@@ -10,14 +10,18 @@ from pathlib import Path
 
 
 def _predict(args):
+    from semser_tf.io import check_outputs
     from semser_tf.zoo.pretrained import load_pretrained
 
-    model = load_pretrained(args.model, offline=args.offline, embedding_mode=args.mode)
-    if args.precision != "float32":
-        model = model.with_precision(args.precision)
     audio = Path(args.audio)
     out_csv = Path(args.csv) if args.csv else audio.with_suffix(".pred.csv")
     out_png = Path(args.plot) if args.plot else out_csv.with_suffix(".png")
+    # never write an output onto an input (checked before the model is loaded)
+    check_outputs({"--csv": out_csv, "--plot": None if args.no_plot else out_png},
+                  {"AUDIO": audio, "--words": args.words, "--model": args.model})
+    model = load_pretrained(args.model, offline=args.offline, embedding_mode=args.mode, timeout=args.timeout)
+    if args.precision != "float32":
+        model = model.with_precision(args.precision)
     if not args.words:
         print("semser predict: no --words file: the semantic input is empty (zeros) for a "
               "transcript-lookup model; predictions then rest on the voice alone.", file=sys.stderr)
@@ -99,6 +103,8 @@ def register(sub):
     p.add_argument("--plot", help="output PNG (default next to the CSV)")
     p.add_argument("--no-plot", action="store_true")
     p.add_argument("--offline", action="store_true", help="never download")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="most seconds the model's downloads may take in all (default 1800)")
     p.add_argument("--progress", action="store_true")
     p.add_argument("--precision", default="float32",
                    help="float32 (default) or mixed_bfloat16 (faster on CPUs with AVX512_BF16/AMX and on GPUs; "
@@ -113,7 +119,9 @@ def register(sub):
     p.add_argument("--base-url", help="where the files will be served, e.g. https://host/models/NAME/")
     p.add_argument("--description")
     p.add_argument("--license", default="unspecified")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --out if it is an entry folder publish wrote (never another folder, the run or "
+                        "a folder above it)")
     p.set_defaults(func=_publish)
 
     p = sub.add_parser("finetune", help="fine-tune a zoo model on a new corpus")

@@ -25,6 +25,10 @@ from semser_tf.zoo.cache import ChecksumError, entry_cache_dir, verify_file
 from semser_tf.zoo.registry import FileSpec, ModelEntry, check_filename, get_entry, url_kind
 
 DEFAULT_TIMEOUT = 60.0
+
+DEFAULT_DEADLINE = 1800.0
+"""Seconds one ``load_pretrained`` call may spend downloading in all (30 minutes): a
+server that trickles bytes (never silent for ``timeout``) is cut off here."""
 """Seconds a connection may stay silent before a download is abandoned."""
 
 _CHUNK = 1 << 16
@@ -95,6 +99,7 @@ def download_file(
     timeout: float = DEFAULT_TIMEOUT,
     progress: bool = True,
     stream: IO | None = None,
+    deadline: float | None = None,
 ) -> Path:
     """Download ``url`` to ``dest`` atomically, checking size and SHA-256 when given.
 
@@ -109,6 +114,8 @@ def download_file(
         timeout: seconds a connection may stay silent.
         progress: show a progress bar on ``stream`` (only when it is a TTY).
         stream: where the bar goes (default ``sys.stderr``).
+        deadline: seconds the whole download may take (``None``: no overall limit); checked
+            after every receive, so it is overrun by at most ``timeout``.
 
     Returns:
         ``dest`` as a :class:`~pathlib.Path`.
@@ -121,6 +128,11 @@ def download_file(
         >>> download_file("https://example.org/m/config.json", "/tmp/config.json")  # doctest: +SKIP
     """
     dest = Path(dest)
+    if deadline is not None and deadline <= 0:
+        raise DownloadError(f"{url}: no time left for the download (deadline {deadline:.1f} s)")
+    if deadline is not None:
+        timeout = min(timeout, deadline)
+    t_end = None if deadline is None else time.monotonic() + deadline
     try:
         full_url = _to_url(url)
     except ValueError as err:
@@ -152,9 +164,15 @@ def download_file(
                     )
                 bar = _Progress(dest.name, size if size is not None else length, progress, stream)
                 limit = size if size is not None else None
+                read = getattr(response, "read1", None) or response.read  # read1: what has arrived
                 while True:
+                    if t_end is not None and time.monotonic() > t_end:
+                        raise DownloadError(
+                            f"{url}: still downloading after the {deadline:.0f} s deadline ({received} bytes "
+                            "received); the server is too slow. Retry later or raise the timeout"
+                        )
                     try:
-                        chunk = response.read(_CHUNK)
+                        chunk = read(_CHUNK)
                     except (OSError, http.client.HTTPException) as err:
                         raise DownloadError(
                             f"{url}: connection lost after {received} bytes ({type(err).__name__}: {err})"
@@ -201,6 +219,7 @@ def resolve_file(
     timeout: float = DEFAULT_TIMEOUT,
     progress: bool = True,
     offline: bool = False,
+    deadline: float | None = None,
 ) -> Path:
     """The verified local path of one file of an entry: bundled, else cached, else downloaded.
 
@@ -211,6 +230,7 @@ def resolve_file(
         timeout: download timeout in seconds.
         progress: show a progress bar when stderr is a TTY.
         offline: never download; fail if the file is neither bundled nor cached.
+        deadline: seconds the download may take in all (see :func:`download_file`).
 
     Returns:
         The file's path: beside the entry (bundled) or ``<cache>/<name>/<version>/<filename>``.
@@ -256,7 +276,8 @@ def resolve_file(
             f"and downloads are disabled (offline); its URL is {spec.url}"
         )
     return download_file(
-        spec.url, target, sha256=spec.sha256, size=spec.size, timeout=timeout, progress=progress
+        spec.url, target, sha256=spec.sha256, size=spec.size, timeout=timeout, progress=progress,
+        deadline=deadline,
     )
 
 
@@ -268,6 +289,7 @@ def fetch_entry_files(
     timeout: float = DEFAULT_TIMEOUT,
     progress: bool = True,
     offline: bool = False,
+    deadline: float | None = None,
 ) -> dict[str, Path]:
     """Make every file of an entry available locally, verified, and return their paths.
 
@@ -278,6 +300,7 @@ def fetch_entry_files(
         timeout: download timeout in seconds.
         progress: show progress bars when stderr is a TTY.
         offline: never download.
+        deadline: seconds all downloads of the entry may take together (``None``: no limit).
 
     Returns:
         ``{role: path}`` for each file. Files keep their relative ``filename`` under the
@@ -299,15 +322,18 @@ def fetch_entry_files(
         for role in wanted:
             entry.file(role)  # raises on an unknown role
     paths: dict[str, Path] = {}
+    t_end = None if deadline is None else time.monotonic() + deadline
     for spec in entry.files:
         if wanted is None or spec.role in wanted:
+            left = None if t_end is None else t_end - time.monotonic()
             paths[spec.role] = resolve_file(
-                entry, spec, cache_dir, timeout=timeout, progress=progress, offline=offline
+                entry, spec, cache_dir, timeout=timeout, progress=progress, offline=offline, deadline=left
             )
     return paths
 
 
 __all__ = [
+    "DEFAULT_DEADLINE",
     "DEFAULT_TIMEOUT",
     "ChecksumError",
     "DownloadError",

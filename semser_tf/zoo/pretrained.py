@@ -39,8 +39,10 @@ class PretrainedModel:
     >>> pred.to_csv("talk_pred.csv"); pred.plot("talk_pred.png")  # doctest: +SKIP
     """
 
-    def __init__(self, model, config, embeddings=None, entry=None, report=None, embedding_mode=None):
+    def __init__(self, model, config, embeddings=None, entry=None, report=None, embedding_mode=None,
+                 trained_mode=None):
         self.model = model
+        self.trained_mode = trained_mode
         self.config = config
         self.embeddings = embeddings
         self.entry = entry
@@ -59,6 +61,9 @@ class PretrainedModel:
         """The frame-feature function for the data pipeline (``None`` without embeddings)."""
         if self.embeddings is None:
             return None
+        from semser_tf.semantic.embeddings import check_mode
+
+        check_mode(mode, self.trained_mode, f"model {self.name!r}")
         return self.embeddings.frame_features(mode=mode or self.embedding_mode)
 
     def with_precision(self, precision: str) -> "PretrainedModel":
@@ -70,7 +75,7 @@ class PretrainedModel:
         from semser_tf.models.builder import with_precision
 
         return PretrainedModel(with_precision(self.model, self.config, precision), self.config,
-                               self.embeddings, self.entry, self.report, self.embedding_mode)
+                               self.embeddings, self.entry, self.report, self.embedding_mode, self.trained_mode)
 
     def predictor(self, mode=None):
         from semser_tf.inference import Predictor
@@ -100,25 +105,30 @@ class PretrainedModel:
 
 def load_run(run_dir, embedding_mode=None) -> PretrainedModel:
     """A :class:`PretrainedModel` from a local run folder (``best.keras``, ``config.json``)."""
-    import keras
-
     from semser_tf.models.config import ModelConfig
 
     run_dir = Path(run_dir)
     model_path = next((run_dir / n for n in ("best.keras", "model.keras") if (run_dir / n).is_file()), None)
     if model_path is None:
         raise ConfigError(f"{run_dir}: no best.keras or model.keras; expected a training run folder.")
-    cfg = json.loads((run_dir / "config.json").read_text())
+    from semser_tf.models.builder import load_model as load_keras_model
+    from semser_tf.semantic.embeddings import check_mode
+    from semser_tf.training.run import read_run_config
+
+    cfg = read_run_config(run_dir / "config.json")
     config = ModelConfig.from_dict(cfg.get("model", cfg), source=str(run_dir / "config.json"))
+    check_mode(embedding_mode, cfg.get("semantic_mode"), run_dir / "config.json")
     report_path = run_dir / "report.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
-    model = keras.saving.load_model(model_path, safe_mode=True)
+    model = load_keras_model(model_path)
     return PretrainedModel(model, config, load_embeddings(run_dir / "embeddings"), None, report,
-                           embedding_mode or cfg.get("semantic_mode") or "lookup")
+                           embedding_mode or cfg.get("semantic_mode") or "lookup",
+                           trained_mode=cfg.get("semantic_mode"))
 
 
 def load_pretrained(name: str | None = None, *, cache_dir=None, offline: bool = False,
-                    progress: bool = True, embedding_mode: str | None = None) -> PretrainedModel:
+                    progress: bool = True, embedding_mode: str | None = None,
+                    timeout: float | None = None) -> PretrainedModel:
     """Load a zoo model by name, entry path, or run folder; one line to a ready model.
 
     Resolution of each file: bundled with the package (no network), then the cache
@@ -138,14 +148,15 @@ def load_pretrained(name: str | None = None, *, cache_dir=None, offline: bool = 
         embedding_mode: semantic features from transcript words in the aligned speech
             table (``lookup``), their Word2Vec vectors (``text``), or from the speech
             segments (``encode``); default: the mode the model was trained with.
+        timeout: seconds the downloads of the model's files may take in all (default
+            :data:`semser_tf.zoo.download.DEFAULT_DEADLINE`, 30 minutes); a connection
+            silent for 60 s (or ``timeout``, when shorter) fails at once.
 
     Example:
 
     >>> import semser_tf
     >>> m = semser_tf.load_pretrained()       # doctest: +SKIP
     """
-    import keras
-
     from semser_tf.models.config import ModelConfig
     from semser_tf.zoo import fetch_entry_files, get_entry
 
@@ -154,17 +165,49 @@ def load_pretrained(name: str | None = None, *, cache_dir=None, offline: bool = 
     if path.is_dir() and (path / "config.json").is_file() and not (path / "entry.json").is_file():
         return load_run(path, embedding_mode)
     entry = get_entry(name)
-    files = fetch_entry_files(entry, cache_dir, offline=offline, progress=progress)
+    from semser_tf.zoo.download import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
+
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise ConfigError(f"timeout={timeout!r}: expected a positive number of seconds")
+    deadline = DEFAULT_DEADLINE if timeout is None else float(timeout)
+    files = fetch_entry_files(entry, cache_dir, offline=offline, progress=progress,
+                              timeout=min(DEFAULT_TIMEOUT, deadline), deadline=deadline)
     if "model" not in files or "config" not in files:
         raise ConfigError(f"zoo entry {entry.name!r}: needs files with roles 'model' and 'config'.")
-    cfg = json.loads(files["config"].read_text())
+    from semser_tf.models.builder import load_model as load_keras_model
+    from semser_tf.semantic.embeddings import check_mode
+
+    try:
+        cfg = json.loads(files["config"].read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{files['config']}: the zoo entry's config is not valid JSON ({err})") from None
     config = ModelConfig.from_dict(cfg.get("model", cfg), source=f"{entry.name}: config")
-    model = keras.saving.load_model(files["model"], safe_mode=True)
-    emb_files = [p for role, p in files.items() if role.startswith("embeddings/")]
-    embeddings = None
-    if emb_files:
-        root = files["model"].parent / "embeddings"
-        embeddings = load_embeddings(root)
+    check_mode(embedding_mode, cfg.get("semantic_mode"), f"zoo entry {entry.name!r}")
+    model = load_keras_model(files["model"])
+    embeddings = _entry_embeddings(entry, files)
     report = json.loads(files["report"].read_text()) if "report" in files else {}
     return PretrainedModel(model, config, embeddings, entry, report,
-                           embedding_mode or cfg.get("semantic_mode") or "lookup")
+                           embedding_mode or cfg.get("semantic_mode") or "lookup",
+                           trained_mode=cfg.get("semantic_mode"))
+
+
+def _entry_embeddings(entry, files):
+    """The entry's aligned embeddings, read only from files the entry lists (and so verified).
+
+    ``embeddings.json`` and ``embeddings.npz`` must both be listed; the Speech2Vec weights
+    (``speech2vec.weights.h5``, the ``encode`` mode) are loaded only when listed too: a
+    file that merely lies in the folder is never read.
+    """
+    listed = {role[len("embeddings/"):]: p for role, p in files.items() if role.startswith("embeddings/")}
+    if not listed:
+        return None
+    from semser_tf.semantic.embeddings import AlignedEmbeddings
+
+    missing = [n for n in ("embeddings.json", "embeddings.npz") if n not in listed]
+    if missing:
+        raise ConfigError(
+            f"zoo entry {entry.name!r}: lists embeddings files but not {', '.join('embeddings/' + n for n in missing)}; "
+            "every file the model loads must be listed (and verified)"
+        )
+    root = listed["embeddings.json"].parent
+    return AlignedEmbeddings.load(root, load_speech2vec="speech2vec.weights.h5" in listed)

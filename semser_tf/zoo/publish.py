@@ -28,7 +28,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from semser_tf.errors import ConfigError
-from semser_tf.io import replace_dir
+from semser_tf.io import check_outputs, check_replaceable, mark_owned, replace_dir
 from semser_tf.zoo.archive import OutputExistsError, make_archive
 from semser_tf.zoo.cache import verify_file
 from semser_tf.zoo.registry import ALLOWED_SUFFIXES, ENTRY_FILENAME, ModelEntry, url_kind
@@ -59,6 +59,7 @@ def _check_content(path: Path, rel: str) -> None:
     if lower.endswith(".keras"):
         if not zipfile.is_zipfile(path):
             raise ConfigError(f"{path}: expected a Keras v3 '.keras' archive (a zip file)")
+        _check_keras_safe(path)
     elif lower.endswith(".weights.h5"):
         with open(path, "rb") as handle:
             if handle.read(8) != _HDF5_SIGNATURE:
@@ -76,6 +77,20 @@ def _check_content(path: Path, rel: str) -> None:
             raise ConfigError(f"{path}: not a readable .npz file ({err})") from None
     elif lower.endswith(".json"):
         _read_json(path)
+
+
+def _check_keras_safe(path: Path) -> None:
+    """Refuse a ``.keras`` archive that ``load`` would refuse in safe mode (a Python lambda)."""
+    with zipfile.ZipFile(path) as zf:
+        try:
+            text = zf.read("config.json").decode("utf-8", errors="replace")
+        except KeyError:
+            return  # no model config to inspect: load reports it
+    if '"__lambda__"' in text:
+        raise ConfigError(
+            f"{path}: the model holds a Python lambda (a Lambda layer), which Keras safe mode refuses "
+            "to load, so the published entry could not be used; rebuild it from the package's layers"
+        )
 
 
 def _metrics_from_report(report_path: Path, config: dict) -> tuple[list, dict | None]:
@@ -212,7 +227,9 @@ def publish_run(
         training: ``{"data": ..., "command": ...}`` (default: ``training`` of the report,
             else "not recorded").
         citation: optional reference.
-        overwrite: replace an existing ``out_dir``.
+        overwrite: replace an existing ``out_dir``: only an entry folder written by this
+            function (it carries :data:`semser_tf.io.OWNER_MARKER`), never the run folder,
+            a folder above it or any other folder.
         archive: also write ``<out_dir>.zip`` (``"zip"``) or ``<out_dir>.tar.gz``
             (``"tar.gz"``) holding the entry folder.
 
@@ -247,11 +264,14 @@ def publish_run(
         raise ConfigError(f"{out_dir}: the entry folder must lie outside the run folder {run_dir}")
     if out_dir.exists() and not overwrite:
         raise OutputExistsError(f"{out_dir}: exists; pass overwrite=True to replace it")
+    # --overwrite replaces only an entry folder this package wrote, never the run or a parent of it
+    check_replaceable(out_dir, "zoo-entry", inputs=[run_dir], option="overwrite=True (--overwrite)")
     archive_path = None
     if archive is not None:
         archive_path = out_dir.parent / f"{out_dir.name}.{archive}"
         if archive_path.exists() and not overwrite:
             raise OutputExistsError(f"{archive_path}: exists; pass overwrite=True to replace it")
+        check_outputs({"archive": archive_path}, {"run": run_dir})
     config = _read_json(run_dir / "config.json")
     if not isinstance(config, dict):
         raise ConfigError(f"{run_dir / 'config.json'}: expected a JSON object")
@@ -298,6 +318,7 @@ def publish_run(
         written = ModelEntry.from_json(entry_path)
         for spec in written.files:
             verify_file(tmp / spec.filename, spec.sha256, spec.size, remove=False)
+        mark_owned(tmp, "zoo-entry")
         os.chmod(tmp, 0o755)
         replace_dir(tmp, out_dir)
     except BaseException:

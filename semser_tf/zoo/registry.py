@@ -434,6 +434,9 @@ class ModelEntry:
             text = path.read_text(encoding="utf-8")
         except OSError as err:
             raise ConfigError(f"{path}: cannot read the zoo entry: {err.strerror or err}") from None
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{path}: not a text file (byte {err.start} is not UTF-8); expected the zoo "
+                              "entry's JSON") from None
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:

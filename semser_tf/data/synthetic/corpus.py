@@ -31,7 +31,7 @@ from semser_tf.data.synthetic.labels import (
 )
 from semser_tf.data.synthetic.recording import RECIPES, generate_recording, write_recording
 from semser_tf.errors import ConfigError, DataError, SemserError
-from semser_tf.io import atomic_write_text
+from semser_tf.io import atomic_write_text, check_replaceable
 
 __all__ = [
     "DEFAULT_TEST_VOICES",
@@ -246,8 +246,16 @@ def generate_corpus(out_dir, minutes: float = 10.0, seed: int = 0, voices=None,
         from semser_tf.data.synthetic.real import sentence_pool
 
         pool_summary = sentence_pool(lex).summary()  # fails early if gensim's data are missing
+    if not (isinstance(lag_s, (int, float)) and 0 <= lag_s < 3600):
+        raise ConfigError(f"lag_s (--lag) must be a delay of 0 s or more, got {lag_s!r}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError(f"jobs (--jobs) must be a positive integer, got {jobs!r}")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"{out_dir}: is a file; expected a folder for the corpus (or a new path)")
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise ConfigError(f"{out_dir}: output folder exists and is not empty (pass overwrite=True, or --overwrite)")
+    if overwrite:  # only a corpus this generator wrote is replaced
+        check_replaceable(out_dir, "corpus", option="overwrite=True (--overwrite)")
     plan = _plan(float(minutes), float(recording_seconds), partitions)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=str(out_dir.parent)))

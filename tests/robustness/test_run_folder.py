@@ -1,0 +1,234 @@
+"""Run folders as small transactions (issue 15, "Resume and concurrency"): one writer at a
+time, no stale lock or temporary after a kill, a resume that keeps the recorded config and
+settings (a conflicting flag is an error, a larger --epochs extends the run)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+from semser_tf.errors import ConfigError
+from tests.robustness.conftest import SMALL, snapshot
+
+
+@pytest.fixture
+def corpus(loader_corpus):
+    from semser_tf.data.sewa import SEWACorpus
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return SEWACorpus(loader_corpus["root"])
+
+
+def _config():
+    from semser_tf.models.config import ModelConfig
+
+    return ModelConfig(variant="paralinguistic", **SMALL)
+
+
+def _train(corpus, run, config=None, settings=None, **kw):
+    from semser_tf.training.run import train
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return train(corpus, run, config, settings, verbose=0, evaluate_best=False, plots=False, **kw)
+
+
+def _epochs(run):
+    return [int(line.split(",")[0]) for line in (run / "history.csv").read_text().splitlines()[1:]]
+
+
+@pytest.fixture
+def one_epoch(corpus, tmp_path):
+    from semser_tf.training.run import TrainSettings
+
+    run = tmp_path / "run"
+    _train(corpus, run, _config(), TrainSettings(epochs=1))
+    return run
+
+
+def test_a_second_writer_fails_at_once_naming_the_holder(corpus, one_epoch, tmp_path):
+    from semser_tf.training.run import TrainSettings
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom semser_tf.training.run_folder import RunLock\n"
+         "lock = RunLock(); lock.acquire(sys.argv[1]); print('locked', flush=True); time.sleep(60)", str(one_epoch)],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        before = snapshot(tmp_path)
+        with pytest.raises(ConfigError, match=f"in use by another semser process \\(pid {holder.pid} on "):
+            _train(corpus, one_epoch, settings=TrainSettings(epochs=2), resume=True)
+        assert snapshot(tmp_path) == before
+    finally:
+        holder.kill()  # SIGKILL: the kernel drops its lock
+        holder.wait(timeout=30)
+    _train(corpus, one_epoch, settings=TrainSettings(epochs=2), resume=True)  # no stale lock
+    assert _epochs(one_epoch) == [1, 2]
+    assert not (one_epoch / ".semser-lock").exists()
+
+
+def test_kill_during_the_first_write_leaves_a_usable_folder(corpus, tmp_path):
+    from semser_tf.training.run import TrainSettings
+
+    for flags in ({}, {"resume": True}, {"overwrite": True}):
+        run = tmp_path / f"run{len(flags)}{list(flags)}"
+        run.mkdir()
+        (run / ".0123456789ab.run.json").write_text('{"kind": "semser-')  # a kill mid-write
+        _train(corpus, run, _config(), TrainSettings(epochs=1), **flags)
+        assert json.loads((run / "run.json").read_text())["kind"] == "semser-run"
+        assert not (run / ".0123456789ab.run.json").exists() and _epochs(run) == [1]
+
+
+def test_resume_cleans_stale_temporaries_and_more_epochs_extend(corpus, one_epoch):
+    from semser_tf.training.run import TrainSettings
+
+    stale = [one_epoch / "checkpoints" / ".0123456789ab.last.keras", one_epoch / ".abcdef012345.history.csv",
+             one_epoch / ".embeddings.x1y2z3.partial"]
+    for p in stale:
+        p.write_bytes(b"half")
+    _train(corpus, one_epoch, settings=TrainSettings(epochs=2), resume=True)
+    assert not [p for p in stale if p.exists()]
+    assert _epochs(one_epoch) == [1, 2]
+    assert json.loads((one_epoch / "config.json").read_text())["training"]["epochs"] == 2
+
+
+def test_resume_with_a_conflicting_setting_is_refused(corpus, one_epoch, tmp_path):
+    from semser_tf.training.run import TrainSettings
+
+    before = snapshot(tmp_path)
+    with pytest.raises(ConfigError, match=r"delay_frames 0 -> 3.*only epochs may change"):
+        _train(corpus, one_epoch, settings=TrainSettings(epochs=2, delay_frames=3), resume=True)
+    assert snapshot(tmp_path) == before
+
+
+def test_resume_before_the_first_epoch_keeps_the_recorded_config(corpus, one_epoch):
+    import shutil
+
+    shutil.rmtree(one_epoch / "checkpoints")  # killed during the first epoch: no committed epoch
+    (one_epoch / "history.csv").unlink()
+    recorded = json.loads((one_epoch / "config.json").read_text())
+    _train(corpus, one_epoch, resume=True)  # no config, no settings given: the recorded ones
+    after = json.loads((one_epoch / "config.json").read_text())
+    assert after["model"] == recorded["model"] and after["model"]["lstm_units"] == SMALL["lstm_units"]
+    assert after["training"] == recorded["training"] and _epochs(one_epoch) == [1]
+
+
+def test_cli_resume_epochs_extends_and_a_conflicting_flag_is_a_message(one_epoch, loader_corpus, cli):
+    code, err = cli("train", loader_corpus["root"], "--out", one_epoch, "--resume", "--delay-frames", "2")
+    assert code == 2 and "delay_frames 0 -> 2" in err
+    code, err = cli("train", loader_corpus["root"], "--out", one_epoch, "--resume", "--epochs", "2")
+    assert code == 0, err
+    assert _epochs(one_epoch) == [1, 2]
+
+
+def _weights(run, name="checkpoints/last.keras"):
+    import numpy as np
+
+    from semser_tf.models.builder import load_model
+
+    return [np.asarray(w) for w in load_model(run / name).weights]
+
+
+def test_resume_with_dropout_equals_an_uninterrupted_run(corpus, tmp_path):
+    """Dropout 0.5: two epochs in one go against one epoch, then a resume for the second."""
+    import numpy as np
+
+    from semser_tf.models.config import ModelConfig
+    from semser_tf.training.run import TrainSettings
+
+    config = ModelConfig(variant="paralinguistic", **dict(SMALL, dropout=0.5))
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    _train(corpus, whole, config, TrainSettings(epochs=2))
+    _train(corpus, split, config, TrainSettings(epochs=1))
+    _train(corpus, split, settings=TrainSettings(epochs=2), resume=True)
+    a, b = _weights(whole), _weights(split)
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=0, atol=1e-6)
+
+
+KILLER = r'''
+import os, signal, sys, warnings
+warnings.simplefilter("ignore")
+import keras
+from semser_tf.data.sewa import SEWACorpus
+from semser_tf.models.config import ModelConfig
+from semser_tf.training import run as run_module
+from semser_tf.training.run import TrainSettings, train
+
+corpus, out, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+where, epoch, batch = (sys.argv[4].split(":") + ["", "", ""])[:3] if len(sys.argv) > 4 else ("", "-1", "-1")
+epoch, batch = int(epoch or -1), int(batch or -1)
+
+class Kill(keras.callbacks.Callback):
+    def on_epoch_begin(self, e, logs=None):
+        self.e = e
+    def on_train_batch_end(self, b, logs=None):
+        if where == "batch" and self.e == epoch and b == batch:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+real = run_module.atomic_write_json
+def write_json(path, obj):  # a kill between the checkpoint's model and its state.json
+    if where == "save" and path.name == "state.json" and obj["epochs_done"] == epoch + 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(path, obj)
+run_module.atomic_write_json = write_json
+config = ModelConfig(variant="paralinguistic", **dict(SMALL, dropout=0.5))
+train(SEWACorpus(corpus), out, config, TrainSettings(epochs=epochs, patience=epochs), resume=True, verbose=0,
+      callbacks=[Kill()], plots=False, evaluate_best=False)
+'''
+
+
+@pytest.mark.slow
+def test_sigkill_at_five_points_then_resume_equals_an_uninterrupted_run(loader_corpus, tmp_path):
+    import random
+    import signal
+
+    import numpy as np
+
+    script = tmp_path / "killer.py"
+    script.write_text(KILLER.replace("SMALL", repr(SMALL)))
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    root, epochs = str(loader_corpus["root"]), 6
+
+    def run(out, point=None):
+        args = [sys.executable, str(script), root, str(out), str(epochs)] + ([point] if point else [])
+        return subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+
+    whole = run(tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    rng = random.Random(15)
+    epochs_at = sorted(rng.sample(range(epochs), 5))
+    points = [f"{rng.choice(['batch', 'save'])}:{e}:{rng.randrange(2)}" for e in epochs_at]
+    killed = tmp_path / "killed"
+    for point in points:
+        proc = run(killed, point)
+        assert proc.returncode == -signal.SIGKILL, (point, proc.stderr[-2000:])
+    proc = run(killed)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _epochs(killed) == list(range(1, epochs + 1))
+    for x, y in zip(_weights(tmp_path / "whole"), _weights(killed)):
+        np.testing.assert_allclose(x, y, rtol=0, atol=1e-6)
+    assert not [p for p in killed.rglob(".*") if p.is_file()]  # no lock, no temporary left
+
+
+def test_overwrite_that_fails_its_checks_keeps_the_old_run(one_epoch, loader_corpus, tmp_path):
+    from semser_tf.data.sewa import SEWACorpus
+    from semser_tf.errors import DataError
+    from semser_tf.training.run import TrainSettings
+
+    for name in ("Train_01", "Train_02"):
+        (loader_corpus["root"] / "labels" / f"{name}.csv").write_text("")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        empty = SEWACorpus(loader_corpus["root"])
+    before = snapshot(tmp_path)
+    with pytest.raises(DataError, match="no labelled frame"):
+        _train(empty, one_epoch, _config(), TrainSettings(epochs=1), overwrite=True)
+    assert snapshot(tmp_path) == before  # the old run is intact, no lock file left
