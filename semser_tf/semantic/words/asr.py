@@ -1,0 +1,301 @@
+"""Words with their times from audio alone: recognition with pocketsphinx's bundled models.
+
+The ``pocketsphinx`` wheel (5.1.1) carries an English acoustic model (``en-us``, a
+semi-continuous HMM trained on 16 kHz speech), a trigram language model
+(``en-us.lm.bin``) and the CMU pronouncing dictionary (``cmudict-en-us.dict``); nothing
+is downloaded. The decoder wants 16 kHz mono 16-bit PCM, so audio is resampled here with
+the project's resampler (:func:`semser_tf.data.audio.resample`, no delay), and every time
+is reported in seconds of the original audio.
+
+Decoding: recordings up to ``max_utterance`` seconds (60) are decoded as one utterance
+(batch cepstral mean normalisation over the whole of it, pocketsphinx's ``-cmn batch``).
+Longer ones are cut into utterances at pauses found by pocketsphinx's voice activity
+detector (:class:`pocketsphinx.Endpointer`); a stretch of speech longer than
+``max_utterance`` is cut at its quietest 10 ms frame near the limit. Utterances are decoded
+one at a time, so memory stays bounded by one utterance (plus the 16 kHz copy of the
+signal).
+
+Output: one :class:`~semser_tf.types.WordTiming` per recognised word; pronunciation
+variant tags (``to(3)`` -> ``to``) are removed and silence and filler tokens (``<s>``,
+``</s>``, ``<sil>``, ``[NOISE]``, ``[SPEECH]``, anything in ``<>``, ``[]`` or ``++``) are
+dropped. A word's span is ``[start_frame, end_frame + 1) / 100`` s (pocketsphinx frames
+are 10 ms, end frames inclusive).
+
+Bad input: audio shorter than ``MIN_DURATION`` (0.1 s, ten decoder frames) raises
+:class:`RecognitionError`; digital silence (no 10 ms frame above ``SILENCE_DBFS``,
+-60 dBFS) gives an empty list without decoding; 8 kHz telephone audio is upsampled to
+16 kHz and decoded with the wideband model (it works, with more errors: the model's
+filterbank reaches 6.8 kHz and the band above 4 kHz is empty; see docs/results.md).
+
+Example:
+    >>> from semser_tf.semantic.words import recognize
+    >>> recognize("talk.wav")[:2]  # doctest: +SKIP
+    [WordTiming(start=0.13, end=0.4, word='whether'), WordTiming(start=0.59, end=0.75, word='it')]
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from semser_tf.errors import DataError
+from semser_tf.types import WordTiming
+
+__all__ = [
+    "ASR_SAMPLE_RATE",
+    "MIN_DURATION",
+    "SILENCE_DBFS",
+    "RecognitionError",
+    "prepare_audio",
+    "is_silent",
+    "clean_token",
+    "speech_segments",
+    "recognize",
+]
+
+ASR_SAMPLE_RATE = 16000
+"""The rate the bundled acoustic model was trained at."""
+
+FRAMES_PER_SECOND = 100
+"""pocketsphinx's frame rate (``-frate``)."""
+
+MIN_DURATION = 0.1
+"""Shortest audio (seconds) accepted for recognition or alignment."""
+
+SILENCE_DBFS = -60.0
+"""Audio whose loudest 10 ms frame is below this level (dB re full scale) counts as silent."""
+
+_VARIANT = re.compile(r"\(\d+\)$")
+_FILLER = re.compile(r"^(<.*>|\[.*\]|\+\+.*\+\+|\+.*\+)$")
+
+_LM_SEARCH = "_default"  # pocketsphinx's name for the search built from the default -lm
+
+_lock = threading.RLock()
+_decoders: dict = {}
+
+
+class RecognitionError(DataError):
+    """Audio cannot be recognised (too short, wrong shape, recogniser unavailable)."""
+
+
+def _pocketsphinx():
+    try:
+        import pocketsphinx
+    except ImportError as err:  # pragma: no cover - pinned dependency
+        raise RecognitionError("the pocketsphinx package is not installed (pip install pocketsphinx==5.1.1)") from err
+    return pocketsphinx
+
+
+def decoder(key: str = "default"):
+    """The process's pocketsphinx decoder (created once; calls must hold :data:`_lock`)."""
+    with _lock:
+        d = _decoders.get(key)
+        if d is None:
+            ps = _pocketsphinx()
+            d = ps.Decoder(loglevel="FATAL")
+            _decoders[key] = d
+        return d
+
+
+def prepare_audio(audio, sample_rate: int | None = None):
+    """Audio as 16 kHz mono float32, and the file it came from (or ``None``).
+
+    Args:
+        audio: a path (any format :func:`semser_tf.data.audio.load_audio` reads) or an
+            array ``(samples,)`` / ``(samples, channels)`` with ``sample_rate``.
+        sample_rate: the rate of an array input (ignored for a path).
+
+    Returns:
+        ``(samples, path)``: float32 at :data:`ASR_SAMPLE_RATE`, and the path or ``None``.
+
+    Raises:
+        RecognitionError: an array without its rate, of a bad shape or with NaN/inf.
+        DataError: a file that cannot be read (naming it).
+    """
+    from semser_tf.data.audio import load_audio, resample
+
+    if isinstance(audio, (str, Path)):
+        path = Path(audio)
+        if not path.is_file():
+            raise RecognitionError("audio file not found", path)
+        return load_audio(path, ASR_SAMPLE_RATE), path
+    x = np.asarray(audio, dtype=np.float32)
+    if x.ndim == 2:
+        x = x.mean(axis=1) if x.shape[1] <= 8 else x.mean(axis=0)
+    if x.ndim != 1:
+        raise RecognitionError(f"audio array of shape {x.shape}: expected (samples,) or (samples, channels)")
+    if sample_rate is None:
+        raise RecognitionError("an audio array needs its sample_rate (e.g. sample_rate=22050)")
+    if not np.all(np.isfinite(x)):
+        raise RecognitionError("audio array holds NaN or infinite samples")
+    if int(sample_rate) != ASR_SAMPLE_RATE:
+        x = resample(x, int(sample_rate), ASR_SAMPLE_RATE)
+    return np.ascontiguousarray(x, np.float32), None
+
+
+def _frame_db(x: np.ndarray, frame: int = ASR_SAMPLE_RATE // FRAMES_PER_SECOND) -> np.ndarray:
+    n = len(x) // frame
+    if n == 0:
+        return np.full(1, -np.inf) if len(x) == 0 else 20 * np.log10(np.sqrt(np.mean(np.square(x, dtype=np.float64))) + 1e-12)[None]
+    rms = np.sqrt(np.mean(np.square(x[: n * frame].reshape(n, frame), dtype=np.float64), axis=1))
+    return 20.0 * np.log10(rms + 1e-12)
+
+
+def is_silent(x: np.ndarray, threshold_dbfs: float = SILENCE_DBFS) -> bool:
+    """Whether no 10 ms frame of ``x`` (16 kHz float in [-1, 1]) reaches ``threshold_dbfs``.
+
+    Example:
+        >>> is_silent(np.zeros(16000, np.float32)), is_silent(np.full(16000, 0.1, np.float32))
+        (True, False)
+    """
+    return bool(np.max(_frame_db(np.asarray(x, np.float32))) < threshold_dbfs)
+
+
+def check_duration(x: np.ndarray, path=None, what: str = "recognition") -> None:
+    """Raise :class:`RecognitionError` for audio shorter than :data:`MIN_DURATION`."""
+    seconds = len(x) / ASR_SAMPLE_RATE
+    if seconds < MIN_DURATION:
+        raise RecognitionError(f"audio too short for {what}: {seconds * 1000:.0f} ms; expected at least "
+                               f"{MIN_DURATION * 1000:.0f} ms of speech", path)
+
+
+def to_pcm16(x: np.ndarray) -> bytes:
+    """16-bit little-endian PCM bytes of float samples in [-1, 1] (clipped)."""
+    return (np.clip(x, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
+
+
+def clean_token(token: str) -> str | None:
+    """A recogniser token as a word: variant tag removed; ``None`` for silence and fillers.
+
+    Example:
+        >>> clean_token("to(3)"), clean_token("<sil>"), clean_token("[NOISE]"), clean_token("don't")
+        ('to', None, None, "don't")
+    """
+    token = _VARIANT.sub("", str(token).strip())
+    if not token or _FILLER.match(token):
+        return None
+    return token
+
+
+def decode_segments(d, pcm: bytes, offset: float = 0.0, keep_fillers: bool = False) -> list[tuple[float, float, str]]:
+    """Run one utterance through decoder ``d`` (already set to a search) and return its segments.
+
+    Returns ``(start, end, token)`` in seconds (``offset`` added), variant tags removed;
+    fillers are kept as ``None`` tokens when ``keep_fillers``.
+    """
+    d.start_utt()
+    d.process_raw(pcm, no_search=False, full_utt=True)
+    d.end_utt()
+    if d.hyp() is None:
+        return None
+    out = []
+    for s in d.seg():
+        word = clean_token(s.word)
+        if word is None and not keep_fillers:
+            continue
+        out.append((offset + s.start_frame / FRAMES_PER_SECOND, offset + (s.end_frame + 1) / FRAMES_PER_SECOND, word))
+    return out
+
+
+def speech_segments(x: np.ndarray, max_utterance: float = 60.0, pad: float = 0.2,
+                    min_gap: float = 0.3) -> list[tuple[int, int]]:
+    """Sample ranges ``[a, b)`` of 16 kHz audio to decode as separate utterances.
+
+    Audio up to ``max_utterance`` seconds is one range. Longer audio is split at the pauses
+    pocketsphinx's voice activity detector finds (each speech region padded by ``pad``
+    seconds, regions closer than ``min_gap`` merged); a region longer than
+    ``max_utterance`` is cut at its quietest 10 ms frame in the last third before the limit.
+
+    Example:
+        >>> speech_segments(np.zeros(16000, np.float32))
+        [(0, 16000)]
+    """
+    n = len(x)
+    limit = int(max_utterance * ASR_SAMPLE_RATE)
+    if n <= limit:
+        return [(0, n)]
+    ps = _pocketsphinx()
+    ep = ps.Endpointer(sample_rate=ASR_SAMPLE_RATE)
+    step = ep.frame_bytes // 2
+    pcm = np.clip(x, -1.0, 1.0) * 32767.0
+    pcm = pcm.round().astype("<i2")
+    regions = []
+    start = None
+    for i in range(0, n - step + 1, step):
+        was = ep.in_speech
+        speech = ep.process(pcm[i:i + step].tobytes())
+        if speech is not None and not was:
+            start = ep.speech_start
+        if speech is not None and not ep.in_speech:
+            regions.append((start, ep.speech_end))
+            start = None
+    if ep.in_speech:
+        ep.end_stream(pcm[(n // step) * step:].tobytes())
+        regions.append((start if start is not None else ep.speech_start, n / ASR_SAMPLE_RATE))
+    merged = []
+    for a, b in regions:
+        a, b = max(0.0, a - pad), min(n / ASR_SAMPLE_RATE, b + pad)
+        if merged and a - merged[-1][1] < min_gap:
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
+    out = []
+    db = _frame_db(x)
+    hop = ASR_SAMPLE_RATE // FRAMES_PER_SECOND
+    for a, b in merged:
+        ia, ib = int(a * ASR_SAMPLE_RATE), min(n, int(np.ceil(b * ASR_SAMPLE_RATE)))
+        while ib - ia > limit:
+            lo, hi = (ia + 2 * limit // 3) // hop, (ia + limit) // hop
+            cut = (lo + int(np.argmin(db[lo:hi]))) * hop if hi > lo else ia + limit
+            out.append((ia, cut))
+            ia = cut
+        if ib > ia:
+            out.append((ia, ib))
+    return out
+
+
+def recognize(audio, sample_rate: int | None = None, *, max_utterance: float = 60.0) -> list[WordTiming]:
+    """Recognise English speech and time every word (pocketsphinx, bundled models).
+
+    Args:
+        audio: a path or an array (with ``sample_rate``), any rate, mono or multichannel.
+        sample_rate: the rate of an array input.
+        max_utterance: longest stretch (seconds) decoded as one utterance; longer audio is
+            split at pauses (see :func:`speech_segments`).
+
+    Returns:
+        The recognised words, in order, times in seconds of the input; ``[]`` for silent
+        audio (no 10 ms frame above :data:`SILENCE_DBFS`) or when nothing is recognised.
+
+    Raises:
+        RecognitionError: audio shorter than :data:`MIN_DURATION`, a bad array, or no
+            sample rate for an array.
+        DataError: an unreadable file (naming it).
+
+    Example:
+        >>> import numpy as np
+        >>> recognize(np.zeros(16000, np.float32), 16000)
+        []
+    """
+    x, path = prepare_audio(audio, sample_rate)
+    check_duration(x, path)
+    if is_silent(x):
+        return []
+    words = []
+    with _lock:
+        d = decoder()
+        use_lm_search(d)
+        for a, b in speech_segments(x, max_utterance):
+            segs = decode_segments(d, to_pcm16(x[a:b]), a / ASR_SAMPLE_RATE)
+            for s, e, w in segs or ():
+                words.append(WordTiming(float(s), float(min(e, len(x) / ASR_SAMPLE_RATE)), w))
+    return words
+
+
+def use_lm_search(d) -> None:
+    """Switch decoder ``d`` back to its language-model search (alignment switches it away)."""
+    if d.current_search() != _LM_SEARCH:
+        d.activate_search(_LM_SEARCH)
