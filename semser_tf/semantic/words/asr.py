@@ -23,9 +23,9 @@ are 10 ms, end frames inclusive).
 
 Bad input: audio shorter than ``MIN_DURATION`` (0.1 s, ten decoder frames) raises
 :class:`RecognitionError`; digital silence (no 10 ms frame above ``SILENCE_DBFS``,
--60 dBFS) gives an empty list without decoding; 8 kHz telephone audio is upsampled to
-16 kHz and decoded with the wideband model (it works, with more errors: the model's
-filterbank reaches 6.8 kHz and the band above 4 kHz is empty; see docs/results.md).
+-50 dBFS) gives an empty list without decoding; 8 kHz telephone audio is upsampled to
+16 kHz, its empty upper band filled with white noise at -60 dBFS, and decoded with the
+wideband model (it works, with more errors; see docs/results.md).
 
 Example:
     >>> from semser_tf.semantic.words import recognize
@@ -65,8 +65,12 @@ FRAMES_PER_SECOND = 100
 MIN_DURATION = 0.1
 """Shortest audio (seconds) accepted for recognition or alignment."""
 
-SILENCE_DBFS = -60.0
-"""Audio whose loudest 10 ms frame is below this level (dB re full scale) counts as silent."""
+SILENCE_DBFS = -50.0
+"""Audio whose loudest 10 ms frame is below this level (dB re full scale) counts as silent
+(above the -60 dBFS noise floors of the synthetic corpus and of the 8 kHz band fill)."""
+
+BAND_FILL_DBFS = -60.0
+"""Level of the white noise added to audio recorded below 16 kHz (see :func:`prepare_audio`)."""
 
 _VARIANT = re.compile(r"\(\d+\)$")
 _FILLER = re.compile(r"^(<.*>|\[.*\]|\+\+.*\+\+|\+.*\+)$")
@@ -89,22 +93,62 @@ def _pocketsphinx():
     return pocketsphinx
 
 
+BEAMS = {
+    "default": {},
+    "narrow": {"beam": 1e-20, "pbeam": 1e-20, "wbeam": 1e-15},
+    "wide": {"beam": 1e-80, "pbeam": 1e-80, "wbeam": 1e-60},
+}
+"""Decoder beam settings. Alignment tries them in this order until all words are reached:
+with pocketsphinx 5.1.1 a word-level alignment sometimes stops before the last words,
+and which beam succeeds varies (on 36 eSpeak sentences, 3 voices: 2 stopped early with the
+default beams, none with the three in turn)."""
+
+PAD_SECONDS = 0.3
+"""Silence added before and after an utterance: the decoder's ``<s>``/``</s>`` silences need
+frames of their own, and speech that starts or ends at the first or last sample (synthetic
+speech) otherwise loses its edge words."""
+
+DITHER_DBFS = -60.0
+"""White noise (seeded) added to every utterance before decoding: digital silence (exact
+zeros) gives log-energies the acoustic model never saw and breaks alignment."""
+
+
 def decoder(key: str = "default"):
-    """The process's pocketsphinx decoder (created once; calls must hold :data:`_lock`)."""
+    """The process's pocketsphinx decoder for beam setting ``key`` (see :data:`BEAMS`).
+
+    Created once per process; callers hold :data:`_lock` while using it.
+    """
     with _lock:
         d = _decoders.get(key)
         if d is None:
             ps = _pocketsphinx()
-            d = ps.Decoder(loglevel="FATAL")
+            d = ps.Decoder(loglevel="FATAL", **BEAMS[key])
             _decoders[key] = d
         return d
+
+
+def utterance_pcm(x: np.ndarray) -> bytes:
+    """PCM of one utterance as decoded: :data:`PAD_SECONDS` of silence each side, dithered.
+
+    Times from the decoder are then ``PAD_SECONDS`` late (see :func:`decode_segments`).
+    """
+    pad = np.zeros(int(PAD_SECONDS * ASR_SAMPLE_RATE), np.float32)
+    y = np.concatenate([pad, np.asarray(x, np.float32), pad])
+    y += np.random.default_rng(len(y)).standard_normal(len(y)).astype(np.float32) * np.float32(10.0 ** (DITHER_DBFS / 20.0))
+    return to_pcm16(y)
 
 
 def prepare_audio(audio, sample_rate: int | None = None):
     """Audio as 16 kHz mono float32, and the file it came from (or ``None``).
 
+    Audio recorded below 16 kHz (8 kHz telephone speech) is upsampled and then gets white
+    noise at :data:`BAND_FILL_DBFS` (seeded, so results repeat): the band above the
+    original Nyquist frequency is otherwise empty, the acoustic model's top filterbank
+    channels (up to 6.8 kHz) then see log-energies of near zero that it never saw in
+    training, and alignment fails on most sentences (measured: see docs/results.md).
+
     Args:
-        audio: a path (any format :func:`semser_tf.data.audio.load_audio` reads) or an
+        audio: a path (any format :func:`semser_tf.data.audio.decode_audio` reads) or an
             array ``(samples,)`` / ``(samples, channels)`` with ``sample_rate``.
         sample_rate: the rate of an array input (ignored for a path).
 
@@ -115,25 +159,37 @@ def prepare_audio(audio, sample_rate: int | None = None):
         RecognitionError: an array without its rate, of a bad shape or with NaN/inf.
         DataError: a file that cannot be read (naming it).
     """
-    from semser_tf.data.audio import load_audio, resample
+    from semser_tf.data.audio import decode_audio, resample
 
+    path = None
     if isinstance(audio, (str, Path)):
         path = Path(audio)
         if not path.is_file():
             raise RecognitionError("audio file not found", path)
-        return load_audio(path, ASR_SAMPLE_RATE), path
-    x = np.asarray(audio, dtype=np.float32)
-    if x.ndim == 2:
-        x = x.mean(axis=1) if x.shape[1] <= 8 else x.mean(axis=0)
-    if x.ndim != 1:
-        raise RecognitionError(f"audio array of shape {x.shape}: expected (samples,) or (samples, channels)")
-    if sample_rate is None:
-        raise RecognitionError("an audio array needs its sample_rate (e.g. sample_rate=22050)")
-    if not np.all(np.isfinite(x)):
-        raise RecognitionError("audio array holds NaN or infinite samples")
-    if int(sample_rate) != ASR_SAMPLE_RATE:
-        x = resample(x, int(sample_rate), ASR_SAMPLE_RATE)
-    return np.ascontiguousarray(x, np.float32), None
+        x, sample_rate = decode_audio(path)
+    else:
+        x = np.asarray(audio, dtype=np.float32)
+        if x.ndim == 2:
+            x = x.mean(axis=1) if x.shape[1] <= 8 else x.mean(axis=0)
+        if x.ndim != 1:
+            raise RecognitionError(f"audio array of shape {x.shape}: expected (samples,) or (samples, channels)")
+        if sample_rate is None:
+            raise RecognitionError("an audio array needs its sample_rate (e.g. sample_rate=22050)")
+        if not np.all(np.isfinite(x)):
+            raise RecognitionError("audio array holds NaN or infinite samples")
+    rate = int(sample_rate)
+    if rate != ASR_SAMPLE_RATE:
+        n_in = len(x)
+        try:
+            x = resample(x, rate, ASR_SAMPLE_RATE)
+        except Exception as err:
+            raise RecognitionError(f"cannot resample {rate} Hz audio to {ASR_SAMPLE_RATE} Hz: {err}", path) from err
+        x = x[: n_in * ASR_SAMPLE_RATE // rate]  # no time past the input's end
+    x = np.ascontiguousarray(x, np.float32)
+    if rate < ASR_SAMPLE_RATE and x.size:
+        noise = np.random.default_rng(0).standard_normal(x.size).astype(np.float32)
+        x = x + noise * np.float32(10.0 ** (BAND_FILL_DBFS / 20.0))
+    return x, path
 
 
 def _frame_db(x: np.ndarray, frame: int = ASR_SAMPLE_RATE // FRAMES_PER_SECOND) -> np.ndarray:
@@ -180,23 +236,28 @@ def clean_token(token: str) -> str | None:
     return token
 
 
-def decode_segments(d, pcm: bytes, offset: float = 0.0, keep_fillers: bool = False) -> list[tuple[float, float, str]]:
-    """Run one utterance through decoder ``d`` (already set to a search) and return its segments.
+def decode_segments(d, x: np.ndarray, offset: float = 0.0, keep_fillers: bool = False):
+    """Decode one utterance (16 kHz float) with decoder ``d`` (already set to a search).
 
-    Returns ``(start, end, token)`` in seconds (``offset`` added), variant tags removed;
-    fillers are kept as ``None`` tokens when ``keep_fillers``.
+    Returns ``(start, end, token)`` in seconds of ``x`` plus ``offset`` (the padding of
+    :func:`utterance_pcm` removed, spans clipped to ``x``), variant tags removed; fillers
+    are kept as ``None`` tokens when ``keep_fillers``. ``None`` when the search found no
+    hypothesis.
     """
     d.start_utt()
-    d.process_raw(pcm, no_search=False, full_utt=True)
+    d.process_raw(utterance_pcm(x), no_search=False, full_utt=True)
     d.end_utt()
     if d.hyp() is None:
         return None
     out = []
+    length = len(x) / ASR_SAMPLE_RATE
     for s in d.seg():
         word = clean_token(s.word)
         if word is None and not keep_fillers:
             continue
-        out.append((offset + s.start_frame / FRAMES_PER_SECOND, offset + (s.end_frame + 1) / FRAMES_PER_SECOND, word))
+        a = min(max(s.start_frame / FRAMES_PER_SECOND - PAD_SECONDS, 0.0), length)
+        b = min(max((s.end_frame + 1) / FRAMES_PER_SECOND - PAD_SECONDS, a), length)
+        out.append((offset + a, offset + b, word))
     return out
 
 
@@ -289,9 +350,9 @@ def recognize(audio, sample_rate: int | None = None, *, max_utterance: float = 6
         d = decoder()
         use_lm_search(d)
         for a, b in speech_segments(x, max_utterance):
-            segs = decode_segments(d, to_pcm16(x[a:b]), a / ASR_SAMPLE_RATE)
-            for s, e, w in segs or ():
-                words.append(WordTiming(float(s), float(min(e, len(x) / ASR_SAMPLE_RATE)), w))
+            for s, e, w in decode_segments(d, x[a:b], a / ASR_SAMPLE_RATE) or ():
+                if e > s:
+                    words.append(WordTiming(float(s), float(e), w))
     return words
 
 

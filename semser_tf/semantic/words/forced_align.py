@@ -20,7 +20,10 @@ as silence, so a run of unknown words first goes to the voiced part of the gap b
 its aligned neighbours, when that part holds at least 50 ms per word; only otherwise does
 it **share the span of the preceding aligned
 word** (the following one at the start of a sentence) in proportion to the characters of
-each. The words returned are the transcript's, as written.
+each. The aligner may instead stretch a neighbour over the unknown word's audio (seen with
+"was wonderfulxyz and": "and" took the audio of "wonderful"), so unknown words cost their
+neighbours' accuracy up to the next pause. The words returned are the transcript's, as
+written.
 
 When alignment fails, :class:`AlignmentError` names the sentence (and the file when
 known): the decoder finds no path through the words (the transcript does not match the
@@ -48,6 +51,7 @@ from semser_tf.types import WordTiming
 
 from .asr import (
     ASR_SAMPLE_RATE,
+    BEAMS,
     FRAMES_PER_SECOND,
     RecognitionError,
     _frame_db,
@@ -55,8 +59,9 @@ from .asr import (
     check_duration,
     decode_segments,
     decoder,
+    is_silent,
     prepare_audio,
-    to_pcm16,
+    use_lm_search,
 )
 
 __all__ = ["AlignmentError", "align", "read_transcript", "VOICED_DB", "MAX_UNEXPLAINED"]
@@ -174,22 +179,33 @@ def _place_unknown(words, timings, voiced, duration):
     return timings
 
 
-def _align_span(d, x: np.ndarray, offset: float, words: list[str], max_unexplained: float,
+def _align_span(x: np.ndarray, offset: float, words: list[str], max_unexplained: float,
                 where: str, path) -> list[WordTiming]:
+    d = decoder()
     known = [i for i, w in enumerate(words) if d.lookup_word(_dictionary_form(w)) is not None]
     if not known:
         raise AlignmentError(f"{where}: no word of the transcript is in the recogniser's English "
                              f"dictionary ({' '.join(words[:8])!r}); expected English text", path)
-    d.set_align_text(" ".join(_dictionary_form(words[i]) for i in known))
-    segments = decode_segments(d, to_pcm16(x), 0.0, keep_fillers=True)
+    text = " ".join(_dictionary_form(words[i]) for i in known)
     mismatch = f"{where}: the transcript does not match the audio"
-    if segments is None:
-        raise AlignmentError(f"{mismatch} (no alignment of its {len(words)} words to "
-                             f"{len(x) / ASR_SAMPLE_RATE:.2f} s of audio)", path)
-    spans = [(s, e) for s, e, w in segments if w is not None]
-    if len(spans) != len(known):  # the decoder ended before the last words
-        raise AlignmentError(f"{mismatch} (the alignment reached {len(spans)} of its {len(known)} "
-                             "dictionary words)", path)
+    reason = ""
+    for key in BEAMS:  # see BEAMS: retry when the search stops before the last word
+        d = decoder(key)
+        d.set_align_text(text)
+        try:
+            segments = decode_segments(d, x, 0.0, keep_fillers=True)
+        finally:
+            use_lm_search(d)
+        if segments is None:
+            reason = (f"no alignment of its {len(words)} words to {len(x) / ASR_SAMPLE_RATE:.2f} s of audio")
+            continue
+        spans = [(s, e) for s, e, w in segments if w is not None]
+        if len(spans) != len(known):
+            reason = f"the alignment reached {len(spans)} of its {len(known)} dictionary words"
+            continue
+        break
+    else:
+        raise AlignmentError(f"{mismatch} ({reason})", path)
     timings: list = [None] * len(words)
     for k, (s, e) in zip(known, spans):
         timings[k] = WordTiming(float(s), float(e), words[k])
@@ -233,36 +249,33 @@ def align(audio, transcript, sample_rate: int | None = None, *, pad: float = 0.2
     sentences, tpath = read_transcript(transcript)
     x, path = prepare_audio(audio, sample_rate)
     check_duration(x, path, "alignment")
+    if is_silent(x):
+        raise AlignmentError("the audio is silent (no 10 ms frame above -50 dBFS): nothing to align "
+                             "the transcript to", path)
     where_path = tpath or path
     duration = len(x) / ASR_SAMPLE_RATE
     out: list[WordTiming] = []
     with _lock:
-        d = decoder()
-        try:
-            for n, (start, end, text) in enumerate(sentences):
-                words = transcript_words(text)
-                if not words:
-                    continue
-                where = f"sentence {n + 1} ({text[:40]!r})" if len(sentences) > 1 else f"transcript {text[:40]!r}"
-                if start is None:
-                    a, b = 0, len(x)
-                else:
-                    a = max(0, int((start - pad) * ASR_SAMPLE_RATE))
-                    b = min(len(x), int(np.ceil((end + pad) * ASR_SAMPLE_RATE)))
-                    if b - a < int(0.1 * ASR_SAMPLE_RATE):
-                        raise AlignmentError(f"{where}: span {start:.2f}-{end:.2f} s lies outside the "
-                                             f"audio ({duration:.2f} s)", where_path)
-                try:
-                    out.extend(_align_span(d, x[a:b], a / ASR_SAMPLE_RATE, words, max_unexplained,
-                                           where, where_path))
-                except AlignmentError:
-                    if on_failure == "raise":
-                        raise
-                    s0 = a / ASR_SAMPLE_RATE if start is None else start
-                    s1 = b / ASR_SAMPLE_RATE if end is None else end
-                    out.extend(spread_words([(s0, s1, text)], name=str(where_path or "audio")))
-        finally:
-            from .asr import use_lm_search
-
-            use_lm_search(d)
+        for n, (start, end, text) in enumerate(sentences):
+            words = transcript_words(text)
+            if not words:
+                continue
+            where = f"sentence {n + 1} ({text[:40]!r})" if len(sentences) > 1 else f"transcript {text[:40]!r}"
+            if start is None:
+                a, b = 0, len(x)
+            else:
+                a = max(0, int((start - pad) * ASR_SAMPLE_RATE))
+                b = min(len(x), int(np.ceil((end + pad) * ASR_SAMPLE_RATE)))
+                if b - a < int(0.1 * ASR_SAMPLE_RATE):
+                    raise AlignmentError(f"{where}: span {start:.2f}-{end:.2f} s lies outside the "
+                                         f"audio ({duration:.2f} s)", where_path)
+            try:
+                out.extend(_align_span(x[a:b], a / ASR_SAMPLE_RATE, words, max_unexplained,
+                                       where, where_path))
+            except AlignmentError:
+                if on_failure == "raise":
+                    raise
+                s0 = a / ASR_SAMPLE_RATE if start is None else start
+                s1 = b / ASR_SAMPLE_RATE if end is None else end
+                out.extend(spread_words([(s0, s1, text)], name=str(where_path or "audio")))
     return out

@@ -1,0 +1,129 @@
+"""Words from audio, measured: WER, word-boundary error and speed of recognition and alignment.
+
+Synthetic speech (eSpeak NG, several voices) of known text with eSpeak's own word events
+as the timing reference, and optionally real recorded speech from Debian packages
+(``tools/fetch_real_speech.py``: ``pocketsphinx-testdata`` 16 kHz read sentences,
+``asterisk-core-sounds-en-wav`` 8 kHz telephone prompts) with their transcripts.
+
+Usage::
+
+    python benchmarks/words_from_audio.py --seconds 30 --voices en+m1,en-us+f2
+    python benchmarks/words_from_audio.py --real pocketsphinx --cache ~/.cache/semser-speech
+
+Prints one Markdown table row per set: words, WER of recognition, median / 90th
+percentile of |start| and |end| errors of correctly recognised words, the same for the
+forced alignment of the true text, and the real-time factors (audio seconds per second).
+Nothing is written; no audio is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+
+
+def _stats(be: np.ndarray) -> str:
+    if be.size == 0:
+        return "- | -"
+    e = be.max(axis=1)  # worse of start and end per word
+    return f"{np.median(be[:, 0]) * 1000:.0f} / {np.median(be[:, 1]) * 1000:.0f} ms | {np.percentile(e, 90) * 1000:.0f} ms ({(e <= 0.1).mean():.0%} <= 100 ms)"
+
+
+def measure(items, label: str, align_too: bool = True) -> dict:
+    """items: (audio, sample_rate, reference text, reference timings or None)."""
+    from semser_tf.semantic.words import align, boundary_errors, corpus_word_error_rate, recognize
+    from semser_tf.semantic.words.forced_align import AlignmentError
+
+    pairs, be_r, be_a = [], [], []
+    t_rec = t_al = audio_s = 0.0
+    failed = 0
+    for audio, sr, text, ref in items:
+        audio_s += len(audio) / sr
+        t0 = time.perf_counter()
+        hyp = recognize(audio, sr)
+        t_rec += time.perf_counter() - t0
+        pairs.append((text, [w.word for w in hyp]))
+        if ref is not None:
+            be_r.append(boundary_errors(ref, hyp))
+        if align_too:
+            t0 = time.perf_counter()
+            try:
+                al = align(audio, text, sr)
+            except AlignmentError:
+                failed += 1
+                al = None
+            t_al += time.perf_counter() - t0
+            if ref is not None and al is not None:
+                be_a.append(boundary_errors(ref, al))
+    n_words = sum(len(p[0].split()) for p in pairs)
+    wer = corpus_word_error_rate(pairs)
+    br = np.concatenate(be_r) if be_r else np.zeros((0, 2))
+    ba = np.concatenate(be_a) if be_a else np.zeros((0, 2))
+    row = (f"| {label} | {len(pairs)} / {audio_s:.0f} s / {n_words} | {wer:.3f} | {_stats(br)} | "
+           f"{_stats(ba)} | {failed} | {audio_s / t_rec:.1f} | {audio_s / max(t_al, 1e-9):.1f} |")
+    print(row, flush=True)
+    return {"wer": wer, "rtf_rec": audio_s / t_rec, "boundary_rec": br, "boundary_align": ba, "failed": failed}
+
+
+def synthetic_items(voice: str, seconds: float, seed: int):
+    from semser_tf.data.synthetic import generate_recording
+
+    rec = generate_recording("Test_01", seconds, voice, seed)
+    out = []
+    for s in rec.sentences:  # one utterance per sentence, as a segmenter would give
+        a, b = int(max(0.0, s.start - 0.3) * 22050), int(min(len(rec.audio) / 22050, s.end + 0.3) * 22050)
+        ref = [type(w)(w.start - a / 22050, w.end - a / 22050, w.word) for w in s.words]
+        out.append((rec.audio[a:b], 22050, s.text, ref))
+    return out, rec
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--voices", default="en+m1,en+f3,en-us+m3,en-us+f2,en-gb-x-rp+m7,en-029+m2")
+    p.add_argument("--seconds", type=float, default=30.0, help="synthetic seconds per voice")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--whole", action="store_true", help="also recognise each synthetic recording whole")
+    p.add_argument("--real", default="", help="comma list: pocketsphinx, asterisk")
+    p.add_argument("--cache", default=os.path.expanduser("~/.cache/semser-real-speech"))
+    p.add_argument("--limit", type=int, default=0, help="at most this many real utterances per set")
+    args = p.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    print("| set | utterances / audio / words | WER | recognised words: median start / end error "
+          "| p90 (share <= 100 ms) | aligned words: median start / end | p90 (share) | alignment failures "
+          "| recognition audio-s/s | alignment audio-s/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for voice in [v for v in args.voices.split(",") if v]:
+        items, rec = synthetic_items(voice, args.seconds, args.seed)
+        measure(items, f"eSpeak {voice}")
+        if args.whole:
+            text = " ".join(s.text for s in rec.sentences)
+            measure([(rec.audio, 22050, text, rec.words)], f"eSpeak {voice}, whole recording")
+    real = [r for r in args.real.split(",") if r]
+    if real:
+        import fetch_real_speech as frs
+
+        for name in real:
+            fetch = {"pocketsphinx": frs.fetch_pocketsphinx_testdata, "asterisk": frs.fetch_asterisk}[name]
+            pairs = fetch(Path(args.cache))
+            if args.limit:
+                pairs = pairs[: args.limit]
+            from semser_tf.data.audio import decode_audio
+
+            items = []
+            for path, text in pairs:
+                audio, sr = decode_audio(path)
+                items.append((audio, sr, text, None))
+            measure(items, f"{name} ({len(items)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
