@@ -18,20 +18,32 @@ def _predict(args):
     audio = Path(args.audio)
     out_csv = Path(args.csv) if args.csv else audio.with_suffix(".pred.csv")
     out_png = Path(args.plot) if args.plot else out_csv.with_suffix(".png")
-    if not args.words:
-        print("semser predict: no --words file: the semantic input is empty (zeros) for a "
+    transcript = args.transcript
+    if transcript is not None and Path(transcript).is_file():
+        transcript = Path(transcript)
+    if args.words_from == "none" or (args.words_from == "file" and not args.words):
+        print("semser predict: no words: the semantic input is empty (zeros) for a "
               "transcript-lookup model; predictions then rest on the voice alone.", file=sys.stderr)
     t0 = time.time()
-    pred = model.predict(audio, words=args.words, progress=args.progress)
+    pred = model.predict(audio, words=args.words, progress=args.progress, transcript=transcript,
+                         words_from=args.words_from)
     seconds = time.time() - t0
     pred.to_csv(out_csv)
+    words_csv = None
+    if pred.words_source in ("asr", "align"):
+        from semser_tf.semantic.words import write_words
+
+        words_csv = write_words(out_csv.parent / f"{audio.stem}.words.csv", pred.words)
+        how = "recognised" if pred.words_source == "asr" else "aligned to the transcript"
+        print(f"words: {len(pred.words)} {how} (pocketsphinx, English)", file=sys.stderr)
     if not args.no_plot:
         pred.plot(out_png, title=f"{audio.name} - {model.name}")
     duration = len(pred.times) / 10
     print(f"{audio}: {duration:.1f} s of audio in {seconds:.1f} s ({duration / max(seconds, 1e-9):.0f} audio s/s)")
     means = ", ".join(f"{t} {pred[t].mean():+.3f}" for t in pred.targets)
     print(f"mean prediction: {means}")
-    print(f"written: {out_csv}" + ("" if args.no_plot else f", {out_png}"))
+    print(f"written: {out_csv}" + ("" if args.no_plot else f", {out_png}")
+          + ("" if words_csv is None else f", {words_csv}"))
     return 0
 
 
@@ -90,6 +102,13 @@ def register(sub):
     p = sub.add_parser("predict", help="predict arousal/valence/liking over time for an audio file")
     p.add_argument("audio", help="WAV (streamed), FLAC, MP3 or OGG file")
     p.add_argument("--words", help="word timings file (start;end;word); optional")
+    p.add_argument("--words-from", default="auto", choices=("auto", "file", "asr", "align", "none"),
+                   help="where the words come from: auto (default: --words, else the alignment of "
+                        "--transcript, else English speech recognition), file (only --words), asr, "
+                        "align (needs --transcript) or none (semantic input zero); recognised or "
+                        "aligned words are written to STEM.words.csv beside the predictions")
+    p.add_argument("--transcript", help="transcript to align when there is no --words file: a text "
+                                        "file, a timed transcript (start;end;'text') or the text itself")
     p.add_argument("--model", default=None, help="zoo name, entry path or run folder (default: bundled)")
     p.add_argument("--mode", default=None,
                    help="semantic features: lookup (aligned speech table), text (Word2Vec) or encode "

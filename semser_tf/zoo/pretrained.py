@@ -77,8 +77,29 @@ class PretrainedModel:
 
         return Predictor(self.model, self.config, self.frame_features(mode))
 
-    def predict(self, audio, words=None, sample_rate=None, mode=None, progress=False):
+    @property
+    def uses_words(self) -> bool:
+        """Whether the model has a semantic input and embeddings to fill it from words."""
+        return self.embeddings is not None and "semantic" in [t.name for t in self.model.inputs]
+
+    def words(self, audio, sample_rate=None, words=None, transcript=None, words_from="auto"):
+        """The words of a recording: given, aligned from a transcript, or recognised.
+
+        See :class:`semser_tf.semantic.words.WordSource`; returns its ``WordsResult``
+        (``words``, ``source``).
+        """
+        from semser_tf.semantic.words import WordSource
+
+        return WordSource(words_from).words(audio, sample_rate, words=words, transcript=transcript)
+
+    def predict(self, audio, words=None, sample_rate=None, mode=None, progress=False, transcript=None,
+                words_from="auto"):
         """Per-frame predictions (10 Hz) for a WAV/FLAC/MP3/OGG file or an array.
+
+        Without ``words`` the words come from the audio (``words_from="auto"``): the forced
+        alignment of ``transcript`` when one is given, else English speech recognition
+        (pocketsphinx, :mod:`semser_tf.semantic.words`); ``words_from="none"`` leaves the
+        semantic input at zero, as before recognition existed.
 
         Args:
             audio: a path, or a 1-D array with ``sample_rate``.
@@ -87,12 +108,24 @@ class PretrainedModel:
             mode: ``lookup`` (transcript words) or ``encode`` (speech encodings of the
                 word segments); default: the model's.
             progress: show a progress bar.
+            transcript: a text, timed sentences, or a ``Path`` to a transcript file, to
+                align when ``words`` are not given.
+            words_from: ``auto``, ``file``, ``asr``, ``align`` or ``none``.
 
         Returns:
             A :class:`semser_tf.inference.Prediction` (``times``, ``values``, ``targets``,
-            modality ``weights`` for attention models; ``to_csv``, ``plot``).
+            modality ``weights`` for attention models, the ``words`` used and their
+            ``words_source``; ``to_csv``, ``plot``).
         """
-        return self.predictor(mode).predict(audio, words=words, sample_rate=sample_rate, progress=progress)
+        if self.uses_words:
+            used, source = self.words(audio, sample_rate, words, transcript, words_from)
+        else:  # the words cannot change the prediction: do not recognise
+            from semser_tf.inference import read_words_arg
+
+            used, source = read_words_arg(words), ("file" if words is not None else "none")
+        pred = self.predictor(mode).predict(audio, words=used, sample_rate=sample_rate, progress=progress)
+        pred.words, pred.words_source = used, source
+        return pred
 
     def __repr__(self):
         return f"PretrainedModel({self.name!r}, variant={self.config.variant!r}, targets={self.targets})"
