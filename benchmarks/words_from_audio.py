@@ -120,7 +120,7 @@ def main(argv=None) -> int:
             items = []
             for path, text in pairs:
                 audio, sr = decode_audio(path)
-                items.append((audio, sr, text, None))
+                items.append((audio, sr, frs.spoken_form(text), None))
             measure(items, f"{name} ({len(items)})")
     return 0
 
