@@ -26,7 +26,7 @@ def _predict(args):
               "transcript-lookup model; predictions then rest on the voice alone.", file=sys.stderr)
     t0 = time.time()
     pred = model.predict(audio, words=args.words, progress=args.progress, transcript=transcript,
-                         words_from=args.words_from)
+                         words_from=args.words_from, language_model=args.language_model)
     seconds = time.time() - t0
     pred.to_csv(out_csv)
     words_csv = None
@@ -109,6 +109,8 @@ def register(sub):
                         "aligned words are written to STEM.words.csv beside the predictions")
     p.add_argument("--transcript", help="transcript to align when there is no --words file: a text "
                                         "file, a timed transcript (start;end;'text') or the text itself")
+    p.add_argument("--language-model", help="n-gram file (ARPA) of the domain's text for recognition "
+                                            "(semser words lm); default: pocketsphinx's general English model")
     p.add_argument("--model", default=None, help="zoo name, entry path or run folder (default: bundled)")
     p.add_argument("--mode", default=None,
                    help="semantic features: lookup (aligned speech table), text (Word2Vec) or encode "

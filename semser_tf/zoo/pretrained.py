@@ -82,7 +82,8 @@ class PretrainedModel:
         """Whether the model has a semantic input and embeddings to fill it from words."""
         return self.embeddings is not None and "semantic" in [t.name for t in self.model.inputs]
 
-    def words(self, audio, sample_rate=None, words=None, transcript=None, words_from="auto"):
+    def words(self, audio, sample_rate=None, words=None, transcript=None, words_from="auto",
+              language_model=None):
         """The words of a recording: given, aligned from a transcript, or recognised.
 
         See :class:`semser_tf.semantic.words.WordSource`; returns its ``WordsResult``
@@ -90,10 +91,11 @@ class PretrainedModel:
         """
         from semser_tf.semantic.words import WordSource
 
-        return WordSource(words_from).words(audio, sample_rate, words=words, transcript=transcript)
+        return WordSource(words_from, language_model=language_model).words(
+            audio, sample_rate, words=words, transcript=transcript)
 
     def predict(self, audio, words=None, sample_rate=None, mode=None, progress=False, transcript=None,
-                words_from="auto"):
+                words_from="auto", language_model=None):
         """Per-frame predictions (10 Hz) for a WAV/FLAC/MP3/OGG file or an array.
 
         Without ``words`` the words come from the audio (``words_from="auto"``): the forced
@@ -111,6 +113,8 @@ class PretrainedModel:
             transcript: a text, timed sentences, or a ``Path`` to a transcript file, to
                 align when ``words`` are not given.
             words_from: ``auto``, ``file``, ``asr``, ``align`` or ``none``.
+            language_model: an n-gram file of the domain's text for recognition
+                (:func:`semser_tf.semantic.words.language_model.build_language_model`).
 
         Returns:
             A :class:`semser_tf.inference.Prediction` (``times``, ``values``, ``targets``,
@@ -118,7 +122,7 @@ class PretrainedModel:
             ``words_source``; ``to_csv``, ``plot``).
         """
         if self.uses_words:
-            used, source = self.words(audio, sample_rate, words, transcript, words_from)
+            used, source = self.words(audio, sample_rate, words, transcript, words_from, language_model)
         else:  # the words cannot change the prediction: do not recognise
             from semser_tf.inference import read_words_arg
 

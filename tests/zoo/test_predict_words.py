@@ -74,3 +74,21 @@ def test_cli_predict_writes_the_words_used(talk, tmp_path):
         assert main(["predict", str(path), "--csv", str(out), "--no-plot", "--offline",
                      "--transcript", transcript]) == 0
         assert [w.word for w in read_words(out.parent / "talk.words.csv")] == TEXT.split()
+
+
+def test_cli_words_commands(talk, tmp_path):
+    from semser_tf.cli import main
+
+    path, s0, s1, _ = talk
+    out = tmp_path / "rec.csv"
+    assert main(["words", "recognize", str(path), "--out", str(out)]) == 0
+    assert len(read_words(out)) >= 5
+    assert main(["words", "recognize", str(path), "--out", str(out)]) == 2  # exists: refused
+    assert main(["words", "align", str(path), "--transcript", TEXT, "--out", str(out), "--overwrite"]) == 0
+    words = read_words(out)
+    assert [w.word for w in words] == TEXT.split() and abs(words[0].start - s0) < 0.1
+    assert main(["words", "align", str(path), "--transcript", "hello", "--out", str(tmp_path / "x.csv")]) == 2
+    text = tmp_path / "t.txt"
+    text.write_text("the weather was wonderful\nwe walked along the river\n")
+    assert main(["words", "lm", str(text), "--out", str(tmp_path / "d.arpa")]) == 0
+    assert "\\data\\" in (tmp_path / "d.arpa").read_text()

@@ -113,17 +113,33 @@ DITHER_DBFS = -60.0
 zeros) gives log-energies the acoustic model never saw and breaks alignment."""
 
 
-def decoder(key: str = "default"):
+def decoder(key: str = "default", language_model=None):
     """The process's pocketsphinx decoder for beam setting ``key`` (see :data:`BEAMS`).
 
-    Created once per process; callers hold :data:`_lock` while using it.
+    Created once per process (per language model file: ``language_model``, an ARPA or
+    binary model, e.g. from :func:`~semser_tf.semantic.words.language_model.build_language_model`;
+    ``None``: the bundled ``en-us.lm.bin``); callers hold :data:`_lock` while using it.
     """
+    lm = None
+    if language_model is not None:
+        p = Path(language_model)
+        if not p.is_file():
+            raise RecognitionError("language model file not found", p)
+        lm = str(p.resolve())
+        st = p.stat()
+        cache = (key, lm, st.st_mtime_ns, st.st_size)
+    else:
+        cache = key
     with _lock:
-        d = _decoders.get(key)
+        d = _decoders.get(cache)
         if d is None:
             ps = _pocketsphinx()
-            d = ps.Decoder(loglevel="FATAL", **BEAMS[key])
-            _decoders[key] = d
+            try:
+                d = ps.Decoder(loglevel="FATAL", **BEAMS[key], **({"lm": lm} if lm else {}))
+            except (RuntimeError, ValueError) as err:
+                raise RecognitionError(f"pocketsphinx cannot load this language model: {err}; expected an "
+                                       "ARPA or binary n-gram file", lm) from err
+            _decoders[cache] = d
         return d
 
 
@@ -318,7 +334,8 @@ def speech_segments(x: np.ndarray, max_utterance: float = 60.0, pad: float = 0.2
     return out
 
 
-def recognize(audio, sample_rate: int | None = None, *, max_utterance: float = 60.0) -> list[WordTiming]:
+def recognize(audio, sample_rate: int | None = None, *, max_utterance: float = 60.0,
+              language_model=None) -> list[WordTiming]:
     """Recognise English speech and time every word (pocketsphinx, bundled models).
 
     Args:
@@ -326,6 +343,9 @@ def recognize(audio, sample_rate: int | None = None, *, max_utterance: float = 6
         sample_rate: the rate of an array input.
         max_utterance: longest stretch (seconds) decoded as one utterance; longer audio is
             split at pauses (see :func:`speech_segments`).
+        language_model: an ARPA/binary n-gram file of the domain's text (see
+            :mod:`~semser_tf.semantic.words.language_model`); default: the bundled
+            general English model.
 
     Returns:
         The recognised words, in order, times in seconds of the input; ``[]`` for silent
@@ -347,7 +367,7 @@ def recognize(audio, sample_rate: int | None = None, *, max_utterance: float = 6
         return []
     words = []
     with _lock:
-        d = decoder()
+        d = decoder(language_model=language_model)
         use_lm_search(d)
         for a, b in speech_segments(x, max_utterance):
             for s, e, w in decode_segments(d, x[a:b], a / ASR_SAMPLE_RATE) or ():

@@ -68,6 +68,9 @@ class WordSource:
         max_utterance: longest stretch recognised as one utterance (seconds).
         on_failure: alignment failures ``"raise"`` or fall back to ``"spread"``
             (character-count spreading over the sentence).
+        language_model: an n-gram file of the domain's text for recognition
+            (:func:`~semser_tf.semantic.words.language_model.build_language_model`);
+            default: pocketsphinx's general English model.
 
     Attributes:
         name: the recogniser (``pocketsphinx-5.1.1-en-us``).
@@ -76,7 +79,8 @@ class WordSource:
 
     sample_rate = 16000
 
-    def __init__(self, mode: str = "auto", max_utterance: float = 60.0, on_failure: str = "raise"):
+    def __init__(self, mode: str = "auto", max_utterance: float = 60.0, on_failure: str = "raise",
+                 language_model=None):
         if mode not in MODES:
             raise ConfigError(f"word source mode {mode!r}: expected one of {', '.join(MODES)}")
         if on_failure not in ("raise", "spread"):
@@ -84,6 +88,7 @@ class WordSource:
         self.mode = mode
         self.max_utterance = float(max_utterance)
         self.on_failure = on_failure
+        self.language_model = None if language_model is None else Path(language_model)
 
     @property
     def name(self) -> str:
@@ -98,13 +103,18 @@ class WordSource:
     @property
     def cache_key(self) -> str:
         """Identifies the recogniser and settings (for caches of words per recording)."""
-        return f"{self.name}:utt={self.max_utterance:g}:fail={self.on_failure}"
+        lm = "default"
+        if self.language_model is not None:
+            import hashlib
+
+            lm = hashlib.sha256(self.language_model.read_bytes()).hexdigest()[:16]
+        return f"{self.name}:utt={self.max_utterance:g}:fail={self.on_failure}:lm={lm}"
 
     def recognize(self, audio, sample_rate: int | None = None) -> list[WordTiming]:
         """Recognised words (see :func:`semser_tf.semantic.words.asr.recognize`)."""
         from .asr import recognize
 
-        return recognize(audio, sample_rate, max_utterance=self.max_utterance)
+        return recognize(audio, sample_rate, max_utterance=self.max_utterance, language_model=self.language_model)
 
     def align(self, audio, transcript, sample_rate: int | None = None) -> list[WordTiming]:
         """Aligned transcript words (see :func:`semser_tf.semantic.words.forced_align.align`)."""
