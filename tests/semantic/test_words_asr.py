@@ -254,3 +254,23 @@ def test_domain_language_model_lowers_wer(tmp_path):
     assert d < g - 0.15, (g, d)
     with pytest.raises(RecognitionError, match="not found"):
         recognize(np.zeros(SR, np.float32) + 0.1, SR, language_model=tmp_path / "missing.arpa")
+
+
+def test_long_wav_is_streamed_and_segmented(tmp_path):
+    # 100 s (longer than one 60 s utterance): quiet noise with two sentences; the WAV is
+    # read in 30 s chunks and cut at pauses, and gives the same words as the whole array
+    from semser_tf.data.audio import decode_audio, save_wav
+
+    rng = np.random.default_rng(0)
+    x = (10 ** (-70 / 20) * rng.standard_normal(100 * SR)).astype(np.float32)
+    refs = []
+    for t0, text in ((10.0, "the weather today was wonderful"), (75.0, "we walked along the river")):
+        audio, ref = synthesize(text, voice="en-us")
+        x[int(t0 * SR): int(t0 * SR) + len(audio)] += audio
+        refs += [WordTiming(w.start + t0, w.end + t0, w.word) for w in ref]
+    path = save_wav(tmp_path / "long.wav", x)
+    streamed = recognize(path)
+    whole, sr = decode_audio(path)
+    assert streamed == recognize(whole, sr)
+    assert all(10.0 - 0.3 < w.start < 12.5 or 75.0 - 0.3 < w.start < 77.5 for w in streamed)
+    assert len(boundary_errors(refs, streamed)) >= 4

@@ -11,9 +11,10 @@ Decoding: recordings up to ``max_utterance`` seconds (60) are decoded as one utt
 (batch cepstral mean normalisation over the whole of it, pocketsphinx's ``-cmn batch``).
 Longer ones are cut into utterances at pauses found by pocketsphinx's voice activity
 detector (:class:`pocketsphinx.Endpointer`); a stretch of speech longer than
-``max_utterance`` is cut at its quietest 10 ms frame near the limit. Utterances are decoded
-one at a time, so memory stays bounded by one utterance (plus the 16 kHz copy of the
-signal).
+``max_utterance`` is cut at its quietest 10 ms frame near the limit. WAV files are read
+and resampled in chunks (:mod:`~semser_tf.semantic.words.stream`) and utterances decoded
+one at a time, so memory stays bounded by one utterance and a 30 s block whatever the
+file's length (other formats are decoded whole first).
 
 Output: one :class:`~semser_tf.types.WordTiming` per recognised word; pronunciation
 variant tags (``to(3)`` -> ``to``) are removed and silence and filler tokens (``<s>``,
@@ -161,7 +162,7 @@ def prepare_audio(audio, sample_rate: int | None = None):
     noise at :data:`BAND_FILL_DBFS` (seeded, so results repeat): the band above the
     original Nyquist frequency is otherwise empty, the acoustic model's top filterbank
     channels (up to 6.8 kHz) then see log-energies of near zero that it never saw in
-    training, and alignment fails on most sentences (measured: see docs/results.md).
+    training, and alignment fails on many sentences.
 
     Args:
         audio: a path (any format :func:`semser_tf.data.audio.decode_audio` reads) or an
@@ -169,43 +170,18 @@ def prepare_audio(audio, sample_rate: int | None = None):
         sample_rate: the rate of an array input (ignored for a path).
 
     Returns:
-        ``(samples, path)``: float32 at :data:`ASR_SAMPLE_RATE`, and the path or ``None``.
+        ``(samples, path)``: float32 at :data:`ASR_SAMPLE_RATE` (the whole recording), and
+        the path or ``None``. :func:`recognize` reads long WAV files in chunks instead
+        (:mod:`~semser_tf.semantic.words.stream`).
 
     Raises:
         RecognitionError: an array without its rate, of a bad shape or with NaN/inf.
         DataError: a file that cannot be read (naming it).
     """
-    from semser_tf.data.audio import decode_audio, resample
+    from .stream import open_source
 
-    path = None
-    if isinstance(audio, (str, Path)):
-        path = Path(audio)
-        if not path.is_file():
-            raise RecognitionError("audio file not found", path)
-        x, sample_rate = decode_audio(path)
-    else:
-        x = np.asarray(audio, dtype=np.float32)
-        if x.ndim == 2:
-            x = x.mean(axis=1) if x.shape[1] <= 8 else x.mean(axis=0)
-        if x.ndim != 1:
-            raise RecognitionError(f"audio array of shape {x.shape}: expected (samples,) or (samples, channels)")
-        if sample_rate is None:
-            raise RecognitionError("an audio array needs its sample_rate (e.g. sample_rate=22050)")
-        if not np.all(np.isfinite(x)):
-            raise RecognitionError("audio array holds NaN or infinite samples")
-    rate = int(sample_rate)
-    if rate != ASR_SAMPLE_RATE:
-        n_in = len(x)
-        try:
-            x = resample(x, rate, ASR_SAMPLE_RATE)
-        except Exception as err:
-            raise RecognitionError(f"cannot resample {rate} Hz audio to {ASR_SAMPLE_RATE} Hz: {err}", path) from err
-        x = x[: n_in * ASR_SAMPLE_RATE // rate]  # no time past the input's end
-    x = np.ascontiguousarray(x, np.float32)
-    if rate < ASR_SAMPLE_RATE and x.size:
-        noise = np.random.default_rng(0).standard_normal(x.size).astype(np.float32)
-        x = x + noise * np.float32(10.0 ** (BAND_FILL_DBFS / 20.0))
-    return x, path
+    src = open_source(audio, sample_rate)
+    return src.read(0, src.total), src.path
 
 
 def _frame_db(x: np.ndarray, frame: int = ASR_SAMPLE_RATE // FRAMES_PER_SECOND) -> np.ndarray:
@@ -226,9 +202,10 @@ def is_silent(x: np.ndarray, threshold_dbfs: float = SILENCE_DBFS) -> bool:
     return bool(np.max(_frame_db(np.asarray(x, np.float32))) < threshold_dbfs)
 
 
-def check_duration(x: np.ndarray, path=None, what: str = "recognition") -> None:
-    """Raise :class:`RecognitionError` for audio shorter than :data:`MIN_DURATION`."""
-    seconds = len(x) / ASR_SAMPLE_RATE
+def check_duration(x, path=None, what: str = "recognition") -> None:
+    """Raise :class:`RecognitionError` for audio (16 kHz samples, or their count) shorter
+    than :data:`MIN_DURATION`."""
+    seconds = (x if isinstance(x, (int, np.integer)) else len(x)) / ASR_SAMPLE_RATE
     if seconds < MIN_DURATION:
         raise RecognitionError(f"audio too short for {what}: {seconds * 1000:.0f} ms; expected at least "
                                f"{MIN_DURATION * 1000:.0f} ms of speech", path)
@@ -277,41 +254,57 @@ def decode_segments(d, x: np.ndarray, offset: float = 0.0, keep_fillers: bool = 
     return out
 
 
-def speech_segments(x: np.ndarray, max_utterance: float = 60.0, pad: float = 0.2,
-                    min_gap: float = 0.3) -> list[tuple[int, int]]:
+def speech_segments(audio, max_utterance: float = 60.0, pad: float = 0.2,
+                    min_gap: float = 0.3) -> tuple[list[tuple[int, int]], float]:
     """Sample ranges ``[a, b)`` of 16 kHz audio to decode as separate utterances.
 
     Audio up to ``max_utterance`` seconds is one range. Longer audio is split at the pauses
-    pocketsphinx's voice activity detector finds (each speech region padded by ``pad``
-    seconds, regions closer than ``min_gap`` merged); a region longer than
-    ``max_utterance`` is cut at its quietest 10 ms frame in the last third before the limit.
+    pocketsphinx's voice activity detector (:class:`pocketsphinx.Endpointer`, default
+    settings) finds, each speech region padded by ``pad`` seconds and regions closer than
+    ``min_gap`` merged; a region longer than ``max_utterance`` is cut at its quietest 10 ms
+    frame in the last third before the limit. The audio is scanned in 30 s blocks.
+
+    Args:
+        audio: a 16 kHz float array or an :class:`~semser_tf.semantic.words.stream.AudioSource`.
+
+    Returns:
+        ``(ranges, loudest)``: the ranges, and the level of the loudest 10 ms frame (dBFS).
 
     Example:
-        >>> speech_segments(np.zeros(16000, np.float32))
+        >>> speech_segments(np.zeros(16000, np.float32))[0]
         [(0, 16000)]
     """
-    n = len(x)
+    from .stream import AudioSource, _ArraySource
+
+    src = audio if isinstance(audio, AudioSource) else _ArraySource(np.asarray(audio, np.float32), ASR_SAMPLE_RATE)
+    n = src.total
     limit = int(max_utterance * ASR_SAMPLE_RATE)
+    hop = ASR_SAMPLE_RATE // FRAMES_PER_SECOND
     if n <= limit:
-        return [(0, n)]
+        return [(0, n)], float(np.max(_frame_db(src.read(0, n))))
     ps = _pocketsphinx()
     ep = ps.Endpointer(sample_rate=ASR_SAMPLE_RATE)
     step = ep.frame_bytes // 2
-    pcm = np.clip(x, -1.0, 1.0) * 32767.0
-    pcm = pcm.round().astype("<i2")
-    regions = []
+    regions, dbs = [], []
     start = None
-    for i in range(0, n - step + 1, step):
-        was = ep.in_speech
-        speech = ep.process(pcm[i:i + step].tobytes())
-        if speech is not None and not was:
-            start = ep.speech_start
-        if speech is not None and not ep.in_speech:
-            regions.append((start, ep.speech_end))
-            start = None
+    carry = np.zeros(0, np.float32)
+    for _, x in src.blocks():
+        dbs.append(_frame_db(x) if len(x) >= hop else np.full(1, -np.inf))
+        buf = np.concatenate([carry, x])
+        pcm = (np.clip(buf, -1.0, 1.0) * 32767.0).round().astype("<i2")
+        m = (len(pcm) // step) * step
+        for i in range(0, m, step):
+            was = ep.in_speech
+            speech = ep.process(pcm[i:i + step].tobytes())
+            if speech is not None and not was:
+                start = ep.speech_start
+            if speech is not None and not ep.in_speech:
+                regions.append((start, ep.speech_end))
+                start = None
+        carry = buf[m:]
     if ep.in_speech:
-        ep.end_stream(pcm[(n // step) * step:].tobytes())
         regions.append((start if start is not None else ep.speech_start, n / ASR_SAMPLE_RATE))
+    db = np.concatenate(dbs)
     merged = []
     for a, b in regions:
         a, b = max(0.0, a - pad), min(n / ASR_SAMPLE_RATE, b + pad)
@@ -320,8 +313,6 @@ def speech_segments(x: np.ndarray, max_utterance: float = 60.0, pad: float = 0.2
         else:
             merged.append((a, b))
     out = []
-    db = _frame_db(x)
-    hop = ASR_SAMPLE_RATE // FRAMES_PER_SECOND
     for a, b in merged:
         ia, ib = int(a * ASR_SAMPLE_RATE), min(n, int(np.ceil(b * ASR_SAMPLE_RATE)))
         while ib - ia > limit:
@@ -331,7 +322,7 @@ def speech_segments(x: np.ndarray, max_utterance: float = 60.0, pad: float = 0.2
             ia = cut
         if ib > ia:
             out.append((ia, ib))
-    return out
+    return out, float(db.max())
 
 
 def recognize(audio, sample_rate: int | None = None, *, max_utterance: float = 60.0,
@@ -361,16 +352,19 @@ def recognize(audio, sample_rate: int | None = None, *, max_utterance: float = 6
         >>> recognize(np.zeros(16000, np.float32), 16000)
         []
     """
-    x, path = prepare_audio(audio, sample_rate)
-    check_duration(x, path)
-    if is_silent(x):
+    from .stream import open_source
+
+    src = open_source(audio, sample_rate)
+    check_duration(src.total, src.path)
+    ranges, loudest = speech_segments(src, max_utterance)
+    if loudest < SILENCE_DBFS:
         return []
     words = []
     with _lock:
         d = decoder(language_model=language_model)
         use_lm_search(d)
-        for a, b in speech_segments(x, max_utterance):
-            for s, e, w in decode_segments(d, x[a:b], a / ASR_SAMPLE_RATE) or ():
+        for a, b in ranges:
+            for s, e, w in decode_segments(d, src.read(a, b), a / ASR_SAMPLE_RATE) or ():
                 if e > s:
                     words.append(WordTiming(float(s), float(e), w))
     return words

@@ -137,9 +137,11 @@ class WordSource:
         if self.mode == "none":
             return WordsResult([], "none")
         if words is not None and self.mode in ("auto", "file"):
-            from semser_tf.inference import read_words_arg
+            if isinstance(words, (str, Path)):
+                from semser_tf.data.timings import read_words
 
-            return WordsResult(read_words_arg(words), "file")
+                return WordsResult(read_words(words), "file")
+            return WordsResult([WordTiming(float(w[0]), float(w[1]), str(w[2])) for w in words], "file")
         if self.mode == "file":
             return WordsResult([], "none")
         if transcript is not None and self.mode in ("auto", "align"):
