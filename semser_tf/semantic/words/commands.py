@@ -59,6 +59,19 @@ def _lm(args):
     return 0
 
 
+def _corpus(args):
+    from .corpus import write_corpus_words
+    from .source import WordSource
+
+    counts = write_corpus_words(args.corpus, args.cache_dir,
+                                WordSource(args.words_from, on_failure="spread",
+                                           language_model=args.language_model))
+    print(f"{args.corpus}: {counts['written']} words files written ({counts['aligned']} aligned, "
+          f"{counts['recognised']} recognised, {counts['cached']} from the cache); "
+          f"{counts['kept']} existing files kept")
+    return 0
+
+
 def register(sub):
     p = sub.add_parser("words", help="words with timings from audio: recognise, align a transcript, "
                                      "build a domain language model")
@@ -86,4 +99,13 @@ def register(sub):
     q.add_argument("--out", required=True, help="the .arpa file to write")
     q.add_argument("--overwrite", action="store_true")
     q.set_defaults(func=_lm)
+
+    q = wsub.add_parser("corpus", help="write the missing words/NAME.csv of a SEWA-layout corpus from its "
+                                       "audio (transcripts aligned, else speech recognised)")
+    q.add_argument("corpus", help="SEWA-layout corpus folder")
+    q.add_argument("--words-from", default="auto", choices=("auto", "asr", "align"),
+                   help="auto (default): align transcriptions/NAME.csv when present, else recognise")
+    q.add_argument("--cache-dir", help="cache of results (default CORPUS/.words-cache)")
+    q.add_argument("--language-model", help="ARPA n-gram file of the domain's text (semser words lm)")
+    q.set_defaults(func=_corpus)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
