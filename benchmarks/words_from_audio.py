@@ -37,7 +37,7 @@ def _stats(be: np.ndarray) -> str:
     return f"{np.median(be[:, 0]) * 1000:.0f} / {np.median(be[:, 1]) * 1000:.0f} ms | {np.percentile(e, 90) * 1000:.0f} ms ({(e <= 0.1).mean():.0%} <= 100 ms)"
 
 
-def measure(items, label: str, align_too: bool = True) -> dict:
+def measure(items, label: str, align_too: bool = True, language_model=None) -> dict:
     """items: (audio, sample_rate, reference text, reference timings or None)."""
     from semser_tf.semantic.words import align, boundary_errors, corpus_word_error_rate, recognize
     from semser_tf.semantic.words.forced_align import AlignmentError
@@ -48,7 +48,7 @@ def measure(items, label: str, align_too: bool = True) -> dict:
     for audio, sr, text, ref in items:
         audio_s += len(audio) / sr
         t0 = time.perf_counter()
-        hyp = recognize(audio, sr)
+        hyp = recognize(audio, sr, language_model=language_model)
         t_rec += time.perf_counter() - t0
         pairs.append((text, [w.word for w in hyp]))
         if ref is not None:
@@ -68,7 +68,8 @@ def measure(items, label: str, align_too: bool = True) -> dict:
     br = np.concatenate(be_r) if be_r else np.zeros((0, 2))
     ba = np.concatenate(be_a) if be_a else np.zeros((0, 2))
     row = (f"| {label} | {len(pairs)} / {audio_s:.0f} s / {n_words} | {wer:.3f} | {_stats(br)} | "
-           f"{_stats(ba)} | {failed} | {audio_s / t_rec:.1f} | {audio_s / max(t_al, 1e-9):.1f} |")
+           f"{_stats(ba)} | {failed if align_too else '-'} | {audio_s / t_rec:.1f} | "
+           f"{f'{audio_s / t_al:.1f}' if align_too else '-'} |")
     print(row, flush=True)
     return {"wer": wer, "rtf_rec": audio_s / t_rec, "boundary_rec": br, "boundary_align": ba, "failed": failed}
 
@@ -94,15 +95,30 @@ def main(argv=None) -> int:
     p.add_argument("--real", default="", help="comma list: pocketsphinx, asterisk")
     p.add_argument("--cache", default=os.path.expanduser("~/.cache/semser-real-speech"))
     p.add_argument("--limit", type=int, default=0, help="at most this many real utterances per set")
+    p.add_argument("--domain-lm", type=int, default=0, metavar="N",
+                   help="also recognise the synthetic speech with a trigram model of N background "
+                        "sentences of the synthetic templates (generate_text_corpus, seed 1)")
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     print("| set | utterances / audio / words | WER | recognised words: median start / end error "
           "| p90 (share <= 100 ms) | aligned words: median start / end | p90 (share) | alignment failures "
           "| recognition audio-s/s | alignment audio-s/s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
+    lm = None
+    if args.domain_lm:
+        import tempfile
+
+        from semser_tf.data.synthetic import generate_text_corpus
+        from semser_tf.semantic.words.language_model import build_language_model
+
+        tmp = Path(tempfile.mkdtemp())
+        lm = build_language_model(generate_text_corpus(tmp / "bg.txt", sentences=args.domain_lm, seed=1),
+                                  tmp / "bg.arpa")
     for voice in [v for v in args.voices.split(",") if v]:
         items, rec = synthetic_items(voice, args.seconds, args.seed)
         measure(items, f"eSpeak {voice}")
+        if lm is not None:
+            measure(items, f"eSpeak {voice}, domain LM", align_too=False, language_model=lm)
         if args.whole:
             text = " ".join(s.text for s in rec.sentences)
             measure([(rec.audio, 22050, text, rec.words)], f"eSpeak {voice}, whole recording")
