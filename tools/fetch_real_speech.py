@@ -13,10 +13,12 @@ Two sources, both fetched with ``apt-get download NAME`` and unpacked with
   lines ``name: text``; ``name`` may hold a subfolder such as ``digits/1``).
 
 Functions return ``(wav path, transcript)`` pairs sorted by path; the transcript is the
-package's text as written (punctuation, digits and ``#``/``*`` kept): use
-:func:`spoken_form` to compare it with recogniser output. Prompts whose text is only a
-bracketed description (``[ascending tones]``, ``[this is a simple beep tone]``) or that
-have no audio file are left out, as are empty texts.
+package's text as written (punctuation, digits and ``#``/``*`` kept) except that
+parenthesised notes, which are not spoken, are removed (``(simple tone sound plays)``,
+``(note: does not say "2")``): use :func:`spoken_form` to compare it with recogniser
+output. Prompts whose text is only a bracketed or parenthesised description
+(``[ascending tones]``, ``(1 second of silence)``: the ``silence/`` files) or that have no
+audio file are left out.
 
 Errors: :class:`FetchError` (a ``RuntimeError``) when ``apt-get``/``dpkg-deb`` are missing
 or the package cannot be downloaded (no network, no apt lists: run ``apt-get update``);
@@ -40,7 +42,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
-__all__ = ["FetchError", "fetch_package", "fetch_asterisk", "fetch_pocketsphinx_testdata", "spoken_form"]
+__all__ = ["FetchError", "fetch_package", "fetch_asterisk", "fetch_pocketsphinx_testdata", "prompt_text",
+           "spoken_form"]
 
 ASTERISK_VOICE = "en_US_f_Allison"
 
@@ -94,6 +97,17 @@ def fetch_package(name: str, cache_dir) -> Path:
 
 
 _BRACKETED = re.compile(r"^\s*\[[^\]]*\]\s*$")
+_NOTE = re.compile(r"\([^()]*\)")  # "(1 second of silence)", "(note: does not say "2")"
+
+
+def prompt_text(text: str) -> str:
+    """The spoken part of a prompt's text: parenthesised notes removed, spaces collapsed.
+
+    Example:
+        >>> prompt_text('IAX (note: does not say "2")')
+        'IAX'
+    """
+    return " ".join(_NOTE.sub(" ", text).split())
 
 
 def read_asterisk_texts(path) -> dict:
@@ -118,7 +132,7 @@ def fetch_asterisk(cache_dir) -> list[tuple[Path, str]]:
         cache_dir: where the packages are unpacked (created if needed).
 
     Returns:
-        ``(wav path, text)`` sorted by path; 500+ prompts with package version 1.6.1.
+        ``(wav path, text)`` sorted by path: 553 prompts with package version 1.6.1.
 
     Raises:
         FetchError: a package could not be fetched.
@@ -134,7 +148,9 @@ def fetch_asterisk(cache_dir) -> list[tuple[Path, str]]:
         wav = sounds / f"{name}.wav"
         if not text or _BRACKETED.match(text) or not wav.is_file():
             continue
-        out.append((wav, text))
+        text = prompt_text(text)
+        if text:
+            out.append((wav, text))
     return sorted(out)
 
 

@@ -5,8 +5,6 @@ synthesiser's sample positions, :mod:`semser_tf.data.espeak`) for timings, the k
 synthesised text for WER, and hand-computed edit distances for the metric.
 """
 
-import warnings
-
 import numpy as np
 import pytest
 
@@ -203,8 +201,9 @@ def test_align_bad_audio():
 
 
 def test_align_8khz_telephone_audio():
-    # 8 kHz: upsampled and band-filled (see asr.prepare_audio); measured on the 12
-    # sentences of the 16 kHz test, en-us: all aligned, max error 0.17 s
+    # 8 kHz: upsampled, its empty upper band filled by the dither (asr.DITHER_DBFS); on the 12
+    # sentences of the 16 kHz test, en-us and en+f3: all aligned, median 8-9 ms, 97 % of the
+    # words within 100 ms, worst 0.18 s
     errs = []
     for text in _sentences(6):
         audio, ref = synthesize(text, voice="en-us")

@@ -25,8 +25,8 @@ are 10 ms, end frames inclusive).
 Bad input: audio shorter than ``MIN_DURATION`` (0.1 s, ten decoder frames) raises
 :class:`RecognitionError`; digital silence (no 10 ms frame above ``SILENCE_DBFS``,
 -50 dBFS) gives an empty list without decoding; 8 kHz telephone audio is upsampled to
-16 kHz, its empty upper band filled with white noise at -60 dBFS, and decoded with the
-wideband model (it works, with more errors; see docs/results.md).
+16 kHz and decoded with the wideband model (the dither of :func:`utterance_pcm` fills
+its empty band above 4 kHz; it works, with more errors: see docs/results.md).
 
 Example:
     >>> from semser_tf.semantic.words import recognize
@@ -68,10 +68,7 @@ MIN_DURATION = 0.1
 
 SILENCE_DBFS = -50.0
 """Audio whose loudest 10 ms frame is below this level (dB re full scale) counts as silent
-(above the -60 dBFS noise floors of the synthetic corpus and of the 8 kHz band fill)."""
-
-BAND_FILL_DBFS = -60.0
-"""Level of the white noise added to audio recorded below 16 kHz (see :func:`prepare_audio`)."""
+(above the -60 dBFS noise floor of the synthetic corpus and of the dither)."""
 
 _VARIANT = re.compile(r"\(\d+\)$")
 _FILLER = re.compile(r"^(<.*>|\[.*\]|\+\+.*\+\+|\+.*\+)$")
@@ -111,7 +108,9 @@ speech) otherwise loses its edge words."""
 
 DITHER_DBFS = -60.0
 """White noise (seeded) added to every utterance before decoding: digital silence (exact
-zeros) gives log-energies the acoustic model never saw and breaks alignment."""
+zeros), and the empty band above 4 kHz of upsampled 8 kHz audio, give the acoustic
+model's filterbank (up to 6.8 kHz) log-energies it never saw in training, and alignment
+then fails on many sentences (measured: docs/results.md, "Words from audio")."""
 
 
 def decoder(key: str = "default", language_model=None):
@@ -151,18 +150,13 @@ def utterance_pcm(x: np.ndarray) -> bytes:
     """
     pad = np.zeros(int(PAD_SECONDS * ASR_SAMPLE_RATE), np.float32)
     y = np.concatenate([pad, np.asarray(x, np.float32), pad])
-    y += np.random.default_rng(len(y)).standard_normal(len(y)).astype(np.float32) * np.float32(10.0 ** (DITHER_DBFS / 20.0))
+    noise = np.random.default_rng(len(y)).standard_normal(len(y)).astype(np.float32)
+    y += noise * np.float32(10.0 ** (DITHER_DBFS / 20.0))
     return to_pcm16(y)
 
 
 def prepare_audio(audio, sample_rate: int | None = None):
     """Audio as 16 kHz mono float32, and the file it came from (or ``None``).
-
-    Audio recorded below 16 kHz (8 kHz telephone speech) is upsampled and then gets white
-    noise at :data:`BAND_FILL_DBFS` (seeded, so results repeat): the band above the
-    original Nyquist frequency is otherwise empty, the acoustic model's top filterbank
-    channels (up to 6.8 kHz) then see log-energies of near zero that it never saw in
-    training, and alignment fails on many sentences.
 
     Args:
         audio: a path (any format :func:`semser_tf.data.audio.decode_audio` reads) or an
@@ -186,8 +180,10 @@ def prepare_audio(audio, sample_rate: int | None = None):
 
 def _frame_db(x: np.ndarray, frame: int = ASR_SAMPLE_RATE // FRAMES_PER_SECOND) -> np.ndarray:
     n = len(x) // frame
-    if n == 0:
-        return np.full(1, -np.inf) if len(x) == 0 else 20 * np.log10(np.sqrt(np.mean(np.square(x, dtype=np.float64))) + 1e-12)[None]
+    if n == 0:  # shorter than one frame: the level of what there is
+        if len(x) == 0:
+            return np.full(1, -np.inf)
+        return np.array([20.0 * np.log10(np.sqrt(np.mean(np.square(x, dtype=np.float64))) + 1e-12)])
     rms = np.sqrt(np.mean(np.square(x[: n * frame].reshape(n, frame), dtype=np.float64), axis=1))
     return 20.0 * np.log10(rms + 1e-12)
 

@@ -6,9 +6,6 @@ the input samples it needs plus a margin of context on each side, aligned so tha
 boundaries leave no seams (the polyphase resampler of :func:`semser_tf.data.audio.resample`
 has no delay and a finite support of ten zero crossings of the slower rate). Other formats
 (FLAC, MP3, OGG) and arrays are decoded whole and resampled once.
-
-Audio recorded below 16 kHz gets the band fill of :func:`semser_tf.semantic.words.asr.prepare_audio`
-(white noise at -60 dBFS, seeded by position so any chunk gets the same noise).
 """
 
 from __future__ import annotations
@@ -39,30 +36,15 @@ class AudioSource:
         self.rate = int(rate)
         self.path = path
 
-    @property
-    def band_limited(self) -> bool:
-        from .asr import ASR_SAMPLE_RATE
-
-        return self.rate < ASR_SAMPLE_RATE
-
     def _raw(self, a: int, b: int) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def read(self, a: int, b: int) -> np.ndarray:
-        """Samples ``[a, b)`` (clipped to the source), band-filled when band-limited."""
-        from .asr import BAND_FILL_DBFS
-
+        """Samples ``[a, b)``, clipped to the source."""
         a, b = max(0, int(a)), min(self.total, int(b))
         if b <= a:
             return np.zeros(0, np.float32)
-        x = self._raw(a, b)
-        if self.band_limited:
-            level = np.float32(10.0 ** (BAND_FILL_DBFS / 20.0))
-            for k in range(a // BLOCK, (b - 1) // BLOCK + 1):  # noise fixed per block of the source
-                s, e = max(a, k * BLOCK), min(b, (k + 1) * BLOCK)
-                noise = np.random.default_rng([0, k]).standard_normal(BLOCK).astype(np.float32)
-                x[s - a:e - a] += level * noise[s - k * BLOCK:e - k * BLOCK]
-        return x
+        return self._raw(a, b)
 
     def blocks(self):
         """``(start, samples)`` over the whole source in blocks of 30 s."""
