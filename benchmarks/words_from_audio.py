@@ -86,6 +86,65 @@ def synthetic_items(voice: str, seconds: float, seed: int):
     return out, rec
 
 
+def speed() -> None:
+    """CPU and wall time of recognition and alignment on one generated minute of speech."""
+    from semser_tf.data.synthetic import generate_recording
+    from semser_tf.semantic.words import align, recognize
+
+    rec = generate_recording("Test_01", 60.0, "en-us+m3", 5)
+    recognize(rec.audio[:22050], 22050)  # warm-up: TensorFlow's resampler, the decoder
+    seconds = len(rec.audio) / 22050
+    text = " ".join(s.text for s in rec.sentences)
+    runs = (("recognize", lambda: recognize(rec.audio, 22050)),
+            ("align (whole text, one utterance)", lambda: align(rec.audio, text, 22050)),
+            ("align (timed sentences)",
+             lambda: align(rec.audio, [(s.start, s.end, s.text) for s in rec.sentences], 22050)))
+    for name, run in runs:
+        w0, c0 = time.perf_counter(), time.process_time()
+        run()
+        w, c = time.perf_counter() - w0, time.process_time() - c0
+        print(f"{name}: {seconds:.1f} s of audio, wall {w:.2f} s ({seconds / w:.1f} audio-s/s), "
+              f"CPU {c:.2f} s ({seconds / c:.1f} audio-s per CPU-s)", flush=True)
+
+
+def _memory_child(path: str) -> None:
+    import resource
+
+    from semser_tf.semantic.words import recognize
+
+    recognize(np.full(1600, 0.01, np.float32) * np.sin(np.arange(1600)), 16000)  # warm-up
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    words = recognize(path)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{path}: max RSS {before:.0f} MB after the warm-up, {after:.0f} MB after recognize "
+          f"({len(words)} words, {time.perf_counter() - t0:.1f} s)", flush=True)
+
+
+def memory(minutes_list) -> None:
+    """Peak memory of ``recognize(path)`` on WAV files of several lengths (fresh processes)."""
+    import subprocess
+    import tempfile
+
+    from semser_tf.data.audio import save_wav
+    from semser_tf.data.espeak import synthesize
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for minutes in minutes_list:
+            sr = 22050
+            rng = np.random.default_rng(0)
+            x = (10 ** (-70 / 20) * rng.standard_normal(int(minutes * 60 * sr))).astype(np.float32)
+            for i, t in enumerate(("the weather today was wonderful", "we walked along the river",
+                                   "my service looks sad")):
+                a, _ = synthesize(t, voice="en-us")
+                s = int((20 + i * minutes * 15) * sr)
+                x[s:s + len(a)] += a
+            path = Path(tmp) / f"long{minutes:g}.wav"
+            save_wav(path, x)
+            del x
+            subprocess.run([sys.executable, __file__, "--memory-child", str(path)], check=True)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--voices", default="en+m1,en+f3,en-us+m3,en-us+f2,en-gb-x-rp+m7,en-029+m2")
@@ -98,8 +157,21 @@ def main(argv=None) -> int:
     p.add_argument("--domain-lm", type=int, default=0, metavar="N",
                    help="also recognise the synthetic speech with a trigram model of N background "
                         "sentences of the synthetic templates (generate_text_corpus, seed 1)")
+    p.add_argument("--speed", action="store_true", help="only time recognition and alignment (CPU and wall)")
+    p.add_argument("--memory", default="", help="only peak memory of recognize on WAV files of these "
+                                               "minutes, e.g. 4,40")
+    p.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.memory_child:
+        _memory_child(args.memory_child)
+        return 0
+    if args.speed:
+        speed()
+        return 0
+    if args.memory:
+        memory([float(m) for m in args.memory.split(",")])
+        return 0
     print("| set | utterances / audio / words | WER | recognised words: median start / end error "
           "| p90 (share <= 100 ms) | aligned words: median start / end | p90 (share) | alignment failures "
           "| recognition audio-s/s | alignment audio-s/s |")

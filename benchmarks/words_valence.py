@@ -42,7 +42,8 @@ def main(argv=None) -> int:
     from semser_tf.data.sewa import SEWACorpus
     from semser_tf.data.synthetic import generate_corpus, generate_text_corpus
     from semser_tf.data.timings import read_transcription
-    from semser_tf.semantic.words import corpus_word_error_rate
+    from semser_tf.data.timings import ApproximateTimingWarning
+    from semser_tf.semantic.words import WordSource, corpus_word_error_rate
     from semser_tf.semantic.words.language_model import build_language_model
     from semser_tf.training.evaluate import ccc_np
     from semser_tf.zoo.pretrained import load_pretrained
@@ -55,11 +56,12 @@ def main(argv=None) -> int:
         lm = build_language_model(generate_text_corpus(Path(tmp) / "bg.txt", sentences=args.domain_lm, seed=1),
                                   Path(tmp) / "bg.arpa")
         corpus = SEWACorpus(root, require_labels=())
+        aligner = WordSource("align", on_failure="spread")  # a failing sentence is spread, and counted
         recs = corpus.recordings()
         routes = {
             "true word file": dict(kw=lambda r: {"words": r.words}),
-            "transcript aligned": dict(kw=lambda r: {"transcript": read_transcription(
-                root / "transcriptions" / f"{r.name}.csv")}),
+            "transcript aligned": dict(kw=lambda r: {"words": aligner.words(
+                r.audio_path, transcript=read_transcription(root / "transcriptions" / f"{r.name}.csv")).words}),
             "recognised (general English LM)": dict(kw=lambda r: {}),
             "recognised (domain LM)": dict(kw=lambda r: {"language_model": lm}),
             "no words (zeros)": dict(kw=lambda r: {"words_from": "none"}),
@@ -69,15 +71,17 @@ def main(argv=None) -> int:
         audio_s = sum(len(r.labels) for r in recs) / 10
         print(f"{len(recs)} held-out recordings, {audio_s:.0f} s (seed {args.seed}); model {model.name} "
               f"(semantic mode {model.embedding_mode})")
-        print("| words | " + " | ".join(f"CCC {t}" for t in model.targets) + " | WER | seconds |")
-        print("|---|" + "---:|" * (len(model.targets) + 2))
+        print("| words | " + " | ".join(f"CCC {t}" for t in model.targets) + " | WER | sentences spread | seconds |")
+        print("|---|" + "---:|" * (len(model.targets) + 3))
         for label, spec in routes.items():
             golds, preds, pairs = [], [], []
+            spread = 0
             t0 = time.perf_counter()
             for rec in recs:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
                     pred = model.predict(rec.audio_path, mode=spec.get("mode"), **spec["kw"](rec))
+                spread += sum(issubclass(w.category, ApproximateTimingWarning) for w in caught)
                 n = min(len(pred.values), len(rec.labels))
                 ok = ~np.isnan(rec.labels[:n]).any(axis=1)
                 golds.append(rec.labels[:n][ok])
@@ -87,7 +91,7 @@ def main(argv=None) -> int:
             g, pr = np.concatenate(golds), np.concatenate(preds)
             cccs = [ccc_np(pr[:, i], g[:, i]) for i in range(len(model.targets))]
             wer = corpus_word_error_rate(pairs)
-            print(f"| {label} | " + " | ".join(f"{c:.3f}" for c in cccs) + f" | {wer:.3f} | {dt:.0f} |", flush=True)
+            print(f"| {label} | " + " | ".join(f"{c:.3f}" for c in cccs) + f" | {wer:.3f} | {spread} | {dt:.0f} |", flush=True)
     return 0
 
 

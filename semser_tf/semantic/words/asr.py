@@ -107,10 +107,12 @@ frames of their own, and speech that starts or ends at the first or last sample 
 speech) otherwise loses its edge words."""
 
 DITHER_DBFS = -60.0
-"""White noise (seeded) added to every utterance before decoding: digital silence (exact
-zeros), and the empty band above 4 kHz of upsampled 8 kHz audio, give the acoustic
-model's filterbank (up to 6.8 kHz) log-energies it never saw in training, and alignment
-then fails on many sentences (measured: docs/results.md, "Words from audio")."""
+"""White noise (seeded) added to every utterance before decoding. Digital silence (exact
+zeros) and the empty band above 4 kHz of upsampled 8 kHz audio give the acoustic model's
+filterbank (up to 6.8 kHz) log-energies it never saw in training. Measured: without
+padding or dither, 16 of 36 eSpeak sentences failed to align, with both 2 (0 after the
+beam retries); on 113 Asterisk 8 kHz prompts the dither lowers WER from 0.712 to 0.679
+(alignment failures 5 either way)."""
 
 
 def decoder(key: str = "default", language_model=None):
