@@ -35,6 +35,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--domain-lm", type=int, default=5000)
     p.add_argument("--encode", action="store_true", help="also the encode mode on recognised segments")
+    p.add_argument("--only", default="", help="run only the routes whose label contains one of these "
+                                              "comma-separated words (e.g. 'true,vocabulary')")
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import warnings
@@ -64,10 +66,14 @@ def main(argv=None) -> int:
                 r.audio_path, transcript=read_transcription(root / "transcriptions" / f"{r.name}.csv")).words}),
             "recognised (general English LM)": dict(kw=lambda r: {}),
             "recognised (domain LM)": dict(kw=lambda r: {"language_model": lm}),
+            "recognised (model-vocabulary unigram LM)": dict(kw=lambda r: {"language_model": "vocabulary"}),
             "no words (zeros)": dict(kw=lambda r: {"words_from": "none"}),
         }
         if args.encode:
             routes["encode mode, recognised segments"] = dict(kw=lambda r: {}, mode="encode")
+        if args.only:
+            keep = [k for k in args.only.split(",") if k]
+            routes = {k: v for k, v in routes.items() if any(x in k for x in keep)}
         audio_s = sum(len(r.labels) for r in recs) / 10
         print(f"{len(recs)} held-out recordings, {audio_s:.0f} s (seed {args.seed}); model {model.name} "
               f"(semantic mode {model.embedding_mode})")

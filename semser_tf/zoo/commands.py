@@ -110,7 +110,9 @@ def register(sub):
     p.add_argument("--transcript", help="transcript to align when there is no --words file: a text "
                                         "file, a timed transcript (start;end;'text') or the text itself")
     p.add_argument("--language-model", help="n-gram file (ARPA) of the domain's text for recognition "
-                                            "(semser words lm); default: pocketsphinx's general English model")
+                                            "(semser words lm), or 'vocabulary' (a unigram model of the "
+                                            "model's own vocabulary); default: pocketsphinx's general English "
+                                            "model")
     p.add_argument("--model", default=None, help="zoo name, entry path or run folder (default: bundled)")
     p.add_argument("--mode", default=None,
                    help="semantic features: lookup (aligned speech table), text (Word2Vec) or encode "

@@ -82,15 +82,38 @@ class PretrainedModel:
         """Whether the model has a semantic input and embeddings to fill it from words."""
         return self.embeddings is not None and "semantic" in [t.name for t in self.model.inputs]
 
+    def vocabulary_language_model(self):
+        """A unigram model of the embeddings' vocabulary (counts-weighted) for recognition.
+
+        Written once to the cache folder (:func:`semser_tf.zoo.cache.cache_dir`), named by
+        a hash of the vocabulary; ``None`` without embeddings.
+        """
+        if self.embeddings is None:
+            return None
+        import hashlib
+
+        from semser_tf.semantic.words.language_model import vocabulary_language_model
+        from semser_tf.zoo.cache import cache_dir
+
+        words, counts = list(self.embeddings.words), self.embeddings.counts
+        key = hashlib.sha256(("\n".join(words) + repr(counts)).encode()).hexdigest()[:16]
+        path = cache_dir() / "language_models" / f"vocabulary-{key}.arpa"
+        if not path.is_file():
+            vocabulary_language_model(words, path, counts)
+        return path
+
     def words(self, audio, sample_rate=None, words=None, transcript=None, words_from="auto",
               language_model=None):
         """The words of a recording: given, aligned from a transcript, or recognised.
 
         See :class:`semser_tf.semantic.words.WordSource`; returns its ``WordsResult``
-        (``words``, ``source``).
+        (``words``, ``source``). ``language_model="vocabulary"`` recognises with
+        :meth:`vocabulary_language_model`.
         """
         from semser_tf.semantic.words import WordSource
 
+        if isinstance(language_model, str) and language_model == "vocabulary":
+            language_model = self.vocabulary_language_model()
         return WordSource(words_from, language_model=language_model).words(
             audio, sample_rate, words=words, transcript=transcript)
 
@@ -114,7 +137,8 @@ class PretrainedModel:
                 align when ``words`` are not given.
             words_from: ``auto``, ``file``, ``asr``, ``align`` or ``none``.
             language_model: an n-gram file of the domain's text for recognition
-                (:func:`semser_tf.semantic.words.language_model.build_language_model`).
+                (:func:`semser_tf.semantic.words.language_model.build_language_model`), or
+                ``"vocabulary"``: a unigram model of the embeddings' own vocabulary.
 
         Returns:
             A :class:`semser_tf.inference.Prediction` (``times``, ``values``, ``targets``,

@@ -92,3 +92,14 @@ def test_cli_words_commands(talk, tmp_path):
     text.write_text("the weather was wonderful\nwe walked along the river\n")
     assert main(["words", "lm", str(text), "--out", str(tmp_path / "d.arpa")]) == 0
     assert "\\data\\" in (tmp_path / "d.arpa").read_text()
+
+
+def test_predict_with_the_model_vocabulary_language_model(model, talk, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEMSER_TF_CACHE", str(tmp_path / "cache"))
+    path, s0, s1, _ = talk
+    lm = model.vocabulary_language_model()
+    assert lm.is_file() and lm.parent.parent == tmp_path / "cache"
+    pred = model.predict(path, language_model="vocabulary")
+    vocab = set(model.embeddings.words)
+    assert pred.words_source == "asr" and pred.words
+    assert all(w.word in vocab for w in pred.words)  # recognition restricted to the model's words

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from semser_tf.errors import ConfigError
 
-__all__ = ["build_language_model", "dictionary_words"]
+__all__ = ["build_language_model", "dictionary_words", "vocabulary_language_model"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -78,3 +78,32 @@ def build_language_model(texts, path, discount_mass: float = 0.5) -> Path:
     with atomic_path(path) as tmp:
         lm.write_file(str(tmp))
     return Path(path)
+
+
+def vocabulary_language_model(words, path, counts=None, max_lines: int = 200_000) -> Path:
+    """A unigram model of a vocabulary (e.g. a model's embedding table), written to ``path``.
+
+    Recognition is then restricted to ``words`` (those in the recogniser's dictionary),
+    each with probability proportional to its count (uniform without counts): the words a
+    model has vectors for, when no text of the domain is at hand.
+
+    Args:
+        words: the vocabulary.
+        path: the ``.arpa`` file to write.
+        counts: occurrences per word (e.g. ``AlignedEmbeddings.counts``).
+        max_lines: counts are scaled down so that at most this many one-word lines are counted.
+
+    Returns:
+        The path written.
+    """
+    words = [str(w) for w in words]
+    if counts is None:
+        counts = [1] * len(words)
+    counts = [max(int(c), 1) for c in counts]
+    if len(counts) != len(words):
+        raise ConfigError("vocabulary language model: counts must have one entry per word")
+    scale = min(1.0, max_lines / max(sum(counts), 1))
+    lines = []
+    for w, c in zip(words, counts):
+        lines.extend([w] * max(1, int(round(c * scale))))
+    return build_language_model(lines, path)
