@@ -273,3 +273,23 @@ def test_long_wav_is_streamed_and_segmented(tmp_path):
     assert streamed == recognize(whole, sr)
     assert all(10.0 - 0.3 < w.start < 12.5 or 75.0 - 0.3 < w.start < 77.5 for w in streamed)
     assert len(boundary_errors(refs, streamed)) >= 4
+
+
+def test_read_transcript_forms(tmp_path):
+    from semser_tf.errors import DataError
+    from semser_tf.semantic.words.forced_align import read_transcript
+
+    timed = tmp_path / "t.csv"
+    timed.write_text("start;end;text\n0.5;2.0;'hello there'\n2.5;3.0;'bye'\n")
+    assert read_transcript(timed)[0] == [(0.5, 2.0, "hello there"), (2.5, 3.0, "bye")]
+    plain = tmp_path / "t.txt"
+    plain.write_text("hello there\nhow are you\n")
+    assert read_transcript(plain)[0] == [(None, None, "hello there how are you")]
+    assert read_transcript("just text")[0] == [(None, None, "just text")]
+    assert read_transcript([(1, 2, "a b")])[0] == [(1.0, 2.0, "a b")]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("0.5;0.2;'bad'\n")
+    with pytest.raises(DataError, match=r"bad.csv:1: .*end 0.2 before start 0.5"):
+        read_transcript(bad)
+    with pytest.raises(AlignmentError, match="not found"):
+        read_transcript(tmp_path / "missing.txt")

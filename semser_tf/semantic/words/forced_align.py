@@ -42,6 +42,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -94,13 +95,14 @@ def read_transcript(transcript):
         path = transcript
         if not path.is_file():
             raise AlignmentError("transcript file not found", path)
-        try:
-            sentences = read_transcription(path)
-        except Exception:  # not a timed transcript: plain text
-            sentences = None
-        if sentences:
-            return [(float(s.start), float(s.end), s.text) for s in sentences], path
         text = path.read_text(encoding="utf-8", errors="replace")
+        if _TIMED_LINE.match(text):  # start;end;'text' lines (errors name the line)
+            sentences = read_transcription(path)
+            return [(float(s.start), float(s.end), s.text) for s in sentences], path
+        body = text.splitlines()
+        if body and _TIMED_HEADER.match(body[0]) and len(body) > 1 and _TIMED_LINE.match("\n".join(body[1:])):
+            sentences = read_transcription(path)
+            return [(float(s.start), float(s.end), s.text) for s in sentences], path
         return [(None, None, " ".join(text.split()))], path
     if isinstance(transcript, str):
         return [(None, None, transcript)], None
@@ -109,6 +111,10 @@ def read_transcript(transcript):
     except (TypeError, ValueError, IndexError) as err:
         raise ConfigError("transcript: expected a text, a path, or (start, end, text) sentences") from err
     return out, None
+
+
+_TIMED_LINE = re.compile(r"^\s*\d+(\.\d*)?\s*[;,]\s*\d")
+_TIMED_HEADER = re.compile(r"^\s*['\"]?start['\"]?\s*[;,]", re.IGNORECASE)
 
 
 def _dictionary_form(word: str) -> str:
