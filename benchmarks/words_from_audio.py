@@ -121,28 +121,35 @@ def _memory_child(path: str) -> None:
           f"({len(words)} words, {time.perf_counter() - t0:.1f} s)", flush=True)
 
 
-def memory(minutes_list) -> None:
-    """Peak memory of ``recognize(path)`` on WAV files of several lengths (fresh processes)."""
-    import subprocess
-    import tempfile
-
+def _memory_make(path: str, minutes: float) -> None:
     from semser_tf.data.audio import save_wav
     from semser_tf.data.espeak import synthesize
 
+    sr = 22050
+    rng = np.random.default_rng(0)
+    x = (10 ** (-70 / 20) * rng.standard_normal(int(minutes * 60 * sr))).astype(np.float32)
+    for i, t in enumerate(("the weather today was wonderful", "we walked along the river", "my service looks sad")):
+        a, _ = synthesize(t, voice="en-us")
+        s = int((20 + i * minutes * 15) * sr)
+        x[s:s + len(a)] += a
+    save_wav(path, x)
+
+
+def memory(minutes_list) -> None:
+    """Peak memory of ``recognize(path)`` on WAV files of several lengths.
+
+    Each file is written by one child process and recognised by another, so that the
+    measuring process inherits no peak from the one that built the audio (``ru_maxrss``
+    survives ``fork`` and ``exec`` on Linux).
+    """
+    import subprocess
+    import tempfile
+
     with tempfile.TemporaryDirectory() as tmp:
         for minutes in minutes_list:
-            sr = 22050
-            rng = np.random.default_rng(0)
-            x = (10 ** (-70 / 20) * rng.standard_normal(int(minutes * 60 * sr))).astype(np.float32)
-            for i, t in enumerate(("the weather today was wonderful", "we walked along the river",
-                                   "my service looks sad")):
-                a, _ = synthesize(t, voice="en-us")
-                s = int((20 + i * minutes * 15) * sr)
-                x[s:s + len(a)] += a
-            path = Path(tmp) / f"long{minutes:g}.wav"
-            save_wav(path, x)
-            del x
-            subprocess.run([sys.executable, __file__, "--memory-child", str(path)], check=True)
+            path = str(Path(tmp) / f"long{minutes:g}.wav")
+            subprocess.run([sys.executable, __file__, "--memory-make", path, str(minutes)], check=True)
+            subprocess.run([sys.executable, __file__, "--memory-child", path], check=True)
 
 
 def main(argv=None) -> int:
@@ -161,10 +168,14 @@ def main(argv=None) -> int:
     p.add_argument("--memory", default="", help="only peak memory of recognize on WAV files of these "
                                                "minutes, e.g. 4,40")
     p.add_argument("--memory-child", help=argparse.SUPPRESS)
+    p.add_argument("--memory-make", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.memory_child:
         _memory_child(args.memory_child)
+        return 0
+    if args.memory_make:
+        _memory_make(args.memory_make[0], float(args.memory_make[1]))
         return 0
     if args.speed:
         speed()

@@ -64,13 +64,14 @@ def main(argv=None) -> int:
             "true word file": dict(kw=lambda r: {"words": r.words}),
             "transcript aligned": dict(kw=lambda r: {"words": aligner.words(
                 r.audio_path, transcript=read_transcription(root / "transcriptions" / f"{r.name}.csv")).words}),
-            "recognised (general English LM)": dict(kw=lambda r: {}),
+            "recognised (general English LM)": dict(kw=lambda r: {"language_model": "general"}),
             "recognised (domain LM)": dict(kw=lambda r: {"language_model": lm}),
             "recognised (model-vocabulary unigram LM)": dict(kw=lambda r: {"language_model": "vocabulary"}),
             "no words (zeros)": dict(kw=lambda r: {"words_from": "none"}),
         }
         if args.encode:
-            routes["encode mode, recognised segments"] = dict(kw=lambda r: {}, mode="encode")
+            routes["encode mode, recognised segments"] = dict(kw=lambda r: {"language_model": "general"},
+                                                              mode="encode")
         if args.only:
             keep = [k for k in args.only.split(",") if k]
             routes = {k: v for k, v in routes.items() if any(x in k for x in keep)}

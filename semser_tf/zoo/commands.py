@@ -35,7 +35,8 @@ def _predict(args):
 
         words_csv = write_words(out_csv.parent / f"{audio.stem}.words.csv", pred.words)
         how = "recognised" if pred.words_source == "asr" else "aligned to the transcript"
-        print(f"words: {len(pred.words)} {how} (pocketsphinx, English)", file=sys.stderr)
+        print(f"words: {len(pred.words)} {how} (pocketsphinx, English; language model: "
+              f"{args.language_model})", file=sys.stderr)
     if not args.no_plot:
         pred.plot(out_png, title=f"{audio.name} - {model.name}")
     duration = len(pred.times) / 10
@@ -109,10 +110,10 @@ def register(sub):
                         "aligned words are written to STEM.words.csv beside the predictions")
     p.add_argument("--transcript", help="transcript to align when there is no --words file: a text "
                                         "file, a timed transcript (start;end;'text') or the text itself")
-    p.add_argument("--language-model", help="n-gram file (ARPA) of the domain's text for recognition "
-                                            "(semser words lm), or 'vocabulary' (a unigram model of the "
-                                            "model's own vocabulary); default: pocketsphinx's general English "
-                                            "model")
+    p.add_argument("--language-model", default="auto",
+                   help="for recognition: auto (default: the model's own vocabulary when it has at most "
+                        "5000 words, as the bundled model, else pocketsphinx's general English model), "
+                        "vocabulary, general, or an n-gram file (ARPA) of the domain's text (semser words lm)")
     p.add_argument("--model", default=None, help="zoo name, entry path or run folder (default: bundled)")
     p.add_argument("--mode", default=None,
                    help="semantic features: lookup (aligned speech table), text (Word2Vec) or encode "

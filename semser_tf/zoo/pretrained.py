@@ -9,6 +9,14 @@ from pathlib import Path
 from semser_tf.errors import ConfigError
 
 DEFAULT_MODEL = "semser-synthetic-attention"
+
+VOCABULARY_LM_MAX_WORDS = 5000
+"""``language_model="auto"`` recognises with the model's own vocabulary up to this many words.
+
+Measured with the bundled model (304 words) on held-out synthetic speech: valence CCC 0.576
+with its vocabulary model, 0.292 with pocketsphinx's general English model (true words:
+0.753; docs/results.md, "Words from audio"). A large vocabulary makes a weak unigram model,
+so above this size the general model is kept."""
 """The model ``load_pretrained()`` returns when no name is given (bundled, no network)."""
 
 
@@ -103,22 +111,29 @@ class PretrainedModel:
         return path
 
     def words(self, audio, sample_rate=None, words=None, transcript=None, words_from="auto",
-              language_model=None):
+              language_model="auto"):
         """The words of a recording: given, aligned from a transcript, or recognised.
 
         See :class:`semser_tf.semantic.words.WordSource`; returns its ``WordsResult``
-        (``words``, ``source``). ``language_model="vocabulary"`` recognises with
-        :meth:`vocabulary_language_model`.
+        (``words``, ``source``). ``language_model``: ``"auto"`` (default: ``"vocabulary"`` for
+        a model whose vocabulary has at most :data:`VOCABULARY_LM_MAX_WORDS` words, else
+        ``"general"``), ``"vocabulary"`` (:meth:`vocabulary_language_model`), ``"general"``
+        (pocketsphinx's general English model), or an n-gram file.
         """
         from semser_tf.semantic.words import WordSource
 
+        if language_model is None or (isinstance(language_model, str) and language_model == "auto"):
+            small = self.embeddings is not None and len(self.embeddings.words) <= VOCABULARY_LM_MAX_WORDS
+            language_model = "vocabulary" if small else "general"
         if isinstance(language_model, str) and language_model == "vocabulary":
             language_model = self.vocabulary_language_model()
+        elif isinstance(language_model, str) and language_model == "general":
+            language_model = None
         return WordSource(words_from, language_model=language_model).words(
             audio, sample_rate, words=words, transcript=transcript)
 
     def predict(self, audio, words=None, sample_rate=None, mode=None, progress=False, transcript=None,
-                words_from="auto", language_model=None):
+                words_from="auto", language_model="auto"):
         """Per-frame predictions (10 Hz) for a WAV/FLAC/MP3/OGG file or an array.
 
         Without ``words`` the words come from the audio (``words_from="auto"``): the forced
@@ -136,9 +151,11 @@ class PretrainedModel:
             transcript: a text, timed sentences, or a ``Path`` to a transcript file, to
                 align when ``words`` are not given.
             words_from: ``auto``, ``file``, ``asr``, ``align`` or ``none``.
-            language_model: an n-gram file of the domain's text for recognition
-                (:func:`semser_tf.semantic.words.language_model.build_language_model`), or
-                ``"vocabulary"``: a unigram model of the embeddings' own vocabulary.
+            language_model: for recognition: ``"auto"`` (default; see :meth:`words`: the
+                model's own vocabulary for the bundled model), ``"vocabulary"``,
+                ``"general"`` (pocketsphinx's general English model), or an n-gram file of
+                the domain's text
+                (:func:`semser_tf.semantic.words.language_model.build_language_model`).
 
         Returns:
             A :class:`semser_tf.inference.Prediction` (``times``, ``values``, ``targets``,

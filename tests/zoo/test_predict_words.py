@@ -24,6 +24,12 @@ def talk(tmp_path_factory):
     return path, 2.0, 2.0 + len(speech) / SR, len(audio) / SR
 
 
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    # the vocabulary language model of the default route is written to the zoo cache
+    monkeypatch.setenv("SEMSER_TF_CACHE", str(tmp_path / "cache"))
+
+
 @pytest.fixture(scope="module")
 def model():
     from semser_tf.zoo.pretrained import load_pretrained
@@ -33,8 +39,11 @@ def model():
 
 def test_predict_without_words_recognises_them(model, talk):
     path, s0, s1, duration = talk
-    pred = model.predict(path)
+    pred = model.predict(path)  # language_model="auto": the bundled model's own 304 words
     assert pred.words_source == "asr" and len(pred.words) >= 5
+    assert all(w.word in set(model.embeddings.words) for w in pred.words)
+    general = model.predict(path, language_model="general")
+    assert general.words != pred.words and len(general.words) >= 5
     assert all(s0 - 0.05 <= w.start < w.end <= s1 + 0.05 for w in pred.words)
     # the semantic input the model saw: nonzero where words are spoken, zero in silence
     from types import SimpleNamespace
