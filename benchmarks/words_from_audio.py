@@ -95,7 +95,16 @@ def speed() -> None:
     recognize(rec.audio[:22050], 22050)  # warm-up: TensorFlow's resampler, the decoder
     seconds = len(rec.audio) / 22050
     text = " ".join(s.text for s in rec.sentences)
+    import tempfile
+
+    from semser_tf.zoo.pretrained import load_pretrained
+
+    os.environ.setdefault("SEMSER_TF_CACHE", tempfile.mkdtemp())
+    vocab_lm = load_pretrained(offline=True).vocabulary_language_model()
+    recognize(rec.audio[:22050], 22050, language_model=vocab_lm)  # warm-up of that decoder
     runs = (("recognize", lambda: recognize(rec.audio, 22050)),
+            ("recognize, the bundled model's vocabulary (predict's default)",
+             lambda: recognize(rec.audio, 22050, language_model=vocab_lm)),
             ("align (whole text, one utterance)", lambda: align(rec.audio, text, 22050)),
             ("align (timed sentences)",
              lambda: align(rec.audio, [(s.start, s.end, s.text) for s in rec.sentences], 22050)))
