@@ -31,9 +31,16 @@ def _predict(args):
     pred.to_csv(out_csv)
     words_csv = None
     if pred.words_source in ("asr", "align"):
-        from semser_tf.semantic.words import write_words
+        from semser_tf.semantic.words import format_words, write_words
 
-        words_csv = write_words(out_csv.parent / f"{audio.stem}.words.csv", pred.words)
+        words_csv = out_csv.parent / f"{audio.stem}.words.csv"
+        if words_csv.exists() and words_csv.read_text(encoding="utf-8", errors="replace") != format_words(pred.words):
+            # a words file of the user's (or an earlier run, perhaps edited): never overwritten
+            print(f"semser predict: {words_csv} exists and differs from the words used now: kept; "
+                  f"pass --words {words_csv} to predict from it", file=sys.stderr)
+            words_csv = None
+        else:
+            write_words(words_csv, pred.words)
         how = "recognised" if pred.words_source == "asr" else "aligned to the transcript"
         print(f"words: {len(pred.words)} {how} (pocketsphinx, English; language model: "
               f"{args.language_model})", file=sys.stderr)

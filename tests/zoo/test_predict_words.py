@@ -76,13 +76,22 @@ def test_cli_predict_writes_the_words_used(talk, tmp_path):
     assert main(["predict", str(path), "--csv", str(out), "--no-plot", "--offline"]) == 0
     words = read_words(out.parent / "talk.words.csv")
     assert len(words) >= 5 and all(s0 - 0.05 <= w.start < w.end <= s1 + 0.05 for w in words)
-    # a transcript given as text is aligned; as a file too
+    # the same run again: the same words, the file is rewritten identically
+    assert main(["predict", str(path), "--csv", str(out), "--no-plot", "--offline"]) == 0
+    assert read_words(out.parent / "talk.words.csv") == words
+    # a transcript given as text is aligned; as a file too (each in a fresh output folder)
     tfile = tmp_path / "talk.txt"
     tfile.write_text(TEXT + "\n")
-    for transcript in (TEXT, str(tfile)):
-        assert main(["predict", str(path), "--csv", str(out), "--no-plot", "--offline",
+    for i, transcript in enumerate((TEXT, str(tfile))):
+        out_i = tmp_path / f"out{i}" / "talk.pred.csv"
+        assert main(["predict", str(path), "--csv", str(out_i), "--no-plot", "--offline",
                      "--transcript", transcript]) == 0
-        assert [w.word for w in read_words(out.parent / "talk.words.csv")] == TEXT.split()
+        assert [w.word for w in read_words(out_i.parent / "talk.words.csv")] == TEXT.split()
+    # an existing, different words file is never overwritten
+    mine = out.parent / "talk.words.csv"
+    mine.write_text("0.000;1.000;hello\n")
+    assert main(["predict", str(path), "--csv", str(out), "--no-plot", "--offline", "--transcript", TEXT]) == 0
+    assert mine.read_text() == "0.000;1.000;hello\n"
 
 
 def test_cli_words_commands(talk, tmp_path):
