@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "semser_tf.models.commands",
     "semser_tf.data.commands",
     "semser_tf.semantic.commands",
+    "semser_tf.semantic.words.commands",
     "semser_tf.training.commands",
     "semser_tf.zoo.commands",
     "semser_tf.tuning_commands",

@@ -37,12 +37,16 @@ class Prediction:
         values: (n, targets) predictions in [-1, 1].
         targets: target names, in column order.
         weights: optional (n, 2) modality weights [paralinguistic, semantic].
+        words: the word timings the semantic input was made from (``None``: not recorded).
+        words_source: where they came from: ``file``, ``align``, ``asr`` or ``none``.
     """
 
     times: np.ndarray
     values: np.ndarray
     targets: tuple
     weights: np.ndarray | None = None
+    words: list | None = None
+    words_source: str | None = None
 
     def __getitem__(self, target: str) -> np.ndarray:
         return self.values[:, list(self.targets).index(target)]

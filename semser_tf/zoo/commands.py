@@ -16,26 +16,48 @@ def _predict(args):
     audio = Path(args.audio)
     out_csv = Path(args.csv) if args.csv else audio.with_suffix(".pred.csv")
     out_png = Path(args.plot) if args.plot else out_csv.with_suffix(".png")
+    transcript = args.transcript
+    if transcript is not None and Path(transcript).is_file():
+        transcript = Path(transcript)
     # never write an output onto an input (checked before the model is loaded)
-    check_outputs({"--csv": out_csv, "--plot": None if args.no_plot else out_png},
-                  {"AUDIO": audio, "--words": args.words, "--model": args.model})
+    words_out = None if args.words else out_csv.parent / f"{audio.stem}.words.csv"
+    check_outputs({"--csv": out_csv, "--plot": None if args.no_plot else out_png, "words file": words_out},
+                  {"AUDIO": audio, "--words": args.words, "--model": args.model,
+                   "--transcript": transcript if isinstance(transcript, Path) else None})
     model = load_pretrained(args.model, offline=args.offline, embedding_mode=args.mode, timeout=args.timeout)
     if args.precision != "float32":
         model = model.with_precision(args.precision)
-    if not args.words:
-        print("semser predict: no --words file: the semantic input is empty (zeros) for a "
+    if args.words_from == "none" or (args.words_from == "file" and not args.words):
+        print("semser predict: no words: the semantic input is empty (zeros) for a "
               "transcript-lookup model; predictions then rest on the voice alone.", file=sys.stderr)
     t0 = time.time()
-    pred = model.predict(audio, words=args.words, progress=args.progress)
+    pred = model.predict(audio, words=args.words, progress=args.progress, transcript=transcript,
+                         words_from=args.words_from, language_model=args.language_model)
     seconds = time.time() - t0
     pred.to_csv(out_csv)
+    words_csv = None
+    if pred.words_source in ("asr", "align"):
+        from semser_tf.semantic.words import format_words, write_words
+
+        words_csv = out_csv.parent / f"{audio.stem}.words.csv"
+        if words_csv.exists() and words_csv.read_text(encoding="utf-8", errors="replace") != format_words(pred.words):
+            # a words file of the user's (or an earlier run, perhaps edited): never overwritten
+            print(f"semser predict: {words_csv} exists and differs from the words used now: kept; "
+                  f"pass --words {words_csv} to predict from it", file=sys.stderr)
+            words_csv = None
+        else:
+            write_words(words_csv, pred.words)
+        how = "recognised" if pred.words_source == "asr" else "aligned to the transcript"
+        print(f"words: {len(pred.words)} {how} (pocketsphinx, English; language model: "
+              f"{args.language_model})", file=sys.stderr)
     if not args.no_plot:
         pred.plot(out_png, title=f"{audio.name} - {model.name}")
     duration = len(pred.times) / 10
     print(f"{audio}: {duration:.1f} s of audio in {seconds:.1f} s ({duration / max(seconds, 1e-9):.0f} audio s/s)")
     means = ", ".join(f"{t} {pred[t].mean():+.3f}" for t in pred.targets)
     print(f"mean prediction: {means}")
-    print(f"written: {out_csv}" + ("" if args.no_plot else f", {out_png}"))
+    print(f"written: {out_csv}" + ("" if args.no_plot else f", {out_png}")
+          + ("" if words_csv is None else f", {words_csv}"))
     return 0
 
 
@@ -95,6 +117,17 @@ def register(sub):
     p = sub.add_parser("predict", help="predict arousal/valence/liking over time for an audio file")
     p.add_argument("audio", help="WAV (streamed), FLAC, MP3 or OGG file")
     p.add_argument("--words", help="word timings file (start;end;word); optional")
+    p.add_argument("--words-from", default="auto", choices=("auto", "file", "asr", "align", "none"),
+                   help="where the words come from: auto (default: --words, else the alignment of "
+                        "--transcript, else English speech recognition), file (only --words), asr, "
+                        "align (needs --transcript) or none (semantic input zero); recognised or "
+                        "aligned words are written to STEM.words.csv beside the predictions")
+    p.add_argument("--transcript", help="transcript to align when there is no --words file: a text "
+                                        "file, a timed transcript (start;end;'text') or the text itself")
+    p.add_argument("--language-model", default="auto",
+                   help="for recognition: auto (default: the model's own vocabulary when it has at most "
+                        "5000 words, as the bundled model, else pocketsphinx's general English model), "
+                        "vocabulary, general, or an n-gram file (ARPA) of the domain's text (semser words lm)")
     p.add_argument("--model", default=None, help="zoo name, entry path or run folder (default: bundled)")
     p.add_argument("--mode", default=None,
                    help="semantic features: lookup (aligned speech table), text (Word2Vec) or encode "

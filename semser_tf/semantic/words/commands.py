@@ -1,0 +1,111 @@
+"""``semser words recognize | align | lm``: words from audio on the command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from semser_tf.errors import ConfigError
+
+
+def _out_path(args, audio: Path) -> Path:
+    out = Path(args.out) if args.out else audio.with_suffix(".words.csv")
+    if out.exists() and not args.overwrite:
+        raise ConfigError(f"{out} exists; pass --overwrite to replace it, or --out another file")
+    return out
+
+
+def _report(words, out, how):
+    from .source import write_words
+
+    write_words(out, words)
+    span = f", {words[0].start:.2f}-{words[-1].end:.2f} s" if words else ""
+    print(f"{len(words)} words {how}{span}: {out}")
+    return 0
+
+
+def _recognize(args):
+    from .asr import recognize
+
+    audio = Path(args.audio)
+    out = _out_path(args, audio)
+    return _report(recognize(audio, language_model=args.language_model), out, "recognised")
+
+
+def _align(args):
+    from .forced_align import align
+
+    audio = Path(args.audio)
+    out = _out_path(args, audio)
+    transcript = Path(args.transcript) if Path(args.transcript).is_file() else args.transcript
+    words = align(audio, transcript, on_failure="spread" if args.spread else "raise")
+    return _report(words, out, "aligned")
+
+
+def _lm(args):
+    from .language_model import build_language_model
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise ConfigError(f"{out} exists; pass --overwrite to replace it")
+    texts = []
+    for name in args.text:
+        p = Path(name)
+        if not p.is_file():
+            raise ConfigError(f"{p}: text file not found; expected UTF-8 text, one sentence per line")
+        texts.extend(p.read_text(encoding="utf-8", errors="replace").splitlines())
+    build_language_model(texts, out)
+    print(f"language model of {len(texts)} lines: {out}", file=sys.stderr)
+    return 0
+
+
+def _corpus(args):
+    from .corpus import write_corpus_words
+    from .source import WordSource
+
+    counts = write_corpus_words(args.corpus, args.cache_dir,
+                                WordSource(args.words_from, on_failure="spread",
+                                           language_model=args.language_model))
+    print(f"{args.corpus}: {counts['written']} words files written ({counts['aligned']} aligned, "
+          f"{counts['recognised']} recognised, {counts['cached']} from the cache); "
+          f"{counts['kept']} existing files kept")
+    return 0
+
+
+def register(sub):
+    p = sub.add_parser("words", help="words with timings from audio: recognise, align a transcript, "
+                                     "build a domain language model")
+    wsub = p.add_subparsers(dest="words_command", metavar="WORDS_COMMAND")
+
+    q = wsub.add_parser("recognize", help="recognise English speech; write start;end;word")
+    q.add_argument("audio")
+    q.add_argument("--out", help="words file (default AUDIO.words.csv)")
+    q.add_argument("--language-model", help="ARPA n-gram file of the domain's text (semser words lm)")
+    q.add_argument("--overwrite", action="store_true")
+    q.set_defaults(func=_recognize)
+
+    q = wsub.add_parser("align", help="word timings of a known transcript (forced alignment)")
+    q.add_argument("audio")
+    q.add_argument("--transcript", required=True,
+                   help="a text file, a timed transcript (start;end;'text') or the text itself")
+    q.add_argument("--out", help="words file (default AUDIO.words.csv)")
+    q.add_argument("--spread", action="store_true",
+                   help="when a sentence does not align, spread its words by character count instead of failing")
+    q.add_argument("--overwrite", action="store_true")
+    q.set_defaults(func=_align)
+
+    q = wsub.add_parser("lm", help="an ARPA trigram model of text files, for recognition in their domain")
+    q.add_argument("text", nargs="+", help="UTF-8 text files, one sentence per line")
+    q.add_argument("--out", required=True, help="the .arpa file to write")
+    q.add_argument("--overwrite", action="store_true")
+    q.set_defaults(func=_lm)
+
+    q = wsub.add_parser("corpus", help="write the missing words/NAME.csv of a SEWA-layout corpus from its "
+                                       "audio (transcripts aligned, else speech recognised)")
+    q.add_argument("corpus", help="SEWA-layout corpus folder")
+    q.add_argument("--words-from", default="auto", choices=("auto", "asr", "align"),
+                   help="auto (default): align transcriptions/NAME.csv when present, else recognise")
+    q.add_argument("--cache-dir", help="cache of results (default CORPUS/.words-cache)")
+    q.add_argument("--language-model", help="ARPA n-gram file of the domain's text (semser words lm)")
+    q.set_defaults(func=_corpus)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])

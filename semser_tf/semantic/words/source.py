@@ -1,0 +1,154 @@
+"""One object the rest of the package calls for words: :class:`WordSource`.
+
+A word source answers "which words are spoken when" for one recording, from the first of
+what is available (mode ``"auto"``): a word-timing file or list the user gives, else the
+forced alignment of a transcript the user gives, else speech recognition. Modes ``"file"``,
+``"align"``, ``"asr"`` and ``"none"`` force one route. Like a pretrained bundle
+(torchaudio's ``pipelines`` bundles, SpeechBrain's ``from_hparams`` interfaces) it names
+its model and input rate (``name``, ``sample_rate``) and does its own resampling, so callers
+pass audio at any rate.
+
+Example:
+    >>> from semser_tf.semantic.words import WordSource
+    >>> result = WordSource().words("talk.wav")                   # doctest: +SKIP
+    >>> result.source, result.words[:1]                           # doctest: +SKIP
+    ('asr', [WordTiming(start=0.13, end=0.4, word='whether')])
+    >>> write_words("talk.words.csv", result.words)               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+from semser_tf.errors import ConfigError
+from semser_tf.types import WordTiming
+
+__all__ = ["MODES", "WordSource", "WordsResult", "write_words", "format_words"]
+
+MODES = ("auto", "file", "asr", "align", "none")
+"""Where words may come from (see :class:`WordSource`)."""
+
+
+class WordsResult(NamedTuple):
+    """Words of a recording and the route that produced them (``file``, ``align``, ``asr``, ``none``)."""
+
+    words: list
+    source: str
+
+
+def format_words(words) -> str:
+    """The project's word-file text: one ``start;end;word`` line per word, 3 decimals.
+
+    Example:
+        >>> format_words([WordTiming(0.0, 0.25, "hello")])
+        '0.000;0.250;hello\\n'
+    """
+    return "".join(f"{float(w[0]):.3f};{float(w[1]):.3f};{str(w[2]).replace(chr(10), ' ')}\n" for w in words)
+
+
+def write_words(path, words) -> Path:
+    """Write word timings as a words file (``start;end;word``), atomically.
+
+    The file reads back with :func:`semser_tf.data.timings.read_words`.
+    """
+    from semser_tf.io import atomic_write_text
+
+    return atomic_write_text(path, format_words(words))
+
+
+class WordSource:
+    """Words of a recording from a file, a transcript's alignment, or recognition.
+
+    Args:
+        mode: ``"auto"`` (given words, else alignment of a given transcript, else
+            recognition), ``"file"`` (only given words; none given: no words), ``"asr"``
+            (recognition, ignoring any transcript), ``"align"`` (a transcript is
+            required), ``"none"`` (no words: the semantic input stays zero).
+        max_utterance: longest stretch recognised as one utterance (seconds).
+        on_failure: alignment failures ``"raise"`` or fall back to ``"spread"``
+            (character-count spreading over the sentence).
+        language_model: an n-gram file of the domain's text for recognition
+            (:func:`~semser_tf.semantic.words.language_model.build_language_model`);
+            default: pocketsphinx's general English model.
+
+    Attributes:
+        name: the recogniser (``pocketsphinx-5.1.1-en-us``).
+        sample_rate: the rate the recogniser works at (16000); inputs are resampled.
+    """
+
+    sample_rate = 16000
+
+    def __init__(self, mode: str = "auto", max_utterance: float = 60.0, on_failure: str = "raise",
+                 language_model=None):
+        if mode not in MODES:
+            raise ConfigError(f"word source mode {mode!r}: expected one of {', '.join(MODES)}")
+        if on_failure not in ("raise", "spread"):
+            raise ConfigError(f"on_failure={on_failure!r}: expected 'raise' or 'spread'")
+        self.mode = mode
+        self.max_utterance = float(max_utterance)
+        self.on_failure = on_failure
+        self.language_model = None if language_model is None else Path(language_model)
+
+    @property
+    def name(self) -> str:
+        try:
+            from importlib.metadata import version
+
+            v = version("pocketsphinx")
+        except Exception:  # pragma: no cover
+            v = "unknown"
+        return f"pocketsphinx-{v}-en-us"
+
+    @property
+    def cache_key(self) -> str:
+        """Identifies the recogniser and settings (for caches of words per recording)."""
+        lm = "default"
+        if self.language_model is not None:
+            import hashlib
+
+            lm = hashlib.sha256(self.language_model.read_bytes()).hexdigest()[:16]
+        return f"{self.name}:utt={self.max_utterance:g}:fail={self.on_failure}:lm={lm}"
+
+    def recognize(self, audio, sample_rate: int | None = None) -> list[WordTiming]:
+        """Recognised words (see :func:`semser_tf.semantic.words.asr.recognize`)."""
+        from .asr import recognize
+
+        return recognize(audio, sample_rate, max_utterance=self.max_utterance, language_model=self.language_model)
+
+    def align(self, audio, transcript, sample_rate: int | None = None) -> list[WordTiming]:
+        """Aligned transcript words (see :func:`semser_tf.semantic.words.forced_align.align`)."""
+        from .forced_align import align
+
+        return align(audio, transcript, sample_rate, on_failure=self.on_failure)
+
+    def words(self, audio, sample_rate: int | None = None, words=None, transcript=None) -> WordsResult:
+        """The words of one recording and where they came from.
+
+        Args:
+            audio: a path or an array (with ``sample_rate``).
+            sample_rate: the rate of an array input.
+            words: given word timings (a ``start;end;word`` file or ``WordTiming`` list).
+            transcript: a text, timed sentences, or a ``Path`` to a transcript file.
+
+        Raises:
+            ConfigError: mode ``"align"`` without a transcript.
+        """
+        if self.mode == "none":
+            return WordsResult([], "none")
+        if words is not None and self.mode in ("auto", "file"):
+            if isinstance(words, (str, Path)):
+                from semser_tf.data.timings import read_words
+
+                return WordsResult(read_words(words), "file")
+            return WordsResult([WordTiming(float(w[0]), float(w[1]), str(w[2])) for w in words], "file")
+        if self.mode == "file":
+            return WordsResult([], "none")
+        if transcript is not None and self.mode in ("auto", "align"):
+            return WordsResult(self.align(audio, transcript, sample_rate), "align")
+        if self.mode == "align":
+            raise ConfigError("word source 'align' needs a transcript (text or file)")
+        return WordsResult(self.recognize(audio, sample_rate), "asr")
+
+    def __repr__(self) -> str:
+        return f"WordSource(mode={self.mode!r}, recogniser={self.name!r})"

@@ -1,0 +1,148 @@
+"""16 kHz mono audio for the recogniser, read in chunks so that long files stay cheap.
+
+A WAV file is read and resampled piece by piece (as :mod:`semser_tf.inference` streams
+22050 Hz windows for the model): each requested range of output samples is computed from
+the input samples it needs plus a margin of context on each side, aligned so that chunk
+boundaries leave no seams (the polyphase resampler of :func:`semser_tf.data.audio.resample`
+has no delay and a finite support of ten zero crossings of the slower rate). Other formats
+(FLAC, MP3, OGG) and arrays are decoded whole and resampled once.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["AudioSource", "open_source"]
+
+_MARGIN = 4096  # input samples of context each side when resampling a chunk
+BLOCK = 16000 * 30  # output samples per block when scanning a whole source
+
+
+class AudioSource:
+    """Random access to 16 kHz mono float32 samples ``[a, b)`` of one recording.
+
+    Attributes:
+        total: number of 16 kHz samples (``floor(n_in * 16000 / rate)``: no time past the
+            input's end).
+        rate: the input's sample rate.
+        path: the file, or ``None`` for an array.
+    """
+
+    def __init__(self, total: int, rate: int, path=None):
+        self.total = int(total)
+        self.rate = int(rate)
+        self.path = path
+
+    def _raw(self, a: int, b: int) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def read(self, a: int, b: int) -> np.ndarray:
+        """Samples ``[a, b)``, clipped to the source."""
+        a, b = max(0, int(a)), min(self.total, int(b))
+        if b <= a:
+            return np.zeros(0, np.float32)
+        return self._raw(a, b)
+
+    def blocks(self):
+        """``(start, samples)`` over the whole source in blocks of 30 s."""
+        for a in range(0, self.total, BLOCK):
+            yield a, self.read(a, a + BLOCK)
+
+
+class _ArraySource(AudioSource):
+    def __init__(self, x: np.ndarray, rate: int, path=None):
+        super().__init__(len(x), rate, path)
+        self.x = x
+
+    def _raw(self, a, b):
+        return self.x[a:b].copy()
+
+
+class _WavSource(AudioSource):
+    def __init__(self, path):
+        from semser_tf.data.audio import wav_info
+
+        from .asr import ASR_SAMPLE_RATE
+
+        self.info = wav_info(path)
+        self.total_in = int(self.info["frames"])
+        rate = int(self.info["sample_rate"])
+        super().__init__(self.total_in * ASR_SAMPLE_RATE // rate, rate, Path(path))
+
+    def _read_in(self, start, stop):
+        from semser_tf.data.audio import _read_wav_numpy
+
+        start, stop = max(0, start), min(self.total_in, stop)
+        info = dict(self.info, data_offset=self.info["data_offset"] + start * self.info["block_align"],
+                    frames=max(0, stop - start))
+        if stop <= start:
+            return np.zeros(0, np.float32)
+        return _read_wav_numpy(self.path, info).mean(axis=1).astype(np.float32)
+
+    def _raw(self, a, b):
+        from semser_tf.data.audio import _factors, resample
+
+        from .asr import ASR_SAMPLE_RATE
+
+        if self.rate == ASR_SAMPLE_RATE:
+            return self._read_in(a, b)
+        up, down = _factors(self.rate, ASR_SAMPLE_RATE)
+        # output sample j sits at input position j * down / up: align chunks to `up`
+        o0 = (a // up) * up
+        i0 = o0 * down // up
+        i1 = int(math.ceil(b * down / up)) + 1
+        m0 = min(_MARGIN - _MARGIN % down, i0)  # a margin that keeps the alignment exact
+        chunk = self._read_in(i0 - m0, i1 + _MARGIN)
+        y = resample(chunk, self.rate, ASR_SAMPLE_RATE)
+        skip = m0 * up // down + (a - o0)
+        x = y[skip: skip + (b - a)]
+        if len(x) < b - a:
+            x = np.pad(x, (0, b - a - len(x)))
+        return np.ascontiguousarray(x, np.float32)
+
+
+def open_source(audio, sample_rate: int | None = None) -> AudioSource:
+    """An :class:`AudioSource` over a path (WAV streamed) or an array (with its rate).
+
+    Raises:
+        RecognitionError: a missing file, an array without its rate, of a bad shape, or
+            with NaN/inf.
+        DataError: a file that cannot be read (naming it).
+    """
+    from semser_tf.data.audio import decode_audio, resample, sniff_format
+
+    from .asr import ASR_SAMPLE_RATE, RecognitionError
+
+    path = None
+    if isinstance(audio, (str, Path)):
+        path = Path(audio)
+        if not path.is_file():
+            raise RecognitionError("audio file not found", path)
+        if sniff_format(path) == "wav":
+            src = _WavSource(path)
+            if src.total_in == 0:
+                raise RecognitionError("the WAV file holds no audio", path)
+            return src
+        x, sample_rate = decode_audio(path)
+    else:
+        x = np.asarray(audio, dtype=np.float32)
+        if x.ndim == 2:
+            x = x.mean(axis=1) if x.shape[1] <= 8 else x.mean(axis=0)
+        if x.ndim != 1:
+            raise RecognitionError(f"audio array of shape {x.shape}: expected (samples,) or (samples, channels)")
+        if sample_rate is None:
+            raise RecognitionError("an audio array needs its sample_rate (e.g. sample_rate=22050)")
+        if not np.all(np.isfinite(x)):
+            raise RecognitionError("audio array holds NaN or infinite samples")
+    rate = int(sample_rate)
+    if rate != ASR_SAMPLE_RATE:
+        n_in = len(x)
+        try:
+            x = resample(x, rate, ASR_SAMPLE_RATE)
+        except Exception as err:
+            raise RecognitionError(f"cannot resample {rate} Hz audio to {ASR_SAMPLE_RATE} Hz: {err}", path) from err
+        x = x[: n_in * ASR_SAMPLE_RATE // rate]
+    return _ArraySource(np.ascontiguousarray(x, np.float32), rate, path)
