@@ -34,10 +34,16 @@ COMPACT = {  # small enough to ship (about 0.2 M parameters), same architecture 
 }
 
 
+def _shown(a) -> str:
+    """An argument as logged: paths inside the repository relative to it (no machine paths)."""
+    text = str(a)
+    return text.replace(str(REPO) + "/", "") if text.startswith(str(REPO) + "/") else text
+
+
 def semser(*args, log):
     from semser_tf.cli import main
 
-    cmd = "semser " + " ".join(shlex.quote(str(a)) for a in args)
+    cmd = "semser " + " ".join(shlex.quote(_shown(a)) for a in args)
     print(f"\n$ {cmd}", flush=True)
     t0 = time.time()
     rc = main([str(a) for a in args])
@@ -94,9 +100,10 @@ def main():
     for m in report["metrics"]:
         m["dataset"] = report["dataset"]
     report["training"] = {"data": f"{report['dataset']}, Train partition",
-                          "command": "python tools/build_pretrained.py " + " ".join(sys.argv[1:]),
+                          "command": "python tools/build_pretrained.py " + " ".join(_shown(a) for a in sys.argv[1:]),
                           "steps": log}
-    (run / "report.json").write_text(json.dumps(report, indent=2))
+    text = json.dumps(report, indent=2).replace(str(REPO) + "/", "")  # no machine paths in the entry
+    (run / "report.json").write_text(text)
     semser("publish", run, "--name", NAME, "--out", args.out, "--overwrite", "--license", "BSD-3-Clause",
            "--description", "Attention variant (compact) trained on the project's synthetic eSpeak NG corpus of "
            "real English sentences, with GloVe 6B 50-d word features (Speech2Vec aligned onto GloVe as the "

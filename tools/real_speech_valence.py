@@ -14,9 +14,10 @@ The words the model is given (``--words``):
 
 * ``transcript``: the utterance's transcript spread over its span by character count
   (the project's documented fallback for transcripts without word timings);
-* ``align``: the transcript force-aligned to the audio (where the recognition module is
-  installed);
-* ``asr``: words recognised from the audio alone (no transcript);
+* ``align``: the transcript force-aligned to the audio (pocketsphinx), as ``semser
+  predict --transcript`` does;
+* ``asr``: words recognised from the audio alone (no transcript), as ``semser predict``
+  does on a bare file (``--language-model``: ``auto``, ``general`` or ``vocabulary``);
 * ``none``: no words (zeros: the voice alone).
 
 Usage::
@@ -73,28 +74,23 @@ def lexicon_labels(pairs, lexicon):
     return out
 
 
-def _words_for(mode, path, text, duration):
+def _words_for(model, mode, audio, text, duration, language_model="auto"):
     from semser_tf.data.timings import spread_words
 
     if mode == "none":
         return []
     if mode == "transcript":
         return spread_words([(0.0, duration, text)], warn=False)
-    from semser_tf.semantic import words as wfa  # the recognition package
-
-    from semser_tf.data.audio import load_audio
-
-    audio = load_audio(path, 16000)
-    if mode == "align":
-        try:
-            return wfa.align(audio, text, 16000)
-        except Exception as err:  # alignment failed: fall back as predict does, say so
-            print(f"{path.name}: alignment failed ({err}); transcript spread instead", file=sys.stderr)
-            return spread_words([(0.0, duration, text)], warn=False)
-    return wfa.recognize(audio, 16000)
+    # as `semser predict` gets them: forced alignment of the transcript, or recognition
+    try:
+        return list(model.words(audio, 22050, transcript=text if mode == "align" else None,
+                                words_from=mode, language_model=language_model).words)
+    except Exception as err:  # a failed alignment or recognition: no words, said so
+        print(f"\n{mode} failed ({err}); no words for this utterance", file=sys.stderr)
+        return []
 
 
-def evaluate(model, utterances, words_mode="transcript", progress=True):
+def evaluate(model, utterances, words_mode="transcript", progress=True, language_model="auto"):
     """Mean predicted valence/arousal per utterance and the AUCs."""
     from semser_tf.data.audio import load_audio
 
@@ -103,7 +99,7 @@ def evaluate(model, utterances, words_mode="transcript", progress=True):
     for i, (path, text, label, total) in enumerate(utterances, 1):
         audio = load_audio(path, 22050)
         duration = len(audio) / 22050
-        words = _words_for(words_mode, path, text, duration)
+        words = _words_for(model, words_mode, audio, text, duration, language_model)
         pred = model.predict(audio, words=words, sample_rate=22050)
         rows.append({"file": path.name, "text": text, "label": label, "rating_sum": round(total, 3),
                      "valence": float(pred["valence"].mean()), "arousal": float(pred["arousal"].mean()),
@@ -134,6 +130,7 @@ def main(argv=None):
     p.add_argument("--model", default=None, help="zoo name, entry or run folder (default: the bundled model)")
     p.add_argument("--mode", default=None, help="semantic mode (default: the model's)")
     p.add_argument("--words", choices=("transcript", "align", "asr", "none"), default="transcript")
+    p.add_argument("--language-model", default="auto", help="recognition: auto (as predict), general or vocabulary")
     p.add_argument("--limit", type=int, default=0, help="use only the first N rated utterances")
     p.add_argument("--json", help="write the summary and per-utterance rows here")
     args = p.parse_args(argv)
@@ -148,8 +145,9 @@ def main(argv=None):
     if args.limit:
         utts = utts[: args.limit]
     model = load_pretrained(args.model, embedding_mode=args.mode)
-    res, rows = evaluate(model, utts, args.words)
-    res.update({"data": args.data, "model": model.name, "mode": model.embedding_mode, "clips": len(pairs)})
+    res, rows = evaluate(model, utts, args.words, language_model=args.language_model)
+    res.update({"data": args.data, "model": model.name, "mode": model.embedding_mode, "clips": len(pairs),
+                "language_model": args.language_model if args.words == "asr" else None})
     print(json.dumps(res, indent=1))
     if args.json:
         from semser_tf.io import atomic_write_json

@@ -270,7 +270,11 @@ def test_long_wav_is_streamed_and_segmented(tmp_path):
     path = save_wav(tmp_path / "long.wav", x)
     streamed = recognize(path)
     whole, sr = decode_audio(path)
-    assert streamed == recognize(whole, sr)
+    full = recognize(whole, sr)
+    # the same words; times within one 10 ms recogniser frame (chunked and whole resampling
+    # differ in the last bits, which can move a boundary by a frame)
+    assert [w.word for w in streamed] == [w.word for w in full]
+    assert max(max(abs(a.start - b.start), abs(a.end - b.end)) for a, b in zip(streamed, full)) <= 0.0101
     assert all(10.0 - 0.3 < w.start < 12.5 or 75.0 - 0.3 < w.start < 77.5 for w in streamed)
     assert len(boundary_errors(refs, streamed)) >= 4
 
