@@ -34,6 +34,10 @@ def _predict(args):
     pred = model.predict(audio, words=args.words, progress=args.progress, transcript=transcript,
                          words_from=args.words_from, language_model=args.language_model)
     seconds = time.time() - t0
+    features = model.frame_features()
+    if pred.words and features is not None and hasattr(features, "coverage"):
+        print(f"semantic input ({model.embedding_mode} mode): "
+              f"{features.coverage([w.word for w in pred.words]).summary()}", file=sys.stderr)
     pred.to_csv(out_csv)
     words_csv = None
     if pred.words_source in ("asr", "align"):

@@ -68,7 +68,7 @@ def test_predict_with_transcript_aligns(model, talk):
     assert abs(pred.words[0].start - s0) < 0.1 and abs(pred.words[-1].end - s1) < 0.1
 
 
-def test_cli_predict_writes_the_words_used(talk, tmp_path):
+def test_cli_predict_writes_the_words_used(talk, tmp_path, capsys):
     from semser_tf.cli import main
 
     path, s0, s1, _ = talk
@@ -87,6 +87,8 @@ def test_cli_predict_writes_the_words_used(talk, tmp_path):
         assert main(["predict", str(path), "--csv", str(out_i), "--no-plot", "--offline",
                      "--transcript", transcript]) == 0
         assert [w.word for w in read_words(out_i.parent / "talk.words.csv")] == TEXT.split()
+        n = len(TEXT.split())   # plain English words: all in the bundled model's text space (GloVe)
+        assert f"semantic input (text mode): 0 of {n} words out of vocabulary" in capsys.readouterr().err
     # an existing, different words file is never overwritten
     mine = out.parent / "talk.words.csv"
     mine.write_text("0.000;1.000;hello\n")
