@@ -104,3 +104,30 @@ def test_times_are_in_the_input_time_base():
 @needs_whisper
 def test_silence_gives_no_words():
     assert recognize_whisper(np.zeros(32000, np.float32), 16000) == []
+
+
+@needs_whisper
+def test_cli_predict_with_whisper_writes_the_words_heard(tmp_path, monkeypatch):
+    # a bare WAV: speech between 2 s silences; the words file holds the spoken words,
+    # timed inside the speech (eSpeak NG's own span), and the semantic input is used
+    pytest.importorskip("espeakng_loader")
+    from semser_tf.cli import main
+    from semser_tf.data.audio import save_wav
+    from semser_tf.data.espeak import synthesize
+    from semser_tf.data.timings import read_words
+
+    monkeypatch.setenv("SEMSER_TF_CACHE", str(tmp_path / "cache"))
+    text = "the weather today was wonderful and we walked along the river before dinner"
+    speech, _ = synthesize(text, voice="en-us")
+    silence = np.zeros(2 * SR, np.float32)
+    path = tmp_path / "talk.wav"
+    save_wav(path, np.concatenate([silence, speech, silence]))
+    out = tmp_path / "out" / "talk.pred.csv"
+    assert main(["predict", str(path), "--csv", str(out), "--no-plot", "--offline", "--recognizer", "whisper"]) == 0
+    words = read_words(out.parent / "talk.words.csv")
+    s1 = 2.0 + len(speech) / SR
+    assert all(1.5 <= w.start < w.end <= s1 + 0.1 for w in words), words
+    assert corpus_word_error_rate([(text, words)]) <= 0.3
+    # a pocketsphinx language model with whisper is refused
+    assert main(["predict", str(path), "--csv", str(tmp_path / "x.csv"), "--no-plot", "--offline",
+                 "--recognizer", "whisper", "--language-model", "general"]) != 0
