@@ -131,3 +131,19 @@ def test_cli_predict_with_whisper_writes_the_words_heard(tmp_path, monkeypatch):
     # a pocketsphinx language model with whisper is refused
     assert main(["predict", str(path), "--csv", str(tmp_path / "x.csv"), "--no-plot", "--offline",
                  "--recognizer", "whisper", "--language-model", "general"]) != 0
+
+
+def test_cli_words_recognize_without_faster_whisper_says_what_to_install(monkeypatch, tmp_path, capsys):
+    from semser_tf.cli import main
+    from semser_tf.data.audio import save_wav
+
+    from semser_tf.semantic.words import whisper
+
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)
+    monkeypatch.setattr(whisper, "_models", {})  # no model loaded earlier in this process
+    path = tmp_path / "tone.wav"
+    t = np.arange(16000) / 16000
+    save_wav(path, (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000)
+    assert main(["words", "recognize", str(path), "--recognizer", "whisper"]) == 2
+    assert "pip install faster-whisper==" in capsys.readouterr().err
+    assert not (tmp_path / "tone.words.csv").exists()
