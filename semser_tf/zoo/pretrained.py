@@ -116,17 +116,24 @@ class PretrainedModel:
         return path
 
     def words(self, audio, sample_rate=None, words=None, transcript=None, words_from="auto",
-              language_model="auto"):
+              language_model="auto", recognizer="pocketsphinx", whisper_model="base"):
         """The words of a recording: given, aligned from a transcript, or recognised.
 
         See :class:`semser_tf.semantic.words.WordSource`; returns its ``WordsResult``
         (``words``, ``source``). ``language_model``: ``"auto"`` (default: ``"vocabulary"`` for
         a model whose vocabulary has at most :data:`VOCABULARY_LM_MAX_WORDS` words, else
         ``"general"``), ``"vocabulary"`` (:meth:`vocabulary_language_model`), ``"general"``
-        (pocketsphinx's general English model), or an n-gram file.
+        (pocketsphinx's general English model), or an n-gram file (pocketsphinx only).
+        ``recognizer``: ``"pocketsphinx"`` or ``"whisper"`` (``whisper_model``: ``"base"``
+        or a CTranslate2 folder; ``language_model`` must stay ``"auto"``).
         """
         from semser_tf.semantic.words import WordSource
 
+        if recognizer == "whisper":
+            if language_model is None or (isinstance(language_model, str) and language_model == "auto"):
+                language_model = None
+            return WordSource(words_from, language_model=language_model, recognizer="whisper",
+                              whisper_model=whisper_model).words(audio, sample_rate, words=words, transcript=transcript)
         if language_model is None or (isinstance(language_model, str) and language_model == "auto"):
             small = self.embeddings is not None and len(self.embeddings.words) <= VOCABULARY_LM_MAX_WORDS
             language_model = "vocabulary" if small else "general"
@@ -138,7 +145,7 @@ class PretrainedModel:
             audio, sample_rate, words=words, transcript=transcript)
 
     def predict(self, audio, words=None, sample_rate=None, mode=None, progress=False, transcript=None,
-                words_from="auto", language_model="auto"):
+                words_from="auto", language_model="auto", recognizer="pocketsphinx", whisper_model="base"):
         """Per-frame predictions (10 Hz) for a WAV/FLAC/MP3/OGG file or an array.
 
         Without ``words`` the words come from the audio (``words_from="auto"``): the forced
@@ -161,6 +168,9 @@ class PretrainedModel:
                 ``"general"`` (pocketsphinx's general English model), or an n-gram file of
                 the domain's text
                 (:func:`semser_tf.semantic.words.language_model.build_language_model`).
+            recognizer: ``"pocketsphinx"`` (default) or ``"whisper"`` (faster-whisper;
+                :mod:`semser_tf.semantic.words.whisper`).
+            whisper_model: ``"base"`` (packaged) or a CTranslate2 Whisper model folder.
 
         Returns:
             A :class:`semser_tf.inference.Prediction` (``times``, ``values``, ``targets``,
@@ -168,7 +178,8 @@ class PretrainedModel:
             ``words_source``; ``to_csv``, ``plot``).
         """
         if self.uses_words:
-            used, source = self.words(audio, sample_rate, words, transcript, words_from, language_model)
+            used, source = self.words(audio, sample_rate, words, transcript, words_from, language_model,
+                                      recognizer, whisper_model)
         else:  # the words cannot change the prediction: do not recognise
             from semser_tf.inference import read_words_arg
 

@@ -6,6 +6,8 @@ aligned or the words are recognised):
 
 * :func:`recognize` (:mod:`.asr`) - English speech recognition with pocketsphinx's
   bundled model; ``list[WordTiming]`` in seconds of the input.
+* :func:`~.whisper.recognize_whisper` (:mod:`.whisper`) - the same with Whisper
+  (faster-whisper; optional packages), ``WordSource(recognizer="whisper")``.
 * :func:`align` (:mod:`.forced_align`) - word timings of a known transcript (a text or
   timed sentences).
 * :class:`WordSource` (:mod:`.source`) - the object the CLI and the pipeline call: a given
@@ -23,11 +25,12 @@ from .asr import MIN_DURATION, RecognitionError, recognize
 from .corpus import fill_corpus_words, write_corpus_words
 from .forced_align import AlignmentError, align
 from .metrics import boundary_errors, corpus_word_error_rate, word_error_rate, word_errors
-from .source import MODES, WordSource, WordsResult, format_words, write_words
+from .source import MODES, RECOGNIZERS, WordSource, WordsResult, format_words, write_words
 
 __all__ = [
     "MIN_DURATION",
     "MODES",
+    "RECOGNIZERS",
     "AlignmentError",
     "RecognitionError",
     "WordSource",

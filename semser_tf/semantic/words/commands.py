@@ -25,11 +25,13 @@ def _report(words, out, how):
 
 
 def _recognize(args):
-    from .asr import recognize
+    from .source import WordSource
 
     audio = Path(args.audio)
     out = _out_path(args, audio)
-    return _report(recognize(audio, language_model=args.language_model), out, "recognised")
+    src = WordSource("asr", language_model=args.language_model, recognizer=args.recognizer,
+                     whisper_model=args.whisper_model)
+    return _report(src.recognize(audio), out, "recognised")
 
 
 def _align(args):
@@ -65,11 +67,19 @@ def _corpus(args):
 
     counts = write_corpus_words(args.corpus, args.cache_dir,
                                 WordSource(args.words_from, on_failure="spread",
-                                           language_model=args.language_model))
+                                           language_model=args.language_model, recognizer=args.recognizer,
+                                           whisper_model=args.whisper_model))
     print(f"{args.corpus}: {counts['written']} words files written ({counts['aligned']} aligned, "
           f"{counts['recognised']} recognised, {counts['cached']} from the cache); "
           f"{counts['kept']} existing files kept")
     return 0
+
+
+def _recognizer_args(q):
+    q.add_argument("--recognizer", default="pocketsphinx", choices=("pocketsphinx", "whisper"),
+                   help="pocketsphinx (default) or whisper (faster-whisper and the Whisper model packages)")
+    q.add_argument("--whisper-model", default="base",
+                   help="with --recognizer whisper: base (packaged) or a CTranslate2 Whisper model folder")
 
 
 def register(sub):
@@ -81,6 +91,7 @@ def register(sub):
     q.add_argument("audio")
     q.add_argument("--out", help="words file (default AUDIO.words.csv)")
     q.add_argument("--language-model", help="ARPA n-gram file of the domain's text (semser words lm)")
+    _recognizer_args(q)
     q.add_argument("--overwrite", action="store_true")
     q.set_defaults(func=_recognize)
 
@@ -107,5 +118,6 @@ def register(sub):
                    help="auto (default): align transcriptions/NAME.csv when present, else recognise")
     q.add_argument("--cache-dir", help="cache of results (default CORPUS/.words-cache)")
     q.add_argument("--language-model", help="ARPA n-gram file of the domain's text (semser words lm)")
+    _recognizer_args(q)
     q.set_defaults(func=_corpus)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])

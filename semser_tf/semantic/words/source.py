@@ -24,10 +24,14 @@ from typing import NamedTuple
 from semser_tf.errors import ConfigError
 from semser_tf.types import WordTiming
 
-__all__ = ["MODES", "WordSource", "WordsResult", "write_words", "format_words"]
+__all__ = ["MODES", "RECOGNIZERS", "WordSource", "WordsResult", "write_words", "format_words"]
 
 MODES = ("auto", "file", "asr", "align", "none")
 """Where words may come from (see :class:`WordSource`)."""
+
+RECOGNIZERS = ("pocketsphinx", "whisper")
+"""Speech recognisers: pocketsphinx (:mod:`.asr`, a pinned dependency) and Whisper
+(:mod:`.whisper`, optional: faster-whisper and a model package)."""
 
 
 class WordsResult(NamedTuple):
@@ -70,34 +74,46 @@ class WordSource:
             (character-count spreading over the sentence).
         language_model: an n-gram file of the domain's text for recognition
             (:func:`~semser_tf.semantic.words.language_model.build_language_model`);
-            default: pocketsphinx's general English model.
+            default: pocketsphinx's general English model (pocketsphinx only).
+        recognizer: ``"pocketsphinx"`` (default) or ``"whisper"`` (faster-whisper,
+            :func:`~semser_tf.semantic.words.whisper.recognize_whisper`).
+        whisper_model: the Whisper model: ``"base"`` (packaged) or a CTranslate2 model folder.
 
     Attributes:
-        name: the recogniser (``pocketsphinx-5.1.1-en-us``).
+        name: the recogniser (``pocketsphinx-5.1.1-en-us``, ``faster-whisper-1.2.1-base``).
         sample_rate: the rate the recogniser works at (16000); inputs are resampled.
     """
 
     sample_rate = 16000
 
     def __init__(self, mode: str = "auto", max_utterance: float = 60.0, on_failure: str = "raise",
-                 language_model=None):
+                 language_model=None, recognizer: str = "pocketsphinx", whisper_model="base"):
         if mode not in MODES:
             raise ConfigError(f"word source mode {mode!r}: expected one of {', '.join(MODES)}")
         if on_failure not in ("raise", "spread"):
             raise ConfigError(f"on_failure={on_failure!r}: expected 'raise' or 'spread'")
+        if recognizer not in RECOGNIZERS:
+            raise ConfigError(f"recognizer {recognizer!r}: expected one of {', '.join(RECOGNIZERS)}")
+        if recognizer == "whisper" and language_model is not None:
+            raise ConfigError("a language model applies to recognizer 'pocketsphinx' only, not 'whisper'")
         self.mode = mode
+        self.recognizer = recognizer
+        self.whisper_model = whisper_model
         self.max_utterance = float(max_utterance)
         self.on_failure = on_failure
         self.language_model = None if language_model is None else Path(language_model)
 
     @property
     def name(self) -> str:
-        try:
-            from importlib.metadata import version
+        from importlib.metadata import version
 
-            v = version("pocketsphinx")
+        dist = "faster-whisper" if self.recognizer == "whisper" else "pocketsphinx"
+        try:
+            v = version(dist)
         except Exception:  # pragma: no cover
             v = "unknown"
+        if self.recognizer == "whisper":
+            return f"faster-whisper-{v}-{self.whisper_model}"
         return f"pocketsphinx-{v}-en-us"
 
     @property
@@ -111,7 +127,12 @@ class WordSource:
         return f"{self.name}:utt={self.max_utterance:g}:fail={self.on_failure}:lm={lm}"
 
     def recognize(self, audio, sample_rate: int | None = None) -> list[WordTiming]:
-        """Recognised words (see :func:`semser_tf.semantic.words.asr.recognize`)."""
+        """Recognised words (see :func:`semser_tf.semantic.words.asr.recognize` and
+        :func:`semser_tf.semantic.words.whisper.recognize_whisper`)."""
+        if self.recognizer == "whisper":
+            from .whisper import recognize_whisper
+
+            return recognize_whisper(audio, sample_rate, model=self.whisper_model)
         from .asr import recognize
 
         return recognize(audio, sample_rate, max_utterance=self.max_utterance, language_model=self.language_model)
