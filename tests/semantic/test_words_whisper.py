@@ -147,3 +147,20 @@ def test_cli_words_recognize_without_faster_whisper_says_what_to_install(monkeyp
     assert main(["words", "recognize", str(path), "--recognizer", "whisper"]) == 2
     assert "pip install faster-whisper==" in capsys.readouterr().err
     assert not (tmp_path / "tone.words.csv").exists()
+
+
+def test_auto_recognizer_prefers_whisper_when_installed(monkeypatch):
+    import importlib.util
+
+    from semser_tf.semantic.words import whisper as wh
+    from semser_tf.semantic.words.source import resolve_recognizer
+
+    assert resolve_recognizer("pocketsphinx") == "pocketsphinx" and resolve_recognizer("whisper") == "whisper"
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name in
+                        ("faster_whisper", *wh.PACKAGED_MODELS["base"]) else real(name, *a))
+    assert resolve_recognizer("auto") == "whisper"
+    assert resolve_recognizer("auto", "general") == "pocketsphinx"     # a pocketsphinx language model asked for
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "faster_whisper"
+                        else real(name, *a))
+    assert resolve_recognizer("auto") == "pocketsphinx"

@@ -39,7 +39,9 @@ def model():
 
 def test_predict_without_words_recognises_them(model, talk):
     path, s0, s1, duration = talk
-    pred = model.predict(path)  # language_model="auto": the bundled model's own 304 words
+    # pocketsphinx with language_model="auto": the bundled model's own vocabulary (Whisper,
+    # the default where installed, is tested in tests/semantic/test_words_whisper.py)
+    pred = model.predict(path, recognizer="pocketsphinx")
     assert pred.words_source == "asr" and len(pred.words) >= 5
     assert all(w.word in set(model.embeddings.words) for w in pred.words)
     general = model.predict(path, language_model="general")
@@ -73,11 +75,11 @@ def test_cli_predict_writes_the_words_used(talk, tmp_path, capsys):
 
     path, s0, s1, _ = talk
     out = tmp_path / "out" / "talk.pred.csv"
-    assert main(["predict", str(path), "--csv", str(out), "--no-plot", "--offline"]) == 0
+    assert main(["predict", str(path), "--csv", str(out), "--no-plot", "--offline", "--recognizer", "pocketsphinx"]) == 0
     words = read_words(out.parent / "talk.words.csv")
     assert len(words) >= 5 and all(s0 - 0.05 <= w.start < w.end <= s1 + 0.05 for w in words)
     # the same run again: the same words, the file is rewritten identically
-    assert main(["predict", str(path), "--csv", str(out), "--no-plot", "--offline"]) == 0
+    assert main(["predict", str(path), "--csv", str(out), "--no-plot", "--offline", "--recognizer", "pocketsphinx"]) == 0
     assert read_words(out.parent / "talk.words.csv") == words
     # a transcript given as text is aligned; as a file too (each in a fresh output folder)
     tfile = tmp_path / "talk.txt"

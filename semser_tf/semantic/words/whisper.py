@@ -66,6 +66,13 @@ _lock = threading.RLock()
 _models: dict = {}
 
 
+def whisper_installed(model: str = "base") -> bool:
+    """True when faster-whisper and the packaged Whisper ``model`` are importable (no import done)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("faster_whisper", *PACKAGED_MODELS.get(model, ())))
+
+
 def _faster_whisper():
     try:
         import faster_whisper
