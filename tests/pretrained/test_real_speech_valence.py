@@ -63,4 +63,5 @@ def test_bundled_model_ranks_positive_prompts_above_negative(prompts, words, flo
     neg = np.array([r["valence"] for r in rows if r["label"] < 0])
     assert res["auc_valence"] == pytest.approx(((pos[:, None] > neg[None]).sum()
                                                 + 0.5 * (pos[:, None] == neg[None]).sum()) / pos.size / neg.size)
-    assert res["auc_valence"] >= floor, res   # measured 0.656 (transcript), 0.620 (asr)
+    # measured 0.656 (transcript); recognised: 0.625 with Whisper (the default where installed), 0.620 pocketsphinx
+    assert res["auc_valence"] >= floor, res
