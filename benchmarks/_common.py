@@ -45,7 +45,7 @@ def median_time(fn, steps: int, warmup: int = 2) -> float:
 
 
 def run_reference(script: str, impl: str, env: dict) -> dict:
-    """Run ../shared/bench/ref_bench.py (or another script printing one JSON line)."""
+    """Run benchmarks/reference_model.py (or another script printing one JSON line)."""
     out = subprocess.run(
         [sys.executable, script, impl], env={**os.environ, **env}, check=True,
         capture_output=True, text=True,

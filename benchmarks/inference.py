@@ -13,7 +13,7 @@ first, so tracing is not counted.
 It also says where the time goes: the same windows read from the file without the
 model (decoding), and the model called on the same number of batches without the file.
 With ``--reference`` the reference implementation's inference speed
-(``../shared/bench/ref_bench.py keras``, batch = windows per call) is measured in the
+(``benchmarks/reference_model.py keras``, batch = windows per call) is measured in the
 same command.
 
 ``--pretrained NAME`` runs a zoo model instead (``semser_tf.load_pretrained(NAME)``, its
@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import emit, machine, run_reference  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_REF = REPO.parent / "shared" / "bench" / "ref_bench.py"
+DEFAULT_REF = REPO / "benchmarks" / "reference_model.py"
 
 
 def write_wav(path, seconds, sample_rate, chunk_s=60):
@@ -273,7 +273,7 @@ def main():
     p.add_argument("--windows-per-call", type=int, default=4)
     p.add_argument("--variant", default="attention")
     p.add_argument("--reference", nargs="?", const=str(DEFAULT_REF), default=None,
-                   help="also measure the reference's inference (default ../shared/bench/ref_bench.py)")
+                   help="also measure the reference's inference (default benchmarks/reference_model.py)")
     p.add_argument("--pretrained", default=None,
                    help="a zoo model name ('default': the bundled model of `semser predict`)")
     p.add_argument("--cli", action="store_true",

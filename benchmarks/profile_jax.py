@@ -1,7 +1,7 @@
 """Where a JAX training step spends its accelerator time: device traces of whole steps.
 
 For our model (each ``--precision``) and, with ``--reference``, the plain Keras reference
-(``../shared/bench/ref_bench.py`` built in this process), this script times
+(``benchmarks/reference_model.py``, built in this process), this script times
 ``train_on_batch`` (median of ``--steps`` after warm-up), then records ``--trace-steps``
 steps with ``jax.profiler.trace`` and reads the device plane of the trace back
 (``jax.profiler.ProfileData``): kernel time per step, the time the GPU was busy at all
@@ -14,7 +14,7 @@ JAX backend only (``KERAS_BACKEND=jax``; meant for the lent GPU machine).
 
 Usage:
     KERAS_BACKEND=jax python benchmarks/profile_jax.py --batch 25 --sequence-length 300 \\
-        --precision float32,mixed_bfloat16 --reference ../shared/bench/ref_bench.py --out /tmp/prof
+        --precision float32,mixed_bfloat16 --reference --out /tmp/prof
 """
 
 from __future__ import annotations
@@ -137,22 +137,14 @@ def _ours(batch, frames, precision, channel_multiple=None, metrics=True, variant
     return model, x, y
 
 
-def _reference(path, batch, frames):
-    """Build the reference model as ``ref_bench.py keras`` does, without its timing loop."""
+def _reference(batch, frames):
+    """The reference model (``benchmarks/reference_model.py``), without its timing loop."""
     import keras
 
+    from reference_model import build
+
     keras.mixed_precision.set_global_policy("float32")
-    src = Path(path).read_text()
-    cut = src.index("    st = timeit(")
-    os.environ["B"], os.environ["T"] = str(batch), str(frames)
-    ns = {"__name__": "ref_bench", "__file__": str(path)}
-    argv = sys.argv
-    sys.argv = [str(path), "keras"]
-    try:
-        exec(compile(src[:cut], str(path), "exec"), ns)  # noqa: S102  (a local benchmark file)
-    finally:
-        sys.argv = argv
-    return ns["m"], [ns["wav"], ns["sem"]], ns["y"]
+    return build(batch, frames)
 
 
 def _fit_step(model, x, y, batch, repeats):
@@ -211,7 +203,8 @@ def main():
     p.add_argument("--fit-repeats", type=int, default=0,
                    help="also time model.fit over this many copies of the batch (0: off)")
     p.add_argument("--no-trace", action="store_true")
-    p.add_argument("--reference", default=None, help="path of ref_bench.py to profile beside ours")
+    p.add_argument("--reference", action="store_true",
+                   help="also profile the plain Keras reference (benchmarks/reference_model.py)")
     p.add_argument("--out", default=None, help="folder for profile_jax.json")
     p.add_argument("--device-prefix", default="/device:GPU",
                    help="trace plane holding the kernels ('/host:CPU' to try it on a CPU)")
@@ -237,7 +230,7 @@ def main():
     for name, precision, mult, metrics in todo:
         t0 = time.perf_counter()
         if precision is None:
-            model, x, y = _reference(args.reference, args.batch, args.sequence_length)
+            model, x, y = _reference(args.batch, args.sequence_length)
         else:
             model, x, y = _ours(args.batch, args.sequence_length, precision, mult, metrics, args.variant)
         rec = profile_one(name, model, x, y, args.steps, args.trace_steps, args.top, args.batch,

@@ -1,7 +1,7 @@
 """Seconds per training step and audio seconds per second of a model variant.
 
 Prints one JSON line per measurement. With ``--reference`` it also runs the plain Keras
-implementation of the official architecture (``../shared/bench/ref_bench.py keras``) in a
+implementation of the official architecture (``benchmarks/reference_model.py keras``) in a
 subprocess on the same machine, alternating with our model ``--rounds`` times, and
 prints the ratio of the medians. ``--precision`` and ``--jit`` take comma-separated lists:
 each combination is measured in every round, right after the reference, and gets its
@@ -11,7 +11,7 @@ own summary line. ``--json-out`` also writes every record to a file. The backend
 Usage:
     python benchmarks/train_step.py --variant attention --batch 5 --sequence-length 300 --reference
     python benchmarks/train_step.py --reference --rounds 3 --precision float32,mixed_bfloat16 --jit true,false
-    KERAS_BACKEND=jax python benchmarks/train_step.py --batch 25 --reference /path/ref_bench.py \
+    KERAS_BACKEND=jax python benchmarks/train_step.py --batch 25 --reference benchmarks/reference_model.py \
         --precision float32,mixed_bfloat16 --steps 20 --json-out out.json
 """
 
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import add_shape_args, emit, machine, median_time, run_reference  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_REF = REPO.parent / "shared" / "bench" / "ref_bench.py"
+DEFAULT_REF = REPO / "benchmarks" / "reference_model.py"
 
 
 def measure(variant, batch, frames, steps, jit, precision, im2col_depth=None):
@@ -83,7 +83,7 @@ def main():
     p.add_argument("--precision", default="float32",
                    help="keras dtype policy, e.g. mixed_bfloat16 (comma-separated list)")
     p.add_argument("--reference", nargs="?", const=str(DEFAULT_REF), default=None,
-                   help="also run the reference script (default ../shared/bench/ref_bench.py)")
+                   help="also run the reference script (default benchmarks/reference_model.py)")
     p.add_argument("--reference-jit", default=None, help="JIT environment value for the reference (0 = off)")
     p.add_argument("--rounds", type=int, default=2, help="alternations with the reference")
     p.add_argument("--json-out", default=None, help="also write every record (JSON list) to this file")
