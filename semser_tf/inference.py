@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from semser_tf.constants import FRAME_RATE, SAMPLE_RATE, SAMPLES_PER_FRAME
+from semser_tf.data.wav_stream import check_finite
 from semser_tf.errors import DataError
 from semser_tf.types import WordTiming
 
-_MARGIN = 4096  # input samples of context each side when resampling a chunk
 
 
 @dataclasses.dataclass
@@ -70,65 +70,27 @@ class Prediction:
 
 
 class _WavStream:
-    """Chunks of a WAV file as mono float32 at 22050 Hz, resampled with context margins."""
+    """Chunks of a WAV file as mono float32 at 22050 Hz (:class:`~semser_tf.data.wav_stream.WavStream`)."""
 
     def __init__(self, path):
-        from semser_tf.data.audio import wav_info
+        from semser_tf.data.wav_stream import WavStream
 
-        self.path = Path(path)
-        self.info = wav_info(self.path)
-        self.rate = self.info["sample_rate"]
-        self.total_in = self.info["frames"]
+        self.stream = WavStream(path, SAMPLE_RATE)
+        self.path, self.rate, self.total_in = self.stream.path, self.stream.rate, self.stream.total_in
         if self.total_in == 0:
             raise DataError("the WAV file holds no audio", self.path)
         self.total_out = int(math.ceil(self.total_in * SAMPLE_RATE / self.rate))
 
-    def _read(self, start, stop):
-        from semser_tf.data.audio import _read_wav_numpy
-
-        start, stop = max(0, start), min(self.total_in, stop)
-        info = dict(self.info, data_offset=self.info["data_offset"] + start * self.info["block_align"],
-                    frames=max(0, stop - start))
-        x = _read_wav_numpy(self.path, info).mean(axis=1).astype(np.float32)
-        _check_finite(x, self.path, start / self.rate, self.rate)
-        return x
-
     def samples(self, out_start, out_stop):
         """Output samples [out_start, out_stop) at 22050 Hz (zero-padded past the end)."""
-        out_stop_c = min(out_stop, self.total_out)
-        if self.rate == SAMPLE_RATE:
-            x = self._read(out_start, out_stop_c)
-        else:
-            from semser_tf.data.audio import _factors, resample
-
-            up, down = _factors(self.rate, SAMPLE_RATE)
-            # output sample j sits at input position j * down / up: align chunks to `up`
-            o0 = (out_start // up) * up
-            i0 = o0 * down // up
-            i1 = int(math.ceil(out_stop_c * down / up)) + 1
-            m0 = min(_MARGIN - _MARGIN % down, i0)  # margin that keeps exact alignment
-            chunk = self._read(i0 - m0, i1 + _MARGIN)
-            y = resample(chunk, self.rate, SAMPLE_RATE)
-            skip = m0 * up // down + (out_start - o0)
-            x = y[skip: skip + (out_stop_c - out_start)]
-        if len(x) < out_stop - out_start:
-            x = np.pad(x, (0, out_stop - out_start - len(x)))
-        return x
-
-
-def _check_finite(x, path, offset_s=0.0, rate=SAMPLE_RATE):
-    """The same refusal as ``load_audio``'s, on every streamed chunk and array."""
-    bad = ~np.isfinite(x)
-    if bad.any():
-        at = offset_s + int(np.argmax(bad)) / rate
-        raise DataError(f"audio holds NaN or infinite samples (the first at {at:.3f} s); "
-                        "expected finite samples", path)
+        x = self.stream.resampled(out_start, min(out_stop, self.total_out))
+        return np.pad(x, (0, out_stop - out_start - len(x))) if len(x) < out_stop - out_start else x
 
 
 class _ArrayStream:
     def __init__(self, audio):
         self.audio = np.asarray(audio, np.float32)
-        _check_finite(self.audio, None)
+        check_finite(self.audio, None)
         self.total_out = len(self.audio)
 
     def samples(self, a, b):

@@ -297,3 +297,22 @@ def test_read_transcript_forms(tmp_path):
         read_transcript(bad)
     with pytest.raises(AlignmentError, match="not found"):
         read_transcript(tmp_path / "missing.txt")
+
+
+def test_recognition_refuses_a_float_wav_with_nan(tmp_path):
+    # the recogniser reads WAV files in chunks (the same reader as prediction): every chunk
+    # is checked, so NaN never reaches the decoder as garbage PCM
+    import struct
+
+    from semser_tf.errors import DataError
+
+    x = np.zeros(3 * 16000, np.float32)
+    x[int(2.5 * 16000)] = np.nan
+    path = tmp_path / "nan.wav"
+
+    data = x.tobytes()
+    with open(path, "wb") as fh:   # IEEE float WAV (format 3), written by hand
+        fh.write(b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 3, 1, 16000,
+                 16000 * 4, 4, 32) + b"data" + struct.pack("<I", len(data)) + data)
+    with pytest.raises(DataError, match=r"nan\.wav: audio holds NaN or infinite samples \(the first at 2\.500 s\)"):
+        recognize(path)

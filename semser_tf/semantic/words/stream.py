@@ -1,23 +1,19 @@
 """16 kHz mono audio for the recogniser, read in chunks so that long files stay cheap.
 
-A WAV file is read and resampled piece by piece (as :mod:`semser_tf.inference` streams
-22050 Hz windows for the model): each requested range of output samples is computed from
-the input samples it needs plus a margin of context on each side, aligned so that chunk
-boundaries leave no seams (the polyphase resampler of :func:`semser_tf.data.audio.resample`
-has no delay and a finite support of ten zero crossings of the slower rate). Other formats
+A WAV file is read and resampled piece by piece by the same
+:class:`~semser_tf.data.wav_stream.WavStream` that streams 22050 Hz windows for the model
+(no seams at chunk boundaries, NaN/Inf samples refused). Other formats
 (FLAC, MP3, OGG) and arrays are decoded whole and resampled once.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
 __all__ = ["AudioSource", "open_source"]
 
-_MARGIN = 4096  # input samples of context each side when resampling a chunk
 BLOCK = 16000 * 30  # output samples per block when scanning a whole source
 
 
@@ -62,46 +58,19 @@ class _ArraySource(AudioSource):
 
 
 class _WavSource(AudioSource):
+    """A WAV file resampled to 16 kHz chunk by chunk (:class:`~semser_tf.data.wav_stream.WavStream`)."""
+
     def __init__(self, path):
-        from semser_tf.data.audio import wav_info
+        from semser_tf.data.wav_stream import WavStream
 
         from .asr import ASR_SAMPLE_RATE
 
-        self.info = wav_info(path)
-        self.total_in = int(self.info["frames"])
-        rate = int(self.info["sample_rate"])
-        super().__init__(self.total_in * ASR_SAMPLE_RATE // rate, rate, Path(path))
-
-    def _read_in(self, start, stop):
-        from semser_tf.data.audio import _read_wav_numpy
-
-        start, stop = max(0, start), min(self.total_in, stop)
-        info = dict(self.info, data_offset=self.info["data_offset"] + start * self.info["block_align"],
-                    frames=max(0, stop - start))
-        if stop <= start:
-            return np.zeros(0, np.float32)
-        return _read_wav_numpy(self.path, info).mean(axis=1).astype(np.float32)
+        self.stream = WavStream(path, ASR_SAMPLE_RATE)
+        self.total_in = self.stream.total_in
+        super().__init__(self.total_in * ASR_SAMPLE_RATE // self.stream.rate, self.stream.rate, Path(path))
 
     def _raw(self, a, b):
-        from semser_tf.data.audio import _factors, resample
-
-        from .asr import ASR_SAMPLE_RATE
-
-        if self.rate == ASR_SAMPLE_RATE:
-            return self._read_in(a, b)
-        up, down = _factors(self.rate, ASR_SAMPLE_RATE)
-        # output sample j sits at input position j * down / up: align chunks to `up`
-        o0 = (a // up) * up
-        i0 = o0 * down // up
-        i1 = int(math.ceil(b * down / up)) + 1
-        m0 = min(_MARGIN - _MARGIN % down, i0)  # a margin that keeps the alignment exact
-        chunk = self._read_in(i0 - m0, i1 + _MARGIN)
-        y = resample(chunk, self.rate, ASR_SAMPLE_RATE)
-        skip = m0 * up // down + (a - o0)
-        x = y[skip: skip + (b - a)]
-        if len(x) < b - a:
-            x = np.pad(x, (0, b - a - len(x)))
-        return np.ascontiguousarray(x, np.float32)
+        return self.stream.resampled(a, b)
 
 
 def open_source(audio, sample_rate: int | None = None) -> AudioSource:
