@@ -199,8 +199,9 @@ def _cmd_align(args) -> int:
 
     s_words, s_vecs, counts, model = _load_speech_dir(args.speech)
     named = str(args.text).split(":")[0] == DEFAULT_TEXT_SPACE
-    max_words = args.text_max_words if args.text_max_words > 0 else None
-    space = load_text_space(args.text, max_words=max_words)
+    if args.text_max_words < 0:
+        raise ConfigError(f"--text-max-words {args.text_max_words}: expected a number of words, or 0 for all")
+    space = load_text_space(args.text, max_words=args.text_max_words or None)
     t_words, t_vecs = space.words, space.vectors
     cov = space.coverage(s_words)
     sys.stderr.write(f"text space {space.name}: {len(space)} words, dim {space.dim}; speech vocabulary: "
@@ -278,6 +279,8 @@ def _cmd_evaluate(args) -> int:
 def _cmd_text_space(args) -> int:
     from semser_tf.semantic.text_space import load_text_space, sentiment_readout
 
+    if args.text_max_words < 0:
+        raise ConfigError(f"--text-max-words {args.text_max_words}: expected a number of words, or 0 for all")
     space = load_text_space(args.text, max_words=args.text_max_words or None)
     report = {"text_space": space.name, "words": len(space), "dim": space.dim, "source": space.source}
     if args.lexicon:

@@ -360,6 +360,8 @@ def load_text_space(spec=None, max_words: int | None = None) -> TextSpace:
     Example:
         >>> load_text_space("vectors.txt").dim  # doctest: +SKIP
     """
+    if max_words is not None and int(max_words) < 1:
+        raise ConfigError(f"text space: max words {max_words!r}, expected a positive number (or none for all)")
     if isinstance(spec, TextSpace):
         return spec.head(max_words)
     if spec is not None and hasattr(spec, "index_to_key") and hasattr(spec, "vectors"):
@@ -402,6 +404,10 @@ def sentiment_readout(space: TextSpace, ratings: Mapping[str, float], test_fract
     Raises:
         ConfigError: fewer than 10 rated words in the space.
     """
+    if not 0.0 < float(test_fraction) < 1.0:
+        raise ConfigError(f"sentiment read-out: test_fraction {test_fraction!r}, expected a share in (0, 1)")
+    if not float(alpha) >= 0.0:
+        raise ConfigError(f"sentiment read-out: alpha {alpha!r}, expected a ridge penalty >= 0")
     words, X = space.table(list(ratings))
     from semser_tf.semantic.word2vec import normalize_word
 

@@ -244,3 +244,18 @@ def test_text_space_command_reports_sentiment_and_coverage(tmp_path):
     r = subprocess.run([sys.executable, "-m", "semser_tf.cli", "embed", "text-space", "--lexicon", str(bad)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "bad.tsv:2" in r.stderr
+
+
+def test_readout_and_size_options_are_checked():
+    space = TextSpace([f"w{i}" for i in range(20)], np.eye(20, dtype=np.float32))
+    ratings = {f"w{i}": float(i) for i in range(20)}
+    for bad in (0.0, 1.0, 1.5, -0.2):
+        with pytest.raises(ConfigError, match="test_fraction"):
+            sentiment_readout(space, ratings, test_fraction=bad)
+    with pytest.raises(ConfigError, match="alpha"):
+        sentiment_readout(space, ratings, alpha=-1.0)
+    with pytest.raises(ConfigError, match="max words"):
+        load_text_space(space, max_words=0)
+    from semser_tf.cli import main
+
+    assert main(["embed", "text-space", "--text-max-words", "-5"]) == 2

@@ -114,6 +114,12 @@ def test_cli_words_commands(talk, tmp_path):
     text.write_text("the weather was wonderful\nwe walked along the river\n")
     assert main(["words", "lm", str(text), "--out", str(tmp_path / "d.arpa")]) == 0
     assert "\\data\\" in (tmp_path / "d.arpa").read_text()
+    # --overwrite never replaces an input: the audio, a transcript file, a text file
+    audio_bytes, text_bytes = path.read_bytes(), text.read_bytes()
+    assert main(["words", "recognize", str(path), "--out", str(path), "--overwrite"]) == 2
+    assert main(["words", "align", str(path), "--transcript", str(text), "--out", str(text), "--overwrite"]) == 2
+    assert main(["words", "lm", str(text), "--out", str(text), "--overwrite"]) == 2
+    assert path.read_bytes() == audio_bytes and text.read_bytes() == text_bytes
 
 
 def test_predict_with_the_model_vocabulary_language_model(model, talk, tmp_path, monkeypatch):

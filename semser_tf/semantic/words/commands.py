@@ -8,8 +8,12 @@ from pathlib import Path
 from semser_tf.errors import ConfigError
 
 
-def _out_path(args, audio: Path) -> Path:
+def _out_path(args, audio: Path, transcript=None) -> Path:
+    from semser_tf.io import check_outputs
+
     out = Path(args.out) if args.out else audio.with_suffix(".words.csv")
+    # --overwrite replaces an earlier words file, never an input (the audio, the transcript)
+    check_outputs({"--out": out}, {"AUDIO": audio, "TRANSCRIPT": transcript})
     if out.exists() and not args.overwrite:
         raise ConfigError(f"{out} exists; pass --overwrite to replace it, or --out another file")
     return out
@@ -38,8 +42,8 @@ def _align(args):
     from .forced_align import align
 
     audio = Path(args.audio)
-    out = _out_path(args, audio)
     transcript = Path(args.transcript) if Path(args.transcript).is_file() else args.transcript
+    out = _out_path(args, audio, transcript if isinstance(transcript, Path) else None)
     words = align(audio, transcript, on_failure="spread" if args.spread else "raise")
     return _report(words, out, "aligned")
 
@@ -47,7 +51,10 @@ def _align(args):
 def _lm(args):
     from .language_model import build_language_model
 
+    from semser_tf.io import check_outputs
+
     out = Path(args.out)
+    check_outputs({"--out": out}, {f"TEXT {i + 1}": t for i, t in enumerate(args.text)})
     if out.exists() and not args.overwrite:
         raise ConfigError(f"{out} exists; pass --overwrite to replace it")
     texts = []
