@@ -10,7 +10,13 @@ Example:
     >>> paths = fetch_entry_files(get_entry(names[0]))  # doctest: +SKIP
 """
 
-from semser_tf.zoo.archive import OutputExistsError, UnsafeArchiveError, make_archive, safe_extract
+from semser_tf.zoo.archive import (
+    OutputExistsError,
+    UnsafeArchiveError,
+    extract_entry_archive,
+    make_archive,
+    safe_extract,
+)
 from semser_tf.zoo.cache import ChecksumError, cache_dir, clear_cache, sha256_file, verify_file
 from semser_tf.zoo.download import DownloadError, download_file, fetch_entry_files, resolve_file
 from semser_tf.zoo.publish import publish_run
@@ -49,6 +55,7 @@ __all__ = [
     "registry_paths",
     "remove_registry_path",
     "resolve_file",
+    "extract_entry_archive",
     "safe_extract",
     "sha256_file",
     "verify_file",

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from semser_tf.errors import SemserError
-from semser_tf.io import replace_dir
+from semser_tf.io import OWNER_MARKER, check_replaceable, mark_owned, replace_dir
 
 _CHUNK = 1 << 20
 _FIXED_DATE = (1980, 1, 1, 0, 0, 0)
@@ -144,12 +144,28 @@ def _declared_size(member: _Member) -> int:
     return int(getattr(member.source, "file_size", None) or getattr(member.source, "size", 0) or 0)
 
 
-def _check_sizes(archive: Path, members: list[_Member], max_total: int | None, max_member: int | None) -> None:
+def _check_sizes(archive: Path, members: list[_Member], max_total: int | None, max_member: int | None,
+                 expected: dict | None = None) -> None:
     total = 0
     for member in members:
+        if expected is not None and member.kind in ("symlink", "hardlink"):
+            raise UnsafeArchiveError(
+                f"{archive}: member '{member.name}' is a link; a zoo entry archive holds only its listed files"
+            )
         if member.kind != "file":
             continue
         size = _declared_size(member)
+        if expected is not None:
+            if member.name not in expected:
+                raise UnsafeArchiveError(
+                    f"{archive}: member '{member.name}' is not a file of the entry's entry.json "
+                    f"(expected only: {', '.join(sorted(expected))}); refusing to extract"
+                )
+            if size != expected[member.name]:
+                raise UnsafeArchiveError(
+                    f"{archive}: member '{member.name}' declares {size} bytes but the entry lists "
+                    f"{expected[member.name]}; refusing to extract"
+                )
         if max_member is not None and size > max_member:
             raise UnsafeArchiveError(
                 f"{archive}: member '{member.name}' declares {size} bytes, more than the {max_member} allowed "
@@ -164,7 +180,7 @@ def _check_sizes(archive: Path, members: list[_Member], max_total: int | None, m
 
 def _copy_capped(archive: Path, member: _Member, src, dst, budget: list, max_member: int | None) -> None:
     """Copy at most the member's declared size (and what is left of the total budget)."""
-    declared = _declared_size(member)
+    declared = _declared_size(member)  # checked against the entry's size when one is given
     written = 0
     while True:
         chunk = src.read(_CHUNK)
@@ -183,8 +199,8 @@ def _copy_capped(archive: Path, member: _Member, src, dst, budget: list, max_mem
 
 
 def _extract_into(archive: Path, members: list[_Member], opener, root: Path,
-                  max_total: int | None = None, max_member: int | None = None) -> None:
-    _check_sizes(archive, members, max_total, max_member)
+                  max_total: int | None = None, max_member: int | None = None, expected: dict | None = None) -> None:
+    _check_sizes(archive, members, max_total, max_member, expected)
     budget = [max_total]
     seen: set[str] = set()
     for member in members:
@@ -253,7 +269,8 @@ def _extract_into(archive: Path, members: list[_Member], opener, root: Path,
 
 
 def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, overwrite: bool = False,
-                 max_total: int | None = DEFAULT_MAX_TOTAL, max_member: int | None = None) -> Path:
+                 max_total: int | None = DEFAULT_MAX_TOTAL, max_member: int | None = None,
+                 expected_sizes: dict | None = None) -> Path:
     """Extract a ``.zip`` or ``.tar[.gz|.bz2|.xz]`` archive safely into ``dest``.
 
     Args:
@@ -264,6 +281,9 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, overwri
             its expected size, ``entry.total_size`` plus the size of ``entry.json``);
             ``None``: no cap.
         max_member: bytes one member may hold (default: ``max_total``).
+        expected_sizes: ``{member name: bytes}``: the only files the archive may hold, each
+            of exactly that size, and no links (how :func:`extract_entry_archive` applies a
+            zoo entry's sizes).
 
     Returns:
         ``dest`` as a :class:`~pathlib.Path`.
@@ -306,12 +326,129 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, overwri
     try:
         with handle:
             _extract_into(archive, members, opener, tmp, max_total,
-                          max_total if max_member is None else max_member)
+                          max_total if max_member is None else max_member, expected_sizes)
         os.chmod(tmp, 0o755)
         replace_dir(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return dest
+
+
+MAX_ENTRY_JSON = 1 << 20
+"""Bytes an archive's ``entry.json`` may hold (it is read before anything is extracted)."""
+
+
+def _open_members(archive: Path):
+    """(handle, members, read(member, cap) -> bytes) of a zip or tar archive."""
+    if zipfile.is_zipfile(archive):
+        handle = zipfile.ZipFile(archive)
+        members = _zip_members(archive, handle)
+        return handle, members, lambda m: handle.open(m.source)
+    try:
+        handle = tarfile.open(archive, "r:*")
+    except tarfile.TarError as err:
+        raise UnsafeArchiveError(f"{archive}: not a zip or tar archive ({err})") from None
+    members = _tar_members(archive, handle)
+
+    def opener(m):
+        stream = handle.extractfile(m.source)
+        return stream if stream is not None else io.BytesIO(b"")
+
+    return handle, members, opener
+
+
+def extract_entry_archive(archive: str | os.PathLike, dest: str | os.PathLike, *,
+                          overwrite: bool = False) -> Path:
+    """Unpack a zoo entry archive (as ``publish_run(..., archive="zip")`` writes it) into ``dest``.
+
+    The archive's ``entry.json`` (one, at its top or in one top folder, at most
+    :data:`MAX_ENTRY_JSON` bytes) is read and validated first; it then sets the caps: the
+    archive may hold only the files the entry lists, each of exactly the listed size (no
+    links), so the total written is the entry's size. Every extracted file is checked
+    against its SHA-256 before the folder is renamed into place; nothing is left behind
+    on any error.
+
+    Args:
+        archive: the ``.zip`` / ``.tar.gz`` file.
+        dest: the entry folder to create (must not exist or be empty, unless ``overwrite``).
+        overwrite: replace an existing ``dest`` that holds a zoo entry the package wrote
+            (never another folder, nor one holding ``archive``).
+
+    Returns:
+        ``dest`` (holding ``entry.json`` and the entry's files).
+
+    Raises:
+        UnsafeArchiveError: no or several ``entry.json``, an unlisted member, a size other
+            than the entry's, a link, a file whose SHA-256 differs, or any unsafe member.
+        ConfigError: the ``entry.json`` is not a valid entry (field named).
+
+    Example:
+        >>> extract_entry_archive("my-model.zip", "zoo_local/my-model")  # doctest: +SKIP
+    """
+    import json
+
+    from semser_tf.errors import ConfigError
+    from semser_tf.zoo.cache import ChecksumError, verify_file
+    from semser_tf.zoo.registry import ModelEntry
+
+    archive, dest = Path(archive), Path(dest)
+    if not archive.is_file():
+        raise FileNotFoundError(f"{archive}: archive not found")
+    handle, members, opener = _open_members(archive)
+    with handle:
+        entries = [m for m in members if m.kind == "file" and posixpath.basename(m.name) == "entry.json"
+                   and m.name.count("/") <= 1]
+        if len(entries) != 1:
+            raise UnsafeArchiveError(
+                f"{archive}: expected one entry.json at the top of the archive or in its one top folder, "
+                f"found {len(entries)}; is it a zoo entry archive (semser publish --archive)?"
+            )
+        member = entries[0]
+        if _declared_size(member) > MAX_ENTRY_JSON:
+            raise UnsafeArchiveError(
+                f"{archive}: '{member.name}' declares {_declared_size(member)} bytes, more than the "
+                f"{MAX_ENTRY_JSON} an entry.json may hold; refusing to extract"
+            )
+        with opener(member) as src:
+            raw = src.read(MAX_ENTRY_JSON + 1)
+    source = f"{archive}:{member.name}"
+    if len(raw) > MAX_ENTRY_JSON:
+        raise UnsafeArchiveError(f"{source}: more than {MAX_ENTRY_JSON} bytes; refusing to extract")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{source}: not a UTF-8 JSON entry ({type(err).__name__}: {err})") from None
+    entry = ModelEntry.from_dict(data, source=source)
+    top = posixpath.dirname(member.name)
+    prefix = f"{top}/" if top else ""
+    expected = {member.name: len(raw)}
+    marker = next((m for m in members if m.kind == "file" and m.name == prefix + OWNER_MARKER), None)
+    if marker is not None and _declared_size(marker) <= 4096:  # publish's own marker, rewritten below
+        expected[marker.name] = _declared_size(marker)
+    for spec in entry.files:
+        name = _normalise(archive, prefix + spec.filename)
+        expected[name] = spec.size
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".unpack"))
+    try:
+        out = safe_extract(archive, staging / "x", max_total=sum(expected.values()), expected_sizes=expected)
+        root = out / top if top else out
+        missing = [spec.filename for spec in entry.files if not (root / spec.filename).is_file()]
+        if missing:
+            raise UnsafeArchiveError(f"{archive}: the entry lists files the archive lacks: {', '.join(missing)}")
+        for spec in entry.files:
+            try:
+                verify_file(root / spec.filename, spec.sha256, spec.size, remove=False)
+            except ChecksumError as err:
+                raise UnsafeArchiveError(f"{archive}: member '{prefix}{spec.filename}': {err}") from None
+        if dest.exists() and not overwrite and (not dest.is_dir() or any(dest.iterdir())):
+            raise OutputExistsError(f"{dest}: exists and is not empty; pass overwrite=True to replace it")
+        check_replaceable(dest, "zoo-entry", inputs=[archive], option="overwrite=True")
+        mark_owned(root, "zoo-entry")
+        replace_dir(root, dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return dest
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import socket
 import tarfile
 import threading
@@ -188,3 +190,79 @@ def test_tar_member_over_the_per_member_cap(tmp_path):
     assert snapshot(tmp_path) == before
     out = safe_extract(archive, tmp_path / "ok", max_total=4 << 20)  # within the caps: extracted
     assert (out / "weights.npz").stat().st_size == 3 << 20
+
+
+# ----------------------------------------------------- entry archives: caps from the entry itself
+
+
+def _published_archive(tmp_path):
+    """A real published entry archive (publish_run on a small run folder), and its entry."""
+    from semser_tf.zoo import publish_run
+    from tests.zoo.test_zoo_publish import make_run
+
+    run = make_run(tmp_path / "src")
+    publish_run(run, "packed", tmp_path / "dist" / "packed", archive="zip")
+    archive = tmp_path / "dist" / "packed.zip"
+    entry = json.loads((tmp_path / "dist" / "packed" / "entry.json").read_text())
+    return archive, entry
+
+
+def _rewrite(archive, out, change):
+    """Copy a zip archive member by member, ``change(name, data) -> [(name, data), ...]``."""
+    with zipfile.ZipFile(archive) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            for name, data in change(info.filename, src.read(info)):
+                dst.writestr(name, data)
+    return out
+
+
+def test_entry_archive_extracts_and_verifies(tmp_path):
+    from semser_tf.zoo import get_entry
+    from semser_tf.zoo import extract_entry_archive
+
+    archive, entry = _published_archive(tmp_path)
+    out = extract_entry_archive(archive, tmp_path / "registry" / "packed")
+    assert get_entry(str(out / "entry.json")).name == "packed"
+    for spec in entry["files"]:
+        data = (out / spec["filename"]).read_bytes()
+        assert len(data) == spec["size"] and hashlib.sha256(data).hexdigest() == spec["sha256"]
+
+
+@pytest.mark.parametrize("change,named", [
+    # a member the entry does not list (a 50 MB bomb of zeros beside the listed files)
+    (lambda n, d: [(n, d)] + ([("packed/extra.bin", b"\0" * (50 << 20))] if n.endswith("entry.json") else []),
+     "'packed/extra.bin' is not a file of the entry's entry.json"),
+    # a listed file grown far past its listed size
+    (lambda n, d: [(n, d + b"\0" * (20 << 20) if n.endswith("report.json") else d)],
+     "'packed/report.json' declares 20971"),
+    # a listed file of the right size but other bytes
+    (lambda n, d: [(n, bytes(len(d)) if n.endswith("report.json") else d)], "'packed/report.json'"),
+    # no entry.json at all
+    (lambda n, d: [] if n.endswith("entry.json") else [(n, d)], "expected one entry.json"),
+], ids=["unlisted-member", "oversized-member", "changed-bytes", "no-entry-json"])
+def test_entry_archive_caps_come_from_the_entry(tmp_path, change, named):
+    from semser_tf.zoo import UnsafeArchiveError
+    from semser_tf.zoo import extract_entry_archive
+
+    archive, _ = _published_archive(tmp_path)
+    bad = _rewrite(archive, tmp_path / "bad.zip", change)
+    (tmp_path / "registry").mkdir()
+    before = snapshot(tmp_path)
+    with pytest.raises(UnsafeArchiveError, match=named):
+        extract_entry_archive(bad, tmp_path / "registry" / "packed")
+    assert snapshot(tmp_path) == before  # nothing written, no temporary folder left
+
+
+def test_entry_archive_never_replaces_a_users_folder(tmp_path):
+    from semser_tf.zoo import extract_entry_archive
+
+    archive, _ = _published_archive(tmp_path)
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / "todo.txt").write_text("mine")
+    before = snapshot(tmp_path)
+    with pytest.raises(ConfigError, match="notes"):
+        extract_entry_archive(archive, mine, overwrite=True)
+    assert snapshot(tmp_path) == before
+    first = extract_entry_archive(archive, tmp_path / "entry")
+    assert extract_entry_archive(archive, first, overwrite=True) == first  # its own entry: replaced
