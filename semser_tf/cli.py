@@ -48,11 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _document_defaults(parser: argparse.ArgumentParser) -> None:
-    """Give every option without a help text at least its default in ``--help``."""
+    """Every option's default in ``--help``: appended to a help text that does not state it,
+    or the whole text of an option without one (tests/robustness/test_messages.py checks
+    that none is left without a description)."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for child in action.choices.values():
                 _document_defaults(child)
+        elif (action.option_strings and action.help and action.help is not argparse.SUPPRESS
+              and "default" not in action.help and action.default not in (None, False, argparse.SUPPRESS)):
+            action.help = f"{action.help} (default: %(default)s)"
         elif action.option_strings and action.help is None:
             if isinstance(action, argparse._StoreTrueAction):
                 action.help = "a switch (default: off)"

@@ -142,18 +142,19 @@ def register(sub):
                         "pocketsphinx --language-model is given; else pocketsphinx), pocketsphinx or whisper "
                         "(faster-whisper + the Whisper base model packages, see docs/words.md)")
     p.add_argument("--whisper-model", default="base",
-                   help="with --recognizer whisper: base (packaged) or a CTranslate2 Whisper model folder")
+                   help="with whisper: base (packaged) or a CTranslate2 Whisper model folder (default: base)")
     p.add_argument("--model", default=None, help="zoo name, entry path or run folder (default: bundled)")
     p.add_argument("--mode", default=None,
                    help="semantic features: lookup (aligned speech table), text (Word2Vec) or encode "
                         "(speech segments); default: the model's")
     p.add_argument("--csv", help="output CSV (default AUDIO.pred.csv)")
     p.add_argument("--plot", help="output PNG (default next to the CSV)")
-    p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--no-plot", action="store_true", help="write the CSV only (default: CSV and PNG)")
     p.add_argument("--offline", action="store_true", help="never download")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                    help="most seconds the model's downloads may take in all (default 1800)")
-    p.add_argument("--progress", action="store_true")
+    p.add_argument("--progress", action="store_true",
+                   help="show a progress bar over the audio (default: off; on a long file it says how far it is)")
     p.add_argument("--precision", default="float32",
                    help="float32 (default) or mixed_bfloat16 (faster on CPUs with AVX512_BF16/AMX and on GPUs; "
                         "outputs within bfloat16's rounding of float32's)")
@@ -161,12 +162,12 @@ def register(sub):
 
     p = sub.add_parser("publish", help="pack a training run into a zoo registry entry")
     p.add_argument("run", help="run folder (best.keras, config.json, report.json, embeddings/)")
-    p.add_argument("--name", required=True)
+    p.add_argument("--name", required=True, help="entry name (letters, digits, '.', '_', '-'), as load_pretrained takes it")
     p.add_argument("--out", help="entry folder (default zoo/NAME)")
-    p.add_argument("--version", default="1.0.0")
+    p.add_argument("--version", default="1.0.0", help="entry version, e.g. 1.0.0")
     p.add_argument("--base-url", help="where the files will be served, e.g. https://host/models/NAME/")
-    p.add_argument("--description")
-    p.add_argument("--license", default="unspecified")
+    p.add_argument("--description", help="one line for the zoo table (default: generated from the variant and the run folder name)")
+    p.add_argument("--license", default="unspecified", help="licence of the weights, e.g. BSD-3-Clause")
     p.add_argument("--overwrite", action="store_true",
                    help="replace --out if it is an entry folder publish wrote (never another folder, the run or "
                         "a folder above it)")
@@ -174,33 +175,38 @@ def register(sub):
 
     p = sub.add_parser("finetune", help="fine-tune a zoo model on a new corpus")
     p.add_argument("corpus", help="manifest file or SEWA-layout folder")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="the new run folder (publishable like any training run)")
     p.add_argument("--model", default=None, help="zoo name, entry path or run folder (default: bundled)")
     p.add_argument("--targets", help="comma-separated targets (default: the corpus's)")
     p.add_argument("--freeze", help="comma-separated: paralinguistic, fusion, lstm")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--patience", type=int, default=5)
-    p.add_argument("--learning-rate", type=float)
-    p.add_argument("--sequence-length", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--val-partition", default="Devel")
-    p.add_argument("--val-fraction", type=float)
+    p.add_argument("--epochs", type=int, default=20, help="training epochs")
+    p.add_argument("--patience", type=int, default=5,
+                   help="stop after this many epochs without a better validation CCC")
+    p.add_argument("--learning-rate", type=float, help="Adam learning rate (default: the model's)")
+    p.add_argument("--sequence-length", type=int, help="frames per training window (default: the model's)")
+    p.add_argument("--batch-size", type=int, help="windows per batch (default: the model's)")
+    p.add_argument("--val-partition", default="Devel", help="partition that selects the best epoch")
+    p.add_argument("--val-fraction", type=float,
+                   help="hold out this fraction of the training recordings for validation instead "
+                        "(default: none, use --val-partition)")
     p.add_argument("--embeddings", help="aligned-embeddings folder replacing the model's (same dimension)")
     p.add_argument("--embedding-mode", help="lookup, text or encode (default: the model's)")
     p.add_argument("--words-dir", help="folder of <recording>.csv word timings (start;end;word) used instead "
                    "of the corpus's words/")
-    p.add_argument("--cache-dir")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--verbose", action="store_true")
+    p.add_argument("--cache-dir", help="the loader's TFRecord cache folder (default: the frame cache)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last completed epoch (--epochs may extend it)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --out if it is a run the package wrote (never another folder)")
+    p.add_argument("--verbose", action="store_true", help="Keras progress bars per step (default: one line per epoch)")
     p.set_defaults(func=_finetune)
 
     p = sub.add_parser("zoo", help="list the models of the zoo registry")
     p.set_defaults(func=_zoo_list)
 
     p = sub.add_parser("demo", help="predict held-out synthetic speech with the bundled model")
-    p.add_argument("--out", default="demo_out")
-    p.add_argument("--model", default=None)
-    p.add_argument("--recordings", type=int, default=3)
-    p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--out", default="demo_out", help="folder of the CSVs, plots and summary.md")
+    p.add_argument("--model", default=None, help="zoo name, entry path or run folder (default: bundled)")
+    p.add_argument("--recordings", type=int, default=3, help="held-out recordings synthesized and predicted")
+    p.add_argument("--seed", type=int, default=2026, help="seed of the held-out recordings")
     p.set_defaults(func=_demo)

@@ -228,20 +228,33 @@ def test_cli_start_and_argument_errors_do_not_import_tensorflow(argv):
     assert proc.stderr.strip().splitlines()[-1] == "light", proc.stderr[-500:]
 
 
-def test_every_option_shows_help_or_its_default():
+_GENERATED = ("a switch (default: off)", "(default: none)", "required", "(default: %(default)s)")
+
+
+def test_every_option_says_what_it_does_and_its_default():
+    """Each option and argument of every command has a description of its own (not only the
+    generated default), and ``--help`` states the default of each option that has one."""
     import argparse
 
     from semser_tf.cli import build_parser
 
-    missing = []
+    undescribed, no_default = [], []
 
     def walk(parser, prefix):
         for action in parser._actions:
             if isinstance(action, argparse._SubParsersAction):
                 for name, child in action.choices.items():
                     walk(child, f"{prefix} {name}")
-            elif action.option_strings and not action.help:
-                missing.append(f"{prefix} {action.option_strings[0]}")
+                continue
+            if isinstance(action, argparse._HelpAction) or action.help is argparse.SUPPRESS:
+                continue
+            where = f"{prefix} {(action.option_strings or [action.dest])[0]}"
+            if not action.help or action.help in _GENERATED:
+                undescribed.append(where)
+            shown = parser._get_formatter()._expand_help(action) if action.help else ""
+            if action.option_strings and action.default not in (None, False, argparse.SUPPRESS) and (
+                    "default" not in shown):
+                no_default.append(f"{where} ({action.default!r})")
 
     walk(build_parser(), "semser")
-    assert missing == []
+    assert undescribed == [] and no_default == [], (undescribed, no_default)

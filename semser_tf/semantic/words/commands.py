@@ -29,11 +29,12 @@ def _report(words, out, how):
 
 
 def _recognize(args):
-    from .source import WordSource
+    from .source import WordSource, resolve_recognizer
 
     audio = Path(args.audio)
     out = _out_path(args, audio)
-    src = WordSource("asr", language_model=args.language_model, recognizer=args.recognizer,
+    src = WordSource("asr", language_model=args.language_model,
+                     recognizer=resolve_recognizer(args.recognizer, args.language_model),
                      whisper_model=args.whisper_model)
     return _report(src.recognize(audio), out, "recognised")
 
@@ -70,11 +71,12 @@ def _lm(args):
 
 def _corpus(args):
     from .corpus import write_corpus_words
-    from .source import WordSource
+    from .source import WordSource, resolve_recognizer
 
     counts = write_corpus_words(args.corpus, args.cache_dir,
                                 WordSource(args.words_from, on_failure="spread",
-                                           language_model=args.language_model, recognizer=args.recognizer,
+                                           language_model=args.language_model,
+                                           recognizer=resolve_recognizer(args.recognizer, args.language_model),
                                            whisper_model=args.whisper_model))
     print(f"{args.corpus}: {counts['written']} words files written ({counts['aligned']} aligned, "
           f"{counts['recognised']} recognised, {counts['cached']} from the cache); "
@@ -83,10 +85,11 @@ def _corpus(args):
 
 
 def _recognizer_args(q):
-    q.add_argument("--recognizer", default="pocketsphinx", choices=("pocketsphinx", "whisper"),
-                   help="pocketsphinx (default) or whisper (faster-whisper and the Whisper model packages)")
+    q.add_argument("--recognizer", default="auto", choices=("auto", "pocketsphinx", "whisper"),
+                   help="auto (default: whisper when its packages are installed and no --language-model is "
+                        "given, as for semser predict), pocketsphinx, or whisper")
     q.add_argument("--whisper-model", default="base",
-                   help="with --recognizer whisper: base (packaged) or a CTranslate2 Whisper model folder")
+                   help="with whisper: base (packaged) or a CTranslate2 Whisper model folder (default: base)")
 
 
 def register(sub):
@@ -95,27 +98,30 @@ def register(sub):
     wsub = p.add_subparsers(dest="words_command", metavar="WORDS_COMMAND")
 
     q = wsub.add_parser("recognize", help="recognise English speech; write start;end;word")
-    q.add_argument("audio")
+    q.add_argument("audio", help="WAV, FLAC, MP3 or OGG file (resampled to 16 kHz mono for the recogniser)")
     q.add_argument("--out", help="words file (default AUDIO.words.csv)")
     q.add_argument("--language-model", help="ARPA n-gram file of the domain's text (semser words lm)")
     _recognizer_args(q)
-    q.add_argument("--overwrite", action="store_true")
+    q.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output file (never an input)")
     q.set_defaults(func=_recognize)
 
     q = wsub.add_parser("align", help="word timings of a known transcript (forced alignment)")
-    q.add_argument("audio")
+    q.add_argument("audio", help="WAV, FLAC, MP3 or OGG file of the transcript's speech")
     q.add_argument("--transcript", required=True,
                    help="a text file, a timed transcript (start;end;'text') or the text itself")
     q.add_argument("--out", help="words file (default AUDIO.words.csv)")
     q.add_argument("--spread", action="store_true",
                    help="when a sentence does not align, spread its words by character count instead of failing")
-    q.add_argument("--overwrite", action="store_true")
+    q.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output file (never an input)")
     q.set_defaults(func=_align)
 
     q = wsub.add_parser("lm", help="an ARPA trigram model of text files, for recognition in their domain")
     q.add_argument("text", nargs="+", help="UTF-8 text files, one sentence per line")
     q.add_argument("--out", required=True, help="the .arpa file to write")
-    q.add_argument("--overwrite", action="store_true")
+    q.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output file (never an input)")
     q.set_defaults(func=_lm)
 
     q = wsub.add_parser("corpus", help="write the missing words/NAME.csv of a SEWA-layout corpus from its "
