@@ -37,10 +37,19 @@ def _stats(be: np.ndarray) -> str:
     return f"{np.median(be[:, 0]) * 1000:.0f} / {np.median(be[:, 1]) * 1000:.0f} ms | {np.percentile(e, 90) * 1000:.0f} ms ({(e <= 0.1).mean():.0%} <= 100 ms)"
 
 
-def measure(items, label: str, align_too: bool = True, language_model=None) -> dict:
+def measure(items, label: str, align_too: bool = True, language_model=None, recognizer="pocketsphinx") -> dict:
     """items: (audio, sample_rate, reference text, reference timings or None)."""
-    from semser_tf.semantic.words import align, boundary_errors, corpus_word_error_rate, recognize
+    from semser_tf.semantic.words import align, boundary_errors, corpus_word_error_rate
+    from semser_tf.semantic.words import recognize as recognize_ps
     from semser_tf.semantic.words.forced_align import AlignmentError
+
+    if recognizer == "whisper":
+        from semser_tf.semantic.words.whisper import recognize_whisper
+
+        def recognize(audio, sr, language_model=None):
+            return recognize_whisper(audio, sr)
+    else:
+        recognize = recognize_ps
 
     pairs, be_r, be_a = [], [], []
     t_rec = t_al = audio_s = 0.0
@@ -116,18 +125,31 @@ def speed() -> None:
               f"CPU {c:.2f} s ({seconds / c:.1f} audio-s per CPU-s)", flush=True)
 
 
-def _memory_child(path: str) -> None:
+def _memory_child(path: str, what: str = "recognize") -> None:
     import resource
 
-    from semser_tf.semantic.words import recognize
+    warm = np.full(16000, 0.01, np.float32) * np.sin(np.arange(16000))
+    if what == "predict":  # semser predict's route: the bundled model, words recognised (auto)
+        from semser_tf import load_pretrained
 
-    recognize(np.full(1600, 0.01, np.float32) * np.sin(np.arange(1600)), 16000)  # warm-up
+        model = load_pretrained()
+        model.predict(warm, sample_rate=16000)  # warm-up (model, recogniser, text space)
+        run = lambda: model.predict(path)  # noqa: E731
+        count = lambda out: f"{len(out.times)} frames"  # noqa: E731
+    else:
+        from semser_tf.semantic.words import recognize
+        from semser_tf.semantic.words.whisper import recognize_whisper
+
+        fn = recognize_whisper if what == "whisper" else recognize
+        fn(warm, 16000)  # warm-up
+        run = lambda: fn(path)  # noqa: E731
+        count = lambda out: f"{len(out)} words"  # noqa: E731
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()
-    words = recognize(path)
+    out = run()
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{path}: max RSS {before:.0f} MB after the warm-up, {after:.0f} MB after recognize "
-          f"({len(words)} words, {time.perf_counter() - t0:.1f} s)", flush=True)
+    print(f"{what} {Path(path).name}: max RSS {before:.0f} MB after the warm-up, {after:.0f} MB after the "
+          f"run ({count(out)}, {time.perf_counter() - t0:.1f} s)", flush=True)
 
 
 def _memory_make(path: str, minutes: float) -> None:
@@ -144,7 +166,7 @@ def _memory_make(path: str, minutes: float) -> None:
     save_wav(path, x)
 
 
-def memory(minutes_list) -> None:
+def memory(minutes_list, what="recognize") -> None:
     """Peak memory of ``recognize(path)`` on WAV files of several lengths.
 
     Each file is written by one child process and recognised by another, so that the
@@ -158,7 +180,7 @@ def memory(minutes_list) -> None:
         for minutes in minutes_list:
             path = str(Path(tmp) / f"long{minutes:g}.wav")
             subprocess.run([sys.executable, __file__, "--memory-make", path, str(minutes)], check=True)
-            subprocess.run([sys.executable, __file__, "--memory-child", path], check=True)
+            subprocess.run([sys.executable, __file__, "--memory-child", path, "--memory-of", what], check=True)
 
 
 def main(argv=None) -> int:
@@ -173,15 +195,21 @@ def main(argv=None) -> int:
     p.add_argument("--domain-lm", type=int, default=0, metavar="N",
                    help="also recognise the synthetic speech with a trigram model of N background "
                         "sentences of the synthetic templates (generate_text_corpus, seed 1)")
+    p.add_argument("--recognizer", default="pocketsphinx", choices=("pocketsphinx", "whisper"),
+                   help="the recogniser of the WER and recognised-word columns (Whisper base: the packaged model)")
+    p.add_argument("--no-align", action="store_true", help="recognition only (no forced alignment columns)")
     p.add_argument("--speed", action="store_true", help="only time recognition and alignment (CPU and wall)")
     p.add_argument("--memory", default="", help="only peak memory of recognize on WAV files of these "
                                                "minutes, e.g. 4,40")
+    p.add_argument("--memory-of", default="recognize", choices=("recognize", "whisper", "predict"),
+                   help="with --memory: pocketsphinx recognize, recognize_whisper, or the bundled model's "
+                        "predict on the bare file (words recognised, as semser predict does)")
     p.add_argument("--memory-child", help=argparse.SUPPRESS)
     p.add_argument("--memory-make", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.memory_child:
-        _memory_child(args.memory_child)
+        _memory_child(args.memory_child, args.memory_of)
         return 0
     if args.memory_make:
         _memory_make(args.memory_make[0], float(args.memory_make[1]))
@@ -190,7 +218,7 @@ def main(argv=None) -> int:
         speed()
         return 0
     if args.memory:
-        memory([float(m) for m in args.memory.split(",")])
+        memory([float(m) for m in args.memory.split(",")], args.memory_of)
         return 0
     print("| set | utterances / audio / words | WER | recognised words: median start / end error "
           "| p90 (share <= 100 ms) | aligned words: median start / end | p90 (share) | alignment failures "
@@ -208,7 +236,7 @@ def main(argv=None) -> int:
                                   tmp / "bg.arpa")
     for voice in [v for v in args.voices.split(",") if v]:
         items, rec = synthetic_items(voice, args.seconds, args.seed)
-        measure(items, f"eSpeak {voice}")
+        measure(items, f"eSpeak {voice}", align_too=not args.no_align, recognizer=args.recognizer)
         if lm is not None:
             measure(items, f"eSpeak {voice}, domain LM", align_too=False, language_model=lm)
         if args.whole:
@@ -229,7 +257,7 @@ def main(argv=None) -> int:
             for path, text in pairs:
                 audio, sr = decode_audio(path)
                 items.append((audio, sr, frs.spoken_form(text), None))
-            measure(items, f"{name} ({len(items)})")
+            measure(items, f"{name} ({len(items)})", align_too=not args.no_align, recognizer=args.recognizer)
     return 0
 
 
