@@ -54,7 +54,11 @@ class SemserHyperModel(keras_tuner.HyperModel):
         self.settings, self.frame_features, self.cache_dir = settings, frame_features, cache_dir
 
     def config(self, hp) -> ModelConfig:
-        """The trial's ModelConfig: declares the search space on ``hp``, then :func:`config_for`."""
+        """The trial's ModelConfig: declares the search space on ``hp``, then :func:`config_for`.
+
+        :meth:`build` and :meth:`fit` (its windows, batch size, seed) both read it: override
+        it to change the config of a trial (other hyperparameters ``hp`` holds are ignored).
+        """
         return config_for(self.base_config, self.space.declare(hp))
 
     def trial_seed(self, hp) -> int:
@@ -62,7 +66,8 @@ class SemserHyperModel(keras_tuner.HyperModel):
 
         Read by the caller of :meth:`build` at the trial's start; declares nothing.
         """
-        return int(config_for(self.base_config, hp.values).seed)
+        values = {k: v for k, v in hp.values.items() if k in self.space.params}
+        return int(config_for(self.base_config, values).seed)
 
     def build(self, hp):
         """The compiled model of the trial's config."""
@@ -75,7 +80,7 @@ class SemserHyperModel(keras_tuner.HyperModel):
         """``(train, validation)`` tf.data datasets of the trial's config, in ``model``'s input form."""
         from semser_tf.data.pipeline import ZeroFrameFeatures, dataset_for_model, make_dataset
 
-        config = config_for(self.base_config, hp.values)
+        config = self.config(hp)
         features = self.frame_features or ZeroFrameFeatures(config.semantic_dim)
         s = self.settings
         common = dict(sequence_length=config.sequence_length, batch_size=config.batch_size,
