@@ -5,7 +5,9 @@ dies never does, so the trial is never finished and the chief never exits (upstr
 keras-team/keras-tuner#915). And once every trial exists, a worker asking for one is told
 to stop, so no worker would be left to take a re-queued trial. The fix, through
 keras-tuner's public API (``keras_tuner.oracles.*``, ``keras_tuner.synchronized``,
-``Oracle.end_trial``, ``keras_tuner.engine.trial.TrialStatus``):
+``Oracle.create_trial``/``end_trial``, ``keras_tuner.engine.trial.TrialStatus``, and the
+oracle's ``ongoing_trials`` and ``tuner_ids``, the attributes keras-tuner's own chief
+reads to decide that a search is over):
 
 - :class:`RequeueMixin.requeue` ends a silent worker's trial as ``INVALID``, the status
   keras-tuner documents for "crashed, subject to retries": ``Oracle.end_trial`` then puts

@@ -102,7 +102,6 @@ class Heartbeat:
         self._thread.join(timeout=5)
 
 
-
 def heartbeat_count(folder: Path, tuner_id: str):
     """The count in a worker's heartbeat file, or ``None`` when there is none (yet)."""
     try:
@@ -164,7 +163,10 @@ class Watchdog:
 
     def _run(self):
         while not self._stop.wait(self.poll_s):
-            self.check()
+            try:
+                self.check()
+            except Exception as err:  # a watchdog that dies would leave the search open forever
+                self.log(f"semser tune: watchdog: {type(err).__name__}: {err}", flush=True)
 
     def stop(self):
         self._stop.set()
