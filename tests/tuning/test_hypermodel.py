@@ -135,3 +135,31 @@ def test_semser_tuner_seeds_each_trial_once_before_its_build(tmp_path, monkeypat
     assert {e[2] for e in events if e[0] == "seed"} == {"tuning/tuners.py"}
     assert events[0][1] == events[1][1] and events[2][1] == events[3][1]  # each trial's own seed, before build
     assert sorted([events[0][1], events[2][1]]) == [3, 7]
+
+
+def test_semser_hyperband_keeps_hyperbands_epoch_budgets(tmp_path):
+    import keras
+    import keras_tuner as kt
+
+    from semser_tf.models import ModelConfig
+    from semser_tf.tuning import SemserHyperModel, adapter, make_objective, make_tuner
+
+    fits = []
+
+    class Budget(SemserHyperModel):  # no training: what Hyperband passes to fit is tested
+        def build(self, hp):
+            self.config(hp)
+            return keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+
+        def fit(self, hp, model, *args, **kwargs):
+            fits.append((kwargs["epochs"], kwargs["initial_epoch"]))
+            return {"val_ccc": hp.values["lstm_units"] / 100}
+
+    hm = Budget(ModelConfig(**TINY), {"lstm_units": [4, 8, 12]}, None, settings(1))
+    tuner = make_tuner("hyperband", hm, make_objective("val_ccc", ["arousal"]), tmp_path, max_epochs=1)
+    assert isinstance(tuner, kt.Hyperband) and isinstance(tuner.oracle, adapter.HyperbandOracle)
+    assert tuner.oracle.max_epochs == 1 and tuner.oracle.max_retries_per_trial == 1
+    tuner.search(verbose=0)
+    # max_epochs 1, factor 3: one bracket of one round, every trial trained for 1 epoch from 0
+    assert fits and set(fits) == {(1, 0)}
+    assert all(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
