@@ -57,3 +57,13 @@ def test_tune_help_stays_light():
                           env={**os.environ, "PYTHONPATH": os.getcwd()})
     assert proc.stderr.strip().splitlines()[-1] == "[]", proc.stderr[-500:]
     assert "--max-retries" in proc.stdout
+
+
+def test_package_import_is_light_and_every_public_name_resolves():
+    code = ("import sys\nimport semser_tf.tuning as t\n"
+            "print(sorted(m for m in ('tensorflow', 'keras', 'keras_tuner') if m in sys.modules))\n"
+            "missing = [n for n in t.__all__ if getattr(t, n, None) is None]\n"
+            "print(missing, 'keras_tuner' in sys.modules, t.SemserHyperModel.__module__)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.getcwd(), "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert proc.stdout.splitlines() == ["[]", "[] True semser_tf.tuning.hypermodel"], proc.stderr[-1000:]
