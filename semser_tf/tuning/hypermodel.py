@@ -1,0 +1,119 @@
+"""``SemserHyperModel``: the paper's model as a keras-tuner HyperModel.
+
+A module-level subclass of ``keras_tuner.HyperModel``, in the manner of keras-tuner's
+own ``keras_tuner.applications.HyperResNet``: use it with any keras-tuner tuner, check it
+with ``isinstance`` and subclass it (override :meth:`SemserHyperModel.build` for another
+architecture or :meth:`SemserHyperModel.fit` for another training). This module imports
+keras-tuner; ``semser_tf.tuning`` loads it on first use of the name.
+
+Seeds: neither ``build`` nor ``fit`` sets the global random seed. The caller of ``build``
+seeds once per trial, at the trial's start: the tuners of :mod:`semser_tf.tuning.tuners`
+call ``keras.utils.set_random_seed`` with ``hypermodel.trial_seed(hp)`` in ``run_trial``; with
+another tuner, seed it yourself (e.g. in your tuner's ``run_trial``).
+"""
+
+from __future__ import annotations
+
+import keras_tuner
+
+from semser_tf.models.config import ModelConfig
+from semser_tf.tuning.space import SearchSpace, config_for
+
+
+class SemserHyperModel(keras_tuner.HyperModel):
+    """A keras-tuner HyperModel of the paper's model trained on a corpus.
+
+    ``build(hp)`` declares the search space, makes the trial's ModelConfig
+    (:func:`~semser_tf.tuning.space.config_for`) and returns the compiled model;
+    ``fit(hp, model, ...)`` trains it on the corpus's training partition with validation
+    data (so ``val_ccc`` and ``val_ccc_<target>`` are logged) and returns the History.
+
+    Args:
+        base_config: the base ModelConfig (everything not searched).
+        space: the :class:`~semser_tf.tuning.space.SearchSpace` (a dict is parsed).
+        corpus: the corpus (with a validation partition, or ``val_fraction`` in settings).
+        settings: ``TrainSettings`` (epochs, partitions, steps per epoch, delay).
+        frame_features: semantic frame features, or ``None`` for zeros.
+        cache_dir: the loader's cache folder.
+
+    Example:
+
+    >>> hm = SemserHyperModel(ModelConfig(), SearchSpace.from_dict(DEFAULT_SPACE), corpus, TrainSettings())  # doctest: +SKIP
+    >>> tuner = keras_tuner.RandomSearch(hm, objective=make_objective("val_ccc", corpus.targets), max_trials=5)  # doctest: +SKIP
+    >>> tuner.search()  # doctest: +SKIP
+    """
+
+    def __init__(self, base_config: ModelConfig, space, corpus, settings, frame_features=None, cache_dir=None,
+                 **kwargs):
+        kwargs.setdefault("name", "semser")
+        kwargs.setdefault("tunable", True)
+        super().__init__(**kwargs)
+        if isinstance(space, dict):
+            space = SearchSpace.from_dict(space)
+        self.base_config, self.space, self.corpus = base_config, space, corpus
+        self.settings, self.frame_features, self.cache_dir = settings, frame_features, cache_dir
+
+    def config(self, hp) -> ModelConfig:
+        """The trial's ModelConfig: declares the search space on ``hp``, then :func:`config_for`.
+
+        :meth:`build` and :meth:`fit` (its windows, batch size, seed) both read it: override
+        it to change the config of a trial (other hyperparameters ``hp`` holds are ignored).
+        """
+        return config_for(self.base_config, self.space.declare(hp))
+
+    def trial_seed(self, hp) -> int:
+        """The seed of the trial whose values ``hp`` holds (the ``seed`` searched, else the base config's).
+
+        Read by the caller of :meth:`build` at the trial's start; declares nothing.
+        """
+        values = {k: v for k, v in hp.values.items() if k in self.space.params}
+        return int(config_for(self.base_config, values).seed)
+
+    def build(self, hp):
+        """The compiled model of the trial's config."""
+        from semser_tf.models.builder import build_model, compile_model
+
+        config = self.config(hp)
+        return compile_model(build_model(config), config, jit_compile=self.settings.jit_compile)
+
+    def datasets(self, hp, model):
+        """``(train, validation)`` tf.data datasets of the trial's config, in ``model``'s input form."""
+        from semser_tf.data.pipeline import ZeroFrameFeatures, dataset_for_model, make_dataset
+
+        config = self.config(hp)
+        features = self.frame_features or ZeroFrameFeatures(config.semantic_dim)
+        s = self.settings
+        common = dict(sequence_length=config.sequence_length, batch_size=config.batch_size,
+                      delay_frames=s.delay_frames, speaker_slots=config.speaker_slots, frame_features=features,
+                      cache_dir=self.cache_dir, progress=False)
+        train_ds = make_dataset(self.corpus, s.train_partition, hop=s.hop, shuffle=True, seed=config.seed, **common)
+        if s.steps_per_epoch:
+            train_ds = train_ds.take(s.steps_per_epoch)
+        val_ds = make_dataset(self.corpus, s.val_partition, shuffle=False, **common)
+        return dataset_for_model(train_ds, model), dataset_for_model(val_ds, model)
+
+    # -- THE TRAINING CALL ----------------------------------------------------------------
+    # The one place a trial trains. It calls model.fit directly; swap in the package's
+    # shared training loop here (keeping `callbacks` from kwargs: keras-tuner's own, e.g.
+    # its best-epoch checkpoint, must reach Keras, and returning the History).
+    def fit(self, hp, model, *args, **kwargs):
+        """Train ``model`` for the trial ``hp`` on the corpus; returns the Keras History.
+
+        The data come from the corpus (positional data arguments are refused);
+        ``validation_data`` given by a caller is replaced by the validation partition.
+        ``epochs`` defaults to ``settings.epochs`` (Hyperband passes its own budget and
+        ``initial_epoch``); every other keyword, the tuner's ``callbacks`` included, goes
+        to ``model.fit``.
+        """
+        import warnings
+
+        if args:
+            raise TypeError("SemserHyperModel.fit takes its data from the corpus; do not pass data to "
+                            "tuner.search() (got positional arguments).")
+        train_ds, val_ds = self.datasets(hp, model)
+        kwargs.setdefault("epochs", self.settings.epochs)
+        kwargs.setdefault("verbose", 0)
+        kwargs.pop("validation_data", None)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*ran out of data.*")
+            return model.fit(train_ds, validation_data=val_ds, shuffle=False, **kwargs)
