@@ -9,6 +9,7 @@ form is then verified against its own ``metadata.json`` when it is loaded.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -50,6 +51,17 @@ def fetch_preset(name, cache_dir=None, *, offline: bool = False, progress: bool 
     paths = fetch_entry_files(entry, cache_dir, offline=offline, progress=progress,
                               timeout=DEFAULT_TIMEOUT if timeout is None else timeout, deadline=deadline)
     specs = {spec.role: spec for spec in entry.files}
+    meta_role = next(spec.role for spec in entry.files if spec.filename == METADATA_FILE)
+    try:
+        manifest = json.loads(Path(paths[meta_role]).read_text(encoding="utf-8")).get("files", {})
+    except (ValueError, AttributeError) as err:
+        raise ConfigError(f"{paths[meta_role]}: the preset's manifest is not a JSON object ({err})") from None
+    listed = {spec.filename for spec in entry.files}
+    missing = sorted(set(manifest) - listed)
+    if missing:
+        raise ConfigError(
+            f"zoo entry {entry.name!r}: lists the preset's files but not {', '.join(missing)}; "
+            "every file the model loads must be listed (and verified)")
     roots = set()
     for role, path in paths.items():
         parts = len(Path(specs[role].filename).parts)
