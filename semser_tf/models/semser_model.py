@@ -17,7 +17,7 @@ from keras import layers
 
 from semser_tf.constants import DEFAULT_TARGETS, SAMPLES_PER_FRAME
 from semser_tf.layers import ConcatFusion, ConvParalinguistic, CrossAttentionFusion, HierarchicalAVLFusion
-from semser_tf.models.config import ARCHITECTURE_FIELDS, check_architecture
+from semser_tf.models.config import check_architecture
 
 WAVEFORM, SEMANTIC = "waveform", "semantic"
 """Input names: waveform (batch, frames, samples_per_frame), semantic (batch, frames, dim)."""
