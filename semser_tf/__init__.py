@@ -9,6 +9,8 @@ Example:
 >>> import semser_tf
 >>> model = semser_tf.load_pretrained()          # doctest: +SKIP
 >>> series = model.predict("speech.wav")         # doctest: +SKIP
+>>> model.model                                  # the SemserModel (a keras.Model)  # doctest: +SKIP
+>>> net = semser_tf.SemserModel.from_preset("semser-synthetic-attention")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import importlib
 __version__ = "0.1.0"
 
 _LAZY = {
+    "SemserModel": "semser_tf.models",
     "ModelConfig": "semser_tf.models",
+    "TrainingConfig": "semser_tf.models",
     "build_model": "semser_tf.models",
     "compile_model": "semser_tf.models",
     "CCCLoss": "semser_tf.losses",

@@ -137,12 +137,22 @@ def read_words_arg(words):
 class Predictor:
     """Turn audio (and optionally word timings) into per-frame predictions with a model.
 
+    The waveform frames are 100 ms (2205 samples at 22050 Hz); a model with
+    ``samples_per_frame`` 4410 (the official two-slot speaker layout) gets each frame's
+    samples in slot 0, the subject speaking throughout (there are no turns to place them
+    otherwise). The frame layout is read from the model's waveform input, never assumed.
+
     Args:
-        model: a Keras model built by :func:`semser_tf.models.build_model`.
-        config: its :class:`~semser_tf.models.ModelConfig`.
+        model: a :class:`~semser_tf.models.SemserModel` (or a functional model of the
+            package's variants).
+        config: its run's :class:`~semser_tf.models.ModelConfig` (``sequence_length``: the
+            window predicted per model call; targets when the model does not say).
         frame_features: the semantic frame features (a ``FrameFeatures``: callable
-            ``f(recording, n_frames)`` with ``dim``); ``None`` gives zeros.
+            ``f(recording, n_frames)`` with ``dim``); ``None`` gives zeros (for a model
+            trained with zero semantic input).
         windows_per_call: windows predicted per model call (memory: about 2.6 MB each).
+        input_format: the :class:`~semser_tf.models.InputFormat` of a preset (checked
+            against the model).
 
     Example:
 
@@ -151,7 +161,7 @@ class Predictor:
     >>> pred.to_csv("talk.csv"); pred.plot("talk.png")          # doctest: +SKIP
     """
 
-    def __init__(self, model, config, frame_features=None, windows_per_call=4):
+    def __init__(self, model, config=None, frame_features=None, windows_per_call=4, input_format=None):
         import keras
 
         self.model = model
@@ -159,6 +169,18 @@ class Predictor:
         self.frame_features = frame_features
         self.windows_per_call = int(windows_per_call)
         self.input_names = [t.name for t in model.inputs]
+        shapes = {t.name: tuple(t.shape) for t in model.inputs}
+        self.samples_per_frame = int(shapes["waveform"][-1]) if "waveform" in shapes else SAMPLES_PER_FRAME
+        if self.samples_per_frame not in (SAMPLES_PER_FRAME, 2 * SAMPLES_PER_FRAME):
+            raise DataError(f"model {model.name!r} takes {self.samples_per_frame} waveform samples per frame; the "
+                            f"predictor makes 100 ms frames of {SAMPLES_PER_FRAME} samples at {SAMPLE_RATE} Hz "
+                            f"({2 * SAMPLES_PER_FRAME} with the two speaker slots)")
+        self.semantic_dim = int(shapes["semantic"][-1]) if "semantic" in shapes else None
+        self.sequence_length = int(getattr(config, "sequence_length", None) or 300)
+        model_targets = getattr(model, "targets", None)
+        self._targets = tuple(model_targets) if model_targets else tuple(config.targets)
+        if input_format is not None and hasattr(model, "architecture"):
+            input_format.check_model(model, f"model {model.name!r}")
         self._weights_model = None
         try:
             layer = model.get_layer("modality_attention")
@@ -168,10 +190,10 @@ class Predictor:
 
     @property
     def targets(self):
-        return tuple(self.config.targets)
+        return self._targets
 
     def _semantic(self, audio, words, n_frames):
-        dim = self.config.semantic_dim
+        dim = self.semantic_dim
         if "semantic" not in self.input_names:
             return None
         if self.frame_features is None:
@@ -208,8 +230,9 @@ class Predictor:
             raise DataError(f"word {late[0].word!r} starts at {late[0].start:.2f} s, after the end of the "
                             f"audio ({duration:.2f} s)", audio if isinstance(audio, (str, Path)) else None)
         semantic = self._semantic(audio, words, n_frames)
-        T = self.config.sequence_length
-        spf = SAMPLES_PER_FRAME
+        T = self.sequence_length
+        spf = SAMPLES_PER_FRAME  # 100 ms of audio per frame; in slot 0 of a two-slot model's frame
+        slots = self.samples_per_frame // SAMPLES_PER_FRAME
         n_windows = int(math.ceil(n_frames / T))
         values = np.zeros((n_windows * T, len(self.targets)), np.float32)
         weights = np.zeros((n_windows * T, 2), np.float32) if (with_weights and self._weights_model) else None
@@ -224,9 +247,9 @@ class Predictor:
             ks = list(range(first, min(first + B, n_windows)))
             x = {}
             if "waveform" in self.input_names:
-                wav = np.zeros((B, T, spf), np.float32)  # fixed batch: no retracing
+                wav = np.zeros((B, T, slots * spf), np.float32)  # fixed batch: no retracing
                 for i, k in enumerate(ks):
-                    wav[i] = stream.samples(k * T * spf, (k + 1) * T * spf).reshape(T, spf)
+                    wav[i, :, :spf] = stream.samples(k * T * spf, (k + 1) * T * spf).reshape(T, spf)
                 x["waveform"] = wav
             if semantic is not None:
                 sem = np.zeros((B, T, semantic.shape[1]), np.float32)

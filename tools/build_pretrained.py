@@ -11,9 +11,13 @@ recipe for building a model on any SEWA-layout corpus with word timings.
 
 Usage:
     python tools/build_pretrained.py [--work corpora/zoo-build] [--minutes 60] [--epochs 30]
+    python tools/build_pretrained.py --convert [--version 2.1.0]
 
-It writes the entry to zoo/semser-synthetic-attention/ (model, config, report, aligned
-embeddings, each with its sha256) and prints the commands it ran with their times.
+It writes the entry to zoo/semser-synthetic-attention/ as a preset folder
+(``SemserModel.save_to_preset``: config.json, model.weights.h5, input_format.json,
+embeddings/, report.json, run_config.json, metadata.json; each file with its sha256 in
+entry.json) and prints the commands it ran with their times. ``--convert`` re-saves the
+entry already there (an older ``best.keras`` entry) as a preset with the same weights.
 """
 
 from __future__ import annotations
@@ -54,6 +58,34 @@ def semser(*args, log):
     return seconds
 
 
+DESCRIPTION = ("Attention variant (compact) trained on the project's synthetic eSpeak NG corpus of "
+               "real English sentences, with GloVe 6B 50-d word features (Speech2Vec aligned onto GloVe as the "
+               "fallback); the default of load_pretrained() and make demo.")
+
+
+def publish_preset(pretrained, out, version, training=None, description=DESCRIPTION):
+    """Save a loaded model (``PretrainedModel``) as a preset and publish it into ``out``."""
+    import tempfile
+
+    from semser_tf.zoo import publish_run
+
+    with tempfile.TemporaryDirectory(dir=Path(out).parent) as tmp:
+        preset = pretrained.save_to_preset(Path(tmp) / "preset")
+        return publish_run(preset, NAME, out, version=version, description=description, license="BSD-3-Clause",
+                           training=training, overwrite=True)
+
+
+def convert(out, version):
+    """Re-save the entry in ``out`` (any layout load_pretrained reads) as a preset entry, same weights."""
+    from semser_tf.zoo import get_entry
+    from semser_tf.zoo.pretrained import load_pretrained
+
+    entry = get_entry(str(Path(out) / "entry.json"))
+    pretrained = load_pretrained(str(Path(out) / "entry.json"), offline=True)
+    path = publish_preset(pretrained, out, version, training=entry.training, description=entry.description)
+    print(f"wrote {_shown(path)}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", default=str(REPO / "corpora" / "zoo-build"))
@@ -66,7 +98,14 @@ def main():
                    help="semantic frame features (see docs/semantic.md); 'text' by default: the GloVe "
                         "vector of each word; the aligned speech vectors do not carry sentiment (docs/results.md)")
     p.add_argument("--out", default=str(REPO / "zoo" / NAME))
+    p.add_argument("--version", default="2.1.0")
+    p.add_argument("--convert", action="store_true", help="re-save the entry in --out as a preset (same weights)")
     args = p.parse_args()
+    if args.convert:
+        return convert(args.out, args.version)
+    import keras
+
+    keras.utils.set_random_seed(args.seed)  # once per run, before anything is built (no library call seeds)
 
     work = Path(args.work)
     corpus, emb, run = work / "corpus", work / "embeddings", work / "run"
@@ -104,11 +143,13 @@ def main():
                           "steps": log}
     text = json.dumps(report, indent=2).replace(str(REPO) + "/", "")  # no machine paths in the entry
     (run / "report.json").write_text(text)
-    semser("publish", run, "--name", NAME, "--out", args.out, "--overwrite", "--license", "BSD-3-Clause",
-           "--description", "Attention variant (compact) trained on the project's synthetic eSpeak NG corpus of "
-           "real English sentences, with GloVe 6B 50-d word features (Speech2Vec aligned onto GloVe as the "
-           "fallback); the default of load_pretrained() and make demo.", "--version", "2.0.0",
-           log=log)
+    from semser_tf.zoo.pretrained import load_run
+
+    t0 = time.time()
+    path = publish_preset(load_run(run), args.out, args.version, training=report["training"])
+    log.append({"command": f"publish_preset(load_run({_shown(run)!r}), {_shown(args.out)!r})",
+                "seconds": round(time.time() - t0, 1)})
+    print(f"wrote {_shown(path)}")
     print(json.dumps(log, indent=1))
 
 

@@ -197,8 +197,9 @@ def default_cache_dir() -> Path:
     """The default cache folder of :func:`build_cache`.
 
     Returns:
-        ``$SEMSER_TF_CACHE`` if set, else ``$XDG_CACHE_HOME/semser_tf/frames``, else
-        ``~/.cache/semser_tf/frames``.
+        ``$SEMSER_TF_CACHE/frames`` if the variable is set (the zoo's files go to
+        ``$SEMSER_TF_CACHE/zoo``, so ``semser_tf.zoo.clear_cache`` leaves the frames),
+        else ``$XDG_CACHE_HOME/semser_tf/frames``, else ``~/.cache/semser_tf/frames``.
 
     Example:
         >>> default_cache_dir().name  # doctest: +SKIP
@@ -206,7 +207,7 @@ def default_cache_dir() -> Path:
     """
     env = os.environ.get("SEMSER_TF_CACHE")
     if env:
-        return Path(env)
+        return Path(env).expanduser() / "frames"
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg) if xdg else Path.home() / ".cache"
     return base / "semser_tf" / "frames"

@@ -1,19 +1,15 @@
-"""Build the paper's four model variants as Keras functional models."""
+"""Build, compile, load and re-type the paper's four model variants (:class:`SemserModel`)."""
 
 from __future__ import annotations
 
 import contextlib
 
 import keras
-from keras import layers
 
-from semser_tf.layers import ConcatFusion, ConvParalinguistic, CrossAttentionFusion, HierarchicalAVLFusion
 from semser_tf.losses import CCCLoss
 from semser_tf.metrics import ccc_metrics
 from semser_tf.models.config import ModelConfig
-
-WAVEFORM, SEMANTIC = "waveform", "semantic"
-"""Input names: waveform (batch, frames, samples_per_frame), semantic (batch, frames, dim)."""
+from semser_tf.models.semser_model import SEMANTIC, VARIANT_INPUTS, WAVEFORM, SemserModel  # noqa: F401
 
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -34,7 +30,7 @@ def precision_policy(precision: str = "float32"):
     """Build models under a Keras dtype policy, restoring the previous global one after.
 
     ``mixed_bfloat16`` is the project's fast setting (bf16 compute, float32 weights, the
-    LSTM kept float32 by :func:`build_model`); the parameters and saved files are the
+    LSTM and the head kept float32 by :class:`SemserModel`); the parameters and saved files are the
     same as in float32.
 
     Args:
@@ -54,34 +50,30 @@ def precision_policy(precision: str = "float32"):
         keras.mixed_precision.set_global_policy(previous)
 
 
-def with_precision(model: keras.Model, config: ModelConfig, precision: str) -> keras.Model:
+def with_precision(model: keras.Model, config: ModelConfig | None, precision: str) -> SemserModel:
     """The same model (same weights) rebuilt under another dtype policy.
 
-    A saved model keeps the policy it was built with; this rebuilds it from ``config``
-    under ``precision`` and copies the weights (for inference: the optimizer is not kept).
+    A saved model keeps the policy it was built with; this rebuilds it under ``precision``
+    from its own config (a :class:`SemserModel`) or from ``config`` and copies the weights
+    (for inference: the optimizer is not kept).
 
     Args:
-        model: a model built by :func:`build_model` from ``config``.
-        config: its config.
+        model: a :class:`SemserModel`, or a functional model built from ``config``.
+        config: its config (``None`` for a SemserModel).
         precision: the policy to rebuild under.
     """
     precision = check_precision(precision)
     if model.dtype_policy.name == precision:
         return model
-    with precision_policy(precision):
-        rebuilt = build_model(config)
+    model = as_semser_model(model, config)
+    rebuilt = SemserModel.from_config({**model.get_config(), "dtype": precision})
     rebuilt.set_weights(model.get_weights())
     return rebuilt
 
 
 def model_inputs(config: ModelConfig):
     """The input names a variant takes."""
-    return {
-        "paralinguistic": (WAVEFORM,),
-        "semantic": (SEMANTIC,),
-        "concat": (WAVEFORM, SEMANTIC),
-        "attention": (WAVEFORM, SEMANTIC),
-    }[config.variant]
+    return VARIANT_INPUTS[config.variant]
 
 
 def input_names(model: keras.Model):
@@ -94,18 +86,14 @@ def select_inputs(model: keras.Model, features: dict) -> dict:
     return {name: features[name] for name in input_names(model)}
 
 
-def build_model(config: ModelConfig | None = None, with_weights_output: bool = False) -> keras.Model:
-    """The model of a variant: branch(es) -> fusion -> LSTM -> tanh Dense per frame.
+def build_model(config: ModelConfig | None = None, with_weights_output: bool = False) -> SemserModel:
+    """The :class:`SemserModel` of ``config``'s architecture (:meth:`ModelConfig.architecture`).
 
-    - ``paralinguistic``: ConvParalinguistic on the waveform.
-    - ``semantic``: the per-frame semantic vectors.
-    - ``concat``: ConcatFusion(fusion_units, stream_units) of both.
-    - ``attention``: CrossAttentionFusion(fusion_units) of both, then
-      HierarchicalAVLFusion(stream_units).
-
-    then one ``LSTM(lstm_units)`` over frames and ``Dense(len(targets), tanh)``: one
-    prediction per frame, (batch, frames, targets). Inputs are named ``waveform`` and
-    ``semantic`` (only those the variant uses); the frame axis is of any length.
+    ``SemserModel(**config.architecture())``: branch(es) -> fusion -> LSTM -> tanh Dense
+    per frame, (batch, frames, targets). The training fields of ``config`` are not used
+    here (see :func:`compile_model`). No seed is set: weight initialisation follows
+    Keras's global seed, which the caller sets once per run
+    (``keras.utils.set_random_seed(config.seed)`` before building, as ``train`` does).
 
     Args:
         config: a :class:`ModelConfig` (the paper's attention model by default).
@@ -122,61 +110,53 @@ def build_model(config: ModelConfig | None = None, with_weights_output: bool = F
     config = config or ModelConfig()
     if not isinstance(config, ModelConfig):
         raise TypeError(f"build_model: expected a ModelConfig, got {type(config).__name__}.")
-    keras.utils.set_random_seed(config.seed)
-    names = model_inputs(config)
-    inputs = {}
-    if WAVEFORM in names:
-        inputs[WAVEFORM] = keras.Input((None, config.samples_per_frame), name=WAVEFORM)
-    if SEMANTIC in names:
-        inputs[SEMANTIC] = keras.Input((None, config.semantic_dim), name=SEMANTIC)
-
-    def paralinguistic():
-        return ConvParalinguistic(
-            filters=config.conv_filters,
-            kernel_sizes=config.conv_kernel_sizes,
-            pool_sizes=config.conv_pool_sizes,
-            dropout=config.dropout,
-            frame_pooling=config.frame_pooling,
-            samples_per_frame=config.samples_per_frame,
-            name="paralinguistic",
-        )(inputs[WAVEFORM])
-
-    weights = None
-    if config.variant == "paralinguistic":
-        x = paralinguistic()
-    elif config.variant == "semantic":
-        x = inputs[SEMANTIC]
-    elif config.variant == "concat":
-        x = ConcatFusion(config.fusion_units, config.stream_units, name="concat_fusion")(
-            [paralinguistic(), inputs[SEMANTIC]]
-        )
-    else:
-        x, weights = CrossAttentionFusion(
-            config.fusion_units, return_weights=True, name="modality_attention"
-        )([paralinguistic(), inputs[SEMANTIC]])
-        x = HierarchicalAVLFusion(config.stream_units, name="avl_fusion")(x)
-    # Under mixed precision (``keras.mixed_precision.set_global_policy("mixed_bfloat16")``,
-    # the fast setting of docs/benchmarks.md) the recurrence stays float32: its cell state
-    # accumulates over every frame of the window, and cuDNN's LSTM (the JAX backend's on a
-    # GPU) takes float32 only. The weights are float32 under any policy.
-    policy = keras.mixed_precision.global_policy()
-    lstm_dtype = "float32" if policy.compute_dtype != policy.variable_dtype else None
-    x = layers.LSTM(config.lstm_units, return_sequences=True, name="lstm", dtype=lstm_dtype)(x)
-    out = layers.Dense(len(config.targets), activation="tanh", name="emotion")(x)
-    outputs = out
-    if with_weights_output:
-        if weights is None:
-            raise ValueError(f"with_weights_output needs the attention variant, not {config.variant!r}.")
-        outputs = {"emotion": out, "modality_weights": weights}
-    return keras.Model(inputs, outputs, name=f"semser_{config.variant}")
+    return SemserModel(**config.architecture(), with_weights_output=with_weights_output)
 
 
-def compile_model(model: keras.Model, config: ModelConfig, jit_compile="auto") -> keras.Model:
-    """Compile with Adam, the CCC loss and the streaming CCC metrics of the config."""
+def as_semser_model(model: keras.Model, config: ModelConfig | None = None) -> SemserModel:
+    """``model`` as a :class:`SemserModel`: itself, or (a functional model saved by an earlier
+    version of the package) a SemserModel of ``config``'s architecture with its weights
+    copied layer by layer, by name.
+
+    Raises:
+        ConfigError: a layer of the architecture is missing from ``model`` or its weights
+            have other shapes (naming the layer).
+    """
+    from semser_tf.errors import ConfigError
+
+    if isinstance(model, SemserModel):
+        return model
+    if config is None:
+        raise ConfigError(f"model {model.name!r} is not a SemserModel; its ModelConfig is needed to convert it")
+    with precision_policy(model.dtype_policy.name if model.dtype_policy.name in PRECISIONS else "float32"):
+        new = build_model(config)
+    for layer in new.layers:
+        if not layer.weights:
+            continue
+        try:
+            old = model.get_layer(layer.name)
+        except ValueError:
+            raise ConfigError(f"model {model.name!r} has no layer {layer.name!r}; expected the "
+                              f"{config.variant} architecture of its config") from None
+        values = old.get_weights()
+        if [v.shape for v in values] != [tuple(w.shape) for w in layer.weights]:
+            raise ConfigError(f"model {model.name!r}: layer {layer.name!r} has weights of shapes "
+                              f"{[v.shape for v in values]}, the config's architecture "
+                              f"{[tuple(w.shape) for w in layer.weights]}")
+        layer.set_weights(values)
+    return new
+
+
+def compile_model(model: keras.Model, config, jit_compile="auto") -> keras.Model:
+    """Compile with Adam, the CCC loss and the streaming CCC metrics of the model's targets.
+
+    ``config``: a :class:`ModelConfig` or a :class:`~semser_tf.models.config.TrainingConfig`
+    (its ``learning_rate``, ``clipnorm`` and ``target_weights`` are used)."""
+    targets = getattr(model, "targets", None) or config.targets
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm),
         loss=CCCLoss(target_weights=config.target_weights),
-        weighted_metrics=ccc_metrics(config.targets),
+        weighted_metrics=ccc_metrics(targets),
         jit_compile=jit_compile,
     )
     return model

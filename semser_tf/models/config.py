@@ -1,4 +1,10 @@
-"""The model's configuration: the paper's defaults and the official code's preset."""
+"""A run's recorded settings: the model's architecture plus its training, and their presets.
+
+:class:`ModelConfig` is what a training run records (``config.json``'s ``model``): the
+architecture (:meth:`ModelConfig.architecture`, the keyword arguments of
+:class:`~semser_tf.models.SemserModel`, whose ``get_config()`` holds the architecture only)
+and the training settings (:meth:`ModelConfig.training_config`, a :class:`TrainingConfig`).
+"""
 
 from __future__ import annotations
 
@@ -14,10 +20,65 @@ from semser_tf.errors import ConfigError
 VARIANTS = ("paralinguistic", "semantic", "concat", "attention")
 """The paper's ablation: each branch alone, concatenation, and attention fusion."""
 
+ARCHITECTURE_FIELDS = ("variant", "targets", "samples_per_frame", "semantic_dim", "conv_filters",
+                       "conv_kernel_sizes", "conv_pool_sizes", "frame_pooling", "dropout", "fusion_units",
+                       "stream_units", "lstm_units")
+"""The fields of :class:`ModelConfig` that define the network (``SemserModel``'s arguments)."""
+
+TRAINING_FIELDS = ("sequence_length", "batch_size", "learning_rate", "clipnorm", "target_weights", "seed")
+"""The fields of :class:`ModelConfig` that define its training (:class:`TrainingConfig`)."""
+
+
+def derived_samples_per_frame(speaker_slots: bool) -> int:
+    """Waveform samples per 100 ms label frame as the loader yields them.
+
+    2205 (22050 Hz x 100 ms); with the official two-slot layout (``speaker_slots``) two
+    slots of 2205: 4410.
+
+    >>> derived_samples_per_frame(False), derived_samples_per_frame(True)
+    (2205, 4410)
+    """
+    return SAMPLES_PER_FRAME * (2 if speaker_slots else 1)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """The training settings of a run (the model's architecture is not in it).
+
+    Args:
+        sequence_length: frames per training window (300 = 30 s).
+        batch_size: windows per batch.
+        learning_rate: Adam learning rate.
+        clipnorm: gradient norm clip, ``None`` for none.
+        target_weights: loss weight per target, ``None`` for equal weights.
+        seed: the run's seed (set once per run by the caller, never inside the library).
+
+    Example:
+
+    >>> ModelConfig(batch_size=5).training_config().batch_size
+    5
+    """
+
+    sequence_length: int = 300
+    batch_size: int = 25
+    learning_rate: float = 1e-4
+    clipnorm: Optional[float] = 5.0
+    target_weights: Optional[Tuple[float, ...]] = None
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
 
 @dataclass
 class ModelConfig:
-    """Everything that defines a model and its training.
+    """A run's recorded settings: the model's architecture and its training.
+
+    :meth:`architecture` gives the network's part (the arguments of
+    :class:`~semser_tf.models.SemserModel`, whose own config holds only these),
+    :meth:`training_config` the training's (:class:`TrainingConfig`); ``speaker_slots`` is
+    the loader's frame layout, from which ``samples_per_frame`` is derived.
 
     The defaults are the paper's (Adam 1e-4, batch 25, 300 frames, dropout 0.5, gradient
     norm clip 5.0, equal target weights). ``ModelConfig.preset("official")`` gives the
@@ -27,7 +88,9 @@ class ModelConfig:
     Args:
         variant: one of ``paralinguistic``, ``semantic``, ``concat``, ``attention``.
         targets: names of the predicted dimensions, in output order.
-        samples_per_frame: waveform samples per label frame (2205; 4410 with speaker slots).
+        samples_per_frame: waveform samples per label frame; ``None`` (default) derives it
+            from ``speaker_slots``: 2205, or 4410 with speaker slots, as the loader yields.
+            A value that contradicts ``speaker_slots`` is a ``ConfigError``.
         semantic_dim: size of the per-frame semantic vectors.
         conv_filters, conv_kernel_sizes, conv_pool_sizes: the paralinguistic stack.
         frame_pooling: how each frame's pooled steps become a vector (see ConvParalinguistic).
@@ -51,7 +114,7 @@ class ModelConfig:
 
     variant: str = "attention"
     targets: Tuple[str, ...] = DEFAULT_TARGETS
-    samples_per_frame: int = SAMPLES_PER_FRAME
+    samples_per_frame: Optional[int] = None
     semantic_dim: int = 100
     conv_filters: Tuple[int, ...] = (50, 125, 250)
     conv_kernel_sizes: Tuple[int, ...] = (8, 6, 6)
@@ -73,10 +136,10 @@ class ModelConfig:
         self._check()
 
     # -- validation ---------------------------------------------------------------------
-    def _check(self):
+    def _check(self, where="ModelConfig", slots_rule=True):
         def fail(name, expected):
             raise ConfigError(
-                f"ModelConfig.{name}: expected {expected}, got {getattr(self, name)!r}."
+                f"{where}.{name}: expected {expected}, got {getattr(self, name)!r}."
             )
 
         def pos_int(name):
@@ -101,6 +164,21 @@ class ModelConfig:
         if len(set(self.targets)) != len(self.targets):
             fail("targets", "distinct names")
         self.targets = tuple(self.targets)
+        if not isinstance(self.speaker_slots, bool):
+            fail("speaker_slots", "true or false")
+        expected = derived_samples_per_frame(self.speaker_slots)
+        if not slots_rule:
+            pass
+        elif self.samples_per_frame is None:
+            self.samples_per_frame = expected
+        elif (isinstance(self.samples_per_frame, numbers.Integral) and not isinstance(self.samples_per_frame, bool)
+              and self.samples_per_frame != expected):
+            raise ConfigError(
+                f"ModelConfig.samples_per_frame: {self.samples_per_frame} contradicts speaker_slots="
+                f"{self.speaker_slots}: the loader yields {expected} samples per frame "
+                f"({'two speaker slots of ' + str(SAMPLES_PER_FRAME) if self.speaker_slots else '100 ms at 22050 Hz'}); "
+                "leave samples_per_frame unset to derive it."
+            )
         for name in ("samples_per_frame", "semantic_dim", "fusion_units", "stream_units",
                      "lstm_units", "sequence_length", "batch_size"):
             pos_int(name)
@@ -125,8 +203,6 @@ class ModelConfig:
             ):
                 fail("target_weights", f"null or {len(self.targets)} non-negative numbers (one per target)")
             self.target_weights = tuple(float(x) for x in tw)
-        if not isinstance(self.speaker_slots, bool):
-            fail("speaker_slots", "true or false")
         if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
             fail("seed", "an integer")
         steps = self.samples_per_frame
@@ -169,7 +245,36 @@ class ModelConfig:
         return cls.from_dict(values, source=f"preset {name!r}")
 
     def replace(self, **changes) -> "ModelConfig":
-        return ModelConfig.from_dict({**self.to_dict(), **changes})
+        values = {**self.to_dict(), **changes}
+        if "speaker_slots" in changes and "samples_per_frame" not in changes:
+            values["samples_per_frame"] = None  # derived again from the new layout
+        return ModelConfig.from_dict(values)
+
+    def architecture(self) -> dict:
+        """The keyword arguments of :class:`~semser_tf.models.SemserModel` (the network only).
+
+        Example:
+
+        >>> ModelConfig(lstm_units=8).architecture()["lstm_units"]
+        8
+        """
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.to_dict().items()
+                if k in ARCHITECTURE_FIELDS}
+
+    def training_config(self) -> TrainingConfig:
+        """The training settings (:class:`TrainingConfig`) of this config."""
+        return TrainingConfig(**{k: getattr(self, k) for k in TRAINING_FIELDS})
+
+    @classmethod
+    def from_parts(cls, architecture: dict, training: TrainingConfig | None = None,
+                   speaker_slots: bool = False) -> "ModelConfig":
+        """A config from an architecture dict (``SemserModel.get_config()`` accepted:
+        ``name``, ``trainable``, ``dtype`` and ``with_weights_output`` are ignored) and a
+        :class:`TrainingConfig`."""
+        values = {k: v for k, v in architecture.items() if k in ARCHITECTURE_FIELDS}
+        values.update((training or TrainingConfig()).to_dict())
+        values["speaker_slots"] = speaker_slots
+        return cls.from_dict(values, source="architecture")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -185,6 +290,27 @@ class ModelConfig:
         except json.JSONDecodeError as err:
             raise ConfigError(f"{source}: not valid JSON ({err}).") from None
         return cls.from_dict(values, source=source)
+
+
+def check_architecture(values: dict, where: str = "SemserModel") -> dict:
+    """The architecture ``values`` (``ARCHITECTURE_FIELDS``) checked and normalised
+    (tuples of ints, a tuple of targets), with the errors :class:`ModelConfig` gives.
+
+    Raises:
+        ConfigError: naming ``<where>.<field>`` and the expected form.
+    """
+    import types
+
+    unknown = sorted(set(values) - set(ARCHITECTURE_FIELDS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown argument(s) {', '.join(unknown)}; "
+                          f"architecture fields: {', '.join(ARCHITECTURE_FIELDS)}")
+    defaults = {f.name: f.default for f in dataclasses.fields(ModelConfig)}
+    ns = types.SimpleNamespace(**{**defaults, **values})
+    if ns.samples_per_frame is None:
+        ns.samples_per_frame = SAMPLES_PER_FRAME
+    ModelConfig._check(ns, where, slots_rule=False)
+    return {k: getattr(ns, k) for k in ARCHITECTURE_FIELDS}
 
 
 PRESETS = {

@@ -8,7 +8,14 @@ Example:
     >>> from semser_tf.zoo import list_pretrained, get_entry, fetch_entry_files
     >>> names = list_pretrained()
     >>> paths = fetch_entry_files(get_entry(names[0]))  # doctest: +SKIP
+    >>> from semser_tf.zoo import load_pretrained       # imported on first use (TensorFlow)
+    >>> model = load_pretrained(names[0])               # doctest: +SKIP
+
+``load_pretrained``, ``PretrainedModel``, ``load_run`` and ``fetch_preset`` are imported on
+first use (PEP 562), so ``import semser_tf.zoo`` loads neither TensorFlow nor Keras.
 """
+
+import importlib
 
 from semser_tf.zoo.archive import (
     OutputExistsError,
@@ -33,7 +40,18 @@ from semser_tf.zoo.registry import (
     remove_registry_path,
 )
 
+_LAZY = {"load_pretrained": "pretrained", "PretrainedModel": "pretrained", "load_run": "pretrained",
+         "load_preset_model": "pretrained", "fetch_preset": "presets", "is_preset_entry": "presets"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"semser_tf.zoo.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'semser_tf.zoo' has no attribute {name!r}")
+
+
 __all__ = [
+    *_LAZY,
     "ALLOWED_SUFFIXES",
     "ChecksumError",
     "DownloadError",

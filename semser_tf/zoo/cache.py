@@ -1,8 +1,10 @@
 """The local cache of downloaded zoo files and their verification.
 
-The cache root is, in order of precedence: the ``cache_dir`` argument, the environment
-variable ``SEMSER_TF_CACHE``, ``$KERAS_HOME/semser_tf``, then ``~/.keras/semser_tf``.
-Files live at ``<root>/<name>/<version>/<filename>``.
+The cache root is, in order of precedence: the ``cache_dir`` argument, the ``zoo``
+sub-folder of ``$SEMSER_TF_CACHE`` (whose ``frames`` sub-folder is the data loader's
+frame cache, :func:`semser_tf.data.pipeline.default_cache_dir`: the two never share a
+folder, so :func:`clear_cache` leaves the frames), ``$KERAS_HOME/semser_tf``, then
+``~/.keras/semser_tf``. Files live at ``<root>/<name>/<version>/<filename>``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from pathlib import Path
 from semser_tf.errors import SemserError
 
 ENV_CACHE = "SEMSER_TF_CACHE"
-"""Environment variable that sets the cache root."""
+"""Environment variable of the package's cache folder: the zoo's files go to its ``zoo`` sub-folder."""
+
+ZOO_SUBDIR = "zoo"
+"""The sub-folder of ``$SEMSER_TF_CACHE`` that holds the zoo cache."""
 
 _CHUNK = 1 << 20
 
@@ -30,7 +35,7 @@ def cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
         cache_dir: explicit root; overrides the environment.
 
     Returns:
-        ``cache_dir`` if given, else ``$SEMSER_TF_CACHE``, else ``$KERAS_HOME/semser_tf``,
+        ``cache_dir`` if given, else ``$SEMSER_TF_CACHE/zoo``, else ``$KERAS_HOME/semser_tf``,
         else ``~/.keras/semser_tf``.
 
     Example:
@@ -41,7 +46,7 @@ def cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
         return Path(cache_dir).expanduser()
     env = os.environ.get(ENV_CACHE)
     if env:
-        return Path(env).expanduser()
+        return Path(env).expanduser() / ZOO_SUBDIR
     keras_home = os.environ.get("KERAS_HOME")
     if keras_home:
         return Path(keras_home).expanduser() / "semser_tf"
@@ -128,6 +133,9 @@ def verify_file(
 
 def clear_cache(name: str | None = None, root: str | os.PathLike | None = None) -> None:
     """Delete the cache of one model (all versions) or the whole zoo cache.
+
+    Only the zoo's folder (:func:`cache_dir`) is touched: the data loader's frame cache
+    (``$SEMSER_TF_CACHE/frames``) and anything else under ``$SEMSER_TF_CACHE`` stay.
 
     Args:
         name: model name; None removes every model's files.

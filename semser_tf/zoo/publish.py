@@ -1,4 +1,13 @@
-"""Publishing: pack a trained run folder into a zoo entry (files + hashes + ``entry.json``).
+"""Publishing: pack a preset or a trained run folder into a zoo entry (files + hashes + ``entry.json``).
+
+A preset folder (``SemserModel.save_to_preset``: ``config.json``, ``model.weights.h5``,
+``input_format.json``, ``metadata.json``, ``embeddings/``...) is packed file by file, so
+the entry folder is itself a preset that ``SemserModel.from_preset`` loads. A run folder
+(the older layout, below) is packed as it is.
+
+Paths are recorded relative to the current folder, the repository or the run's parent
+(a path outside them keeps only its name): an entry never names the folders of the
+machine that built it (:func:`relative_paths`).
 
 The run folder layout it expects is defined in ``docs/zoo.md``::
 
@@ -21,6 +30,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -123,7 +133,62 @@ def _metrics_from_report(report_path: Path, config: dict) -> tuple[list, dict | 
     return metrics, training if isinstance(training, dict) else None
 
 
-def _copy_hashed(src: Path, dst: Path) -> tuple[int, str]:
+_ABSOLUTE = re.compile(r"(?:^|(?<=[\s'\"=,\[]))(/[^\s'\"]+)")
+"""An absolute POSIX path inside a text: at its start or after a space, a quote, ``=``,
+``,`` or ``[`` (not the path part of a URL, not a ratio such as ``(k+1)/10``)."""
+
+
+def _repo_root() -> Path | None:
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "setup.cfg").is_file() else None
+
+
+def relative_paths(value, bases):
+    """``value`` (a JSON value) with every absolute path in its strings made relative.
+
+    A path under one of ``bases`` (tried in order) becomes relative to it; any other
+    absolute path keeps only its last component, so no folder of this machine is named.
+
+    Example:
+        >>> relative_paths({"command": "semser train /repo/corpora/x --out /tmp/r/run"}, ["/repo"])
+        {'command': 'semser train corpora/x --out run'}
+    """
+    bases = [str(Path(b)) for b in bases if b is not None]
+
+    def fix(match):
+        path = match.group(1)
+        for base in bases:
+            if path == base:
+                return "."
+            if path.startswith(base.rstrip("/") + "/"):
+                return path[len(base.rstrip("/")) + 1:]
+        return Path(path).name or "."
+
+    if isinstance(value, str):
+        return _ABSOLUTE.sub(fix, value)
+    if isinstance(value, list):
+        return [relative_paths(v, bases) for v in value]
+    if isinstance(value, dict):
+        return {k: relative_paths(v, bases) for k, v in value.items()}
+    return value
+
+
+def _path_bases(run_dir: Path) -> list:
+    return [os.path.realpath(os.getcwd()), _repo_root() and os.path.realpath(_repo_root()),
+            os.path.realpath(run_dir.parent), os.getcwd(), str(run_dir.parent.absolute())]
+
+
+def _copy_hashed(src: Path, dst: Path, bases=None) -> tuple[int, str]:
+    if bases is not None and src.name.lower().endswith(".json"):
+        text = src.read_text(encoding="utf-8")
+        data = json.loads(text)
+        fixed = relative_paths(data, bases)
+        if fixed != data:  # rewritten only when it named a folder of this machine
+            content = (json.dumps(fixed, indent=2, sort_keys=True) + "\n").encode("utf-8")
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            with open(dst, "xb") as fout:
+                fout.write(content)
+            return len(content), hashlib.sha256(content).hexdigest()
     dst.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     size = 0
@@ -157,6 +222,22 @@ def run_files(run_dir: str | os.PathLike) -> list[tuple[str, str, Path]]:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ConfigError(f"{run_dir}: run folder not found")
+    from semser_tf.models.preset import METADATA_FILE, PresetError, is_preset
+
+    if is_preset(run_dir):
+        try:
+            listed = json.loads((run_dir / METADATA_FILE).read_text(encoding="utf-8"))["files"]
+        except (ValueError, KeyError, TypeError) as err:
+            raise PresetError(f"{run_dir / METADATA_FILE}: unreadable manifest ({err})") from None
+        roles = {"config.json": "config", "model.weights.h5": "weights", "input_format.json": "input_format",
+                 "report.json": "report", "run_config.json": "run_config"}
+        found = [("metadata", METADATA_FILE, run_dir / METADATA_FILE)]
+        found += [(roles.get(rel, rel), rel, run_dir / rel) for rel in sorted(listed)]
+        for _, rel, path in found:
+            if not rel.lower().endswith(ALLOWED_SUFFIXES):
+                raise ConfigError(f"{path}: file type not accepted in a zoo entry; expected one of "
+                                  f"{', '.join(ALLOWED_SUFFIXES)}")
+        return found
     found: list[tuple[str, str, Path]] = []
     model = next((run_dir / n for n in MODEL_NAMES if (run_dir / n).is_file()), None)
     if model is None:
@@ -260,6 +341,11 @@ def publish_run(
         if not base_url.endswith("/"):
             base_url += "/"
     files = run_files(run_dir)
+    preset = any(role == "metadata" for role, _, _ in files)
+    if preset:
+        from semser_tf.models.preset import verify_preset
+
+        verify_preset(run_dir)  # a changed or unlisted file is refused before anything is packed
     if out_dir.resolve() == run_dir.resolve() or run_dir.resolve() in out_dir.resolve().parents:
         raise ConfigError(f"{out_dir}: the entry folder must lie outside the run folder {run_dir}")
     if out_dir.exists() and not overwrite:
@@ -272,11 +358,17 @@ def publish_run(
         if archive_path.exists() and not overwrite:
             raise OutputExistsError(f"{archive_path}: exists; pass overwrite=True to replace it")
         check_outputs({"archive": archive_path}, {"run": run_dir})
-    config = _read_json(run_dir / "config.json")
+    config_path = run_dir / ("run_config.json" if preset and (run_dir / "run_config.json").is_file() else "config.json")
+    config = _read_json(config_path)
     if not isinstance(config, dict):
-        raise ConfigError(f"{run_dir / 'config.json'}: expected a JSON object")
-    report_path = next(p for role, _, p in files if role == "report")
+        raise ConfigError(f"{config_path}: expected a JSON object")
+    report_path = next((p for role, _, p in files if role == "report"), None)
+    if report_path is None:
+        raise ConfigError(f"{run_dir}: no report.json; expected the evaluation figures (carry it with "
+                          "save_to_preset(..., extra_files={'report.json': ...}))")
     metrics, report_training = _metrics_from_report(report_path, config)
+    bases = _path_bases(run_dir)
+    config = relative_paths(config, bases)
     if variant is None:
         variant = config.get("variant")
         if variant is None and isinstance(config.get("model"), dict):
@@ -284,6 +376,7 @@ def publish_run(
         variant = variant if isinstance(variant, str) and variant else "unspecified"
     if training is None:
         training = report_training or {"data": "not recorded", "command": "not recorded"}
+    training = relative_paths(training, bases)
     if description is None:
         description = f"semser-tf {variant} model published from the run '{run_dir.name}'."
 
@@ -294,8 +387,19 @@ def publish_run(
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".publishing"))
     try:
         file_specs = []
+        hashed = {}
         for role, rel, path in files:
-            size, sha = _copy_hashed(path, tmp / rel)
+            if role == "metadata":
+                continue
+            hashed[rel] = _copy_hashed(path, tmp / rel, bases)
+        if preset:  # the manifest names the files as packed (a JSON file may have lost machine paths)
+            meta = _read_json(run_dir / "metadata.json")
+            meta["files"] = {rel: {"size": size, "sha256": sha} for rel, (size, sha) in hashed.items()}
+            content = (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode("utf-8")
+            (tmp / "metadata.json").write_bytes(content)
+            hashed["metadata.json"] = (len(content), hashlib.sha256(content).hexdigest())
+        for role, rel, path in files:
+            size, sha = hashed[rel]
             url = base_url + quote(rel) if base_url is not None else rel
             file_specs.append({"role": role, "filename": rel, "size": size, "sha256": sha, "url": url})
         data = {
@@ -318,6 +422,10 @@ def publish_run(
         written = ModelEntry.from_json(entry_path)
         for spec in written.files:
             verify_file(tmp / spec.filename, spec.sha256, spec.size, remove=False)
+        if preset:
+            from semser_tf.models.preset import verify_preset
+
+            verify_preset(tmp)
         mark_owned(tmp, "zoo-entry")
         os.chmod(tmp, 0o755)
         replace_dir(tmp, out_dir)

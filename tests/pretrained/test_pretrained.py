@@ -169,3 +169,45 @@ def test_bundled_model_in_bfloat16_predicts_like_float32():
     assert np.linalg.norm(a - b) / np.linalg.norm(a) < 3e-2
     with pytest.raises(ConfigError, match="precision"):
         f32.with_precision("int8")
+
+
+def _fixed_input():
+    """2 s of a 220 Hz sine at 0.3 and fixed semantic vectors: a deterministic model input."""
+    t = np.arange(2 * 22050) / 22050
+    audio = (0.3 * np.sin(2 * np.pi * 220 * t)).astype("float32")
+    f, d = np.arange(20)[:, None], np.arange(50)[None, :]
+    return audio, (0.3 * np.sin(0.1 * (f + 1) * (d + 1))).astype("float32")
+
+
+def test_bundled_preset_outputs_are_pinned():
+    """The bundled preset's outputs on a fixed input, pinned: this fails when its weights,
+    the model graph, or the feature pipeline (resampling, framing, the GloVe text
+    features of the words) change. Values from the model as published (2.0.0, best.keras),
+    before it was re-saved as a preset."""
+    from semser_tf.models import SemserModel
+
+    audio, semantic = _fixed_input()
+    net = SemserModel.from_preset("semser-synthetic-attention")
+    raw = np.asarray(net.predict_on_batch({"waveform": audio.reshape(1, 20, 2205), "semantic": semantic[None]}))[0]
+    np.testing.assert_allclose(raw[0], [-0.1775938, 0.0362781, -0.0330470], atol=1e-5)
+    np.testing.assert_allclose(raw[19], [-0.5535280, 0.1462277, -0.0691617], atol=1e-5)
+    model = load_pretrained(offline=True)
+    assert isinstance(model.model, SemserModel)
+    words = [(0.1, 0.5, "happy"), (0.6, 1.0, "wonderful"), (1.2, 1.7, "terrible")]
+    pred = model.predict(audio, sample_rate=22050, words=words)
+    assert pred.values.shape == (20, 3)
+    np.testing.assert_allclose(pred.values[10], [-0.4011478, 0.1287710, -0.0799399], atol=1e-5)
+    np.testing.assert_allclose(pred.values[19], [-0.6953215, 0.0335415, -0.2138893], atol=1e-5)
+    np.testing.assert_allclose(pred.weights[0], [0.4992155, 0.5007846], atol=1e-5)
+
+
+def test_load_pretrained_round_trips_through_a_preset(tmp_path):
+    """load_pretrained -> save_to_preset -> load_pretrained(folder): identical predictions."""
+    audio, _ = _fixed_input()
+    words = [(0.1, 0.5, "happy"), (1.2, 1.7, "terrible")]
+    model = load_pretrained(offline=True)
+    folder = model.save_to_preset(tmp_path / "preset")
+    again = load_pretrained(str(folder))
+    assert again.input_format == model.input_format and again.embedding_mode == "text"
+    np.testing.assert_array_equal(again.predict(audio, sample_rate=22050, words=words).values,
+                                  model.predict(audio, sample_rate=22050, words=words).values)

@@ -143,15 +143,15 @@ def tampered_entry(tmp_path, monkeypatch):
 
 
 def test_an_unlisted_speech2vec_file_is_never_loaded(tampered_entry):
+    """The bundled entry is a preset: its manifest lists the Speech2Vec weights, so an entry
+    that leaves them out (and a file replaced beside it) is refused, never half-loaded."""
+    from semser_tf.models.preset import PresetError, verify_preset
     from semser_tf.zoo.pretrained import load_pretrained
 
-    model = load_pretrained("tampered", offline=True)
-    assert model.embeddings is not None and model.embeddings.speech2vec is None  # the file was not read
-    with pytest.raises(ConfigError, match="needs the Speech2Vec model"):
-        model.embeddings.frame_features("encode")
-    # the bundled model was trained in text mode: encode (another space) is refused anyway
-    with pytest.raises(ConfigError, match="trained with semantic mode 'text'"):
-        model.frame_features("encode")
+    with pytest.raises(ConfigError, match="not embeddings/speech2vec.weights.h5; every file the model loads must be listed"):
+        load_pretrained("tampered", offline=True)
+    with pytest.raises(PresetError, match="speech2vec.weights.h5: changed since the preset was saved"):
+        verify_preset(tampered_entry)
 
 
 def test_an_entry_without_its_embeddings_json_is_refused(tampered_entry):
@@ -160,5 +160,6 @@ def test_an_entry_without_its_embeddings_json_is_refused(tampered_entry):
     entry = json.loads((tampered_entry / "entry.json").read_text())
     entry["files"] = [f for f in entry["files"] if f["filename"] != "embeddings/embeddings.json"]
     (tampered_entry / "entry.json").write_text(json.dumps(entry))
-    with pytest.raises(ConfigError, match="not embeddings/embeddings.json; every file the model loads must be listed"):
+    with pytest.raises(ConfigError, match="not embeddings/embeddings.json, embeddings/speech2vec.weights.h5; every file "
+                                          "the model loads must be listed"):
         load_pretrained("tampered", offline=True)

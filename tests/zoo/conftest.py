@@ -12,7 +12,8 @@ from tests.zoo.zoo_helpers import ZooServer
 
 @pytest.fixture
 def zoo_env(tmp_path, monkeypatch):
-    """An isolated registry folder (on SEMSER_ZOO_PATH) and cache folder (SEMSER_TF_CACHE)."""
+    """An isolated registry folder (on SEMSER_ZOO_PATH) and the zoo's cache folder
+    (``$SEMSER_TF_CACHE/zoo``)."""
     registry = tmp_path / "registry"
     cache = tmp_path / "cache"
     registry.mkdir()
@@ -20,7 +21,7 @@ def zoo_env(tmp_path, monkeypatch):
     monkeypatch.setenv("SEMSER_TF_CACHE", str(cache))
     monkeypatch.delenv("KERAS_HOME", raising=False)
     monkeypatch.setattr(registry_module, "_user_paths", [])
-    return registry, cache
+    return registry, cache / "zoo"
 
 
 @pytest.fixture

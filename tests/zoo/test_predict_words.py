@@ -126,7 +126,7 @@ def test_predict_with_the_model_vocabulary_language_model(model, talk, tmp_path,
     monkeypatch.setenv("SEMSER_TF_CACHE", str(tmp_path / "cache"))
     path, s0, s1, _ = talk
     lm = model.vocabulary_language_model()
-    assert lm.is_file() and lm.parent.parent == tmp_path / "cache"
+    assert lm.is_file() and lm.parent.parent == tmp_path / "cache" / "zoo"  # the zoo's part of the cache
     pred = model.predict(path, language_model="vocabulary")
     vocab = set(model.embeddings.words)
     assert pred.words_source == "asr" and pred.words

@@ -37,7 +37,7 @@ def test_cache_dir_precedence(monkeypatch, tmp_path):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "kh"))
     assert cache_dir() == tmp_path / "kh" / "semser_tf"
     monkeypatch.setenv("SEMSER_TF_CACHE", str(tmp_path / "explicit"))
-    assert cache_dir() == tmp_path / "explicit"
+    assert cache_dir() == tmp_path / "explicit" / "zoo"  # beside the loader's frames, not above them
     assert cache_dir(tmp_path / "arg") == tmp_path / "arg"
 
 

@@ -210,4 +210,5 @@ def test_wheel_install_loads_the_default_model(tmp_path):
     env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path / "site")}
     out = subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, env=env,
                          capture_output=True, text=True).stdout
-    assert out.split()[-2:] == ["semser-synthetic-attention", "152438"], out
+    # the compact config with 50-d semantic input (GloVe): 152 438 at 100-d less 50 x 128 fusion weights
+    assert out.split()[-2:] == ["semser-synthetic-attention", str(152_438 - 50 * 128)], out
