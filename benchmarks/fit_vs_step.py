@@ -28,6 +28,8 @@ def main():
     args = p.parse_args()
 
 
+    import keras
+
     from semser_tf.data.pipeline import ZeroFrameFeatures, dataset_for_model, make_dataset
     from semser_tf.data.sewa import SEWACorpus
     from semser_tf.models import ModelConfig, build_model, compile_model
@@ -38,6 +40,7 @@ def main():
     ds = make_dataset(corpus, "Train", sequence_length=config.sequence_length, batch_size=config.batch_size,
                       shuffle=True, frame_features=ZeroFrameFeatures(config.semantic_dim),
                       cache_dir=args.cache_dir, drop_remainder=True, progress=False)
+    keras.utils.set_random_seed(config.seed)  # build_model leaves seeding to its caller
     model = compile_model(build_model(config), config)
     ds = dataset_for_model(ds, model).repeat()
     x, y, w = next(iter(ds))

@@ -178,6 +178,7 @@ def child(minutes, sample_rate, precision, windows_per_call, variant, pretrained
         if precision != "float32":
             keras.mixed_precision.set_global_policy(precision)
         config = ModelConfig(variant=variant)
+        keras.utils.set_random_seed(config.seed)  # build_model leaves seeding to its caller
         model = build_model(config)
         predictor = Predictor(model, config, frame_features=None, windows_per_call=windows_per_call)
         vocabulary = None

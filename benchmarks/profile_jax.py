@@ -122,6 +122,7 @@ def _ours(batch, frames, precision, channel_multiple=None, metrics=True, variant
         cp._CHANNEL_MULTIPLE = channel_multiple
     keras.mixed_precision.set_global_policy(precision)
     config = ModelConfig(variant=variant, batch_size=batch, sequence_length=frames)
+    keras.utils.set_random_seed(config.seed)  # build_model leaves seeding to its caller
     model = build_model(config)
     if metrics:
         compile_model(model, config)

@@ -57,6 +57,7 @@ def profile(variant, batch, frames, steps, precision, jits=(False, True)):
     if precision != "float32":
         keras.mixed_precision.set_global_policy(precision)
     config = ModelConfig(variant=variant, batch_size=batch, sequence_length=frames)
+    keras.utils.set_random_seed(config.seed)  # build_model leaves seeding to its caller
     model = build_model(config)
     rng = np.random.default_rng(0)
     n = batch * frames
@@ -144,6 +145,7 @@ def profile(variant, batch, frames, steps, precision, jits=(False, True)):
                      "fwd_bwd_ms": round(1e3 * t, 1)})
         emit(rows[-1])
         # The whole training step, for comparison with the sum of the parts.
+        keras.utils.set_random_seed(config.seed)
         m = compile_model(build_model(config), config, jit_compile=jit)
         x = select_inputs(m, {
             "waveform": (rng.standard_normal((batch, frames, SAMPLES_PER_FRAME)) * 0.1).astype("float32"),

@@ -45,6 +45,7 @@ def measure(variant, batch, frames, steps, jit, precision, im2col_depth=None):
     if precision != "float32":
         keras.mixed_precision.set_global_policy(precision)
     config = ModelConfig(variant=variant, batch_size=batch, sequence_length=frames)
+    keras.utils.set_random_seed(config.seed)  # build_model leaves seeding to its caller
     model = compile_model(build_model(config), config, jit_compile=jit)
     rng = np.random.default_rng(0)
     x = select_inputs(model, {

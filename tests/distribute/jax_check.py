@@ -28,6 +28,7 @@ yv = rng.uniform(-1, 1, (8, 20, 3)).astype("float32")
 
 
 def run():
+    keras.utils.set_random_seed(cfg.seed)  # build_model leaves seeding to its caller
     model = build_model(cfg)
     model.compile(optimizer=keras.optimizers.SGD(cfg.learning_rate), loss=CCCLoss(),
                   weighted_metrics=ccc_metrics(cfg.targets))

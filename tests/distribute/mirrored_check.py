@@ -47,6 +47,7 @@ def run(strategy):
     scope = strategy.scope() if strategy is not None else None
     if scope:
         scope.__enter__()
+    keras.utils.set_random_seed(cfg.seed)  # build_model leaves seeding to its caller
     model = compiled(build_model(cfg))
     if scope:
         scope.__exit__(None, None, None)

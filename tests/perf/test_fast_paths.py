@@ -140,6 +140,7 @@ def test_mixed_bfloat16_model_matches_float32(rng):
     """Same parameter count; with the same weights the bf16 model's outputs lie within
     bfloat16's tolerance of the float32 model's (relative error under 3e-2)."""
     config = ModelConfig(variant="attention")
+    keras.utils.set_random_seed(config.seed)
     f32 = build_model(config)
     try:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
@@ -171,6 +172,7 @@ def test_xla_and_graph_paths_agree(rng):
          "semantic": rng.normal(0, 1, (2, 4, 100)).astype("float32")}
     outs = []
     for jit in (False, True):
+        keras.utils.set_random_seed(config.seed)  # the same weights for both
         m = compile_model(build_model(config), config, jit_compile=jit)
         outs.append(m.predict(x, verbose=0))
     np.testing.assert_allclose(outs[0], outs[1], atol=1e-5, rtol=1e-4)
