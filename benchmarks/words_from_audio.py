@@ -43,11 +43,11 @@ def measure(items, label: str, align_too: bool = True, language_model=None, reco
     from semser_tf.semantic.words import recognize as recognize_ps
     from semser_tf.semantic.words.forced_align import AlignmentError
 
-    if recognizer == "whisper":
+    if recognizer in ("whisper", "whisper-raw"):
         from semser_tf.semantic.words.whisper import recognize_whisper
 
         def recognize(audio, sr, language_model=None):
-            return recognize_whisper(audio, sr)
+            return recognize_whisper(audio, sr, align_timings=recognizer == "whisper")
     else:
         recognize = recognize_ps
 
@@ -195,8 +195,10 @@ def main(argv=None) -> int:
     p.add_argument("--domain-lm", type=int, default=0, metavar="N",
                    help="also recognise the synthetic speech with a trigram model of N background "
                         "sentences of the synthetic templates (generate_text_corpus, seed 1)")
-    p.add_argument("--recognizer", default="pocketsphinx", choices=("pocketsphinx", "whisper"),
-                   help="the recogniser of the WER and recognised-word columns (Whisper base: the packaged model)")
+    p.add_argument("--recognizer", default="pocketsphinx", choices=("pocketsphinx", "whisper", "whisper-raw"),
+                   help="the recogniser of the WER and recognised-word columns: pocketsphinx, Whisper base "
+                        "(the packaged model) with its words re-timed by forced alignment (the default of "
+                        "recognize_whisper), or whisper-raw (Whisper's own word times)")
     p.add_argument("--no-align", action="store_true", help="recognition only (no forced alignment columns)")
     p.add_argument("--speed", action="store_true", help="only time recognition and alignment (CPU and wall)")
     p.add_argument("--memory", default="", help="only peak memory of recognize on WAV files of these "
