@@ -13,6 +13,7 @@ from semser_tf.data.sewa import SEWACorpus
 from semser_tf.errors import ConfigError, DataError
 from semser_tf.models import ModelConfig
 from semser_tf.training import TrainSettings, train
+from semser_tf.training.loop import committed_state
 
 from .conftest import SMALL
 
@@ -27,7 +28,7 @@ def test_train_writes_a_complete_run(speech_corpus, tmp_path):
     report = train(SEWACorpus(speech_corpus), run, ModelConfig(variant="paralinguistic", **SMALL),
                    TrainSettings(epochs=2), cache_dir=tmp_path / "cache", verbose=0)
     for name in ("config.json", "best.keras", "history.csv", "history.png", "report.json", "report.md",
-                 "checkpoints/last.keras", "checkpoints/state.json", "run.json"):
+                 "checkpoints/training_metadata.json", "checkpoints/epoch-2.weights.h5", "run.json"):
         assert (run / name).is_file(), name
     assert any((run / "plots").glob("Devel_*.png"))
     assert _history_epochs(run) == [1, 2]
@@ -70,14 +71,13 @@ def test_sigkill_mid_epoch_then_resume_has_no_gap(speech_corpus, tmp_path):
     proc = subprocess.run([sys.executable, str(script), str(speech_corpus), str(run), str(cache)],
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
-    state = json.loads((run / "checkpoints" / "state.json").read_text())
-    assert state["epochs_done"] == 1  # killed during the second epoch
+    assert committed_state(run)["epoch"] == 1  # killed during the second epoch
     assert _history_epochs(run) == [1]
     env.pop("KILL_AT_EPOCH")
     proc = subprocess.run([sys.executable, str(script), str(speech_corpus), str(run), str(cache)],
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert json.loads((run / "checkpoints" / "state.json").read_text())["epochs_done"] == 3
+    assert committed_state(run)["epoch"] == 3
     assert _history_epochs(run) == [1, 2, 3]
     assert not [p for p in run.rglob(".*") if p.is_file()]  # no temporary file left
 
