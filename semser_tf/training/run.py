@@ -257,14 +257,19 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
         overwrite: replace the run in ``out_dir`` (only a run, never a folder holding an
             input of this call).
         verbose: Keras progress-bar verbosity.
-        callbacks: extra Keras callbacks.
         strategy: a ``tf.distribute`` strategy to build and train under.
         evaluate_best: evaluate best.keras on the validation partition at the end.
         plots: write the PNG plots.
         dataset_name: name of the data in the report (default: the corpus folder name).
         initial_model: a built model to start from instead of a fresh one (fine-tuning);
             it is compiled with the config's optimizer, loss and metrics here. Its
-            frozen layers (``trainable=False``) stay frozen.
+            frozen layers (``trainable=False``) stay frozen. The caller, who built it,
+            has set the seeds (``keras.utils.set_random_seed(config.seed)``); without an
+            initial model ``train`` sets them, once, before building.
+        callbacks: Keras callbacks of the caller (``EarlyStopping``, ``ReduceLROnPlateau``,
+            ...), run in the one ``model.fit`` of the run before the loop's own, so they
+            see every epoch; their ``wait``/``best``/... survive a resume
+            (:mod:`semser_tf.training.loop`).
         embeddings_dir: the aligned-embeddings folder ``frame_features`` come from; it is
             copied into ``out_dir/embeddings`` so that the run folder is self-contained
             (``evaluate``, ``predict`` and ``publish`` read it from there).
@@ -353,7 +358,8 @@ def _train(lock, corpus, out_dir, config, settings, *, frame_features, cache_dir
             "embeddings": EMBEDDINGS_DIR if (out_dir / EMBEDDINGS_DIR).is_dir() else None,
         })
 
-    keras.utils.set_random_seed(config.seed)  # once per run, before the model is built
+    if initial_model is None:  # once per run, before the model is built (else the caller did)
+        keras.utils.set_random_seed(config.seed)
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope, precision_policy(settings.precision):
         model = compile_model(initial_model if initial_model is not None else build_model(config),
