@@ -237,9 +237,19 @@ def _kill_and_resume(run, killed, points, epochs):
 def test_sigkill_during_the_checkpoint_write_then_resume_equals_an_uninterrupted_run(loader_corpus, tmp_path):
     # dropout on; killed while the epoch-2 weights are written (before their rename)
     run, epochs = _killer(tmp_path, loader_corpus, 2), 2
+    import signal
+
+    from semser_tf.training.loop import committed_state
+
     whole = run(tmp_path / "whole")
     assert whole.returncode == 0, whole.stderr[-2000:]
-    _kill_and_resume(run, tmp_path / "killed", ["weights:1"], epochs)
+    killed = tmp_path / "killed"
+    proc = run(killed, "weights:1")
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    # the epoch-2 weights lie under their temporary name; epoch 1 is the committed one
+    assert [p.name.endswith(".epoch-2.weights.h5") for p in (killed / "checkpoints").glob(".*")] == [True]
+    assert committed_state(killed)["epoch"] == 1
+    _kill_and_resume(run, killed, [], epochs)  # the resume trims history.csv's epoch-2 row and cleans the temporary
     _assert_same_weights(_weights(tmp_path / "whole"), _weights(tmp_path / "killed"))
 
 
