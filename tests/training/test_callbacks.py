@@ -106,3 +106,16 @@ def test_history_and_best_model_after_a_resume(corpus, tmp_path):
     assert report["best_val_ccc"] == pytest.approx(float(best["val_ccc"]), abs=1e-9)
     # best.keras is that epoch's model: its CCC on the validation partition is the row's val_ccc
     assert report["metrics"][0]["mean"] == pytest.approx(float(best["val_ccc"]), abs=1e-4)
+
+
+def test_ablation_resume_knows_a_finished_run(corpus, tmp_path):
+    from semser_tf.training.ablation import _finished
+
+    run = tmp_path / "run"
+    assert not _finished(run)
+    _train(corpus, run, epochs=1, evaluate_best=False)
+    assert _finished(run)  # its epochs are done
+    _train(corpus, run, epochs=2, resume=True, evaluate_best=False)
+    cfg = (run / "config.json").read_text()
+    (run / "config.json").write_text(cfg.replace('"epochs": 2', '"epochs": 3'))
+    assert not _finished(run)  # one epoch to go
