@@ -149,6 +149,9 @@ class RunBackup(keras.callbacks.BackupAndRestore):
                 p.unlink(missing_ok=True)  # saved by a killed run after its last commit
         if state is None:
             return
+        if not (self.dir / keep).is_file():
+            raise DataError(f"the resume point names {keep}, which is not there; resume is impossible: "
+                            "start a new run (or --overwrite this one)", self.dir / METADATA)
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
         self.model.load_weights(self.dir / keep)

@@ -300,3 +300,13 @@ def test_overwrite_that_fails_its_checks_keeps_the_old_run(one_epoch, loader_cor
     with pytest.raises(DataError, match="no labelled frame"):
         _train(empty, one_epoch, _config(), TrainSettings(epochs=1), overwrite=True)
     assert snapshot(tmp_path) == before  # the old run is intact, no lock file left
+
+
+def test_resume_point_without_its_weights_is_a_clear_error(corpus, one_epoch):
+    from semser_tf.errors import DataError
+    from semser_tf.training.run import TrainSettings
+
+    (one_epoch / "checkpoints" / "epoch-1.weights.h5").unlink()
+    with pytest.raises(DataError, match=r"training_metadata.json.*names epoch-1.weights.h5, which is not there"):
+        _train(corpus, one_epoch, settings=TrainSettings(epochs=2), resume=True)
+    assert _epochs(one_epoch) == [1]  # history.csv untouched
