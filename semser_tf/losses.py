@@ -22,10 +22,16 @@ def ccc_per_target(y_true, y_pred, sample_weight=None):
         y_pred: predictions of the same shape.
         sample_weight: optional (batch, frames) or (..., ) weights; frames of weight 0
             (padding) do not count. Weighted moments are used.
+
+    Computed in float32 (float64 for float64 predictions), whatever the dtype policy.
     """
     y_true = ops.convert_to_tensor(y_true)
     y_pred = ops.convert_to_tensor(y_pred)
-    y_true = ops.cast(y_true, y_pred.dtype)
+    # float32 at least: under mixed precision the model's outputs may be bfloat16/float16,
+    # whose 8/11-bit mantissas put the moments (and the loss) ~1e-3 off
+    dtype = "float64" if keras.backend.standardize_dtype(y_pred.dtype) == "float64" else "float32"
+    y_pred = ops.cast(y_pred, dtype)
+    y_true = ops.cast(y_true, dtype)
     n_targets = y_pred.shape[-1]
     t = ops.reshape(y_true, (-1, n_targets))
     p = ops.reshape(y_pred, (-1, n_targets))

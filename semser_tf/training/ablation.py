@@ -71,12 +71,13 @@ def ablation(corpus, out_dir, config: ModelConfig | None = None, settings=None, 
 def _finished(run_dir: Path) -> bool:
     import json
 
-    state = run_dir / "checkpoints" / "state.json"
-    if not state.exists():
+    from semser_tf.training.loop import committed_state
+
+    state = committed_state(run_dir)
+    if state is None:
         return False
-    s = json.loads(state.read_text())
     cfg = json.loads((run_dir / "config.json").read_text())
-    return s.get("stopped_early") or s.get("epochs_done", 0) >= cfg["training"]["epochs"]
+    return state.get("stopped") or state["epoch"] >= cfg["training"]["epochs"]
 
 
 def _load(run_dir: Path) -> dict:

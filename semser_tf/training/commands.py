@@ -224,47 +224,85 @@ def _ablation(args):
 
 def _common(p, variant=True):
     p.add_argument("corpus", help="SEWA-layout folder or manifest file")
-    p.add_argument("--out", required=True, help="output (run) directory")
+    p.add_argument("--out", required=True, help="output (run) directory (required)")
     if variant:
-        p.add_argument("--variant", help="paralinguistic, semantic, concat or attention (default attention)")
-    p.add_argument("--preset", default="paper", help="paper (default) or official")
-    p.add_argument("--config", help="JSON file of model-config fields")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+        p.add_argument("--variant", help="paralinguistic, semantic, concat or attention (default: the preset's, "
+                                         "attention)")
+    p.add_argument("--preset", default="paper", help="paper or official (default: %(default)s)")
+    p.add_argument("--config", help="JSON file of model-config fields (default: none, the preset's values)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config field, VALUE in JSON; repeatable (default: none)")
     p.add_argument("--epochs", type=int, default=50,
-                   help="most epochs (default 50); with --resume a larger value extends the run")
+                   help="most epochs (default: %(default)s); with --resume a larger value extends the run")
     p.add_argument("--patience", type=int, default=10,
-                   help="stop after this many epochs without a better validation CCC (default 10)")
-    p.add_argument("--train-partition", default="Train", help="partition trained on (default Train)")
+                   help="stop after this many epochs without a better validation CCC (default: %(default)s)")
+    p.add_argument("--train-partition", default="Train", help="partition trained on (default: %(default)s)")
     p.add_argument("--val-partition", default="Devel",
-                   help="partition for early stopping and model selection (default Devel)")
+                   help="partition for early stopping and model selection (default: %(default)s)")
     p.add_argument("--val-fraction", type=float, default=None,
-                   help="hold out this fraction of Train when there is no validation partition")
+                   help="hold out this fraction of Train when there is no validation partition (default: none, "
+                        "a missing validation partition is an error)")
     p.add_argument("--delay-frames", type=int, default=0,
-                   help="annotation-delay shift of the labels in 100 ms frames (default 0)")
+                   help="annotation-delay shift of the labels in 100 ms frames (default: %(default)s)")
     p.add_argument("--steps-per-epoch", type=int, default=None,
-                   help="cap on optimizer steps per epoch, a positive integer (default: the whole partition)")
-    p.add_argument("--embeddings", help="aligned-embeddings folder for the semantic input")
+                   help="cap on optimizer steps per epoch, a positive integer (default: none, the whole partition)")
+    p.add_argument("--embeddings", help="aligned-embeddings folder for the semantic input (default: none, zeros)")
     p.add_argument("--embedding-mode", default="lookup",
-                   help="lookup (aligned speech table, default), text (the text space: GloVe or Word2Vec) "
-                        "or encode (speech)")
+                   help="lookup (aligned speech table), text (the text space: GloVe or Word2Vec) or encode (speech) "
+                        "(default: %(default)s)")
     p.add_argument("--words-dir", help="folder of <recording>.csv word timings (start;end;word) used instead "
-                   "of the corpus's words/ (e.g. recognised or aligned words)")
-    p.add_argument("--cache-dir", help="the loader's TFRecord cache folder (default $SEMSER_TF_CACHE, else "
+                   "of the corpus's words/, e.g. recognised or aligned words (default: none, the corpus's)")
+    p.add_argument("--cache-dir", help="the loader's TFRecord cache folder (default: $SEMSER_TF_CACHE, else "
                                         "$XDG_CACHE_HOME/semser_tf/frames or ~/.cache/semser_tf/frames)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last completed epoch (default: off)")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace the run in --out (only a semser run that holds none of the inputs)")
-    p.add_argument("--verbose", action="store_true", help="per-step progress bars")
+                   help="replace the run in --out, only a semser run that holds none of the inputs (default: off)")
+    p.add_argument("--verbose", action="store_true", help="per-step progress bars (default: off, one line per epoch)")
     p.add_argument("--precision", default="float32",
-                   help="dtype policy: float32 (default) or mixed_bfloat16 (the fast setting on GPUs and "
-                        "on CPUs with AVX512_BF16/AMX; docs/benchmarks.md) or mixed_float16")
+                   help="dtype policy: float32, mixed_bfloat16 (the fast setting on GPUs and on CPUs with "
+                        "AVX512_BF16/AMX; docs/benchmarks.md) or mixed_float16 (default: %(default)s)")
+
+
+def add_finetune_arguments(p):
+    """The options of ``semser finetune`` (:func:`semser_tf.training.finetune.finetune`),
+    each with its default in its help."""
+    p.add_argument("corpus", help="manifest file or SEWA-layout folder")
+    p.add_argument("--out", required=True, help="output (run) directory (required)")
+    p.add_argument("--model", default=None, help="zoo name, entry path or run folder (default: the bundled model)")
+    p.add_argument("--targets", help="comma-separated targets (default: the corpus's)")
+    p.add_argument("--freeze", help="comma-separated branches kept fixed: paralinguistic, fusion, lstm "
+                                    "(default: none)")
+    p.add_argument("--epochs", type=int, default=20,
+                   help="most epochs (default: %(default)s); with --resume a larger value extends the run")
+    p.add_argument("--patience", type=int, default=5,
+                   help="stop after this many epochs without a better validation CCC (default: %(default)s)")
+    p.add_argument("--learning-rate", type=float, help="Adam learning rate (default: the model's)")
+    p.add_argument("--sequence-length", type=int, help="frames per training window (default: the model's)")
+    p.add_argument("--batch-size", type=int, help="windows per batch (default: the model's)")
+    p.add_argument("--val-partition", default="Devel",
+                   help="partition for early stopping and model selection (default: %(default)s)")
+    p.add_argument("--val-fraction", type=float,
+                   help="hold out this fraction of Train when there is no validation partition (default: none, "
+                        "a missing validation partition is an error)")
+    p.add_argument("--embeddings", help="aligned-embeddings folder replacing the model's, same dimension "
+                                        "(default: the model's)")
+    p.add_argument("--embedding-mode", help="lookup, text or encode (default: the model's)")
+    p.add_argument("--words-dir", help="folder of <recording>.csv word timings (start;end;word) used instead "
+                   "of the corpus's words/ (default: none, the corpus's)")
+    p.add_argument("--cache-dir", help="the loader's TFRecord cache folder (default: as for train)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last completed epoch (default: off)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run in --out, only a semser run that holds none of the inputs (default: off)")
+    p.add_argument("--verbose", action="store_true", help="per-step progress bars (default: off, one line per epoch)")
 
 
 def register(sub):
     p = sub.add_parser("train", help="train a model variant on a corpus")
     _common(p)
     p.add_argument("--strategy", default="default",
-                   help="default (one device), mirrored (tf.distribute.MirroredStrategy over the host's GPUs; "
+                   help="%(default)s (one device, the default), mirrored (tf.distribute.MirroredStrategy over the host's GPUs; "
                         "the batch size is the global batch), multiworker (TF_CONFIG) or data_parallel "
                         "(JAX keras.distribution.DataParallel); see docs/scaling.md")
     p.set_defaults(func=_train)
@@ -291,6 +329,7 @@ def register(sub):
     p = sub.add_parser("ablation", help="train the four variants and tabulate CCC")
     _common(p, variant=False)
     p.add_argument("--variants", default="paralinguistic,semantic,concat,attention",
-                   help="comma-separated variants (default all four)")
-    p.add_argument("--test-partition", default=None, help="also evaluate each best model here")
+                   help="comma-separated variants (default: %(default)s)")
+    p.add_argument("--test-partition", default=None,
+                   help="also evaluate each best model on this partition (default: none)")
     p.set_defaults(func=_ablation)

@@ -52,7 +52,7 @@ def transplant(pretrained_model, old_targets, new_model, new_targets):
 def finetune(pretrained, corpus, out_dir, *, targets=None, freeze=(), epochs=20, patience=5,
              learning_rate=None, sequence_length=None, batch_size=None, val_partition="Devel",
              val_fraction=None, train_partition="Train", cache_dir=None, resume=False, overwrite=False,
-             verbose="auto", embedding_mode=None, embeddings=None) -> dict:
+             verbose="auto", embedding_mode=None, embeddings=None, callbacks=()) -> dict:
     """Start from a zoo model and train on a new corpus; CCC before and after.
 
     Args:
@@ -75,6 +75,7 @@ def finetune(pretrained, corpus, out_dir, *, targets=None, freeze=(), epochs=20,
             :class:`~semser_tf.semantic.embeddings.AlignedEmbeddings`) replacing the
             pretrained model's, e.g. aligned on the new corpus; same dimension as the
             model's semantic input.
+        callbacks: the caller's Keras callbacks, as for :func:`~semser_tf.training.train`.
 
     Returns:
         The run report with ``finetune``: CCC per target before and after on the held-out
@@ -124,6 +125,9 @@ def finetune(pretrained, corpus, out_dir, *, targets=None, freeze=(), epochs=20,
     report_coverage(frame_features, corpus)
     out_dir = Path(out_dir)
 
+    import keras
+
+    keras.utils.set_random_seed(config.seed)  # once per run, before the model is built
     model = build_model(config)
     new_targets = transplant(pretrained.model, pretrained.targets, model, targets)
     for branch in freeze:
@@ -136,7 +140,7 @@ def finetune(pretrained, corpus, out_dir, *, targets=None, freeze=(), epochs=20,
     before = evaluate_model(model, corpus, settings.val_partition, config, frame_features=frame_features,
                             cache_dir=cache_dir)["results"]["raw"]
     report = train(corpus, out_dir, config, settings, frame_features=frame_features, cache_dir=cache_dir,
-                   resume=resume, overwrite=overwrite, verbose=verbose, initial_model=model,
+                   resume=resume, overwrite=overwrite, verbose=verbose, initial_model=model, callbacks=callbacks,
                    dataset_name=Path(str(corpus.root)).name)
     after = report["metrics"][0]
     report["finetune"] = {

@@ -1,4 +1,4 @@
-"""Training with checkpoints, resumption, early stopping and a run directory.
+"""Training into a run directory: checks, the run folder, then the one training loop.
 
 A run directory holds (the layout ``semser publish`` reads):
 
@@ -9,21 +9,20 @@ history.csv           one row per completed epoch (no gaps, even after a SIGKILL
 report.json           evaluation of best.keras on the validation partition
 report.md             the same as a Markdown table
 history.png           loss and CCC curves
-checkpoints/last.keras, checkpoints/state.json   the resume point (after each epoch)
+checkpoints/epoch-N.weights.h5, checkpoints/training_metadata.json   the resume point
 logs/                 TensorBoard
 plots/                prediction against gold per validation recording
 run.json              marks the folder as a semser run
 ```
 
-Every file is written to a temporary name and renamed, and ``state.json`` is written last
-after each epoch: a run killed at any moment (SIGKILL included) resumes from the last
-completed epoch, and the epoch that was interrupted is trained again from its start.
+The training is one ``model.fit`` with Keras's callbacks (:mod:`semser_tf.training.loop`):
+a run killed at any moment (SIGKILL included) resumes from the last completed epoch, and
+the epoch that was interrupted is trained again from its start.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import json
 import os
@@ -36,7 +35,7 @@ import numpy as np
 
 from semser_tf.errors import ConfigError, DataError
 from semser_tf.models.config import ModelConfig
-from semser_tf.io import atomic_save_model, atomic_write_csv, atomic_write_json, atomic_write_text
+from semser_tf.io import atomic_write_json, atomic_write_text
 from semser_tf.training.run_folder import RUN_MARKER, RunLock, check_out_dir, empty_run, resume_settings
 
 EMBEDDINGS_DIR = "embeddings"
@@ -174,6 +173,17 @@ def _hint_small_epochs(corpus, settings: "TrainSettings", config: ModelConfig) -
     return steps
 
 
+def epoch_steps(corpus, settings: "TrainSettings", config: ModelConfig, frame_features=None, cache_dir=None) -> int:
+    """Batches in one epoch of the training partition (the loader's windows over the
+    decoded frames), capped by ``settings.steps_per_epoch``."""
+    from semser_tf.data.pipeline import window_index
+
+    windows = len(window_index(corpus, settings.train_partition, config.sequence_length, settings.hop,
+                               cache_dir=cache_dir, frame_features=frame_features))
+    steps = max(1, -(-windows // config.batch_size))
+    return min(steps, settings.steps_per_epoch) if settings.steps_per_epoch else steps
+
+
 def _copy_embeddings(src: Path, dest: Path) -> None:
     """Copy an aligned-embeddings folder into the run (temporary name, then rename)."""
     import tempfile
@@ -199,15 +209,6 @@ def _check_lengths(corpus, partition, config: ModelConfig):
             f"{partition} recording (the longest has {longest} frames = {longest / 10:.1f} s); "
             "choose a sequence length of at most that."
         )
-
-
-def _read_history(path: Path, epochs_done: int) -> list[dict]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    rows = [r for r in rows if int(r["epoch"]) <= epochs_done]  # drop an epoch not committed
-    return [{k: (float(v) if k != "epoch" else int(v)) for k, v in r.items()} for r in rows]
 
 
 def _plot_history(history: list[dict], path: Path):
@@ -256,14 +257,19 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
         overwrite: replace the run in ``out_dir`` (only a run, never a folder holding an
             input of this call).
         verbose: Keras progress-bar verbosity.
-        callbacks: extra Keras callbacks.
         strategy: a ``tf.distribute`` strategy to build and train under.
         evaluate_best: evaluate best.keras on the validation partition at the end.
         plots: write the PNG plots.
         dataset_name: name of the data in the report (default: the corpus folder name).
         initial_model: a built model to start from instead of a fresh one (fine-tuning);
             it is compiled with the config's optimizer, loss and metrics here. Its
-            frozen layers (``trainable=False``) stay frozen.
+            frozen layers (``trainable=False``) stay frozen. The caller, who built it,
+            has set the seeds (``keras.utils.set_random_seed(config.seed)``); without an
+            initial model ``train`` sets them, once, before building.
+        callbacks: Keras callbacks of the caller (``EarlyStopping``, ``ReduceLROnPlateau``,
+            ...), run in the one ``model.fit`` of the run before the loop's own, so they
+            see every epoch; their ``wait``/``best``/... survive a resume
+            (:mod:`semser_tf.training.loop`).
         embeddings_dir: the aligned-embeddings folder ``frame_features`` come from; it is
             copied into ``out_dir/embeddings`` so that the run folder is self-contained
             (``evaluate``, ``predict`` and ``publish`` read it from there).
@@ -284,14 +290,14 @@ def _train(lock, corpus, out_dir, config, settings, *, frame_features, cache_dir
            callbacks, strategy, evaluate_best, plots, dataset_name, initial_model, embeddings_dir) -> dict:
     import keras
 
-    from semser_tf.data.pipeline import ZeroFrameFeatures, dataset_for_model, make_dataset
+    from semser_tf.data.pipeline import ZeroFrameFeatures, build_cache, dataset_for_model, make_dataset
     from semser_tf.models.builder import build_model, compile_model, load_model, precision_policy
+    from semser_tf.training.loop import fit_run
 
     out_dir = Path(out_dir)
     inputs = [getattr(corpus, "root", None), cache_dir, embeddings_dir]
     mode = check_out_dir(out_dir, resume, overwrite, inputs, lock)
     resuming = mode == "resume"
-    state = {}
     saved = None
     if mode in ("resume", "restart"):  # the recorded config and settings, never the defaults
         saved = read_run_config(out_dir / "config.json")
@@ -304,8 +310,6 @@ def _train(lock, corpus, out_dir, config, settings, *, frame_features, cache_dir
             )
         config = saved_config
         settings = resume_settings(out_dir, saved.get("training", {}), settings)
-        if resuming:
-            state = json.loads((out_dir / "checkpoints" / "state.json").read_text())
     settings = settings or TrainSettings()
     config = config or ModelConfig()
     if frame_features is None:
@@ -354,84 +358,38 @@ def _train(lock, corpus, out_dir, config, settings, *, frame_features, cache_dir
             "embeddings": EMBEDDINGS_DIR if (out_dir / EMBEDDINGS_DIR).is_dir() else None,
         })
 
-    def datasets(epoch):
-        train_ds = make_dataset(
+    if initial_model is None:  # once per run, before the model is built (else the caller did)
+        keras.utils.set_random_seed(config.seed)
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    with scope, precision_policy(settings.precision):
+        model = compile_model(initial_model if initial_model is not None else build_model(config),
+                              config, jit_compile=settings.jit_compile)
+
+    def train_epoch(epoch):  # each epoch reshuffled with its own seed
+        return dataset_for_model(make_dataset(
             corpus, settings.train_partition, sequence_length=config.sequence_length,
             batch_size=config.batch_size, hop=settings.hop, shuffle=True, seed=config.seed + epoch,
             delay_frames=settings.delay_frames, speaker_slots=config.speaker_slots,
-            frame_features=frame_features, cache_dir=cache_dir, progress=verbose != 0,
-        )
-        if settings.steps_per_epoch:
-            train_ds = train_ds.take(settings.steps_per_epoch)
-        val_ds = make_dataset(
-            corpus, settings.val_partition, sequence_length=config.sequence_length,
-            batch_size=config.batch_size, shuffle=False, delay_frames=settings.delay_frames,
-            speaker_slots=config.speaker_slots, frame_features=frame_features,
-            cache_dir=cache_dir, progress=False,
-        )
-        return train_ds, val_ds
+            frame_features=frame_features, cache_dir=cache_dir, progress=False,
+        ), model)
 
-    ckpt_dir = out_dir / "checkpoints"
-    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
-    with scope, precision_policy(settings.precision):
-        if resuming:
-            model = load_model(_committed_checkpoint(ckpt_dir, state))
-            _restore_seed_states(model, state.get("seed_states"), ckpt_dir)
-        else:
-            model = compile_model(initial_model if initial_model is not None else build_model(config),
-                                  config, jit_compile=settings.jit_compile)
-    history = _read_history(out_dir / "history.csv", state.get("epochs_done", 0))
-    best = state.get("best_val_ccc", -np.inf)
-    wait = state.get("wait", 0)
-    start = state.get("epochs_done", 0)
-    tensorboard = keras.callbacks.TensorBoard(log_dir=str(out_dir / "logs"))
-    stopped_early = state.get("stopped_early", False)
+    build_cache(corpus, settings.train_partition, frame_features, cache_dir, progress=verbose != 0)
+    val_ds = dataset_for_model(make_dataset(
+        corpus, settings.val_partition, sequence_length=config.sequence_length,
+        batch_size=config.batch_size, shuffle=False, delay_frames=settings.delay_frames,
+        speaker_slots=config.speaker_slots, frame_features=frame_features,
+        cache_dir=cache_dir, progress=verbose != 0,
+    ), model)
     t_total = time.time()
-    for epoch in range(start, settings.epochs):
-        if stopped_early:
-            break
-        keras.utils.set_random_seed(config.seed + epoch)
-        train_ds, val_ds = datasets(epoch)
-        t0 = time.time()
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*ran out of data.*")
-            fit = model.fit(
-                dataset_for_model(train_ds, model), validation_data=dataset_for_model(val_ds, model),
-                initial_epoch=epoch, epochs=epoch + 1, verbose=verbose, shuffle=False,
-                callbacks=[tensorboard, _EpochProgbar(settings.epochs), *callbacks],
-            )
-        logs = {k: float(v[-1]) for k, v in fit.history.items()}
-        row = {"epoch": epoch + 1, **logs, "seconds": round(time.time() - t0, 2)}
-        history.append(row)
-        val = logs.get("val_ccc", -np.inf)
-        improved = val > best
-        if improved:
-            best, wait = val, 0
-            atomic_save_model(model, out_dir / "best.keras")
-        else:
-            wait += 1
-        stopped_early = wait >= settings.patience
-        # the epoch's checkpoint under its own name, then state.json (the commit point) naming it,
-        # then it becomes last.keras: a kill at any step leaves last.keras or the named file
-        # holding exactly the committed epoch's model
-        pending = f"epoch-{epoch + 1}.keras"
-        atomic_save_model(model, ckpt_dir / pending)
-        atomic_write_csv(out_dir / "history.csv", history, fieldnames=list(row))
-        atomic_write_json(ckpt_dir / "state.json", {
-            "epochs_done": epoch + 1, "best_val_ccc": best, "best_epoch": epoch + 1 if improved else state.get("best_epoch"),
-            "wait": wait, "stopped_early": stopped_early, "seed_states": _seed_states(model),
-            "checkpoint": pending,
-        })
-        os.replace(ckpt_dir / pending, ckpt_dir / "last.keras")
-        if improved:
-            state["best_epoch"] = epoch + 1
-    state = json.loads((ckpt_dir / "state.json").read_text()) if (ckpt_dir / "state.json").exists() else {}
+    result = fit_run(model, train_epoch, val_ds, out_dir, settings, callbacks=callbacks, verbose=verbose,
+                     steps_per_epoch=epoch_steps(corpus, settings, config, frame_features, cache_dir))
+    history = result["history"]
     if plots and history:
         _plot_history(history, out_dir / "history.png")
 
-    report = {"dataset": dataset_name, "variant": config.variant, "epochs_done": state.get("epochs_done", 0),
-              "best_epoch": state.get("best_epoch"), "best_val_ccc": state.get("best_val_ccc"),
-              "stopped_early": state.get("stopped_early", False), "train_seconds": round(time.time() - t_total, 1),
+    report = {"dataset": dataset_name, "variant": config.variant, "epochs_done": result["epochs_done"],
+              "best_epoch": result["best_epoch"], "best_val_ccc": result["best_val_ccc"],
+              "stopped_early": result["stopped_early"], "train_seconds": round(time.time() - t_total, 1),
               "training": {"data": f"{dataset_name} {settings.train_partition}", "command": _command(config)},
               "metrics": []}
     if evaluate_best and (out_dir / "best.keras").exists():
@@ -463,62 +421,6 @@ def read_run_config(cfg_path):
     if not isinstance(cfg, dict) or not isinstance(cfg.get("model"), dict):
         raise DataError("expected a JSON object with a 'model' object (the run's model config)", cfg_path)
     return cfg
-
-
-def _committed_checkpoint(ckpt_dir: Path, state: dict) -> Path:
-    """The model file of the last committed epoch; uncommitted epoch files are removed."""
-    named = state.get("checkpoint")
-    chosen = ckpt_dir / named if named and (ckpt_dir / named).is_file() else ckpt_dir / "last.keras"
-    for p in ckpt_dir.glob("epoch-*.keras"):
-        if p != chosen:
-            p.unlink(missing_ok=True)  # a kill after its save and before its commit
-    return chosen
-
-
-def _seed_generators(model) -> list:
-    """The model's random-state generators (dropout, recurrent dropout), in layer order."""
-    return [g for layer in model._flatten_layers(include_self=True, recursive=True)
-            for g in getattr(layer, "_seed_generators", [])]
-
-
-def _seed_states(model) -> list:
-    """The generators' states, saved with each checkpoint: ``.keras`` files do not keep
-    them, and without them a resumed run draws other dropout masks than an uninterrupted one."""
-    return [np.asarray(g.state.value if hasattr(g.state, "value") else g.state).tolist()
-            for g in _seed_generators(model)]
-
-
-def _restore_seed_states(model, states, where) -> None:
-    gens = _seed_generators(model)
-    if states is None:
-        return  # a checkpoint of an older version: the dropout masks differ from then on
-    if len(states) != len(gens):
-        warnings.warn(f"{where}: the checkpoint holds {len(states)} random states for {len(gens)} generators; "
-                      "dropout after the resume is not that of an uninterrupted run", stacklevel=3)
-        return
-    for g, value in zip(gens, states):
-        g.state.assign(np.asarray(value, dtype=np.asarray(g.state).dtype))
-
-
-def _epoch_progbar_class():
-    import keras
-
-    class EpochProgbar(keras.callbacks.ProgbarLogger):
-        """Keras's progress bar, with "Epoch e/total" of the whole run (fit sees one epoch)."""
-
-        def __init__(self, total):
-            super().__init__()
-            self.total = total
-
-        def set_params(self, params):
-            super().set_params(params)
-            self.epochs = self.total
-
-    return EpochProgbar
-
-
-def _EpochProgbar(total):
-    return _epoch_progbar_class()(total)
 
 
 def _command(config) -> str:

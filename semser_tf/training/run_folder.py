@@ -188,7 +188,7 @@ def check_out_dir(out_dir: Path, resume: bool, overwrite: bool, inputs=(), lock:
     if resume:
         if not is_run:
             raise ConfigError(f"{out_dir}: nothing to resume (no {RUN_MARKER}); it holds other files.")
-        if (out_dir / "checkpoints" / "state.json").is_file():
+        if (out_dir / "checkpoints" / "training_metadata.json").is_file():  # loop.METADATA: a committed epoch
             return "resume"
         return "restart" if (out_dir / "config.json").is_file() else "new"
     raise ConfigError(

@@ -127,12 +127,25 @@ def test_cli_resume_epochs_extends_and_a_conflicting_flag_is_a_message(one_epoch
     assert _epochs(one_epoch) == [1, 2]
 
 
-def _weights(run, name="checkpoints/last.keras"):
+def _weights(run):
+    """{name: array} of every dataset in the run's resume point: the layers' weights and
+    the optimizer's state."""
+    import h5py
+
+    from semser_tf.training.loop import committed_state
+
+    out = {}
+    with h5py.File(run / "checkpoints" / committed_state(run)["weights"], "r") as f:
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+def _assert_same_weights(a, b):
     import numpy as np
 
-    from semser_tf.models.builder import load_model
-
-    return [np.asarray(w) for w in load_model(run / name).weights]
+    assert sorted(a) == sorted(b) and any(k.startswith("layers/") for k in a) and any(k.startswith("optimizer/") for k in a)
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=0, atol=1e-6, err_msg=k)
 
 
 def test_resume_with_dropout_equals_an_uninterrupted_run(corpus, tmp_path):
@@ -147,10 +160,7 @@ def test_resume_with_dropout_equals_an_uninterrupted_run(corpus, tmp_path):
     _train(corpus, whole, config, TrainSettings(epochs=2))
     _train(corpus, split, config, TrainSettings(epochs=1))
     _train(corpus, split, settings=TrainSettings(epochs=2), resume=True)
-    a, b = _weights(whole), _weights(split)
-    assert len(a) == len(b)
-    for x, y in zip(a, b):
-        np.testing.assert_allclose(x, y, rtol=0, atol=1e-6)
+    _assert_same_weights(_weights(whole), _weights(split))
 
 
 KILLER = r'''
@@ -159,63 +169,121 @@ warnings.simplefilter("ignore")
 import keras
 from semser_tf.data.sewa import SEWACorpus
 from semser_tf.models.config import ModelConfig
-from semser_tf.training import run as run_module
+from semser_tf.training import loop
 from semser_tf.training.run import TrainSettings, train
 
 corpus, out, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-where, epoch, batch = (sys.argv[4].split(":") + ["", "", ""])[:3] if len(sys.argv) > 4 else ("", "-1", "-1")
-epoch, batch = int(epoch or -1), int(batch or -1)
+where, epoch, batch = (sys.argv[4].split(":") + ["-1", "-1"])[:3] if len(sys.argv) > 4 else ("", "-1", "-1")
+epoch, batch = int(epoch), int(batch)
+now = {"epoch": -1}
+
+def kill():
+    os.kill(os.getpid(), signal.SIGKILL)
 
 class Kill(keras.callbacks.Callback):
     def on_epoch_begin(self, e, logs=None):
-        self.e = e
+        now["epoch"] = e
     def on_train_batch_end(self, b, logs=None):
-        if where == "batch" and self.e == epoch and b == batch:
-            os.kill(os.getpid(), signal.SIGKILL)
+        if where == "batch" and now["epoch"] == epoch and b == batch:
+            kill()
 
-real = run_module.atomic_write_json
-def write_json(path, obj):  # a kill between the checkpoint's model and its state.json
-    if where == "save" and path.name == "state.json" and obj["epochs_done"] == epoch + 1:
-        os.kill(os.getpid(), signal.SIGKILL)
-    return real(path, obj)
-run_module.atomic_write_json = write_json
+def killing(method, point):  # the write is done under its temporary name, not yet renamed
+    def wrapped(self, path, *args, **kwargs):
+        out = method(self, path, *args, **kwargs)
+        if where == point and now["epoch"] == epoch and os.path.basename(str(path)).startswith("."):
+            kill()
+        return out
+    return wrapped
+
+keras.Model.save_weights = killing(keras.Model.save_weights, "weights")  # the backup's weights
+keras.Model.save = killing(keras.Model.save, "best")  # best.keras
+real_json = loop.atomic_write_json
+def write_json(path, obj):  # between the weights file and the commit point
+    if where == "commit" and now["epoch"] == epoch:
+        kill()
+    return real_json(path, obj)
+loop.atomic_write_json = write_json
 config = ModelConfig(variant="paralinguistic", **dict(SMALL, dropout=0.5))
 train(SEWACorpus(corpus), out, config, TrainSettings(epochs=epochs, patience=epochs), resume=True, verbose=0,
       callbacks=[Kill()], plots=False, evaluate_best=False)
 '''
 
 
-@pytest.mark.slow
-def test_sigkill_at_five_points_then_resume_equals_an_uninterrupted_run(loader_corpus, tmp_path):
-    import random
-    import signal
-
-    import numpy as np
-
+def _killer(tmp_path, loader_corpus, epochs):
     script = tmp_path / "killer.py"
     script.write_text(KILLER.replace("SMALL", repr(SMALL)))
     env = {**os.environ, "PYTHONPATH": os.getcwd(), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    root, epochs = str(loader_corpus["root"]), 6
 
     def run(out, point=None):
-        args = [sys.executable, str(script), root, str(out), str(epochs)] + ([point] if point else [])
-        return subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+        args = [sys.executable, str(script), str(loader_corpus["root"]), str(out), str(epochs)]
+        return subprocess.run(args + ([point] if point else []), env=env, capture_output=True, text=True, timeout=300)
 
-    whole = run(tmp_path / "whole")
-    assert whole.returncode == 0, whole.stderr[-2000:]
-    rng = random.Random(15)
-    epochs_at = sorted(rng.sample(range(epochs), 5))
-    points = [f"{rng.choice(['batch', 'save'])}:{e}:{rng.randrange(2)}" for e in epochs_at]
-    killed = tmp_path / "killed"
+    return run
+
+
+def _kill_and_resume(run, killed, points, epochs):
+    import signal
+
     for point in points:
         proc = run(killed, point)
         assert proc.returncode == -signal.SIGKILL, (point, proc.stderr[-2000:])
     proc = run(killed)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert _epochs(killed) == list(range(1, epochs + 1))
-    for x, y in zip(_weights(tmp_path / "whole"), _weights(killed)):
-        np.testing.assert_allclose(x, y, rtol=0, atol=1e-6)
     assert not [p for p in killed.rglob(".*") if p.is_file()]  # no lock, no temporary left
+    assert [p.name for p in (killed / "checkpoints").glob("*.weights.h5")] == [f"epoch-{epochs}.weights.h5"]
+
+
+def test_sigkill_during_the_checkpoint_write_then_resume_equals_an_uninterrupted_run(loader_corpus, tmp_path):
+    # dropout on; killed while the epoch-2 weights are written (before their rename)
+    run, epochs = _killer(tmp_path, loader_corpus, 2), 2
+    import signal
+
+    from semser_tf.training.loop import committed_state
+
+    whole = run(tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    killed = tmp_path / "killed"
+    proc = run(killed, "weights:1")
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    # the epoch-2 weights lie under their temporary name; epoch 1 is the committed one
+    assert [p.name.endswith(".epoch-2.weights.h5") for p in (killed / "checkpoints").glob(".*")] == [True]
+    assert committed_state(killed)["epoch"] == 1
+    _kill_and_resume(run, killed, [], epochs)  # the resume trims history.csv's epoch-2 row and cleans the temporary
+    _assert_same_weights(_weights(tmp_path / "whole"), _weights(tmp_path / "killed"))
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_then_resume_equals_an_uninterrupted_run(loader_corpus, tmp_path):
+    import csv
+    import random
+
+    epochs = 6
+    run = _killer(tmp_path, loader_corpus, epochs)
+    whole = run(tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    rng = random.Random(15)
+    # six kills at random epochs: three during the writes that end an epoch (the backup's
+    # weights, between them and the commit point, best.keras of the first, always better,
+    # epoch), three at random batches
+    kinds = ["weights", "commit", "batch", "batch", "batch"]
+    rng.shuffle(kinds)
+    points = ["best:0:0"] + [f"{k}:{e}:{rng.randrange(2)}" for k, e in zip(kinds, sorted(rng.sample(range(1, epochs), 5)))]
+    killed = tmp_path / "killed"
+    _kill_and_resume(run, killed, points, epochs)
+    _assert_same_weights(_weights(tmp_path / "whole"), _weights(killed))
+    # history.csv and best.keras as after an uninterrupted run
+    rows = {}
+    for name in ("whole", "killed"):
+        with open(tmp_path / name / "history.csv", newline="") as f:
+            rows[name] = [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(f)]
+    assert rows["whole"] == rows["killed"]
+    import numpy as np
+    from semser_tf.models.builder import load_model
+
+    a, b = (load_model(tmp_path / n / "best.keras").weights for n in ("whole", "killed"))
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=0, atol=1e-6)
 
 
 def test_overwrite_that_fails_its_checks_keeps_the_old_run(one_epoch, loader_corpus, tmp_path):
@@ -232,3 +300,13 @@ def test_overwrite_that_fails_its_checks_keeps_the_old_run(one_epoch, loader_cor
     with pytest.raises(DataError, match="no labelled frame"):
         _train(empty, one_epoch, _config(), TrainSettings(epochs=1), overwrite=True)
     assert snapshot(tmp_path) == before  # the old run is intact, no lock file left
+
+
+def test_resume_point_without_its_weights_is_a_clear_error(corpus, one_epoch):
+    from semser_tf.errors import DataError
+    from semser_tf.training.run import TrainSettings
+
+    (one_epoch / "checkpoints" / "epoch-1.weights.h5").unlink()
+    with pytest.raises(DataError, match=r"training_metadata.json.*names epoch-1.weights.h5, which is not there"):
+        _train(corpus, one_epoch, settings=TrainSettings(epochs=2), resume=True)
+    assert _epochs(one_epoch) == [1]  # history.csv untouched
