@@ -184,6 +184,32 @@ def epoch_steps(corpus, settings: "TrainSettings", config: ModelConfig, frame_fe
     return min(steps, settings.steps_per_epoch) if settings.steps_per_epoch else steps
 
 
+def training_data(corpus, settings: "TrainSettings", config: ModelConfig, frame_features, cache_dir, model,
+                  progress: bool = False):
+    """``(train_epoch, val_ds, steps_per_epoch)`` of a run, in ``model``'s input form: the
+    one definition of a run's data, shared by :func:`train` and the tuner's trials.
+
+    ``train_epoch(e)`` is the training partition reshuffled with seed ``config.seed + e``
+    (so a resumed run, or a trial, sees the batches an uninterrupted ``train`` sees);
+    ``val_ds`` the validation partition in order; ``steps_per_epoch`` from
+    :func:`epoch_steps`. The frame cache of the training partition is built first.
+    """
+    from semser_tf.data.pipeline import build_cache, dataset_for_model, make_dataset
+
+    common = dict(sequence_length=config.sequence_length, batch_size=config.batch_size,
+                  delay_frames=settings.delay_frames, speaker_slots=config.speaker_slots,
+                  frame_features=frame_features, cache_dir=cache_dir)
+
+    def train_epoch(epoch):  # each epoch reshuffled with its own seed
+        return dataset_for_model(make_dataset(corpus, settings.train_partition, hop=settings.hop, shuffle=True,
+                                              seed=config.seed + epoch, progress=False, **common), model)
+
+    build_cache(corpus, settings.train_partition, frame_features, cache_dir, progress=progress)
+    val_ds = dataset_for_model(make_dataset(corpus, settings.val_partition, shuffle=False, progress=progress,
+                                            **common), model)
+    return train_epoch, val_ds, epoch_steps(corpus, settings, config, frame_features, cache_dir)
+
+
 def _copy_embeddings(src: Path, dest: Path) -> None:
     """Copy an aligned-embeddings folder into the run (temporary name, then rename)."""
     import tempfile
@@ -290,7 +316,7 @@ def _train(lock, corpus, out_dir, config, settings, *, frame_features, cache_dir
            callbacks, strategy, evaluate_best, plots, dataset_name, initial_model, embeddings_dir) -> dict:
     import keras
 
-    from semser_tf.data.pipeline import ZeroFrameFeatures, build_cache, dataset_for_model, make_dataset
+    from semser_tf.data.pipeline import ZeroFrameFeatures
     from semser_tf.models.builder import build_model, compile_model, load_model, precision_policy
     from semser_tf.training.loop import fit_run
 
@@ -365,24 +391,11 @@ def _train(lock, corpus, out_dir, config, settings, *, frame_features, cache_dir
         model = compile_model(initial_model if initial_model is not None else build_model(config),
                               config, jit_compile=settings.jit_compile)
 
-    def train_epoch(epoch):  # each epoch reshuffled with its own seed
-        return dataset_for_model(make_dataset(
-            corpus, settings.train_partition, sequence_length=config.sequence_length,
-            batch_size=config.batch_size, hop=settings.hop, shuffle=True, seed=config.seed + epoch,
-            delay_frames=settings.delay_frames, speaker_slots=config.speaker_slots,
-            frame_features=frame_features, cache_dir=cache_dir, progress=False,
-        ), model)
-
-    build_cache(corpus, settings.train_partition, frame_features, cache_dir, progress=verbose != 0)
-    val_ds = dataset_for_model(make_dataset(
-        corpus, settings.val_partition, sequence_length=config.sequence_length,
-        batch_size=config.batch_size, shuffle=False, delay_frames=settings.delay_frames,
-        speaker_slots=config.speaker_slots, frame_features=frame_features,
-        cache_dir=cache_dir, progress=verbose != 0,
-    ), model)
+    train_epoch, val_ds, steps = training_data(corpus, settings, config, frame_features, cache_dir, model,
+                                               progress=verbose != 0)
     t_total = time.time()
     result = fit_run(model, train_epoch, val_ds, out_dir, settings, callbacks=callbacks, verbose=verbose,
-                     steps_per_epoch=epoch_steps(corpus, settings, config, frame_features, cache_dir))
+                     steps_per_epoch=steps)
     history = result["history"]
     if plots and history:
         _plot_history(history, out_dir / "history.png")

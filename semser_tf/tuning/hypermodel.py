@@ -77,25 +77,21 @@ class SemserHyperModel(keras_tuner.HyperModel):
         return compile_model(build_model(config), config, jit_compile=self.settings.jit_compile)
 
     def datasets(self, hp, model):
-        """``(train, validation)`` tf.data datasets of the trial's config, in ``model``'s input form."""
-        from semser_tf.data.pipeline import ZeroFrameFeatures, dataset_for_model, make_dataset
+        """``(train_epoch, val_ds, steps_per_epoch)`` of the trial's config, in ``model``'s
+        input form: the same data as ``semser train`` with that config
+        (:func:`semser_tf.training.run.training_data`: epoch ``e`` reshuffled with seed
+        ``config.seed + e``)."""
+        from semser_tf.data.pipeline import ZeroFrameFeatures
+        from semser_tf.training.run import training_data
 
         config = self.config(hp)
         features = self.frame_features or ZeroFrameFeatures(config.semantic_dim)
-        s = self.settings
-        common = dict(sequence_length=config.sequence_length, batch_size=config.batch_size,
-                      delay_frames=s.delay_frames, speaker_slots=config.speaker_slots, frame_features=features,
-                      cache_dir=self.cache_dir, progress=False)
-        train_ds = make_dataset(self.corpus, s.train_partition, hop=s.hop, shuffle=True, seed=config.seed, **common)
-        if s.steps_per_epoch:
-            train_ds = train_ds.take(s.steps_per_epoch)
-        val_ds = make_dataset(self.corpus, s.val_partition, shuffle=False, **common)
-        return dataset_for_model(train_ds, model), dataset_for_model(val_ds, model)
+        return training_data(self.corpus, self.settings, config, features, self.cache_dir, model)
 
     # -- THE TRAINING CALL ----------------------------------------------------------------
-    # The one place a trial trains. It calls model.fit directly; swap in the package's
-    # shared training loop here (keeping `callbacks` from kwargs: keras-tuner's own, e.g.
-    # its best-epoch checkpoint, must reach Keras, and returning the History).
+    # The one place a trial trains: the data of semser train (training_data) streamed over
+    # the epochs as train's loop does (epoch_stream), in one model.fit with keras-tuner's
+    # callbacks (its best-epoch checkpoint among them); returns the History.
     def fit(self, hp, model, *args, **kwargs):
         """Train ``model`` for the trial ``hp`` on the corpus; returns the Keras History.
 
@@ -107,13 +103,18 @@ class SemserHyperModel(keras_tuner.HyperModel):
         """
         import warnings
 
+        from semser_tf.training.loop import epoch_stream
+
         if args:
             raise TypeError("SemserHyperModel.fit takes its data from the corpus; do not pass data to "
                             "tuner.search() (got positional arguments).")
-        train_ds, val_ds = self.datasets(hp, model)
-        kwargs.setdefault("epochs", self.settings.epochs)
+        train_epoch, val_ds, steps = self.datasets(hp, model)
+        epochs = kwargs.pop("epochs", self.settings.epochs)
+        initial = kwargs.pop("initial_epoch", 0)
         kwargs.setdefault("verbose", 0)
         kwargs.pop("validation_data", None)
+        kwargs.pop("steps_per_epoch", None)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*ran out of data.*")
-            return model.fit(train_ds, validation_data=val_ds, shuffle=False, **kwargs)
+            return model.fit(epoch_stream(train_epoch, initial, epochs, steps), validation_data=val_ds,
+                             epochs=epochs, initial_epoch=initial, steps_per_epoch=steps, shuffle=False, **kwargs)

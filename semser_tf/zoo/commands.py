@@ -123,6 +123,8 @@ def _demo(args):
 
 
 def register(sub):
+    from semser_tf.training.commands import add_finetune_arguments
+
     p = sub.add_parser("predict", help="predict arousal/valence/liking over time for an audio file")
     p.add_argument("audio", help="WAV (streamed), FLAC, MP3 or OGG file")
     p.add_argument("--words", help="word timings file (start;end;word); optional")
@@ -174,31 +176,7 @@ def register(sub):
     p.set_defaults(func=_publish)
 
     p = sub.add_parser("finetune", help="fine-tune a zoo model on a new corpus")
-    p.add_argument("corpus", help="manifest file or SEWA-layout folder")
-    p.add_argument("--out", required=True, help="the new run folder (publishable like any training run)")
-    p.add_argument("--model", default=None, help="zoo name, entry path or run folder (default: bundled)")
-    p.add_argument("--targets", help="comma-separated targets (default: the corpus's)")
-    p.add_argument("--freeze", help="comma-separated: paralinguistic, fusion, lstm")
-    p.add_argument("--epochs", type=int, default=20, help="training epochs")
-    p.add_argument("--patience", type=int, default=5,
-                   help="stop after this many epochs without a better validation CCC")
-    p.add_argument("--learning-rate", type=float, help="Adam learning rate (default: the model's)")
-    p.add_argument("--sequence-length", type=int, help="frames per training window (default: the model's)")
-    p.add_argument("--batch-size", type=int, help="windows per batch (default: the model's)")
-    p.add_argument("--val-partition", default="Devel", help="partition that selects the best epoch")
-    p.add_argument("--val-fraction", type=float,
-                   help="hold out this fraction of the training recordings for validation instead "
-                        "(default: none, use --val-partition)")
-    p.add_argument("--embeddings", help="aligned-embeddings folder replacing the model's (same dimension)")
-    p.add_argument("--embedding-mode", help="lookup, text or encode (default: the model's)")
-    p.add_argument("--words-dir", help="folder of <recording>.csv word timings (start;end;word) used instead "
-                   "of the corpus's words/")
-    p.add_argument("--cache-dir", help="the loader's TFRecord cache folder (default: the frame cache)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last completed epoch (--epochs may extend it)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace --out if it is a run the package wrote (never another folder)")
-    p.add_argument("--verbose", action="store_true", help="Keras progress bars per step (default: one line per epoch)")
+    add_finetune_arguments(p)  # one home with finetune's API: semser_tf.training.commands
     p.set_defaults(func=_finetune)
 
     p = sub.add_parser("zoo", help="list the models of the zoo registry")

@@ -42,10 +42,7 @@ def test_train_options_state_their_defaults(command, capsys):
 
 
 def test_finetune_options_state_their_defaults(capsys):
-    from semser_tf.training.commands import add_finetune_arguments
-
-    parser = argparse.ArgumentParser(prog="semser finetune")
-    add_finetune_arguments(parser)
+    parser = _subparser("finetune")  # the registered semser finetune
     assert _check(parser) == []
     with pytest.raises(SystemExit):
         parser.parse_args(["--help"])
