@@ -15,7 +15,7 @@ holds a hash of the audio file (absolute path, size, mtime), the parsed labels, 
 words, and the frame-feature identity (``cache_key``/``dim``); a changed file or option
 gives a new name and a rebuild. A shard is written to a hidden temporary name and renamed
 when complete, so an interrupted or failed build leaves no partial shard. The default
-``cache_dir`` is ``$SEMSER_TF_CACHE`` if set, else ``$XDG_CACHE_HOME/semser_tf/frames``,
+``cache_dir`` is ``$SEMSER_TF_CACHE/frames`` if the variable is set, else ``$XDG_CACHE_HOME/semser_tf/frames``,
 else ``~/.cache/semser_tf/frames`` (user-writable even when the corpus is read-only). The
 folder can be deleted at any time.
 

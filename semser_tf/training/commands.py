@@ -252,7 +252,7 @@ def _common(p, variant=True):
                         "(default: %(default)s)")
     p.add_argument("--words-dir", help="folder of <recording>.csv word timings (start;end;word) used instead "
                    "of the corpus's words/, e.g. recognised or aligned words (default: none, the corpus's)")
-    p.add_argument("--cache-dir", help="the loader's TFRecord cache folder (default: $SEMSER_TF_CACHE, else "
+    p.add_argument("--cache-dir", help="the loader's TFRecord cache folder (default: $SEMSER_TF_CACHE/frames, else "
                                         "$XDG_CACHE_HOME/semser_tf/frames or ~/.cache/semser_tf/frames)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last completed epoch (default: off)")
