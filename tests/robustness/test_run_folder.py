@@ -253,8 +253,9 @@ def test_sigkill_during_the_checkpoint_write_then_resume_equals_an_uninterrupted
     _assert_same_weights(_weights(tmp_path / "whole"), _weights(tmp_path / "killed"))
 
 
-@pytest.mark.slow
 def test_sigkill_at_random_points_then_resume_equals_an_uninterrupted_run(loader_corpus, tmp_path):
+    """Six SIGKILLs, three of them during the writes that end an epoch (part of make test:
+    about 50 s of CPU)."""
     import csv
     import random
 
