@@ -1,0 +1,315 @@
+"""The three exporters and the checks that run each export in its own runtime."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from semser_tf.errors import ConfigError
+
+FORMATS = ("savedmodel", "onnx", "tflite")
+"""What :func:`export_model` writes."""
+
+TOLERANCE = 1e-4
+"""Largest absolute difference from Keras's outputs an export may show on the check input."""
+
+ONNX_OPSET = 17
+DEFAULT_TFLITE_FRAMES = 100
+"""The TFLite window when none is given: 100 frames, 10 s."""
+
+EXPORT_PINS = "tf2onnx==1.17.0 onnx==1.17.0 onnxruntime"
+"""What ``format="onnx"`` needs (``pip install 'semser-tf[export]'``): tf2onnx 1.17.0 works
+with TensorFlow 2.17 only beside onnx 1.17.0 (newer onnx needs ml-dtypes >= 0.5)."""
+
+
+class ExportError(ConfigError):
+    """A model that cannot be exported in the asked form, or an export that fails its check."""
+
+
+def _semser_model(model):
+    """The SemserModel of ``model``: a SemserModel, a ``PretrainedModel``, or a name/path that
+    :func:`semser_tf.load_pretrained` resolves (zoo name, entry, preset or run folder)."""
+    from semser_tf.models import SemserModel
+
+    if isinstance(model, (str, Path)):
+        from semser_tf.zoo.pretrained import load_pretrained
+
+        model = load_pretrained(str(model), offline=True, progress=False)
+    holder = model
+    if not isinstance(model, SemserModel):
+        model = getattr(model, "model", model)
+    if not isinstance(model, SemserModel):
+        raise ExportError(
+            f"cannot export a {type(model).__name__}: expected a SemserModel (semser_tf.models), a model "
+            "loaded by semser_tf.load_pretrained, or its name or folder; other Keras models may hold "
+            "layers the exporters do not know"
+        )
+    return model, getattr(holder, "input_format", None)
+
+
+def _inputs(model) -> list[tuple[str, int]]:
+    """``(name, width)`` of the model's inputs, in the exported order (waveform first)."""
+    names = [t.name for t in model.inputs]
+    out = []
+    if "waveform" in names:
+        out.append(("waveform", int(model.samples_per_frame)))
+    if "semantic" in names:
+        out.append(("semantic", int(model.semantic_dim)))
+    return out
+
+
+def _serve_fn(model):
+    names = [n for n, _ in _inputs(model)]
+
+    def serve(*tensors):
+        out = model(dict(zip(names, tensors)), training=False)
+        return out["emotion"] if isinstance(out, dict) else out
+
+    return serve
+
+
+def _signature(model, batch, frames):
+    import tensorflow as tf
+
+    return [tf.TensorSpec((batch, frames, width), tf.float32, name=name) for name, width in _inputs(model)]
+
+
+def _check_input(model, frames: int, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    return {name: (rng.normal(0, 0.1 if name == "waveform" else 1.0, (1, frames, width))).astype("float32")
+            for name, width in _inputs(model)}
+
+
+def _keras_out(model, x: dict) -> np.ndarray:
+    out = model(x, training=False)
+    return np.asarray(out["emotion"] if isinstance(out, dict) else out, np.float32)
+
+
+def _write_savedmodel(model, folder: Path, frames=None, batch=None) -> None:
+    import keras
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", _serve_fn(model), input_signature=_signature(model, batch, frames))
+    archive.write_out(str(folder), verbose=False)
+
+
+def _run_savedmodel(folder: Path, x: dict) -> np.ndarray:
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(folder))
+    return np.asarray(loaded.serve(*x.values()), np.float32)
+
+
+def _write_onnx(model, folder: Path) -> Path:
+    try:
+        import tf2onnx
+    except ImportError:
+        raise ExportError(f"ONNX export needs tf2onnx and onnx: pip install {EXPORT_PINS} "
+                          "(or pip install 'semser-tf[export]')") from None
+    import tensorflow as tf
+
+    path = folder / "model.onnx"
+    fn = tf.function(_serve_fn(model), input_signature=_signature(model, None, None))
+    try:
+        tf2onnx.convert.from_function(fn, input_signature=_signature(model, None, None), opset=ONNX_OPSET,
+                                      output_path=str(path))
+    except Exception as err:  # tf2onnx raises many kinds; name the step and the reason
+        raise ExportError(f"tf2onnx could not convert the model: {type(err).__name__}: "
+                          f"{' '.join(str(err).split())[:300]}") from err
+    return path
+
+
+def _run_onnx(path: Path, x: dict) -> np.ndarray:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ExportError(f"checking an ONNX export needs onnxruntime: pip install {EXPORT_PINS}") from None
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {i.name: x[i.name.split(":")[0]] for i in sess.get_inputs()}
+    return np.asarray(sess.run(None, feeds)[0], np.float32)
+
+
+def _write_tflite(model, folder: Path, frames: int, work: Path) -> Path:
+    import tensorflow as tf
+
+    staging = work / "savedmodel-fixed"
+    _write_savedmodel(model, staging, frames=frames, batch=1)
+    try:
+        data = tf.lite.TFLiteConverter.from_saved_model(str(staging), signature_keys=["serve"]).convert()
+    except Exception as err:
+        raise ExportError(f"the TFLite converter refused the model: {type(err).__name__}: "
+                          f"{' '.join(str(err).split())[:300]}") from err
+    path = folder / "model.tflite"
+    path.write_bytes(data)
+    return path
+
+
+def _interpreter(path: Path):
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter
+    return Interpreter(model_path=str(path))
+
+
+def _run_tflite(path: Path, x: dict) -> np.ndarray:
+    it = _interpreter(path)
+    it.allocate_tensors()
+    for d in it.get_input_details():
+        name = next(n for n in x if n in d["name"])
+        it.set_tensor(d["index"], x[name])
+    it.invoke()
+    return np.asarray(it.get_tensor(it.get_output_details()[0]["index"]), np.float32)
+
+
+def _readme(fmt: str, model, input_format, frames) -> str:
+    ins = _inputs(model)
+    shape = "1 x {frames}".format(frames=frames) if frames else "batch x frames (any)"
+    fmt_name = {"savedmodel": "TensorFlow SavedModel (endpoint `serve`)", "onnx": "ONNX (opset "
+                f"{ONNX_OPSET})", "tflite": f"LiteRT / TFLite, a fixed window of {frames} frames"}[fmt]
+    sr = getattr(input_format, "sample_rate", 22050)
+    rate = getattr(input_format, "frame_rate", 10)
+    targets = ", ".join(model.targets)
+    lines = [f"# {model.name}: {fmt_name}", "",
+             "Exported by semser-tf (Tzirakis et al., \"Speech Emotion Recognition Using Semantic Information\", "
+             "ICASSP 2021): continuous emotion per 100 ms frame.", "", "## Inputs (float32)", ""]
+    for name, width in ins:
+        if name == "waveform":
+            lines.append(f"- `waveform`: {shape} x {width}: mono audio at {sr} Hz, cut into frames of "
+                         f"{width} samples ({1000 // rate} ms), the last frame zero-padded.")
+        else:
+            mode = getattr(input_format, "semantic_mode", None)
+            space = getattr(input_format, "text_space", None)
+            lines.append(f"- `semantic`: {shape} x {width}: one word vector per frame (mode {mode!r}"
+                         + (f", text space {space}" if space else "")
+                         + "), the vector of the word spoken in that frame, zeros where none is; "
+                           "semser-tf's frame features compute it from words with times.")
+    lines += ["", "## Output", "",
+              f"- {shape} x {len(model.targets)}: {targets} in [-1, 1], one row per input frame "
+              f"({rate} per second); frame k covers audio [k/{rate}, (k+1)/{rate}) s.", "",
+              "## Frame rule", "",
+              "The network's LSTM starts from a zero state at the first frame of each call; give a whole "
+              "recording (or window) per call." if fmt != "tflite" else
+              f"Each call is one window of {frames} frames from a zero LSTM state; for longer audio call "
+              "it window by window (pad the last one with zeros and drop the padded rows).", "",
+              "## Run it", ""]
+    names = ", ".join(n for n, _ in ins)
+    if fmt == "savedmodel":
+        lines += ["```python", "import tensorflow as tf", "m = tf.saved_model.load('THIS_FOLDER')",
+                  f"y = m.serve({names})", "```"]
+    elif fmt == "onnx":
+        lines += ["```python", "import onnxruntime as ort", "s = ort.InferenceSession('THIS_FOLDER/model.onnx')",
+                  "y = s.run(None, {" + ", ".join(f"'{n}': {n}" for n, _ in ins) + "})[0]", "```"]
+    else:
+        lines += ["```python", "from ai_edge_litert.interpreter import Interpreter  # or tf.lite.Interpreter",
+                  "it = Interpreter(model_path='THIS_FOLDER/model.tflite'); it.allocate_tensors()",
+                  "# set each input by its name (get_input_details), it.invoke(), read the output", "```"]
+    return "\n".join(lines) + "\n"
+
+
+def export_model(model, out_dir, format: str = "savedmodel", *, window_frames: int | None = None,
+                 overwrite: bool = False, check_frames: int = 37) -> Path:
+    """Export ``model`` into the folder ``out_dir`` and check it with its own runtime.
+
+    Args:
+        model: a :class:`~semser_tf.models.SemserModel`, a model from
+            :func:`semser_tf.load_pretrained`, or a name/folder it resolves (offline).
+        out_dir: the export folder (created; see the module doc for its files).
+        format: ``savedmodel``, ``onnx`` or ``tflite``.
+        window_frames: frames per call: ``tflite`` only, default
+            :data:`DEFAULT_TFLITE_FRAMES`; SavedModel and ONNX take any length.
+        overwrite: replace ``out_dir`` if an earlier export wrote it (never another folder).
+        check_frames: frames of the random check input (SavedModel, ONNX).
+
+    Returns:
+        ``out_dir``.
+
+    Raises:
+        ExportError: an unknown format, a model that is not the package's, a variable or
+            bad TFLite window, a missing converter or runtime (naming what to install), a
+            conversion that fails, or an export whose outputs differ from Keras's by more
+            than :data:`TOLERANCE`.
+        ConfigError: ``out_dir`` exists and is not an export this package wrote.
+    """
+    from semser_tf.io import OWNER_MARKER, atomic_write_json, check_replaceable, mark_owned, replace_dir
+    from semser_tf.zoo.cache import sha256_file
+
+    if format not in FORMATS:
+        raise ExportError(f"format {format!r}: expected one of {', '.join(FORMATS)}")
+    if format == "tflite":
+        frames = DEFAULT_TFLITE_FRAMES if window_frames is None else window_frames
+        if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
+            raise ExportError(
+                f"window_frames {window_frames!r}: a TFLite export needs a fixed window of at least one frame "
+                f"(e.g. {DEFAULT_TFLITE_FRAMES} = 10 s): a variable-length TFLite model of this network "
+                "converts but fails in the interpreter (XNNPACK cannot resize it)"
+            )
+    else:
+        if window_frames is not None:
+            raise ExportError(f"window_frames applies to the tflite format only; a {format} export takes "
+                              "any number of frames")
+        frames = None
+    model, input_format = _semser_model(model)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not overwrite and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise ConfigError(f"{out_dir}: exists; pass overwrite=True (--overwrite) to replace an earlier export")
+    check_replaceable(out_dir, "export", option="--overwrite")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".export"))
+    try:
+        folder = work / "out"
+        folder.mkdir()
+        t0 = time.time()
+        x = _check_input(model, frames or check_frames)
+        expected = _keras_out(model, x)
+        if format == "savedmodel":
+            _write_savedmodel(model, folder)
+            got = _run_savedmodel(folder, x)
+        elif format == "onnx":
+            got = _run_onnx(_write_onnx(model, folder), x)
+        else:
+            got = _run_tflite(_write_tflite(model, folder, frames, work), x)
+        diff = float(np.max(np.abs(got - expected))) if got.shape == expected.shape else float("inf")
+        if not diff <= TOLERANCE:
+            raise ExportError(f"the {format} export's outputs differ from Keras's by {diff:.3g} "
+                              f"(shape {got.shape} against {expected.shape}; at most {TOLERANCE} allowed)")
+        (folder / "README.md").write_text(_readme(format, model, input_format, frames), encoding="utf-8")
+        files = {p.relative_to(folder).as_posix(): sha256_file(p)
+                 for p in sorted(folder.rglob("*")) if p.is_file() and p.name != OWNER_MARKER}
+        atomic_write_json(folder / "export.json", {
+            "format": format, "model": model.name, "variant": model.variant, "targets": list(model.targets),
+            "inputs": {name: [1 if frames else None, frames, width] for name, width in _inputs(model)},
+            "output": [1 if frames else None, frames, len(model.targets)],
+            "window_frames": frames, "input_format": input_format.to_dict() if input_format is not None else None,
+            "check": {"frames": frames or check_frames, "max_abs_diff": diff, "tolerance": TOLERANCE},
+            "seconds": round(time.time() - t0, 1), "files": files,
+        })
+        mark_owned(folder, "export")
+        replace_dir(folder, out_dir)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out_dir
+
+
+def read_export(folder) -> dict:
+    """An export's ``export.json``, every listed file checked against its SHA-256."""
+    from semser_tf.errors import DataError
+    from semser_tf.zoo.cache import sha256_file
+
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / "export.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise DataError(f"not an export folder (export.json: {type(err).__name__})", folder) from None
+    for name, digest in meta.get("files", {}).items():
+        if not (folder / name).is_file() or sha256_file(folder / name) != digest:
+            raise DataError(f"export file {name} is missing or changed (SHA-256 differs from export.json)", folder)
+    return meta
