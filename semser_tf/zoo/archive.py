@@ -268,6 +268,25 @@ def _extract_into(archive: Path, members: list[_Member], opener, root: Path,
             )
 
 
+def _open_members(archive: Path):
+    """``(handle, members, opener)`` of a zip or tar archive: ``opener(member)`` is a binary stream."""
+    if zipfile.is_zipfile(archive):
+        handle = zipfile.ZipFile(archive)
+        members = _zip_members(archive, handle)
+        return handle, members, lambda m: handle.open(m.source)
+    try:
+        handle = tarfile.open(archive, "r:*")
+    except tarfile.TarError as err:
+        raise UnsafeArchiveError(f"{archive}: not a zip or tar archive ({err})") from None
+    members = _tar_members(archive, handle)
+
+    def opener(m):
+        stream = handle.extractfile(m.source)
+        return stream if stream is not None else io.BytesIO(b"")
+
+    return handle, members, opener
+
+
 def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, overwrite: bool = False,
                  max_total: int | None = DEFAULT_MAX_TOTAL, max_member: int | None = None,
                  expected_sizes: dict | None = None) -> Path:
@@ -306,21 +325,7 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, overwri
         raise FileNotFoundError(f"{archive}: archive not found")
     if dest.exists() and not overwrite and (not dest.is_dir() or any(dest.iterdir())):
         raise OutputExistsError(f"{dest}: exists and is not empty; pass overwrite=True to replace it")
-    if zipfile.is_zipfile(archive):
-        handle = zipfile.ZipFile(archive)
-        members = _zip_members(archive, handle)
-        opener = lambda m: handle.open(m.source)  # noqa: E731
-    else:
-        try:
-            handle = tarfile.open(archive, "r:*")
-        except tarfile.TarError as err:
-            raise UnsafeArchiveError(f"{archive}: not a zip or tar archive ({err})") from None
-        members = _tar_members(archive, handle)
-
-        def opener(m):
-            stream = handle.extractfile(m.source)
-            return stream if stream is not None else io.BytesIO(b"")
-
+    handle, members, opener = _open_members(archive)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".extract"))
     try:
@@ -337,25 +342,6 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, overwri
 
 MAX_ENTRY_JSON = 1 << 20
 """Bytes an archive's ``entry.json`` may hold (it is read before anything is extracted)."""
-
-
-def _open_members(archive: Path):
-    """(handle, members, read(member, cap) -> bytes) of a zip or tar archive."""
-    if zipfile.is_zipfile(archive):
-        handle = zipfile.ZipFile(archive)
-        members = _zip_members(archive, handle)
-        return handle, members, lambda m: handle.open(m.source)
-    try:
-        handle = tarfile.open(archive, "r:*")
-    except tarfile.TarError as err:
-        raise UnsafeArchiveError(f"{archive}: not a zip or tar archive ({err})") from None
-    members = _tar_members(archive, handle)
-
-    def opener(m):
-        stream = handle.extractfile(m.source)
-        return stream if stream is not None else io.BytesIO(b"")
-
-    return handle, members, opener
 
 
 def extract_entry_archive(archive: str | os.PathLike, dest: str | os.PathLike, *,
