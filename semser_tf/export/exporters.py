@@ -63,6 +63,18 @@ def _inputs(model) -> list[tuple[str, int]]:
     return out
 
 
+def weights_sha256(model) -> str:
+    """SHA-256 of a model's weight values in order: which network an export holds."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for w in model.weights:
+        a = np.ascontiguousarray(np.asarray(w), dtype=np.float32)
+        digest.update(str(a.shape).encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
 def _serve_fn(model):
     names = [n for n, _ in _inputs(model)]
 
@@ -288,7 +300,7 @@ def export_model(model, out_dir, format: str = "savedmodel", *, window_frames: i
             "format": format, "model": model.name, "variant": model.variant, "targets": list(model.targets),
             "inputs": {name: [1 if frames else None, frames, width] for name, width in _inputs(model)},
             "output": [1 if frames else None, frames, len(model.targets)],
-            "window_frames": frames, "input_format": input_format.to_dict() if input_format is not None else None,
+            "window_frames": frames, "weights_sha256": weights_sha256(model), "input_format": input_format.to_dict() if input_format is not None else None,
             "check": {"frames": frames or check_frames, "max_abs_diff": diff, "tolerance": TOLERANCE},
             "seconds": round(time.time() - t0, 1), "files": files,
         })

@@ -266,8 +266,8 @@ def verify_preset(path) -> dict:
         rel = item.relative_to(path).as_posix()
         if item.is_dir() and not item.is_symlink():
             continue
-        if rel in files or rel == METADATA_FILE or rel in BESIDE:
-            continue
+        if rel in files or rel == METADATA_FILE or rel in BESIDE or rel.startswith("exports/"):
+            continue  # exports/: a zoo entry's files for other runtimes, checked by the entry's SHA-256
         raise PresetError(f"{item}: not listed in {path / METADATA_FILE}; a preset holds only the files its "
                           "manifest lists (each verified by its SHA-256), so it is refused")
     return meta

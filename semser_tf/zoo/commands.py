@@ -75,7 +75,7 @@ def _publish(args):
 
     entry = publish_run(args.run, args.name, args.out or Path("zoo") / args.name, version=args.version,
                         base_url=args.base_url, description=args.description, license=args.license,
-                        overwrite=args.overwrite)
+                        overwrite=args.overwrite, exports=args.export or ())
     data = json.loads(Path(entry).read_text())
     print(f"published {data['name']} {data['version']}: {entry}")
     for f in data["files"]:
@@ -173,6 +173,9 @@ def register(sub):
     p.add_argument("--overwrite", action="store_true",
                    help="replace --out if it is an entry folder publish wrote (never another folder, the run or "
                         "a folder above it)")
+    p.add_argument("--export", action="append", metavar="DIR",
+                   help="a folder written by 'semser export RUN ...' to carry in the entry under exports/FORMAT/ "
+                        "(repeatable, one per format; checked to hold the run's weights; default: none)")
     p.set_defaults(func=_publish)
 
     p = sub.add_parser("finetune", help="fine-tune a zoo model on a new corpus")

@@ -296,7 +296,8 @@ def fetch_entry_files(
     Args:
         entry: a :class:`ModelEntry` or a registered model name.
         cache_dir: cache root (default: see :func:`semser_tf.zoo.cache_dir`).
-        roles: only these roles (default: all files of the entry).
+        roles: only these roles (default: all files of the entry but its exports,
+            ``exports/<format>/...``, which are fetched only when their roles are named).
         timeout: download timeout in seconds.
         progress: show progress bars when stderr is a TTY.
         offline: never download.
@@ -324,7 +325,7 @@ def fetch_entry_files(
     paths: dict[str, Path] = {}
     t_end = None if deadline is None else time.monotonic() + deadline
     for spec in entry.files:
-        if wanted is None or spec.role in wanted:
+        if (spec.role in wanted) if wanted is not None else not spec.filename.startswith("exports/"):
             left = None if t_end is None else t_end - time.monotonic()
             paths[spec.role] = resolve_file(
                 entry, spec, cache_dir, timeout=timeout, progress=progress, offline=offline, deadline=left

@@ -200,6 +200,30 @@ def _copy_hashed(src: Path, dst: Path, bases=None) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
+def _export_files(run_dir: Path, exports) -> list[tuple[str, str, Path]]:
+    """``(role, filename, path)`` of the export folders to pack, each checked to hold this
+    run's network (the SHA-256 of its weights) and unchanged files."""
+    if not exports:
+        return []
+    from semser_tf.export.exporters import read_export, weights_sha256
+    from semser_tf.zoo.pretrained import load_pretrained
+
+    expected = weights_sha256(load_pretrained(str(run_dir), offline=True, progress=False).model)
+    out, formats = [], set()
+    for folder in map(Path, exports):
+        meta = read_export(folder)
+        fmt = meta.get("format")
+        if fmt in formats:
+            raise ConfigError(f"{folder}: a second {fmt} export; an entry carries one export per format")
+        formats.add(fmt)
+        if meta.get("weights_sha256") != expected:
+            raise ConfigError(f"{folder}: this {fmt} export holds another network than {run_dir} (the SHA-256 "
+                              "of its weights differs); export the run's own model: semser export RUN ...")
+        for rel in ["export.json", *sorted(meta["files"])]:
+            out.append((f"export/{fmt}/{rel}", f"exports/{fmt}/{rel}", folder / rel))
+    return out
+
+
 def run_files(run_dir: str | os.PathLike) -> list[tuple[str, str, Path]]:
     """The files of a run folder that :func:`publish_run` packs.
 
@@ -286,6 +310,7 @@ def publish_run(
     citation: str | None = None,
     overwrite: bool = False,
     archive: str | None = None,
+    exports=(),
 ) -> Path:
     """Pack a trained run folder into a zoo entry folder with sizes and SHA-256 hashes.
 
@@ -313,6 +338,11 @@ def publish_run(
             a folder above it or any other folder.
         archive: also write ``<out_dir>.zip`` (``"zip"``) or ``<out_dir>.tar.gz``
             (``"tar.gz"``) holding the entry folder.
+        exports: folders written by :func:`semser_tf.export.export_model` from this run's
+            model; each is checked (its files against its ``export.json``, its weights
+            against the run's) and packed under ``exports/<format>/``, listed in the entry
+            with their SHA-256 (fetched only on request:
+            ``fetch_entry_files(entry, roles=[...])``).
 
     Returns:
         The path of the written ``entry.json``.
@@ -382,6 +412,7 @@ def publish_run(
 
     for _, rel, path in files:
         _check_content(path, rel)
+    files += _export_files(run_dir, exports)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".publishing"))

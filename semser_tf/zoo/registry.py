@@ -38,6 +38,16 @@ ENTRY_FILENAME = "entry.json"
 ALLOWED_SUFFIXES = (".keras", ".weights.h5", ".json", ".npz")
 """File name endings accepted in an entry; anything else is refused at validation."""
 
+EXPORTS_DIR = "exports"
+"""Folder of an entry's exports (``exports/<format>/...``, written by ``semser export``)."""
+
+EXPORT_SUFFIXES = (".onnx", ".tflite", ".pb", ".md", ".json", ".index")
+"""Endings accepted under :data:`EXPORTS_DIR` besides SavedModel's ``.data-NNNNN-of-NNNNN``
+shards: files for other runtimes, downloaded and verified on request, never loaded by the
+package."""
+
+_SHARD_RE = re.compile(r"\.data-\d{5}-of-\d{5}$")
+
 ENV_ZOO_PATH = "SEMSER_ZOO_PATH"
 """Environment variable with extra registry folders, separated by ``os.pathsep``."""
 
@@ -101,6 +111,9 @@ def check_filename(filename: str, source=None, field: str = "filename") -> str:
     parts = filename.split("/")
     if any(part in ("", ".", "..") for part in parts):
         raise _fail(source, field, f"{filename!r} must not contain '..', '.' or empty components")
+    if parts[0] == EXPORTS_DIR and len(parts) > 2 and (
+            filename.lower().endswith(EXPORT_SUFFIXES) or _SHARD_RE.search(filename)):
+        return filename  # an export's file: fetched only on request, never loaded here
     if not filename.lower().endswith(ALLOWED_SUFFIXES):
         raise _fail(
             source,
@@ -490,6 +503,16 @@ class ModelEntry:
     def total_size(self) -> int:
         """Sum of the sizes of the entry's files in bytes."""
         return sum(f.size for f in self.files)
+
+    @property
+    def exports(self) -> dict:
+        """``{format: [FileSpec, ...]}`` of the exports the entry carries (``exports/<format>/``)."""
+        out: dict = {}
+        for spec in self.files:
+            parts = spec.filename.split("/")
+            if parts[0] == EXPORTS_DIR and len(parts) > 2:
+                out.setdefault(parts[1], []).append(spec)
+        return out
 
     def file(self, role: str) -> FileSpec:
         """The file with the given role.

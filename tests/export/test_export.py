@@ -142,3 +142,39 @@ def test_cli_exports_the_bundled_model(tmp_path, capsys):
     assert meta["inputs"] == {"waveform": [1, 20, 2205], "semantic": [1, 20, 50]}
     assert meta["input_format"]["semantic_mode"] == "text"
     assert main(["export", "semser-synthetic-attention", "--format", "tflite", "--out", str(tmp_path / "b")]) == 2
+
+
+def test_publish_carries_exports_fetched_only_on_request(tmp_path, zoo_env):
+    """A published preset with its TFLite export: the entry lists the export's files with
+    their SHA-256; loading the model does not fetch them; an export of another network is
+    refused."""
+    from semser_tf.errors import ConfigError
+    from semser_tf.models.preset import InputFormat
+    from semser_tf.zoo import fetch_entry_files, get_entry, publish_run
+
+    registry, _ = zoo_env
+    model = _tiny("paralinguistic")
+    from tests.zoo.test_zoo_publish import REPORT
+
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps(REPORT))
+    preset = model.save_to_preset(tmp_path / "preset", input_format=InputFormat.for_model(model),
+                                  extra_files={"report.json": report})
+    exp = export_model(preset, tmp_path / "tfl", "tflite", window_frames=8)
+    entry_json = publish_run(preset, "tiny-exported", registry / "tiny-exported", exports=[exp])
+    entry = get_entry("tiny-exported")
+    assert sorted(entry.exports) == ["tflite"]
+    names = {s.filename for s in entry.exports["tflite"]}
+    assert names == {"exports/tflite/export.json", "exports/tflite/model.tflite", "exports/tflite/README.md"}
+    spec = entry.file("export/tflite/model.tflite")
+    assert spec.sha256 == read_export(exp)["files"]["model.tflite"]
+    assert not any(r.startswith("export/") for r in fetch_entry_files(entry, offline=True))  # not by default
+    path = fetch_entry_files(entry, roles=["export/tflite/model.tflite"], offline=True)["export/tflite/model.tflite"]
+    assert path.read_bytes() == (exp / "model.tflite").read_bytes()
+    from semser_tf import load_pretrained
+
+    assert load_pretrained("tiny-exported", offline=True).model.count_params() == model.count_params()
+    other = export_model(_tiny("semantic"), tmp_path / "other", "tflite", window_frames=8)
+    with pytest.raises(ConfigError, match="holds another network"):
+        publish_run(preset, "tiny-bad", tmp_path / "bad", exports=[other])
+    assert entry_json.is_file() and not (tmp_path / "bad").exists()
