@@ -214,18 +214,55 @@ class Predictor:
             raise DataError(f"frame features of shape {feats.shape}: expected ({n_frames}, {dim})")
         return feats
 
-    def runner(self, with_weights=True):
-        """The :class:`~semser_tf.models.stateful.StatefulRunner` of this predictor's model
-        (built once; ``with_weights``: the attention model's modality weights too)."""
-        from semser_tf.models.stateful import StatefulRunner
+    def step_model(self, with_weights=True):
+        """The stateful step model of this predictor's model (built once; see
+        :func:`semser_tf.models.stateful.stateful_step_model`): inputs the model's plus
+        the LSTM state ``h``, ``c``; outputs ``emotion``, ``h``, ``c`` (and
+        ``modality_weights`` with ``with_weights`` for an attention model)."""
+        from semser_tf.models.stateful import stateful_step_model
 
         key = bool(with_weights and self._weights_model is not None)
-        cache = self.__dict__.setdefault("_runners", {})
+        cache = self.__dict__.setdefault("_step_models", {})
         if key not in cache:
-            cache[key] = StatefulRunner(self.model, with_weights=key)
-        run = cache[key]
-        run.reset()
-        return run
+            cache[key] = stateful_step_model(self.model, with_weights=key)
+        return cache[key]
+
+    def runner(self, with_weights=True):
+        """A new :class:`~semser_tf.models.stateful.StatefulRunner` (zero state) over
+        :meth:`step_model`: one per file or stream."""
+        from semser_tf.models.stateful import StatefulRunner
+
+        return StatefulRunner(self.model, step_model=self.step_model(with_weights))
+
+    def stream(self, chunks, sample_rate=SAMPLE_RATE, words=None, with_weights=True):
+        """Predictions of live audio, one :class:`~semser_tf.streaming.StreamFrame` per
+        100 ms frame, yielded as soon as the frame's samples have arrived.
+
+        The LSTM state is carried from frame to frame, so streaming a file gives the
+        frames of :meth:`predict` (within float rounding). See :mod:`semser_tf.streaming`
+        for the rules (resampling, the last partial frame, the semantic input).
+
+        Args:
+            chunks: an iterable of 1-D float arrays (samples in [-1, 1] at
+                ``sample_rate``; (samples, channels) is averaged), each 100 ms or a
+                multiple of it; only the last may be shorter (else a ``DataError``).
+            sample_rate: their rate in Hz, a multiple of 10 (resampled to 22050 as they come).
+            words: word timings known up front (a ``start;end;word`` file or a list of
+                ``WordTiming``): exact semantic input; ``None``: zeros (the voice alone).
+            with_weights: the attention model's modality weights in each frame.
+
+        Yields:
+            :class:`~semser_tf.streaming.StreamFrame` (``index``, ``time``, ``values``
+            in :attr:`targets` order, ``weights``).
+
+        Example:
+
+        >>> for frame in predictor.stream(mic_chunks(), sample_rate=16000):  # doctest: +SKIP
+        ...     print(frame.time, frame.values)
+        """
+        from semser_tf.streaming import stream_predictions
+
+        return stream_predictions(self, chunks, sample_rate, words, with_weights)
 
     def _window_inputs(self, stream, semantic, ks, batch):
         """Inputs of windows ``ks`` (a fixed batch of ``batch`` rows: no retracing)."""
