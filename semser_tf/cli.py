@@ -25,6 +25,7 @@ _COMMAND_MODULES = (
     "semser_tf.training.commands",
     "semser_tf.zoo.commands",
     "semser_tf.tuning_commands",
+    "semser_tf.stream_commands",
 )
 
 
