@@ -127,3 +127,16 @@ def test_mic_without_sounddevice_names_the_package(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "sounddevice", None)  # import fails as when not installed
     assert main(["stream", "--mic"]) == 2
     assert "--mic needs the optional 'sounddevice' package" in capsys.readouterr().err
+
+
+def test_reader_closing_the_output_pipe_ends_quietly(tmp_path):
+    """``semser stream - | head -1``: the reader goes away after one line; exit 0, no traceback."""
+    pcm = tmp_path / "a.raw"
+    pcm.write_bytes((speechlike(20.0) * 32767).astype("<i2").tobytes())
+    with open(pcm, "rb") as stdin:
+        semser = subprocess.Popen([sys.executable, "-m", "semser_tf.cli", "stream", "-", "--offline"], stdin=stdin,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=_env())
+        assert json.loads(semser.stdout.readline())["time"] == 0.0
+        semser.stdout.close()
+        assert semser.wait(60) == 0
+    assert b"Traceback" not in semser.stderr.read()
