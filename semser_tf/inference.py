@@ -154,8 +154,9 @@ class Predictor:
         frame_features: the semantic frame features (a ``FrameFeatures``: callable
             ``f(recording, n_frames)`` with ``dim``); ``None`` gives zeros (for a model
             trained with zero semantic input).
-        windows_per_call: windows predicted per model call with ``window_reset`` (memory: about
-            2.6 MB each); the default rule predicts one window per call, carrying the state.
+        windows_per_call: windows predicted per model call (memory: about 2.6 MB each): as
+            one sequence of consecutive windows with the state carried, or as a batch of
+            windows each from zero state with ``window_reset``.
         input_format: the :class:`~semser_tf.models.InputFormat` of a preset (checked
             against the model).
 
@@ -314,7 +315,7 @@ class Predictor:
         n_windows = int(math.ceil(n_frames / T))
         values = np.zeros((n_windows * T, len(self.targets)), np.float32)
         weights = np.zeros((n_windows * T, 2), np.float32) if (with_weights and self._weights_model) else None
-        B = self.windows_per_call if window_reset else 1
+        B = self.windows_per_call
         run = None if window_reset else self.runner(weights is not None)
         if progress:
             import keras
@@ -325,9 +326,10 @@ class Predictor:
         for first in range(0, n_windows, B):
             ks = list(range(first, min(first + B, n_windows)))
             x = self._window_inputs(stream, semantic, ks, B)
-            if run is not None:
-                res = run.step(x)
-                out, w = res["emotion"], res.get("modality_weights")
+            if run is not None:  # the B windows as one sequence of B * T frames, the state carried
+                res = run.step({k: v.reshape(1, B * T, v.shape[-1]) for k, v in x.items()})
+                out = res["emotion"].reshape(B, T, -1)
+                w = res["modality_weights"].reshape(B, T, 2) if "modality_weights" in res else None
             elif weights is not None:
                 out, w = self._weights_model.predict_on_batch(x)
             else:

@@ -41,6 +41,8 @@ def test_stateful_predict_equals_one_long_pass(variant):
     ref = whole_pass(model, audio, table)
     assert pred.values.shape == ref.shape == (96, 3)
     np.testing.assert_allclose(pred.values, ref, atol=1e-5)
+    one = Predictor(model, config, FixedFeatures(table), windows_per_call=1).predict(audio, sample_rate=22050)
+    np.testing.assert_allclose(one.values, ref, atol=1e-5)  # the state carried across every window
     # the older rule restarts each window: it differs from the long pass after frame 20
     old = Predictor(model, config, FixedFeatures(table)).predict(audio, sample_rate=22050, window_reset=True)
     np.testing.assert_allclose(old.values[:20], ref[:20], atol=1e-5)
