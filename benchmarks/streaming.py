@@ -11,6 +11,7 @@ simulated minute to show it stays flat; the peak is ``ru_maxrss``.
     python benchmarks/streaming.py --model bundled --minutes 60
     python benchmarks/streaming.py --model paper --minutes 5
     python benchmarks/streaming.py --model bundled --minutes 5 --rate 16000
+    python benchmarks/streaming.py --model bundled --offline-speed 10   # predict, both window rules
 """
 
 from __future__ import annotations
@@ -58,6 +59,32 @@ def build(which):
     return Predictor(model, config), f"paper-size attention, ModelConfig() ({model.count_params():,} parameters)"
 
 
+def offline_speed(p, label, minutes):
+    """audio-s/s of ``Predictor.predict`` on a WAV file under both window rules."""
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from semser_tf.data.audio import save_wav
+    from tests.inference.conftest import speechlike
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_wav(Path(tmp) / "speech.wav", speechlike(minutes * 60, seed=1), 22050)
+        for reset in (False, True):  # warm-up: tracing
+            p.predict(speechlike(30.0), sample_rate=22050, window_reset=reset)
+        rows = []
+        for rnd in (1, 2, 3):
+            for reset in (False, True):
+                t = time.perf_counter()
+                p.predict(path, window_reset=reset)
+                dt = time.perf_counter() - t
+                rows.append({"round": rnd, "rule": "window_reset" if reset else "carried",
+                             "seconds": round(dt, 3), "audio_s_per_s": round(minutes * 60 / dt)})
+    print(json.dumps({"model": label, "minutes": minutes, "windows_per_call": p.windows_per_call,
+                      "runs": rows, "load": os.getloadavg()[0]}, indent=1))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="bundled", choices=("bundled", "paper"),
@@ -66,9 +93,14 @@ def main(argv=None):
     ap.add_argument("--rate", type=int, default=22050, help="input rate in Hz (default 22050: no resampling)")
     ap.add_argument("--chunk-ms", type=int, default=100, help="chunk length (default 100)")
     ap.add_argument("--json", help="also write the figures to this JSON file")
+    ap.add_argument("--offline-speed", type=float, default=None, metavar="MINUTES",
+                    help="instead: time Predictor.predict on a WAV of MINUTES of speech-like audio, the state "
+                         "carried and with window_reset=True, three rounds each")
     args = ap.parse_args(argv)
 
     p, label = build(args.model)
+    if args.offline_speed:
+        return offline_speed(p, label, args.offline_speed)
     warm = list(p.stream(source(0.05, args.rate, args.chunk_ms, [0.0]), args.rate))  # traced before timing
     assert warm
     frames_per_chunk = args.chunk_ms // 100
