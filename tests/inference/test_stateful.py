@@ -109,3 +109,15 @@ def test_no_seams_on_a_long_file_with_the_bundled_model(tmp_path):
     assert len(boundaries) >= 5
     assert (seam_ratio(new, boundaries) <= 1.5).all(), seam_ratio(new, boundaries)
     assert (seam_ratio(old, boundaries) > 1.5).any(), seam_ratio(old, boundaries)
+
+
+def test_stateful_predict_of_a_resampled_wav_file_equals_one_long_pass(tmp_path):
+    from semser_tf.data.audio import load_audio, save_wav
+    from semser_tf.inference import Predictor
+
+    model, config = tiny_model("paralinguistic", sequence_length=20)
+    path = save_wav(tmp_path / "a.wav", speechlike(8.0, rate=16000, seed=6), 16000)
+    pred = Predictor(model, config, windows_per_call=2).predict(path)
+    ref = whole_pass(model, load_audio(path))  # decoded and resampled whole
+    assert pred.values.shape == ref.shape == (80, 3)
+    np.testing.assert_allclose(pred.values, ref, atol=1e-5)

@@ -140,3 +140,28 @@ def test_reader_closing_the_output_pipe_ends_quietly(tmp_path):
         semser.stdout.close()
         assert semser.wait(60) == 0
     assert b"Traceback" not in semser.stderr.read()
+
+
+def test_wav_with_words_at_realtime_pace(tmp_path, capsys):
+    """--words: the stream equals predict with the same words file; --realtime reads the
+    file at its own pace (1.5 s of audio takes at least 1.5 s)."""
+    import semser_tf
+    from semser_tf.cli import main
+    from semser_tf.data.audio import save_wav
+
+    m = semser_tf.load_pretrained(offline=True, progress=False)
+    vocab = list(m.embeddings.words)[:3]
+    path = save_wav(tmp_path / "w.wav", speechlike(1.5, seed=5), 22050)
+    words = tmp_path / "w.csv"
+    words.write_text(f"0.1;0.5;{vocab[0]}\n0.6;1.0;{vocab[1]}\n1.1;1.4;{vocab[2]}\n")
+    t = time.perf_counter()
+    assert main(["stream", str(path), "--words", str(words), "--realtime", "--offline"]) == 0
+    elapsed = time.perf_counter() - t
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    ref = m.predict(path, words=words)
+    assert ref.words_source == "file" and len(rows) == 15
+    got = np.array([[r[t] for t in ref.targets] for r in rows])
+    np.testing.assert_allclose(got, ref.values, atol=1.5e-5)
+    nowords = m.predict(path, words_from="none").values
+    assert np.abs(nowords - ref.values).max() > 1e-3  # the words do reach the stream
+    assert elapsed >= 1.5
