@@ -129,6 +129,7 @@ def test_mic_without_sounddevice_names_the_package(capsys, monkeypatch):
     assert "--mic needs the optional 'sounddevice' package" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a second fresh process (12 s here); the real-time pipe test stays in the fast suite
 def test_reader_closing_the_output_pipe_ends_quietly(tmp_path):
     """``semser stream - | head -1``: the reader goes away after one line; exit 0, no traceback."""
     pcm = tmp_path / "a.raw"
