@@ -26,6 +26,7 @@ _COMMAND_MODULES = (
     "semser_tf.zoo.commands",
     "semser_tf.tuning_commands",
     "semser_tf.export.commands",
+    "semser_tf.stream_commands",
 )
 
 

@@ -2,9 +2,13 @@
 
 The audio is read and resampled in windows of ``sequence_length`` frames (30 s with the
 paper's config), a few windows per model call, so memory stays flat in the file's length:
-a 2-hour file never has 2 hours of waveform frames in memory at once. Each window is
-predicted on its own, exactly as in training and evaluation (the LSTM starts from zero
-state at each window). The per-frame semantic features (one small vector per 100 ms, 0.4 KB
+a 2-hour file never has 2 hours of waveform frames in memory at once. The windows are
+predicted one after another with the LSTM state carried from each window to the next
+(:mod:`semser_tf.models.stateful`), so the prediction equals one pass of the model over the
+whole file: no seams at the window boundaries (``evaluate`` predicts a partition by the
+same rule). ``window_reset=True`` gives the older rule (each window from zero state, as
+the model was trained on 30 s windows), which jumps at every window boundary. The
+per-frame semantic features (one small vector per 100 ms, 0.4 KB
 per frame at dimension 100: 29 MB for 2 hours) are computed once for the whole file.
 
 WAV files are streamed from disk; other formats (FLAC, MP3, OGG, through tensorflow-io)
@@ -150,7 +154,9 @@ class Predictor:
         frame_features: the semantic frame features (a ``FrameFeatures``: callable
             ``f(recording, n_frames)`` with ``dim``); ``None`` gives zeros (for a model
             trained with zero semantic input).
-        windows_per_call: windows predicted per model call (memory: about 2.6 MB each).
+        windows_per_call: windows predicted per model call (memory: about 2.6 MB each): as
+            one sequence of consecutive windows with the state carried, or as a batch of
+            windows each from zero state with ``window_reset``.
         input_format: the :class:`~semser_tf.models.InputFormat` of a preset (checked
             against the model).
 
@@ -209,8 +215,80 @@ class Predictor:
             raise DataError(f"frame features of shape {feats.shape}: expected ({n_frames}, {dim})")
         return feats
 
-    def predict(self, audio, words=None, sample_rate=None, with_weights=True, progress=False) -> Prediction:
+    def step_model(self, with_weights=True):
+        """The stateful step model of this predictor's model (built once; see
+        :func:`semser_tf.models.stateful.stateful_step_model`): inputs the model's plus
+        the LSTM state ``h``, ``c``; outputs ``emotion``, ``h``, ``c`` (and
+        ``modality_weights`` with ``with_weights`` for an attention model)."""
+        from semser_tf.models.stateful import stateful_step_model
+
+        key = bool(with_weights and self._weights_model is not None)
+        cache = self.__dict__.setdefault("_step_models", {})
+        if key not in cache:
+            cache[key] = stateful_step_model(self.model, with_weights=key)
+        return cache[key]
+
+    def runner(self, with_weights=True):
+        """A new :class:`~semser_tf.models.stateful.StatefulRunner` (zero state) over
+        :meth:`step_model`: one per file or stream."""
+        from semser_tf.models.stateful import StatefulRunner
+
+        return StatefulRunner(self.model, step_model=self.step_model(with_weights))
+
+    def stream(self, chunks, sample_rate=SAMPLE_RATE, words=None, with_weights=True):
+        """Predictions of live audio, one :class:`~semser_tf.streaming.StreamFrame` per
+        100 ms frame, yielded as soon as the frame's samples have arrived.
+
+        The LSTM state is carried from frame to frame, so streaming a file gives the
+        frames of :meth:`predict` (within float rounding). See :mod:`semser_tf.streaming`
+        for the rules (resampling, the last partial frame, the semantic input).
+
+        Args:
+            chunks: an iterable of 1-D float arrays (samples in [-1, 1] at
+                ``sample_rate``; (samples, channels) is averaged), each 100 ms or a
+                multiple of it; only the last may be shorter (else a ``DataError``).
+            sample_rate: their rate in Hz, a multiple of 10 (resampled to 22050 as they come).
+            words: word timings known up front (a ``start;end;word`` file or a list of
+                ``WordTiming``): exact semantic input; ``None``: zeros (the voice alone).
+            with_weights: the attention model's modality weights in each frame.
+
+        Yields:
+            :class:`~semser_tf.streaming.StreamFrame` (``index``, ``time``, ``values``
+            in :attr:`targets` order, ``weights``).
+
+        Example:
+
+        >>> for frame in predictor.stream(mic_chunks(), sample_rate=16000):  # doctest: +SKIP
+        ...     print(frame.time, frame.values)
+        """
+        from semser_tf.streaming import stream_predictions
+
+        return stream_predictions(self, chunks, sample_rate, words, with_weights)
+
+    def _window_inputs(self, stream, semantic, ks, batch):
+        """Inputs of windows ``ks`` (a fixed batch of ``batch`` rows: no retracing)."""
+        T, spf = self.sequence_length, SAMPLES_PER_FRAME  # 100 ms; slot 0 of a two-slot frame
+        x = {}
+        if "waveform" in self.input_names:
+            wav = np.zeros((batch, T, self.samples_per_frame), np.float32)
+            for i, k in enumerate(ks):
+                wav[i, :, :spf] = stream.samples(k * T * spf, (k + 1) * T * spf).reshape(T, spf)
+            x["waveform"] = wav
+        if semantic is not None:
+            sem = np.zeros((batch, T, semantic.shape[1]), np.float32)
+            for i, k in enumerate(ks):
+                part = semantic[k * T:(k + 1) * T]
+                sem[i, :len(part)] = part
+            x["semantic"] = sem
+        return x
+
+    def predict(self, audio, words=None, sample_rate=None, with_weights=True, progress=False,
+                window_reset=False) -> Prediction:
         """Predictions for a whole file (or array), streamed window by window.
+
+        The windows (``sequence_length`` frames) are predicted one after another with the
+        LSTM state carried across them, so the result equals one pass of the model over
+        the whole file (no seams at window boundaries) while memory stays flat.
 
         Args:
             audio: a path (WAV streamed; FLAC/MP3/OGG decoded whole) or a 1-D array.
@@ -220,6 +298,9 @@ class Predictor:
             sample_rate: the rate of an array input.
             with_weights: also return the modality weights of an attention model.
             progress: print a progress bar.
+            window_reset: the older rule: every window from zero LSTM state (and
+                ``windows_per_call`` windows per model call); the predictions jump at
+                each window boundary.
         """
         stream = open_audio_stream(audio, sample_rate)
         n_frames = max(1, int(math.ceil(stream.total_out / SAMPLES_PER_FRAME)))
@@ -231,12 +312,11 @@ class Predictor:
                             f"audio ({duration:.2f} s)", audio if isinstance(audio, (str, Path)) else None)
         semantic = self._semantic(audio, words, n_frames)
         T = self.sequence_length
-        spf = SAMPLES_PER_FRAME  # 100 ms of audio per frame; in slot 0 of a two-slot model's frame
-        slots = self.samples_per_frame // SAMPLES_PER_FRAME
         n_windows = int(math.ceil(n_frames / T))
         values = np.zeros((n_windows * T, len(self.targets)), np.float32)
         weights = np.zeros((n_windows * T, 2), np.float32) if (with_weights and self._weights_model) else None
         B = self.windows_per_call
+        run = None if window_reset else self.runner(weights is not None)
         if progress:
             import keras
 
@@ -245,23 +325,17 @@ class Predictor:
             bar = None
         for first in range(0, n_windows, B):
             ks = list(range(first, min(first + B, n_windows)))
-            x = {}
-            if "waveform" in self.input_names:
-                wav = np.zeros((B, T, slots * spf), np.float32)  # fixed batch: no retracing
-                for i, k in enumerate(ks):
-                    wav[i, :, :spf] = stream.samples(k * T * spf, (k + 1) * T * spf).reshape(T, spf)
-                x["waveform"] = wav
-            if semantic is not None:
-                sem = np.zeros((B, T, semantic.shape[1]), np.float32)
-                for i, k in enumerate(ks):
-                    part = semantic[k * T:(k + 1) * T]
-                    sem[i, :len(part)] = part
-                x["semantic"] = sem
-            if weights is not None:
+            x = self._window_inputs(stream, semantic, ks, B)
+            if run is not None:  # the B windows as one sequence of B * T frames, the state carried
+                res = run.step({k: v.reshape(1, B * T, v.shape[-1]) for k, v in x.items()})
+                out = res["emotion"].reshape(B, T, -1)
+                w = res["modality_weights"].reshape(B, T, 2) if "modality_weights" in res else None
+            elif weights is not None:
                 out, w = self._weights_model.predict_on_batch(x)
-                weights[first * T:(first + len(ks)) * T] = np.asarray(w[:len(ks)]).reshape(-1, 2)
             else:
-                out = self.model.predict_on_batch(x)
+                out, w = self.model.predict_on_batch(x), None
+            if weights is not None:
+                weights[first * T:(first + len(ks)) * T] = np.asarray(w[:len(ks)]).reshape(-1, 2)
             values[first * T:(first + len(ks)) * T] = np.asarray(out[:len(ks)]).reshape(-1, len(self.targets))
             if bar:
                 bar.update(first + len(ks))

@@ -74,8 +74,19 @@ def with_modality_weights(model):
 
 
 def predict_partition(model, corpus, partition, sequence_length=300, frame_features=None,
-                      cache_dir=None, batch_size=8, progress=False):
-    """Per-recording predictions, stitched from unshuffled windows of the cached pipeline.
+                      cache_dir=None, batch_size=8, progress=False, window_reset=False):
+    """Per-recording predictions over the unshuffled windows of the cached pipeline.
+
+    The rule of ``semser predict`` (:class:`semser_tf.inference.Predictor`): each
+    recording's windows are predicted in order with the LSTM state carried from one
+    window to the next (:class:`~semser_tf.models.stateful.StatefulRunner`), so a
+    recording's prediction equals one pass of the model over the whole recording, with
+    no seams at window boundaries. ``window_reset=True`` gives the older rule (each
+    window from zero state, ``batch_size`` windows per call), as the windows are trained.
+
+    Args:
+        model: a :class:`~semser_tf.models.SemserModel`, or a model with several outputs
+            from :func:`with_modality_weights`.
 
     Returns:
         ``{name: (n_frames, n_targets) array}`` for every recording of the partition; for a
@@ -86,15 +97,19 @@ def predict_partition(model, corpus, partition, sequence_length=300, frame_featu
 
     from semser_tf.data.pipeline import dataset_for_model, make_dataset, window_index
 
-    ds = make_dataset(corpus, partition, sequence_length=sequence_length, batch_size=batch_size,
-                      shuffle=False, frame_features=frame_features, cache_dir=cache_dir,
-                      progress=progress)
     index = window_index(corpus, partition, sequence_length, cache_dir=cache_dir,
                          frame_features=frame_features)
-    ds = dataset_for_model(ds, model).map(lambda x, y, w: x)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*ran out of data.*")
-        preds = model.predict(ds, verbose=1 if progress else 0)
+    ds = make_dataset(corpus, partition, sequence_length=sequence_length,
+                      batch_size=batch_size if window_reset else 1, shuffle=False,
+                      frame_features=frame_features, cache_dir=cache_dir, progress=progress)
+    multi = isinstance(model.output, (list, tuple))
+    if window_reset:
+        ds = dataset_for_model(ds, model).map(lambda x, y, w: x)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*ran out of data.*")
+            preds = model.predict(ds, verbose=1 if progress else 0)
+    else:
+        preds = _predict_carried(model, ds, index, multi)
     if isinstance(preds, dict):
         preds = preds["emotion"]
 
@@ -106,9 +121,35 @@ def predict_partition(model, corpus, partition, sequence_length=300, frame_featu
             lengths[name] = start + valid
         return {name: np.concatenate(parts, axis=0)[: lengths[name]] for name, parts in out.items()}
 
-    if isinstance(preds, (list, tuple)):
+    if isinstance(preds, (list, tuple)) and multi:
         return [stitch(p) for p in preds]
     return stitch(preds)
+
+
+def _predict_carried(model, ds, index, multi):
+    """Window outputs in ``index`` order, each recording's LSTM state carried across its
+    windows (a recording's windows must come in order, as ``window_index`` lists them)."""
+    from semser_tf.models.stateful import StatefulRunner
+
+    run = StatefulRunner(model, with_weights=multi)
+    names = run.input_names
+    states, expected = {}, {}
+    emotion, weights = [], []
+    for (name, start, valid), (x, _, _) in zip(index, ds):
+        if start != expected.get(name, 0):
+            raise DataError(f"recording {name!r}: window at frame {start} after frame {expected.get(name, 0)}; "
+                            "carrying the LSTM state needs each recording's windows in order")
+        expected[name] = start + valid
+        if name in states:
+            run.state = states[name]
+        else:
+            run.reset()
+        out = run.step({n: x[n].numpy() for n in names})
+        states[name] = run.state if valid else states.get(name)
+        emotion.append(out["emotion"][0])
+        if multi:
+            weights.append(out["modality_weights"][0])
+    return [emotion, weights] if multi else emotion
 
 
 def evaluate_predictions(predictions: dict, corpus, partition, targets, delay_frames=0,
@@ -240,10 +281,13 @@ def results_markdown(report: dict, targets) -> str:
 
 def evaluate_model(model, corpus, partition, config, frame_features=None, cache_dir=None,
                    delay_frames=0, median_window=0, bias_correction=None, plot_dir=None,
-                   progress=False) -> dict:
+                   progress=False, window_reset=False) -> dict:
     """Predict a partition and evaluate it (see :func:`evaluate_predictions`); optional plots.
 
     For attention models the per-frame modality weights are drawn under the predictions.
+    Each recording is predicted with the LSTM state carried across its windows
+    (:func:`predict_partition`), the rule of ``semser predict``; ``window_reset=True``
+    the older rule (every window from zero state).
     """
     if frame_features is None:
         from semser_tf.data.pipeline import ZeroFrameFeatures
@@ -251,7 +295,7 @@ def evaluate_model(model, corpus, partition, config, frame_features=None, cache_
         frame_features = ZeroFrameFeatures(config.semantic_dim)
     both = with_modality_weights(model) if plot_dir is not None else None
     preds = predict_partition(both or model, corpus, partition, config.sequence_length, frame_features,
-                              cache_dir, progress=progress)
+                              cache_dir, progress=progress, window_reset=window_reset)
     weights = None
     if both is not None:
         preds, weights = preds

@@ -133,7 +133,9 @@ def test_finetune_two_targets_on_another_voice_improves_ccc(tmp_path):
                       epochs=3, patience=3, learning_rate=1e-3, cache_dir=tmp_path / "cache", verbose=0)
     ft = report["finetune"]
     assert ft["targets"] == ["arousal", "valence"] and ft["new_targets"] == []
-    assert ft["before"]["mean"] > 0.2  # the pretrained head's columns were kept
+    # the pretrained head's columns were kept (a fresh head gives about 0); 0.19 with the
+    # state carried across windows, 0.26 with every window reset (docs/results.md, "Seams")
+    assert ft["before"]["mean"] > 0.15
     assert ft["after"]["mean"] > ft["before"]["mean"] + 0.05
     assert json.loads((tmp_path / "ft" / "config.json").read_text())["model"]["targets"] == ["arousal", "valence"]
     assert (tmp_path / "ft" / "finetune.md").is_file() and (tmp_path / "ft" / "embeddings").is_dir()
