@@ -2,14 +2,17 @@
 
 Each export is one folder, checked by its real runtime before it is kept:
 
-* ``savedmodel``: ``keras.export.ExportArchive``; endpoint ``serve(waveform, semantic)``
-  over any batch and any number of frames (loaded back with ``tf.saved_model.load``);
-* ``onnx``: ``model.onnx`` through tf2onnx (opset 17), any batch and frame count
-  (checked with onnxruntime);
-* ``tflite``: ``model.tflite`` for a fixed window of ``window_frames`` frames (checked
-  with the LiteRT/TFLite interpreter). A variable-length TFLite model of this network
+* ``savedmodel``: ``keras.export.ExportArchive``; endpoints ``serve(waveform, semantic)``
+  over any batch and any number of frames and ``step(waveform, semantic, h, c) ->
+  (emotion, h, c)`` with the LSTM state in and out (loaded back with ``tf.saved_model.load``);
+* ``onnx``: ``model.onnx`` and ``step.onnx`` through tf2onnx (opset 17), any batch and
+  frame count (checked with onnxruntime);
+* ``tflite``: ``model.tflite`` for a fixed window of ``window_frames`` frames and
+  ``step.tflite``, one frame per call with the state (checked with the LiteRT/TFLite
+  interpreter). A variable-length TFLite model of this network
   converts but fails in the interpreter (its XNNPACK delegate cannot resize the graph),
-  so it is refused with a message instead of written.
+  so it is refused with a message instead of written. Every step export is checked to carry
+the state: the recording in two calls (one frame per call for TFLite) equals one pass.
 
 Beside the model: ``README.md`` (inputs, outputs, rates, the frame rule, how to run it) and
 ``export.json`` (format, shapes, the model's input format, the check's largest

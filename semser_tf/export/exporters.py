@@ -85,10 +85,40 @@ def _serve_fn(model):
     return serve
 
 
-def _signature(model, batch, frames):
+def _signature(model, batch, frames, state: bool = False):
     import tensorflow as tf
 
-    return [tf.TensorSpec((batch, frames, width), tf.float32, name=name) for name, width in _inputs(model)]
+    spec = [tf.TensorSpec((batch, frames, width), tf.float32, name=name) for name, width in _inputs(model)]
+    if state:
+        from semser_tf.models.stateful import STATE_INPUTS, state_size
+
+        spec += [tf.TensorSpec((batch, state_size(model)), tf.float32, name=n) for n in STATE_INPUTS]
+    return spec
+
+
+def _step_fn(model):
+    """``step(*inputs, h, c) -> (emotion, h, c)``: the frames given, from the LSTM state given
+    (:func:`semser_tf.models.stateful.stateful_step_model`, the rule of ``Predictor.stream``)."""
+    from semser_tf.models.stateful import STATE_INPUTS, stateful_step_model
+
+    step_model = stateful_step_model(model, with_weights=False)
+    names = [n for n, _ in _inputs(model)] + list(STATE_INPUTS)
+
+    def step(*tensors):
+        out = step_model(dict(zip(names, tensors)), training=False)
+        return out["emotion"], out["h"], out["c"]
+
+    return step
+
+
+def _zero_state(model, batch=1) -> dict:
+    from semser_tf.models.stateful import STATE_INPUTS, state_size
+
+    return {n: np.zeros((batch, state_size(model)), np.float32) for n in STATE_INPUTS}
+
+
+def _halves(x: dict, k: int) -> tuple[dict, dict]:
+    return {n: v[:, :k] for n, v in x.items()}, {n: v[:, k:] for n, v in x.items()}
 
 
 def _check_input(model, frames: int, seed: int = 0) -> dict:
@@ -102,12 +132,15 @@ def _keras_out(model, x: dict) -> np.ndarray:
     return np.asarray(out["emotion"] if isinstance(out, dict) else out, np.float32)
 
 
-def _write_savedmodel(model, folder: Path, frames=None, batch=None) -> None:
+def _write_savedmodel(model, folder: Path, frames=None, batch=None, endpoints=("serve", "step")) -> None:
     import keras
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serve", _serve_fn(model), input_signature=_signature(model, batch, frames))
+    if "serve" in endpoints:
+        archive.add_endpoint("serve", _serve_fn(model), input_signature=_signature(model, batch, frames))
+    if "step" in endpoints:
+        archive.add_endpoint("step", _step_fn(model), input_signature=_signature(model, batch, frames, state=True))
     archive.write_out(str(folder), verbose=False)
 
 
@@ -118,7 +151,20 @@ def _run_savedmodel(folder: Path, x: dict) -> np.ndarray:
     return np.asarray(loaded.serve(*x.values()), np.float32)
 
 
+def _stream_savedmodel(folder: Path, model, x: dict, k: int) -> np.ndarray:
+    """The ``step`` endpoint over ``x`` in two calls (frames ``:k`` then ``k:``), state carried."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(folder))
+    z = _zero_state(model)
+    a, b = _halves(x, k)
+    y1, h, c = loaded.step(*a.values(), z["h"], z["c"])
+    y2, _, _ = loaded.step(*b.values(), h, c)
+    return np.concatenate([np.asarray(y1), np.asarray(y2)], axis=1).astype(np.float32)
+
+
 def _write_onnx(model, folder: Path) -> Path:
+    """``model.onnx`` (``serve``) and ``step.onnx`` (the stateful step); returns the first."""
     try:
         import tf2onnx
     except ImportError:
@@ -126,40 +172,54 @@ def _write_onnx(model, folder: Path) -> Path:
                           "(or pip install 'semser-tf[export]')") from None
     import tensorflow as tf
 
-    path = folder / "model.onnx"
-    fn = tf.function(_serve_fn(model), input_signature=_signature(model, None, None))
-    try:
-        tf2onnx.convert.from_function(fn, input_signature=_signature(model, None, None), opset=ONNX_OPSET,
-                                      output_path=str(path))
-    except Exception as err:  # tf2onnx raises many kinds; name the step and the reason
-        raise ExportError(f"tf2onnx could not convert the model: {type(err).__name__}: "
-                          f"{' '.join(str(err).split())[:300]}") from err
-    return path
+    for name, fn, sig in (("model.onnx", _serve_fn(model), _signature(model, None, None)),
+                          ("step.onnx", _step_fn(model), _signature(model, None, None, state=True))):
+        try:
+            tf2onnx.convert.from_function(tf.function(fn, input_signature=sig), input_signature=sig,
+                                          opset=ONNX_OPSET, output_path=str(folder / name))
+        except Exception as err:  # tf2onnx raises many kinds; name the step and the reason
+            raise ExportError(f"tf2onnx could not convert the model ({name}): {type(err).__name__}: "
+                              f"{' '.join(str(err).split())[:300]}") from err
+    return folder / "model.onnx"
 
 
-def _run_onnx(path: Path, x: dict) -> np.ndarray:
+def _onnx_session(path: Path):
     try:
         import onnxruntime as ort
     except ImportError:
         raise ExportError(f"checking an ONNX export needs onnxruntime: pip install {EXPORT_PINS}") from None
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def _stream_onnx(folder: Path, model, x: dict, k: int) -> np.ndarray:
+    sess = _onnx_session(folder / "step.onnx")
+    a, b = _halves(x, k)
+    y1, h, c = sess.run(None, {**a, **_zero_state(model)})
+    y2, _, _ = sess.run(None, {**b, "h": h, "c": c})
+    return np.concatenate([y1, y2], axis=1).astype(np.float32)
+
+
+def _run_onnx(path: Path, x: dict) -> np.ndarray:
+    sess = _onnx_session(path)
     feeds = {i.name: x[i.name.split(":")[0]] for i in sess.get_inputs()}
     return np.asarray(sess.run(None, feeds)[0], np.float32)
 
 
 def _write_tflite(model, folder: Path, frames: int, work: Path) -> Path:
+    """``model.tflite`` (``serve``, a window of ``frames``) and ``step.tflite`` (signature
+    ``step``: one frame and the LSTM state in, the frame's prediction and the state out)."""
     import tensorflow as tf
 
-    staging = work / "savedmodel-fixed"
-    _write_savedmodel(model, staging, frames=frames, batch=1)
-    try:
-        data = tf.lite.TFLiteConverter.from_saved_model(str(staging), signature_keys=["serve"]).convert()
-    except Exception as err:
-        raise ExportError(f"the TFLite converter refused the model: {type(err).__name__}: "
-                          f"{' '.join(str(err).split())[:300]}") from err
-    path = folder / "model.tflite"
-    path.write_bytes(data)
-    return path
+    for name, endpoint, n in (("model.tflite", "serve", frames), ("step.tflite", "step", 1)):
+        staging = work / f"savedmodel-{endpoint}"
+        _write_savedmodel(model, staging, frames=n, batch=1, endpoints=(endpoint,))
+        try:
+            data = tf.lite.TFLiteConverter.from_saved_model(str(staging), signature_keys=[endpoint]).convert()
+        except Exception as err:
+            raise ExportError(f"the TFLite converter refused the model ({name}): {type(err).__name__}: "
+                              f"{' '.join(str(err).split())[:300]}") from err
+        (folder / name).write_bytes(data)
+    return folder / "model.tflite"
 
 
 def _interpreter(path: Path):
@@ -170,6 +230,21 @@ def _interpreter(path: Path):
 
         Interpreter = tf.lite.Interpreter
     return Interpreter(model_path=str(path))
+
+
+def _stream_tflite(folder: Path, model, x: dict) -> np.ndarray:
+    """``step.tflite`` frame by frame over ``x``, the state carried."""
+    it = _interpreter(folder / "step.tflite")
+    run = it.get_signature_runner("step")
+    state = _zero_state(model)
+    frames = next(iter(x.values())).shape[1]
+    out = []
+    for k in range(frames):
+        o = run(**{n: v[:, k:k + 1] for n, v in x.items()}, **state)
+        y, h, c = (o[key] for key in sorted(o))  # output_0, output_1, output_2: emotion, h, c
+        out.append(y)
+        state = {"h": h, "c": c}
+    return np.concatenate(out, axis=1).astype(np.float32)
 
 
 def _run_tflite(path: Path, x: dict) -> np.ndarray:
@@ -204,6 +279,12 @@ def _readme(fmt: str, model, input_format, frames) -> str:
                          + (f", text space {space}" if space else "")
                          + "), the vector of the word spoken in that frame, zeros where none is; "
                            "semser-tf's frame features compute it from words with times.")
+    units = _zero_state(model)["h"].shape[1]
+    step_file = {"savedmodel": "endpoint `step`", "onnx": "`step.onnx`", "tflite": "`step.tflite` (signature `step`, one frame per call)"}[fmt]
+    lines += ["", f"Streaming ({step_file}): the same inputs for the frames of a chunk plus `h` and `c`, "
+              f"1 x {units} each (zeros at the start); it returns the chunk's predictions, then the new "
+              "`h` and `c` to pass with the next chunk (outputs in that order). Chunk by chunk it gives "
+              "what one call over the whole recording gives (checked at export)."]
     lines += ["", "## Output", "",
               f"- {shape} x {len(model.targets)}: {targets} in [-1, 1], one row per input frame "
               f"({rate} per second); frame k covers audio [k/{rate}, (k+1)/{rate}) s.", "",
@@ -282,17 +363,24 @@ def export_model(model, out_dir, format: str = "savedmodel", *, window_frames: i
         t0 = time.time()
         x = _check_input(model, frames or check_frames)
         expected = _keras_out(model, x)
+        k = (frames or check_frames) // 2
         if format == "savedmodel":
             _write_savedmodel(model, folder)
-            got = _run_savedmodel(folder, x)
+            got, streamed = _run_savedmodel(folder, x), _stream_savedmodel(folder, model, x, k)
         elif format == "onnx":
             got = _run_onnx(_write_onnx(model, folder), x)
+            streamed = _stream_onnx(folder, model, x, k)
         else:
             got = _run_tflite(_write_tflite(model, folder, frames, work), x)
-        diff = float(np.max(np.abs(got - expected))) if got.shape == expected.shape else float("inf")
+            streamed = _stream_tflite(folder, model, x)
+        diff, step_diff = (float(np.max(np.abs(y - expected))) if y.shape == expected.shape else float("inf")
+                           for y in (got, streamed))
         if not diff <= TOLERANCE:
             raise ExportError(f"the {format} export's outputs differ from Keras's by {diff:.3g} "
                               f"(shape {got.shape} against {expected.shape}; at most {TOLERANCE} allowed)")
+        if not step_diff <= TOLERANCE:
+            raise ExportError(f"the {format} export's stateful step, the state carried, differs from one "
+                              f"pass of Keras by {step_diff:.3g} (at most {TOLERANCE} allowed)")
         (folder / "README.md").write_text(_readme(format, model, input_format, frames), encoding="utf-8")
         files = {p.relative_to(folder).as_posix(): sha256_file(p)
                  for p in sorted(folder.rglob("*")) if p.is_file() and p.name != OWNER_MARKER}
@@ -301,7 +389,9 @@ def export_model(model, out_dir, format: str = "savedmodel", *, window_frames: i
             "inputs": {name: [1 if frames else None, frames, width] for name, width in _inputs(model)},
             "output": [1 if frames else None, frames, len(model.targets)],
             "window_frames": frames, "weights_sha256": weights_sha256(model), "input_format": input_format.to_dict() if input_format is not None else None,
-            "check": {"frames": frames or check_frames, "max_abs_diff": diff, "tolerance": TOLERANCE},
+            "state": {"inputs": ["h", "c"], "size": _zero_state(model)["h"].shape[1]},
+            "check": {"frames": frames or check_frames, "max_abs_diff": diff, "step_max_abs_diff": step_diff,
+                      "tolerance": TOLERANCE},
             "seconds": round(time.time() - t0, 1), "files": files,
         })
         mark_owned(folder, "export")

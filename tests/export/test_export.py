@@ -88,6 +88,53 @@ def test_tflite_fixed_window_in_the_interpreter(model, tmp_path):
     assert json.loads((out / "export.json").read_text())["window_frames"] == 12
 
 
+def _zeros(model, batch=1):
+    units = model.get_layer("lstm").units
+    return np.zeros((batch, units), np.float32), np.zeros((batch, units), np.float32)
+
+
+def test_savedmodel_step_carries_the_state(model, tmp_path):
+    """Three chunks (3, 1 and 9 frames) through ``step``, the state passed on, equal one pass."""
+    loaded = tf.saved_model.load(str(export_model(model, tmp_path / "sm", "savedmodel")))
+    x = _inputs(model, 2, 13, seed=4)
+    h, c = _zeros(model, 2)
+    parts = []
+    for a, b in ((0, 3), (3, 4), (4, 13)):
+        y, h, c = loaded.step(*[v[:, a:b] for v in x.values()], h, c)
+        parts.append(np.asarray(y))
+    np.testing.assert_allclose(np.concatenate(parts, 1), _keras(model, x), atol=1e-4)
+    y, _, _ = loaded.step(*[v[:, 4:] for v in x.values()], *_zeros(model, 2))  # from zero: not the same
+    assert np.abs(np.asarray(y) - _keras(model, x)[:, 4:]).max() > 1e-4
+
+
+@needs_onnx
+def test_onnx_step_carries_the_state(model, tmp_path):
+    import onnxruntime as ort
+
+    out = export_model(model, tmp_path / "onnx", "onnx")
+    sess = ort.InferenceSession(str(out / "step.onnx"), providers=["CPUExecutionProvider"])
+    x = _inputs(model, 1, 11, seed=8)
+    h, c = _zeros(model)
+    y1, h, c = sess.run(None, {**{n: v[:, :5] for n, v in x.items()}, "h": h, "c": c})
+    y2, _, _ = sess.run(None, {**{n: v[:, 5:] for n, v in x.items()}, "h": h, "c": c})
+    np.testing.assert_allclose(np.concatenate([y1, y2], 1), _keras(model, x), atol=1e-4)
+
+
+def test_tflite_one_frame_step_carries_the_state(model, tmp_path):
+    out = export_model(model, tmp_path / "tfl", "tflite", window_frames=6)
+    it = tf.lite.Interpreter(model_path=str(out / "step.tflite"))
+    run = it.get_signature_runner("step")
+    x = _inputs(model, 1, 9, seed=2)
+    h, c = _zeros(model)
+    ys = []
+    for k in range(9):
+        o = run(**{n: v[:, k:k + 1] for n, v in x.items()}, h=h, c=c)
+        y, h, c = (o[key] for key in sorted(o))
+        ys.append(y)
+    np.testing.assert_allclose(np.concatenate(ys, 1), _keras(model, x), atol=1e-4)
+    assert "step.tflite" in (out / "README.md").read_text()
+
+
 @pytest.mark.parametrize("kwargs,named", [
     (dict(format="keras2"), "format 'keras2': expected one of savedmodel, onnx, tflite"),
     (dict(format="tflite", window_frames=0), "a TFLite export needs a fixed window"),
@@ -165,7 +212,8 @@ def test_publish_carries_exports_fetched_only_on_request(tmp_path, zoo_env):
     entry = get_entry("tiny-exported")
     assert sorted(entry.exports) == ["tflite"]
     names = {s.filename for s in entry.exports["tflite"]}
-    assert names == {"exports/tflite/export.json", "exports/tflite/model.tflite", "exports/tflite/README.md"}
+    assert names == {"exports/tflite/export.json", "exports/tflite/model.tflite", "exports/tflite/step.tflite",
+                     "exports/tflite/README.md"}
     spec = entry.file("export/tflite/model.tflite")
     assert spec.sha256 == read_export(exp)["files"]["model.tflite"]
     assert not any(r.startswith("export/") for r in fetch_entry_files(entry, offline=True))  # not by default
