@@ -27,7 +27,7 @@ import numpy as np
 
 from semser_tf.constants import FRAME_RATE, SAMPLE_RATE, SAMPLES_PER_FRAME
 from semser_tf.data.wav_stream import check_finite
-from semser_tf.errors import DataError
+from semser_tf.errors import ConfigError, DataError
 from semser_tf.types import WordTiming
 
 
@@ -235,7 +235,8 @@ class Predictor:
 
         return StatefulRunner(self.model, step_model=self.step_model(with_weights))
 
-    def stream(self, chunks, sample_rate=SAMPLE_RATE, words=None, with_weights=True):
+    def stream(self, chunks, sample_rate=SAMPLE_RATE, words=None, with_weights=True, words_from="none",
+               delay=3.0, recognizer="auto"):
         """Predictions of live audio, one :class:`~semser_tf.streaming.StreamFrame` per
         100 ms frame, yielded as soon as the frame's samples have arrived.
 
@@ -251,6 +252,11 @@ class Predictor:
             words: word timings known up front (a ``start;end;word`` file or a list of
                 ``WordTiming``): exact semantic input; ``None``: zeros (the voice alone).
             with_weights: the attention model's modality weights in each frame.
+            words_from: ``"none"`` (the words given, else zeros) or ``"asr"``: words
+                recognised live, utterance by utterance (see :mod:`semser_tf.streaming`).
+            delay: with ``"asr"``: the most seconds a frame waits for its words.
+            recognizer: with ``"asr"``: ``auto``, ``whisper`` or ``pocketsphinx``, or a
+                :class:`~semser_tf.semantic.words.live.LiveWords`.
 
         Yields:
             :class:`~semser_tf.streaming.StreamFrame` (``index``, ``time``, ``values``
@@ -263,7 +269,14 @@ class Predictor:
         """
         from semser_tf.streaming import stream_predictions
 
-        return stream_predictions(self, chunks, sample_rate, words, with_weights)
+        live = None
+        if words_from not in ("none", "asr"):
+            raise ConfigError(f"words_from {words_from!r}: expected 'none' or 'asr'")
+        if words_from == "asr":
+            from semser_tf.semantic.words.live import LiveWords
+
+            live = recognizer if isinstance(recognizer, LiveWords) else LiveWords(SAMPLE_RATE, recognizer=recognizer)
+        return stream_predictions(self, chunks, sample_rate, words, with_weights, live_words=live, delay=delay)
 
     def _window_inputs(self, stream, semantic, ks, batch):
         """Inputs of windows ``ks`` (a fixed batch of ``batch`` rows: no retracing)."""

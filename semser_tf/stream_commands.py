@@ -136,8 +136,17 @@ def _stream(args):
         raise DataError("audio file not found (SOURCE: a WAV file, or - for standard input)", args.source)
     m = load_pretrained(args.model, offline=args.offline, progress=False)
     p = m.predictor(args.mode)
-    if args.words is None and m.uses_words:
-        print("semser stream: no --words: the semantic input is zero (the voice alone)", file=sys.stderr)
+    if args.words is not None and args.words_from == "asr":
+        raise ConfigError("--words and --words-from asr: give the words up front or recognise them live, not both")
+    if args.words is None and m.uses_words and args.words_from == "none":
+        print("semser stream: no --words: the semantic input is zero (the voice alone); --words-from asr "
+              "recognises the words live", file=sys.stderr)
+    live = None
+    if args.words_from == "asr" and m.uses_words:
+        from semser_tf.semantic.words.live import LiveWords
+
+        live = LiveWords(SAMPLE_RATE, recognizer=args.recognizer)
+        live.warm_up()  # the recogniser's model is loaded now, not at the first utterance
     # the first call traces the step model: done now, not on the first chunk
     run = p.runner()
     run.step({name: np.zeros((1, 1, p.samples_per_frame if name == "waveform" else p.semantic_dim), np.float32)
@@ -151,7 +160,8 @@ def _stream(args):
     writer = LineWriter(sys.stdout, p.targets, p._weights_model is not None, args.csv)
     print("semser stream: ready", file=sys.stderr, flush=True)
     try:
-        for frame in p.stream(chunks, sr, words=args.words):
+        kw = dict(words_from="asr", delay=args.delay, recognizer=live) if live is not None else {}
+        for frame in p.stream(chunks, sr, words=args.words, **kw):
             writer.write(frame)
     except BrokenPipeError:  # the reader went away (e.g. | head): stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -174,6 +184,16 @@ def register(sub):
     p.add_argument("--words", default=None,
                    help="word timings file (start;end;word) known up front: exact semantic input (default: none, "
                         "the semantic input is zero: the voice alone)")
+    p.add_argument("--words-from", default="none", choices=("none", "asr"),
+                   help="none: the --words given, else zeros; asr: words recognised live, utterance by utterance "
+                        "(cut at 0.3 s pauses), each frame held until its words are known or --delay s have "
+                        "passed (default: %(default)s)")
+    p.add_argument("--delay", type=float, default=3.0,
+                   help="with --words-from asr: the most seconds a prediction waits for its words "
+                        "(default: %(default)s)")
+    p.add_argument("--recognizer", default="auto", choices=("auto", "whisper", "pocketsphinx"),
+                   help="with --words-from asr: auto (whisper when installed), whisper or pocketsphinx "
+                        "(default: %(default)s)")
     p.add_argument("--mode", default=None,
                    help="semantic features: lookup or text (default: the model's; encode is not streamed)")
     p.add_argument("--chunk-ms", type=int, default=100,

@@ -17,11 +17,16 @@ Rules:
 - At the end of the stream, a partial last frame is padded with zeros and predicted,
   as ``Predictor.predict`` does with the end of a file.
 - Semantic input: with word timings given up front, each frame gets the semantic vector
-  of the word at its centre, exactly as offline. Without them, the semantic input is
-  zero (the features of no words): the prediction is the voice alone, what offline
-  prediction with ``words=[]`` gives (its cost against offline prediction with the true
-  words is measured in docs/results.md, "Streaming"). Modes that read the audio of the
-  word segments (``encode``) need the whole recording and are not streamed.
+  of the word at its centre, exactly as offline. With ``words_from="asr"`` the words are
+  recognised live (:class:`~semser_tf.semantic.words.live.LiveWords`: utterances cut at
+  0.3 s pauses, each recognised when it ends): a frame is held back until its words are
+  final or ``delay`` seconds of audio have arrived after it, so predictions come up to
+  ``delay`` s late and a frame whose utterance is still open by then gets zeros.
+  Without either, the semantic input is zero (the features of no words): the prediction
+  is the voice alone, what offline prediction with ``words=[]`` gives. The cost of each
+  rule against offline prediction is measured in docs/results.md, "Streaming". Modes
+  that read the audio of the word segments (``encode``) need the whole recording and are
+  not streamed.
 """
 
 from __future__ import annotations
@@ -153,13 +158,24 @@ def _semantic_table(predictor, words):
                           f"from the words alone ({err}); stream with the lookup or text mode") from None
 
 
-def stream_predictions(predictor, chunks, sample_rate: int = SAMPLE_RATE, words=None, with_weights: bool = True):
+def stream_predictions(predictor, chunks, sample_rate: int = SAMPLE_RATE, words=None, with_weights: bool = True,
+                       live_words=None, delay: float = 3.0):
     """The generator behind :meth:`semser_tf.inference.Predictor.stream` (see there)."""
     from semser_tf.data.wav_stream import check_finite
     from semser_tf.inference import read_words_arg
 
     per_chunk = frame_samples(sample_rate)
     words = read_words_arg(words)
+    if live_words is not None:
+        if words:
+            raise ConfigError("streaming: give words up front or recognise them live, not both")
+        if "semantic" not in predictor.input_names:
+            live_words = None  # the voice-only model needs no words
+        elif not delay >= 0:
+            raise ConfigError(f"delay {delay!r}: expected seconds >= 0 a frame may wait for its words")
+    if live_words is not None:
+        yield from _stream_live(predictor, chunks, sample_rate, with_weights, live_words, delay)
+        return
     table = _semantic_table(predictor, words)
     run = predictor.runner(with_weights)
     resampler = StreamResampler(sample_rate)
@@ -213,3 +229,90 @@ def stream_predictions(predictor, chunks, sample_rate: int = SAMPLE_RATE, words=
     if len(pending):
         k = -(-len(pending) // spf)
         yield from frames(np.pad(pending, (0, k * spf - len(pending))))
+
+
+def _stream_live(predictor, chunks, sample_rate, with_weights, live, delay):
+    """Streaming with words recognised live (:class:`~semser_tf.semantic.words.live.LiveWords`):
+    each frame waits until its words are final or ``delay`` seconds of audio have come
+    after it, then gets the semantic vectors of the words known then (zeros elsewhere)."""
+    from semser_tf.data.wav_stream import check_finite
+
+    per_chunk = frame_samples(sample_rate)
+    run = predictor.runner(with_weights)
+    resampler = StreamResampler(sample_rate)
+    spf = SAMPLES_PER_FRAME
+    dim = predictor.semantic_dim
+    pending = np.zeros(0, np.float32)  # resampled samples not yet cut into frames
+    held: list[np.ndarray] = []        # frames cut, waiting for their words
+    first_held = 0                     # index of held[0]
+    known: list = []                   # final words not wholly before first_held
+    received = 0
+
+    def emit(k):
+        nonlocal first_held, known
+        block = np.stack(held[:k])
+        del held[:k]
+        x = {}
+        if "waveform" in predictor.input_names:
+            wav = np.zeros((1, k, predictor.samples_per_frame), np.float32)
+            wav[0, :, :spf] = block
+            x["waveform"] = wav
+        base = first_held / FRAME_RATE
+        shifted = [type(w)(w.start - base, w.end - base, w.word) for w in known if w.end > base]
+        sem = predictor._semantic(None, shifted, k) if shifted else np.zeros((k, dim), np.float32)
+        x["semantic"] = np.asarray(sem, np.float32)[None]
+        out = run.step(x)
+        w = out.get("modality_weights")
+        for j in range(k):
+            yield StreamFrame(first_held + j, (first_held + j) / FRAME_RATE, out["emotion"][0, j],
+                              None if w is None else w[0, j])
+        first_held += k
+        known = [w for w in known if w.end > first_held / FRAME_RATE]
+
+    def ready(now):
+        """Frames of ``held`` that may go: their words final, or waited ``delay`` s."""
+        k = 0
+        while k < len(held):
+            end = (first_held + k + 1) / FRAME_RATE
+            if end <= live.final_until + 1e-9 or now - end >= delay - 1e-9:
+                k += 1
+            else:
+                break
+        return k
+
+    ended_short = None
+    for n_chunk, chunk in enumerate(chunks):
+        x = np.asarray(chunk, np.float32)
+        if x.ndim == 2:
+            x = x.mean(axis=1)
+        if x.ndim != 1:
+            raise DataError(f"chunk {n_chunk} of shape {x.shape}: expected (samples,) or (samples, channels)")
+        if ended_short is not None:
+            raise DataError(f"chunk {ended_short[0]} has {ended_short[1]} samples, not a multiple of the 100 ms "
+                            f"frame ({per_chunk} samples at {sample_rate} Hz); only the last chunk may be shorter")
+        if len(x) % per_chunk:
+            ended_short = (n_chunk, len(x))
+        if not len(x):
+            continue
+        check_finite(x, None, received / sample_rate, sample_rate)
+        received += len(x)
+        y = resampler.push(x)
+        live.push(y)
+        known.extend(live.take())
+        pending = np.concatenate([pending, y])
+        k = len(pending) // spf
+        held.extend(pending[:k * spf].reshape(k, spf))
+        pending = pending[k * spf:]
+        k = ready(received / sample_rate)
+        if k:
+            yield from emit(k)
+    tail = resampler.flush()
+    live.push(tail)
+    live.flush()
+    known.extend(live.take())
+    pending = np.concatenate([pending, tail])
+    if len(pending):
+        k = -(-len(pending) // spf)
+        held.extend(np.pad(pending, (0, k * spf - len(pending))).reshape(k, spf))
+    if held:
+        yield from emit(len(held))

@@ -166,3 +166,27 @@ def test_wav_with_words_at_realtime_pace(tmp_path, capsys):
     nowords = m.predict(path, words_from="none").values
     assert np.abs(nowords - ref.values).max() > 1e-3  # the words do reach the stream
     assert elapsed >= 1.5
+
+
+def test_words_recognised_live_reach_the_model(tmp_path, capsys):
+    """--words-from asr: the recogniser's words (Whisper where installed) give the frames of
+    speech a semantic input: the predictions there differ from the voice-alone stream,
+    while the leading silence, before any word, is predicted as without words."""
+    pytest.importorskip("espeakng_loader")
+    from semser_tf.cli import main
+    from semser_tf.data.audio import save_wav
+    from semser_tf.data.espeak import synthesize
+
+    speech, _ = synthesize("what a wonderful and happy day it was", voice="en-us")
+    x = np.concatenate([np.zeros(11025, np.float32), speech, np.zeros(22050, np.float32)])
+    path = save_wav(tmp_path / "s.wav", x, 22050)
+
+    def run(*extra):
+        assert main(["stream", str(path), "--csv", "--offline", *extra]) == 0
+        return np.array([[float(v) for v in line.split(",")] for line in capsys.readouterr().out.splitlines()[1:]])
+
+    live, alone = run("--words-from", "asr", "--delay", "2"), run()
+    assert live.shape == alone.shape == (-(-len(x) // 2205), 6)
+    speaking = (live[:, 0] >= 0.6) & (live[:, 0] < 0.5 + len(speech) / 22050)
+    assert np.abs(live[speaking, 2] - alone[speaking, 2]).max() > 0.05  # valence moved by the words
+    assert np.abs(live[:5, 1:4] - alone[:5, 1:4]).max() < 1e-4  # the leading silence: no words yet
