@@ -41,7 +41,7 @@ class CrossAttentionFusion(layers.Layer):
       ``w_b = sigmoid(g . [x_a, x_b] + c)`` (``s_a = 0``, ``s_b`` the gate's logit).
 
     ``evidence`` lets a frame whose **second** input is all zeros (in the model: the
-    semantic vector of a silent or out-of-vocabulary frame) lean on the first:
+    semantic vector of a frame without a word) lean on the first:
     ``e = 1`` where the raw second input has a non-zero entry, else 0.
 
     - ``"none"``: not used (the official behaviour).

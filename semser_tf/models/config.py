@@ -31,7 +31,7 @@ modalities (``CrossAttentionFusion``'s ``scoring``; ``official`` is the official
 
 ATTENTION_EVIDENCE = ("none", "feature", "mask")
 """``attention_evidence`` values: what the modality fusion does on frames whose semantic
-vector is all zeros (silence, out of vocabulary): ``CrossAttentionFusion``'s ``evidence``."""
+vector is all zeros (no word spoken): ``CrossAttentionFusion``'s ``evidence``."""
 
 TRAINING_FIELDS = ("sequence_length", "batch_size", "learning_rate", "clipnorm", "target_weights", "seed")
 """The fields of :class:`ModelConfig` that define its training (:class:`TrainingConfig`)."""
