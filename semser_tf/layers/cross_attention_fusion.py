@@ -64,11 +64,11 @@ class CrossAttentionFusion(layers.Layer):
     >>> import numpy as np
     >>> fuse = CrossAttentionFusion(units=64, return_weights=True)
     >>> out, w = fuse([np.ones((2, 5, 2000), "float32"), np.ones((2, 5, 100), "float32")])
-    >>> out.shape, w.shape
+    >>> tuple(out.shape), tuple(w.shape)
     ((2, 5, 64), (2, 5, 2))
     >>> gate = CrossAttentionFusion(units=8, scoring="gate", evidence="mask", return_weights=True)
     >>> _, w = gate([np.ones((1, 2, 6), "float32"), np.zeros((1, 2, 3), "float32")])
-    >>> np.asarray(w).tolist()  # no semantic evidence: all weight on the first input
+    >>> keras.ops.convert_to_numpy(w).tolist()  # no semantic evidence: all weight on the first input
     [[[1.0, 0.0], [1.0, 0.0]]]
     """
 
