@@ -144,8 +144,7 @@ def test_training_step_lowers_the_loss(rng, scoring, evidence):
     assert model.evaluate([a, b], y, verbose=0) < 0.5 * before
 
 
-@pytest.mark.parametrize("scoring, evidence", [("temperature", "feature"), ("per_modality", "none"),
-                                               ("gate", "feature"), ("gate", "mask")])
+@pytest.mark.parametrize("scoring, evidence", OPTIONS)
 def test_saved_and_reloaded_keras_file_gives_identical_outputs(rng, tmp_path, scoring, evidence):
     keras.utils.set_random_seed(1)
     model = _toy_model(scoring, evidence)
