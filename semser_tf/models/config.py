@@ -22,8 +22,16 @@ VARIANTS = ("paralinguistic", "semantic", "concat", "attention")
 
 ARCHITECTURE_FIELDS = ("variant", "targets", "samples_per_frame", "semantic_dim", "conv_filters",
                        "conv_kernel_sizes", "conv_pool_sizes", "frame_pooling", "dropout", "fusion_units",
-                       "stream_units", "lstm_units")
+                       "stream_units", "lstm_units", "attention_scoring", "attention_evidence")
 """The fields of :class:`ModelConfig` that define the network (``SemserModel``'s arguments)."""
+
+ATTENTION_SCORINGS = ("official", "temperature", "per_modality", "gate")
+"""``attention_scoring`` values: how the attention variant's modality fusion scores the two
+modalities (``CrossAttentionFusion``'s ``scoring``; ``official`` is the official code's formula)."""
+
+ATTENTION_EVIDENCE = ("none", "feature", "mask")
+"""``attention_evidence`` values: what the modality fusion does on frames whose semantic
+vector is all zeros (no word spoken): ``CrossAttentionFusion``'s ``evidence``."""
 
 TRAINING_FIELDS = ("sequence_length", "batch_size", "learning_rate", "clipnorm", "target_weights", "seed")
 """The fields of :class:`ModelConfig` that define its training (:class:`TrainingConfig`)."""
@@ -98,6 +106,13 @@ class ModelConfig:
         fusion_units: projection size of the fusion layers (1024).
         stream_units: size of the a/v/l streams and of the concatenation output (512).
         lstm_units: size of the single LSTM (256).
+        attention_scoring: attention variant: how the modality fusion scores the waveform
+            and semantic features, one of ``ATTENTION_SCORINGS`` (``official``: the official
+            code's shared ``Dense(1)`` scaled by ``1/sqrt(d)``; ``temperature``,
+            ``per_modality``, ``gate``: see ``CrossAttentionFusion``).
+        attention_evidence: attention variant: ``none``, ``feature`` (whether a frame's
+            semantic vector is non-zero is a scorer input) or ``mask`` (a frame without a
+            non-zero semantic vector takes the waveform alone).
         sequence_length: frames per training window (300 = 30 s).
         batch_size: windows per batch.
         learning_rate: Adam learning rate.
@@ -124,6 +139,8 @@ class ModelConfig:
     fusion_units: int = 1024
     stream_units: int = 512
     lstm_units: int = 256
+    attention_scoring: str = "official"
+    attention_evidence: str = "none"
     sequence_length: int = 300
     batch_size: int = 25
     learning_rate: float = 1e-4
@@ -188,6 +205,10 @@ class ModelConfig:
             fail("conv_filters", "as many entries as conv_kernel_sizes and conv_pool_sizes")
         if self.frame_pooling not in ("flatten", "mean", "max"):
             fail("frame_pooling", "'flatten', 'mean' or 'max'")
+        if self.attention_scoring not in ATTENTION_SCORINGS:
+            fail("attention_scoring", "one of " + ", ".join(ATTENTION_SCORINGS))
+        if self.attention_evidence not in ATTENTION_EVIDENCE:
+            fail("attention_evidence", "one of " + ", ".join(ATTENTION_EVIDENCE))
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, numbers.Real) or not 0 <= self.dropout < 1:
             fail("dropout", "a number in [0, 1)")
         if isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate, numbers.Real) or self.learning_rate <= 0:

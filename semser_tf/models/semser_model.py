@@ -49,7 +49,8 @@ class SemserModel(keras.Model):
     - ``paralinguistic``: ConvParalinguistic on the waveform.
     - ``semantic``: the per-frame semantic vectors.
     - ``concat``: ConcatFusion(fusion_units, stream_units) of both.
-    - ``attention``: CrossAttentionFusion(fusion_units) of both, then
+    - ``attention``: CrossAttentionFusion(fusion_units, attention_scoring,
+      attention_evidence) of both (the semantic input second), then
       HierarchicalAVLFusion(stream_units).
 
     then one ``LSTM(lstm_units)`` over frames and ``Dense(len(targets), tanh)``: one
@@ -73,6 +74,9 @@ class SemserModel(keras.Model):
         frame_pooling: ``flatten``, ``mean`` or ``max`` (see ConvParalinguistic).
         dropout: dropout rate of the paralinguistic stack.
         fusion_units, stream_units, lstm_units: layer sizes (1024, 512, 256 in the paper).
+        attention_scoring, attention_evidence: attention only: the modality fusion's
+            ``scoring`` and ``evidence`` (see :class:`CrossAttentionFusion`; ``official`` and
+            ``none`` are the official code's).
         with_weights_output: attention only: also output the first fusion's modality
             weights, ``{"emotion": ..., "modality_weights": (batch, frames, 2)}``.
         dtype: a dtype policy (name or ``keras.DTypePolicy``); default the global one.
@@ -87,12 +91,13 @@ class SemserModel(keras.Model):
     def __init__(self, variant="attention", targets=DEFAULT_TARGETS, samples_per_frame=SAMPLES_PER_FRAME,
                  semantic_dim=100, conv_filters=(50, 125, 250), conv_kernel_sizes=(8, 6, 6),
                  conv_pool_sizes=(10, 5, 5), frame_pooling="flatten", dropout=0.5, fusion_units=1024,
-                 stream_units=512, lstm_units=256, with_weights_output=False, dtype=None, **kwargs):
+                 stream_units=512, lstm_units=256, attention_scoring="official", attention_evidence="none",
+                 with_weights_output=False, dtype=None, **kwargs):
         arch = check_architecture(dict(
             variant=variant, targets=targets, samples_per_frame=samples_per_frame, semantic_dim=semantic_dim,
             conv_filters=conv_filters, conv_kernel_sizes=conv_kernel_sizes, conv_pool_sizes=conv_pool_sizes,
             frame_pooling=frame_pooling, dropout=dropout, fusion_units=fusion_units, stream_units=stream_units,
-            lstm_units=lstm_units))
+            lstm_units=lstm_units, attention_scoring=attention_scoring, attention_evidence=attention_evidence))
         if with_weights_output and arch["variant"] != "attention":
             raise ValueError(f"with_weights_output needs the attention variant, not {arch['variant']!r}.")
         policy = _policy(dtype)
@@ -123,6 +128,7 @@ class SemserModel(keras.Model):
                 [paralinguistic(), inputs[SEMANTIC]])
         else:
             x, weights = CrossAttentionFusion(arch["fusion_units"], return_weights=True, name="modality_attention",
+                                              scoring=arch["attention_scoring"], evidence=arch["attention_evidence"],
                                               dtype=policy)([paralinguistic(), inputs[SEMANTIC]])
             x = HierarchicalAVLFusion(arch["stream_units"], name="avl_fusion", dtype=policy)(x)
         # float32 under a mixed policy: the recurrence's state accumulates over every frame
