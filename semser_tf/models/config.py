@@ -140,7 +140,7 @@ class ModelConfig:
     stream_units: int = 512
     lstm_units: int = 256
     attention_scoring: str = "official"
-    attention_evidence: str = "none"
+    attention_evidence: str = "mask"
     sequence_length: int = 300
     batch_size: int = 25
     learning_rate: float = 1e-4
@@ -238,10 +238,17 @@ class ModelConfig:
         return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
-    def from_dict(cls, values: dict, source: str = "config") -> "ModelConfig":
-        """A config from a dict; unknown keys are an error naming them and the valid ones."""
+    def from_dict(cls, values: dict, source: str = "config", recorded: bool = False) -> "ModelConfig":
+        """A config from a dict; unknown keys are an error naming them and the valid ones.
+
+        ``recorded``: the dict is a run's recorded config (``config.json``): a field it
+        lacks, because the run is older than the field, takes the value that run was
+        trained with (:data:`LEGACY_VALUES`), not today's default.
+        """
         if not isinstance(values, dict):
             raise ConfigError(f"{source}: expected a mapping of config fields, got {type(values).__name__}.")
+        if recorded:
+            values = {**LEGACY_VALUES, **values}
         unknown = sorted(set(values) - set(cls.fields()))
         if unknown:
             raise ConfigError(
@@ -295,7 +302,7 @@ class ModelConfig:
         values = {k: v for k, v in architecture.items() if k in ARCHITECTURE_FIELDS}
         values.update((training or TrainingConfig()).to_dict())
         values["speaker_slots"] = speaker_slots
-        return cls.from_dict(values, source="architecture")
+        return cls.from_dict(values, source="architecture", recorded=True)  # a saved model: its own values
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -333,6 +340,11 @@ def check_architecture(values: dict, where: str = "SemserModel") -> dict:
     ModelConfig._check(ns, where, slots_rule=False)
     return {k: getattr(ns, k) for k in ARCHITECTURE_FIELDS}
 
+
+LEGACY_VALUES = {"attention_scoring": "official", "attention_evidence": "none"}
+"""What runs recorded before these fields existed were trained with (the official formula,
+no evidence handling); the default of ``attention_evidence`` is now ``mask``
+(docs/results.md, "Modality weights")."""
 
 PRESETS = {
     "paper": {},

@@ -92,7 +92,7 @@ def _evaluate_extra(corpus, run_dir, variant, partition, frame_features, cache_d
     from semser_tf.models.builder import load_model
     from semser_tf.training.evaluate import evaluate_model
 
-    cfg = ModelConfig.from_dict(json.loads((run_dir / "config.json").read_text())["model"])
+    cfg = ModelConfig.from_dict(json.loads((run_dir / "config.json").read_text())["model"], recorded=True)
     model = load_model(run_dir / "best.keras")
     ev = evaluate_model(model, corpus, partition, cfg, frame_features=frame_features, cache_dir=cache_dir)
     raw = ev["results"]["raw"]

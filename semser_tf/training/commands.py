@@ -173,7 +173,7 @@ def _evaluate(args):
     if not model_path.is_file():
         raise DataError("no model: expected a run folder with best.keras or a .keras file", model_path)
     cfg = read_run_config(cfg_path)
-    config = ModelConfig.from_dict(cfg["model"], source=str(cfg_path))
+    config = ModelConfig.from_dict(cfg["model"], source=str(cfg_path), recorded=True)
     features = run_frame_features(run_dir, cfg, config.variant, args.embeddings, args.embedding_mode)
     out = Path(args.out) if args.out else run_dir / f"eval_{args.partition}"
     if out.exists() and not out.is_dir():

@@ -327,7 +327,7 @@ def _train(lock, corpus, out_dir, config, settings, *, frame_features, cache_dir
     saved = None
     if mode in ("resume", "restart"):  # the recorded config and settings, never the defaults
         saved = read_run_config(out_dir / "config.json")
-        saved_config = ModelConfig.from_dict(saved["model"], source=str(out_dir / "config.json"))
+        saved_config = ModelConfig.from_dict(saved["model"], source=str(out_dir / "config.json"), recorded=True)
         if config is not None and config != saved_config:
             diff = [k for k, v in config.to_dict().items() if saved_config.to_dict()[k] != v]
             raise ConfigError(

@@ -281,7 +281,7 @@ def load_run(run_dir, embedding_mode=None, embeddings=None) -> PretrainedModel:
     from semser_tf.training.run import read_run_config
 
     cfg = read_run_config(run_dir / "config.json")
-    config = ModelConfig.from_dict(cfg.get("model", cfg), source=str(run_dir / "config.json"))
+    config = ModelConfig.from_dict(cfg.get("model", cfg), source=str(run_dir / "config.json"), recorded=True)
     check_mode(embedding_mode, cfg.get("semantic_mode"), run_dir / "config.json")
     report_path = run_dir / "report.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
@@ -310,7 +310,7 @@ def load_preset_model(preset, embedding_mode=None, embeddings=None, entry=None) 
     run_cfg_path = loaded.file("run_config.json")
     run_cfg = json.loads(run_cfg_path.read_text(encoding="utf-8")) if run_cfg_path else None
     if run_cfg and isinstance(run_cfg.get("model"), dict):
-        config = ModelConfig.from_dict(run_cfg["model"], source=str(run_cfg_path))
+        config = ModelConfig.from_dict(run_cfg["model"], source=str(run_cfg_path), recorded=True)
     else:
         config = ModelConfig.from_parts(model.architecture, speaker_slots=fmt.speaker_slots)
     report_path = loaded.file("report.json")
@@ -402,7 +402,7 @@ def load_pretrained(name: str | None = None, *, cache_dir=None, offline: bool = 
         cfg = json.loads(files["config"].read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"{files['config']}: the zoo entry's config is not valid JSON ({err})") from None
-    config = ModelConfig.from_dict(cfg.get("model", cfg), source=f"{entry.name}: config")
+    config = ModelConfig.from_dict(cfg.get("model", cfg), source=f"{entry.name}: config", recorded=True)
     check_mode(embedding_mode, cfg.get("semantic_mode"), f"zoo entry {entry.name!r}")
     model = as_semser_model(load_keras_model(files["model"]), config)
     fmt = _legacy_input_format(model, config, cfg)

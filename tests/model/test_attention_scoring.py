@@ -180,7 +180,14 @@ def test_bad_options_are_named():
 
 def test_config_values_are_the_layer_options():
     assert ATTENTION_SCORINGS == SCORINGS and ATTENTION_EVIDENCE == EVIDENCE
-    assert (ModelConfig().attention_scoring, ModelConfig().attention_evidence) == ("official", "none")
+    # new configs mask the semantic input where it is all zeros; recorded configs of older
+    # runs (without the fields), the SemserModel class and the layer keep the old behaviour
+    assert (ModelConfig().attention_scoring, ModelConfig().attention_evidence) == ("official", "mask")
+    old = {k: v for k, v in ModelConfig().to_dict().items() if not k.startswith("attention_")}
+    assert ModelConfig.from_dict(old, recorded=True).attention_evidence == "none"
+    assert ModelConfig.from_dict(old).attention_evidence == "mask"
+    assert SemserModel(variant="attention", semantic_dim=4, conv_filters=[2, 2, 2], fusion_units=8,
+                       stream_units=4, lstm_units=4).get_config()["attention_evidence"] == "none"
 
 
 def test_semser_model_with_gate_and_mask_round_trips(rng, tmp_path):

@@ -147,8 +147,8 @@ def test_predictor_feeds_a_two_slot_model_its_frame_layout():
     audio = (0.3 * np.sin(2 * np.pi * 200 * t)).astype("float32")
     pred = Predictor(model, config).predict(audio, sample_rate=22050)
     assert pred.values.shape == (8, 3)
-    frames = np.zeros((2, 4, 4410), np.float32)  # the reference layout, built by hand
-    padded = np.pad(audio, (0, 8 * 2205 - len(audio))).reshape(8, 2205)
-    frames[:, :, :2205] = padded.reshape(2, 4, 2205)
+    frames = np.zeros((1, 8, 4410), np.float32)  # the reference layout, built by hand
+    frames[0, :, :2205] = np.pad(audio, (0, 8 * 2205 - len(audio))).reshape(8, 2205)
+    # one pass over the whole file: predict carries the LSTM state across its windows
     expected = np.asarray(model.predict_on_batch({"waveform": frames})).reshape(8, 3)
     np.testing.assert_allclose(pred.values, expected, atol=1e-6)
