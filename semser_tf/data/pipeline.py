@@ -53,6 +53,7 @@ from semser_tf.data.corpus import Corpus, Recording
 from semser_tf.errors import ConfigError, DataError
 
 __all__ = [
+    "modality_dropout",
     "FrameFeatures",
     "ZeroFrameFeatures",
     "make_dataset",
@@ -629,6 +630,42 @@ def make_dataset(
     options = tf.data.Options()
     options.autotune.enabled = bool(autotune)
     return out.with_options(options)
+
+
+def modality_dropout(ds, rate: float, seed: int, key: str = "semantic"):
+    """Zero the ``key`` input (the semantic vectors) of a random share of the windows.
+
+    Modality dropout (Neverova et al., "ModDrop", 2016): a fused model trained with part of
+    its windows lacking one modality cannot rely on that modality alone, so the other
+    branch keeps learning. Each window of each batch is dropped with probability ``rate``,
+    drawn with ``tf.random.stateless_uniform`` from ``(seed, batch index)``: the same
+    ``seed`` drops the same windows.
+
+    Args:
+        ds: batches ``(x, y, w)`` from :func:`make_dataset` (``x[key]`` of shape (B, T, D)).
+        rate: share of windows dropped, in [0, 1).
+        seed: the seed (e.g. ``config.seed + epoch``).
+        key: the input to drop.
+
+    Returns:
+        The dataset with ``x[key]`` zeroed in the dropped windows; labels and weights as they were.
+    """
+    import tensorflow as tf
+
+    rate = float(rate)
+    if not 0 <= rate < 1:
+        raise ConfigError(f"modality_dropout: rate must be in [0, 1), got {rate!r}")
+    if key not in ds.element_spec[0]:
+        raise ConfigError(f"modality_dropout: the dataset has no input {key!r} (inputs: {sorted(ds.element_spec[0])})")
+
+    def drop(i, batch):
+        x, y, w = batch
+        v = x[key]
+        u = tf.random.stateless_uniform(tf.shape(v)[:1], seed=tf.stack([tf.cast(seed, tf.int64), i]))
+        keep = tf.cast(u >= rate, v.dtype)[:, None, None]
+        return {**x, key: v * keep}, y, w
+
+    return ds.enumerate().map(drop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def dataset_for_model(ds, model):
