@@ -632,8 +632,8 @@ def make_dataset(
     return out.with_options(options)
 
 
-def modality_dropout(ds, rate: float, seed: int, key: str = "semantic"):
-    """Zero the ``key`` input (the semantic vectors) of a random share of the windows.
+def modality_dropout(ds, rate: float, seed: int, key="semantic"):
+    """Zero one input (a modality) of a random share of the windows.
 
     Modality dropout (Neverova et al., "ModDrop", 2016): a fused model trained with part of
     its windows lacking one modality cannot rely on that modality alone, so the other
@@ -645,25 +645,35 @@ def modality_dropout(ds, rate: float, seed: int, key: str = "semantic"):
         ds: batches ``(x, y, w)`` from :func:`make_dataset` (``x[key]`` of shape (B, T, D)).
         rate: share of windows dropped, in [0, 1).
         seed: the seed (e.g. ``config.seed + epoch``).
-        key: the input to drop.
+        key: the input to drop (``"semantic"`` or ``"waveform"``), or a tuple of inputs:
+            each dropped window then loses one of them, drawn uniformly.
 
     Returns:
-        The dataset with ``x[key]`` zeroed in the dropped windows; labels and weights as they were.
+        The dataset with the dropped windows' input zeroed; labels and weights as they were.
     """
     import tensorflow as tf
 
     rate = float(rate)
+    keys = (key,) if isinstance(key, str) else tuple(key)
     if not 0 <= rate < 1:
         raise ConfigError(f"modality_dropout: rate must be in [0, 1), got {rate!r}")
-    if key not in ds.element_spec[0]:
-        raise ConfigError(f"modality_dropout: the dataset has no input {key!r} (inputs: {sorted(ds.element_spec[0])})")
+    missing = [k for k in keys if k not in ds.element_spec[0]]
+    if not keys or missing:
+        raise ConfigError(f"modality_dropout: the dataset has no input {missing[0] if missing else None!r} "
+                          f"(inputs: {sorted(ds.element_spec[0])})")
 
     def drop(i, batch):
         x, y, w = batch
-        v = x[key]
-        u = tf.random.stateless_uniform(tf.shape(v)[:1], seed=tf.stack([tf.cast(seed, tf.int64), i]))
-        keep = tf.cast(u >= rate, v.dtype)[:, None, None]
-        return {**x, key: v * keep}, y, w
+        n = tf.shape(x[keys[0]])[:1]
+        seeds = tf.random.experimental.stateless_split(tf.stack([tf.cast(seed, tf.int64), i]), num=2)
+        dropped = tf.random.stateless_uniform(n, seed=seeds[0]) < rate
+        which = tf.cast(tf.floor(tf.random.stateless_uniform(n, seed=seeds[1]) * len(keys)), tf.int32)
+        out = dict(x)
+        for j, k in enumerate(keys):
+            v = x[k]
+            gone = tf.logical_and(dropped, tf.equal(which, j))
+            out[k] = v * tf.cast(tf.logical_not(gone), v.dtype)[:, None, None]
+        return out, y, w
 
     return ds.enumerate().map(drop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 

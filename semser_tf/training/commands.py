@@ -113,6 +113,7 @@ def _settings(args):
                          precision=getattr(args, "precision", "float32"),
                          select_per_target=getattr(args, "select_per_target", False),
                          modality_dropout=getattr(args, "modality_dropout", 0.0),
+                         dropped_input=getattr(args, "dropped_input", "semantic"),
                          staged_epochs=getattr(args, "staged_epochs", 0))
 
 
@@ -267,8 +268,11 @@ def _common(p, variant=True):
                         "report each target's CCC from its own epoch (the AVEC 2019 baseline's selection; "
                         "default: off)")
     p.add_argument("--modality-dropout", type=float, default=0.0,
-                   help="share of training windows whose semantic input is zeroed, seeded per epoch "
-                        "(default: %(default)s, off)")
+                   help="fused variants: share of training windows whose --dropped-input is zeroed, seeded per "
+                        "epoch (default: %(default)s, off)")
+    p.add_argument("--dropped-input", default="semantic", choices=("semantic", "waveform", "either"),
+                   help="the input --modality-dropout zeroes; either: one of the two per dropped window "
+                        "(default: %(default)s)")
     p.add_argument("--staged-epochs", type=int, default=0,
                    help="fused variants: train the paralinguistic-only model this many epochs first (RUN/stage1), "
                         "then keep its branch frozen in the fused model (default: %(default)s, off)")

@@ -42,6 +42,10 @@ EMBEDDINGS_DIR = "embeddings"
 """Sub-folder of a run holding a copy of the aligned embeddings it was trained with."""
 
 
+DROPPED_INPUTS = {"semantic": ("semantic",), "waveform": ("waveform",), "either": ("waveform", "semantic")}
+"""``TrainSettings.dropped_input``: the model inputs modality dropout may zero."""
+
+
 @dataclasses.dataclass
 class TrainSettings:
     """Training-loop settings beside the model config.
@@ -63,9 +67,11 @@ class TrainSettings:
         select_per_target: also keep the best epoch of each target, ``best-<target>.keras``
             beside ``best.keras`` (the AVEC 2019 baseline selects per target); the report's
             ``per_target_selection`` holds each target's CCC from its own checkpoint.
-        modality_dropout: share of training windows whose semantic input is zeroed (seeded
-            per epoch; the validation data are never touched), so that a fused model cannot
-            lean on the words alone (0: off).
+        modality_dropout: share of training windows whose ``dropped_input`` is zeroed
+            (seeded per epoch; the validation data are never touched), so that a fused
+            model cannot lean on one modality alone (0: off).
+        dropped_input: the input modality dropout zeroes: ``semantic``, ``waveform`` or
+            ``either`` (each dropped window loses one of the two, drawn uniformly).
         staged_epochs: for a fused variant, first train the paralinguistic-only model this
             many epochs (in ``stage1/``), copy its best paralinguistic branch into the
             fused model and keep it frozen while the rest trains (0: off).
@@ -83,6 +89,7 @@ class TrainSettings:
     precision: str = "float32"
     select_per_target: bool = False
     modality_dropout: float = 0.0
+    dropped_input: str = "semantic"
     staged_epochs: int = 0
 
     def __post_init__(self):
@@ -102,6 +109,9 @@ class TrainSettings:
         v = self.modality_dropout
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
             raise ConfigError(f"TrainSettings.modality_dropout: expected a number in [0, 1), got {v!r}.")
+        if self.dropped_input not in DROPPED_INPUTS:
+            raise ConfigError(f"TrainSettings.dropped_input: expected one of {', '.join(DROPPED_INPUTS)}, "
+                              f"got {self.dropped_input!r}.")
         v = self.staged_epochs
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise ConfigError(f"TrainSettings.staged_epochs: expected a non-negative integer (0: off), got {v!r}.")
@@ -218,7 +228,8 @@ def training_data(corpus, settings: "TrainSettings", config: ModelConfig, frame_
     from semser_tf.models.builder import input_names
 
     drop = float(getattr(settings, "modality_dropout", 0.0) or 0.0)
-    drop = drop if "semantic" in input_names(model) else 0.0
+    dropped = DROPPED_INPUTS[getattr(settings, "dropped_input", "semantic")]
+    drop = drop if {"waveform", "semantic"} <= set(input_names(model)) else 0.0  # fused models only
     common = dict(sequence_length=config.sequence_length, batch_size=config.batch_size,
                   delay_frames=settings.delay_frames, speaker_slots=config.speaker_slots,
                   frame_features=frame_features, cache_dir=cache_dir)
@@ -227,7 +238,7 @@ def training_data(corpus, settings: "TrainSettings", config: ModelConfig, frame_
         ds = make_dataset(corpus, settings.train_partition, hop=settings.hop, shuffle=True,
                           seed=config.seed + epoch, progress=False, **common)
         if drop:
-            ds = modality_dropout(ds, drop, seed=config.seed + epoch)
+            ds = modality_dropout(ds, drop, seed=config.seed + epoch, key=dropped)
         return dataset_for_model(ds, model)
 
     build_cache(corpus, settings.train_partition, frame_features, cache_dir, progress=progress)
@@ -493,8 +504,8 @@ def per_target_selection(run_dir, corpus, partition, config, frame_features=None
     """Each target's CCC on ``partition`` from its own best checkpoint, ``best-<target>.keras``.
 
     A shared trunk cannot hold three epochs at once: to predict with this selection, predict
-    each target with its own checkpoint (``semser evaluate RUN/best-<target>.keras``,
-    ``semser predict --model RUN/best-<target>.keras``) and keep that target's column.
+    each target with its own checkpoint (``load_model(RUN/best-<target>.keras)``,
+    ``semser evaluate RUN/best-<target>.keras``) and keep that target's column.
 
     Returns:
         ``{"partition", "ccc": {target: CCC}, "mean", "epochs": {target: epoch}, "models": {target: file}}``.

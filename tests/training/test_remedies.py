@@ -111,6 +111,26 @@ def test_modality_dropout_zeroes_whole_windows_of_the_semantic_input_only():
     assert ((other == 0).all(axis=(2, 3)) != dropped).any()
 
 
+def test_modality_dropout_of_either_input_drops_one_of_the_two():
+    from semser_tf.data.pipeline import modality_dropout
+
+    ds, sem, _, y = _batches()
+    rng = np.random.default_rng(1)
+    wav = rng.uniform(0.5, 1.5, sem.shape[:3] + (4,)).astype("float32")  # never zero
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices(({"waveform": wav, "semantic": sem}, y, np.ones(sem.shape[:3], "f4")))
+    out = list(modality_dropout(ds, 0.5, seed=3, key=("waveform", "semantic")).as_numpy_iterator())
+    no_wav = np.stack([(x["waveform"] == 0).all(axis=(1, 2)) for x, _, _ in out])
+    no_sem = np.stack([(x["semantic"] == 0).all(axis=(1, 2)) for x, _, _ in out])
+    assert not (no_wav & no_sem).any()  # never both
+    # 400 windows at p = 0.5, one input drawn uniformly: about 100 of each, 200 kept
+    assert 60 < no_wav.sum() < 140 and 60 < no_sem.sum() < 140
+    kept_w, kept_s = ~no_wav, ~no_sem
+    np.testing.assert_array_equal(np.stack([x["waveform"] for x, _, _ in out])[kept_w], wav[kept_w])
+    np.testing.assert_array_equal(np.stack([x["semantic"] for x, _, _ in out])[kept_s], sem[kept_s])
+
+
 def test_modality_dropout_rejects_bad_input():
     from semser_tf.data.pipeline import modality_dropout
 
@@ -124,7 +144,7 @@ def test_modality_dropout_rejects_bad_input():
 @pytest.mark.parametrize("field, value, expected", [
     ("modality_dropout", 1.5, r"\[0, 1\)"), ("modality_dropout", -0.1, r"\[0, 1\)"),
     ("staged_epochs", -1, "non-negative integer"), ("staged_epochs", 1.5, "non-negative integer"),
-    ("select_per_target", "yes", "true or false")])
+    ("select_per_target", "yes", "true or false"), ("dropped_input", "words", "one of semantic, waveform, either")])
 def test_train_settings_check_the_remedies(field, value, expected):
     from semser_tf.training.run import TrainSettings
 
@@ -137,7 +157,8 @@ def test_staged_training_keeps_the_pretrained_branch_frozen(corpus, tmp_path):
     from semser_tf.training.loop import read_history
 
     run = tmp_path / "run"
-    report = _train(corpus, run, variant="concat", epochs=2, staged_epochs=2, modality_dropout=0.5)
+    report = _train(corpus, run, variant="concat", epochs=2, staged_epochs=2, modality_dropout=0.5,
+                    dropped_input="either")
     assert [r["epoch"] for r in read_history(run / "stage1" / "history.csv")] == [1, 2]
     assert report["epochs_done"] == 2
     stage1 = load_model(run / "stage1" / "best.keras")
