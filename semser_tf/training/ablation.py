@@ -150,10 +150,12 @@ def _plot(table, path):
         rows = [r for r in table["rows"] if r["partition"] == part]
         x = np.arange(len(targets))
         width = 0.8 / max(1, len(rows))
+        variants = list(dict.fromkeys(r["variant"] for r in rows))
         for i, r in enumerate(rows):
-            label = r["variant"] + (" (per-target)" if r.get("selection") == "per-target" else "")
-            ax.bar(x + i * width, [r["ccc"][t] for t in targets], width, label=label,
-                   hatch="//" if r.get("selection") == "per-target" else None)
+            per_target = r.get("selection") == "per-target"
+            ax.bar(x + i * width, [r["ccc"][t] for t in targets], width, color=f"C{variants.index(r['variant'])}",
+                   label=r["variant"] + (" (per-target)" if per_target else ""), hatch="//" if per_target else None,
+                   edgecolor="white" if per_target else None)
         ax.set_xticks(x + width * (len(rows) - 1) / 2, targets)
         ax.set_ylabel(f"CCC ({part})")
         ax.axhline(0, color="0.5", lw=0.8)
