@@ -378,5 +378,6 @@ def fit_run(model, train_epoch, val_data, out_dir, settings, *, steps_per_epoch:
             "history": history, "per_target": per_target}
 
 
-__all__ = ["BestCheckpoint", "HistoryLogger", "RunBackup", "best_target_path", "committed_state", "epoch_stream", "fit_run",
+__all__ = ["BestCheckpoint", "HistoryLogger", "RunBackup", "best_target_path", "committed_state", "epoch_stream",
+           "fit_run",
            "read_history", "run_callbacks", "trim_history"]

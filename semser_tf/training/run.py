@@ -116,7 +116,8 @@ class TrainSettings:
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise ConfigError(f"TrainSettings.staged_epochs: expected a non-negative integer (0: off), got {v!r}.")
         if not isinstance(self.select_per_target, bool):
-            raise ConfigError(f"TrainSettings.select_per_target: expected true or false, got {self.select_per_target!r}.")
+            raise ConfigError(f"TrainSettings.select_per_target: expected true or false, "
+                              f"got {self.select_per_target!r}.")
 
 
 def _split_validation(corpus, settings: TrainSettings):
