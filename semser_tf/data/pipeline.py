@@ -53,6 +53,7 @@ from semser_tf.data.corpus import Corpus, Recording
 from semser_tf.errors import ConfigError, DataError
 
 __all__ = [
+    "modality_dropout",
     "FrameFeatures",
     "ZeroFrameFeatures",
     "make_dataset",
@@ -629,6 +630,52 @@ def make_dataset(
     options = tf.data.Options()
     options.autotune.enabled = bool(autotune)
     return out.with_options(options)
+
+
+def modality_dropout(ds, rate: float, seed: int, key="semantic"):
+    """Zero one input (a modality) of a random share of the windows.
+
+    Modality dropout (Neverova et al., "ModDrop", 2016): a fused model trained with part of
+    its windows lacking one modality cannot rely on that modality alone, so the other
+    branch keeps learning. Each window of each batch is dropped with probability ``rate``,
+    drawn with ``tf.random.stateless_uniform`` from ``(seed, batch index)``: the same
+    ``seed`` drops the same windows.
+
+    Args:
+        ds: batches ``(x, y, w)`` from :func:`make_dataset` (``x[key]`` of shape (B, T, D)).
+        rate: share of windows dropped, in [0, 1).
+        seed: the seed (e.g. ``config.seed + epoch``).
+        key: the input to drop (``"semantic"`` or ``"waveform"``), or a tuple of inputs:
+            each dropped window then loses one of them, drawn uniformly.
+
+    Returns:
+        The dataset with the dropped windows' input zeroed; labels and weights as they were.
+    """
+    import tensorflow as tf
+
+    rate = float(rate)
+    keys = (key,) if isinstance(key, str) else tuple(key)
+    if not 0 <= rate < 1:
+        raise ConfigError(f"modality_dropout: rate must be in [0, 1), got {rate!r}")
+    missing = [k for k in keys if k not in ds.element_spec[0]]
+    if not keys or missing:
+        raise ConfigError(f"modality_dropout: the dataset has no input {missing[0] if missing else None!r} "
+                          f"(inputs: {sorted(ds.element_spec[0])})")
+
+    def drop(i, batch):
+        x, y, w = batch
+        n = tf.shape(x[keys[0]])[:1]
+        seeds = tf.random.experimental.stateless_split(tf.stack([tf.cast(seed, tf.int64), i]), num=2)
+        dropped = tf.random.stateless_uniform(n, seed=seeds[0]) < rate
+        which = tf.cast(tf.floor(tf.random.stateless_uniform(n, seed=seeds[1]) * len(keys)), tf.int32)
+        out = dict(x)
+        for j, k in enumerate(keys):
+            v = x[k]
+            gone = tf.logical_and(dropped, tf.equal(which, j))
+            out[k] = v * tf.cast(tf.logical_not(gone), v.dtype)[:, None, None]
+        return out, y, w
+
+    return ds.enumerate().map(drop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def dataset_for_model(ds, model):

@@ -55,13 +55,22 @@ def ablation(corpus, out_dir, config: ModelConfig | None = None, settings=None, 
                            cache_dir=cache_dir, resume=resume, overwrite=overwrite, verbose=verbose,
                            embeddings_dir=embeddings_dir)
         metric = report["metrics"][0]
-        rows.append({"variant": variant, "partition": metric["partition"], "ccc": metric["ccc"],
+        rows.append({"variant": variant, "partition": metric["partition"], "selection": "mean", "ccc": metric["ccc"],
                      "mean": metric["mean"], "best_epoch": report.get("best_epoch"),
                      "epochs_done": report.get("epochs_done"), "seconds": round(time.time() - t0, 1)})
+        sel = report.get("per_target_selection")
+        if sel:
+            rows.append({"variant": variant, "partition": sel["partition"], "selection": "per-target",
+                         "ccc": sel["ccc"], "mean": sel["mean"], "best_epoch": sel["epochs"]})
         if evaluate_partition:
             rows.append(_evaluate_extra(corpus, run_dir, variant, evaluate_partition, frame_features, cache_dir))
+            if sel:
+                rows.append(_evaluate_per_target(corpus, run_dir, variant, evaluate_partition, frame_features,
+                                                 cache_dir))
     table = {"targets": list(config.targets), "rows": rows, "config": config.to_dict(),
-             "settings": {k: getattr(settings, k) for k in ("epochs", "patience", "train_partition", "val_partition")}}
+             "settings": {k: getattr(settings, k) for k in ("epochs", "patience", "train_partition", "val_partition",
+                                                            "select_per_target", "modality_dropout",
+                                                            "staged_epochs")}}
     atomic_write_json(out_dir / "ablation.json", table)
     atomic_write_text(out_dir / "ablation.md", ablation_markdown(table))
     _plot(table, out_dir / "ablation.png")
@@ -97,20 +106,35 @@ def _evaluate_extra(corpus, run_dir, variant, partition, frame_features, cache_d
     ev = evaluate_model(model, corpus, partition, cfg, frame_features=frame_features, cache_dir=cache_dir)
     raw = ev["results"]["raw"]
     atomic_write_json(run_dir / f"eval_{partition}.json", ev)
-    return {"variant": variant, "partition": partition, "ccc": raw["ccc"], "mean": raw["mean"]}
+    return {"variant": variant, "partition": partition, "selection": "mean", "ccc": raw["ccc"], "mean": raw["mean"]}
+
+
+def _evaluate_per_target(corpus, run_dir, variant, partition, frame_features, cache_dir):
+    import json
+
+    from semser_tf.io import atomic_write_json
+    from semser_tf.training.run import per_target_selection
+
+    cfg = ModelConfig.from_dict(json.loads((run_dir / "config.json").read_text())["model"])
+    sel = per_target_selection(run_dir, corpus, partition, cfg, frame_features, cache_dir)
+    atomic_write_json(run_dir / f"eval_{partition}_per_target.json", sel)
+    return {"variant": variant, "partition": partition, "selection": "per-target", "ccc": sel["ccc"],
+            "mean": sel["mean"], "best_epoch": sel["epochs"]}
 
 
 def ablation_markdown(table: dict) -> str:
     targets = table["targets"]
-    lines = ["| variant | partition | " + " | ".join(targets) + " | mean |",
-             "|---|---|" + "---:|" * (len(targets) + 1)]
+    lines = ["| variant | partition | selection | " + " | ".join(targets) + " | mean |",
+             "|---|---|---|" + "---:|" * (len(targets) + 1)]
     for r in table["rows"]:
-        lines.append(f"| {r['variant']} | {r['partition']} | "
+        lines.append(f"| {r['variant']} | {r['partition']} | {r.get('selection', 'mean')} | "
                      + " | ".join(f"{r['ccc'][t]:.3f}" for t in targets) + f" | {r['mean']:.3f} |")
     return "\n".join(lines) + "\n"
 
 
 def _plot(table, path):
+    """The per-target bars of the table: one panel per partition (Devel, Test), one bar per
+    variant (and per selection, when the runs kept a best epoch per target)."""
     import io
 
     import matplotlib
@@ -120,17 +144,23 @@ def _plot(table, path):
     import numpy as np
 
     targets = table["targets"]
-    rows = [r for r in table["rows"] if r["partition"] == table["rows"][0]["partition"]]
-    x = np.arange(len(targets))
-    width = 0.8 / max(1, len(rows))
-    fig, ax = plt.subplots(figsize=(7, 3.4))
-    for i, r in enumerate(rows):
-        ax.bar(x + i * width, [r["ccc"][t] for t in targets], width, label=r["variant"])
-    ax.set_xticks(x + width * (len(rows) - 1) / 2, targets)
-    ax.set_ylabel(f"CCC ({rows[0]['partition']})")
-    ax.axhline(0, color="0.5", lw=0.8)
-    ax.legend(fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
+    partitions = list(dict.fromkeys(r["partition"] for r in table["rows"]))
+    fig, axes = plt.subplots(1, len(partitions), figsize=(7 * len(partitions), 3.6), squeeze=False)
+    for ax, part in zip(axes[0], partitions):
+        rows = [r for r in table["rows"] if r["partition"] == part]
+        x = np.arange(len(targets))
+        width = 0.8 / max(1, len(rows))
+        variants = list(dict.fromkeys(r["variant"] for r in rows))
+        for i, r in enumerate(rows):
+            per_target = r.get("selection") == "per-target"
+            ax.bar(x + i * width, [r["ccc"][t] for t in targets], width, color=f"C{variants.index(r['variant'])}",
+                   label=r["variant"] + (" (per-target)" if per_target else ""), hatch="//" if per_target else None,
+                   edgecolor="white" if per_target else None)
+        ax.set_xticks(x + width * (len(rows) - 1) / 2, targets)
+        ax.set_ylabel(f"CCC ({part})")
+        ax.axhline(0, color="0.5", lw=0.8)
+        ax.legend(fontsize=7)
+        ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)

@@ -110,7 +110,11 @@ def _settings(args):
     return TrainSettings(epochs=args.epochs, patience=args.patience, train_partition=args.train_partition,
                          val_partition=args.val_partition, val_fraction=args.val_fraction,
                          delay_frames=args.delay_frames, steps_per_epoch=args.steps_per_epoch,
-                         precision=getattr(args, "precision", "float32"))
+                         precision=getattr(args, "precision", "float32"),
+                         select_per_target=getattr(args, "select_per_target", False),
+                         modality_dropout=getattr(args, "modality_dropout", 0.0),
+                         dropped_input=getattr(args, "dropped_input", "semantic"),
+                         staged_epochs=getattr(args, "staged_epochs", 0))
 
 
 def _train(args):
@@ -259,6 +263,19 @@ def _common(p, variant=True):
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run in --out, only a semser run that holds none of the inputs (default: off)")
     p.add_argument("--verbose", action="store_true", help="per-step progress bars (default: off, one line per epoch)")
+    p.add_argument("--select-per-target", action="store_true",
+                   help="also keep the best epoch of each target, best-<target>.keras beside best.keras, and "
+                        "report each target's CCC from its own epoch (the AVEC 2019 baseline's selection; "
+                        "default: off)")
+    p.add_argument("--modality-dropout", type=float, default=0.0,
+                   help="fused variants: share of training windows whose --dropped-input is zeroed, seeded per "
+                        "epoch (default: %(default)s, off)")
+    p.add_argument("--dropped-input", default="semantic", choices=("semantic", "waveform", "either"),
+                   help="the input --modality-dropout zeroes; either: one of the two per dropped window "
+                        "(default: %(default)s)")
+    p.add_argument("--staged-epochs", type=int, default=0,
+                   help="fused variants: train the paralinguistic-only model this many epochs first (RUN/stage1), "
+                        "then keep its branch frozen in the fused model (default: %(default)s, off)")
     p.add_argument("--precision", default="float32",
                    help="dtype policy: float32, mixed_bfloat16 (the fast setting on GPUs and on CPUs with "
                         "AVX512_BF16/AMX; docs/benchmarks.md) or mixed_float16 (default: %(default)s)")

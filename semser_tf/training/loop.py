@@ -8,7 +8,8 @@ with these callbacks after the caller's (the caller's own ``EarlyStopping`` or
 
 * ``keras.callbacks.EarlyStopping`` on ``val_ccc`` (mode max, ``settings.patience``);
 * :class:`BestCheckpoint`, Keras's ``ModelCheckpoint`` (``best.keras``, best ``val_ccc``)
-  writing to a temporary name that is then renamed;
+  writing to a temporary name that is then renamed; with ``settings.select_per_target``
+  one more per target (``best-<target>.keras``, best ``val_ccc_<target>``);
 * ``keras.callbacks.TensorBoard`` (``logs/``);
 * :class:`HistoryLogger`, Keras's ``CSVLogger`` (``history.csv``, 1-based epochs, the
   epoch's seconds, appending on resume);
@@ -232,18 +233,28 @@ def _header(path: Path) -> list[str]:
         return next(csv.reader(f), [])
 
 
-def run_callbacks(out_dir, settings, callbacks=()) -> list:
+def best_target_path(out_dir, target) -> Path:
+    """The best model of one target in a run folder, ``best-<target>.keras``."""
+    return Path(out_dir) / f"best-{target}.keras"
+
+
+def run_callbacks(out_dir, settings, callbacks=(), targets=()) -> list:
     """The callbacks of a run, in ``fit``'s order: ``callbacks`` (the caller's), early
-    stopping, ``best.keras``, TensorBoard, ``history.csv`` and the backup, last.
+    stopping, ``best.keras`` (and ``best-<target>.keras`` per target with
+    ``settings.select_per_target``), TensorBoard, ``history.csv`` and the backup, last.
 
     Args:
         out_dir: the run folder.
-        settings: a :class:`~semser_tf.training.run.TrainSettings` (``patience``).
+        settings: a :class:`~semser_tf.training.run.TrainSettings` (``patience``,
+            ``select_per_target``).
         callbacks: the caller's Keras callbacks (their state is kept across a resume too).
+        targets: the model's targets (for the per-target checkpoints).
     """
     out_dir = Path(out_dir)
+    per_target = [BestCheckpoint(best_target_path(out_dir, t), monitor=f"{MONITOR}_{t}")
+                  for t in (targets if getattr(settings, "select_per_target", False) else ())]
     ours = [keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=settings.patience),
-            BestCheckpoint(out_dir / BEST),
+            BestCheckpoint(out_dir / BEST), *per_target,
             keras.callbacks.TensorBoard(log_dir=str(out_dir / LOGS)),
             HistoryLogger(out_dir / HISTORY)]
     listed = [*callbacks, *ours]
@@ -312,7 +323,7 @@ def best_row(history: list[dict], monitor: str = MONITOR) -> dict | None:
 
 
 def fit_run(model, train_epoch, val_data, out_dir, settings, *, steps_per_epoch: int, callbacks=(),
-            verbose="auto") -> dict:
+            verbose="auto", targets=()) -> dict:
     """Train ``model`` in the run folder ``out_dir`` with one ``model.fit``, resuming from
     its committed epoch (see the module doc).
 
@@ -330,9 +341,13 @@ def fit_run(model, train_epoch, val_data, out_dir, settings, *, steps_per_epoch:
         callbacks: the caller's Keras callbacks (``EarlyStopping``, ``ReduceLROnPlateau``,
             ...), run before the loop's own.
         verbose: Keras's progress-bar verbosity.
+        targets: the model's targets: with ``settings.select_per_target`` each gets its own
+            best checkpoint, ``best-<target>.keras``.
 
     Returns:
-        ``{"epochs_done", "best_epoch", "best_val_ccc", "stopped_early", "history"}``.
+        ``{"epochs_done", "best_epoch", "best_val_ccc", "stopped_early", "history",
+        "per_target"}``; ``per_target``: ``{target: {"epoch", "val_ccc"}}``, the epoch of
+        each target's best validation CCC (from the history, for every run).
 
     Example:
 
@@ -349,14 +364,20 @@ def fit_run(model, train_epoch, val_data, out_dir, settings, *, steps_per_epoch:
             warnings.filterwarnings("ignore", message=".*ran out of data.*")
             model.fit(epoch_stream(train_epoch, start, settings.epochs, steps_per_epoch), validation_data=val_data,
                       epochs=settings.epochs, initial_epoch=start, steps_per_epoch=steps_per_epoch, shuffle=False,
-                      callbacks=run_callbacks(out_dir, settings, callbacks), verbose=verbose)
+                      callbacks=run_callbacks(out_dir, settings, callbacks, targets), verbose=verbose)
     state = committed_state(out_dir) or {}
     history = read_history(out_dir / HISTORY)
     best = best_row(history)
+    per_target = {}
+    for t in targets:
+        row = best_row(history, f"{MONITOR}_{t}")
+        if row is not None:
+            per_target[t] = {"epoch": row["epoch"], "val_ccc": row[f"{MONITOR}_{t}"]}
     return {"epochs_done": int(state.get("epoch", 0)), "best_epoch": best["epoch"] if best else None,
             "best_val_ccc": best[MONITOR] if best else None, "stopped_early": bool(state.get("stopped", False)),
-            "history": history}
+            "history": history, "per_target": per_target}
 
 
-__all__ = ["BestCheckpoint", "HistoryLogger", "RunBackup", "committed_state", "epoch_stream", "fit_run",
+__all__ = ["BestCheckpoint", "HistoryLogger", "RunBackup", "best_target_path", "committed_state", "epoch_stream",
+           "fit_run",
            "read_history", "run_callbacks", "trim_history"]

@@ -42,6 +42,10 @@ EMBEDDINGS_DIR = "embeddings"
 """Sub-folder of a run holding a copy of the aligned embeddings it was trained with."""
 
 
+DROPPED_INPUTS = {"semantic": ("semantic",), "waveform": ("waveform",), "either": ("waveform", "semantic")}
+"""``TrainSettings.dropped_input``: the model inputs modality dropout may zero."""
+
+
 @dataclasses.dataclass
 class TrainSettings:
     """Training-loop settings beside the model config.
@@ -60,6 +64,17 @@ class TrainSettings:
         jit_compile: passed to ``Model.compile``.
         precision: Keras dtype policy the model is built under: ``float32`` (default) or
             ``mixed_bfloat16`` (the fast setting, docs/benchmarks.md) or ``mixed_float16``.
+        select_per_target: also keep the best epoch of each target, ``best-<target>.keras``
+            beside ``best.keras`` (the AVEC 2019 baseline selects per target); the report's
+            ``per_target_selection`` holds each target's CCC from its own checkpoint.
+        modality_dropout: share of training windows whose ``dropped_input`` is zeroed
+            (seeded per epoch; the validation data are never touched), so that a fused
+            model cannot lean on one modality alone (0: off).
+        dropped_input: the input modality dropout zeroes: ``semantic``, ``waveform`` or
+            ``either`` (each dropped window loses one of the two, drawn uniformly).
+        staged_epochs: for a fused variant, first train the paralinguistic-only model this
+            many epochs (in ``stage1/``), copy its best paralinguistic branch into the
+            fused model and keep it frozen while the rest trains (0: off).
     """
 
     epochs: int = 50
@@ -72,6 +87,10 @@ class TrainSettings:
     steps_per_epoch: int | None = None
     jit_compile: object = "auto"
     precision: str = "float32"
+    select_per_target: bool = False
+    modality_dropout: float = 0.0
+    dropped_input: str = "semantic"
+    staged_epochs: int = 0
 
     def __post_init__(self):
         from semser_tf.models.builder import check_precision
@@ -87,6 +106,18 @@ class TrainSettings:
                               f"(no cap: the whole partition), got {v!r}.")
         if self.val_fraction is not None and not (0 < float(self.val_fraction) < 1):
             raise ConfigError(f"TrainSettings.val_fraction: expected a number in (0, 1), got {self.val_fraction!r}.")
+        v = self.modality_dropout
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
+            raise ConfigError(f"TrainSettings.modality_dropout: expected a number in [0, 1), got {v!r}.")
+        if self.dropped_input not in DROPPED_INPUTS:
+            raise ConfigError(f"TrainSettings.dropped_input: expected one of {', '.join(DROPPED_INPUTS)}, "
+                              f"got {self.dropped_input!r}.")
+        v = self.staged_epochs
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ConfigError(f"TrainSettings.staged_epochs: expected a non-negative integer (0: off), got {v!r}.")
+        if not isinstance(self.select_per_target, bool):
+            raise ConfigError(f"TrainSettings.select_per_target: expected true or false, "
+                              f"got {self.select_per_target!r}.")
 
 
 def _split_validation(corpus, settings: TrainSettings):
@@ -194,15 +225,22 @@ def training_data(corpus, settings: "TrainSettings", config: ModelConfig, frame_
     ``val_ds`` the validation partition in order; ``steps_per_epoch`` from
     :func:`epoch_steps`. The frame cache of the training partition is built first.
     """
-    from semser_tf.data.pipeline import build_cache, dataset_for_model, make_dataset
+    from semser_tf.data.pipeline import build_cache, dataset_for_model, make_dataset, modality_dropout
+    from semser_tf.models.builder import input_names
 
+    drop = float(getattr(settings, "modality_dropout", 0.0) or 0.0)
+    dropped = DROPPED_INPUTS[getattr(settings, "dropped_input", "semantic")]
+    drop = drop if {"waveform", "semantic"} <= set(input_names(model)) else 0.0  # fused models only
     common = dict(sequence_length=config.sequence_length, batch_size=config.batch_size,
                   delay_frames=settings.delay_frames, speaker_slots=config.speaker_slots,
                   frame_features=frame_features, cache_dir=cache_dir)
 
     def train_epoch(epoch):  # each epoch reshuffled with its own seed
-        return dataset_for_model(make_dataset(corpus, settings.train_partition, hop=settings.hop, shuffle=True,
-                                              seed=config.seed + epoch, progress=False, **common), model)
+        ds = make_dataset(corpus, settings.train_partition, hop=settings.hop, shuffle=True,
+                          seed=config.seed + epoch, progress=False, **common)
+        if drop:
+            ds = modality_dropout(ds, drop, seed=config.seed + epoch, key=dropped)
+        return dataset_for_model(ds, model)
 
     build_cache(corpus, settings.train_partition, frame_features, cache_dir, progress=progress)
     val_ds = dataset_for_model(make_dataset(corpus, settings.val_partition, shuffle=False, progress=progress,
@@ -387,21 +425,27 @@ def _train(lock, corpus, out_dir, config, settings, *, frame_features, cache_dir
     if initial_model is None:  # once per run, before the model is built (else the caller did)
         keras.utils.set_random_seed(config.seed)
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    t_total = time.time()
+    staged = settings.staged_epochs and config.variant in ("concat", "attention") and initial_model is None
+    if staged:  # stage 1: the paralinguistic branch alone, in stage1/
+        with scope, precision_policy(settings.precision):
+            initial_model = _staged_model(corpus, out_dir, config, settings, frame_features, cache_dir,
+                                          verbose, compile_model, build_model, load_model, fit_run)
     with scope, precision_policy(settings.precision):
         model = compile_model(initial_model if initial_model is not None else build_model(config),
                               config, jit_compile=settings.jit_compile)
 
     train_epoch, val_ds, steps = training_data(corpus, settings, config, frame_features, cache_dir, model,
                                                progress=verbose != 0)
-    t_total = time.time()
     result = fit_run(model, train_epoch, val_ds, out_dir, settings, callbacks=callbacks, verbose=verbose,
-                     steps_per_epoch=steps)
+                     steps_per_epoch=steps, targets=config.targets)
     history = result["history"]
     if plots and history:
         _plot_history(history, out_dir / "history.png")
 
     report = {"dataset": dataset_name, "variant": config.variant, "epochs_done": result["epochs_done"],
               "best_epoch": result["best_epoch"], "best_val_ccc": result["best_val_ccc"],
+              "best_epoch_per_target": result["per_target"],
               "stopped_early": result["stopped_early"], "train_seconds": round(time.time() - t_total, 1),
               "training": {"data": f"{dataset_name} {settings.train_partition}", "command": _command(config)},
               "metrics": []}
@@ -415,10 +459,78 @@ def _train(lock, corpus, out_dir, config, settings, *, frame_features, cache_dir
         report["metrics"].append({"dataset": dataset_name, "partition": settings.val_partition,
                                   "ccc": raw["ccc"], "mean": raw["mean"]})
         report["evaluation"] = ev
+        md = results_markdown(ev, config.targets)
+        if settings.select_per_target:
+            sel = per_target_selection(out_dir, corpus, settings.val_partition, config, frame_features, cache_dir)
+            report["per_target_selection"] = sel
+            md += ("\nPer-target selection (each target from its own best epoch, best-<target>.keras): "
+                   + ", ".join(f"{t} {sel['ccc'][t]:.3f} (epoch {sel['epochs'].get(t)})" for t in config.targets)
+                   + f"; mean {sel['mean']:.3f}\n")
         atomic_write_text(out_dir / "report.md", f"# {config.variant} on {dataset_name} "
-                          f"({settings.val_partition})\n\n" + results_markdown(ev, config.targets))
+                          f"({settings.val_partition})\n\n" + md)
     atomic_write_json(out_dir / "report.json", report)
     return report
+
+
+STAGE1 = "stage1"
+"""Sub-folder of a staged run holding its paralinguistic-only first stage (a run folder of its own)."""
+
+
+def _staged_model(corpus, out_dir, config, settings, frame_features, cache_dir, verbose, compile_model,
+                  build_model, load_model, fit_run):
+    """Staged training's first stage and hand-over: train the paralinguistic-only model
+    ``settings.staged_epochs`` epochs into ``out_dir/stage1`` (resumable like any run),
+    then return a fused model of ``config`` whose ``paralinguistic`` branch holds that
+    stage's best weights (``best.keras``, selected on the mean CCC) and is frozen."""
+    stage_dir = Path(out_dir) / STAGE1
+    stage_config = config.replace(variant="paralinguistic")
+    stage_settings = dataclasses.replace(settings, epochs=settings.staged_epochs, staged_epochs=0,
+                                         select_per_target=False, modality_dropout=0.0)
+    para = compile_model(build_model(stage_config), stage_config, jit_compile=settings.jit_compile)
+    train_epoch, val_ds, steps = training_data(corpus, stage_settings, stage_config, frame_features, cache_dir,
+                                               para, progress=False)
+    fit_run(para, train_epoch, val_ds, stage_dir, stage_settings, verbose=verbose, steps_per_epoch=steps)
+    best = stage_dir / "best.keras"
+    if not best.is_file():
+        raise DataError("the paralinguistic stage wrote no best.keras (no epoch with a validation CCC); "
+                        "staged training cannot continue", stage_dir)
+    fused = build_model(config)
+    branch = fused.get_layer("paralinguistic")
+    branch.set_weights(load_model(best).get_layer("paralinguistic").get_weights())
+    branch.trainable = False
+    return fused
+
+
+def per_target_selection(run_dir, corpus, partition, config, frame_features=None, cache_dir=None) -> dict:
+    """Each target's CCC on ``partition`` from its own best checkpoint, ``best-<target>.keras``.
+
+    A shared trunk cannot hold three epochs at once: to predict with this selection, predict
+    each target with its own checkpoint (``load_model(RUN/best-<target>.keras)``,
+    ``semser evaluate RUN/best-<target>.keras``) and keep that target's column.
+
+    Returns:
+        ``{"partition", "ccc": {target: CCC}, "mean", "epochs": {target: epoch}, "models": {target: file}}``.
+    """
+    from semser_tf.models.builder import load_model
+    from semser_tf.training.evaluate import evaluate_model
+    from semser_tf.training.loop import HISTORY, MONITOR, best_row, best_target_path, read_history
+
+    run_dir = Path(run_dir)
+    history = read_history(run_dir / HISTORY)
+    ccc, epochs, models = {}, {}, {}
+    for t in config.targets:
+        path = best_target_path(run_dir, t)
+        if not path.is_file():
+            raise DataError(f"no best model of {t!r}: the run was trained without select_per_target "
+                            "(--select-per-target)", path)
+        ev = evaluate_model(load_model(path), corpus, partition, config, frame_features=frame_features,
+                            cache_dir=cache_dir)
+        ccc[t] = float(ev["results"]["raw"]["ccc"][t])
+        row = best_row(history, f"{MONITOR}_{t}")
+        epochs[t] = row["epoch"] if row else None
+        models[t] = path.name
+    return {"partition": partition, "ccc": ccc, "mean": float(np.mean(list(ccc.values()))), "epochs": epochs,
+            "models": models}
 
 
 def read_run_config(cfg_path):
