@@ -12,6 +12,11 @@ simulated minute to show it stays flat; the peak is ``ru_maxrss``.
     python benchmarks/streaming.py --model paper --minutes 5
     python benchmarks/streaming.py --model bundled --minutes 5 --rate 16000
     python benchmarks/streaming.py --model bundled --offline-speed 10   # predict, both window rules
+    python benchmarks/streaming.py --model bundled --minutes 3 --words-from asr   # words recognised live
+
+With ``--words-from asr`` the source is synthetic speech (eSpeak NG, one generated minute
+repeated) and the per-chunk time is the time ``Predictor.stream`` keeps each chunk before
+asking for the next (framing, the model, and the recognition of each utterance as it ends).
 """
 
 from __future__ import annotations
@@ -40,6 +45,44 @@ def source(minutes, rate, chunk_ms, stamps):
              if sec % 2 else np.zeros(n)).astype(np.float32)
         stamps[0] = time.perf_counter()  # only the last: the benchmark itself keeps no growing list
         yield x
+
+
+def speech_source(minutes, chunk_ms, ticks):
+    """Chunks of one generated minute of speech, repeated; ``ticks`` gets the time each is handed over."""
+    from semser_tf.data.synthetic import generate_recording
+
+    audio = generate_recording("Test_01", 60.0, "en-us+m3", 5).audio
+    n = 22050 * chunk_ms // 1000
+    for k in range(int(minutes * 60 * 1000 // chunk_ms)):
+        i = (k * n) % (len(audio) - n)
+        ticks.append(time.perf_counter())
+        yield audio[i:i + n]
+    ticks.append(time.perf_counter())
+
+
+def live_words_speed(p, label, minutes, chunk_ms, delay):
+    """Per-chunk processing time of streaming with words recognised live."""
+    from semser_tf.semantic.words.live import LiveWords
+
+    live = LiveWords(22050, max_utterance=min(8.0, max(1.0, delay)))  # as Predictor.stream makes it
+    live.warm_up()
+    list(p.stream(speech_source(0.1, chunk_ms, []), 22050))  # traced before timing
+    ticks = []
+    t0 = time.perf_counter()
+    frames = sum(1 for _ in p.stream(speech_source(minutes, chunk_ms, ticks), 22050, words_from="asr",
+                                     delay=delay, recognizer=live))
+    wall = time.perf_counter() - t0
+    c = np.diff(np.array(ticks)) * 1000
+    from semser_tf.semantic.words.source import resolve_recognizer
+
+    print(json.dumps({"model": label, "words_from": "asr", "recogniser": resolve_recognizer("auto"),
+                      "delay_s": delay, "minutes": minutes,
+                      "chunk_ms": chunk_ms, "frames": frames, "utterances": live.utterances,
+                      "chunk_ms_p50": round(float(np.percentile(c, 50)), 2),
+                      "chunk_ms_p99": round(float(np.percentile(c, 99)), 2), "chunk_ms_max": round(float(c.max()), 1),
+                      "real_time_factor": round(wall / (minutes * 60), 4),
+                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                      "load": os.getloadavg()[0]}, indent=1))
 
 
 def build(which):
@@ -93,6 +136,9 @@ def main(argv=None):
     ap.add_argument("--rate", type=int, default=22050, help="input rate in Hz (default 22050: no resampling)")
     ap.add_argument("--chunk-ms", type=int, default=100, help="chunk length (default 100)")
     ap.add_argument("--json", help="also write the figures to this JSON file")
+    ap.add_argument("--words-from", default="none", choices=("none", "asr"),
+                    help="asr: stream synthetic speech with words recognised live (default: none)")
+    ap.add_argument("--delay", type=float, default=3.0, help="with --words-from asr (default 3)")
     ap.add_argument("--offline-speed", type=float, default=None, metavar="MINUTES",
                     help="instead: time Predictor.predict on a WAV of MINUTES of speech-like audio, the state "
                          "carried and with window_reset=True, three rounds each")
@@ -101,6 +147,8 @@ def main(argv=None):
     p, label = build(args.model)
     if args.offline_speed:
         return offline_speed(p, label, args.offline_speed)
+    if args.words_from == "asr":
+        return live_words_speed(p, label, args.minutes, args.chunk_ms, args.delay)
     warm = list(p.stream(source(0.05, args.rate, args.chunk_ms, [0.0]), args.rate))  # traced before timing
     assert warm
     frames_per_chunk = args.chunk_ms // 100

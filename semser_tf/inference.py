@@ -275,7 +275,9 @@ class Predictor:
         if words_from == "asr":
             from semser_tf.semantic.words.live import LiveWords
 
-            live = recognizer if isinstance(recognizer, LiveWords) else LiveWords(SAMPLE_RATE, recognizer=recognizer)
+            # utterances cut at `delay` s at most, so that a frame's words come before it times out
+            live = recognizer if isinstance(recognizer, LiveWords) else LiveWords(
+                SAMPLE_RATE, recognizer=recognizer, max_utterance=min(8.0, max(1.0, float(delay))))
         return stream_predictions(self, chunks, sample_rate, words, with_weights, live_words=live, delay=delay)
 
     def _window_inputs(self, stream, semantic, ks, batch):

@@ -145,7 +145,7 @@ def _stream(args):
     if args.words_from == "asr" and m.uses_words:
         from semser_tf.semantic.words.live import LiveWords
 
-        live = LiveWords(SAMPLE_RATE, recognizer=args.recognizer)
+        live = LiveWords(SAMPLE_RATE, recognizer=args.recognizer, max_utterance=min(8.0, max(1.0, args.delay)))
         live.warm_up()  # the recogniser's model is loaded now, not at the first utterance
     # the first call traces the step model: done now, not on the first chunk
     run = p.runner()

@@ -19,7 +19,7 @@ Rules:
 - Semantic input: with word timings given up front, each frame gets the semantic vector
   of the word at its centre, exactly as offline. With ``words_from="asr"`` the words are
   recognised live (:class:`~semser_tf.semantic.words.live.LiveWords`: utterances cut at
-  0.3 s pauses, each recognised when it ends): a frame is held back until its words are
+  0.3 s pauses, or after ``delay`` s (1 to 8), each recognised when it ends): a frame is held back until its words are
   final or ``delay`` seconds of audio have arrived after it, so predictions come up to
   ``delay`` s late and a frame whose utterance is still open by then gets zeros.
   Without either, the semantic input is zero (the features of no words): the prediction
