@@ -112,8 +112,8 @@ def _settings(args):
                          delay_frames=args.delay_frames, steps_per_epoch=args.steps_per_epoch,
                          precision=getattr(args, "precision", "float32"),
                          select_per_target=getattr(args, "select_per_target", False),
-                         modality_dropout=getattr(args, "modality_dropout", 0.0),
-                         dropped_input=getattr(args, "dropped_input", "semantic"),
+                         modality_dropout=getattr(args, "modality_dropout", TrainSettings.modality_dropout),
+                         dropped_input=getattr(args, "dropped_input", TrainSettings.dropped_input),
                          staged_epochs=getattr(args, "staged_epochs", 0))
 
 
@@ -138,12 +138,12 @@ def _resume_settings(args):
     conflicting flag and let ``--epochs`` extend the run. ``None`` for a new folder."""
     import dataclasses
 
-    from semser_tf.training.run import TrainSettings, read_run_config
+    from semser_tf.training.run import LEGACY_SETTINGS, TrainSettings, read_run_config
 
     cfg_path = Path(args.out) / "config.json"
     if not cfg_path.is_file():
         return _settings(args)
-    saved = dict(read_run_config(cfg_path).get("training", {}))
+    saved = {**LEGACY_SETTINGS, **read_run_config(cfg_path).get("training", {})}
     given, defaults = _settings(args), TrainSettings()
     for f in dataclasses.fields(TrainSettings):
         if getattr(given, f.name) != getattr(defaults, f.name):
@@ -267,10 +267,11 @@ def _common(p, variant=True):
                    help="also keep the best epoch of each target, best-<target>.keras beside best.keras, and "
                         "report each target's CCC from its own epoch (the AVEC 2019 baseline's selection; "
                         "default: off)")
-    p.add_argument("--modality-dropout", type=float, default=0.0,
+    p.add_argument("--modality-dropout", type=float, default=0.7,
                    help="fused variants: share of training windows whose --dropped-input is zeroed, seeded per "
-                        "epoch (default: %(default)s, off)")
-    p.add_argument("--dropped-input", default="semantic", choices=("semantic", "waveform", "either"),
+                        "epoch, so the fusion cannot lean on the voice alone; 0: off (default: %(default)s, "
+                        "measured in docs/results.md, 'Fusion training remedies')")
+    p.add_argument("--dropped-input", default="waveform", choices=("semantic", "waveform", "either"),
                    help="the input --modality-dropout zeroes; either: one of the two per dropped window "
                         "(default: %(default)s)")
     p.add_argument("--staged-epochs", type=int, default=0,

@@ -88,8 +88,8 @@ class TrainSettings:
     jit_compile: object = "auto"
     precision: str = "float32"
     select_per_target: bool = False
-    modality_dropout: float = 0.0
-    dropped_input: str = "semantic"
+    modality_dropout: float = 0.7
+    dropped_input: str = "waveform"
     staged_epochs: int = 0
 
     def __post_init__(self):
@@ -118,6 +118,12 @@ class TrainSettings:
         if not isinstance(self.select_per_target, bool):
             raise ConfigError(f"TrainSettings.select_per_target: expected true or false, "
                               f"got {self.select_per_target!r}.")
+
+
+LEGACY_SETTINGS = {"select_per_target": False, "modality_dropout": 0.0, "dropped_input": "semantic",
+                   "staged_epochs": 0}
+"""What runs recorded before these settings existed were trained with. The fused variants'
+default is now waveform dropout 0.7 (docs/results.md, "Fusion training remedies")."""
 
 
 def _split_validation(corpus, settings: TrainSettings):

@@ -215,9 +215,9 @@ def resume_settings(out_dir: Path, saved: dict, settings):
     Raises:
         ConfigError: a field other than ``epochs`` differs from the recorded one.
     """
-    from semser_tf.training.run import TrainSettings
+    from semser_tf.training.run import LEGACY_SETTINGS, TrainSettings
 
-    recorded = TrainSettings(**saved)
+    recorded = TrainSettings(**{**LEGACY_SETTINGS, **saved})  # a field the run predates: what it used
     if settings is None:
         return recorded
     diff = [f"{f.name} {getattr(recorded, f.name)!r} -> {getattr(settings, f.name)!r}"
