@@ -39,7 +39,7 @@ import numpy as np
 from semser_tf.constants import FRAME_RATE, SAMPLE_RATE, SAMPLES_PER_FRAME
 from semser_tf.errors import ConfigError, DataError
 
-__all__ = ["StreamFrame", "StreamResampler", "stream_predictions", "frame_samples"]
+__all__ = ["StreamFrame", "StreamResampler", "checked_chunks", "stream_predictions", "frame_samples"]
 
 
 @dataclasses.dataclass
@@ -142,6 +142,37 @@ class StreamResampler:
         return self._outputs(total)
 
 
+def checked_chunks(chunks, sample_rate: int):
+    """``(samples, samples received so far)`` per chunk: mono float32, finite, 100 ms or a
+    multiple of it (only the last may be shorter); an empty chunk is skipped.
+
+    Raises:
+        DataError: a chunk of another shape, a short chunk that is not the last, or a
+            NaN / infinite sample (its time named).
+    """
+    from semser_tf.data.wav_stream import check_finite
+
+    per_chunk = frame_samples(sample_rate)
+    received = 0
+    ended_short = None
+    for n_chunk, chunk in enumerate(chunks):
+        x = np.asarray(chunk, np.float32)
+        if x.ndim == 2:
+            x = x.mean(axis=1)
+        if x.ndim != 1:
+            raise DataError(f"chunk {n_chunk} of shape {x.shape}: expected (samples,) or (samples, channels)")
+        if ended_short is not None:
+            raise DataError(f"chunk {ended_short[0]} has {ended_short[1]} samples, not a multiple of the 100 ms "
+                            f"frame ({per_chunk} samples at {sample_rate} Hz); only the last chunk may be shorter")
+        if len(x) % per_chunk:
+            ended_short = (n_chunk, len(x))
+        if not len(x):
+            continue
+        check_finite(x, None, received / sample_rate, sample_rate)
+        received += len(x)
+        yield x, received
+
+
 def _semantic_table(predictor, words):
     """The semantic vectors of the frames the words cover (zeros after), or ``None``."""
     if "semantic" not in predictor.input_names:
@@ -161,10 +192,9 @@ def _semantic_table(predictor, words):
 def stream_predictions(predictor, chunks, sample_rate: int = SAMPLE_RATE, words=None, with_weights: bool = True,
                        live_words=None, delay: float = 3.0):
     """The generator behind :meth:`semser_tf.inference.Predictor.stream` (see there)."""
-    from semser_tf.data.wav_stream import check_finite
     from semser_tf.inference import read_words_arg
 
-    per_chunk = frame_samples(sample_rate)
+    frame_samples(sample_rate)  # a bad rate fails before anything is read
     words = read_words_arg(words)
     if live_words is not None:
         if words:
@@ -182,8 +212,6 @@ def stream_predictions(predictor, chunks, sample_rate: int = SAMPLE_RATE, words=
     spf = SAMPLES_PER_FRAME
     pending = np.zeros(0, np.float32)
     index = 0
-    received = 0
-    ended_short = None
 
     def frames(block):
         nonlocal index
@@ -205,21 +233,7 @@ def stream_predictions(predictor, chunks, sample_rate: int = SAMPLE_RATE, words=
                               None if w is None else w[0, j])
             index += 1
 
-    for n_chunk, chunk in enumerate(chunks):
-        x = np.asarray(chunk, np.float32)
-        if x.ndim == 2:
-            x = x.mean(axis=1)
-        if x.ndim != 1:
-            raise DataError(f"chunk {n_chunk} of shape {x.shape}: expected (samples,) or (samples, channels)")
-        if ended_short is not None:
-            raise DataError(f"chunk {ended_short[0]} has {ended_short[1]} samples, not a multiple of the 100 ms "
-                            f"frame ({per_chunk} samples at {sample_rate} Hz); only the last chunk may be shorter")
-        if len(x) % per_chunk:
-            ended_short = (n_chunk, len(x))
-        if not len(x):
-            continue
-        check_finite(x, None, received / sample_rate, sample_rate)
-        received += len(x)
+    for x, received in checked_chunks(chunks, sample_rate):
         pending = np.concatenate([pending, resampler.push(x)])
         if len(pending) >= spf:
             k = len(pending) // spf
@@ -235,9 +249,6 @@ def _stream_live(predictor, chunks, sample_rate, with_weights, live, delay):
     """Streaming with words recognised live (:class:`~semser_tf.semantic.words.live.LiveWords`):
     each frame waits until its words are final or ``delay`` seconds of audio have come
     after it, then gets the semantic vectors of the words known then (zeros elsewhere)."""
-    from semser_tf.data.wav_stream import check_finite
-
-    per_chunk = frame_samples(sample_rate)
     run = predictor.runner(with_weights)
     resampler = StreamResampler(sample_rate)
     spf = SAMPLES_PER_FRAME
@@ -246,7 +257,6 @@ def _stream_live(predictor, chunks, sample_rate, with_weights, live, delay):
     held: list[np.ndarray] = []        # frames cut, waiting for their words
     first_held = 0                     # index of held[0]
     known: list = []                   # final words not wholly before first_held
-    received = 0
 
     def emit(k):
         nonlocal first_held, known
@@ -280,22 +290,7 @@ def _stream_live(predictor, chunks, sample_rate, with_weights, live, delay):
                 break
         return k
 
-    ended_short = None
-    for n_chunk, chunk in enumerate(chunks):
-        x = np.asarray(chunk, np.float32)
-        if x.ndim == 2:
-            x = x.mean(axis=1)
-        if x.ndim != 1:
-            raise DataError(f"chunk {n_chunk} of shape {x.shape}: expected (samples,) or (samples, channels)")
-        if ended_short is not None:
-            raise DataError(f"chunk {ended_short[0]} has {ended_short[1]} samples, not a multiple of the 100 ms "
-                            f"frame ({per_chunk} samples at {sample_rate} Hz); only the last chunk may be shorter")
-        if len(x) % per_chunk:
-            ended_short = (n_chunk, len(x))
-        if not len(x):
-            continue
-        check_finite(x, None, received / sample_rate, sample_rate)
-        received += len(x)
+    for x, received in checked_chunks(chunks, sample_rate):
         y = resampler.push(x)
         live.push(y)
         known.extend(live.take())
