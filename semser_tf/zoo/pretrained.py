@@ -117,9 +117,15 @@ class PretrainedModel:
                                self.input_format, self.embeddings_dir, self.run_config)
 
     def predictor(self, mode=None):
+        """The :class:`~semser_tf.inference.Predictor` of this model in a semantic ``mode``
+        (default: the model's), built once per mode: its traced step model is reused by
+        every later ``predict`` / ``stream`` call instead of being traced again."""
         from semser_tf.inference import Predictor
 
-        return Predictor(self.model, self.config, self.frame_features(mode), input_format=self.input_format)
+        cache = self.__dict__.setdefault("_predictors", {})
+        if mode not in cache:
+            cache[mode] = Predictor(self.model, self.config, self.frame_features(mode), input_format=self.input_format)
+        return cache[mode]
 
     @property
     def uses_words(self) -> bool:

@@ -117,6 +117,22 @@ def test_bundled_model_loads_offline_by_default(monkeypatch, tmp_path):
     assert not (tmp_path / "empty-cache").exists() or not any((tmp_path / "empty-cache").rglob("*.keras"))
 
 
+def test_repeated_predictions_reuse_one_traced_predictor(speech_corpus):  # noqa: F811
+    """A second predict of the same model reuses its predictor (no new trace, which Keras
+    warned about once per recording in make demo) and gives the same numbers."""
+    from semser_tf.data.sewa import SEWACorpus
+
+    model = load_pretrained(offline=True)
+    rec = SEWACorpus(speech_corpus).recordings()[0]
+    first = model.predict(rec.audio_path, words=rec.words)
+    p = model.predictor()
+    assert model.predictor() is p
+    step = p.step_model()
+    second = model.predict(rec.audio_path, words=rec.words)
+    assert p.step_model() is step
+    np.testing.assert_array_equal(first.values, second.values)
+
+
 def test_finetune_two_targets_on_another_voice_improves_ccc(tmp_path):
     """From the bundled model, on a corpus of one new voice with two of its three targets.
 
