@@ -60,7 +60,8 @@ def semser(*args, log):
 
 DESCRIPTION = ("Attention variant (compact) trained on the project's synthetic eSpeak NG corpus of "
                "real English sentences, with GloVe 6B 50-d word features (Speech2Vec aligned onto GloVe as the "
-               "fallback); the default of load_pretrained() and make demo.")
+               "fallback), the semantic input masked where no word is spoken and waveform dropout 0.7 in "
+               "training; the default of load_pretrained() and make demo.")
 
 
 def publish_preset(pretrained, out, version, training=None, description=DESCRIPTION):
@@ -99,6 +100,8 @@ def main():
                         "vector of each word; the aligned speech vectors do not carry sentiment (docs/results.md)")
     p.add_argument("--out", default=str(REPO / "zoo" / NAME))
     p.add_argument("--version", default="2.1.0")
+    p.add_argument("--reuse-embeddings", action="store_true",
+                   help="keep WORK/embeddings/aligned when it exists (Speech2Vec and the alignment are not re-run)")
     p.add_argument("--convert", action="store_true", help="re-save the entry in --out as a preset (same weights)")
     args = p.parse_args()
     if args.convert:
@@ -114,10 +117,13 @@ def main():
         semser("synth", corpus, "--minutes", args.minutes, "--seed", args.seed, "--recipe", "real",
                "--jobs", 2, "--quiet", log=log)
     emb.mkdir(parents=True, exist_ok=True)
-    semser("embed", "speech2vec", "--corpus", corpus, "--partitions", "Train", "--out", emb / "speech2vec",
-           "--dim", 50, "--epochs", args.s2v_epochs, "--seed", args.seed, log=log)
-    semser("embed", "align", "--speech", emb / "speech2vec", "--text", "glove-6b-50d",
-           "--out", emb / "aligned", "--method", args.align, "--seed", args.seed, log=log)
+    if args.reuse_embeddings and (emb / "aligned").is_dir():
+        log.append({"command": f"reuse {_shown(emb / 'aligned')} (--reuse-embeddings)", "seconds": 0})
+    else:
+        semser("embed", "speech2vec", "--corpus", corpus, "--partitions", "Train", "--out", emb / "speech2vec",
+               "--dim", 50, "--epochs", args.s2v_epochs, "--seed", args.seed, log=log)
+        semser("embed", "align", "--speech", emb / "speech2vec", "--text", "glove-6b-50d",
+               "--out", emb / "aligned", "--method", args.align, "--seed", args.seed, log=log)
     sets = [x for k, v in COMPACT.items() for x in ("--set", f"{k}={json.dumps(v)}")]
     if run.exists():
         shutil.rmtree(run)
