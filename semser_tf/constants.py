@@ -1,4 +1,4 @@
-"""Signal and frame constants of the paper (SPEC section 1)."""
+"""Signal and frame constants of the paper (Tzirakis et al., ICASSP 2021, and the official code: 22050 Hz audio, 100 ms label frames)."""
 
 SAMPLE_RATE = 22050
 """Audio is resampled to 22050 Hz mono on load."""

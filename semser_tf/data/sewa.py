@@ -1,4 +1,4 @@
-"""The SEWA corpus as released for AVEC 2017, and parsers of its files (SPEC section 6).
+"""The SEWA corpus as released for AVEC 2017, and parsers of its files (Ringeval et al., "AVEC 2017", ACM MM workshop 2017).
 
 Layout under the corpus root::
 

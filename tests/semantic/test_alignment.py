@@ -1,7 +1,7 @@
 """Alignment: Procrustes, CSLS, dictionary induction, refinement, criterion, adversarial stage.
 
 The references here are written independently: brute-force Python loops over explicit
-cosines, written from the formulas in SPEC section 3, not from the module's code.
+cosines, written from the formulas of MUSE (Conneau et al., ICLR 2018), not from the module's code.
 """
 
 from __future__ import annotations
