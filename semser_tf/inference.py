@@ -113,13 +113,9 @@ def open_audio_stream(audio, sample_rate=None):
         if sniff_format(path) == "wav":
             return _WavStream(path)
         return _ArrayStream(load_audio(path))
-    audio = np.asarray(audio, np.float32)
-    if audio.ndim == 2:
-        audio = audio.mean(axis=1) if audio.shape[1] <= 8 else audio.mean(axis=0)
-    if audio.ndim != 1:
-        raise DataError(f"audio array of shape {audio.shape}: expected (samples,) or (samples, channels)")
-    if sample_rate is None:
-        raise DataError("an audio array needs its sample_rate")
+    from semser_tf.data.wav_stream import mono_array
+
+    audio = mono_array(audio, sample_rate)
     if sample_rate != SAMPLE_RATE:
         from semser_tf.data.audio import resample
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from semser_tf.errors import DataError
 
-__all__ = ["WavStream", "check_finite"]
+__all__ = ["WavStream", "check_finite", "mono_array"]
 
 MARGIN = 4096  # input samples of context each side when resampling a chunk
 
@@ -35,6 +35,23 @@ def check_finite(x, path=None, offset_s: float = 0.0, rate: int = 22050) -> None
         at = offset_s + int(np.argmax(bad)) / rate
         raise DataError(f"audio holds NaN or infinite samples (the first at {at:.3f} s); "
                         "expected finite samples", path)
+
+
+def mono_array(audio, sample_rate, error=DataError) -> np.ndarray:
+    """An audio array given by a caller as mono float32: ``(samples,)``, or
+    ``(samples, channels)`` / ``(channels, samples)`` (at most 8 channels) averaged.
+
+    Raises:
+        ``error`` (a :class:`DataError` subclass): another shape, or no ``sample_rate``.
+    """
+    x = np.asarray(audio, np.float32)
+    if x.ndim == 2:
+        x = x.mean(axis=1) if x.shape[1] <= 8 else x.mean(axis=0)
+    if x.ndim != 1:
+        raise error(f"audio array of shape {x.shape}: expected (samples,) or (samples, channels)")
+    if sample_rate is None:
+        raise error("an audio array needs its sample_rate (e.g. sample_rate=22050)")
+    return x
 
 
 class WavStream:

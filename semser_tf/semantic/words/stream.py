@@ -97,13 +97,9 @@ def open_source(audio, sample_rate: int | None = None) -> AudioSource:
             return src
         x, sample_rate = decode_audio(path)
     else:
-        x = np.asarray(audio, dtype=np.float32)
-        if x.ndim == 2:
-            x = x.mean(axis=1) if x.shape[1] <= 8 else x.mean(axis=0)
-        if x.ndim != 1:
-            raise RecognitionError(f"audio array of shape {x.shape}: expected (samples,) or (samples, channels)")
-        if sample_rate is None:
-            raise RecognitionError("an audio array needs its sample_rate (e.g. sample_rate=22050)")
+        from semser_tf.data.wav_stream import mono_array
+
+        x = mono_array(audio, sample_rate, RecognitionError)
         if not np.all(np.isfinite(x)):
             raise RecognitionError("audio array holds NaN or infinite samples")
     rate = int(sample_rate)
