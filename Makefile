@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test test-jax test-slow demo bench clean
+.PHONY: install lint test test-jax test-slow demo bench clean
 
 install: $(STAMP)
 
@@ -18,9 +18,14 @@ $(STAMP): constraints.txt setup.cfg pyproject.toml
 
 # The test command of the README and of CI: the fast suite on TensorFlow, then the
 # backend-agnostic layer/model/loss tests again on JAX.
-test: $(STAMP)
+test: lint
 	$(PYTEST) -m "not slow" tests
 	KERAS_BACKEND=jax $(PYTEST) -m "backend_agnostic and not slow" tests
+
+# ruff (rules in pyproject.toml) on the whole tree: lint, then the formatter's check.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test-jax: $(STAMP)
 	KERAS_BACKEND=jax $(PYTEST) -m "backend_agnostic" tests
