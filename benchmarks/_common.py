@@ -12,7 +12,11 @@ import time
 
 
 def machine() -> dict:
-    info = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
+    info = {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+    }
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -47,8 +51,11 @@ def median_time(fn, steps: int, warmup: int = 2) -> float:
 def run_reference(script: str, impl: str, env: dict) -> dict:
     """Run benchmarks/reference_model.py (or another script printing one JSON line)."""
     out = subprocess.run(
-        [sys.executable, script, impl], env={**os.environ, **env}, check=True,
-        capture_output=True, text=True,
+        [sys.executable, script, impl],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     lines = [l for l in out.splitlines() if l.startswith("{")]
     return json.loads(lines[-1])

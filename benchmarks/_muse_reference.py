@@ -31,7 +31,7 @@ def nn_avg_dist(emb, query, knn=10, bs=1024):
     """Mean similarity of each query with its ``knn`` nearest rows of ``emb``."""
     out = np.empty(query.shape[0], dtype=emb.dtype)
     for i in range(0, query.shape[0], bs):
-        out[i:i + bs] = _topk_mean(query[i:i + bs] @ emb.T, knn)
+        out[i : i + bs] = _topk_mean(query[i : i + bs] @ emb.T, knn)
     return out
 
 

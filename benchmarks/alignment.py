@@ -45,17 +45,32 @@ def main(argv=None) -> int:
     ap.add_argument("--words", type=int, default=20000)
     ap.add_argument("--dim", type=int, default=100)
     ap.add_argument("--iterations", type=int, default=5)
-    ap.add_argument("--seed-pairs", type=int, default=2000,
-                    help="initial dictionary (first rows paired) for the Procrustes step")
-    ap.add_argument("--adversarial-iterations", type=int, default=200,
-                    help="iterations (5 discriminator + 1 mapping step each) timed")
+    ap.add_argument(
+        "--seed-pairs",
+        type=int,
+        default=2000,
+        help="initial dictionary (first rows paired) for the Procrustes step",
+    )
+    ap.add_argument(
+        "--adversarial-iterations",
+        type=int,
+        default=200,
+        help="iterations (5 discriminator + 1 mapping step each) timed",
+    )
     ap.add_argument("--hidden", type=int, default=2048)
     ap.add_argument("--skip-adversarial", action="store_true")
-    ap.add_argument("--reference", action="store_true",
-                    help="also time MUSE's refinement loop transcribed to NumPy (benchmarks/_muse_reference.py) "
-                         "on the same data, after ours, for a ratio")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="worker threads of the CSLS sweeps (default: as many as BLAS uses)")
+    ap.add_argument(
+        "--reference",
+        action="store_true",
+        help="also time MUSE's refinement loop transcribed to NumPy (benchmarks/_muse_reference.py) "
+        "on the same data, after ours, for a ratio",
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="worker threads of the CSLS sweeps (default: as many as BLAS uses)",
+    )
     args = ap.parse_args(argv)
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
@@ -100,32 +115,40 @@ def main(argv=None) -> int:
         W0 = muse.procrustes(S[: args.seed_pairs], T[: args.seed_pairs])
         Wr, cr, hist = muse.refine(W0, S, T, iterations=args.iterations)
         ref_s = time.perf_counter() - t0
-        out.update({
-            "reference": "MUSE refinement loop in NumPy (benchmarks/_muse_reference.py)",
-            "reference_s": round(ref_s, 3),
-            "reference_criterion": round(cr, 4),
-            "reference_p_at_1": al.precision_at_k(Wr, S, T, pairs)[1],
-            "speedup_vs_reference": round(ref_s / refine_s, 2),
-            "load_average_1min_after_reference": round(os.getloadavg()[0], 2),
-        })
+        out.update(
+            {
+                "reference": "MUSE refinement loop in NumPy (benchmarks/_muse_reference.py)",
+                "reference_s": round(ref_s, 3),
+                "reference_criterion": round(cr, 4),
+                "reference_p_at_1": al.precision_at_k(Wr, S, T, pairs)[1],
+                "speedup_vs_reference": round(ref_s / refine_s, 2),
+                "load_average_1min_after_reference": round(os.getloadavg()[0], 2),
+            }
+        )
     if not args.skip_adversarial:
         import tensorflow as tf  # noqa: F401  (import time is not timed)
 
-        cfg = al.AdversarialConfig(hidden_units=args.hidden, epochs=1, n_criterion=10000,
-                                   epoch_size=32 * args.adversarial_iterations)
+        cfg = al.AdversarialConfig(
+            hidden_units=args.hidden,
+            epochs=1,
+            n_criterion=10000,
+            epoch_size=32 * args.adversarial_iterations,
+        )
         t0 = time.perf_counter()
         adv = al.adversarial_align(S, T, cfg)
         total = time.perf_counter() - t0
         ep = adv.history[-1]["seconds"]
         per_iter = ep / args.adversarial_iterations
-        out.update({
-            "adversarial_hidden_units": args.hidden,
-            "adversarial_iterations_timed": args.adversarial_iterations,
-            "adversarial_epoch_s_incl_criterion": round(ep, 3),
-            "adversarial_total_s_incl_tracing": round(total, 3),
-            "adversarial_s_per_iteration": round(per_iter, 5),
-            "adversarial_muse_epoch_1M_samples_s_estimate": round(per_iter * 1_000_000 / 32, 1),
-        })
+        out.update(
+            {
+                "adversarial_hidden_units": args.hidden,
+                "adversarial_iterations_timed": args.adversarial_iterations,
+                "adversarial_epoch_s_incl_criterion": round(ep, 3),
+                "adversarial_total_s_incl_tracing": round(total, 3),
+                "adversarial_s_per_iteration": round(per_iter, 5),
+                "adversarial_muse_epoch_1M_samples_s_estimate": round(per_iter * 1_000_000 / 32, 1),
+            }
+        )
     print(json.dumps(out))
     return 0
 

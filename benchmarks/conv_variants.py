@@ -65,13 +65,13 @@ def block_table(frames, steps):
 
     def im2col(x):
         xp = tf.pad(x, [[0, 0], [3, 4]])
-        p = tf.stack([xp[:, k:k + 2200] for k in range(8)], axis=-1)
+        p = tf.stack([xp[:, k : k + 2200] for k in range(8)], axis=-1)
         y = tf.reduce_max(tf.reshape(tf.matmul(p, w[:, 0, :]), (frames, 220, 10, 50)), axis=2)
         return tf.nn.relu(y + b)
 
     def toeplitz(x):
         xp = tf.pad(x, [[0, 0], [3, 14]])
-        p = tf.stack([xp[:, j:j + 2200:10] for j in range(17)], axis=-1)
+        p = tf.stack([xp[:, j : j + 2200 : 10] for j in range(17)], axis=-1)
         band = tf.stack([tf.pad(w[:, 0, :], [[q, 9 - q], [0, 0]]) for q in range(10)], axis=1)
         y = tf.matmul(tf.reshape(p, (-1, 17)), tf.reshape(band, (17, 500)))
         return tf.nn.relu(tf.reduce_max(tf.reshape(y, (frames, 220, 10, 50)), axis=2) + b)
@@ -81,11 +81,17 @@ def block_table(frames, steps):
         y = tf.nn.max_pool2d(y, (1, 10), (1, 10), "VALID")
         return tf.nn.relu(tf.reshape(y, (frames, 220, 50)) + b)
 
-    variants = {"conv-relu-pool": conv_relu_pool, "pool-first": pool_first, "im2col": im2col,
-                "toeplitz": toeplitz, "conv2d": conv2d}
+    variants = {
+        "conv-relu-pool": conv_relu_pool,
+        "pool-first": pool_first,
+        "im2col": im2col,
+        "toeplitz": toeplitz,
+        "conv2d": conv2d,
+    }
     want = conv_relu_pool(x).numpy()
     for jit in (False, True):
         for name, f in variants.items():
+
             @tf.function(jit_compile=jit)
             def step(f=f):
                 with tf.GradientTape() as tape:
@@ -95,8 +101,16 @@ def block_table(frames, steps):
 
             err = float(np.abs(step()[0].numpy() - want).max())
             t = _time(lambda: step()[1][0].numpy(), steps)
-            emit({"table": "block", "variant": name, "jit_compile": jit, "fwd_bwd_ms": round(1e3 * t, 1),
-                  "max_abs_diff": err, "loadavg": open("/proc/loadavg").read().split()[:3]})
+            emit(
+                {
+                    "table": "block",
+                    "variant": name,
+                    "jit_compile": jit,
+                    "fwd_bwd_ms": round(1e3 * t, 1),
+                    "max_abs_diff": err,
+                    "loadavg": open("/proc/loadavg").read().split()[:3],
+                }
+            )
 
 
 def layer_table(precisions, steps, batch=5, frames=300):
@@ -111,18 +125,31 @@ def layer_table(precisions, steps, batch=5, frames=300):
     x = tf.constant((rng.standard_normal((batch, frames, 2205)) * 0.1).astype("float32"))
 
     def original():
-        seq = keras.Sequential([keras.Input((2205, 1))] + [
-            layer for f, k, p in ((50, 8, 10), (125, 6, 5), (250, 6, 5)) for layer in (
-                keras.layers.Conv1D(f, k, padding="same", activation="relu"),
-                keras.layers.MaxPooling1D(p), keras.layers.Dropout(0.5))])
-        return lambda x, training: tf.reshape(seq(tf.reshape(x, (-1, 2205, 1)), training=training), (batch, frames, -1)), seq
+        seq = keras.Sequential(
+            [keras.Input((2205, 1))]
+            + [
+                layer
+                for f, k, p in ((50, 8, 10), (125, 6, 5), (250, 6, 5))
+                for layer in (
+                    keras.layers.Conv1D(f, k, padding="same", activation="relu"),
+                    keras.layers.MaxPooling1D(p),
+                    keras.layers.Dropout(0.5),
+                )
+            ]
+        )
+        return lambda x, training: tf.reshape(
+            seq(tf.reshape(x, (-1, 2205, 1)), training=training), (batch, frames, -1)
+        ), seq
 
     for precision in precisions:
         keras.mixed_precision.set_global_policy(precision)
         for jit in (False, True):
-            for name, depth in (("original: Conv1D(relu) -> MaxPooling1D", None),
-                                ("new, conv everywhere", 0), ("new, im2col first conv", 64),
-                                ("new, im2col every conv", 10**6)):
+            for name, depth in (
+                ("original: Conv1D(relu) -> MaxPooling1D", None),
+                ("new, conv everywhere", 0),
+                ("new, im2col first conv", 64),
+                ("new, im2col every conv", 10**6),
+            ):
                 if depth is None:
                     fn, holder = original()
                 else:
@@ -138,24 +165,41 @@ def layer_table(precisions, steps, batch=5, frames=300):
                     return tape.gradient(s, holder.trainable_weights)
 
                 t = _time(lambda: step()[0].numpy(), steps)
-                emit({"table": "layer", "variant": name, "precision": precision, "jit_compile": jit,
-                      "fwd_bwd_ms": round(1e3 * t, 1), "loadavg": open("/proc/loadavg").read().split()[:3]})
+                emit(
+                    {
+                        "table": "layer",
+                        "variant": name,
+                        "precision": precision,
+                        "jit_compile": jit,
+                        "fwd_bwd_ms": round(1e3 * t, 1),
+                        "loadavg": open("/proc/loadavg").read().split()[:3],
+                    }
+                )
     keras.mixed_precision.set_global_policy("float32")
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--table", choices=("block", "layer"), default="layer")
     p.add_argument("--precision", default="float32")
     p.add_argument("--frames", type=int, default=1500, help="frames of the block table")
     p.add_argument("--batch", type=int, default=5, help="layer table: windows")
-    p.add_argument("--sequence-length", type=int, default=300, help="layer table: frames per window")
+    p.add_argument(
+        "--sequence-length", type=int, default=300, help="layer table: frames per window"
+    )
     p.add_argument("--steps", type=int, default=3)
     args = p.parse_args()
     if args.table == "block":
         block_table(args.frames, args.steps)
     else:
-        layer_table([x.strip() for x in args.precision.split(",")], args.steps, args.batch, args.sequence_length)
+        layer_table(
+            [x.strip() for x in args.precision.split(",")],
+            args.steps,
+            args.batch,
+            args.sequence_length,
+        )
     emit({"machine": machine()})
 
 

@@ -19,14 +19,15 @@ from _common import emit, machine, median_time  # noqa: E402
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("corpus")
     p.add_argument("--variant", default="attention")
     p.add_argument("--set", action="append", default=[])
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--cache-dir", default=None)
     args = p.parse_args()
-
 
     import keras
 
@@ -37,9 +38,17 @@ def main():
 
     config = ModelConfig(variant=args.variant, **_parse_sets(args.set))
     corpus = SEWACorpus(args.corpus)
-    ds = make_dataset(corpus, "Train", sequence_length=config.sequence_length, batch_size=config.batch_size,
-                      shuffle=True, frame_features=ZeroFrameFeatures(config.semantic_dim),
-                      cache_dir=args.cache_dir, drop_remainder=True, progress=False)
+    ds = make_dataset(
+        corpus,
+        "Train",
+        sequence_length=config.sequence_length,
+        batch_size=config.batch_size,
+        shuffle=True,
+        frame_features=ZeroFrameFeatures(config.semantic_dim),
+        cache_dir=args.cache_dir,
+        drop_remainder=True,
+        progress=False,
+    )
     keras.utils.set_random_seed(config.seed)  # build_model leaves seeding to its caller
     model = compile_model(build_model(config), config)
     ds = dataset_for_model(ds, model).repeat()
@@ -52,10 +61,19 @@ def main():
     model.fit(ds, steps_per_epoch=args.steps, epochs=1, verbose=0)
     fit = (time.perf_counter() - t0) / args.steps
     audio = config.batch_size * config.sequence_length / 10.0
-    emit({"variant": args.variant, "batch": config.batch_size, "sequence_length": config.sequence_length,
-          "parameters": int(model.count_params()), "train_on_batch_s": round(step, 4),
-          "fit_step_s": round(fit, 4), "fit_over_step": round(fit / step, 3),
-          "fit_audio_s_per_s": round(audio / fit, 1), "machine": machine()})
+    emit(
+        {
+            "variant": args.variant,
+            "batch": config.batch_size,
+            "sequence_length": config.sequence_length,
+            "parameters": int(model.count_params()),
+            "train_on_batch_s": round(step, 4),
+            "fit_step_s": round(fit, 4),
+            "fit_over_step": round(fit / step, 3),
+            "fit_audio_s_per_s": round(audio / fit, 1),
+            "machine": machine(),
+        }
+    )
 
 
 if __name__ == "__main__":

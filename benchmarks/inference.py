@@ -67,7 +67,9 @@ def write_wav(path, seconds, sample_rate, chunk_s=60):
         for start in range(0, total, chunk_s * sample_rate):
             n = min(chunk_s * sample_rate, total - start)
             t = (start + np.arange(n)) / sample_rate
-            x = 0.1 * rng.standard_normal(n) + 0.2 * np.sin(2 * np.pi * 220 * t) * np.sin(2 * np.pi * 0.3 * t)
+            x = 0.1 * rng.standard_normal(n) + 0.2 * np.sin(2 * np.pi * 220 * t) * np.sin(
+                2 * np.pi * 0.3 * t
+            )
             w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
     os.replace(tmp, path)
     return Path(path)
@@ -114,15 +116,26 @@ def model_flops_per_frame(config) -> dict:
     v = config.variant
     feat = 0
     if v in ("paralinguistic", "concat", "attention"):
-        layer = ConvParalinguistic(config.conv_filters, config.conv_kernel_sizes, config.conv_pool_sizes)
+        layer = ConvParalinguistic(
+            config.conv_filters, config.conv_kernel_sizes, config.conv_pool_sizes
+        )
         cin = 1
-        for i, (f, k, step) in enumerate(zip(config.conv_filters, config.conv_kernel_sizes,
-                                             layer._plan(SAMPLES_PER_FRAME))):
+        for i, (f, k, step) in enumerate(
+            zip(config.conv_filters, config.conv_kernel_sizes, layer._plan(SAMPLES_PER_FRAME))
+        ):
             parts[f"conv{i}"] = 2 * step[3] * k * cin * f
             cin = f
-        feat = layer.steps_per_frame(SAMPLES_PER_FRAME) * config.conv_filters[-1] \
-            if config.frame_pooling == "flatten" else config.conv_filters[-1]
-    sem, fu, su, lu = config.semantic_dim, config.fusion_units, config.stream_units, config.lstm_units
+        feat = (
+            layer.steps_per_frame(SAMPLES_PER_FRAME) * config.conv_filters[-1]
+            if config.frame_pooling == "flatten"
+            else config.conv_filters[-1]
+        )
+    sem, fu, su, lu = (
+        config.semantic_dim,
+        config.fusion_units,
+        config.stream_units,
+        config.lstm_units,
+    )
     if v == "attention":
         parts["fusion"] = 2 * (feat * fu + sem * fu) + 3 * 2 * fu * su + 2 * 3 * su
         lstm_in = su
@@ -154,7 +167,9 @@ def matmul_peak_gflops(seconds: float = 2.0) -> dict:
     return out
 
 
-def child(minutes, sample_rate, precision, windows_per_call, variant, pretrained=None, with_words=False):
+def child(
+    minutes, sample_rate, precision, windows_per_call, variant, pretrained=None, with_words=False
+):
     import tracemalloc
 
     import keras
@@ -207,8 +222,10 @@ def child(minutes, sample_rate, precision, windows_per_call, variant, pretrained
         for k in range(n_windows):
             stream.samples(k * T * SAMPLES_PER_FRAME, (k + 1) * T * SAMPLES_PER_FRAME)
         decode = time.perf_counter() - t0
-    x = {"waveform": np.zeros((windows_per_call, T, SAMPLES_PER_FRAME), np.float32),
-         "semantic": np.zeros((windows_per_call, T, config.semantic_dim), np.float32)}
+    x = {
+        "waveform": np.zeros((windows_per_call, T, SAMPLES_PER_FRAME), np.float32),
+        "semantic": np.zeros((windows_per_call, T, config.semantic_dim), np.float32),
+    }
     x = {k: v for k, v in x.items() if k in predictor.input_names}
     calls = -(-n_windows // windows_per_call)
     runner = predictor._weights_model or model
@@ -221,16 +238,23 @@ def child(minutes, sample_rate, precision, windows_per_call, variant, pretrained
     audio_s = minutes * 60
     flops = model_flops_per_frame(config)
     return {
-        "impl": f"semser_tf-{keras.backend.backend()}", "variant": variant, "precision": precision,
+        "impl": f"semser_tf-{keras.backend.backend()}",
+        "variant": variant,
+        "precision": precision,
         "params": model.count_params(),
         "word_timings": bool(vocabulary),
         "model_gflop_per_audio_s": round(sum(flops.values()) * 10 / 1e9, 4),
         "model_mflop_per_frame": {k: round(v / 1e6, 2) for k, v in flops.items()},
-        "minutes": minutes, "wav_sample_rate": sample_rate, "windows_per_call": windows_per_call,
-        "frames": int(len(pred.times)), "wall_s": round(wall, 2),
+        "minutes": minutes,
+        "wav_sample_rate": sample_rate,
+        "windows_per_call": windows_per_call,
+        "frames": int(len(pred.times)),
+        "wall_s": round(wall, 2),
         "audio_s_per_s": round(audio_s / wall, 1),
-        "decode_only_s": round(decode, 2), "model_only_s": round(model_s, 2),
-        "peak_rss_mb": round(rss_after, 1), "rss_before_predict_mb": round(rss_before, 1),
+        "decode_only_s": round(decode, 2),
+        "model_only_s": round(model_s, 2),
+        "peak_rss_mb": round(rss_after, 1),
+        "rss_before_predict_mb": round(rss_before, 1),
         "tracemalloc_peak_mb": round(traced_peak / 2**20, 1),
         "loadavg": open("/proc/loadavg").read().split()[:3],
     }
@@ -240,8 +264,17 @@ def cli_record(minutes, sample_rate, pretrained=None, with_words=False, precisio
     """Wall time of the whole ``semser predict`` command on a file of ``minutes``."""
     with tempfile.TemporaryDirectory() as tmp:
         path = write_wav(Path(tmp) / "talk.wav", minutes * 60, sample_rate)
-        cmd = [sys.executable, "-m", "semser_tf.cli", "predict", str(path), "--no-plot", "--offline",
-               "--csv", str(Path(tmp) / "talk.csv")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "semser_tf.cli",
+            "predict",
+            str(path),
+            "--no-plot",
+            "--offline",
+            "--csv",
+            str(Path(tmp) / "talk.csv"),
+        ]
         if pretrained and pretrained != "default":
             cmd += ["--model", pretrained]
         if precision != "float32":
@@ -249,67 +282,135 @@ def cli_record(minutes, sample_rate, pretrained=None, with_words=False, precisio
         if with_words:
             from semser_tf import load_pretrained
 
-            pm = load_pretrained(None if pretrained in (None, "default") else pretrained, offline=True)
-            cmd += ["--words", str(write_words(Path(tmp) / "talk.words", minutes * 60, _vocabulary(pm)))]
+            pm = load_pretrained(
+                None if pretrained in (None, "default") else pretrained, offline=True
+            )
+            cmd += [
+                "--words",
+                str(write_words(Path(tmp) / "talk.words", minutes * 60, _vocabulary(pm))),
+            ]
         t0 = time.perf_counter()
         res = subprocess.run(cmd, capture_output=True, text=True)
         wall = time.perf_counter() - t0
-        rows = len(Path(tmp, "talk.csv").read_text().splitlines()) - 1 if res.returncode == 0 else None
-    rec = {"cli": " ".join(["semser", "predict", "FILE", "--no-plot", "--offline"]
-                           + (["--words", "WORDS"] if with_words else [])
-                           + (["--precision", precision] if precision != "float32" else [])), "minutes": minutes,
-           "returncode": res.returncode, "csv_rows": rows, "wall_s": round(wall, 2),
-           "audio_s_per_s": round(minutes * 60 / wall, 1), "stdout_tail": res.stdout.strip().splitlines()[-3:],
-           "loadavg": open("/proc/loadavg").read().split()[:3]}
+        rows = (
+            len(Path(tmp, "talk.csv").read_text().splitlines()) - 1 if res.returncode == 0 else None
+        )
+    rec = {
+        "cli": " ".join(
+            ["semser", "predict", "FILE", "--no-plot", "--offline"]
+            + (["--words", "WORDS"] if with_words else [])
+            + (["--precision", precision] if precision != "float32" else [])
+        ),
+        "minutes": minutes,
+        "returncode": res.returncode,
+        "csv_rows": rows,
+        "wall_s": round(wall, 2),
+        "audio_s_per_s": round(minutes * 60 / wall, 1),
+        "stdout_tail": res.stdout.strip().splitlines()[-3:],
+        "loadavg": open("/proc/loadavg").read().split()[:3],
+    }
     if res.returncode:
         rec["stderr"] = res.stderr[-2000:]
     return rec
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--minutes", default="10,60", help="file lengths in minutes (comma-separated)")
     p.add_argument("--sample-rate", type=int, default=22050, help="sample rate of the WAV written")
     p.add_argument("--precision", default="float32", help="keras dtype policy, e.g. mixed_bfloat16")
     p.add_argument("--windows-per-call", type=int, default=4)
     p.add_argument("--variant", default="attention")
-    p.add_argument("--reference", nargs="?", const=str(DEFAULT_REF), default=None,
-                   help="also measure the reference's inference (default benchmarks/reference_model.py)")
-    p.add_argument("--pretrained", default=None,
-                   help="a zoo model name ('default': the bundled model of `semser predict`)")
-    p.add_argument("--cli", action="store_true",
-                   help="also time `semser predict FILE --no-plot` as a whole command (fresh process)")
+    p.add_argument(
+        "--reference",
+        nargs="?",
+        const=str(DEFAULT_REF),
+        default=None,
+        help="also measure the reference's inference (default benchmarks/reference_model.py)",
+    )
+    p.add_argument(
+        "--pretrained",
+        default=None,
+        help="a zoo model name ('default': the bundled model of `semser predict`)",
+    )
+    p.add_argument(
+        "--cli",
+        action="store_true",
+        help="also time `semser predict FILE --no-plot` as a whole command (fresh process)",
+    )
     p.add_argument("--peak", action="store_true", help="also measure this machine's matmul GFLOP/s")
-    p.add_argument("--words", action="store_true",
-                   help="with --pretrained: also give a word-timing file (a vocabulary word every 0.45 s)")
+    p.add_argument(
+        "--words",
+        action="store_true",
+        help="with --pretrained: also give a word-timing file (a vocabulary word every 0.45 s)",
+    )
     p.add_argument("--json-out", default=None)
     p.add_argument("--self", type=float, default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.self is not None:
-        emit(child(args.self, args.sample_rate, args.precision, args.windows_per_call, args.variant,
-                   args.pretrained, args.words))
+        emit(
+            child(
+                args.self,
+                args.sample_rate,
+                args.precision,
+                args.windows_per_call,
+                args.variant,
+                args.pretrained,
+                args.words,
+            )
+        )
         return
     records = []
     if args.peak:
-        records.append({"matmul_gflops": matmul_peak_gflops(), "loadavg": open("/proc/loadavg").read().split()[:3]})
+        records.append(
+            {
+                "matmul_gflops": matmul_peak_gflops(),
+                "loadavg": open("/proc/loadavg").read().split()[:3],
+            }
+        )
         emit(records[-1])
     if args.reference:
         env = {"B": str(args.windows_per_call), "T": "300", "STEPS": "5"}
         records.append({"reference": run_reference(args.reference, "keras", env)})
         emit(records[-1])
     for minutes in [float(m) for m in args.minutes.split(",")]:
-        cmd = [sys.executable, __file__, "--self", str(minutes), "--sample-rate", str(args.sample_rate),
-               "--precision", args.precision, "--windows-per-call", str(args.windows_per_call),
-               "--variant", args.variant] + (["--pretrained", args.pretrained] if args.pretrained else []) \
+        cmd = (
+            [
+                sys.executable,
+                __file__,
+                "--self",
+                str(minutes),
+                "--sample-rate",
+                str(args.sample_rate),
+                "--precision",
+                args.precision,
+                "--windows-per-call",
+                str(args.windows_per_call),
+                "--variant",
+                args.variant,
+            ]
+            + (["--pretrained", args.pretrained] if args.pretrained else [])
             + (["--words"] if args.words else [])
+        )
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode:
-            records.append({"error": f"{minutes} min exited with {res.returncode}", "stderr": res.stderr[-3000:]})
+            records.append(
+                {
+                    "error": f"{minutes} min exited with {res.returncode}",
+                    "stderr": res.stderr[-3000:],
+                }
+            )
         else:
-            records.append(json.loads([l for l in res.stdout.splitlines() if l.startswith("{")][-1]))
+            records.append(
+                json.loads([l for l in res.stdout.splitlines() if l.startswith("{")][-1])
+            )
         emit(records[-1])
         if args.cli:
-            records.append(cli_record(minutes, args.sample_rate, args.pretrained, args.words, args.precision))
+            records.append(
+                cli_record(minutes, args.sample_rate, args.pretrained, args.words, args.precision)
+            )
             emit(records[-1])
     records.append({"machine": machine()})
     emit(records[-1])

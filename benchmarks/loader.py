@@ -48,11 +48,17 @@ def noise_corpus(root: Path, minutes: float, seconds: float = 60.0, seed: int = 
             (tmp / sub).mkdir()
         for i in range(n_rec):
             name = f"Train_{i + 1:02d}"
-            save_wav(tmp / "audio" / f"{name}.wav", rng.uniform(-0.3, 0.3, int(seconds * 22050)), 22050)
+            save_wav(
+                tmp / "audio" / f"{name}.wav", rng.uniform(-0.3, 0.3, int(seconds * 22050)), 22050
+            )
             n = int(seconds * 10)
             lab = rng.uniform(-1, 1, (n, 3))
             (tmp / "labels" / f"{name}.csv").write_text(
-                "".join(f"{name};{k / 10:.1f};{a:.4f};{v:.4f};{li:.4f}\n" for k, (a, v, li) in enumerate(lab)))
+                "".join(
+                    f"{name};{k / 10:.1f};{a:.4f};{v:.4f};{li:.4f}\n"
+                    for k, (a, v, li) in enumerate(lab)
+                )
+            )
         os.replace(tmp, root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -94,8 +100,9 @@ def main(argv=None) -> int:
             else:
                 from semser_tf.data.synthetic import generate_corpus
 
-                generate_corpus(root, minutes=args.minutes, seed=0, partitions={"Train": 1.0},
-                                progress=False)
+                generate_corpus(
+                    root, minutes=args.minutes, seed=0, partitions={"Train": 1.0}, progress=False
+                )
     import warnings
 
     with warnings.catch_warnings():
@@ -105,14 +112,24 @@ def main(argv=None) -> int:
     minutes = sum(r.n_frames for r in recs) / 600.0
 
     own_cache = args.cache_dir is None
-    cache = Path(tempfile.mkdtemp(prefix="semser_loader_bench_")) if own_cache else Path(args.cache_dir)
+    cache = (
+        Path(tempfile.mkdtemp(prefix="semser_loader_bench_")) if own_cache else Path(args.cache_dir)
+    )
     try:
         t0 = time.perf_counter()
         build_cache(corpus, args.partition, cache_dir=cache, progress=False)
         cache_s = time.perf_counter() - t0
-        ds = make_dataset(corpus, args.partition, sequence_length=args.sequence_length,
-                          batch_size=args.batch, shuffle=not args.no_shuffle, seed=0,
-                          speaker_slots=args.speaker_slots, cache_dir=cache, progress=False)
+        ds = make_dataset(
+            corpus,
+            args.partition,
+            sequence_length=args.sequence_length,
+            batch_size=args.batch,
+            shuffle=not args.no_shuffle,
+            seed=0,
+            speaker_slots=args.speaker_slots,
+            cache_dir=cache,
+            progress=False,
+        )
         ds = ds.repeat()
         it = iter(ds)
         for _ in range(args.warmup):
@@ -128,26 +145,28 @@ def main(argv=None) -> int:
     finally:
         if own_cache:
             shutil.rmtree(cache, ignore_errors=True)
-    emit({
-        "benchmark": "loader",
-        "corpus": str(root),
-        "corpus_kind": kind,
-        "corpus_minutes": round(minutes, 2),
-        "recordings": len(recs),
-        "partition": args.partition,
-        "batch": args.batch,
-        "sequence_length": args.sequence_length,
-        "shuffle": not args.no_shuffle,
-        "speaker_slots": args.speaker_slots,
-        "batches_timed": args.batches,
-        "frames_per_s": round(frames / elapsed, 1),
-        "audio_s_per_s": round(frames / elapsed / 10, 1),
-        "labelled_frames_per_s": round(labelled / elapsed, 1),
-        "cache_build_s": round(cache_s, 2),
-        "cache_mb": round(shard_mb, 1),
-        "tensorflow": tf.__version__,
-        "machine": machine(),
-    })
+    emit(
+        {
+            "benchmark": "loader",
+            "corpus": str(root),
+            "corpus_kind": kind,
+            "corpus_minutes": round(minutes, 2),
+            "recordings": len(recs),
+            "partition": args.partition,
+            "batch": args.batch,
+            "sequence_length": args.sequence_length,
+            "shuffle": not args.no_shuffle,
+            "speaker_slots": args.speaker_slots,
+            "batches_timed": args.batches,
+            "frames_per_s": round(frames / elapsed, 1),
+            "audio_s_per_s": round(frames / elapsed / 10, 1),
+            "labelled_frames_per_s": round(labelled / elapsed, 1),
+            "cache_build_s": round(cache_s, 2),
+            "cache_mb": round(shard_mb, 1),
+            "tensorflow": tf.__version__,
+            "machine": machine(),
+        }
+    )
     return 0
 
 

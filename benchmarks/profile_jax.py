@@ -53,7 +53,9 @@ def _device_events(logdir: str, device_prefix: str):
             if not plane.name.startswith(device_prefix):
                 continue
             for line in plane.lines:
-                if device_prefix.startswith("/device:GPU") and not line.name.lower().startswith("stream"):
+                if device_prefix.startswith("/device:GPU") and not line.name.lower().startswith(
+                    "stream"
+                ):
                     continue
                 for ev in line.events:
                     yield ev.name, ev.start_ns, ev.duration_ns
@@ -66,14 +68,21 @@ def _device_events(logdir: str, device_prefix: str):
     with gzip.open(traces[0], "rt") as f:
         data = json.load(f)
     events = data["traceEvents"] if isinstance(data, dict) else data
-    pids = {e["pid"] for e in events if e.get("ph") == "M" and e.get("name") == "process_name"
-            and str(e.get("args", {}).get("name", "")).startswith(device_prefix)}
+    pids = {
+        e["pid"]
+        for e in events
+        if e.get("ph") == "M"
+        and e.get("name") == "process_name"
+        and str(e.get("args", {}).get("name", "")).startswith(device_prefix)
+    }
     for e in events:
         if e.get("ph") == "X" and e.get("pid") in pids:
             yield e["name"], int(float(e["ts"]) * 1e3), int(float(e.get("dur", 0)) * 1e3)
 
 
-def read_device_trace(logdir: str, steps: int, top: int = 25, device_prefix: str = "/device:GPU") -> dict:
+def read_device_trace(
+    logdir: str, steps: int, top: int = 25, device_prefix: str = "/device:GPU"
+) -> dict:
     """Kernel time per step from the trace files under ``logdir``."""
     by_name, count = collections.Counter(), collections.Counter()
     total, spans = 0.0, []
@@ -127,13 +136,20 @@ def _ours(batch, frames, precision, channel_multiple=None, metrics=True, variant
     if metrics:
         compile_model(model, config)
     else:  # loss only, like the reference
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm),
-                      loss=CCCLoss(target_weights=config.target_weights))
+        model.compile(
+            optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm),
+            loss=CCCLoss(target_weights=config.target_weights),
+        )
     rng = np.random.default_rng(0)
-    x = select_inputs(model, {
-        "waveform": (rng.standard_normal((batch, frames, SAMPLES_PER_FRAME)) * 0.1).astype("float32"),
-        "semantic": rng.standard_normal((batch, frames, config.semantic_dim)).astype("float32"),
-    })
+    x = select_inputs(
+        model,
+        {
+            "waveform": (rng.standard_normal((batch, frames, SAMPLES_PER_FRAME)) * 0.1).astype(
+                "float32"
+            ),
+            "semantic": rng.standard_normal((batch, frames, config.semantic_dim)).astype("float32"),
+        },
+    )
     y = rng.uniform(-1, 1, (batch, frames, 3)).astype("float32")
     return model, x, y
 
@@ -161,8 +177,20 @@ def _fit_step(model, x, y, batch, repeats):
     return (time.perf_counter() - t0) / repeats
 
 
-def profile_one(name, model, x, y, steps, trace_steps, top, batch, frames, device_prefix="/device:GPU",
-                fit_repeats=0, trace=True):
+def profile_one(
+    name,
+    model,
+    x,
+    y,
+    steps,
+    trace_steps,
+    top,
+    batch,
+    frames,
+    device_prefix="/device:GPU",
+    fit_repeats=0,
+    trace=True,
+):
     import jax
 
     from semser_tf.constants import SAMPLE_RATE, SAMPLES_PER_FRAME
@@ -171,8 +199,12 @@ def profile_one(name, model, x, y, steps, trace_steps, top, batch, frames, devic
         model.train_on_batch(x, y)
     t = median_time(lambda: model.train_on_batch(x, y), steps, warmup=1)
     audio = batch * frames * SAMPLES_PER_FRAME / SAMPLE_RATE
-    rec = {"model": name, "train_step_ms": round(1e3 * t, 2), "train_audio_s_per_s": round(audio / t, 1),
-           "params": model.count_params()}
+    rec = {
+        "model": name,
+        "train_step_ms": round(1e3 * t, 2),
+        "train_audio_s_per_s": round(audio / t, 1),
+        "params": model.count_params(),
+    }
     ti = median_time(lambda: model.predict_on_batch(x), steps, warmup=2)
     rec["infer_audio_s_per_s"] = round(audio / ti, 1)
     if fit_repeats:
@@ -193,22 +225,39 @@ def profile_one(name, model, x, y, steps, trace_steps, top, batch, frames, devic
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_shape_args(p, batch=25, steps=10)
     p.add_argument("--trace-steps", type=int, default=3)
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--precision", default="float32,mixed_bfloat16")
-    p.add_argument("--channel-multiple", default="default",
-                   help="comma list of ConvParalinguistic channel multiples to compare (default: the layer's)")
-    p.add_argument("--no-metrics", action="store_true", help="also run ours compiled with the loss only")
-    p.add_argument("--fit-repeats", type=int, default=0,
-                   help="also time model.fit over this many copies of the batch (0: off)")
+    p.add_argument(
+        "--channel-multiple",
+        default="default",
+        help="comma list of ConvParalinguistic channel multiples to compare (default: the layer's)",
+    )
+    p.add_argument(
+        "--no-metrics", action="store_true", help="also run ours compiled with the loss only"
+    )
+    p.add_argument(
+        "--fit-repeats",
+        type=int,
+        default=0,
+        help="also time model.fit over this many copies of the batch (0: off)",
+    )
     p.add_argument("--no-trace", action="store_true")
-    p.add_argument("--reference", action="store_true",
-                   help="also profile the plain Keras reference (benchmarks/reference_model.py)")
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="also profile the plain Keras reference (benchmarks/reference_model.py)",
+    )
     p.add_argument("--out", default=None, help="folder for profile_jax.json")
-    p.add_argument("--device-prefix", default="/device:GPU",
-                   help="trace plane holding the kernels ('/host:CPU' to try it on a CPU)")
+    p.add_argument(
+        "--device-prefix",
+        default="/device:GPU",
+        help="trace plane holding the kernels ('/host:CPU' to try it on a CPU)",
+    )
     args = p.parse_args()
     import keras
 
@@ -217,8 +266,14 @@ def main():
     import jax
 
     records = []
-    header = {"machine": machine(), "devices": [str(d) for d in jax.devices()], "jax": jax.__version__,
-              "keras": keras.__version__, "batch": args.batch, "sequence_length": args.sequence_length}
+    header = {
+        "machine": machine(),
+        "devices": [str(d) for d in jax.devices()],
+        "jax": jax.__version__,
+        "keras": keras.__version__,
+        "batch": args.batch,
+        "sequence_length": args.sequence_length,
+    }
     emit(header)
     todo = [("reference float32", None, None, True)] if args.reference else []
     mults = [None if m == "default" else int(m) for m in args.channel_multiple.split(",") if m]
@@ -233,17 +288,32 @@ def main():
         if precision is None:
             model, x, y = _reference(args.batch, args.sequence_length)
         else:
-            model, x, y = _ours(args.batch, args.sequence_length, precision, mult, metrics, args.variant)
-        rec = profile_one(name, model, x, y, args.steps, args.trace_steps, args.top, args.batch,
-                          args.sequence_length, args.device_prefix, args.fit_repeats,
-                          not args.no_trace)
+            model, x, y = _ours(
+                args.batch, args.sequence_length, precision, mult, metrics, args.variant
+            )
+        rec = profile_one(
+            name,
+            model,
+            x,
+            y,
+            args.steps,
+            args.trace_steps,
+            args.top,
+            args.batch,
+            args.sequence_length,
+            args.device_prefix,
+            args.fit_repeats,
+            not args.no_trace,
+        )
         rec["seconds"] = round(time.perf_counter() - t0, 1)
         records.append(rec)
         emit(rec)
         keras.backend.clear_session()
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
-        (Path(args.out) / "profile_jax.json").write_text(json.dumps([header] + records, indent=1, default=str))
+        (Path(args.out) / "profile_jax.json").write_text(
+            json.dumps([header] + records, indent=1, default=str)
+        )
 
 
 if __name__ == "__main__":

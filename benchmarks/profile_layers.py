@@ -71,40 +71,79 @@ def profile(variant, batch, frames, steps, precision, jits=(False, True)):
         length, channels = SAMPLES_PER_FRAME, 1
         for i, (c, p) in enumerate(zip(conv.convs, conv.pools)):
             x = rand(n, length, channels, scale=0.1)
-            parts.append((f"conv{i} {length}x{channels}->{c.filters} k{c.kernel_size[0]} + relu",
-                          lambda x, c=c: c(x), [x], c.trainable_weights))
+            parts.append(
+                (
+                    f"conv{i} {length}x{channels}->{c.filters} k{c.kernel_size[0]} + relu",
+                    lambda x, c=c: c(x),
+                    [x],
+                    c.trainable_weights,
+                )
+            )
             y = rand(n, length, c.filters)
-            parts.append((f"maxpool{i} /{p.pool_size[0]} ({length}x{c.filters})",
-                          lambda y, p=p: p(y), [y], []))
+            parts.append(
+                (
+                    f"maxpool{i} /{p.pool_size[0]} ({length}x{c.filters})",
+                    lambda y, p=p: p(y),
+                    [y],
+                    [],
+                )
+            )
             length //= p.pool_size[0]
             channels = c.filters
             z = rand(n, length, channels)
             d = conv.dropouts[i]
-            parts.append((f"dropout{i} ({length}x{channels})",
-                          lambda z, d=d: d(z, training=True), [z], []))
+            parts.append(
+                (f"dropout{i} ({length}x{channels})", lambda z, d=d: d(z, training=True), [z], [])
+            )
         # The stages as the layer runs them: conv of the kept outputs -> max over whole
         # windows -> bias -> ReLU -> dropout (what replaced the rows above).
         plan = conv._plan(SAMPLES_PER_FRAME)
         length, channels = SAMPLES_PER_FRAME, 1
         for i, (c, step) in enumerate(zip(conv.convs, plan)):
             x = rand(n, length, channels, scale=0.1)
-            im2col = c.kernel_size[0] * channels <= cp._IM2COL_MAX_DEPTH.get(keras.backend.standardize_dtype(
-                keras.mixed_precision.global_policy().compute_dtype), 0)
-            parts.append((f"stage{i} as run: {'im2col matmul' if im2col else 'conv'} of {step[3]} steps -> "
-                          f"max/{conv.pool_sizes[i]} -> bias, relu, dropout",
-                          lambda x, i=i, step=step: conv._stage(i, step, x, training=True), [x],
-                          c.trainable_weights))
+            im2col = c.kernel_size[0] * channels <= cp._IM2COL_MAX_DEPTH.get(
+                keras.backend.standardize_dtype(
+                    keras.mixed_precision.global_policy().compute_dtype
+                ),
+                0,
+            )
+            parts.append(
+                (
+                    f"stage{i} as run: {'im2col matmul' if im2col else 'conv'} of {step[3]} steps -> "
+                    f"max/{conv.pool_sizes[i]} -> bias, relu, dropout",
+                    lambda x, i=i, step=step: conv._stage(i, step, x, training=True),
+                    [x],
+                    c.trainable_weights,
+                )
+            )
             length, channels = step[4], c.filters
         w = rand(batch, frames, SAMPLES_PER_FRAME, scale=0.1)
-        parts.append(("ConvParalinguistic (whole layer)",
-                      lambda w: conv(w, training=True), [w], conv.trainable_weights))
-    feat = model.get_layer("paralinguistic").compute_output_shape((batch, frames, SAMPLES_PER_FRAME))[-1] \
-        if variant != "semantic" else None
+        parts.append(
+            (
+                "ConvParalinguistic (whole layer)",
+                lambda w: conv(w, training=True),
+                [w],
+                conv.trainable_weights,
+            )
+        )
+    feat = (
+        model.get_layer("paralinguistic").compute_output_shape((batch, frames, SAMPLES_PER_FRAME))[
+            -1
+        ]
+        if variant != "semantic"
+        else None
+    )
     if variant == "attention":
         f1 = model.get_layer("modality_attention")
         a, s = rand(batch, frames, feat), rand(batch, frames, config.semantic_dim)
-        parts.append(("CrossAttentionFusion(1024) (2000+100 -> 1024)",
-                      lambda a, s: f1([a, s])[0], [a, s], f1.trainable_weights))
+        parts.append(
+            (
+                "CrossAttentionFusion(1024) (2000+100 -> 1024)",
+                lambda a, s: f1([a, s])[0],
+                [a, s],
+                f1.trainable_weights,
+            )
+        )
         f2 = model.get_layer("avl_fusion")
         h = rand(batch, frames, config.fusion_units)
         parts.append(("HierarchicalAVLFusion(512)", lambda h: f2(h), [h], f2.trainable_weights))
@@ -114,7 +153,14 @@ def profile(variant, batch, frames, steps, precision, jits=(False, True)):
         parts.append(("ConcatFusion", lambda a, s: f([a, s]), [a, s], f.trainable_weights))
     lstm = model.get_layer("lstm")
     h = rand(batch, frames, lstm.input.shape[-1])
-    parts.append((f"LSTM({config.lstm_units}) over {frames} frames", lambda h: lstm(h), [h], lstm.trainable_weights))
+    parts.append(
+        (
+            f"LSTM({config.lstm_units}) over {frames} frames",
+            lambda h: lstm(h),
+            [h],
+            lstm.trainable_weights,
+        )
+    )
     dense = model.get_layer("emotion")
     h = rand(batch, frames, config.lstm_units)
     parts.append(("Dense(3, tanh)", lambda h: dense(h), [h], dense.trainable_weights))
@@ -133,7 +179,10 @@ def profile(variant, batch, frames, steps, precision, jits=(False, True)):
             emit(rows[-1])
         # Adam update of every weight (what the optimizer adds to a step).
         opt = keras.optimizers.Adam(1e-4, clipnorm=config.clipnorm)
-        grads = [tf.constant(rng.standard_normal(v.shape).astype("float32") * 1e-3) for v in model.trainable_variables]
+        grads = [
+            tf.constant(rng.standard_normal(v.shape).astype("float32") * 1e-3)
+            for v in model.trainable_variables
+        ]
         opt.build(model.trainable_variables)
 
         @tf.function(jit_compile=jit)
@@ -141,20 +190,38 @@ def profile(variant, batch, frames, steps, precision, jits=(False, True)):
             opt.apply(grads, model.trainable_variables)
 
         t = median_time(lambda: apply(), steps)
-        rows.append({"part": f"Adam + clipnorm ({model.count_params()} weights)", "jit_compile": jit,
-                     "fwd_bwd_ms": round(1e3 * t, 1)})
+        rows.append(
+            {
+                "part": f"Adam + clipnorm ({model.count_params()} weights)",
+                "jit_compile": jit,
+                "fwd_bwd_ms": round(1e3 * t, 1),
+            }
+        )
         emit(rows[-1])
         # The whole training step, for comparison with the sum of the parts.
         keras.utils.set_random_seed(config.seed)
         m = compile_model(build_model(config), config, jit_compile=jit)
-        x = select_inputs(m, {
-            "waveform": (rng.standard_normal((batch, frames, SAMPLES_PER_FRAME)) * 0.1).astype("float32"),
-            "semantic": rng.standard_normal((batch, frames, config.semantic_dim)).astype("float32"),
-        })
+        x = select_inputs(
+            m,
+            {
+                "waveform": (rng.standard_normal((batch, frames, SAMPLES_PER_FRAME)) * 0.1).astype(
+                    "float32"
+                ),
+                "semantic": rng.standard_normal((batch, frames, config.semantic_dim)).astype(
+                    "float32"
+                ),
+            },
+        )
         y = rng.uniform(-1, 1, (batch, frames, 3)).astype("float32")
         t = median_time(lambda: m.train_on_batch(x, y), steps)
-        rows.append({"part": "whole train step (train_on_batch)", "jit_compile": jit, "fwd_bwd_ms": round(1e3 * t, 1),
-                     "train_audio_s_per_s": round(n * SAMPLES_PER_FRAME / SAMPLE_RATE / t, 1)})
+        rows.append(
+            {
+                "part": "whole train step (train_on_batch)",
+                "jit_compile": jit,
+                "fwd_bwd_ms": round(1e3 * t, 1),
+                "train_audio_s_per_s": round(n * SAMPLES_PER_FRAME / SAMPLE_RATE / t, 1),
+            }
+        )
         emit(rows[-1])
     return rows
 
@@ -177,10 +244,14 @@ def markdown(rows):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_shape_args(p)
     p.add_argument("--precision", default="float32")
-    p.add_argument("--jit", default="false,true", help="jit_compile settings to profile (comma-separated)")
+    p.add_argument(
+        "--jit", default="false,true", help="jit_compile settings to profile (comma-separated)"
+    )
     p.add_argument("--markdown", action="store_true", help="also print a markdown table")
     args = p.parse_args()
     jits = [{"true": True, "false": False}[j.strip().lower()] for j in args.jit.split(",")]

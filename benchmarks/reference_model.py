@@ -27,9 +27,9 @@ import time
 
 import numpy as np
 
-SR, SPF = 22050, 2205          # sample rate, samples per 100 ms label frame
-EMB = 100                      # word-embedding dimension
-CONV = ((50, 8, 10), (125, 6, 5), (250, 6, 5))   # filters, kernel, pool
+SR, SPF = 22050, 2205  # sample rate, samples per 100 ms label frame
+EMB = 100  # word-embedding dimension
+CONV = ((50, 8, 10), (125, 6, 5), (250, 6, 5))  # filters, kernel, pool
 POOL = 10 * 5 * 5
 
 
@@ -46,12 +46,12 @@ def build(batch: int = 5, frames: int = 300, jit="auto"):
     import keras
     from keras import layers, ops
 
-    per = (SPF * frames // POOL) // frames          # pooled steps per frame after cropping
+    per = (SPF * frames // POOL) // frames  # pooled steps per frame after cropping
 
     def attention(a, b, d):
         if a.shape[-1] != b.shape[-1]:
             a, b = layers.Dense(d, activation="relu")(a), layers.Dense(d, activation="relu")(b)
-        stacked = ops.stack([a, b], axis=2)                              # (B, T, 2, d)
+        stacked = ops.stack([a, b], axis=2)  # (B, T, 2, d)
         weights = ops.softmax(layers.Dense(1)(stacked) / np.sqrt(stacked.shape[-1]), axis=2)
         return ops.sum(stacked * weights, axis=2)
 
@@ -90,7 +90,10 @@ def _median_seconds(fn, steps):
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] != ["keras"]:
-        print("usage: reference_model.py keras   (environment: B, T, STEPS, JIT=0 for no XLA)", file=sys.stderr)
+        print(
+            "usage: reference_model.py keras   (environment: B, T, STEPS, JIT=0 for no XLA)",
+            file=sys.stderr,
+        )
         return 2
     import keras
 
@@ -101,10 +104,18 @@ def main(argv=None) -> int:
     step_s = _median_seconds(lambda: model.train_on_batch(x, y), steps)
     infer_s = _median_seconds(lambda: model.predict_on_batch(x), steps)
     audio = batch * frames * SPF / SR
-    print(json.dumps({"impl": f"keras-{keras.backend.backend()} params={model.count_params()}",
-                      "B": batch, "T": frames, "train_step_s": round(step_s, 4),
-                      "train_audio_s_per_s": round(audio / step_s, 1),
-                      "infer_audio_s_per_s": round(audio / infer_s, 1)}))
+    print(
+        json.dumps(
+            {
+                "impl": f"keras-{keras.backend.backend()} params={model.count_params()}",
+                "B": batch,
+                "T": frames,
+                "train_step_s": round(step_s, 4),
+                "train_audio_s_per_s": round(audio / step_s, 1),
+                "infer_audio_s_per_s": round(audio / infer_s, 1),
+            }
+        )
+    )
     return 0
 
 

@@ -32,7 +32,7 @@ import numpy as np
 
 def rss_mb() -> float:
     with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def source(minutes, rate, chunk_ms, stamps):
@@ -41,8 +41,11 @@ def source(minutes, rate, chunk_ms, stamps):
     t = np.arange(n) / rate
     for k in range(int(minutes * 60 * 1000 // chunk_ms)):
         sec = k * chunk_ms // 1000
-        x = (0.3 * np.sin(2 * np.pi * (150 + 30 * (sec % 11)) * (t + k * chunk_ms / 1000))
-             if sec % 2 else np.zeros(n)).astype(np.float32)
+        x = (
+            0.3 * np.sin(2 * np.pi * (150 + 30 * (sec % 11)) * (t + k * chunk_ms / 1000))
+            if sec % 2
+            else np.zeros(n)
+        ).astype(np.float32)
         stamps[0] = time.perf_counter()  # only the last: the benchmark itself keeps no growing list
         yield x
 
@@ -56,7 +59,7 @@ def speech_source(minutes, chunk_ms, ticks):
     for k in range(int(minutes * 60 * 1000 // chunk_ms)):
         i = (k * n) % (len(audio) - n)
         ticks.append(time.perf_counter())
-        yield audio[i:i + n]
+        yield audio[i : i + n]
     ticks.append(time.perf_counter())
 
 
@@ -69,20 +72,41 @@ def live_words_speed(p, label, minutes, chunk_ms, delay):
     list(p.stream(speech_source(0.1, chunk_ms, []), 22050))  # traced before timing
     ticks = []
     t0 = time.perf_counter()
-    frames = sum(1 for _ in p.stream(speech_source(minutes, chunk_ms, ticks), 22050, words_from="asr",
-                                     delay=delay, recognizer=live))
+    frames = sum(
+        1
+        for _ in p.stream(
+            speech_source(minutes, chunk_ms, ticks),
+            22050,
+            words_from="asr",
+            delay=delay,
+            recognizer=live,
+        )
+    )
     wall = time.perf_counter() - t0
     c = np.diff(np.array(ticks)) * 1000
     from semser_tf.semantic.words.source import resolve_recognizer
 
-    print(json.dumps({"model": label, "words_from": "asr", "recogniser": resolve_recognizer("auto"),
-                      "delay_s": delay, "minutes": minutes,
-                      "chunk_ms": chunk_ms, "frames": frames, "utterances": live.utterances,
-                      "chunk_ms_p50": round(float(np.percentile(c, 50)), 2),
-                      "chunk_ms_p99": round(float(np.percentile(c, 99)), 2), "chunk_ms_max": round(float(c.max()), 1),
-                      "real_time_factor": round(wall / (minutes * 60), 4),
-                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                      "load": os.getloadavg()[0]}, indent=1))
+    print(
+        json.dumps(
+            {
+                "model": label,
+                "words_from": "asr",
+                "recogniser": resolve_recognizer("auto"),
+                "delay_s": delay,
+                "minutes": minutes,
+                "chunk_ms": chunk_ms,
+                "frames": frames,
+                "utterances": live.utterances,
+                "chunk_ms_p50": round(float(np.percentile(c, 50)), 2),
+                "chunk_ms_p99": round(float(np.percentile(c, 99)), 2),
+                "chunk_ms_max": round(float(c.max()), 1),
+                "real_time_factor": round(wall / (minutes * 60), 4),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "load": os.getloadavg()[0],
+            },
+            indent=1,
+        )
+    )
 
 
 def build(which):
@@ -99,7 +123,9 @@ def build(which):
     keras.utils.set_random_seed(0)
     config = ModelConfig()
     model = build_model(config)
-    return Predictor(model, config), f"paper-size attention, ModelConfig() ({model.count_params():,} parameters)"
+    return Predictor(
+        model, config
+    ), f"paper-size attention, ModelConfig() ({model.count_params():,} parameters)"
 
 
 def offline_speed(p, label, minutes):
@@ -122,26 +148,59 @@ def offline_speed(p, label, minutes):
                 t = time.perf_counter()
                 p.predict(path, window_reset=reset)
                 dt = time.perf_counter() - t
-                rows.append({"round": rnd, "rule": "window_reset" if reset else "carried",
-                             "seconds": round(dt, 3), "audio_s_per_s": round(minutes * 60 / dt)})
-    print(json.dumps({"model": label, "minutes": minutes, "windows_per_call": p.windows_per_call,
-                      "runs": rows, "load": os.getloadavg()[0]}, indent=1))
+                rows.append(
+                    {
+                        "round": rnd,
+                        "rule": "window_reset" if reset else "carried",
+                        "seconds": round(dt, 3),
+                        "audio_s_per_s": round(minutes * 60 / dt),
+                    }
+                )
+    print(
+        json.dumps(
+            {
+                "model": label,
+                "minutes": minutes,
+                "windows_per_call": p.windows_per_call,
+                "runs": rows,
+                "load": os.getloadavg()[0],
+            },
+            indent=1,
+        )
+    )
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="bundled", choices=("bundled", "paper"),
-                    help="the bundled zoo model or the paper-size attention model (random weights)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--model",
+        default="bundled",
+        choices=("bundled", "paper"),
+        help="the bundled zoo model or the paper-size attention model (random weights)",
+    )
     ap.add_argument("--minutes", type=float, default=60.0, help="length of the stream (default 60)")
-    ap.add_argument("--rate", type=int, default=22050, help="input rate in Hz (default 22050: no resampling)")
+    ap.add_argument(
+        "--rate", type=int, default=22050, help="input rate in Hz (default 22050: no resampling)"
+    )
     ap.add_argument("--chunk-ms", type=int, default=100, help="chunk length (default 100)")
     ap.add_argument("--json", help="also write the figures to this JSON file")
-    ap.add_argument("--words-from", default="none", choices=("none", "asr"),
-                    help="asr: stream synthetic speech with words recognised live (default: none)")
+    ap.add_argument(
+        "--words-from",
+        default="none",
+        choices=("none", "asr"),
+        help="asr: stream synthetic speech with words recognised live (default: none)",
+    )
     ap.add_argument("--delay", type=float, default=3.0, help="with --words-from asr (default 3)")
-    ap.add_argument("--offline-speed", type=float, default=None, metavar="MINUTES",
-                    help="instead: time Predictor.predict on a WAV of MINUTES of speech-like audio, the state "
-                         "carried and with window_reset=True, three rounds each")
+    ap.add_argument(
+        "--offline-speed",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help="instead: time Predictor.predict on a WAV of MINUTES of speech-like audio, the state "
+        "carried and with window_reset=True, three rounds each",
+    )
     args = ap.parse_args(argv)
 
     p, label = build(args.model)
@@ -149,7 +208,9 @@ def main(argv=None):
         return offline_speed(p, label, args.offline_speed)
     if args.words_from == "asr":
         return live_words_speed(p, label, args.minutes, args.chunk_ms, args.delay)
-    warm = list(p.stream(source(0.05, args.rate, args.chunk_ms, [0.0]), args.rate))  # traced before timing
+    warm = list(
+        p.stream(source(0.05, args.rate, args.chunk_ms, [0.0]), args.rate)
+    )  # traced before timing
     assert warm
     frames_per_chunk = args.chunk_ms // 100
     stamps, rss = [0.0], []
@@ -169,13 +230,25 @@ def main(argv=None):
     wall = time.perf_counter() - t0
     c = compute[:n] * 1000
     report = {
-        "model": label, "backend": __import__("keras").backend.backend(), "minutes": args.minutes,
-        "rate": args.rate, "chunk_ms": args.chunk_ms, "chunks": len(c),
-        "compute_ms": {"p50": round(float(np.percentile(c, 50)), 2), "p99": round(float(np.percentile(c, 99)), 2),
-                       "max": round(float(c.max()), 2), "mean": round(float(c.mean()), 2)},
+        "model": label,
+        "backend": __import__("keras").backend.backend(),
+        "minutes": args.minutes,
+        "rate": args.rate,
+        "chunk_ms": args.chunk_ms,
+        "chunks": len(c),
+        "compute_ms": {
+            "p50": round(float(np.percentile(c, 50)), 2),
+            "p99": round(float(np.percentile(c, 99)), 2),
+            "max": round(float(c.max()), 2),
+            "mean": round(float(c.mean()), 2),
+        },
         "real_time_factor": round(wall / (args.minutes * 60), 4),
-        "rss_mb": {"start": round(rss0, 1), "after_1_min": rss[1] if len(rss) > 1 else None, "end": rss[-1],
-                   "samples_every_minute": rss},
+        "rss_mb": {
+            "start": round(rss0, 1),
+            "after_1_min": rss[1] if len(rss) > 1 else None,
+            "end": rss[-1],
+            "samples_every_minute": rss,
+        },
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "load": os.getloadavg()[0],
     }

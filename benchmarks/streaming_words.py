@@ -23,9 +23,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seed", type=int, default=2026, help="seed of the held-out corpus (default: %(default)s)")
-    p.add_argument("--minutes", type=float, default=2.0, help="minutes of corpus generated (default: %(default)s)")
-    p.add_argument("--delays", default="1,3", help="comma-separated delays in seconds (default: %(default)s)")
+    p.add_argument(
+        "--seed", type=int, default=2026, help="seed of the held-out corpus (default: %(default)s)"
+    )
+    p.add_argument(
+        "--minutes",
+        type=float,
+        default=2.0,
+        help="minutes of corpus generated (default: %(default)s)",
+    )
+    p.add_argument(
+        "--delays", default="1,3", help="comma-separated delays in seconds (default: %(default)s)"
+    )
     args = p.parse_args(argv)
 
     from semser_tf import load_pretrained
@@ -35,25 +44,37 @@ def main(argv=None) -> int:
     from semser_tf.training.evaluate import ccc_np
 
     tmp = Path(tempfile.mkdtemp())
-    generate_corpus(tmp / "c", minutes=args.minutes, seed=args.seed, recipe="real", recording_seconds=40.0)
+    generate_corpus(
+        tmp / "c", minutes=args.minutes, seed=args.seed, recipe="real", recording_seconds=40.0
+    )
     corpus = SEWACorpus(tmp / "c")
     model = load_pretrained(offline=True, progress=False)
     predictor = model.predictor()
     delays = [float(d) for d in args.delays.split(",") if d]
-    names = ["true words", "recognised offline (predict)"] + [f"live, delay {d:g} s" for d in delays] + ["no words"]
+    names = (
+        ["true words", "recognised offline (predict)"]
+        + [f"live, delay {d:g} s" for d in delays]
+        + ["no words"]
+    )
     rows = {k: [] for k in names}
     gold, seconds = [], 0.0
     for rec in corpus.recordings("Test"):
         audio = load_audio(rec.audio_path)
         seconds += len(audio) / 22050
-        chunks = [audio[i:i + 2205] for i in range(0, len(audio), 2205)]
-        out = {"true words": model.predict(rec.audio_path, words=rec.words).values,
-               "recognised offline (predict)": model.predict(rec.audio_path).values}
+        chunks = [audio[i : i + 2205] for i in range(0, len(audio), 2205)]
+        out = {
+            "true words": model.predict(rec.audio_path, words=rec.words).values,
+            "recognised offline (predict)": model.predict(rec.audio_path).values,
+        }
         for d in delays:
             t0 = time.perf_counter()
-            out[f"live, delay {d:g} s"] = np.stack([f.values for f in predictor.stream(chunks, words_from="asr", delay=d)])
-            print(f"{rec.name}: live {d:g} s streamed {len(audio) / 22050:.0f} s in {time.perf_counter() - t0:.1f} s",
-                  flush=True)
+            out[f"live, delay {d:g} s"] = np.stack(
+                [f.values for f in predictor.stream(chunks, words_from="asr", delay=d)]
+            )
+            print(
+                f"{rec.name}: live {d:g} s streamed {len(audio) / 22050:.0f} s in {time.perf_counter() - t0:.1f} s",
+                flush=True,
+            )
         out["no words"] = np.stack([f.values for f in predictor.stream(chunks)])
         m = min(len(rec.labels), *(len(v) for v in out.values()))
         for k in names:
@@ -67,7 +88,9 @@ def main(argv=None) -> int:
     for k in names:
         v = np.concatenate(rows[k])
         c = [ccc_np(g[:, j], v[:, j]) for j in range(g.shape[1])]
-        print(f"| {k} | " + " | ".join(f"{x:.3f}" for x in c) + f" | {np.abs(v - true).mean():.3f} |")
+        print(
+            f"| {k} | " + " | ".join(f"{x:.3f}" for x in c) + f" | {np.abs(v - true).mean():.3f} |"
+        )
     return 0
 
 

@@ -46,9 +46,11 @@ def _recognizer(label: str, model):
     elif label == "whisper-base":
         src = WordSource("asr", recognizer="whisper", whisper_model="base")
     elif label.startswith("whisper:"):
-        src = WordSource("asr", recognizer="whisper", whisper_model=label[len("whisper:"):])
+        src = WordSource("asr", recognizer="whisper", whisper_model=label[len("whisper:") :])
     else:
-        raise SystemExit(f"unknown recogniser {label!r}; expected one of {DEFAULT} or whisper:FOLDER")
+        raise SystemExit(
+            f"unknown recogniser {label!r}; expected one of {DEFAULT} or whisper:FOLDER"
+        )
     return lambda path: src.words(path).words
 
 
@@ -69,12 +71,24 @@ def main(argv=None) -> int:
     from semser_tf.zoo.pretrained import load_pretrained
 
     model = load_pretrained(progress=False)
-    results = {"seed": args.seed, "recordings": args.recordings, "seconds": args.seconds,
-               "machine": machine(), "routes": {}}
+    results = {
+        "seed": args.seed,
+        "recordings": args.recordings,
+        "seconds": args.seconds,
+        "machine": machine(),
+        "routes": {},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "held_out"
-        generate_corpus(root, minutes=args.recordings * args.seconds / 60, seed=args.seed, recipe="real",
-                        recording_seconds=args.seconds, partitions={"Test": 1.0}, progress=False)
+        generate_corpus(
+            root,
+            minutes=args.recordings * args.seconds / 60,
+            seed=args.seed,
+            recipe="real",
+            recording_seconds=args.seconds,
+            partitions={"Test": 1.0},
+            progress=False,
+        )
         recs = SEWACorpus(root, require_labels=()).recordings()
         labels = ["true-words"] + [s for s in args.recognizers.split(",") if s]
         for label in labels:
@@ -96,14 +110,22 @@ def main(argv=None) -> int:
                 pairs.append((" ".join(w.word for w in r.words), [w.word for w in words]))
                 audio_s += len(pred.values) / 10.0  # predictions are 10 Hz over the whole recording
             g, pr = np.concatenate(G), np.concatenate(P)
-            ccc = {t: round(float(ccc_np(pr[:, i], g[:, i])), 3) for i, t in enumerate(model.targets)}
+            ccc = {
+                t: round(float(ccc_np(pr[:, i], g[:, i])), 3) for i, t in enumerate(model.targets)
+            }
             row = {"ccc": ccc, "wer": round(float(corpus_word_error_rate(pairs)), 3)}
             if recognise is not None:
                 row["audio_s_per_cpu_s"] = round(audio_s / max(cpu, 1e-9), 2)
             results["routes"][label] = row
-            print(f"seed {args.seed} {label:26s} CCC {ccc} WER {row['wer']}"
-                  + (f" speed {row['audio_s_per_cpu_s']} audio-s/CPU-s" if recognise is not None else ""),
-                  flush=True)
+            print(
+                f"seed {args.seed} {label:26s} CCC {ccc} WER {row['wer']}"
+                + (
+                    f" speed {row['audio_s_per_cpu_s']} audio-s/CPU-s"
+                    if recognise is not None
+                    else ""
+                ),
+                flush=True,
+            )
     if args.json:
         from semser_tf.io import atomic_write_json
 

@@ -34,9 +34,15 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=40.0)
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--domain-lm", type=int, default=5000)
-    p.add_argument("--encode", action="store_true", help="also the encode mode on recognised segments")
-    p.add_argument("--only", default="", help="run only the routes whose label contains one of these "
-                                              "comma-separated words (e.g. 'true,vocabulary')")
+    p.add_argument(
+        "--encode", action="store_true", help="also the encode mode on recognised segments"
+    )
+    p.add_argument(
+        "--only",
+        default="",
+        help="run only the routes whose label contains one of these "
+        "comma-separated words (e.g. 'true,vocabulary')",
+    )
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import warnings
@@ -53,32 +59,57 @@ def main(argv=None) -> int:
     model = load_pretrained(offline=True)
     with tempfile.TemporaryDirectory(prefix="semser-words-") as tmp:
         root = Path(tmp) / "heldout"
-        generate_corpus(root, minutes=args.recordings * args.seconds / 60.0, seed=args.seed,
-                        recording_seconds=args.seconds, partitions={"Test": 1.0}, progress=False)
-        lm = build_language_model(generate_text_corpus(Path(tmp) / "bg.txt", sentences=args.domain_lm, seed=1),
-                                  Path(tmp) / "bg.arpa")
+        generate_corpus(
+            root,
+            minutes=args.recordings * args.seconds / 60.0,
+            seed=args.seed,
+            recording_seconds=args.seconds,
+            partitions={"Test": 1.0},
+            progress=False,
+        )
+        lm = build_language_model(
+            generate_text_corpus(Path(tmp) / "bg.txt", sentences=args.domain_lm, seed=1),
+            Path(tmp) / "bg.arpa",
+        )
         corpus = SEWACorpus(root, require_labels=())
-        aligner = WordSource("align", on_failure="spread")  # a failing sentence is spread, and counted
+        aligner = WordSource(
+            "align", on_failure="spread"
+        )  # a failing sentence is spread, and counted
         recs = corpus.recordings()
         routes = {
             "true word file": dict(kw=lambda r: {"words": r.words}),
-            "transcript aligned": dict(kw=lambda r: {"words": aligner.words(
-                r.audio_path, transcript=read_transcription(root / "transcriptions" / f"{r.name}.csv")).words}),
+            "transcript aligned": dict(
+                kw=lambda r: {
+                    "words": aligner.words(
+                        r.audio_path,
+                        transcript=read_transcription(root / "transcriptions" / f"{r.name}.csv"),
+                    ).words
+                }
+            ),
             "recognised (general English LM)": dict(kw=lambda r: {"language_model": "general"}),
             "recognised (domain LM)": dict(kw=lambda r: {"language_model": lm}),
-            "recognised (model-vocabulary unigram LM)": dict(kw=lambda r: {"language_model": "vocabulary"}),
+            "recognised (model-vocabulary unigram LM)": dict(
+                kw=lambda r: {"language_model": "vocabulary"}
+            ),
             "no words (zeros)": dict(kw=lambda r: {"words_from": "none"}),
         }
         if args.encode:
-            routes["encode mode, recognised segments"] = dict(kw=lambda r: {"language_model": "general"},
-                                                              mode="encode")
+            routes["encode mode, recognised segments"] = dict(
+                kw=lambda r: {"language_model": "general"}, mode="encode"
+            )
         if args.only:
             keep = [k for k in args.only.split(",") if k]
             routes = {k: v for k, v in routes.items() if any(x in k for x in keep)}
         audio_s = sum(len(r.labels) for r in recs) / 10
-        print(f"{len(recs)} held-out recordings, {audio_s:.0f} s (seed {args.seed}); model {model.name} "
-              f"(semantic mode {model.embedding_mode})")
-        print("| words | " + " | ".join(f"CCC {t}" for t in model.targets) + " | WER | sentences spread | seconds |")
+        print(
+            f"{len(recs)} held-out recordings, {audio_s:.0f} s (seed {args.seed}); model {model.name} "
+            f"(semantic mode {model.embedding_mode})"
+        )
+        print(
+            "| words | "
+            + " | ".join(f"CCC {t}" for t in model.targets)
+            + " | WER | sentences spread | seconds |"
+        )
         print("|---|" + "---:|" * (len(model.targets) + 3))
         for label, spec in routes.items():
             golds, preds, pairs = [], [], []
@@ -98,7 +129,12 @@ def main(argv=None) -> int:
             g, pr = np.concatenate(golds), np.concatenate(preds)
             cccs = [ccc_np(pr[:, i], g[:, i]) for i in range(len(model.targets))]
             wer = corpus_word_error_rate(pairs)
-            print(f"| {label} | " + " | ".join(f"{c:.3f}" for c in cccs) + f" | {wer:.3f} | {spread} | {dt:.0f} |", flush=True)
+            print(
+                f"| {label} | "
+                + " | ".join(f"{c:.3f}" for c in cccs)
+                + f" | {wer:.3f} | {spread} | {dt:.0f} |",
+                flush=True,
+            )
     return 0
 
 

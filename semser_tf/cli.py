@@ -57,8 +57,13 @@ def _document_defaults(parser: argparse.ArgumentParser) -> None:
         if isinstance(action, argparse._SubParsersAction):
             for child in action.choices.values():
                 _document_defaults(child)
-        elif (action.option_strings and action.help and action.help is not argparse.SUPPRESS
-              and "default" not in action.help and action.default not in (None, False, argparse.SUPPRESS)):
+        elif (
+            action.option_strings
+            and action.help
+            and action.help is not argparse.SUPPRESS
+            and "default" not in action.help
+            and action.default not in (None, False, argparse.SUPPRESS)
+        ):
             action.help = f"{action.help} (default: %(default)s)"
         elif action.option_strings and action.help is None:
             if isinstance(action, argparse._StoreTrueAction):

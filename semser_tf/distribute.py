@@ -155,4 +155,3 @@ def make_strategy(name: str | None = "default", devices=None):
             "see docs/scaling.md."
         )
     return tf.distribute.MultiWorkerMirroredStrategy()
-

@@ -31,7 +31,6 @@ from semser_tf.errors import ConfigError, DataError
 from semser_tf.types import WordTiming
 
 
-
 @dataclasses.dataclass
 class Prediction:
     """A time series of predictions: one row per 100 ms frame.
@@ -59,8 +58,12 @@ class Prediction:
         """Write ``time,<target>...`` (and the modality weights if present), atomically."""
         from semser_tf.io import atomic_write_text
 
-        cols = ["time", *self.targets] + (["w_paralinguistic", "w_semantic"] if self.weights is not None else [])
-        data = np.column_stack([self.times, self.values] + ([self.weights] if self.weights is not None else []))
+        cols = ["time", *self.targets] + (
+            ["w_paralinguistic", "w_semantic"] if self.weights is not None else []
+        )
+        data = np.column_stack(
+            [self.times, self.values] + ([self.weights] if self.weights is not None else [])
+        )
         buf = io.StringIO()
         buf.write(",".join(cols) + "\n")
         np.savetxt(buf, data, delimiter=",", fmt=["%.1f"] + ["%.5f"] * (data.shape[1] - 1))
@@ -70,7 +73,9 @@ class Prediction:
         """PNG of the predictions over time (against gold labels when given)."""
         from semser_tf.training.evaluate import plot_recording
 
-        return plot_recording(path, title or "prediction", self.values, gold, self.targets, self.weights)
+        return plot_recording(
+            path, title or "prediction", self.values, gold, self.targets, self.weights
+        )
 
 
 class _WavStream:
@@ -80,7 +85,11 @@ class _WavStream:
         from semser_tf.data.wav_stream import WavStream
 
         self.stream = WavStream(path, SAMPLE_RATE)
-        self.path, self.rate, self.total_in = self.stream.path, self.stream.rate, self.stream.total_in
+        self.path, self.rate, self.total_in = (
+            self.stream.path,
+            self.stream.rate,
+            self.stream.total_in,
+        )
         if self.total_in == 0:
             raise DataError("the WAV file holds no audio", self.path)
         self.total_out = int(math.ceil(self.total_in * SAMPLE_RATE / self.rate))
@@ -163,7 +172,9 @@ class Predictor:
     >>> pred.to_csv("talk.csv"); pred.plot("talk.png")          # doctest: +SKIP
     """
 
-    def __init__(self, model, config=None, frame_features=None, windows_per_call=4, input_format=None):
+    def __init__(
+        self, model, config=None, frame_features=None, windows_per_call=4, input_format=None
+    ):
         import keras
 
         self.model = model
@@ -172,11 +183,15 @@ class Predictor:
         self.windows_per_call = int(windows_per_call)
         self.input_names = [t.name for t in model.inputs]
         shapes = {t.name: tuple(t.shape) for t in model.inputs}
-        self.samples_per_frame = int(shapes["waveform"][-1]) if "waveform" in shapes else SAMPLES_PER_FRAME
+        self.samples_per_frame = (
+            int(shapes["waveform"][-1]) if "waveform" in shapes else SAMPLES_PER_FRAME
+        )
         if self.samples_per_frame not in (SAMPLES_PER_FRAME, 2 * SAMPLES_PER_FRAME):
-            raise DataError(f"model {model.name!r} takes {self.samples_per_frame} waveform samples per frame; the "
-                            f"predictor makes 100 ms frames of {SAMPLES_PER_FRAME} samples at {SAMPLE_RATE} Hz "
-                            f"({2 * SAMPLES_PER_FRAME} with the two speaker slots)")
+            raise DataError(
+                f"model {model.name!r} takes {self.samples_per_frame} waveform samples per frame; the "
+                f"predictor makes 100 ms frames of {SAMPLES_PER_FRAME} samples at {SAMPLE_RATE} Hz "
+                f"({2 * SAMPLES_PER_FRAME} with the two speaker slots)"
+            )
         self.semantic_dim = int(shapes["semantic"][-1]) if "semantic" in shapes else None
         self.sequence_length = int(getattr(config, "sequence_length", None) or 300)
         model_targets = getattr(model, "targets", None)
@@ -202,10 +217,15 @@ class Predictor:
             return np.zeros((n_frames, dim), np.float32)
         from semser_tf.data.corpus import Recording
 
-        rec = Recording(name=Path(str(audio)).stem if isinstance(audio, (str, Path)) else "audio",
-                        partition="predict",
-                        audio_path=audio if isinstance(audio, (str, Path)) else "<array>",
-                        label_path=None, targets=self.targets, labels=None, words=words)
+        rec = Recording(
+            name=Path(str(audio)).stem if isinstance(audio, (str, Path)) else "audio",
+            partition="predict",
+            audio_path=audio if isinstance(audio, (str, Path)) else "<array>",
+            label_path=None,
+            targets=self.targets,
+            labels=None,
+            words=words,
+        )
         feats = np.asarray(self.frame_features(rec, n_frames), np.float32)
         if feats.shape != (n_frames, dim):
             raise DataError(f"frame features of shape {feats.shape}: expected ({n_frames}, {dim})")
@@ -231,8 +251,16 @@ class Predictor:
 
         return StatefulRunner(self.model, step_model=self.step_model(with_weights))
 
-    def stream(self, chunks, sample_rate=SAMPLE_RATE, words=None, with_weights=True, words_from="none",
-               delay=3.0, recognizer="auto"):
+    def stream(
+        self,
+        chunks,
+        sample_rate=SAMPLE_RATE,
+        words=None,
+        with_weights=True,
+        words_from="none",
+        delay=3.0,
+        recognizer="auto",
+    ):
         """Predictions of live audio, one :class:`~semser_tf.streaming.StreamFrame` per
         100 ms frame, yielded as soon as the frame's samples have arrived.
 
@@ -272,9 +300,18 @@ class Predictor:
             from semser_tf.semantic.words.live import LiveWords
 
             # utterances cut at `delay` s at most, so that a frame's words come before it times out
-            live = recognizer if isinstance(recognizer, LiveWords) else LiveWords(
-                SAMPLE_RATE, recognizer=recognizer, max_utterance=min(8.0, max(1.0, float(delay))))
-        return stream_predictions(self, chunks, sample_rate, words, with_weights, live_words=live, delay=delay)
+            live = (
+                recognizer
+                if isinstance(recognizer, LiveWords)
+                else LiveWords(
+                    SAMPLE_RATE,
+                    recognizer=recognizer,
+                    max_utterance=min(8.0, max(1.0, float(delay))),
+                )
+            )
+        return stream_predictions(
+            self, chunks, sample_rate, words, with_weights, live_words=live, delay=delay
+        )
 
     def _window_inputs(self, stream, semantic, ks, batch):
         """Inputs of windows ``ks`` (a fixed batch of ``batch`` rows: no retracing)."""
@@ -288,13 +325,20 @@ class Predictor:
         if semantic is not None:
             sem = np.zeros((batch, T, semantic.shape[1]), np.float32)
             for i, k in enumerate(ks):
-                part = semantic[k * T:(k + 1) * T]
-                sem[i, :len(part)] = part
+                part = semantic[k * T : (k + 1) * T]
+                sem[i, : len(part)] = part
             x["semantic"] = sem
         return x
 
-    def predict(self, audio, words=None, sample_rate=None, with_weights=True, progress=False,
-                window_reset=False) -> Prediction:
+    def predict(
+        self,
+        audio,
+        words=None,
+        sample_rate=None,
+        with_weights=True,
+        progress=False,
+        window_reset=False,
+    ) -> Prediction:
         """Predictions for a whole file (or array), streamed window by window.
 
         The windows (``sequence_length`` frames) are predicted one after another with the
@@ -319,13 +363,20 @@ class Predictor:
         duration = stream.total_out / SAMPLE_RATE
         late = [w for w in words if w.start > duration + 0.1]
         if late:
-            raise DataError(f"word {late[0].word!r} starts at {late[0].start:.2f} s, after the end of the "
-                            f"audio ({duration:.2f} s)", audio if isinstance(audio, (str, Path)) else None)
+            raise DataError(
+                f"word {late[0].word!r} starts at {late[0].start:.2f} s, after the end of the "
+                f"audio ({duration:.2f} s)",
+                audio if isinstance(audio, (str, Path)) else None,
+            )
         semantic = self._semantic(audio, words, n_frames)
         T = self.sequence_length
         n_windows = int(math.ceil(n_frames / T))
         values = np.zeros((n_windows * T, len(self.targets)), np.float32)
-        weights = np.zeros((n_windows * T, 2), np.float32) if (with_weights and self._weights_model) else None
+        weights = (
+            np.zeros((n_windows * T, 2), np.float32)
+            if (with_weights and self._weights_model)
+            else None
+        )
         B = self.windows_per_call
         run = None if window_reset else self.runner(weights is not None)
         if progress:
@@ -346,10 +397,13 @@ class Predictor:
             else:
                 out, w = self.model.predict_on_batch(x), None
             if weights is not None:
-                weights[first * T:(first + len(ks)) * T] = np.asarray(w[:len(ks)]).reshape(-1, 2)
-            values[first * T:(first + len(ks)) * T] = np.asarray(out[:len(ks)]).reshape(-1, len(self.targets))
+                weights[first * T : (first + len(ks)) * T] = np.asarray(w[: len(ks)]).reshape(-1, 2)
+            values[first * T : (first + len(ks)) * T] = np.asarray(out[: len(ks)]).reshape(
+                -1, len(self.targets)
+            )
             if bar:
                 bar.update(first + len(ks))
         times = np.arange(n_frames) / FRAME_RATE
-        return Prediction(times, values[:n_frames], self.targets,
-                          None if weights is None else weights[:n_frames])
+        return Prediction(
+            times, values[:n_frames], self.targets, None if weights is None else weights[:n_frames]
+        )

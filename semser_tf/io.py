@@ -28,8 +28,10 @@ from semser_tf.errors import ConfigError
 OWNER_MARKER = ".semser-owner.json"
 """The marker file a command writes into each folder it creates: ``{"kind": ..., "created": ...}``."""
 
-_KIND_MARKERS = {"run": ("run.json", "kind", "semser-run"),
-                 "corpus": ("corpus.json", "generator", "semser_tf.data.synthetic")}
+_KIND_MARKERS = {
+    "run": ("run.json", "kind", "semser-run"),
+    "corpus": ("corpus.json", "generator", "semser_tf.data.synthetic"),
+}
 """Older markers that also prove ownership: a training run's ``run.json`` (kind
 ``semser-run``), a generated corpus's ``corpus.json`` (generator ``semser_tf.data.synthetic``)."""
 
@@ -96,7 +98,9 @@ def atomic_write_text(path, text: str) -> Path:
 
 def atomic_write_json(path, obj) -> Path:
     """Write ``obj`` as indented, key-sorted JSON (NumPy scalars and arrays allowed)."""
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
+    return atomic_write_text(
+        path, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n"
+    )
 
 
 def atomic_write_csv(path, rows: list[dict], fieldnames=None) -> Path:
@@ -196,7 +200,11 @@ def check_replaceable(path, kind: str, *, inputs=(), option: str = "--overwrite"
         return
     found = owned_kind(path)
     if found != kind:
-        what = "a folder this package did not create" if found is None else f"a {found} folder, not a {kind}"
+        what = (
+            "a folder this package did not create"
+            if found is None
+            else f"a {found} folder, not a {kind}"
+        )
         raise ConfigError(
             f"{path}: refusing to replace {what} (no {OWNER_MARKER} of kind {kind!r}) with {option}; "
             "choose a new output folder or remove it yourself"
@@ -229,9 +237,11 @@ def check_outputs(outputs: dict, inputs: dict) -> None:
                 )
         if Path(out).is_dir():
             raise ConfigError(f"{name} {out}: is a folder; expected a file path")
-        for other_name, other in outs[i + 1:]:
+        for other_name, other in outs[i + 1 :]:
             if _resolved(out) == _resolved(other):
-                raise ConfigError(f"{name} and {other_name} are the same file {out}; choose two paths")
+                raise ConfigError(
+                    f"{name} and {other_name} are the same file {out}; choose two paths"
+                )
 
 
 def _same_file(a, b) -> bool:

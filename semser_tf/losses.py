@@ -45,8 +45,9 @@ def ccc_per_target(y_true, y_pred, sample_weight=None):
     n = n + _EPS
     mt, mp = st / n, sp / n
     dt, dp = t - mt, p - mp
-    vt, vp, cov = replica_sum([ops.sum(w * dt * dt, axis=0), ops.sum(w * dp * dp, axis=0),
-                               ops.sum(w * dt * dp, axis=0)])
+    vt, vp, cov = replica_sum(
+        [ops.sum(w * dt * dt, axis=0), ops.sum(w * dp * dp, axis=0), ops.sum(w * dt * dp, axis=0)]
+    )
     vt, vp, cov = vt / n, vp / n, cov / n
     return 2.0 * cov / (vt + vp + ops.square(mt - mp) + _EPS)
 

@@ -39,7 +39,9 @@ class CCC(keras.metrics.Metric):
 
     def __init__(self, target=None, name="ccc", **kwargs):
         super().__init__(name=name, **kwargs)
-        if target is not None and (isinstance(target, bool) or not isinstance(target, int) or target < 0):
+        if target is not None and (
+            isinstance(target, bool) or not isinstance(target, int) or target < 0
+        ):
             raise ValueError(f"CCC: target must be None or a non-negative index, got {target!r}.")
         self.target = target
         self._n_targets = None
@@ -52,8 +54,13 @@ class CCC(keras.metrics.Metric):
         # metric variable from Python: 24 variables for the four CCC metrics cost ~12 ms
         # per call on the GPU host, docs/benchmarks.md).
         # Every replica holds the same (global) state: read the first, never sum them.
-        self.moments = self.add_variable(shape=(6, n_targets), initializer="zeros", name="moments",
-                                         dtype="float32", aggregation="only_first_replica")
+        self.moments = self.add_variable(
+            shape=(6, n_targets),
+            initializer="zeros",
+            name="moments",
+            dtype="float32",
+            aggregation="only_first_replica",
+        )
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
@@ -62,7 +69,9 @@ class CCC(keras.metrics.Metric):
         if self._n_targets is None:
             self._create(n_targets)
         elif n_targets != self._n_targets:
-            raise ValueError(f"CCC ({self.name}): {n_targets} targets, but {self._n_targets} before.")
+            raise ValueError(
+                f"CCC ({self.name}): {n_targets} targets, but {self._n_targets} before."
+            )
         t = ops.reshape(y_true, (-1, n_targets))
         p = ops.reshape(y_pred, (-1, n_targets))
         if sample_weight is None:
@@ -71,14 +80,24 @@ class CCC(keras.metrics.Metric):
             w = ops.reshape(ops.cast(sample_weight, "float32"), (-1, 1))
         # Under a tf.distribute strategy the batch's moments are all-reduced over the
         # replicas (replica_sum), so every replica merges the same global batch.
-        nb, st_b, sp_b = replica_sum([ops.sum(w, axis=0) * ops.ones((n_targets,), "float32"),
-                                      ops.sum(w * t, axis=0), ops.sum(w * p, axis=0)])
+        nb, st_b, sp_b = replica_sum(
+            [
+                ops.sum(w, axis=0) * ops.ones((n_targets,), "float32"),
+                ops.sum(w * t, axis=0),
+                ops.sum(w * p, axis=0),
+            ]
+        )
         safe_nb = ops.maximum(nb, _EPS)
         mt_b = st_b / safe_nb
         mp_b = sp_b / safe_nb
         dt, dp = t - mt_b, p - mp_b
-        m2t_b, m2p_b, c_b = replica_sum([ops.sum(w * dt * dt, axis=0), ops.sum(w * dp * dp, axis=0),
-                                         ops.sum(w * dt * dp, axis=0)])
+        m2t_b, m2p_b, c_b = replica_sum(
+            [
+                ops.sum(w * dt * dt, axis=0),
+                ops.sum(w * dp * dp, axis=0),
+                ops.sum(w * dt * dp, axis=0),
+            ]
+        )
 
         m = self.moments.value
         na, mean_t, mean_p, m2_t, m2_p, co = (m[i] for i in range(6))
@@ -88,14 +107,18 @@ class CCC(keras.metrics.Metric):
         delta_p = mp_b - mean_p
         frac = nb / safe_n
         cross = na * frac  # na * nb / n
-        self.moments.assign(ops.stack([
-            n,
-            mean_t + delta_t * frac,
-            mean_p + delta_p * frac,
-            m2_t + m2t_b + delta_t * delta_t * cross,
-            m2_p + m2p_b + delta_p * delta_p * cross,
-            co + c_b + delta_t * delta_p * cross,
-        ]))
+        self.moments.assign(
+            ops.stack(
+                [
+                    n,
+                    mean_t + delta_t * frac,
+                    mean_p + delta_p * frac,
+                    m2_t + m2t_b + delta_t * delta_t * cross,
+                    m2_p + m2p_b + delta_p * delta_p * cross,
+                    co + c_b + delta_t * delta_p * cross,
+                ]
+            )
+        )
 
     def result_per_target(self):
         """CCC of each target, (targets,)."""

@@ -23,7 +23,9 @@ FORMATS = {"s16le": ("<i2", 32768.0), "f32le": ("<f4", 1.0)}
 
 def _chunk_ms(value) -> int:
     if value < 100 or value % 100:
-        raise ConfigError(f"--chunk-ms {value}: expected a positive multiple of 100 (ms; one frame is 100 ms)")
+        raise ConfigError(
+            f"--chunk-ms {value}: expected a positive multiple of 100 (ms; one frame is 100 ms)"
+        )
     return int(value)
 
 
@@ -45,8 +47,10 @@ def pcm_chunks(stream, rate: int, chunk_ms: int, fmt: str = "s16le"):
                 break
             buf += part
         if len(buf) % width:
-            raise DataError(f"standard input ended with {len(buf) % width} byte(s) of an incomplete sample: "
-                            f"--format {fmt} has {width}-byte samples (the complete frames before it were written)")
+            raise DataError(
+                f"standard input ended with {len(buf) % width} byte(s) of an incomplete sample: "
+                f"--format {fmt} has {width}-byte samples (the complete frames before it were written)"
+            )
         if buf:
             yield np.frombuffer(bytes(buf), dtype).astype(np.float32) / scale
         if len(buf) < want:
@@ -74,9 +78,11 @@ def import_sounddevice():
     try:
         import sounddevice
     except (ImportError, OSError) as err:
-        raise ConfigError(f"--mic needs the optional 'sounddevice' package (and PortAudio); it cannot be imported "
-                          f"here ({err}); install it with 'pip install sounddevice', or pipe audio into "
-                          "'semser stream -' (e.g. arecord -f S16_LE -r 22050 -c 1 -t raw | semser stream -)") from None
+        raise ConfigError(
+            f"--mic needs the optional 'sounddevice' package (and PortAudio); it cannot be imported "
+            f"here ({err}); install it with 'pip install sounddevice', or pipe audio into "
+            "'semser stream -' (e.g. arecord -f S16_LE -r 22050 -c 1 -t raw | semser stream -)"
+        ) from None
     return sounddevice
 
 
@@ -98,7 +104,9 @@ class LineWriter:
 
     def __init__(self, out, targets, weights: bool, csv: bool):
         self.out, self.targets, self.csv = out, tuple(targets), csv
-        self.columns = ["time", *self.targets] + (["w_paralinguistic", "w_semantic"] if weights else [])
+        self.columns = ["time", *self.targets] + (
+            ["w_paralinguistic", "w_semantic"] if weights else []
+        )
         self.header = csv
 
     def write(self, frame):
@@ -123,34 +131,53 @@ def _stream(args):
 
     chunk_ms = _chunk_ms(args.chunk_ms)
     if (args.source is None) == (not args.mic):
-        raise ConfigError("give a SOURCE (a WAV file, or - for raw PCM on standard input) or --mic, not both")
+        raise ConfigError(
+            "give a SOURCE (a WAV file, or - for raw PCM on standard input) or --mic, not both"
+        )
     rate = args.rate
     try:
         frame_samples(rate)
     except ConfigError:
-        raise ConfigError(f"--rate {rate}: expected a positive multiple of 10 Hz (100 ms must be a whole "
-                          "number of samples), e.g. 16000, 22050, 44100") from None
+        raise ConfigError(
+            f"--rate {rate}: expected a positive multiple of 10 Hz (100 ms must be a whole "
+            "number of samples), e.g. 16000, 22050, 44100"
+        ) from None
     if args.mic:
         import_sounddevice()
     if args.source not in (None, "-") and not os.path.isfile(args.source):
-        raise DataError("audio file not found (SOURCE: a WAV file, or - for standard input)", args.source)
+        raise DataError(
+            "audio file not found (SOURCE: a WAV file, or - for standard input)", args.source
+        )
     m = load_pretrained(args.model, offline=args.offline, progress=False)
     p = m.predictor(args.mode)
     if args.words is not None and args.words_from == "asr":
-        raise ConfigError("--words and --words-from asr: give the words up front or recognise them live, not both")
+        raise ConfigError(
+            "--words and --words-from asr: give the words up front or recognise them live, not both"
+        )
     if args.words is None and m.uses_words and args.words_from == "none":
-        print("semser stream: no --words: the semantic input is zero (the voice alone); --words-from asr "
-              "recognises the words live", file=sys.stderr)
+        print(
+            "semser stream: no --words: the semantic input is zero (the voice alone); --words-from asr "
+            "recognises the words live",
+            file=sys.stderr,
+        )
     live = None
     if args.words_from == "asr" and m.uses_words:
         from semser_tf.semantic.words.live import LiveWords
 
-        live = LiveWords(SAMPLE_RATE, recognizer=args.recognizer, max_utterance=min(8.0, max(1.0, args.delay)))
+        live = LiveWords(
+            SAMPLE_RATE, recognizer=args.recognizer, max_utterance=min(8.0, max(1.0, args.delay))
+        )
         live.warm_up()  # the recogniser's model is loaded now, not at the first utterance
     # the first call traces the step model: done now, not on the first chunk
     run = p.runner()
-    run.step({name: np.zeros((1, 1, p.samples_per_frame if name == "waveform" else p.semantic_dim), np.float32)
-              for name in p.input_names})
+    run.step(
+        {
+            name: np.zeros(
+                (1, 1, p.samples_per_frame if name == "waveform" else p.semantic_dim), np.float32
+            )
+            for name in p.input_names
+        }
+    )
     if args.mic:
         chunks, sr = mic_chunks(rate, chunk_ms), rate
     elif args.source == "-":
@@ -172,42 +199,90 @@ def _stream(args):
 
 
 def register(sub):
-    p = sub.add_parser("stream", help="live predictions, one line per 100 ms frame, of a WAV file, raw PCM on "
-                                      "standard input (-) or a microphone (--mic)")
-    p.add_argument("source", nargs="?", default=None,
-                   help="a WAV file (streamed as fast as possible, or at real-time pace with --realtime), or - "
-                        "for raw mono PCM on standard input (--format, --rate), e.g. from arecord or sox")
-    p.add_argument("--mic", action="store_true",
-                   help="read the default microphone (needs the optional sounddevice package) instead of SOURCE "
-                        "(default: off)")
-    p.add_argument("--model", default=None, help="zoo name, entry path or run folder (default: bundled)")
-    p.add_argument("--words", default=None,
-                   help="word timings file (start;end;word) known up front: exact semantic input (default: none, "
-                        "the semantic input is zero: the voice alone)")
-    p.add_argument("--words-from", default="none", choices=("none", "asr"),
-                   help="none: the --words given, else zeros; asr: words recognised live, utterance by utterance "
-                        "(cut at 0.3 s pauses), each frame held until its words are known or --delay s have "
-                        "passed (default: %(default)s)")
-    p.add_argument("--delay", type=float, default=3.0,
-                   help="with --words-from asr: the most seconds a prediction waits for its words "
-                        "(default: %(default)s)")
-    p.add_argument("--recognizer", default="auto", choices=("auto", "whisper", "pocketsphinx"),
-                   help="with --words-from asr: auto (whisper when installed), whisper or pocketsphinx "
-                        "(default: %(default)s)")
-    p.add_argument("--mode", default=None,
-                   help="semantic features: lookup or text (default: the model's; encode is not streamed)")
-    p.add_argument("--chunk-ms", type=int, default=100,
-                   help="milliseconds of audio per chunk read, a multiple of 100 (default: 100)")
-    p.add_argument("--rate", type=int, default=22050,
-                   help="sample rate in Hz of standard input or the microphone, a multiple of 10; resampled to "
-                        "22050 as it comes (default: 22050; a WAV file's own rate is read from it)")
-    p.add_argument("--format", default="s16le", choices=tuple(FORMATS),
-                   help="raw PCM on standard input: s16le (16-bit little-endian) or f32le (32-bit float "
-                        "little-endian), mono (default: s16le)")
-    p.add_argument("--realtime", action="store_true",
-                   help="read a WAV SOURCE at real-time pace, one chunk per chunk duration (default: off, as "
-                        "fast as possible)")
-    p.add_argument("--csv", action="store_true",
-                   help="CSV with a header instead of JSON lines (default: off, JSON lines)")
+    p = sub.add_parser(
+        "stream",
+        help="live predictions, one line per 100 ms frame, of a WAV file, raw PCM on "
+        "standard input (-) or a microphone (--mic)",
+    )
+    p.add_argument(
+        "source",
+        nargs="?",
+        default=None,
+        help="a WAV file (streamed as fast as possible, or at real-time pace with --realtime), or - "
+        "for raw mono PCM on standard input (--format, --rate), e.g. from arecord or sox",
+    )
+    p.add_argument(
+        "--mic",
+        action="store_true",
+        help="read the default microphone (needs the optional sounddevice package) instead of SOURCE "
+        "(default: off)",
+    )
+    p.add_argument(
+        "--model", default=None, help="zoo name, entry path or run folder (default: bundled)"
+    )
+    p.add_argument(
+        "--words",
+        default=None,
+        help="word timings file (start;end;word) known up front: exact semantic input (default: none, "
+        "the semantic input is zero: the voice alone)",
+    )
+    p.add_argument(
+        "--words-from",
+        default="none",
+        choices=("none", "asr"),
+        help="none: the --words given, else zeros; asr: words recognised live, utterance by utterance "
+        "(cut at 0.3 s pauses), each frame held until its words are known or --delay s have "
+        "passed (default: %(default)s)",
+    )
+    p.add_argument(
+        "--delay",
+        type=float,
+        default=3.0,
+        help="with --words-from asr: the most seconds a prediction waits for its words "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--recognizer",
+        default="auto",
+        choices=("auto", "whisper", "pocketsphinx"),
+        help="with --words-from asr: auto (whisper when installed), whisper or pocketsphinx "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--mode",
+        default=None,
+        help="semantic features: lookup or text (default: the model's; encode is not streamed)",
+    )
+    p.add_argument(
+        "--chunk-ms",
+        type=int,
+        default=100,
+        help="milliseconds of audio per chunk read, a multiple of 100 (default: 100)",
+    )
+    p.add_argument(
+        "--rate",
+        type=int,
+        default=22050,
+        help="sample rate in Hz of standard input or the microphone, a multiple of 10; resampled to "
+        "22050 as it comes (default: 22050; a WAV file's own rate is read from it)",
+    )
+    p.add_argument(
+        "--format",
+        default="s16le",
+        choices=tuple(FORMATS),
+        help="raw PCM on standard input: s16le (16-bit little-endian) or f32le (32-bit float "
+        "little-endian), mono (default: s16le)",
+    )
+    p.add_argument(
+        "--realtime",
+        action="store_true",
+        help="read a WAV SOURCE at real-time pace, one chunk per chunk duration (default: off, as "
+        "fast as possible)",
+    )
+    p.add_argument(
+        "--csv",
+        action="store_true",
+        help="CSV with a header instead of JSON lines (default: off, JSON lines)",
+    )
     p.add_argument("--offline", action="store_true", help="never download the model (default: off)")
     p.set_defaults(func=_stream)

@@ -39,7 +39,13 @@ import numpy as np
 from semser_tf.constants import FRAME_RATE, SAMPLE_RATE, SAMPLES_PER_FRAME
 from semser_tf.errors import ConfigError, DataError
 
-__all__ = ["StreamFrame", "StreamResampler", "checked_chunks", "stream_predictions", "frame_samples"]
+__all__ = [
+    "StreamFrame",
+    "StreamResampler",
+    "checked_chunks",
+    "stream_predictions",
+    "frame_samples",
+]
 
 
 @dataclasses.dataclass
@@ -70,11 +76,17 @@ class StreamFrame:
 
 def frame_samples(sample_rate) -> int:
     """Input samples per 100 ms frame at ``sample_rate`` (a ``ConfigError`` unless whole)."""
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+    if (
+        isinstance(sample_rate, bool)
+        or not isinstance(sample_rate, (int, np.integer))
+        or sample_rate <= 0
+    ):
         raise ConfigError(f"sample rate {sample_rate!r}: expected a positive integer in Hz")
     if sample_rate % FRAME_RATE:
-        raise ConfigError(f"sample rate {sample_rate} Hz: 100 ms is not a whole number of samples; "
-                          "expected a rate that is a multiple of 10 Hz (e.g. 16000, 22050, 44100, 48000)")
+        raise ConfigError(
+            f"sample rate {sample_rate} Hz: 100 ms is not a whole number of samples; "
+            "expected a rate that is a multiple of 10 Hz (e.g. 16000, 22050, 44100, 48000)"
+        )
     return int(sample_rate) // FRAME_RATE
 
 
@@ -114,12 +126,14 @@ class StreamResampler:
         # buf_start is a multiple of `down`, so the buffer's first output is a whole index
         y = resample(self.buf, self.rate_in, self.rate_out)
         first = self.buf_start * self.up // self.down
-        out = np.asarray(y[self.o_done - first: stop - first], np.float32)
+        out = np.asarray(y[self.o_done - first : stop - first], np.float32)
         self.o_done = stop
-        keep = self.o_done * self.down // self.up - self.lookahead - 1  # left context of the next output
+        keep = (
+            self.o_done * self.down // self.up - self.lookahead - 1
+        )  # left context of the next output
         keep -= keep % self.down
         if keep > self.buf_start:
-            self.buf = self.buf[keep - self.buf_start:]
+            self.buf = self.buf[keep - self.buf_start :]
             self.buf_start = keep
         return out
 
@@ -160,10 +174,14 @@ def checked_chunks(chunks, sample_rate: int):
         if x.ndim == 2:
             x = x.mean(axis=1)
         if x.ndim != 1:
-            raise DataError(f"chunk {n_chunk} of shape {x.shape}: expected (samples,) or (samples, channels)")
+            raise DataError(
+                f"chunk {n_chunk} of shape {x.shape}: expected (samples,) or (samples, channels)"
+            )
         if ended_short is not None:
-            raise DataError(f"chunk {ended_short[0]} has {ended_short[1]} samples, not a multiple of the 100 ms "
-                            f"frame ({per_chunk} samples at {sample_rate} Hz); only the last chunk may be shorter")
+            raise DataError(
+                f"chunk {ended_short[0]} has {ended_short[1]} samples, not a multiple of the 100 ms "
+                f"frame ({per_chunk} samples at {sample_rate} Hz); only the last chunk may be shorter"
+            )
         if len(x) % per_chunk:
             ended_short = (n_chunk, len(x))
         if not len(x):
@@ -181,16 +199,25 @@ def _semantic_table(predictor, words):
         return np.zeros((0, predictor.semantic_dim), np.float32)
     from semser_tf.semantic.frame_features import frame_spans
 
-    n = max(frame_spans(w.start, w.end, 10 ** 9)[1] for w in words) + 1
+    n = max(frame_spans(w.start, w.end, 10**9)[1] for w in words) + 1
     try:
         return predictor._semantic(None, words, n)
     except (OSError, DataError) as err:
-        raise ConfigError(f"streaming: the semantic features {predictor.frame_features!r} could not be made "
-                          f"from the words alone ({err}); stream with the lookup or text mode") from None
+        raise ConfigError(
+            f"streaming: the semantic features {predictor.frame_features!r} could not be made "
+            f"from the words alone ({err}); stream with the lookup or text mode"
+        ) from None
 
 
-def stream_predictions(predictor, chunks, sample_rate: int = SAMPLE_RATE, words=None, with_weights: bool = True,
-                       live_words=None, delay: float = 3.0):
+def stream_predictions(
+    predictor,
+    chunks,
+    sample_rate: int = SAMPLE_RATE,
+    words=None,
+    with_weights: bool = True,
+    live_words=None,
+    delay: float = 3.0,
+):
     """The generator behind :meth:`semser_tf.inference.Predictor.stream` (see there)."""
     from semser_tf.inference import read_words_arg
 
@@ -202,7 +229,9 @@ def stream_predictions(predictor, chunks, sample_rate: int = SAMPLE_RATE, words=
         if "semantic" not in predictor.input_names:
             live_words = None  # the voice-only model needs no words
         elif not delay >= 0:
-            raise ConfigError(f"delay {delay!r}: expected seconds >= 0 a frame may wait for its words")
+            raise ConfigError(
+                f"delay {delay!r}: expected seconds >= 0 a frame may wait for its words"
+            )
     if live_words is not None:
         yield from _stream_live(predictor, chunks, sample_rate, with_weights, live_words, delay)
         return
@@ -219,26 +248,27 @@ def stream_predictions(predictor, chunks, sample_rate: int = SAMPLE_RATE, words=
         x = {}
         if "waveform" in predictor.input_names:
             wav = np.zeros((1, k, predictor.samples_per_frame), np.float32)
-            wav[0, :, :spf] = block[:k * spf].reshape(k, spf)
+            wav[0, :, :spf] = block[: k * spf].reshape(k, spf)
             x["waveform"] = wav
         if table is not None:
             sem = np.zeros((1, k, table.shape[1]), np.float32)
-            part = table[index:index + k]
-            sem[0, :len(part)] = part
+            part = table[index : index + k]
+            sem[0, : len(part)] = part
             x["semantic"] = sem
         out = run.step(x)
         w = out.get("modality_weights")
         for j in range(k):
-            yield StreamFrame(index, index / FRAME_RATE, out["emotion"][0, j],
-                              None if w is None else w[0, j])
+            yield StreamFrame(
+                index, index / FRAME_RATE, out["emotion"][0, j], None if w is None else w[0, j]
+            )
             index += 1
 
     for x, received in checked_chunks(chunks, sample_rate):
         pending = np.concatenate([pending, resampler.push(x)])
         if len(pending) >= spf:
             k = len(pending) // spf
-            yield from frames(pending[:k * spf])
-            pending = pending[k * spf:]
+            yield from frames(pending[: k * spf])
+            pending = pending[k * spf :]
     pending = np.concatenate([pending, resampler.flush()])
     if len(pending):
         k = -(-len(pending) // spf)
@@ -254,9 +284,9 @@ def _stream_live(predictor, chunks, sample_rate, with_weights, live, delay):
     spf = SAMPLES_PER_FRAME
     dim = predictor.semantic_dim
     pending = np.zeros(0, np.float32)  # resampled samples not yet cut into frames
-    held: list[np.ndarray] = []        # frames cut, waiting for their words
-    first_held = 0                     # index of held[0]
-    known: list = []                   # final words not wholly before first_held
+    held: list[np.ndarray] = []  # frames cut, waiting for their words
+    first_held = 0  # index of held[0]
+    known: list = []  # final words not wholly before first_held
 
     def emit(k):
         nonlocal first_held, known
@@ -274,8 +304,12 @@ def _stream_live(predictor, chunks, sample_rate, with_weights, live, delay):
         out = run.step(x)
         w = out.get("modality_weights")
         for j in range(k):
-            yield StreamFrame(first_held + j, (first_held + j) / FRAME_RATE, out["emotion"][0, j],
-                              None if w is None else w[0, j])
+            yield StreamFrame(
+                first_held + j,
+                (first_held + j) / FRAME_RATE,
+                out["emotion"][0, j],
+                None if w is None else w[0, j],
+            )
         first_held += k
         known = [w for w in known if w.end > first_held / FRAME_RATE]
 
@@ -296,8 +330,8 @@ def _stream_live(predictor, chunks, sample_rate, with_weights, live, delay):
         known.extend(live.take())
         pending = np.concatenate([pending, y])
         k = len(pending) // spf
-        held.extend(pending[:k * spf].reshape(k, spf))
-        pending = pending[k * spf:]
+        held.extend(pending[: k * spf].reshape(k, spf))
+        pending = pending[k * spf :]
         k = ready(received / sample_rate)
         if k:
             yield from emit(k)

@@ -33,8 +33,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 NAME = "semser-synthetic-attention"
 COMPACT = {  # small enough to ship (about 0.2 M parameters), same architecture as the paper
-    "conv_filters": [16, 32, 64], "fusion_units": 128, "stream_units": 64, "lstm_units": 64,
-    "sequence_length": 100, "batch_size": 16, "learning_rate": 0.001, "semantic_dim": 50,
+    "conv_filters": [16, 32, 64],
+    "fusion_units": 128,
+    "stream_units": 64,
+    "lstm_units": 64,
+    "sequence_length": 100,
+    "batch_size": 16,
+    "learning_rate": 0.001,
+    "semantic_dim": 50,
 }
 
 
@@ -58,10 +64,12 @@ def semser(*args, log):
     return seconds
 
 
-DESCRIPTION = ("Attention variant (compact) trained on the project's synthetic eSpeak NG corpus of "
-               "real English sentences, with GloVe 6B 50-d word features (Speech2Vec aligned onto GloVe as the "
-               "fallback), the semantic input masked where no word is spoken and waveform dropout 0.7 in "
-               "training; the default of load_pretrained() and make demo.")
+DESCRIPTION = (
+    "Attention variant (compact) trained on the project's synthetic eSpeak NG corpus of "
+    "real English sentences, with GloVe 6B 50-d word features (Speech2Vec aligned onto GloVe as the "
+    "fallback), the semantic input masked where no word is spoken and waveform dropout 0.7 in "
+    "training; the default of load_pretrained() and make demo."
+)
 
 
 def publish_preset(pretrained, out, version, training=None, description=DESCRIPTION):
@@ -72,8 +80,16 @@ def publish_preset(pretrained, out, version, training=None, description=DESCRIPT
 
     with tempfile.TemporaryDirectory(dir=Path(out).parent) as tmp:
         preset = pretrained.save_to_preset(Path(tmp) / "preset")
-        return publish_run(preset, NAME, out, version=version, description=description, license="BSD-3-Clause",
-                           training=training, overwrite=True)
+        return publish_run(
+            preset,
+            NAME,
+            out,
+            version=version,
+            description=description,
+            license="BSD-3-Clause",
+            training=training,
+            overwrite=True,
+        )
 
 
 def convert(out, version):
@@ -83,78 +99,184 @@ def convert(out, version):
 
     entry = get_entry(str(Path(out) / "entry.json"))
     pretrained = load_pretrained(str(Path(out) / "entry.json"), offline=True)
-    path = publish_preset(pretrained, out, version, training=entry.training, description=entry.description)
+    path = publish_preset(
+        pretrained, out, version, training=entry.training, description=entry.description
+    )
     print(f"wrote {_shown(path)}")
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--work", default=str(REPO / "corpora" / "zoo-build"))
     p.add_argument("--minutes", type=float, default=60.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--s2v-epochs", type=int, default=20)
     p.add_argument("--align", default="supervised", choices=("supervised", "unsupervised"))
-    p.add_argument("--mode", default="text", choices=("lookup", "text", "encode"),
-                   help="semantic frame features (see docs/semantic.md); 'text' by default: the GloVe "
-                        "vector of each word; the aligned speech vectors do not carry sentiment (docs/results.md)")
+    p.add_argument(
+        "--mode",
+        default="text",
+        choices=("lookup", "text", "encode"),
+        help="semantic frame features (see docs/semantic.md); 'text' by default: the GloVe "
+        "vector of each word; the aligned speech vectors do not carry sentiment (docs/results.md)",
+    )
     p.add_argument("--out", default=str(REPO / "zoo" / NAME))
     p.add_argument("--version", default="2.1.0")
-    p.add_argument("--reuse-embeddings", action="store_true",
-                   help="keep WORK/embeddings/aligned when it exists (Speech2Vec and the alignment are not re-run)")
-    p.add_argument("--convert", action="store_true", help="re-save the entry in --out as a preset (same weights)")
+    p.add_argument(
+        "--reuse-embeddings",
+        action="store_true",
+        help="keep WORK/embeddings/aligned when it exists (Speech2Vec and the alignment are not re-run)",
+    )
+    p.add_argument(
+        "--convert",
+        action="store_true",
+        help="re-save the entry in --out as a preset (same weights)",
+    )
     args = p.parse_args()
     if args.convert:
         return convert(args.out, args.version)
     import keras
 
-    keras.utils.set_random_seed(args.seed)  # once per run, before anything is built (no library call seeds)
+    keras.utils.set_random_seed(
+        args.seed
+    )  # once per run, before anything is built (no library call seeds)
 
     work = Path(args.work)
     corpus, emb, run = work / "corpus", work / "embeddings", work / "run"
     log: list = []
     if not corpus.exists():
-        semser("synth", corpus, "--minutes", args.minutes, "--seed", args.seed, "--recipe", "real",
-               "--jobs", 2, "--quiet", log=log)
+        semser(
+            "synth",
+            corpus,
+            "--minutes",
+            args.minutes,
+            "--seed",
+            args.seed,
+            "--recipe",
+            "real",
+            "--jobs",
+            2,
+            "--quiet",
+            log=log,
+        )
     emb.mkdir(parents=True, exist_ok=True)
     if args.reuse_embeddings and (emb / "aligned").is_dir():
-        log.append({"command": f"reuse {_shown(emb / 'aligned')} (--reuse-embeddings)", "seconds": 0})
+        log.append(
+            {"command": f"reuse {_shown(emb / 'aligned')} (--reuse-embeddings)", "seconds": 0}
+        )
     else:
-        semser("embed", "speech2vec", "--corpus", corpus, "--partitions", "Train", "--out", emb / "speech2vec",
-               "--dim", 50, "--epochs", args.s2v_epochs, "--seed", args.seed, log=log)
-        semser("embed", "align", "--speech", emb / "speech2vec", "--text", "glove-6b-50d",
-               "--out", emb / "aligned", "--method", args.align, "--seed", args.seed, log=log)
+        semser(
+            "embed",
+            "speech2vec",
+            "--corpus",
+            corpus,
+            "--partitions",
+            "Train",
+            "--out",
+            emb / "speech2vec",
+            "--dim",
+            50,
+            "--epochs",
+            args.s2v_epochs,
+            "--seed",
+            args.seed,
+            log=log,
+        )
+        semser(
+            "embed",
+            "align",
+            "--speech",
+            emb / "speech2vec",
+            "--text",
+            "glove-6b-50d",
+            "--out",
+            emb / "aligned",
+            "--method",
+            args.align,
+            "--seed",
+            args.seed,
+            log=log,
+        )
     sets = [x for k, v in COMPACT.items() for x in ("--set", f"{k}={json.dumps(v)}")]
     if run.exists():
         shutil.rmtree(run)
-    semser("train", corpus, "--variant", "attention", "--out", run, "--embeddings", emb / "aligned",
-           "--embedding-mode", args.mode,
-           "--epochs", args.epochs, "--patience", 8, "--cache-dir", work / "cache", *sets, log=log)
+    semser(
+        "train",
+        corpus,
+        "--variant",
+        "attention",
+        "--out",
+        run,
+        "--embeddings",
+        emb / "aligned",
+        "--embedding-mode",
+        args.mode,
+        "--epochs",
+        args.epochs,
+        "--patience",
+        8,
+        "--cache-dir",
+        work / "cache",
+        *sets,
+        log=log,
+    )
     # the run carries its embeddings, so the entry does
     from semser_tf.semantic.embeddings import AlignedEmbeddings
 
     AlignedEmbeddings.load(emb / "aligned").save(run / "embeddings")
-    semser("evaluate", run, "--corpus", corpus, "--partition", "Test", "--embeddings", emb / "aligned",
-           "--embedding-mode", args.mode,
-           "--cache-dir", work / "cache", "--out", run / "eval_Test", log=log)
+    semser(
+        "evaluate",
+        run,
+        "--corpus",
+        corpus,
+        "--partition",
+        "Test",
+        "--embeddings",
+        emb / "aligned",
+        "--embedding-mode",
+        args.mode,
+        "--cache-dir",
+        work / "cache",
+        "--out",
+        run / "eval_Test",
+        log=log,
+    )
     report = json.loads((run / "report.json").read_text())
     test = json.loads((run / "eval_Test" / "report.json").read_text())["results"]["raw"]
-    report["metrics"].append({"dataset": report["dataset"], "partition": "Test", "ccc": test["ccc"],
-                              "mean": test["mean"]})
-    report["dataset"] = f"synthetic eSpeak NG corpus, real English (generator 2.0, {args.minutes:g} min, seed {args.seed})"
+    report["metrics"].append(
+        {
+            "dataset": report["dataset"],
+            "partition": "Test",
+            "ccc": test["ccc"],
+            "mean": test["mean"],
+        }
+    )
+    report["dataset"] = (
+        f"synthetic eSpeak NG corpus, real English (generator 2.0, {args.minutes:g} min, seed {args.seed})"
+    )
     for m in report["metrics"]:
         m["dataset"] = report["dataset"]
-    report["training"] = {"data": f"{report['dataset']}, Train partition",
-                          "command": "python tools/build_pretrained.py " + " ".join(_shown(a) for a in sys.argv[1:]),
-                          "steps": log}
-    text = json.dumps(report, indent=2).replace(str(REPO) + "/", "")  # no machine paths in the entry
+    report["training"] = {
+        "data": f"{report['dataset']}, Train partition",
+        "command": "python tools/build_pretrained.py " + " ".join(_shown(a) for a in sys.argv[1:]),
+        "steps": log,
+    }
+    text = json.dumps(report, indent=2).replace(
+        str(REPO) + "/", ""
+    )  # no machine paths in the entry
     (run / "report.json").write_text(text)
     from semser_tf.zoo.pretrained import load_run
 
     t0 = time.time()
     path = publish_preset(load_run(run), args.out, args.version, training=report["training"])
-    log.append({"command": f"publish_preset(load_run({_shown(run)!r}), {_shown(args.out)!r})",
-                "seconds": round(time.time() - t0, 1)})
+    log.append(
+        {
+            "command": f"publish_preset(load_run({_shown(run)!r}), {_shown(args.out)!r})",
+            "seconds": round(time.time() - t0, 1),
+        }
+    )
     print(f"wrote {_shown(path)}")
     print(json.dumps(log, indent=1))
 

@@ -42,8 +42,14 @@ import tempfile
 import uuid
 from pathlib import Path
 
-__all__ = ["FetchError", "fetch_package", "fetch_asterisk", "fetch_pocketsphinx_testdata", "prompt_text",
-           "spoken_form"]
+__all__ = [
+    "FetchError",
+    "fetch_package",
+    "fetch_asterisk",
+    "fetch_pocketsphinx_testdata",
+    "prompt_text",
+    "spoken_form",
+]
 
 ASTERISK_VOICE = "en_US_f_Allison"
 
@@ -68,23 +74,30 @@ def fetch_package(name: str, cache_dir) -> Path:
         return dest
     for tool in ("apt-get", "dpkg-deb"):
         if shutil.which(tool) is None:
-            raise FetchError(f"{tool} not found: fetching the Debian package {name!r} needs apt and dpkg")
+            raise FetchError(
+                f"{tool} not found: fetching the Debian package {name!r} needs apt and dpkg"
+            )
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix=f".{name}.") as tmp:
         tmp = Path(tmp)
         os.chmod(tmp, 0o755)  # apt's sandbox user must be able to write the .deb
         try:
-            run = subprocess.run(["apt-get", "download", name], cwd=tmp, capture_output=True, text=True,
-                                 timeout=600)
+            run = subprocess.run(
+                ["apt-get", "download", name], cwd=tmp, capture_output=True, text=True, timeout=600
+            )
         except (OSError, subprocess.TimeoutExpired) as err:
             raise FetchError(f"apt-get download {name} failed: {err}") from err
         debs = sorted(tmp.glob(f"{name}_*.deb"))
         if run.returncode != 0 or not debs:
-            raise FetchError(f"apt-get download {name} failed (exit {run.returncode}): "
-                             f"{(run.stderr or run.stdout).strip()[-400:]}; is the network reachable and "
-                             "'apt-get update' done?")
+            raise FetchError(
+                f"apt-get download {name} failed (exit {run.returncode}): "
+                f"{(run.stderr or run.stdout).strip()[-400:]}; is the network reachable and "
+                "'apt-get update' done?"
+            )
         root = tmp / "root"
-        x = subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(root)], capture_output=True, text=True)
+        x = subprocess.run(
+            ["dpkg-deb", "-x", str(debs[-1]), str(root)], capture_output=True, text=True
+        )
         if x.returncode != 0:
             raise FetchError(f"dpkg-deb -x {debs[-1].name} failed: {x.stderr.strip()[-400:]}")
         (root / ".complete").write_text(debs[-1].name + "\n")
@@ -202,5 +215,5 @@ def spoken_form(text: str) -> str:
         text = text.replace(sym, word)
     text = re.sub(r"\d", lambda m: f" {_DIGITS[int(m.group())]} ", text)
     text = text.replace("-", " ")
-    words = [w.strip(".,;:!?\"()[]{}…") for w in text.split()]
+    words = [w.strip('.,;:!?"()[]{}…') for w in text.split()]
     return " ".join(w.lower() for w in words if w.strip("'"))

@@ -33,8 +33,14 @@ from pathlib import Path
 import numpy as np
 
 COMPACT = {  # tools/build_pretrained.py's compact configuration
-    "conv_filters": [16, 32, 64], "fusion_units": 128, "stream_units": 64, "lstm_units": 64,
-    "sequence_length": 100, "batch_size": 16, "learning_rate": 0.001, "semantic_dim": 50,
+    "conv_filters": [16, 32, 64],
+    "fusion_units": 128,
+    "stream_units": 64,
+    "lstm_units": 64,
+    "sequence_length": 100,
+    "batch_size": 16,
+    "learning_rate": 0.001,
+    "semantic_dim": 50,
 }
 
 
@@ -64,13 +70,23 @@ def run_weights(run_dir, corpus, partition, cache_dir=None) -> dict:
     model = with_modality_weights(load_model(run_dir / "best.keras"))
     if model is None:
         raise SystemExit(f"{run_dir}: not an attention model (no modality_attention layer)")
-    _, weights = predict_partition(model, corpus, partition, config.sequence_length, features, cache_dir)
+    _, weights = predict_partition(
+        model, corpus, partition, config.sequence_length, features, cache_dir
+    )
     recs = {r.name: r for r in corpus.recordings(partition)}
     out = {}
     for name, w in sorted(weights.items()):
         n = len(w)
-        zero = ~np.any(features(recs[name], n) != 0, axis=-1) if features is not None else np.ones(n, bool)
-        out[name] = {"semantic": w[:, 1].astype(np.float64), "word": word_frames(recs[name], n), "zero": zero}
+        zero = (
+            ~np.any(features(recs[name], n) != 0, axis=-1)
+            if features is not None
+            else np.ones(n, bool)
+        )
+        out[name] = {
+            "semantic": w[:, 1].astype(np.float64),
+            "word": word_frames(recs[name], n),
+            "zero": zero,
+        }
     return {"config": config, "recordings": out}
 
 
@@ -81,8 +97,10 @@ def summary(result) -> dict:
     zero = np.concatenate([r["zero"] for r in recs])
     c = result["config"]
     return {
-        "attention_scoring": c.attention_scoring, "attention_evidence": c.attention_evidence,
-        "frames": int(len(w)), "silent_frames": int((~word).sum()),
+        "attention_scoring": c.attention_scoring,
+        "attention_evidence": c.attention_evidence,
+        "frames": int(len(w)),
+        "silent_frames": int((~word).sum()),
         "mean_semantic_weight_silent": float(w[~word].mean()),
         "mean_semantic_weight_words": float(w[word].mean()),
         "mean_semantic_weight_zero_vector": float(w[zero].mean()) if zero.any() else None,
@@ -98,14 +116,21 @@ def plot(results, labels, path, recording=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(results), 2, figsize=(13, 2.6 * len(results)), squeeze=False,
-                             gridspec_kw={"width_ratios": [3, 1]})
+    fig, axes = plt.subplots(
+        len(results),
+        2,
+        figsize=(13, 2.6 * len(results)),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [3, 1]},
+    )
     for row, (res, label) in enumerate(zip(results, labels)):
         name = recording or sorted(res["recordings"])[0]
         r = res["recordings"][name]
         t = (np.arange(len(r["semantic"])) + 0.5) / 10
         ax = axes[row, 0]
-        ax.fill_between(t, 0, 1, where=r["word"], color="tab:green", alpha=0.15, step="mid", label="word frames")
+        ax.fill_between(
+            t, 0, 1, where=r["word"], color="tab:green", alpha=0.15, step="mid", label="word frames"
+        )
         ax.plot(t, r["semantic"], color="tab:blue", lw=0.8, label="semantic weight")
         ax.axhline(0.2, color="grey", ls=":", lw=0.8)
         ax.set_ylim(-0.02, 1.02)
@@ -119,7 +144,9 @@ def plot(results, labels, path, recording=None):
         ax = axes[row, 1]
         bins = np.linspace(0, 1, 41)
         ax.hist(w[word], bins=bins, alpha=0.6, color="tab:green", label="word frames", density=True)
-        ax.hist(w[~word], bins=bins, alpha=0.6, color="tab:red", label="silent frames", density=True)
+        ax.hist(
+            w[~word], bins=bins, alpha=0.6, color="tab:red", label="silent frames", density=True
+        )
         ax.set_title("all recordings of the partition", fontsize=9)
         ax.legend(fontsize=7)
     fig.tight_layout()
@@ -133,8 +160,15 @@ def plot(results, labels, path, recording=None):
     atomic_write_bytes(Path(path), buf.getvalue())
 
 
-OPTIONS = (("official", "none"), ("temperature", "none"), ("per_modality", "none"), ("gate", "none"),
-           ("official", "mask"), ("gate", "feature"), ("gate", "mask"))
+OPTIONS = (
+    ("official", "none"),
+    ("temperature", "none"),
+    ("per_modality", "none"),
+    ("gate", "none"),
+    ("official", "mask"),
+    ("gate", "feature"),
+    ("gate", "mask"),
+)
 """The (attention_scoring, attention_evidence) pairs ``cost`` measures."""
 
 
@@ -150,15 +184,19 @@ def cost(repeats: int, rounds: int = 5) -> list:
 
     rng = np.random.default_rng(0)
     b, t = COMPACT["batch_size"], COMPACT["sequence_length"]
-    x = {"waveform": rng.normal(0, 0.1, (b, t, 2205)).astype("float32"),
-         "semantic": rng.normal(size=(b, t, COMPACT["semantic_dim"])).astype("float32")}
+    x = {
+        "waveform": rng.normal(0, 0.1, (b, t, 2205)).astype("float32"),
+        "semantic": rng.normal(size=(b, t, COMPACT["semantic_dim"])).astype("float32"),
+    }
     x["semantic"][:, ::4] = 0.0
     y = rng.uniform(-1, 1, (b, t, 3)).astype("float32")
     conv = rng.normal(size=(b, t, 8 * COMPACT["conv_filters"][-1])).astype("float32")
     built = []
     for scoring, evidence in OPTIONS:
         keras.utils.set_random_seed(0)
-        config = ModelConfig(variant="attention", **COMPACT, attention_scoring=scoring, attention_evidence=evidence)
+        config = ModelConfig(
+            variant="attention", **COMPACT, attention_scoring=scoring, attention_evidence=evidence
+        )
         model = compile_model(build_model(config), config)
         model.train_on_batch(x, y)
         model.predict_on_batch(x)  # traced before timing
@@ -178,21 +216,31 @@ def cost(repeats: int, rounds: int = 5) -> list:
             k = times[(scoring, evidence)]
             k["train"].append(clock(lambda: model.train_on_batch(x, y)))
             k["predict"].append(clock(lambda: model.predict_on_batch(x)))
-            k["fusion"].append(clock(lambda: keras.ops.convert_to_numpy(fusion([conv, x["semantic"]]))))
+            k["fusion"].append(
+                clock(lambda: keras.ops.convert_to_numpy(fusion([conv, x["semantic"]])))
+            )
     rows = []
     for scoring, evidence, model, fusion in built:
         k = times[(scoring, evidence)]
-        rows.append({"attention_scoring": scoring, "attention_evidence": evidence, "params": model.count_params(),
-                     "fusion_params": model.get_layer("modality_attention").count_params(),
-                     "train_step_ms": round(1000 * min(k["train"]), 1),
-                     "predict_ms": round(1000 * min(k["predict"]), 1),
-                     "fusion_forward_ms": round(1000 * min(k["fusion"]), 2)})
+        rows.append(
+            {
+                "attention_scoring": scoring,
+                "attention_evidence": evidence,
+                "params": model.count_params(),
+                "fusion_params": model.get_layer("modality_attention").count_params(),
+                "train_step_ms": round(1000 * min(k["train"]), 1),
+                "predict_ms": round(1000 * min(k["predict"]), 1),
+                "fusion_forward_ms": round(1000 * min(k["fusion"]), 2),
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True)
     w = sub.add_parser("weights", help="modality weights of attention runs over a partition")
     w.add_argument("runs", nargs="+")
@@ -200,10 +248,16 @@ def main(argv=None):
     w.add_argument("--partition", default="Test")
     w.add_argument("--cache-dir")
     w.add_argument("--plot", help="PNG to write")
-    w.add_argument("--recording", help="recording shown in the plot (default: the partition's first)")
-    w.add_argument("--label", action="append", help="a label per run for the plot (default: the folder names)")
+    w.add_argument(
+        "--recording", help="recording shown in the plot (default: the partition's first)"
+    )
+    w.add_argument(
+        "--label", action="append", help="a label per run for the plot (default: the folder names)"
+    )
     w.add_argument("--json", help="JSON summary to write")
-    c = sub.add_parser("cost", help="parameters and step time of each scoring option (compact model)")
+    c = sub.add_parser(
+        "cost", help="parameters and step time of each scoring option (compact model)"
+    )
     c.add_argument("--repeats", type=int, default=5, help="calls per timed round")
     c.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the fastest counts")
     c.add_argument("--json")

@@ -74,7 +74,9 @@ def lexicon_labels(pairs, lexicon):
     return out
 
 
-def _words_for(model, mode, audio, text, duration, language_model="auto", recognizer="pocketsphinx"):
+def _words_for(
+    model, mode, audio, text, duration, language_model="auto", recognizer="pocketsphinx"
+):
     from semser_tf.data.timings import spread_words
 
     if mode == "none":
@@ -83,15 +85,29 @@ def _words_for(model, mode, audio, text, duration, language_model="auto", recogn
         return spread_words([(0.0, duration, text)], warn=False)
     # as `semser predict` gets them: forced alignment of the transcript, or recognition
     try:
-        return list(model.words(audio, 22050, transcript=text if mode == "align" else None,
-                                words_from=mode, language_model=language_model, recognizer=recognizer).words)
+        return list(
+            model.words(
+                audio,
+                22050,
+                transcript=text if mode == "align" else None,
+                words_from=mode,
+                language_model=language_model,
+                recognizer=recognizer,
+            ).words
+        )
     except Exception as err:  # a failed alignment or recognition: no words, said so
         print(f"\n{mode} failed ({err}); no words for this utterance", file=sys.stderr)
         return []
 
 
-def evaluate(model, utterances, words_mode="transcript", progress=True, language_model="auto",
-             recognizer="pocketsphinx"):
+def evaluate(
+    model,
+    utterances,
+    words_mode="transcript",
+    progress=True,
+    language_model="auto",
+    recognizer="pocketsphinx",
+):
     """Mean predicted valence/arousal per utterance and the AUCs."""
     from semser_tf.data.audio import load_audio
 
@@ -102,15 +118,31 @@ def evaluate(model, utterances, words_mode="transcript", progress=True, language
         duration = len(audio) / 22050
         words = _words_for(model, words_mode, audio, text, duration, language_model, recognizer)
         pred = model.predict(audio, words=words, sample_rate=22050)
-        rows.append({"file": path.name, "text": text, "label": label, "rating_sum": round(total, 3),
-                     "valence": float(pred["valence"].mean()), "arousal": float(pred["arousal"].mean()),
-                     "words_given": len(words)})
+        rows.append(
+            {
+                "file": path.name,
+                "text": text,
+                "label": label,
+                "rating_sum": round(total, 3),
+                "valence": float(pred["valence"].mean()),
+                "arousal": float(pred["arousal"].mean()),
+                "words_given": len(words),
+            }
+        )
         if progress and (i % 10 == 0 or i == len(utterances)):
-            print(f"\r{i}/{len(utterances)} utterances, {time.time() - t0:.0f} s", end="", file=sys.stderr)
+            print(
+                f"\r{i}/{len(utterances)} utterances, {time.time() - t0:.0f} s",
+                end="",
+                file=sys.stderr,
+            )
     if progress:
         print(file=sys.stderr)
-    res = {"utterances": len(rows), "positive": sum(r["label"] > 0 for r in rows),
-           "negative": sum(r["label"] < 0 for r in rows), "words": words_mode}
+    res = {
+        "utterances": len(rows),
+        "positive": sum(r["label"] > 0 for r in rows),
+        "negative": sum(r["label"] < 0 for r in rows),
+        "words": words_mode,
+    }
     for target in ("valence", "arousal"):
         pos = [r[target] for r in rows if r["label"] > 0]
         neg = [r[target] for r in rows if r["label"] < 0]
@@ -124,16 +156,31 @@ def evaluate(model, utterances, words_mode="transcript", progress=True, language
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--data", choices=("asterisk", "pocketsphinx-testdata"), default="asterisk")
-    p.add_argument("--cache", default=str(Path.home() / ".cache" / "semser-real-speech"),
-                   help="where the Debian packages are unpacked (default ~/.cache/semser-real-speech)")
-    p.add_argument("--model", default=None, help="zoo name, entry or run folder (default: the bundled model)")
+    p.add_argument(
+        "--cache",
+        default=str(Path.home() / ".cache" / "semser-real-speech"),
+        help="where the Debian packages are unpacked (default ~/.cache/semser-real-speech)",
+    )
+    p.add_argument(
+        "--model", default=None, help="zoo name, entry or run folder (default: the bundled model)"
+    )
     p.add_argument("--mode", default=None, help="semantic mode (default: the model's)")
     p.add_argument("--words", choices=("transcript", "align", "asr", "none"), default="transcript")
-    p.add_argument("--language-model", default="auto", help="recognition: auto (as predict), general or vocabulary")
-    p.add_argument("--recognizer", default="pocketsphinx", choices=("pocketsphinx", "whisper"),
-                   help="recognition (--words asr): pocketsphinx (default) or whisper")
+    p.add_argument(
+        "--language-model",
+        default="auto",
+        help="recognition: auto (as predict), general or vocabulary",
+    )
+    p.add_argument(
+        "--recognizer",
+        default="pocketsphinx",
+        choices=("pocketsphinx", "whisper"),
+        help="recognition (--words asr): pocketsphinx (default) or whisper",
+    )
     p.add_argument("--limit", type=int, default=0, help="use only the first N rated utterances")
     p.add_argument("--json", help="write the summary and per-utterance rows here")
     args = p.parse_args(argv)
@@ -143,15 +190,26 @@ def main(argv=None):
     from semser_tf.data.lexicon import load_vader
     from semser_tf.zoo.pretrained import load_pretrained
 
-    pairs = (fetch_asterisk if args.data == "asterisk" else fetch_pocketsphinx_testdata)(Path(args.cache))
+    pairs = (fetch_asterisk if args.data == "asterisk" else fetch_pocketsphinx_testdata)(
+        Path(args.cache)
+    )
     utts = lexicon_labels(pairs, load_vader())
     if args.limit:
         utts = utts[: args.limit]
     model = load_pretrained(args.model, embedding_mode=args.mode)
-    res, rows = evaluate(model, utts, args.words, language_model=args.language_model, recognizer=args.recognizer)
-    res.update({"data": args.data, "model": model.name, "mode": model.embedding_mode, "clips": len(pairs),
-                "language_model": args.language_model if args.words == "asr" else None,
-                "recognizer": args.recognizer if args.words == "asr" else None})
+    res, rows = evaluate(
+        model, utts, args.words, language_model=args.language_model, recognizer=args.recognizer
+    )
+    res.update(
+        {
+            "data": args.data,
+            "model": model.name,
+            "mode": model.embedding_mode,
+            "clips": len(pairs),
+            "language_model": args.language_model if args.words == "asr" else None,
+            "recognizer": args.recognizer if args.words == "asr" else None,
+        }
+    )
     print(json.dumps(res, indent=1))
     if args.json:
         from semser_tf.io import atomic_write_json

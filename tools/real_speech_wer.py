@@ -35,7 +35,9 @@ def main(argv=None) -> int:
     from semser_tf.semantic.words import corpus_word_error_rate, recognize
     from semser_tf.semantic.words.whisper import recognize_whisper
 
-    pairs = (fetch_asterisk if args.data == "asterisk" else fetch_pocketsphinx_testdata)(Path(args.cache))
+    pairs = (fetch_asterisk if args.data == "asterisk" else fetch_pocketsphinx_testdata)(
+        Path(args.cache)
+    )
     utts = lexicon_labels(pairs, load_vader())
     funcs = {"whisper": recognize_whisper, "pocketsphinx": recognize}
     for name in args.recognizers.split(","):
@@ -44,8 +46,11 @@ def main(argv=None) -> int:
             c = time.process_time()
             out.append((text, funcs[name](path)))
             cpu += time.process_time() - c
-        print(f"{args.data} {name}: {len(utts)} utterances, WER {corpus_word_error_rate(out):.3f}, "
-              f"recognition CPU {cpu:.1f} s", flush=True)
+        print(
+            f"{args.data} {name}: {len(utts)} utterances, WER {corpus_word_error_rate(out):.3f}, "
+            f"recognition CPU {cpu:.1f} s",
+            flush=True,
+        )
     return 0
 
 

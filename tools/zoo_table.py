@@ -77,12 +77,17 @@ def render_table(entries) -> str:
             for target in metric.ccc:
                 if target not in seen:
                     seen.append(target)
-    targets = [t for t in DEFAULT_TARGETS if t in seen] + sorted(t for t in seen if t not in DEFAULT_TARGETS)
+    targets = [t for t in DEFAULT_TARGETS if t in seen] + sorted(
+        t for t in seen if t not in DEFAULT_TARGETS
+    )
     if not targets:
         targets = list(DEFAULT_TARGETS)
     header = ["Model", "Version", "Variant", "Training data", "Evaluated on"]
     header += [f"CCC {t}" for t in targets] + ["CCC mean", "Size"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 5 + ["---:"] * (len(targets) + 2)) + "|"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(["---"] * 5 + ["---:"] * (len(targets) + 2)) + "|",
+    ]
     for entry in sorted(entries, key=lambda e: (e.name, e.version)):
         base = [f"`{entry.name}`", entry.version, entry.variant, entry.training.get("data", "")]
         size = format_size(entry.total_size)
@@ -92,7 +97,12 @@ def render_table(entries) -> str:
                 row = base + ["not evaluated"] + ["—"] * (len(targets) + 1) + [size]
             else:
                 ccc = [f"{metric.ccc[t]:.3f}" if t in metric.ccc else "—" for t in targets]
-                row = base + [f"{metric.dataset} / {metric.partition}"] + ccc + [f"{metric.mean:.3f}", size]
+                row = (
+                    base
+                    + [f"{metric.dataset} / {metric.partition}"]
+                    + ccc
+                    + [f"{metric.mean:.3f}", size]
+                )
             lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
     return "\n".join(lines) + "\n"
 
@@ -110,19 +120,35 @@ def replace_between_markers(text: str, table: str, source: str = "document") -> 
     start = text.find(BEGIN)
     end = text.find(END)
     if start < 0 or end < 0 or end < start:
-        raise SemserError(f"{source}: expected the lines '{BEGIN}' then '{END}' around the zoo table")
+        raise SemserError(
+            f"{source}: expected the lines '{BEGIN}' then '{END}' around the zoo table"
+        )
     head = text[: start + len(BEGIN)]
     return head + "\n" + table + text[end:]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--write", nargs="?", const=str(DEFAULT_DOC), metavar="FILE",
-                        help="update the table in FILE (default docs/zoo.md)")
-    parser.add_argument("--check", nargs="?", const=str(DEFAULT_DOC), metavar="FILE",
-                        help="exit 1 if the table in FILE (default docs/zoo.md) is out of date")
-    parser.add_argument("--registry", action="append", metavar="DIR",
-                        help="read only this registry folder (repeatable); default: the search path")
+    parser.add_argument(
+        "--write",
+        nargs="?",
+        const=str(DEFAULT_DOC),
+        metavar="FILE",
+        help="update the table in FILE (default docs/zoo.md)",
+    )
+    parser.add_argument(
+        "--check",
+        nargs="?",
+        const=str(DEFAULT_DOC),
+        metavar="FILE",
+        help="exit 1 if the table in FILE (default docs/zoo.md) is out of date",
+    )
+    parser.add_argument(
+        "--registry",
+        action="append",
+        metavar="DIR",
+        help="read only this registry folder (repeatable); default: the search path",
+    )
     args = parser.parse_args(argv)
     try:
         table = render_table(load_entries(args.registry))
@@ -135,7 +161,10 @@ def main(argv=None) -> int:
         updated = replace_between_markers(text, table, str(path))
         if args.check:
             if updated != text:
-                print(f"{path}: the zoo table is out of date; run python tools/zoo_table.py --write", file=sys.stderr)
+                print(
+                    f"{path}: the zoo table is out of date; run python tools/zoo_table.py --write",
+                    file=sys.stderr,
+                )
                 return 1
             return 0
         if updated != text:

@@ -86,11 +86,19 @@ def _probe_tfio() -> tuple[bool, str]:
                 import tensorflow as tf
                 import tensorflow_io as tfio
 
-                out = tfio.audio.resample(tf.zeros([16, 1], tf.float32), rate_in=16000, rate_out=8000)
+                out = tfio.audio.resample(
+                    tf.zeros([16, 1], tf.float32), rate_in=16000, rate_out=8000
+                )
                 _ = out.numpy()
-                _probe_result = (True, f"tensorflow-io {getattr(tfio, '__version__', '?')} ops load")
+                _probe_result = (
+                    True,
+                    f"tensorflow-io {getattr(tfio, '__version__', '?')} ops load",
+                )
             except Exception as err:  # ImportError, NotFoundError (undefined symbol), ...
-                _probe_result = (False, f"{type(err).__name__}: {str(err).strip().splitlines()[0][:300]}")
+                _probe_result = (
+                    False,
+                    f"{type(err).__name__}: {str(err).strip().splitlines()[0][:300]}",
+                )
         return _probe_result
 
 
@@ -122,7 +130,9 @@ def audio_backend(backend: str | None = None) -> str:
         ok, _ = _probe_tfio()
         return "tfio" if ok else "tf"
     if name not in BACKENDS:
-        raise ConfigError(f"{source}: unknown audio backend {backend!r}; expected one of tfio, tf, auto")
+        raise ConfigError(
+            f"{source}: unknown audio backend {backend!r}; expected one of tfio, tf, auto"
+        )
     if name == "tfio":
         ok, why = _probe_tfio()
         if not ok:
@@ -165,7 +175,9 @@ def sniff_format(path) -> str:
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         return "wav"
     if head[:4] in (b"RIFX", b"RF64"):
-        raise DataError(f"unsupported WAV variant {head[:4].decode()}; expected little-endian RIFF WAVE", path)
+        raise DataError(
+            f"unsupported WAV variant {head[:4].decode()}; expected little-endian RIFF WAVE", path
+        )
     if head[:4] == b"fLaC":
         return "flac"
     if head[:4] == b"OggS":
@@ -173,7 +185,8 @@ def sniff_format(path) -> str:
     if head[:3] == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0):
         return "mp3"
     raise DataError(
-        f"unsupported audio format (first bytes {head[:8]!r}); expected WAV, FLAC, MP3 or OGG/Vorbis", path
+        f"unsupported audio format (first bytes {head[:8]!r}); expected WAV, FLAC, MP3 or OGG/Vorbis",
+        path,
     )
 
 
@@ -223,8 +236,14 @@ def wav_info(path) -> dict:
                     if len(raw) < 26:
                         raise DataError("WAVE_FORMAT_EXTENSIBLE fmt chunk too short", path)
                     tag = struct.unpack("<H", raw[24:26])[0]
-                fmt = dict(format=tag, channels=channels, sample_rate=rate, bits=bits, block_align=block_align,
-                           extensible=extensible)
+                fmt = dict(
+                    format=tag,
+                    channels=channels,
+                    sample_rate=rate,
+                    bits=bits,
+                    block_align=block_align,
+                    extensible=extensible,
+                )
             elif cid == b"data":
                 if fmt is None:
                     raise DataError("WAV data chunk comes before the fmt chunk", path)
@@ -233,7 +252,8 @@ def wav_info(path) -> dict:
                     size = available
                 if size > available:
                     raise DataError(
-                        f"truncated WAV: header announces {size} data bytes, the file holds {available}", path
+                        f"truncated WAV: header announces {size} data bytes, the file holds {available}",
+                        path,
                     )
                 _check_wav_format(fmt, path)
                 frames = size // fmt["block_align"]
@@ -260,7 +280,9 @@ def _check_wav_format(fmt: dict, path) -> None:
             path,
         )
     if fmt["block_align"] != ch * bits // 8:
-        raise DataError(f"WAV block_align {fmt['block_align']} does not match {ch} channels x {bits} bits", path)
+        raise DataError(
+            f"WAV block_align {fmt['block_align']} does not match {ch} channels x {bits} bits", path
+        )
 
 
 def _check_rate(rate, path, what: str) -> None:
@@ -290,7 +312,9 @@ def _read_wav_numpy(path, info: dict) -> np.ndarray:
         v = np.where(v >= 1 << 23, v - (1 << 24), v)
         data = (v.astype(np.float64) / float(1 << 23)).astype(np.float32)
     else:  # 32-bit int
-        data = (np.frombuffer(raw, dtype="<i4").astype(np.float64) / float(1 << 31)).astype(np.float32)
+        data = (np.frombuffer(raw, dtype="<i4").astype(np.float64) / float(1 << 31)).astype(
+            np.float32
+        )
     return data.reshape(-1, ch)
 
 
@@ -345,8 +369,11 @@ def _decode_tfio(path: Path, fmt: str) -> tuple[np.ndarray, int]:
         dtype = data.dtype
         data = data.numpy()
     except Exception as err:
-        raise DataError(f"cannot decode {fmt.upper()} with tensorflow-io: {type(err).__name__}: "
-                        f"{str(err).strip().splitlines()[0][:200] if str(err).strip() else ''}", path) from err
+        raise DataError(
+            f"cannot decode {fmt.upper()} with tensorflow-io: {type(err).__name__}: "
+            f"{str(err).strip().splitlines()[0][:200] if str(err).strip() else ''}",
+            path,
+        ) from err
     if dtype == tf.int16:
         data = data.astype(np.float32) / 32768.0
     elif dtype == tf.int32:
@@ -386,8 +413,11 @@ def decode_audio(path, backend: str | None = None) -> tuple[np.ndarray, int]:
         if why is not None:
             import warnings
 
-            warnings.warn(f"{path}: truncated OGG ({why}); only the audio before the cut is decoded",
-                          TruncatedAudioWarning, stacklevel=2)
+            warnings.warn(
+                f"{path}: truncated OGG ({why}); only the audio before the cut is decoded",
+                TruncatedAudioWarning,
+                stacklevel=2,
+            )
     name = audio_backend(backend)
     data, rate = _decode_tfio(path, fmt) if name == "tfio" else _decode_tf(path, fmt)
     if data.size == 0 or data.shape[0] == 0:
@@ -400,7 +430,9 @@ def decode_audio(path, backend: str | None = None) -> tuple[np.ndarray, int]:
     return mono, rate
 
 
-def load_audio(path, sample_rate: int | None = SAMPLE_RATE, backend: str | None = None) -> np.ndarray:
+def load_audio(
+    path, sample_rate: int | None = SAMPLE_RATE, backend: str | None = None
+) -> np.ndarray:
     """Load an audio file as mono float32 at ``sample_rate``.
 
     Args:
@@ -478,11 +510,15 @@ def _prototype_filter(up: int, down: int, half_zeros: int, beta: float) -> np.nd
     cutoff = 1.0 / max_rate
     arg = cutoff * m
     pi = tf.constant(math.pi, tf.float64)
-    sinc = tf.where(tf.equal(arg, 0.0), tf.ones_like(arg), tf.sin(pi * arg) / (pi * tf.where(tf.equal(arg, 0.0), tf.ones_like(arg), arg)))
-    ratio = 2.0 * n / (length - 1) - 1.0 if length > 1 else tf.zeros_like(n)
-    window = tf.math.special.bessel_i0(beta * tf.sqrt(tf.maximum(1.0 - ratio * ratio, 0.0))) / tf.math.special.bessel_i0(
-        tf.constant(beta, tf.float64)
+    sinc = tf.where(
+        tf.equal(arg, 0.0),
+        tf.ones_like(arg),
+        tf.sin(pi * arg) / (pi * tf.where(tf.equal(arg, 0.0), tf.ones_like(arg), arg)),
     )
+    ratio = 2.0 * n / (length - 1) - 1.0 if length > 1 else tf.zeros_like(n)
+    window = tf.math.special.bessel_i0(
+        beta * tf.sqrt(tf.maximum(1.0 - ratio * ratio, 0.0))
+    ) / tf.math.special.bessel_i0(tf.constant(beta, tf.float64))
     h = cutoff * sinc * window
     h = h / tf.reduce_sum(h) * up
     return h.numpy()
@@ -562,7 +598,9 @@ def resample_tensor(x, orig_sr: int, target_sr: int, half_zeros: int = 10, beta:
     pad_right = tf.maximum(needed - pad_left - n_in, 0)
     xp = tf.pad(x, [[pad_left, 0]])
     xp = tf.pad(xp, [[0, pad_right]])
-    y = tf.nn.conv1d(xp[None, :, None], tf.constant(kernel)[:, None, :], stride=down, padding="VALID")
+    y = tf.nn.conv1d(
+        xp[None, :, None], tf.constant(kernel)[:, None, :], stride=down, padding="VALID"
+    )
     y = tf.reshape(y[0, :blocks, :], [-1])
     return y[:n_out]
 
@@ -633,7 +671,9 @@ def save_wav(path, audio, sample_rate: int = SAMPLE_RATE) -> Path:
     if data.ndim == 1:
         data = data[:, None]
     if data.ndim != 2 or data.shape[1] < 1:
-        raise DataError(f"audio to write must be (samples,) or (samples, channels), got {data.shape}", path)
+        raise DataError(
+            f"audio to write must be (samples,) or (samples, channels), got {data.shape}", path
+        )
     if not np.all(np.isfinite(data)):
         raise DataError("audio to write holds NaN or infinite samples", path)
     if int(sample_rate) <= 0:

@@ -33,7 +33,9 @@ def parse_partitions(text: str) -> dict:
                 raise ValueError
             out[name.strip()] = float(value)
         except ValueError:
-            raise ConfigError(f"--partitions: bad item {item!r}; expected Name=fraction, e.g. Train=0.6") from None
+            raise ConfigError(
+                f"--partitions: bad item {item!r}; expected Name=fraction, e.g. Train=0.6"
+            ) from None
     return out
 
 
@@ -44,33 +46,70 @@ def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
         >>> p = argparse.ArgumentParser(); add_synth_arguments(p)
     """
     parser.add_argument("out_dir", metavar="OUT_DIR", help="corpus folder to create")
-    parser.add_argument("--minutes", type=float, default=10.0, help="total audio in minutes (default 10)")
+    parser.add_argument(
+        "--minutes", type=float, default=10.0, help="total audio in minutes (default 10)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--recording-seconds", type=float, default=60.0,
-                        help="approximate length of each recording (default 60)")
-    parser.add_argument("--recipe", choices=("real", "template"), default="real",
-                        help="what is said: 'real' (real English sentences rated with VADER, generator 2.0; "
-                             "default) or 'template' (the 1.0 template lexicon, reproducible byte for byte)")
-    parser.add_argument("--voices", default=None,
-                        help="comma-separated eSpeak NG voices, e.g. 'en+f3,en-us+m3' (default: eight English "
-                             "voices); with --recipe real, the voices outside the Test partition")
-    parser.add_argument("--test-voices", default=None,
-                        help="comma-separated voices of the Test partition, or 'same' for the --voices rotation "
-                             "(default: with --recipe real, three held-out voices never used in Train/Devel; "
-                             "with --recipe template, 'same')")
-    parser.add_argument("--lexicon", default=None, metavar="FILE",
-                        help="with --recipe real: word ratings from FILE (TSV/CSV: word, rating; ratings divided "
-                             "by the largest absolute one) instead of VADER's")
-    parser.add_argument("--held-out-text", action="store_true",
-                        help="with --recipe real: Test speaks only the sentences of every fifth source document "
-                             "and Train/Devel never do (default: all partitions draw from all sentences)")
-    parser.add_argument("--partitions", default="Train=0.6,Devel=0.2,Test=0.2",
-                        help="Name=fraction pairs (default Train=0.6,Devel=0.2,Test=0.2)")
-    parser.add_argument("--lag", type=float, default=None, help="annotation delay of the labels in seconds (default 2.0)")
-    parser.add_argument("--jobs", type=int, default=1, help="recordings generated in parallel (default 1)")
-    parser.add_argument("--text-sentences", type=int, default=0,
-                        help="also write OUT_DIR/text/background.txt, this many lines of background text "
-                             "for Word2Vec (the analogue of the paper's external text corpus; default 0: none)")
+    parser.add_argument(
+        "--recording-seconds",
+        type=float,
+        default=60.0,
+        help="approximate length of each recording (default 60)",
+    )
+    parser.add_argument(
+        "--recipe",
+        choices=("real", "template"),
+        default="real",
+        help="what is said: 'real' (real English sentences rated with VADER, generator 2.0; "
+        "default) or 'template' (the 1.0 template lexicon, reproducible byte for byte)",
+    )
+    parser.add_argument(
+        "--voices",
+        default=None,
+        help="comma-separated eSpeak NG voices, e.g. 'en+f3,en-us+m3' (default: eight English "
+        "voices); with --recipe real, the voices outside the Test partition",
+    )
+    parser.add_argument(
+        "--test-voices",
+        default=None,
+        help="comma-separated voices of the Test partition, or 'same' for the --voices rotation "
+        "(default: with --recipe real, three held-out voices never used in Train/Devel; "
+        "with --recipe template, 'same')",
+    )
+    parser.add_argument(
+        "--lexicon",
+        default=None,
+        metavar="FILE",
+        help="with --recipe real: word ratings from FILE (TSV/CSV: word, rating; ratings divided "
+        "by the largest absolute one) instead of VADER's",
+    )
+    parser.add_argument(
+        "--held-out-text",
+        action="store_true",
+        help="with --recipe real: Test speaks only the sentences of every fifth source document "
+        "and Train/Devel never do (default: all partitions draw from all sentences)",
+    )
+    parser.add_argument(
+        "--partitions",
+        default="Train=0.6,Devel=0.2,Test=0.2",
+        help="Name=fraction pairs (default Train=0.6,Devel=0.2,Test=0.2)",
+    )
+    parser.add_argument(
+        "--lag",
+        type=float,
+        default=None,
+        help="annotation delay of the labels in seconds (default 2.0)",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="recordings generated in parallel (default 1)"
+    )
+    parser.add_argument(
+        "--text-sentences",
+        type=int,
+        default=0,
+        help="also write OUT_DIR/text/background.txt, this many lines of background text "
+        "for Word2Vec (the analogue of the paper's external text corpus; default 0: none)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT_DIR")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -80,7 +119,9 @@ def _voice_list(text, option: str):
         return None
     voices = [v.strip() for v in text.split(",") if v.strip()]
     if not voices:
-        raise ConfigError(f"{option}: no voice given; expected comma-separated eSpeak NG voices, e.g. 'en+f3,en-us'")
+        raise ConfigError(
+            f"{option}: no voice given; expected comma-separated eSpeak NG voices, e.g. 'en+f3,en-us'"
+        )
     return voices
 
 
@@ -120,8 +161,12 @@ def run_synth(args: argparse.Namespace) -> int:
 
         from semser_tf.data.synthetic import generate_text_corpus
 
-        text = generate_text_corpus(Path(args.out_dir) / "text" / "background.txt", args.text_sentences,
-                                    seed=args.seed, recipe=recipe)
+        text = generate_text_corpus(
+            Path(args.out_dir) / "text" / "background.txt",
+            args.text_sentences,
+            seed=args.seed,
+            recipe=recipe,
+        )
         print(f"{text}: {args.text_sentences} lines of background text for Word2Vec")
     print(args.out_dir)
     return 0

@@ -83,9 +83,7 @@ def read_text(path) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        warnings.warn(
-            f"{path}: not valid UTF-8, decoded as latin-1", UnicodeWarning, stacklevel=2
-        )
+        warnings.warn(f"{path}: not valid UTF-8, decoded as latin-1", UnicodeWarning, stacklevel=2)
         return data.decode("latin-1")
 
 
@@ -145,8 +143,9 @@ def read_rows(
     if not lines:
         return [], ";"
     probe = lines[:5]
-    fits = [c for c in _DELIMITERS
-            if all(len(_split(ln, c, maxsplit)) >= min_fields for _, ln in probe)]
+    fits = [
+        c for c in _DELIMITERS if all(len(_split(ln, c, maxsplit)) >= min_fields for _, ln in probe)
+    ]
     present = [c for c in fits if c in probe[0][1]]
     if present:  # the separator is the one that comes first on the line
         delimiter = min(present, key=probe[0][1].index)
@@ -233,9 +232,7 @@ def parse_number(text: str, path=None, line: int | None = None, field: str = "va
     try:
         value = float(raw)
     except ValueError:
-        raise DataError(
-            f"non-numeric {field} {text!r}: expected a number", path, line
-        ) from None
+        raise DataError(f"non-numeric {field} {text!r}: expected a number", path, line) from None
     if not math.isfinite(value):
         raise DataError(f"{field} is {text!r}: expected a finite number", path, line)
     return value
@@ -332,9 +329,7 @@ def align_labels(
     frames = time_to_frame(times)
     if len(frames) and frames.min() < 0:
         i = int(np.argmin(frames))
-        raise DataError(
-            f"negative time {times[i]}: expected times >= 0 seconds", path, lines[i]
-        )
+        raise DataError(f"negative time {times[i]}: expected times >= 0 seconds", path, lines[i])
     order = np.argsort(frames, kind="stable")
     sorted_frames = frames[order]
     dup = np.nonzero(np.diff(sorted_frames) == 0)[0]
@@ -598,8 +593,8 @@ class Corpus:
                     "target columns in every label file",
                     self.root,
                 )
-            targets = found.pop() if found else (
-                self._recordings[0].targets if self._recordings else ()
+            targets = (
+                found.pop() if found else (self._recordings[0].targets if self._recordings else ())
             )
         self.targets = tuple(targets)
         for rec in self._recordings:
@@ -624,8 +619,11 @@ class Corpus:
 
         folder = Path(folder)
         if not folder.is_dir():
-            raise DataError("word-timings folder not found: expected a folder of <recording>.csv files "
-                            "(start;end;word)", folder)
+            raise DataError(
+                "word-timings folder not found: expected a folder of <recording>.csv files "
+                "(start;end;word)",
+                folder,
+            )
         recs, found = [], 0
         for rec in self._recordings:
             path = folder / f"{rec.name}.csv"
@@ -635,8 +633,11 @@ class Corpus:
             recs.append(rec)
         if self._recordings and not found:
             names = ", ".join(r.name for r in self._recordings[:3])
-            raise DataError(f"no word-timings file for any recording: expected files such as "
-                            f"{self._recordings[0].name}.csv (recordings: {names}...)", folder)
+            raise DataError(
+                f"no word-timings file for any recording: expected files such as "
+                f"{self._recordings[0].name}.csv (recordings: {names}...)",
+                folder,
+            )
         return Corpus(recs, root=self.root, targets=self.targets)
 
     def partitions(self) -> list[str]:
@@ -654,9 +655,7 @@ class Corpus:
         for p in parts:
             if p.lower() == str(partition).lower():
                 return p
-        raise DataError(
-            f"no partition {partition!r}: expected one of {parts}", self.root
-        )
+        raise DataError(f"no partition {partition!r}: expected one of {parts}", self.root)
 
     def recordings(self, partition: str | None = None) -> list[Recording]:
         """The recordings of a partition (case-insensitive name), or all of them.
@@ -701,7 +700,8 @@ def _check_exists(path, what: str, referenced_by=None, line=None) -> Path:
     path = Path(path)
     if not path.is_file():
         if referenced_by is not None:
-            raise DataError(f"{what} {path} not found: expected an existing file", referenced_by, line)
+            raise DataError(
+                f"{what} {path} not found: expected an existing file", referenced_by, line
+            )
         raise DataError(f"{what} not found", path)
     return path
-

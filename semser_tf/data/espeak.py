@@ -30,7 +30,14 @@ import numpy as np
 from semser_tf.errors import ConfigError, SemserError
 from semser_tf.types import WordTiming
 
-__all__ = ["EspeakError", "list_variants", "list_voices", "sample_rate", "synthesize", "voiced_span"]
+__all__ = [
+    "EspeakError",
+    "list_variants",
+    "list_voices",
+    "sample_rate",
+    "synthesize",
+    "voiced_span",
+]
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_DONT_EXIT = 0x8000
@@ -77,7 +84,9 @@ class _Voice(ctypes.Structure):
     ]
 
 
-_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
+_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event)
+)
 
 _lock = threading.RLock()
 _state: dict = {}
@@ -105,7 +114,9 @@ def _library():
         try:
             import espeakng_loader
         except ImportError as err:
-            raise EspeakError("the espeakng-loader package is not installed (pip install espeakng-loader)") from err
+            raise EspeakError(
+                "the espeakng-loader package is not installed (pip install espeakng-loader)"
+            ) from err
         lib_path = espeakng_loader.get_library_path()
         data_path = espeakng_loader.get_data_path()
         try:
@@ -121,8 +132,14 @@ def _library():
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         lib.espeak_SetParameter.restype = ctypes.c_int
         lib.espeak_Synth.argtypes = [
-            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-            ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
         ]
         lib.espeak_Synth.restype = ctypes.c_int
         lib.espeak_Synchronize.restype = ctypes.c_int
@@ -134,13 +151,22 @@ def _library():
             set_seed.restype = None
         except AttributeError:  # eSpeak NG before 1.52
             set_seed = None
-        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(), _INITIALIZE_DONT_EXIT)
+        rate = lib.espeak_Initialize(
+            _AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(), _INITIALIZE_DONT_EXIT
+        )
         if rate <= 0:
             raise EspeakError(f"{data_path}: espeak_Initialize failed (returned {rate})")
         callback = _CALLBACK(_collect)  # kept referenced: the library calls it later
         lib.espeak_SetSynthCallback(callback)
-        _state.update(lib=lib, rate=rate, callback=callback, data_path=data_path, buffer=None, voice=None,
-                      set_seed=set_seed)
+        _state.update(
+            lib=lib,
+            rate=rate,
+            callback=callback,
+            data_path=data_path,
+            buffer=None,
+            voice=None,
+            set_seed=set_seed,
+        )
         return lib
 
 
@@ -190,8 +216,14 @@ def list_variants() -> list[str]:
     return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
 
 
-def voiced_span(audio: np.ndarray, start: int = 0, end: int | None = None, frame: int = 220,
-                silence_db: float = SILENCE_DB, reference: float | None = None) -> tuple[int, int]:
+def voiced_span(
+    audio: np.ndarray,
+    start: int = 0,
+    end: int | None = None,
+    frame: int = 220,
+    silence_db: float = SILENCE_DB,
+    reference: float | None = None,
+) -> tuple[int, int]:
     """First and last non-silent sample (frame-accurate) of ``audio[start:end]``.
 
     Args:
@@ -240,8 +272,15 @@ def _check(name: str, value) -> int:
     return int(value)
 
 
-def synthesize(text: str, voice: str = "en", rate: int = 175, pitch: int = 50, volume: int = 100,
-               pitch_range: int = 50, seed: int = 0) -> tuple[np.ndarray, list[WordTiming]]:
+def synthesize(
+    text: str,
+    voice: str = "en",
+    rate: int = 175,
+    pitch: int = 50,
+    volume: int = 100,
+    pitch_range: int = 50,
+    seed: int = 0,
+) -> tuple[np.ndarray, list[WordTiming]]:
     """Speak ``text`` with eSpeak NG and time each word.
 
     Args:
@@ -281,7 +320,9 @@ def synthesize(text: str, voice: str = "en", rate: int = 175, pitch: int = 50, v
     with _lock:
         if _state["voice"] != voice:
             if lib.espeak_SetVoiceByName(voice.encode("utf-8")) != 0:
-                raise ConfigError(f"unknown espeak voice {voice!r}; see list_voices() and list_variants()")
+                raise ConfigError(
+                    f"unknown espeak voice {voice!r}; see list_voices() and list_variants()"
+                )
             _state["voice"] = voice
         for key, val in values.items():
             lib.espeak_SetParameter(_PARAM[key], val, 0)

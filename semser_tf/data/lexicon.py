@@ -82,7 +82,9 @@ def vader_path() -> Path:
     try:
         import vaderSentiment
     except ImportError as err:
-        raise DataError("the vaderSentiment package is not installed (pip install vaderSentiment)") from err
+        raise DataError(
+            "the vaderSentiment package is not installed (pip install vaderSentiment)"
+        ) from err
     path = Path(vaderSentiment.__file__).resolve().parent / "vader_lexicon.txt"
     if not path.is_file():
         raise DataError("vaderSentiment's vader_lexicon.txt is missing", path)
@@ -134,8 +136,9 @@ def _read_text(path: Path) -> str:
         return data.decode("utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
-        raise DataError(f"not UTF-8 text (byte 0x{data[err.start]:02x}): expected a UTF-8 text file",
-                        path, line) from None
+        raise DataError(
+            f"not UTF-8 text (byte 0x{data[err.start]:02x}): expected a UTF-8 text file", path, line
+        ) from None
 
 
 def _number(text: str, path, lineno: int) -> float:
@@ -158,7 +161,9 @@ def _split(line: str, delimiter):
     return line.split(delimiter)
 
 
-def load_lexicon(path, word_column: int = 0, rating_column: int = 1, scale=None, delimiter=None) -> Lexicon:
+def load_lexicon(
+    path, word_column: int = 0, rating_column: int = 1, scale=None, delimiter=None
+) -> Lexicon:
     """A user's lexicon file: one word and its rating per line (TSV, CSV or spaces).
 
     Blank lines and lines starting with ``#`` are skipped. The first line is taken as a
@@ -189,8 +194,12 @@ def load_lexicon(path, word_column: int = 0, rating_column: int = 1, scale=None,
     """
     path = Path(path)
     if int(word_column) < 0 or int(rating_column) < 0:
-        raise ConfigError(f"lexicon columns must be >= 0, got word_column={word_column}, rating_column={rating_column}")
-    if scale is not None and not (isinstance(scale, (int, float)) and scale > 0 and math.isfinite(scale)):
+        raise ConfigError(
+            f"lexicon columns must be >= 0, got word_column={word_column}, rating_column={rating_column}"
+        )
+    if scale is not None and not (
+        isinstance(scale, (int, float)) and scale > 0 and math.isfinite(scale)
+    ):
         raise ConfigError(f"lexicon scale must be a positive number, got {scale!r}")
     if not path.is_file():
         raise DataError("lexicon file not found", path)
@@ -206,7 +215,10 @@ def load_lexicon(path, word_column: int = 0, rating_column: int = 1, scale=None,
         if len(fields) < need:
             raise DataError(
                 f"{len(fields)} column(s), need column {need - 1} (0-based; word column {word_column}, "
-                f"rating column {rating_column}); expected e.g. 'word<TAB>rating'", path, lineno)
+                f"rating column {rating_column}); expected e.g. 'word<TAB>rating'",
+                path,
+                lineno,
+            )
         was_first, first = first, False
         rating_text = fields[rating_column].strip()
         if was_first:
@@ -217,20 +229,30 @@ def load_lexicon(path, word_column: int = 0, rating_column: int = 1, scale=None,
         value = _number(rating_text, path, lineno)
         word = normalize_word(fields[word_column])
         if not word:
-            raise DataError(f"empty word {fields[word_column]!r} in column {word_column}", path, lineno)
+            raise DataError(
+                f"empty word {fields[word_column]!r} in column {word_column}", path, lineno
+            )
         if word in raw and raw[word][0] != value:
-            raise DataError(f"word {word!r} rated {value:g} here but {raw[word][0]:g} on line {raw[word][1]}",
-                            path, lineno)
+            raise DataError(
+                f"word {word!r} rated {value:g} here but {raw[word][0]:g} on line {raw[word][1]}",
+                path,
+                lineno,
+            )
         raw.setdefault(word, (value, lineno))
     if not raw:
-        raise DataError("no lexicon entries: expected lines 'word<TAB>rating' (optionally after a header)",
-                        path, 1)
+        raise DataError(
+            "no lexicon entries: expected lines 'word<TAB>rating' (optionally after a header)",
+            path,
+            1,
+        )
     if scale is None:
         scale = max(abs(v) for v, _ in raw.values()) or 1.0
     ratings = {}
     for word, (value, lineno) in raw.items():
         scaled = value / float(scale)
         if abs(scaled) > 1.0 + 1e-9:
-            raise DataError(f"rating {value:g} / scale {scale:g} = {scaled:g} is outside [-1, 1]", path, lineno)
+            raise DataError(
+                f"rating {value:g} / scale {scale:g} = {scaled:g} is outside [-1, 1]", path, lineno
+            )
         ratings[word] = float(min(1.0, max(-1.0, scaled)))
     return Lexicon(path.name, ratings)

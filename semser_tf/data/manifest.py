@@ -139,8 +139,9 @@ def _manifest_entries(path: Path) -> list[tuple[int, dict]]:
     rows, _ = read_rows(path, min_fields=1, expected="audio;labels;words;partition")
     if not rows:
         return []
-    header = [strip_quotes(f, path, rows[0].line, "column name").strip().lower()
-              for f in rows[0].fields]
+    header = [
+        strip_quotes(f, path, rows[0].line, "column name").strip().lower() for f in rows[0].fields
+    ]
     if "audio" not in header:
         raise DataError(
             f"header {header} has no 'audio' column: expected a header row with columns "
@@ -183,6 +184,7 @@ class ManifestCorpus(Corpus):
         targets = None
         first_labels = None
         for lineno, entry in _manifest_entries(path):
+
             def _path(key):
                 v = entry.get(key)
                 if v is None or (isinstance(v, str) and not v.strip()):

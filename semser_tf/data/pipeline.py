@@ -219,8 +219,9 @@ def _recording_key(rec: Recording, features) -> str:
     try:
         st = rec.audio_path.stat()
     except FileNotFoundError:
-        raise DataError("audio file not found (moved or deleted since the corpus was read)",
-                        rec.audio_path) from None
+        raise DataError(
+            "audio file not found (moved or deleted since the corpus was read)", rec.audio_path
+        ) from None
     for part in (
         f"format={CACHE_FORMAT}",
         f"sr={SAMPLE_RATE}",
@@ -402,8 +403,14 @@ def window_starts(n_frames: int, sequence_length: int, hop: int) -> list[int]:
     return [k * hop for k in range(n_w)]
 
 
-def window_index(corpus: Corpus, partition: str, sequence_length: int = 300, hop=None,
-                 cache_dir=None, frame_features=None):
+def window_index(
+    corpus: Corpus,
+    partition: str,
+    sequence_length: int = 300,
+    hop=None,
+    cache_dir=None,
+    frame_features=None,
+):
     """The windows of an unshuffled :func:`make_dataset`, in order.
 
     Useful to put predictions back in place: window ``k`` of the dataset covers frames
@@ -537,9 +544,13 @@ def make_dataset(
     import tensorflow as tf  # noqa: PLC0415
 
     hop = sequence_length if hop is None else hop
-    for label, v in (("sequence_length", sequence_length), ("batch_size", batch_size),
-                     ("hop", hop), ("shuffle_buffer", shuffle_buffer),
-                     ("cycle_length", cycle_length)):
+    for label, v in (
+        ("sequence_length", sequence_length),
+        ("batch_size", batch_size),
+        ("hop", hop),
+        ("shuffle_buffer", shuffle_buffer),
+        ("cycle_length", cycle_length),
+    ):
         if not isinstance(v, (int, np.integer)) or v <= 0:
             raise ConfigError(f"{label}={v!r}: expected a positive integer")
     if not isinstance(delay_frames, (int, np.integer)):
@@ -592,11 +603,11 @@ def make_dataset(
         def cut(k):
             s = tf.cast(k, tf.int32) * hop
             return (
-                tf.ensure_shape(wav[s:s + T], [T, F]),
-                tf.ensure_shape(sem[s:s + T], [T, D]),
-                tf.ensure_shape(tgt[s:s + T], [T, n_t]),
-                tf.ensure_shape(mask[s:s + T], [T]),
-                tf.ensure_shape(spk[s:s + T], [T]),
+                tf.ensure_shape(wav[s : s + T], [T, F]),
+                tf.ensure_shape(sem[s : s + T], [T, D]),
+                tf.ensure_shape(tgt[s : s + T], [T, n_t]),
+                tf.ensure_shape(mask[s : s + T], [T]),
+                tf.ensure_shape(spk[s : s + T], [T]),
             )
 
         return tf.data.Dataset.range(tf.cast(n_w, tf.int64)).map(cut)
@@ -617,8 +628,11 @@ def make_dataset(
     parsed = records.map(parse, num_parallel_calls=auto, deterministic=True).prefetch(2)
     if shuffle:
         windows = parsed.interleave(
-            to_windows, cycle_length=min(cycle_length, len(shards)), block_length=1,
-            num_parallel_calls=auto, deterministic=True,
+            to_windows,
+            cycle_length=min(cycle_length, len(shards)),
+            block_length=1,
+            num_parallel_calls=auto,
+            deterministic=True,
         )
         windows = windows.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     else:
@@ -659,15 +673,21 @@ def modality_dropout(ds, rate: float, seed: int, key="semantic"):
         raise ConfigError(f"modality_dropout: rate must be in [0, 1), got {rate!r}")
     missing = [k for k in keys if k not in ds.element_spec[0]]
     if not keys or missing:
-        raise ConfigError(f"modality_dropout: the dataset has no input {missing[0] if missing else None!r} "
-                          f"(inputs: {sorted(ds.element_spec[0])})")
+        raise ConfigError(
+            f"modality_dropout: the dataset has no input {missing[0] if missing else None!r} "
+            f"(inputs: {sorted(ds.element_spec[0])})"
+        )
 
     def drop(i, batch):
         x, y, w = batch
         n = tf.shape(x[keys[0]])[:1]
-        seeds = tf.random.experimental.stateless_split(tf.stack([tf.cast(seed, tf.int64), i]), num=2)
+        seeds = tf.random.experimental.stateless_split(
+            tf.stack([tf.cast(seed, tf.int64), i]), num=2
+        )
         dropped = tf.random.stateless_uniform(n, seed=seeds[0]) < rate
-        which = tf.cast(tf.floor(tf.random.stateless_uniform(n, seed=seeds[1]) * len(keys)), tf.int32)
+        which = tf.cast(
+            tf.floor(tf.random.stateless_uniform(n, seed=seeds[1]) * len(keys)), tf.int32
+        )
         out = dict(x)
         for j, k in enumerate(keys):
             v = x[k]
@@ -701,8 +721,10 @@ def dataset_for_model(ds, model):
     if isinstance(struct, dict):
         keys = {k: (k if k in spec else getattr(t, "name", k)) for k, t in struct.items()}
     else:
-        keys = {getattr(t, "name", None): getattr(t, "name", None)
-                for t in (getattr(model, "inputs", None) or [])}
+        keys = {
+            getattr(t, "name", None): getattr(t, "name", None)
+            for t in (getattr(model, "inputs", None) or [])
+        }
     missing = [n for n in keys.values() if n not in spec]
     if not keys or missing:
         raise ConfigError(

@@ -222,8 +222,11 @@ class SEWACorpus(Corpus):
     def __init__(self, root, targets=DEFAULT_TARGETS, require_labels=("Train", "Devel")):
         root = Path(root)
         if not (root / "audio").is_dir():
-            raise DataError("no audio/ folder: expected the SEWA layout audio/<name>.wav, "
-                            "labels/<name>.csv, turns/, transcriptions/", root)
+            raise DataError(
+                "no audio/ folder: expected the SEWA layout audio/<name>.wav, "
+                "labels/<name>.csv, turns/, transcriptions/",
+                root,
+            )
         audio = _by_stem(root / "audio", _AUDIO_EXT)
         labels = _by_stem(root / "labels", (".csv", ".txt"))
         for name, lpath in labels.items():
@@ -252,13 +255,20 @@ class SEWACorpus(Corpus):
             if lpath is not None:
                 times, values, lines = read_labels(lpath, targets)
                 if len(times) == 0:
-                    warnings.warn(f"{lpath}: empty label file: recording {name} has no labelled frame "
-                                  "and takes no part in training or evaluation", EmptyLabelsWarning, stacklevel=2)
+                    warnings.warn(
+                        f"{lpath}: empty label file: recording {name} has no labelled frame "
+                        "and takes no part in training or evaluation",
+                        EmptyLabelsWarning,
+                        stacklevel=2,
+                    )
                 lab = align_labels(times, values, n_frames, path=lpath, lines=lines)
             tpath = root / "turns" / f"{name}.csv"
             turns = read_turns(tpath) if tpath.is_file() else []
             words = word_timings(
-                root / "words" / f"{name}.csv", root / "transcriptions" / f"{name}.csv", name, warn=False
+                root / "words" / f"{name}.csv",
+                root / "transcriptions" / f"{name}.csv",
+                name,
+                warn=False,
             )
             if words and not (root / "words" / f"{name}.csv").is_file():
                 spread.append(name)
@@ -268,7 +278,9 @@ class SEWACorpus(Corpus):
         if spread:  # one warning for the corpus, not one per recording
             from semser_tf.data.timings import ApproximateTimingWarning
 
-            shown = ", ".join(spread[:4]) + (f" and {len(spread) - 4} more" if len(spread) > 4 else "")
+            shown = ", ".join(spread[:4]) + (
+                f" and {len(spread) - 4} more" if len(spread) > 4 else ""
+            )
             warnings.warn(
                 f"{root}: {len(spread)} recording(s) without word-level timings ({shown}); word times "
                 "spread over transcript sentences by character length (approximate; words/<name>.csv "

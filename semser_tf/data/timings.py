@@ -55,7 +55,9 @@ class Sentence(NamedTuple):
     text: str
 
 
-def _read_timed_text(path, what: str, expected: str, exact: bool = False) -> list[tuple[int, float, float, str]]:
+def _read_timed_text(
+    path, what: str, expected: str, exact: bool = False
+) -> list[tuple[int, float, float, str]]:
     rows, delimiter = read_rows(path, min_fields=3, maxsplit=2, expected=expected)
     if rows and not is_number(rows[0].fields[0]):
         rows = rows[1:]  # header row
@@ -82,7 +84,11 @@ def _read_timed_text(path, what: str, expected: str, exact: bool = False) -> lis
                 row.line,
             )
         raw = row.fields[2]
-        if exact and delimiter in raw and not (len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\""):
+        if (
+            exact
+            and delimiter in raw
+            and not (len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"")
+        ):
             n = 2 + len(raw.split(delimiter))
             raise DataError(
                 f"{n} columns: expected exactly 3 ({expected}); quote a word that contains {delimiter!r}",
@@ -208,8 +214,9 @@ def spread_words(sentences, name: str | None = None, warn: bool = True) -> list[
     return out
 
 
-def word_timings(words_path=None, transcription_path=None, name: str | None = None,
-                 warn: bool = True) -> list[WordTiming]:
+def word_timings(
+    words_path=None, transcription_path=None, name: str | None = None, warn: bool = True
+) -> list[WordTiming]:
     """Word timings of one recording: from the word file if it exists, else the fallback.
 
     Args:

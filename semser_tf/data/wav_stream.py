@@ -33,8 +33,11 @@ def check_finite(x, path=None, offset_s: float = 0.0, rate: int = 22050) -> None
     bad = ~np.isfinite(x)
     if bad.any():
         at = offset_s + int(np.argmax(bad)) / rate
-        raise DataError(f"audio holds NaN or infinite samples (the first at {at:.3f} s); "
-                        "expected finite samples", path)
+        raise DataError(
+            f"audio holds NaN or infinite samples (the first at {at:.3f} s); "
+            "expected finite samples",
+            path,
+        )
 
 
 def mono_array(audio, sample_rate, error=DataError) -> np.ndarray:
@@ -77,8 +80,11 @@ class WavStream:
         start, stop = max(0, int(start)), min(self.total_in, int(stop))
         if stop <= start:
             return np.zeros(0, np.float32)
-        info = dict(self.info, data_offset=self.info["data_offset"] + start * self.info["block_align"],
-                    frames=stop - start)
+        info = dict(
+            self.info,
+            data_offset=self.info["data_offset"] + start * self.info["block_align"],
+            frames=stop - start,
+        )
         x = _read_wav_numpy(self.path, info).mean(axis=1).astype(np.float32)
         check_finite(x, self.path, start / self.rate, self.rate)
         return x
@@ -98,7 +104,7 @@ class WavStream:
             m0 = min(MARGIN - MARGIN % down, i0)  # a margin that keeps the alignment exact
             y = resample(self.read(i0 - m0, i1 + MARGIN), self.rate, self.target_rate)
             skip = m0 * up // down + (out_start - o0)
-            x = y[skip: skip + (out_stop - out_start)]
+            x = y[skip : skip + (out_stop - out_start)]
         if len(x) < out_stop - out_start:
             x = np.pad(x, (0, out_stop - out_start - len(x)))
         return np.ascontiguousarray(x, np.float32)

@@ -88,11 +88,16 @@ def _serve_fn(model):
 def _signature(model, batch, frames, state: bool = False):
     import tensorflow as tf
 
-    spec = [tf.TensorSpec((batch, frames, width), tf.float32, name=name) for name, width in _inputs(model)]
+    spec = [
+        tf.TensorSpec((batch, frames, width), tf.float32, name=name)
+        for name, width in _inputs(model)
+    ]
     if state:
         from semser_tf.models.stateful import STATE_INPUTS, state_size
 
-        spec += [tf.TensorSpec((batch, state_size(model)), tf.float32, name=n) for n in STATE_INPUTS]
+        spec += [
+            tf.TensorSpec((batch, state_size(model)), tf.float32, name=n) for n in STATE_INPUTS
+        ]
     return spec
 
 
@@ -123,8 +128,12 @@ def _halves(x: dict, k: int) -> tuple[dict, dict]:
 
 def _check_input(model, frames: int, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
-    return {name: (rng.normal(0, 0.1 if name == "waveform" else 1.0, (1, frames, width))).astype("float32")
-            for name, width in _inputs(model)}
+    return {
+        name: (rng.normal(0, 0.1 if name == "waveform" else 1.0, (1, frames, width))).astype(
+            "float32"
+        )
+        for name, width in _inputs(model)
+    }
 
 
 def _keras_out(model, x: dict) -> np.ndarray:
@@ -132,15 +141,21 @@ def _keras_out(model, x: dict) -> np.ndarray:
     return np.asarray(out["emotion"] if isinstance(out, dict) else out, np.float32)
 
 
-def _write_savedmodel(model, folder: Path, frames=None, batch=None, endpoints=("serve", "step")) -> None:
+def _write_savedmodel(
+    model, folder: Path, frames=None, batch=None, endpoints=("serve", "step")
+) -> None:
     import keras
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     if "serve" in endpoints:
-        archive.add_endpoint("serve", _serve_fn(model), input_signature=_signature(model, batch, frames))
+        archive.add_endpoint(
+            "serve", _serve_fn(model), input_signature=_signature(model, batch, frames)
+        )
     if "step" in endpoints:
-        archive.add_endpoint("step", _step_fn(model), input_signature=_signature(model, batch, frames, state=True))
+        archive.add_endpoint(
+            "step", _step_fn(model), input_signature=_signature(model, batch, frames, state=True)
+        )
     archive.write_out(str(folder), verbose=False)
 
 
@@ -168,18 +183,28 @@ def _write_onnx(model, folder: Path) -> Path:
     try:
         import tf2onnx
     except ImportError:
-        raise ExportError(f"ONNX export needs tf2onnx and onnx: pip install {EXPORT_PINS} "
-                          "(or pip install 'semser-tf[export]')") from None
+        raise ExportError(
+            f"ONNX export needs tf2onnx and onnx: pip install {EXPORT_PINS} "
+            "(or pip install 'semser-tf[export]')"
+        ) from None
     import tensorflow as tf
 
-    for name, fn, sig in (("model.onnx", _serve_fn(model), _signature(model, None, None)),
-                          ("step.onnx", _step_fn(model), _signature(model, None, None, state=True))):
+    for name, fn, sig in (
+        ("model.onnx", _serve_fn(model), _signature(model, None, None)),
+        ("step.onnx", _step_fn(model), _signature(model, None, None, state=True)),
+    ):
         try:
-            tf2onnx.convert.from_function(tf.function(fn, input_signature=sig), input_signature=sig,
-                                          opset=ONNX_OPSET, output_path=str(folder / name))
+            tf2onnx.convert.from_function(
+                tf.function(fn, input_signature=sig),
+                input_signature=sig,
+                opset=ONNX_OPSET,
+                output_path=str(folder / name),
+            )
         except Exception as err:  # tf2onnx raises many kinds; name the step and the reason
-            raise ExportError(f"tf2onnx could not convert the model ({name}): {type(err).__name__}: "
-                              f"{' '.join(str(err).split())[:300]}") from err
+            raise ExportError(
+                f"tf2onnx could not convert the model ({name}): {type(err).__name__}: "
+                f"{' '.join(str(err).split())[:300]}"
+            ) from err
     return folder / "model.onnx"
 
 
@@ -187,7 +212,9 @@ def _onnx_session(path: Path):
     try:
         import onnxruntime as ort
     except ImportError:
-        raise ExportError(f"checking an ONNX export needs onnxruntime: pip install {EXPORT_PINS}") from None
+        raise ExportError(
+            f"checking an ONNX export needs onnxruntime: pip install {EXPORT_PINS}"
+        ) from None
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
@@ -214,10 +241,14 @@ def _write_tflite(model, folder: Path, frames: int, work: Path) -> Path:
         staging = work / f"savedmodel-{endpoint}"
         _write_savedmodel(model, staging, frames=n, batch=1, endpoints=(endpoint,))
         try:
-            data = tf.lite.TFLiteConverter.from_saved_model(str(staging), signature_keys=[endpoint]).convert()
+            data = tf.lite.TFLiteConverter.from_saved_model(
+                str(staging), signature_keys=[endpoint]
+            ).convert()
         except Exception as err:
-            raise ExportError(f"the TFLite converter refused the model ({name}): {type(err).__name__}: "
-                              f"{' '.join(str(err).split())[:300]}") from err
+            raise ExportError(
+                f"the TFLite converter refused the model ({name}): {type(err).__name__}: "
+                f"{' '.join(str(err).split())[:300]}"
+            ) from err
         (folder / name).write_bytes(data)
     return folder / "model.tflite"
 
@@ -240,7 +271,7 @@ def _stream_tflite(folder: Path, model, x: dict) -> np.ndarray:
     frames = next(iter(x.values())).shape[1]
     out = []
     for k in range(frames):
-        o = run(**{n: v[:, k:k + 1] for n, v in x.items()}, **state)
+        o = run(**{n: v[:, k : k + 1] for n, v in x.items()}, **state)
         y, h, c = (o[key] for key in sorted(o))  # output_0, output_1, output_2: emotion, h, c
         out.append(y)
         state = {"h": h, "c": c}
@@ -260,56 +291,106 @@ def _run_tflite(path: Path, x: dict) -> np.ndarray:
 def _readme(fmt: str, model, input_format, frames) -> str:
     ins = _inputs(model)
     shape = "1 x {frames}".format(frames=frames) if frames else "batch x frames (any)"
-    fmt_name = {"savedmodel": "TensorFlow SavedModel (endpoint `serve`)", "onnx": "ONNX (opset "
-                f"{ONNX_OPSET})", "tflite": f"LiteRT / TFLite, a fixed window of {frames} frames"}[fmt]
+    fmt_name = {
+        "savedmodel": "TensorFlow SavedModel (endpoint `serve`)",
+        "onnx": f"ONNX (opset {ONNX_OPSET})",
+        "tflite": f"LiteRT / TFLite, a fixed window of {frames} frames",
+    }[fmt]
     sr = getattr(input_format, "sample_rate", 22050)
     rate = getattr(input_format, "frame_rate", 10)
     targets = ", ".join(model.targets)
-    lines = [f"# {model.name}: {fmt_name}", "",
-             "Exported by semser-tf (Tzirakis et al., \"Speech Emotion Recognition Using Semantic Information\", "
-             "ICASSP 2021): continuous emotion per 100 ms frame.", "", "## Inputs (float32)", ""]
+    lines = [
+        f"# {model.name}: {fmt_name}",
+        "",
+        'Exported by semser-tf (Tzirakis et al., "Speech Emotion Recognition Using Semantic Information", '
+        "ICASSP 2021): continuous emotion per 100 ms frame.",
+        "",
+        "## Inputs (float32)",
+        "",
+    ]
     for name, width in ins:
         if name == "waveform":
-            lines.append(f"- `waveform`: {shape} x {width}: mono audio at {sr} Hz, cut into frames of "
-                         f"{width} samples ({1000 // rate} ms), the last frame zero-padded.")
+            lines.append(
+                f"- `waveform`: {shape} x {width}: mono audio at {sr} Hz, cut into frames of "
+                f"{width} samples ({1000 // rate} ms), the last frame zero-padded."
+            )
         else:
             mode = getattr(input_format, "semantic_mode", None)
             space = getattr(input_format, "text_space", None)
-            lines.append(f"- `semantic`: {shape} x {width}: one word vector per frame (mode {mode!r}"
-                         + (f", text space {space}" if space else "")
-                         + "), the vector of the word spoken in that frame, zeros where none is; "
-                           "semser-tf's frame features compute it from words with times.")
+            lines.append(
+                f"- `semantic`: {shape} x {width}: one word vector per frame (mode {mode!r}"
+                + (f", text space {space}" if space else "")
+                + "), the vector of the word spoken in that frame, zeros where none is; "
+                "semser-tf's frame features compute it from words with times."
+            )
     units = _zero_state(model)["h"].shape[1]
-    step_file = {"savedmodel": "endpoint `step`", "onnx": "`step.onnx`", "tflite": "`step.tflite` (signature `step`, one frame per call)"}[fmt]
-    lines += ["", f"Streaming ({step_file}): the same inputs for the frames of a chunk plus `h` and `c`, "
-              f"1 x {units} each (zeros at the start); it returns the chunk's predictions, then the new "
-              "`h` and `c` to pass with the next chunk (outputs in that order). Chunk by chunk it gives "
-              "what one call over the whole recording gives (checked at export)."]
-    lines += ["", "## Output", "",
-              f"- {shape} x {len(model.targets)}: {targets} in [-1, 1], one row per input frame "
-              f"({rate} per second); frame k covers audio [k/{rate}, (k+1)/{rate}) s.", "",
-              "## Frame rule", "",
-              "The network's LSTM starts from a zero state at the first frame of each call; give a whole "
-              "recording (or window) per call." if fmt != "tflite" else
-              f"Each call is one window of {frames} frames from a zero LSTM state; for longer audio call "
-              "it window by window (pad the last one with zeros and drop the padded rows).", "",
-              "## Run it", ""]
+    step_file = {
+        "savedmodel": "endpoint `step`",
+        "onnx": "`step.onnx`",
+        "tflite": "`step.tflite` (signature `step`, one frame per call)",
+    }[fmt]
+    lines += [
+        "",
+        f"Streaming ({step_file}): the same inputs for the frames of a chunk plus `h` and `c`, "
+        f"1 x {units} each (zeros at the start); it returns the chunk's predictions, then the new "
+        "`h` and `c` to pass with the next chunk (outputs in that order). Chunk by chunk it gives "
+        "what one call over the whole recording gives (checked at export).",
+    ]
+    lines += [
+        "",
+        "## Output",
+        "",
+        f"- {shape} x {len(model.targets)}: {targets} in [-1, 1], one row per input frame "
+        f"({rate} per second); frame k covers audio [k/{rate}, (k+1)/{rate}) s.",
+        "",
+        "## Frame rule",
+        "",
+        "The network's LSTM starts from a zero state at the first frame of each call; give a whole "
+        "recording (or window) per call."
+        if fmt != "tflite"
+        else f"Each call is one window of {frames} frames from a zero LSTM state; for longer audio call "
+        "it window by window (pad the last one with zeros and drop the padded rows).",
+        "",
+        "## Run it",
+        "",
+    ]
     names = ", ".join(n for n, _ in ins)
     if fmt == "savedmodel":
-        lines += ["```python", "import tensorflow as tf", "m = tf.saved_model.load('THIS_FOLDER')",
-                  f"y = m.serve({names})", "```"]
+        lines += [
+            "```python",
+            "import tensorflow as tf",
+            "m = tf.saved_model.load('THIS_FOLDER')",
+            f"y = m.serve({names})",
+            "```",
+        ]
     elif fmt == "onnx":
-        lines += ["```python", "import onnxruntime as ort", "s = ort.InferenceSession('THIS_FOLDER/model.onnx')",
-                  "y = s.run(None, {" + ", ".join(f"'{n}': {n}" for n, _ in ins) + "})[0]", "```"]
+        lines += [
+            "```python",
+            "import onnxruntime as ort",
+            "s = ort.InferenceSession('THIS_FOLDER/model.onnx')",
+            "y = s.run(None, {" + ", ".join(f"'{n}': {n}" for n, _ in ins) + "})[0]",
+            "```",
+        ]
     else:
-        lines += ["```python", "from ai_edge_litert.interpreter import Interpreter  # or tf.lite.Interpreter",
-                  "it = Interpreter(model_path='THIS_FOLDER/model.tflite'); it.allocate_tensors()",
-                  "# set each input by its name (get_input_details), it.invoke(), read the output", "```"]
+        lines += [
+            "```python",
+            "from ai_edge_litert.interpreter import Interpreter  # or tf.lite.Interpreter",
+            "it = Interpreter(model_path='THIS_FOLDER/model.tflite'); it.allocate_tensors()",
+            "# set each input by its name (get_input_details), it.invoke(), read the output",
+            "```",
+        ]
     return "\n".join(lines) + "\n"
 
 
-def export_model(model, out_dir, format: str = "savedmodel", *, window_frames: int | None = None,
-                 overwrite: bool = False, check_frames: int = 37) -> Path:
+def export_model(
+    model,
+    out_dir,
+    format: str = "savedmodel",
+    *,
+    window_frames: int | None = None,
+    overwrite: bool = False,
+    check_frames: int = 37,
+) -> Path:
     """Export ``model`` into the folder ``out_dir`` and check it with its own runtime.
 
     Args:
@@ -332,7 +413,13 @@ def export_model(model, out_dir, format: str = "savedmodel", *, window_frames: i
             than :data:`TOLERANCE`.
         ConfigError: ``out_dir`` exists and is not an export this package wrote.
     """
-    from semser_tf.io import OWNER_MARKER, atomic_write_json, check_replaceable, mark_owned, replace_dir
+    from semser_tf.io import (
+        OWNER_MARKER,
+        atomic_write_json,
+        check_replaceable,
+        mark_owned,
+        replace_dir,
+    )
     from semser_tf.zoo.cache import sha256_file
 
     if format not in FORMATS:
@@ -347,13 +434,17 @@ def export_model(model, out_dir, format: str = "savedmodel", *, window_frames: i
             )
     else:
         if window_frames is not None:
-            raise ExportError(f"window_frames applies to the tflite format only; a {format} export takes "
-                              "any number of frames")
+            raise ExportError(
+                f"window_frames applies to the tflite format only; a {format} export takes "
+                "any number of frames"
+            )
         frames = None
     model, input_format = _semser_model(model)
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise ConfigError(f"{out_dir}: exists; pass overwrite=True (--overwrite) to replace an earlier export")
+        raise ConfigError(
+            f"{out_dir}: exists; pass overwrite=True (--overwrite) to replace an earlier export"
+        )
     check_replaceable(out_dir, "export", option="--overwrite")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".export"))
@@ -373,27 +464,53 @@ def export_model(model, out_dir, format: str = "savedmodel", *, window_frames: i
         else:
             got = _run_tflite(_write_tflite(model, folder, frames, work), x)
             streamed = _stream_tflite(folder, model, x)
-        diff, step_diff = (float(np.max(np.abs(y - expected))) if y.shape == expected.shape else float("inf")
-                           for y in (got, streamed))
+        diff, step_diff = (
+            float(np.max(np.abs(y - expected))) if y.shape == expected.shape else float("inf")
+            for y in (got, streamed)
+        )
         if not diff <= TOLERANCE:
-            raise ExportError(f"the {format} export's outputs differ from Keras's by {diff:.3g} "
-                              f"(shape {got.shape} against {expected.shape}; at most {TOLERANCE} allowed)")
+            raise ExportError(
+                f"the {format} export's outputs differ from Keras's by {diff:.3g} "
+                f"(shape {got.shape} against {expected.shape}; at most {TOLERANCE} allowed)"
+            )
         if not step_diff <= TOLERANCE:
-            raise ExportError(f"the {format} export's stateful step, the state carried, differs from one "
-                              f"pass of Keras by {step_diff:.3g} (at most {TOLERANCE} allowed)")
-        (folder / "README.md").write_text(_readme(format, model, input_format, frames), encoding="utf-8")
-        files = {p.relative_to(folder).as_posix(): sha256_file(p)
-                 for p in sorted(folder.rglob("*")) if p.is_file() and p.name != OWNER_MARKER}
-        atomic_write_json(folder / "export.json", {
-            "format": format, "model": model.name, "variant": model.variant, "targets": list(model.targets),
-            "inputs": {name: [1 if frames else None, frames, width] for name, width in _inputs(model)},
-            "output": [1 if frames else None, frames, len(model.targets)],
-            "window_frames": frames, "weights_sha256": weights_sha256(model), "input_format": input_format.to_dict() if input_format is not None else None,
-            "state": {"inputs": ["h", "c"], "size": _zero_state(model)["h"].shape[1]},
-            "check": {"frames": frames or check_frames, "max_abs_diff": diff, "step_max_abs_diff": step_diff,
-                      "tolerance": TOLERANCE},
-            "seconds": round(time.time() - t0, 1), "files": files,
-        })
+            raise ExportError(
+                f"the {format} export's stateful step, the state carried, differs from one "
+                f"pass of Keras by {step_diff:.3g} (at most {TOLERANCE} allowed)"
+            )
+        (folder / "README.md").write_text(
+            _readme(format, model, input_format, frames), encoding="utf-8"
+        )
+        files = {
+            p.relative_to(folder).as_posix(): sha256_file(p)
+            for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != OWNER_MARKER
+        }
+        atomic_write_json(
+            folder / "export.json",
+            {
+                "format": format,
+                "model": model.name,
+                "variant": model.variant,
+                "targets": list(model.targets),
+                "inputs": {
+                    name: [1 if frames else None, frames, width] for name, width in _inputs(model)
+                },
+                "output": [1 if frames else None, frames, len(model.targets)],
+                "window_frames": frames,
+                "weights_sha256": weights_sha256(model),
+                "input_format": input_format.to_dict() if input_format is not None else None,
+                "state": {"inputs": ["h", "c"], "size": _zero_state(model)["h"].shape[1]},
+                "check": {
+                    "frames": frames or check_frames,
+                    "max_abs_diff": diff,
+                    "step_max_abs_diff": step_diff,
+                    "tolerance": TOLERANCE,
+                },
+                "seconds": round(time.time() - t0, 1),
+                "files": files,
+            },
+        )
         mark_owned(folder, "export")
         replace_dir(folder, out_dir)
     finally:
@@ -410,8 +527,13 @@ def read_export(folder) -> dict:
     try:
         meta = json.loads((folder / "export.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        raise DataError(f"not an export folder (export.json: {type(err).__name__})", folder) from None
+        raise DataError(
+            f"not an export folder (export.json: {type(err).__name__})", folder
+        ) from None
     for name, digest in meta.get("files", {}).items():
         if not (folder / name).is_file() or sha256_file(folder / name) != digest:
-            raise DataError(f"export file {name} is missing or changed (SHA-256 differs from export.json)", folder)
+            raise DataError(
+                f"export file {name} is missing or changed (SHA-256 differs from export.json)",
+                folder,
+            )
     return meta

@@ -34,8 +34,10 @@ class ConcatFusion(layers.Layer):
         self.out = layers.Dense(self.output_units, activation="relu", name="fused", dtype=dt)
 
     def build(self, input_shape):
-        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2 or any(
-            len(s) != 3 or s[-1] is None for s in input_shape
+        if (
+            not isinstance(input_shape, (list, tuple))
+            or len(input_shape) != 2
+            or any(len(s) != 3 or s[-1] is None for s in input_shape)
         ):
             raise ValueError(
                 f"ConcatFusion ({self.name}): expected two inputs of rank 3 "

@@ -104,12 +104,14 @@ class ConvParalinguistic(layers.Layer):
             )
         self.frame_pooling = frame_pooling
         if samples_per_frame is not None:
-            samples_per_frame = check_positive_int_tuple(
-                "samples_per_frame", (samples_per_frame,)
-            )[0]
+            samples_per_frame = check_positive_int_tuple("samples_per_frame", (samples_per_frame,))[
+                0
+            ]
         self.samples_per_frame = samples_per_frame
         self.convs = [
-            layers.Conv1D(f, k, padding="same", activation="relu", name=f"conv{i}", dtype=self.dtype_policy)
+            layers.Conv1D(
+                f, k, padding="same", activation="relu", name=f"conv{i}", dtype=self.dtype_policy
+            )
             for i, (f, k) in enumerate(zip(self.filters, self.kernel_sizes))
         ]
         self.pools = [
@@ -202,7 +204,7 @@ class ConvParalinguistic(layers.Layer):
         if channels * k <= _IM2COL_MAX_DEPTH.get(keras.backend.standardize_dtype(x.dtype), 0):
             # Few input channels (the raw waveform): a convolution library call spends its
             # time on layout; a matmul of the k shifted copies is one dense contraction.
-            patches = ops.concatenate([x[:, j:j + outputs, :] for j in range(k)], axis=-1)
+            patches = ops.concatenate([x[:, j : j + outputs, :] for j in range(k)], axis=-1)
             return ops.matmul(patches, ops.reshape(kernel, (k * channels, kernel.shape[-1])))
         return ops.conv(x, kernel, strides=1, padding="valid")
 

@@ -72,8 +72,16 @@ class CrossAttentionFusion(layers.Layer):
     [[[1.0, 0.0], [1.0, 0.0]]]
     """
 
-    def __init__(self, units=1024, project="auto", return_weights=False, scoring="official", evidence="none",
-                 score_units=64, **kwargs):
+    def __init__(
+        self,
+        units=1024,
+        project="auto",
+        return_weights=False,
+        scoring="official",
+        evidence="none",
+        score_units=64,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.units = check_positive_int("units", units)
         if project not in ("auto", "always", "never"):
@@ -81,9 +89,13 @@ class CrossAttentionFusion(layers.Layer):
                 f"CrossAttentionFusion: project must be 'auto', 'always' or 'never', got {project!r}."
             )
         if scoring not in SCORINGS:
-            raise ValueError(f"CrossAttentionFusion: scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}.")
+            raise ValueError(
+                f"CrossAttentionFusion: scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}."
+            )
         if evidence not in EVIDENCE:
-            raise ValueError(f"CrossAttentionFusion: evidence must be one of {', '.join(EVIDENCE)}, got {evidence!r}.")
+            raise ValueError(
+                f"CrossAttentionFusion: evidence must be one of {', '.join(EVIDENCE)}, got {evidence!r}."
+            )
         self.project = project
         self.return_weights = bool(return_weights)
         self.scoring = scoring
@@ -135,18 +147,27 @@ class CrossAttentionFusion(layers.Layer):
         if self.scoring == "temperature":
             self.log_scale = self.add_weight(name="log_scale", shape=(), initializer="zeros")
         elif self.scoring == "per_modality":
-            self.score_hidden_a = layers.Dense(self.score_units, activation="tanh", name="score_hidden_a", dtype=dt)
-            self.score_hidden_b = layers.Dense(self.score_units, activation="tanh", name="score_hidden_b", dtype=dt)
+            self.score_hidden_a = layers.Dense(
+                self.score_units, activation="tanh", name="score_hidden_a", dtype=dt
+            )
+            self.score_hidden_b = layers.Dense(
+                self.score_units, activation="tanh", name="score_hidden_b", dtype=dt
+            )
             self.score_a = layers.Dense(1, name="score_a", dtype=dt)
             self.score_b = layers.Dense(1, name="score_b", dtype=dt)
-            for hidden, out in ((self.score_hidden_a, self.score_a), (self.score_hidden_b, self.score_b)):
+            for hidden, out in (
+                (self.score_hidden_a, self.score_a),
+                (self.score_hidden_b, self.score_b),
+            ):
                 hidden.build((None, None, d))
                 out.build((None, None, self.score_units))
         elif self.scoring == "gate":
             self.gate = layers.Dense(1, name="gate", dtype=dt)
             self.gate.build((None, None, 2 * d))
         if self.evidence == "feature":
-            self.evidence_weight = self.add_weight(name="evidence_weight", shape=(2,), initializer="zeros")
+            self.evidence_weight = self.add_weight(
+                name="evidence_weight", shape=(2,), initializer="zeros"
+            )
         self._scale = 1.0 / math.sqrt(d)
         self.built = True
 
@@ -159,8 +180,10 @@ class CrossAttentionFusion(layers.Layer):
                 return scores * ops.cast(self._scale, scores.dtype)
             return scores * ops.cast(ops.exp(self.log_scale), scores.dtype)
         if self.scoring == "per_modality":
-            return ops.concatenate([self.score_a(self.score_hidden_a(a)), self.score_b(self.score_hidden_b(b))],
-                                   axis=-1)
+            return ops.concatenate(
+                [self.score_a(self.score_hidden_a(a)), self.score_b(self.score_hidden_b(b))],
+                axis=-1,
+            )
         z = self.gate(ops.concatenate([a, b], axis=-1))
         return ops.concatenate([ops.zeros_like(z), z], axis=-1)
 
@@ -169,7 +192,9 @@ class CrossAttentionFusion(layers.Layer):
         evidence = None
         if self.evidence != "none":
             # 1 where the raw second input has a non-zero entry (a word), else 0
-            evidence = ops.cast(ops.any(ops.not_equal(b, 0), axis=-1, keepdims=True), self.compute_dtype)
+            evidence = ops.cast(
+                ops.any(ops.not_equal(b, 0), axis=-1, keepdims=True), self.compute_dtype
+            )
         if self._projected:
             a, b = self.proj_a(a), self.proj_b(b)
         logits = self._logits(a, b)
@@ -197,5 +222,7 @@ class CrossAttentionFusion(layers.Layer):
         config.update(units=self.units, project=self.project, return_weights=self.return_weights)
         if self.scoring != "official" or self.evidence != "none":
             # written only when used: an official layer's config stays what earlier versions read
-            config.update(scoring=self.scoring, evidence=self.evidence, score_units=self.score_units)
+            config.update(
+                scoring=self.scoring, evidence=self.evidence, score_units=self.score_units
+            )
         return config

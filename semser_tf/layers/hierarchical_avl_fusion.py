@@ -38,8 +38,12 @@ class HierarchicalAVLFusion(layers.Layer):
         self.stream_a = layers.Dense(self.units, activation="relu", name="arousal_stream", dtype=dt)
         self.stream_v = layers.Dense(self.units, activation="relu", name="valence_stream", dtype=dt)
         self.stream_l = layers.Dense(self.units, activation="relu", name="liking_stream", dtype=dt)
-        self.attend_al = CrossAttentionFusion(self.units, project="never", return_weights=True, name="attend_al", dtype=dt)
-        self.attend_v = CrossAttentionFusion(self.units, project="never", return_weights=True, name="attend_v", dtype=dt)
+        self.attend_al = CrossAttentionFusion(
+            self.units, project="never", return_weights=True, name="attend_al", dtype=dt
+        )
+        self.attend_v = CrossAttentionFusion(
+            self.units, project="never", return_weights=True, name="attend_v", dtype=dt
+        )
 
     def build(self, input_shape):
         if len(input_shape) != 3 or input_shape[-1] is None:

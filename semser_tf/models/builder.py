@@ -86,7 +86,9 @@ def select_inputs(model: keras.Model, features: dict) -> dict:
     return {name: features[name] for name in input_names(model)}
 
 
-def build_model(config: ModelConfig | None = None, with_weights_output: bool = False) -> SemserModel:
+def build_model(
+    config: ModelConfig | None = None, with_weights_output: bool = False
+) -> SemserModel:
     """The :class:`SemserModel` of ``config``'s architecture (:meth:`ModelConfig.architecture`).
 
     ``SemserModel(**config.architecture())``: branch(es) -> fusion -> LSTM -> tanh Dense
@@ -127,8 +129,12 @@ def as_semser_model(model: keras.Model, config: ModelConfig | None = None) -> Se
     if isinstance(model, SemserModel):
         return model
     if config is None:
-        raise ConfigError(f"model {model.name!r} is not a SemserModel; its ModelConfig is needed to convert it")
-    with precision_policy(model.dtype_policy.name if model.dtype_policy.name in PRECISIONS else "float32"):
+        raise ConfigError(
+            f"model {model.name!r} is not a SemserModel; its ModelConfig is needed to convert it"
+        )
+    with precision_policy(
+        model.dtype_policy.name if model.dtype_policy.name in PRECISIONS else "float32"
+    ):
         new = build_model(config)
     for layer in new.layers:
         if not layer.weights:
@@ -136,13 +142,17 @@ def as_semser_model(model: keras.Model, config: ModelConfig | None = None) -> Se
         try:
             old = model.get_layer(layer.name)
         except ValueError:
-            raise ConfigError(f"model {model.name!r} has no layer {layer.name!r}; expected the "
-                              f"{config.variant} architecture of its config") from None
+            raise ConfigError(
+                f"model {model.name!r} has no layer {layer.name!r}; expected the "
+                f"{config.variant} architecture of its config"
+            ) from None
         values = old.get_weights()
         if [v.shape for v in values] != [tuple(w.shape) for w in layer.weights]:
-            raise ConfigError(f"model {model.name!r}: layer {layer.name!r} has weights of shapes "
-                              f"{[v.shape for v in values]}, the config's architecture "
-                              f"{[tuple(w.shape) for w in layer.weights]}")
+            raise ConfigError(
+                f"model {model.name!r}: layer {layer.name!r} has weights of shapes "
+                f"{[v.shape for v in values]}, the config's architecture "
+                f"{[tuple(w.shape) for w in layer.weights]}"
+            )
         layer.set_weights(values)
     return new
 
@@ -186,8 +196,10 @@ def load_model(path):
     except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as err:
         text = " ".join(str(err).split())
         if "safe_mode" in text or "arbitrary code" in text:
-            reason = ("it holds Python code (a lambda) that Keras safe mode refuses to run; "
-                      "only models built from the package's layers are loaded")
+            reason = (
+                "it holds Python code (a lambda) that Keras safe mode refuses to run; "
+                "only models built from the package's layers are loaded"
+            )
         else:
             reason = f"{type(err).__name__}: {text[:240]}"
         from semser_tf.errors import ConfigError

@@ -8,7 +8,9 @@ from pathlib import Path
 from semser_tf.errors import ConfigError
 
 
-def load_config(preset: str = "paper", config_file: str | None = None, overrides: dict | None = None):
+def load_config(
+    preset: str = "paper", config_file: str | None = None, overrides: dict | None = None
+):
     """A ModelConfig from a preset name, an optional JSON file of fields and overrides."""
     from semser_tf.models.config import ModelConfig
 
@@ -32,9 +34,17 @@ def _info(args):
 
     config = load_config(args.preset, args.config, {"variant": args.variant})
     model = build_model(config)
-    print(json.dumps({"variant": config.variant, "parameters": int(model.count_params()),
-                      "inputs": {t.name: list(t.shape) for t in model.inputs},
-                      "config": config.to_dict()}, indent=2))
+    print(
+        json.dumps(
+            {
+                "variant": config.variant,
+                "parameters": int(model.count_params()),
+                "inputs": {t.name: list(t.shape) for t in model.inputs},
+                "config": config.to_dict(),
+            },
+            indent=2,
+        )
+    )
     if args.summary:
         model.summary()
     return 0

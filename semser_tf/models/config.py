@@ -20,9 +20,22 @@ from semser_tf.errors import ConfigError
 VARIANTS = ("paralinguistic", "semantic", "concat", "attention")
 """The paper's ablation: each branch alone, concatenation, and attention fusion."""
 
-ARCHITECTURE_FIELDS = ("variant", "targets", "samples_per_frame", "semantic_dim", "conv_filters",
-                       "conv_kernel_sizes", "conv_pool_sizes", "frame_pooling", "dropout", "fusion_units",
-                       "stream_units", "lstm_units", "attention_scoring", "attention_evidence")
+ARCHITECTURE_FIELDS = (
+    "variant",
+    "targets",
+    "samples_per_frame",
+    "semantic_dim",
+    "conv_filters",
+    "conv_kernel_sizes",
+    "conv_pool_sizes",
+    "frame_pooling",
+    "dropout",
+    "fusion_units",
+    "stream_units",
+    "lstm_units",
+    "attention_scoring",
+    "attention_evidence",
+)
 """The fields of :class:`ModelConfig` that define the network (``SemserModel``'s arguments)."""
 
 ATTENTION_SCORINGS = ("official", "temperature", "per_modality", "gate")
@@ -33,7 +46,14 @@ ATTENTION_EVIDENCE = ("none", "feature", "mask")
 """``attention_evidence`` values: what the modality fusion does on frames whose semantic
 vector is all zeros (no word spoken): ``CrossAttentionFusion``'s ``evidence``."""
 
-TRAINING_FIELDS = ("sequence_length", "batch_size", "learning_rate", "clipnorm", "target_weights", "seed")
+TRAINING_FIELDS = (
+    "sequence_length",
+    "batch_size",
+    "learning_rate",
+    "clipnorm",
+    "target_weights",
+    "seed",
+)
 """The fields of :class:`ModelConfig` that define its training (:class:`TrainingConfig`)."""
 
 
@@ -155,9 +175,7 @@ class ModelConfig:
     # -- validation ---------------------------------------------------------------------
     def _check(self, where="ModelConfig", slots_rule=True):
         def fail(name, expected):
-            raise ConfigError(
-                f"{where}.{name}: expected {expected}, got {getattr(self, name)!r}."
-            )
+            raise ConfigError(f"{where}.{name}: expected {expected}, got {getattr(self, name)!r}.")
 
         def pos_int(name):
             v = getattr(self, name)
@@ -166,16 +184,24 @@ class ModelConfig:
 
         def int_tuple(name):
             v = getattr(self, name)
-            if isinstance(v, (str, bytes)) or not isinstance(v, (list, tuple)) or not v or any(
-                isinstance(x, bool) or not isinstance(x, numbers.Integral) or x < 1 for x in v
+            if (
+                isinstance(v, (str, bytes))
+                or not isinstance(v, (list, tuple))
+                or not v
+                or any(
+                    isinstance(x, bool) or not isinstance(x, numbers.Integral) or x < 1 for x in v
+                )
             ):
                 fail(name, "a non-empty list of positive integers")
             setattr(self, name, tuple(int(x) for x in v))
 
         if self.variant not in VARIANTS:
             fail("variant", "one of " + ", ".join(VARIANTS))
-        if isinstance(self.targets, str) or not isinstance(self.targets, (list, tuple)) or not self.targets or not all(
-            isinstance(t, str) and t for t in self.targets
+        if (
+            isinstance(self.targets, str)
+            or not isinstance(self.targets, (list, tuple))
+            or not self.targets
+            or not all(isinstance(t, str) and t for t in self.targets)
         ):
             fail("targets", "a non-empty list of target names (strings)")
         if len(set(self.targets)) != len(self.targets):
@@ -188,16 +214,26 @@ class ModelConfig:
             pass
         elif self.samples_per_frame is None:
             self.samples_per_frame = expected
-        elif (isinstance(self.samples_per_frame, numbers.Integral) and not isinstance(self.samples_per_frame, bool)
-              and self.samples_per_frame != expected):
+        elif (
+            isinstance(self.samples_per_frame, numbers.Integral)
+            and not isinstance(self.samples_per_frame, bool)
+            and self.samples_per_frame != expected
+        ):
             raise ConfigError(
                 f"ModelConfig.samples_per_frame: {self.samples_per_frame} contradicts speaker_slots="
                 f"{self.speaker_slots}: the loader yields {expected} samples per frame "
                 f"({'two speaker slots of ' + str(SAMPLES_PER_FRAME) if self.speaker_slots else '100 ms at 22050 Hz'}); "
                 "leave samples_per_frame unset to derive it."
             )
-        for name in ("samples_per_frame", "semantic_dim", "fusion_units", "stream_units",
-                     "lstm_units", "sequence_length", "batch_size"):
+        for name in (
+            "samples_per_frame",
+            "semantic_dim",
+            "fusion_units",
+            "stream_units",
+            "lstm_units",
+            "sequence_length",
+            "batch_size",
+        ):
             pos_int(name)
         for name in ("conv_filters", "conv_kernel_sizes", "conv_pool_sizes"):
             int_tuple(name)
@@ -209,20 +245,36 @@ class ModelConfig:
             fail("attention_scoring", "one of " + ", ".join(ATTENTION_SCORINGS))
         if self.attention_evidence not in ATTENTION_EVIDENCE:
             fail("attention_evidence", "one of " + ", ".join(ATTENTION_EVIDENCE))
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, numbers.Real) or not 0 <= self.dropout < 1:
+        if (
+            isinstance(self.dropout, bool)
+            or not isinstance(self.dropout, numbers.Real)
+            or not 0 <= self.dropout < 1
+        ):
             fail("dropout", "a number in [0, 1)")
-        if isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate, numbers.Real) or self.learning_rate <= 0:
+        if (
+            isinstance(self.learning_rate, bool)
+            or not isinstance(self.learning_rate, numbers.Real)
+            or self.learning_rate <= 0
+        ):
             fail("learning_rate", "a positive number")
         if self.clipnorm is not None and (
-            isinstance(self.clipnorm, bool) or not isinstance(self.clipnorm, numbers.Real) or self.clipnorm <= 0
+            isinstance(self.clipnorm, bool)
+            or not isinstance(self.clipnorm, numbers.Real)
+            or self.clipnorm <= 0
         ):
             fail("clipnorm", "a positive number or null")
         if self.target_weights is not None:
             tw = self.target_weights
-            if isinstance(tw, (str, bytes)) or not isinstance(tw, (list, tuple)) or len(tw) != len(self.targets) or any(
-                isinstance(x, bool) or not isinstance(x, numbers.Real) or x < 0 for x in tw
+            if (
+                isinstance(tw, (str, bytes))
+                or not isinstance(tw, (list, tuple))
+                or len(tw) != len(self.targets)
+                or any(isinstance(x, bool) or not isinstance(x, numbers.Real) or x < 0 for x in tw)
             ):
-                fail("target_weights", f"null or {len(self.targets)} non-negative numbers (one per target)")
+                fail(
+                    "target_weights",
+                    f"null or {len(self.targets)} non-negative numbers (one per target)",
+                )
             self.target_weights = tuple(float(x) for x in tw)
         if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
             fail("seed", "an integer")
@@ -230,7 +282,10 @@ class ModelConfig:
         for p in self.conv_pool_sizes:
             steps //= p
         if steps < 1:
-            fail("conv_pool_sizes", f"a total pooling of at most samples_per_frame={self.samples_per_frame}")
+            fail(
+                "conv_pool_sizes",
+                f"a total pooling of at most samples_per_frame={self.samples_per_frame}",
+            )
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -238,7 +293,9 @@ class ModelConfig:
         return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
-    def from_dict(cls, values: dict, source: str = "config", recorded: bool = False) -> "ModelConfig":
+    def from_dict(
+        cls, values: dict, source: str = "config", recorded: bool = False
+    ) -> "ModelConfig":
         """A config from a dict; unknown keys are an error naming them and the valid ones.
 
         ``recorded``: the dict is a run's recorded config (``config.json``): a field it
@@ -246,7 +303,9 @@ class ModelConfig:
         trained with (:data:`LEGACY_VALUES`), not today's default.
         """
         if not isinstance(values, dict):
-            raise ConfigError(f"{source}: expected a mapping of config fields, got {type(values).__name__}.")
+            raise ConfigError(
+                f"{source}: expected a mapping of config fields, got {type(values).__name__}."
+            )
         if recorded:
             values = {**LEGACY_VALUES, **values}
         unknown = sorted(set(values) - set(cls.fields()))
@@ -286,23 +345,29 @@ class ModelConfig:
         >>> ModelConfig(lstm_units=8).architecture()["lstm_units"]
         8
         """
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.to_dict().items()
-                if k in ARCHITECTURE_FIELDS}
+        return {
+            k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in self.to_dict().items()
+            if k in ARCHITECTURE_FIELDS
+        }
 
     def training_config(self) -> TrainingConfig:
         """The training settings (:class:`TrainingConfig`) of this config."""
         return TrainingConfig(**{k: getattr(self, k) for k in TRAINING_FIELDS})
 
     @classmethod
-    def from_parts(cls, architecture: dict, training: TrainingConfig | None = None,
-                   speaker_slots: bool = False) -> "ModelConfig":
+    def from_parts(
+        cls, architecture: dict, training: TrainingConfig | None = None, speaker_slots: bool = False
+    ) -> "ModelConfig":
         """A config from an architecture dict (``SemserModel.get_config()`` accepted:
         ``name``, ``trainable``, ``dtype`` and ``with_weights_output`` are ignored) and a
         :class:`TrainingConfig`."""
         values = {k: v for k, v in architecture.items() if k in ARCHITECTURE_FIELDS}
         values.update((training or TrainingConfig()).to_dict())
         values["speaker_slots"] = speaker_slots
-        return cls.from_dict(values, source="architecture", recorded=True)  # a saved model: its own values
+        return cls.from_dict(
+            values, source="architecture", recorded=True
+        )  # a saved model: its own values
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -331,8 +396,10 @@ def check_architecture(values: dict, where: str = "SemserModel") -> dict:
 
     unknown = sorted(set(values) - set(ARCHITECTURE_FIELDS))
     if unknown:
-        raise ConfigError(f"{where}: unknown argument(s) {', '.join(unknown)}; "
-                          f"architecture fields: {', '.join(ARCHITECTURE_FIELDS)}")
+        raise ConfigError(
+            f"{where}: unknown argument(s) {', '.join(unknown)}; "
+            f"architecture fields: {', '.join(ARCHITECTURE_FIELDS)}"
+        )
     defaults = {f.name: f.default for f in dataclasses.fields(ModelConfig)}
     ns = types.SimpleNamespace(**{**defaults, **values})
     if ns.samples_per_frame is None:

@@ -16,7 +16,12 @@ import keras
 from keras import layers
 
 from semser_tf.constants import DEFAULT_TARGETS, SAMPLES_PER_FRAME
-from semser_tf.layers import ConcatFusion, ConvParalinguistic, CrossAttentionFusion, HierarchicalAVLFusion
+from semser_tf.layers import (
+    ConcatFusion,
+    ConvParalinguistic,
+    CrossAttentionFusion,
+    HierarchicalAVLFusion,
+)
 from semser_tf.models.config import check_architecture
 
 WAVEFORM, SEMANTIC = "waveform", "semantic"
@@ -38,8 +43,10 @@ def _policy(dtype):
 
 
 def _field(name):
-    return property(lambda self: dict(self._architecture)[name],
-                    doc=f"The architecture's ``{name}`` (read-only: build a new model to change it).")
+    return property(
+        lambda self: dict(self._architecture)[name],
+        doc=f"The architecture's ``{name}`` (read-only: build a new model to change it).",
+    )
 
 
 @keras.saving.register_keras_serializable(package="semser_tf")
@@ -88,18 +95,48 @@ class SemserModel(keras.Model):
     (None, None, 3)
     """
 
-    def __init__(self, variant="attention", targets=DEFAULT_TARGETS, samples_per_frame=SAMPLES_PER_FRAME,
-                 semantic_dim=100, conv_filters=(50, 125, 250), conv_kernel_sizes=(8, 6, 6),
-                 conv_pool_sizes=(10, 5, 5), frame_pooling="flatten", dropout=0.5, fusion_units=1024,
-                 stream_units=512, lstm_units=256, attention_scoring="official", attention_evidence="none",
-                 with_weights_output=False, dtype=None, **kwargs):
-        arch = check_architecture(dict(
-            variant=variant, targets=targets, samples_per_frame=samples_per_frame, semantic_dim=semantic_dim,
-            conv_filters=conv_filters, conv_kernel_sizes=conv_kernel_sizes, conv_pool_sizes=conv_pool_sizes,
-            frame_pooling=frame_pooling, dropout=dropout, fusion_units=fusion_units, stream_units=stream_units,
-            lstm_units=lstm_units, attention_scoring=attention_scoring, attention_evidence=attention_evidence))
+    def __init__(
+        self,
+        variant="attention",
+        targets=DEFAULT_TARGETS,
+        samples_per_frame=SAMPLES_PER_FRAME,
+        semantic_dim=100,
+        conv_filters=(50, 125, 250),
+        conv_kernel_sizes=(8, 6, 6),
+        conv_pool_sizes=(10, 5, 5),
+        frame_pooling="flatten",
+        dropout=0.5,
+        fusion_units=1024,
+        stream_units=512,
+        lstm_units=256,
+        attention_scoring="official",
+        attention_evidence="none",
+        with_weights_output=False,
+        dtype=None,
+        **kwargs,
+    ):
+        arch = check_architecture(
+            dict(
+                variant=variant,
+                targets=targets,
+                samples_per_frame=samples_per_frame,
+                semantic_dim=semantic_dim,
+                conv_filters=conv_filters,
+                conv_kernel_sizes=conv_kernel_sizes,
+                conv_pool_sizes=conv_pool_sizes,
+                frame_pooling=frame_pooling,
+                dropout=dropout,
+                fusion_units=fusion_units,
+                stream_units=stream_units,
+                lstm_units=lstm_units,
+                attention_scoring=attention_scoring,
+                attention_evidence=attention_evidence,
+            )
+        )
         if with_weights_output and arch["variant"] != "attention":
-            raise ValueError(f"with_weights_output needs the attention variant, not {arch['variant']!r}.")
+            raise ValueError(
+                f"with_weights_output needs the attention variant, not {arch['variant']!r}."
+            )
         policy = _policy(dtype)
         mixed = policy.compute_dtype != policy.variable_dtype
         # === Inputs ===
@@ -112,9 +149,14 @@ class SemserModel(keras.Model):
 
         def paralinguistic():
             return ConvParalinguistic(
-                filters=arch["conv_filters"], kernel_sizes=arch["conv_kernel_sizes"],
-                pool_sizes=arch["conv_pool_sizes"], dropout=arch["dropout"], frame_pooling=arch["frame_pooling"],
-                samples_per_frame=arch["samples_per_frame"], name="paralinguistic", dtype=policy,
+                filters=arch["conv_filters"],
+                kernel_sizes=arch["conv_kernel_sizes"],
+                pool_sizes=arch["conv_pool_sizes"],
+                dropout=arch["dropout"],
+                frame_pooling=arch["frame_pooling"],
+                samples_per_frame=arch["samples_per_frame"],
+                name="paralinguistic",
+                dtype=policy,
             )(inputs[WAVEFORM])
 
         # === Functional model ===
@@ -124,18 +166,26 @@ class SemserModel(keras.Model):
         elif arch["variant"] == "semantic":
             x = inputs[SEMANTIC]
         elif arch["variant"] == "concat":
-            x = ConcatFusion(arch["fusion_units"], arch["stream_units"], name="concat_fusion", dtype=policy)(
-                [paralinguistic(), inputs[SEMANTIC]])
+            x = ConcatFusion(
+                arch["fusion_units"], arch["stream_units"], name="concat_fusion", dtype=policy
+            )([paralinguistic(), inputs[SEMANTIC]])
         else:
-            x, weights = CrossAttentionFusion(arch["fusion_units"], return_weights=True, name="modality_attention",
-                                              scoring=arch["attention_scoring"], evidence=arch["attention_evidence"],
-                                              dtype=policy)([paralinguistic(), inputs[SEMANTIC]])
+            x, weights = CrossAttentionFusion(
+                arch["fusion_units"],
+                return_weights=True,
+                name="modality_attention",
+                scoring=arch["attention_scoring"],
+                evidence=arch["attention_evidence"],
+                dtype=policy,
+            )([paralinguistic(), inputs[SEMANTIC]])
             x = HierarchicalAVLFusion(arch["stream_units"], name="avl_fusion", dtype=policy)(x)
         # float32 under a mixed policy: the recurrence's state accumulates over every frame
         # (and cuDNN's LSTM takes float32 only); the head gives the loss float32 predictions
         head_dtype = "float32" if mixed else policy
         x = layers.LSTM(arch["lstm_units"], return_sequences=True, name="lstm", dtype=head_dtype)(x)
-        out = layers.Dense(len(arch["targets"]), activation="tanh", name="emotion", dtype=head_dtype)(x)
+        out = layers.Dense(
+            len(arch["targets"]), activation="tanh", name="emotion", dtype=head_dtype
+        )(x)
         outputs = {"emotion": out, "modality_weights": weights} if with_weights_output else out
         kwargs.setdefault("name", f"semser_{arch['variant']}")
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
@@ -193,8 +243,15 @@ class SemserModel(keras.Model):
 
         return load_preset(preset, load_weights=load_weights, cls=cls, **kwargs).model
 
-    def save_to_preset(self, preset_dir, *, input_format=None, embeddings=None, extra_files=None,
-                       overwrite: bool = False):
+    def save_to_preset(
+        self,
+        preset_dir,
+        *,
+        input_format=None,
+        embeddings=None,
+        extra_files=None,
+        overwrite: bool = False,
+    ):
         """Write this model as a preset folder (atomically; see :mod:`semser_tf.models.preset`).
 
         Args:
@@ -207,5 +264,11 @@ class SemserModel(keras.Model):
         """
         from semser_tf.models.preset import save_preset
 
-        return save_preset(self, preset_dir, input_format=input_format, embeddings=embeddings,
-                           extra_files=extra_files, overwrite=overwrite)
+        return save_preset(
+            self,
+            preset_dir,
+            input_format=input_format,
+            embeddings=embeddings,
+            extra_files=extra_files,
+            overwrite=overwrite,
+        )

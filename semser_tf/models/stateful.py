@@ -43,8 +43,10 @@ def _lstm_layer(model):
     except ValueError:
         layer = None
     if not isinstance(layer, keras.layers.LSTM):
-        raise ValueError(f"model {model.name!r}: a stateful step model needs the package's single LSTM layer "
-                         "named 'lstm' (a SemserModel or a functional model of its variants)")
+        raise ValueError(
+            f"model {model.name!r}: a stateful step model needs the package's single LSTM layer "
+            "named 'lstm' (a SemserModel or a functional model of its variants)"
+        )
     return layer
 
 
@@ -82,7 +84,9 @@ def stateful_step_model(model, with_weights: bool = True):
 
     lstm = _lstm_layer(model)
     head = model.get_layer("emotion")
-    inputs = {t.name: keras.Input(tuple(t.shape[1:]), name=t.name, dtype=t.dtype) for t in model.inputs}
+    inputs = {
+        t.name: keras.Input(tuple(t.shape[1:]), name=t.name, dtype=t.dtype) for t in model.inputs
+    }
     feeds = {name: inputs[name] for name in inputs}
     front_outputs = [lstm.input]
     weights_tensor = None
@@ -95,14 +99,23 @@ def stateful_step_model(model, with_weights: bool = True):
         front_outputs.append(weights_tensor)
     model_input = model.input
     front = keras.Model(model_input, front_outputs, name=f"{model.name}_front")
-    arg = {k: feeds[k] for k in model_input} if isinstance(model_input, dict) else [feeds[t.name] for t in model.inputs]
+    arg = (
+        {k: feeds[k] for k in model_input}
+        if isinstance(model_input, dict)
+        else [feeds[t.name] for t in model.inputs]
+    )
     parts = front(arg)
     parts = list(parts) if isinstance(parts, (list, tuple)) else [parts]
     units = int(lstm.units)
     h0 = keras.Input((units,), name="h", dtype="float32")
     c0 = keras.Input((units,), name="c", dtype="float32")
-    rnn = keras.layers.RNN(lstm.cell, return_sequences=True, return_state=True, name="lstm_step",
-                           dtype=lstm.dtype_policy)
+    rnn = keras.layers.RNN(
+        lstm.cell,
+        return_sequences=True,
+        return_state=True,
+        name="lstm_step",
+        dtype=lstm.dtype_policy,
+    )
     seq, h1, c1 = rnn(parts[0], initial_state=[h0, c0])
     out = {"emotion": head(seq), "h": h1, "c": c1}
     if len(parts) > 1:

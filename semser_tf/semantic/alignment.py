@@ -260,14 +260,14 @@ def _topk_rows(M: np.ndarray, k: int, chunk: int = 32) -> np.ndarray:
         return M.copy()
     nc = n // chunk
     if nc <= 2 * k:
-        return np.partition(M, n - k, axis=1)[:, n - k:]
+        return np.partition(M, n - k, axis=1)[:, n - k :]
     main = M[:, : nc * chunk].reshape(b, chunk, nc)
     cmax = main.max(axis=1)
-    sel = np.argpartition(cmax, nc - k, axis=1)[:, nc - k:]
+    sel = np.argpartition(cmax, nc - k, axis=1)[:, nc - k :]
     cand = np.take_along_axis(main, sel[:, None, :], axis=2).reshape(b, chunk * k)
     if nc * chunk < n:
-        cand = np.concatenate([cand, M[:, nc * chunk:]], axis=1)
-    return np.partition(cand, cand.shape[1] - k, axis=1)[:, cand.shape[1] - k:]
+        cand = np.concatenate([cand, M[:, nc * chunk :]], axis=1)
+    return np.partition(cand, cand.shape[1] - k, axis=1)[:, cand.shape[1] - k :]
 
 
 def _blocks(n: int, block: int):
@@ -355,7 +355,7 @@ def csls_knn(X, Y, k: int = 10, topn: int = 1, block: int = 2048) -> tuple[np.nd
         if topn == 1:
             j = sc.argmax(axis=1)[:, None]
         else:
-            j = np.argpartition(sc, sc.shape[1] - topn, axis=1)[:, sc.shape[1] - topn:]
+            j = np.argpartition(sc, sc.shape[1] - topn, axis=1)[:, sc.shape[1] - topn :]
             order = np.argsort(-np.take_along_axis(sc, j, axis=1), axis=1, kind="stable")
             j = np.take_along_axis(j, order, axis=1)
         idx[a:b] = j
@@ -419,7 +419,9 @@ def _default_threads() -> int:
     if ctl is None:
         return 1
     n_blas = max(int(lc.num_threads) for lc in ctl.lib_controllers)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
     return max(1, min(n_blas, cores))
 
 
@@ -465,10 +467,19 @@ def _parallel(fn, tasks, threads: int) -> None:
     _run_threads(worker, threads)
 
 
-def _csls_pass(X, Y, k: int, rank_s: int, rank_t: int, block: int = 256,
-               ws: _Workspace | None = None, threads: int | None = None,
-               timings: dict | None = None, both_ways: bool = True,
-               tile_cols: int | None = None) -> _Pass:
+def _csls_pass(
+    X,
+    Y,
+    k: int,
+    rank_s: int,
+    rank_t: int,
+    block: int = 256,
+    ws: _Workspace | None = None,
+    threads: int | None = None,
+    timings: dict | None = None,
+    both_ways: bool = True,
+    tile_cols: int | None = None,
+) -> _Pass:
     """CSLS nearest neighbours both ways among the first ``rank_s`` / ``rank_t`` rows.
 
     ``r`` terms are computed against the whole other table. The similarity matrix is
@@ -507,14 +518,27 @@ def _csls_pass(X, Y, k: int, rank_s: int, rank_t: int, block: int = 256,
     if threads is None:
         threads = _default_threads() if n_s * n_t >= 1 << 22 else 1
     ctl = _blas() if threads > 1 else None
-    with (ctl.limit(limits=1, user_api="blas") if ctl is not None else contextlib.nullcontext()):
-        return _csls_sweeps(Xn, Yn, k, rank_s, rank_t, block, tile_cols or _TILE_COLS, ws,
-                            int(threads), timings, both_ways)
+    with ctl.limit(limits=1, user_api="blas") if ctl is not None else contextlib.nullcontext():
+        return _csls_sweeps(
+            Xn,
+            Yn,
+            k,
+            rank_s,
+            rank_t,
+            block,
+            tile_cols or _TILE_COLS,
+            ws,
+            int(threads),
+            timings,
+            both_ways,
+        )
 
 
 _CHUNK = 16  # values per chunk of a row or column in the first sweep
 _TILE_COLS = 4096  # columns per tile (rows per tile: ``block``)
-_R_BLOCK = 64  # queries per step when finishing the r terms (keeps the gathered candidates in cache)
+_R_BLOCK = (
+    64  # queries per step when finishing the r terms (keeps the gathered candidates in cache)
+)
 
 
 def _tile_chunk_members(n: int, width: int, c: int = _CHUNK) -> np.ndarray:
@@ -546,7 +570,7 @@ def _tile_chunk_maxima(M: np.ndarray, out: np.ndarray, c: int = _CHUNK) -> None:
     if g:
         np.max(M[:, : g * c].reshape(rows, c, g), axis=1, out=out[:, :g])
     if w % c:
-        np.max(M[:, g * c:], axis=1, out=out[:, g])
+        np.max(M[:, g * c :], axis=1, out=out[:, g])
 
 
 def _knn_means_from_chunks(cm, members, Q, B, k, ws, tag):
@@ -569,7 +593,7 @@ def _knn_means_from_chunks(cm, members, Q, B, k, ws, tag):
             sel[:, i] = j
             cm[r, j] = -np.inf
     else:
-        sel = np.argpartition(cm, n_chunks - kc, axis=1)[:, n_chunks - kc:]
+        sel = np.argpartition(cm, n_chunks - kc, axis=1)[:, n_chunks - kc :]
     idx = members[sel].reshape(w, kc * c)
     G = ws.get(f"G{tag}", (w, kc * c, d), Q.dtype)
     np.take(B, idx, axis=0, out=G, mode="clip")
@@ -580,10 +604,12 @@ def _knn_means_from_chunks(cm, members, Q, B, k, ws, tag):
     if pad.any():
         sims[pad] = -np.inf
     n = kc * c
-    return np.partition(sims, n - k, axis=1)[:, n - k:].mean(axis=1)
+    return np.partition(sims, n - k, axis=1)[:, n - k :].mean(axis=1)
 
 
-def _csls_sweeps(Xn, Yn, k, rank_s, rank_t, block, tile_cols, ws, threads, timings, both_ways) -> _Pass:
+def _csls_sweeps(
+    Xn, Yn, k, rank_s, rank_t, block, tile_cols, ws, threads, timings, both_ways
+) -> _Pass:
     clock = [time.perf_counter()]
 
     def lap(name):
@@ -629,19 +655,23 @@ def _csls_sweeps(Xn, Yn, k, rank_s, rank_t, block, tile_cols, ws, threads, timin
             M = ws.get(f"M{tid}", (b - a, q - p), dt)
             np.matmul(Xn[a:b], YnT[:, p:q], out=M)
             if e > a:
-                _tile_chunk_maxima(M[: e - a], row_max[:, ti * tile_chunks:], c)
+                _tile_chunk_maxima(M[: e - a], row_max[:, ti * tile_chunks :], c)
             if p < rank_t:
                 Mt = M[:, : min(q, rank_t) - p]
                 rows = b - a
                 full = rows - rows % c
                 if full:
-                    np.max(Mt[:full].reshape(full // c, c, Mt.shape[1]), axis=1,
-                           out=col_max[a // c: (a + full) // c, p: p + Mt.shape[1]])
+                    np.max(
+                        Mt[:full].reshape(full // c, c, Mt.shape[1]),
+                        axis=1,
+                        out=col_max[a // c : (a + full) // c, p : p + Mt.shape[1]],
+                    )
                 if full < rows:
-                    np.max(Mt[full:], axis=0, out=col_max[(a + full) // c, p: p + Mt.shape[1]])
+                    np.max(Mt[full:], axis=0, out=col_max[(a + full) // c, p : p + Mt.shape[1]])
         for u, v in _blocks(max(0, e - a), _R_BLOCK):
-            r_src[a + u: a + v] = _knn_means_from_chunks(row_max[u:v], members, Xn[a + u: a + v],
-                                                         Yn, ks, ws, tid)
+            r_src[a + u : a + v] = _knn_means_from_chunks(
+                row_max[u:v], members, Xn[a + u : a + v], Yn, ks, ws, tid
+            )
 
     lap("prepare")
     _parallel(sweep1, row_tiles, threads)
@@ -703,7 +733,7 @@ def _csls_sweeps(Xn, Yn, k, rank_s, rank_t, block, tile_cols, ws, threads, timin
     t2s = np.empty(rank_t, dtype=np.int64)
 
     def column_argmax(tid, i):
-        cols = order[bounds[i]: bounds[i + 1]]
+        cols = order[bounds[i] : bounds[i + 1]]
         if cols.size:
             a, b = tiles_s[i]
             t2s[cols] = a + (XA[a:b] @ YAT[:, cols]).argmax(axis=0)
@@ -719,8 +749,9 @@ def _mutual(p: _Pass) -> np.ndarray:
     return np.stack([src[ok], p.s2t[ok]], axis=1).astype(np.int64)
 
 
-def build_dictionary(X, Y, k: int = 10, max_rank: int = 15000, method: str = "mutual",
-                     block: int = 256) -> np.ndarray:
+def build_dictionary(
+    X, Y, k: int = 10, max_rank: int = 15000, method: str = "mutual", block: int = 256
+) -> np.ndarray:
     """Induce a dictionary from mapped source vectors and target vectors under CSLS.
 
     Args:
@@ -760,8 +791,9 @@ def _ranks(max_rank, n_s, n_t):
     return min(max_rank, n_s), min(max_rank, n_t)
 
 
-def unsupervised_criterion(W, S, T, n_words: int = 10000, k: int = 10, max_rank: int = 15000,
-                           block: int = 256) -> float:
+def unsupervised_criterion(
+    W, S, T, n_words: int = 10000, k: int = 10, max_rank: int = 15000, block: int = 256
+) -> float:
     """Mean cosine of the CSLS translations of the ``n_words`` most frequent source words.
 
     The model-selection criterion of MUSE (no dictionary needed). ``n_words`` is capped to
@@ -807,9 +839,19 @@ class RefineResult(NamedTuple):
     history: list
 
 
-def refine(W, S, T, iterations: int = 5, k: int = 10, max_rank: int = 15000,
-           n_criterion: int = 10000, select_best: bool = True, block: int = 256,
-           log: Callable[[dict], None] | None = None, threads: int | None = None) -> RefineResult:
+def refine(
+    W,
+    S,
+    T,
+    iterations: int = 5,
+    k: int = 10,
+    max_rank: int = 15000,
+    n_criterion: int = 10000,
+    select_best: bool = True,
+    block: int = 256,
+    log: Callable[[dict], None] | None = None,
+    threads: int | None = None,
+) -> RefineResult:
     """Iterative Procrustes refinement on CSLS mutual-nearest-neighbour dictionaries.
 
     Each iteration builds a dictionary from the current mapping (:func:`build_dictionary`,
@@ -862,8 +904,17 @@ def refine(W, S, T, iterations: int = 5, k: int = 10, max_rank: int = 15000,
         if not need_dict and not select_best:
             break
         # the last sweep only scores the mapping: no target-to-source search, no r_T
-        p = _csls_pass(apply_mapping(W, S), T, k, sweep_s if need_dict else n_crit, rank_t,
-                       block, ws=ws, both_ways=need_dict, threads=threads)
+        p = _csls_pass(
+            apply_mapping(W, S),
+            T,
+            k,
+            sweep_s if need_dict else n_crit,
+            rank_t,
+            block,
+            ws=ws,
+            both_ways=need_dict,
+            threads=threads,
+        )
         crit = float(p.s2t_cos[:n_crit].mean())
         entry = {"iteration": it, "criterion": crit}
         if crit > best_c:
@@ -885,15 +936,27 @@ def refine(W, S, T, iterations: int = 5, k: int = 10, max_rank: int = 15000,
             log(entry)
     if not select_best:
         best_W = W
-        best_c = history[-1]["criterion"] if history and "dictionary_size" not in history[-1] else float("nan")
+        best_c = (
+            history[-1]["criterion"]
+            if history and "dictionary_size" not in history[-1]
+            else float("nan")
+        )
     return RefineResult(best_W, float(best_c), history)
 
 
 # ------------------------------------------------------------------- evaluation
 
 
-def precision_at_k(W, S, T, pairs, k: Sequence[int] = (1, 5), method: str = "csls",
-                   csls_k: int = 10, block: int = 2048) -> dict:
+def precision_at_k(
+    W,
+    S,
+    T,
+    pairs,
+    k: Sequence[int] = (1, 5),
+    method: str = "csls",
+    csls_k: int = 10,
+    block: int = 2048,
+) -> dict:
     """Translation precision of the mapping against a reference dictionary.
 
     A source word counts as correct at ``k`` when one of its reference targets is among
@@ -924,9 +987,16 @@ def precision_at_k(W, S, T, pairs, k: Sequence[int] = (1, 5), method: str = "csl
     W = _check_mapping(W, S.shape[1])
     pairs = np.asarray(pairs)
     if pairs.ndim != 2 or pairs.shape[1] != 2 or pairs.shape[0] == 0:
-        raise ConfigError(f"pairs: expected a non-empty (m, 2) array of (source, target) rows, got shape {pairs.shape}")
+        raise ConfigError(
+            f"pairs: expected a non-empty (m, 2) array of (source, target) rows, got shape {pairs.shape}"
+        )
     pairs = pairs.astype(np.int64)
-    if pairs[:, 0].min() < 0 or pairs[:, 0].max() >= S.shape[0] or pairs[:, 1].min() < 0 or pairs[:, 1].max() >= T.shape[0]:
+    if (
+        pairs[:, 0].min() < 0
+        or pairs[:, 0].max() >= S.shape[0]
+        or pairs[:, 1].min() < 0
+        or pairs[:, 1].max() >= T.shape[0]
+    ):
         raise ConfigError("pairs: row index out of range of the source or target table")
     ks = sorted({_check_k(x, "k") for x in k})
     top = min(max(ks), T.shape[0])
@@ -953,8 +1023,9 @@ def precision_at_k(W, S, T, pairs, k: Sequence[int] = (1, 5), method: str = "csl
     return out
 
 
-def identical_words_dictionary(source_words: Sequence[str], target_words: Sequence[str],
-                               max_pairs: int | None = None) -> np.ndarray:
+def identical_words_dictionary(
+    source_words: Sequence[str], target_words: Sequence[str], max_pairs: int | None = None
+) -> np.ndarray:
     """The supervised dictionary: every word spelled the same in both vocabularies.
 
     Args:
@@ -1065,8 +1136,18 @@ class AdversarialConfig:
 
     def validate(self) -> "AdversarialConfig":
         """Check the fields; raise :class:`ConfigError` naming the bad one."""
-        for name in ("hidden_units", "hidden_layers", "dis_steps", "batch_size", "epochs",
-                     "epoch_size", "most_frequent", "n_criterion", "csls_k", "restarts"):
+        for name in (
+            "hidden_units",
+            "hidden_layers",
+            "dis_steps",
+            "batch_size",
+            "epochs",
+            "epoch_size",
+            "most_frequent",
+            "n_criterion",
+            "csls_k",
+            "restarts",
+        ):
             v = getattr(self, name)
             if int(v) != v or v < (0 if name == "hidden_layers" else 1):
                 raise ConfigError(f"adversarial.{name}: expected a positive integer, got {v!r}")
@@ -1110,8 +1191,13 @@ def _build_discriminator(dim: int, cfg: AdversarialConfig):
     return keras.Model(layers[0], out, name="alignment_discriminator")
 
 
-def adversarial_align(S, T, config: AdversarialConfig | None = None, W0=None,
-                      progress: Callable[[dict], None] | None = None) -> AdversarialResult:
+def adversarial_align(
+    S,
+    T,
+    config: AdversarialConfig | None = None,
+    W0=None,
+    progress: Callable[[dict], None] | None = None,
+) -> AdversarialResult:
     """Learn ``W`` adversarially (MUSE), without any dictionary; see :func:`_adversarial_once`.
 
     Runs ``config.restarts`` independent trainings (seeds ``seed + r``) and returns the
@@ -1147,8 +1233,13 @@ def adversarial_align(S, T, config: AdversarialConfig | None = None, W0=None,
     return best
 
 
-def _adversarial_once(S, T, config: AdversarialConfig | None = None, W0=None,
-                      progress: Callable[[dict], None] | None = None) -> AdversarialResult:
+def _adversarial_once(
+    S,
+    T,
+    config: AdversarialConfig | None = None,
+    W0=None,
+    progress: Callable[[dict], None] | None = None,
+) -> AdversarialResult:
     """Learn ``W`` adversarially (MUSE), without any dictionary.
 
     Each iteration runs ``dis_steps`` discriminator steps, then one mapping step. A
@@ -1170,6 +1261,7 @@ def _adversarial_once(S, T, config: AdversarialConfig | None = None, W0=None,
 
     import keras
     import tensorflow as tf
+
     n_s = min(cfg.most_frequent, S.shape[0])
     n_t = min(cfg.most_frequent, T.shape[0])
     keras.utils.set_random_seed(cfg.seed)
@@ -1183,7 +1275,9 @@ def _adversarial_once(S, T, config: AdversarialConfig | None = None, W0=None,
     map_lr = tf.Variable(lr, dtype=tf.float32, trainable=False)
     bs = cfg.batch_size
     sm = cfg.smoothing
-    y_dis = tf.constant(np.concatenate([np.full(bs, 1.0 - sm), np.full(bs, sm)])[:, None], tf.float32)
+    y_dis = tf.constant(
+        np.concatenate([np.full(bs, 1.0 - sm), np.full(bs, sm)])[:, None], tf.float32
+    )
     y_map = 1.0 - y_dis
     beta = float(cfg.beta)
     bce = keras.losses.BinaryCrossentropy()
@@ -1238,9 +1332,14 @@ def _adversarial_once(S, T, config: AdversarialConfig | None = None, W0=None,
             gl += float(g)
         Wn = W.numpy().astype(S.dtype)
         crit = unsupervised_criterion(Wn, S, T, cfg.n_criterion, cfg.csls_k)
-        entry = {"epoch": epoch, "criterion": crit, "learning_rate": lr,
-                 "dis_loss": dl / iters, "map_loss": gl / iters,
-                 "seconds": time.perf_counter() - t0}
+        entry = {
+            "epoch": epoch,
+            "criterion": crit,
+            "learning_rate": lr,
+            "dis_loss": dl / iters,
+            "map_loss": gl / iters,
+            "seconds": time.perf_counter() - t0,
+        }
         history.append(entry)
         if crit > best_c:
             best_W, best_c = Wn, crit

@@ -47,7 +47,9 @@ def preprocess(X) -> tuple[np.ndarray, np.ndarray]:
     return al.normalize_rows(X - mean), mean
 
 
-def split_dictionary(pairs: np.ndarray, test_fraction: float = 0.5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def split_dictionary(
+    pairs: np.ndarray, test_fraction: float = 0.5, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Split reference pairs into a train dictionary and a disjoint test set.
 
     Args:
@@ -94,10 +96,18 @@ class AlignmentOutcome(NamedTuple):
     history: dict
 
 
-def align_tables(speech_words: Sequence[str], speech_vectors, text_words: Sequence[str], text_vectors,
-                 method: str = "unsupervised", adversarial: al.AdversarialConfig | None = None,
-                 refine_iterations: int = 5, test_fraction: float = 0.5, seed: int = 0,
-                 progress: Callable[[dict], None] | None = None) -> AlignmentOutcome:
+def align_tables(
+    speech_words: Sequence[str],
+    speech_vectors,
+    text_words: Sequence[str],
+    text_vectors,
+    method: str = "unsupervised",
+    adversarial: al.AdversarialConfig | None = None,
+    refine_iterations: int = 5,
+    test_fraction: float = 0.5,
+    seed: int = 0,
+    progress: Callable[[dict], None] | None = None,
+) -> AlignmentOutcome:
     """Align speech vectors onto text vectors and score the result on held-out words.
 
     Args:
@@ -128,16 +138,20 @@ def align_tables(speech_words: Sequence[str], speech_vectors, text_words: Sequen
     S_raw = al.as_table(speech_vectors, "speech vectors")
     T_raw = al.as_table(text_vectors, "text vectors")
     if T_raw.shape[1] != S_raw.shape[1]:
-        raise ConfigError(f"align: speech vectors have dimension {S_raw.shape[1]}, the text space {T_raw.shape[1]}; "
-                          f"train Speech2Vec with --dim {T_raw.shape[1]} (the mapping is square)")
+        raise ConfigError(
+            f"align: speech vectors have dimension {S_raw.shape[1]}, the text space {T_raw.shape[1]}; "
+            f"train Speech2Vec with --dim {T_raw.shape[1]} (the mapping is square)"
+        )
     if len(speech_words) != S_raw.shape[0] or len(text_words) != T_raw.shape[0]:
         raise ConfigError("align: one word per vector row expected on both sides")
     S, s_mean = preprocess(S_raw)
     T, t_mean = preprocess(T_raw)
     gold = al.identical_words_dictionary(speech_words, text_words)
     if len(gold) < 2:
-        raise ConfigError(f"align: only {len(gold)} word(s) common to both vocabularies; "
-                          "need at least 2 to evaluate (check word normalisation)")
+        raise ConfigError(
+            f"align: only {len(gold)} word(s) common to both vocabularies; "
+            "need at least 2 to evaluate (check word normalisation)"
+        )
     train, test = split_dictionary(gold, test_fraction, seed)
     history = {}
     t0 = time.perf_counter()
@@ -163,9 +177,13 @@ def align_tables(speech_words: Sequence[str], speech_vectors, text_words: Sequen
         "test_pairs": int(len(test)),
         "test_before_refinement": {f"p_at_{k}": v for k, v in before.items()},
         "test": {f"p_at_{k}": v for k, v in al.precision_at_k(W, S, T, test).items()},
-        "dictionary_and_test": {f"p_at_{k}": v for k, v in al.precision_at_k(W, S, T, gold).items()},
+        "dictionary_and_test": {
+            f"p_at_{k}": v for k, v in al.precision_at_k(W, S, T, gold).items()
+        },
         "criterion": al.unsupervised_criterion(W, S, T),
-        "identity_test": {f"p_at_{k}": v for k, v in al.precision_at_k(np.eye(dim), S, T, test).items()},
+        "identity_test": {
+            f"p_at_{k}": v for k, v in al.precision_at_k(np.eye(dim), S, T, test).items()
+        },
         "seconds": round(time.perf_counter() - t0, 2),
     }
     scores["test"]["p_at_1_nn"] = al.precision_at_k(W, S, T, test, k=(1,), method="nn")[1]

@@ -109,44 +109,68 @@ class AlignedEmbeddings:
         if not self.words:
             raise ConfigError("aligned embeddings: empty vocabulary; expected at least one word")
         if self.vectors.ndim != 2 or self.vectors.shape[0] != len(self.words):
-            raise ConfigError(f"aligned embeddings: vectors of shape {self.vectors.shape}, "
-                              f"expected ({len(self.words)}, dim)")
+            raise ConfigError(
+                f"aligned embeddings: vectors of shape {self.vectors.shape}, "
+                f"expected ({len(self.words)}, dim)"
+            )
         if len(set(self.words)) != len(self.words):
             raise ConfigError("aligned embeddings: duplicate words in the vocabulary")
         dim = self.vectors.shape[1]
         if self.mapping.shape != (dim, dim):
-            raise ConfigError(f"aligned embeddings: mapping of shape {self.mapping.shape}, expected ({dim}, {dim})")
-        self.source_mean = (np.zeros(dim, np.float32) if self.source_mean is None
-                            else np.asarray(self.source_mean, np.float32))
+            raise ConfigError(
+                f"aligned embeddings: mapping of shape {self.mapping.shape}, expected ({dim}, {dim})"
+            )
+        self.source_mean = (
+            np.zeros(dim, np.float32)
+            if self.source_mean is None
+            else np.asarray(self.source_mean, np.float32)
+        )
         if self.source_mean.shape != (dim,):
-            raise ConfigError(f"aligned embeddings: source_mean of shape {self.source_mean.shape}, expected ({dim},)")
+            raise ConfigError(
+                f"aligned embeddings: source_mean of shape {self.source_mean.shape}, expected ({dim},)"
+            )
         if self.counts is not None:
             self.counts = [int(c) for c in self.counts]
             if len(self.counts) != len(self.words):
                 raise ConfigError("aligned embeddings: counts must have one entry per word")
         if (self.text_words is None) != (self.text_vectors is None):
-            raise ConfigError("aligned embeddings: give both text_words and text_vectors, or neither")
+            raise ConfigError(
+                "aligned embeddings: give both text_words and text_vectors, or neither"
+            )
         if self.text_vectors is not None:
             self.text_words = [str(w) for w in self.text_words]
             self.text_vectors = np.asarray(self.text_vectors, np.float32)
             if self.text_vectors.shape != (len(self.text_words), dim):
-                raise ConfigError(f"aligned embeddings: text_vectors of shape {self.text_vectors.shape}, "
-                                  f"expected ({len(self.text_words)}, {dim}) (same dimension as the speech vectors)")
+                raise ConfigError(
+                    f"aligned embeddings: text_vectors of shape {self.text_vectors.shape}, "
+                    f"expected ({len(self.text_words)}, {dim}) (same dimension as the speech vectors)"
+                )
         if self.text_space is not None:
             if self.text_vectors is not None:
-                raise ConfigError("aligned embeddings: give a stored text table or a text_space reference, not both")
+                raise ConfigError(
+                    "aligned embeddings: give a stored text table or a text_space reference, not both"
+                )
             from semser_tf.semantic.text_space import DEFAULT_TEXT_SPACE
 
             self.text_space = str(self.text_space)
             if self.text_space.split(":")[0] != DEFAULT_TEXT_SPACE:
-                raise ConfigError(f"aligned embeddings: text_space {self.text_space!r}: only installed spaces "
-                                  f"({DEFAULT_TEXT_SPACE!r}[:N]) are referenced; store a file's table instead")
-            self.text_mean = (np.zeros(dim, np.float32) if self.text_mean is None
-                              else np.asarray(self.text_mean, np.float32))
+                raise ConfigError(
+                    f"aligned embeddings: text_space {self.text_space!r}: only installed spaces "
+                    f"({DEFAULT_TEXT_SPACE!r}[:N]) are referenced; store a file's table instead"
+                )
+            self.text_mean = (
+                np.zeros(dim, np.float32)
+                if self.text_mean is None
+                else np.asarray(self.text_mean, np.float32)
+            )
             if self.text_mean.shape != (dim,):
-                raise ConfigError(f"aligned embeddings: text_mean of shape {self.text_mean.shape}, expected ({dim},)")
+                raise ConfigError(
+                    f"aligned embeddings: text_mean of shape {self.text_mean.shape}, expected ({dim},)"
+                )
         if self.speech2vec is not None and self.speech2vec.config.dim != dim:
-            raise ConfigError(f"aligned embeddings: Speech2Vec dim {self.speech2vec.config.dim} != vectors dim {dim}")
+            raise ConfigError(
+                f"aligned embeddings: Speech2Vec dim {self.speech2vec.config.dim} != vectors dim {dim}"
+            )
 
     @property
     def dim(self) -> int:
@@ -199,12 +223,19 @@ class AlignedEmbeddings:
             if self.text_vectors is None and self.text_space is not None:
                 from semser_tf.semantic.text_space import load_text_space
 
-                features = ff.TextFrameFeatures(load_text_space(self.text_space.split(":")[0]), self.text_mean,
-                                                self.words, self.vectors, oov_seed)
+                features = ff.TextFrameFeatures(
+                    load_text_space(self.text_space.split(":")[0]),
+                    self.text_mean,
+                    self.words,
+                    self.vectors,
+                    oov_seed,
+                )
                 features.mode = mode
                 return features
             if self.text_vectors is None:
-                raise ConfigError("frame features mode 'text' needs the Word2Vec table; this artifact has none")
+                raise ConfigError(
+                    "frame features mode 'text' needs the Word2Vec table; this artifact has none"
+                )
             table = dict(zip(self.words, self.vectors))
             table.update(zip(self.text_words, self.text_vectors))
             features = ff.LookupFrameFeatures(list(table), np.stack(list(table.values())), oov_seed)
@@ -213,14 +244,24 @@ class AlignedEmbeddings:
             return features
         if mode == "encode":
             if self.speech2vec is None:
-                raise ConfigError("frame features mode 'encode' needs the Speech2Vec model; "
-                                  "this artifact has none (use mode='lookup')")
-            key = ff._table_key(self.words, self.mapping, json.dumps(self.speech2vec.get_config(), sort_keys=True)
-                                + str(self.config.get("created", "")))
-            features = ff.EncodeFrameFeatures(self.speech2vec.encode_segments, self.transform, self.dim, key)
+                raise ConfigError(
+                    "frame features mode 'encode' needs the Speech2Vec model; "
+                    "this artifact has none (use mode='lookup')"
+                )
+            key = ff._table_key(
+                self.words,
+                self.mapping,
+                json.dumps(self.speech2vec.get_config(), sort_keys=True)
+                + str(self.config.get("created", "")),
+            )
+            features = ff.EncodeFrameFeatures(
+                self.speech2vec.encode_segments, self.transform, self.dim, key
+            )
             features.mode = mode
             return features
-        raise ConfigError(f"frame features mode: expected 'lookup', 'text' or 'encode', got {mode!r}")
+        raise ConfigError(
+            f"frame features mode: expected 'lookup', 'text' or 'encode', got {mode!r}"
+        )
 
     # ---------------------------------------------------------------- files
     def save(self, directory) -> Path:
@@ -237,7 +278,11 @@ class AlignedEmbeddings:
         """
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".partial", dir=str(directory.parent)))
+        tmp = Path(
+            tempfile.mkdtemp(
+                prefix=f".{directory.name}.", suffix=".partial", dir=str(directory.parent)
+            )
+        )
         try:
             arrays = {
                 "words": np.array(self.words, dtype=str),
@@ -262,7 +307,9 @@ class AlignedEmbeddings:
                 "config": self.config,
                 "speech2vec": None if self.speech2vec is None else self.speech2vec.get_config(),
             }
-            (tmp / _JSON).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+            (tmp / _JSON).write_text(
+                json.dumps(meta, indent=1, sort_keys=True) + "\n", encoding="utf-8"
+            )
             if self.speech2vec is not None:
                 self.speech2vec.trainer.save_weights(str(tmp / _WEIGHTS))
             old = None
@@ -299,8 +346,11 @@ class AlignedEmbeddings:
         jpath, npath = directory / _JSON, directory / _NPZ
         for p in (jpath, npath):
             if not p.is_file():
-                raise DataError(f"missing {p.name}: expected an aligned-embeddings folder "
-                                f"({_NPZ}, {_JSON}[, {_WEIGHTS}])", p)
+                raise DataError(
+                    f"missing {p.name}: expected an aligned-embeddings folder "
+                    f"({_NPZ}, {_JSON}[, {_WEIGHTS}])",
+                    p,
+                )
         try:
             meta = json.loads(jpath.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -308,12 +358,17 @@ class AlignedEmbeddings:
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise DataError(f"field 'format': expected {FORMAT!r}", jpath)
         if meta.get("version") != VERSION:
-            raise DataError(f"field 'version': {meta.get('version')!r}, this package reads version {VERSION}", jpath)
+            raise DataError(
+                f"field 'version': {meta.get('version')!r}, this package reads version {VERSION}",
+                jpath,
+            )
         try:
             with np.load(npath, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
         except (ValueError, OSError) as err:
-            raise DataError(f"unreadable arrays (object arrays are refused): {err}", npath) from None
+            raise DataError(
+                f"unreadable arrays (object arrays are refused): {err}", npath
+            ) from None
         for k in ("words", "vectors", "mapping", "source_mean"):
             if k not in arrays:
                 raise DataError(f"missing array {k!r}", npath)
@@ -340,7 +395,9 @@ class AlignedEmbeddings:
         except ConfigError as err:
             raise DataError(str(err), npath) from None
         if emb.dim != meta.get("dim"):
-            raise DataError(f"field 'dim': {meta.get('dim')!r} but the vectors have {emb.dim}", jpath)
+            raise DataError(
+                f"field 'dim': {meta.get('dim')!r} but the vectors have {emb.dim}", jpath
+            )
         return emb
 
 
@@ -358,5 +415,6 @@ def check_mode(requested, recorded, where):
         raise ConfigError(
             f"{where}: the model was trained with semantic mode {recorded!r} ({_SPACES.get(recorded)} "
             f"vectors); mode {requested!r} gives {_SPACES.get(requested, 'unknown')} vectors. Use "
-            + " or ".join(repr(m) for m, sp in _SPACES.items() if sp == _SPACES.get(recorded)) + "."
+            + " or ".join(repr(m) for m, sp in _SPACES.items() if sp == _SPACES.get(recorded))
+            + "."
         )

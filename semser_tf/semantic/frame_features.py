@@ -55,7 +55,9 @@ __all__ = [
 ]
 
 
-def frame_spans(start: float, end: float, n_frames: int, frame_rate: int = FRAME_RATE) -> tuple[int, int]:
+def frame_spans(
+    start: float, end: float, n_frames: int, frame_rate: int = FRAME_RATE
+) -> tuple[int, int]:
     """Frames ``[a, b)`` whose centres ``(i + 0.5) / frame_rate`` lie in ``[start, end)``.
 
     Example:
@@ -71,7 +73,9 @@ def frame_spans(start: float, end: float, n_frames: int, frame_rate: int = FRAME
     return a, b
 
 
-def words_to_frames(timings, vectors: np.ndarray, n_frames: int, frame_rate: int = FRAME_RATE) -> np.ndarray:
+def words_to_frames(
+    timings, vectors: np.ndarray, n_frames: int, frame_rate: int = FRAME_RATE
+) -> np.ndarray:
     """Spread per-word vectors over 10 Hz frames (zeros where no word is spoken).
 
     Args:
@@ -89,7 +93,9 @@ def words_to_frames(timings, vectors: np.ndarray, n_frames: int, frame_rate: int
     """
     vectors = np.asarray(vectors, np.float32)
     if vectors.ndim != 2 or vectors.shape[0] != len(timings):
-        raise ConfigError(f"vectors of shape {vectors.shape}: expected ({len(timings)}, dim), one row per word")
+        raise ConfigError(
+            f"vectors of shape {vectors.shape}: expected ({len(timings)}, dim), one row per word"
+        )
     out = np.zeros((int(n_frames), vectors.shape[1]), np.float32)
     filled = np.zeros(int(n_frames), bool)
     for t, v in zip(timings, vectors):
@@ -154,7 +160,9 @@ class LookupFrameFeatures:
         if len(words) == 0:
             raise ConfigError("frame features: empty vocabulary; expected at least one word")
         if vectors.ndim != 2 or vectors.shape[0] != len(words):
-            raise ConfigError(f"frame features: vectors of shape {vectors.shape}, expected ({len(words)}, dim)")
+            raise ConfigError(
+                f"frame features: vectors of shape {vectors.shape}, expected ({len(words)}, dim)"
+            )
         if len(set(words)) != len(words):
             raise ConfigError("frame features: duplicate words in the vocabulary")
         self.words = words
@@ -179,7 +187,11 @@ class LookupFrameFeatures:
 
     def __call__(self, recording, n_frames: int) -> np.ndarray:
         words = list(recording.words)
-        vecs = np.stack([self.vector(t[2]) for t in words]) if words else np.zeros((0, self.dim), np.float32)
+        vecs = (
+            np.stack([self.vector(t[2]) for t in words])
+            if words
+            else np.zeros((0, self.dim), np.float32)
+        )
         return words_to_frames(words, vecs, n_frames)
 
     def coverage(self, words):
@@ -192,8 +204,13 @@ class LookupFrameFeatures:
 
         counts = Counter(w for w in (normalize_word(x) for x in words) if w)
         oov = Counter({w: c for w, c in counts.items() if w not in self.index})
-        return Coverage(sum(counts.values()), sum(oov.values()), len(counts), len(oov),
-                        tuple(w for w, _ in oov.most_common(10)))
+        return Coverage(
+            sum(counts.values()),
+            sum(oov.values()),
+            len(counts),
+            len(oov),
+            tuple(w for w, _ in oov.most_common(10)),
+        )
 
     def __repr__(self) -> str:
         return f"LookupFrameFeatures(words={len(self.words)}, dim={self.dim})"
@@ -215,19 +232,33 @@ class TextFrameFeatures:
         oov_seed: seed of the OOV vectors.
     """
 
-    def __init__(self, space, text_mean, speech_words: Sequence[str] = (), speech_vectors=None, oov_seed: int = 0):
+    def __init__(
+        self,
+        space,
+        text_mean,
+        speech_words: Sequence[str] = (),
+        speech_vectors=None,
+        oov_seed: int = 0,
+    ):
         self.space = space
         self.text_mean = np.asarray(text_mean, np.float32)
         self.dim = space.dim
         if self.text_mean.shape != (self.dim,):
-            raise ConfigError(f"text frame features: text_mean of shape {self.text_mean.shape}, expected ({self.dim},)")
+            raise ConfigError(
+                f"text frame features: text_mean of shape {self.text_mean.shape}, expected ({self.dim},)"
+            )
         self.speech = {}
         if speech_vectors is not None and len(speech_words):
-            self.speech = dict(zip([str(w) for w in speech_words], np.asarray(speech_vectors, np.float32)))
+            self.speech = dict(
+                zip([str(w) for w in speech_words], np.asarray(speech_vectors, np.float32))
+            )
         self.oov_seed = int(oov_seed)
         self.cache_key = "text-space:" + _table_key(
-            [space.name, str(len(space)), *sorted(self.speech)], self.text_mean,
-            f"oov={oov_seed}:" + hashlib.sha256(np.ascontiguousarray(space.vectors[:1000]).tobytes()).hexdigest()[:16])
+            [space.name, str(len(space)), *sorted(self.speech)],
+            self.text_mean,
+            f"oov={oov_seed}:"
+            + hashlib.sha256(np.ascontiguousarray(space.vectors[:1000]).tobytes()).hexdigest()[:16],
+        )
         self._memo = {}
 
     def vector(self, word: str) -> np.ndarray:
@@ -257,7 +288,11 @@ class TextFrameFeatures:
 
     def __call__(self, recording, n_frames: int) -> np.ndarray:
         words = list(recording.words)
-        vecs = np.stack([self.vector(t[2]) for t in words]) if words else np.zeros((0, self.dim), np.float32)
+        vecs = (
+            np.stack([self.vector(t[2]) for t in words])
+            if words
+            else np.zeros((0, self.dim), np.float32)
+        )
         return words_to_frames(words, vecs, n_frames)
 
     def __repr__(self) -> str:
@@ -294,7 +329,9 @@ class EncodeFrameFeatures:
             return np.zeros((int(n_frames), self.dim), np.float32)
         path = getattr(recording, "audio_path", None)
         if path is None:
-            raise DataError("encode-mode frame features need the recording's audio (audio_path is None)")
+            raise DataError(
+                "encode-mode frame features need the recording's audio (audio_path is None)"
+            )
         audio = load_audio(path, SAMPLE_RATE)
         raw = self.encode(audio, words, getattr(recording, "words_path", None) or path)
         return words_to_frames(words, self.transform(np.asarray(raw)), n_frames)

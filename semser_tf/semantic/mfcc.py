@@ -29,7 +29,6 @@ Example:
 from __future__ import annotations
 
 
-
 import numpy as np
 
 from semser_tf.constants import SAMPLE_RATE
@@ -80,8 +79,11 @@ def _mel_matrix():
 
     if "w" not in _MEL:
         _MEL["w"] = tf.signal.linear_to_mel_weight_matrix(
-            num_mel_bins=N_MELS, num_spectrogram_bins=FFT_LENGTH // 2 + 1,
-            sample_rate=SAMPLE_RATE, lower_edge_hertz=LOWER_HZ, upper_edge_hertz=UPPER_HZ,
+            num_mel_bins=N_MELS,
+            num_spectrogram_bins=FFT_LENGTH // 2 + 1,
+            sample_rate=SAMPLE_RATE,
+            lower_edge_hertz=LOWER_HZ,
+            upper_edge_hertz=UPPER_HZ,
         )
     return _MEL["w"]
 
@@ -96,8 +98,9 @@ def _mfcc_batch(x):
     """(batch, samples) float32 tensor, samples >= FRAME_LENGTH -> (batch, frames, 13)."""
     import tensorflow as tf
 
-    spec = tf.abs(tf.signal.stft(x, FRAME_LENGTH, FRAME_STEP, FFT_LENGTH,
-                                 window_fn=_hann, pad_end=False))
+    spec = tf.abs(
+        tf.signal.stft(x, FRAME_LENGTH, FRAME_STEP, FFT_LENGTH, window_fn=_hann, pad_end=False)
+    )
     mel = tf.tensordot(spec, _mel_matrix(), 1)
     logmel = tf.math.log(mel + LOG_OFFSET)
     return tf.signal.mfccs_from_log_mel_spectrograms(logmel)[..., :N_MFCC]
@@ -130,15 +133,18 @@ def mfcc(audio, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
 
 def _check_audio(audio, sample_rate) -> np.ndarray:
     if sample_rate != SAMPLE_RATE:
-        raise DataError(f"sample rate {sample_rate} Hz: expected {SAMPLE_RATE} Hz (resample on load)")
+        raise DataError(
+            f"sample rate {sample_rate} Hz: expected {SAMPLE_RATE} Hz (resample on load)"
+        )
     x = np.asarray(audio, dtype=np.float32)
     if x.ndim != 1:
         raise DataError(f"audio of shape {x.shape}: expected a 1-D mono waveform")
     return x
 
 
-def segment_bounds(timings, n_samples: int, sample_rate: int = SAMPLE_RATE, path=None,
-                   tolerance_s: float = 0.05) -> list[tuple[int, int]]:
+def segment_bounds(
+    timings, n_samples: int, sample_rate: int = SAMPLE_RATE, path=None, tolerance_s: float = 0.05
+) -> list[tuple[int, int]]:
     """Sample ranges ``[a, b)`` of word timings, checked against the audio length.
 
     Args:
@@ -168,13 +174,15 @@ def segment_bounds(timings, n_samples: int, sample_rate: int = SAMPLE_RATE, path
         if not (np.isfinite(start) and np.isfinite(end)) or start < 0 or end < start:
             raise DataError(
                 f"word {word!r}: bad timing [{start}, {end}]: expected 0 <= start <= end seconds",
-                path, i,
+                path,
+                i,
             )
         if start >= duration or end > duration + tolerance_s:
             raise DataError(
                 f"word {word!r} at [{start:.3f}, {end:.3f}] s lies outside the audio "
                 f"(duration {duration:.3f} s): expected timings within the recording",
-                path, i,
+                path,
+                i,
             )
         a = int(round(start * sample_rate))
         b = min(int(round(end * sample_rate)), n_samples)
@@ -182,8 +190,9 @@ def segment_bounds(timings, n_samples: int, sample_rate: int = SAMPLE_RATE, path
     return out
 
 
-def segment_mfccs(audio, timings, sample_rate: int = SAMPLE_RATE, path=None,
-                  batch_samples: int = 4_000_000) -> list[np.ndarray]:
+def segment_mfccs(
+    audio, timings, sample_rate: int = SAMPLE_RATE, path=None, batch_samples: int = 4_000_000
+) -> list[np.ndarray]:
     """MFCCs of each word segment of a recording, computed segment by segment.
 
     Equal to ``mfcc(audio[a:b])`` for each segment (short segments padded to one frame),
@@ -219,7 +228,9 @@ def segment_mfccs(audio, timings, sample_rate: int = SAMPLE_RATE, path=None,
     while i < len(order):
         longest = lengths[order[i]]
         j = i
-        while j < len(order) and lengths[order[j]] * (j - i + 1) <= max(batch_samples, lengths[order[j]]):
+        while j < len(order) and lengths[order[j]] * (j - i + 1) <= max(
+            batch_samples, lengths[order[j]]
+        ):
             longest = lengths[order[j]]
             j += 1
         idx = order[i:j]

@@ -127,17 +127,25 @@ class Speech2VecConfig:
             if not isinstance(v, (int, np.integer)) or v < 1:
                 raise ConfigError(f"speech2vec.{name}: expected a positive integer, got {v!r}")
         if self.pooling not in ("last", "mean"):
-            raise ConfigError(f"speech2vec.pooling: expected 'last' or 'mean', got {self.pooling!r}")
+            raise ConfigError(
+                f"speech2vec.pooling: expected 'last' or 'mean', got {self.pooling!r}"
+            )
         if not 0.0 <= self.self_target < 1.0:
-            raise ConfigError(f"speech2vec.self_target: expected a value in [0, 1), got {self.self_target!r}")
+            raise ConfigError(
+                f"speech2vec.self_target: expected a value in [0, 1), got {self.self_target!r}"
+            )
         if not self.learning_rate > 0:
             raise ConfigError(f"speech2vec.learning_rate: expected > 0, got {self.learning_rate!r}")
         if self.deltas not in (0, 1, 2) or isinstance(self.deltas, bool):
             raise ConfigError(f"speech2vec.deltas: expected 0, 1 or 2, got {self.deltas!r}")
         if not 0.0 <= self.speed_perturb < 1.0:
-            raise ConfigError(f"speech2vec.speed_perturb: expected a value in [0, 1), got {self.speed_perturb!r}")
+            raise ConfigError(
+                f"speech2vec.speed_perturb: expected a value in [0, 1), got {self.speed_perturb!r}"
+            )
         if not 0.0 < self.lr_decay <= 1.0:
-            raise ConfigError(f"speech2vec.lr_decay: expected a value in (0, 1], got {self.lr_decay!r}")
+            raise ConfigError(
+                f"speech2vec.lr_decay: expected a value in (0, 1], got {self.lr_decay!r}"
+            )
         return self
 
     @property
@@ -188,12 +196,17 @@ def recording_segments(audio_path, words_path, name: str | None = None) -> Recor
         timings, where = read_words(words_path), words_path
     audio = load_audio(audio_path, SAMPLE_RATE)
     mfccs = segment_mfccs(audio, timings, SAMPLE_RATE, path=where) if timings else []
-    return RecordingSegments(name or Path(where).stem, [normalize_word(t.word) for t in timings], mfccs)
+    return RecordingSegments(
+        name or Path(where).stem, [normalize_word(t.word) for t in timings], mfccs
+    )
 
 
-def corpus_segments(root, partitions: Sequence[str] | None = None,
-                    progress: Callable[[int, int, str], None] | None = None,
-                    words_dir=None) -> list[RecordingSegments]:
+def corpus_segments(
+    root,
+    partitions: Sequence[str] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+    words_dir=None,
+) -> list[RecordingSegments]:
     """Word segments of every recording of a corpus that has word timings.
 
     The timings are those every other command uses: ``words_dir/<name>.csv`` when given,
@@ -232,17 +245,24 @@ def corpus_segments(root, partitions: Sequence[str] | None = None,
 
             corpus = load_manifest(root)
         else:
-            raise DataError("corpus not found: expected a SEWA-layout folder or a manifest file", root)
+            raise DataError(
+                "corpus not found: expected a SEWA-layout folder or a manifest file", root
+            )
     if words_dir:
         corpus = corpus.with_words(words_dir)
     recs = sorted(corpus.recordings(), key=lambda r: r.name)
     if partitions:
-        recs = [r for r in recs if any(r.name.startswith(x) or r.partition == x for x in partitions)]
+        recs = [
+            r for r in recs if any(r.name.startswith(x) or r.partition == x for x in partitions)
+        ]
     recs = [r for r in recs if r.words]
     if not recs:
-        raise DataError(f"no recording{' of ' + ','.join(partitions) if partitions else ''} has word timings: "
-                        "expected words/<name>.csv (start;end;word), transcriptions/<name>.csv, or a "
-                        "--words-dir folder", getattr(corpus, "root", None) or root)
+        raise DataError(
+            f"no recording{' of ' + ','.join(partitions) if partitions else ''} has word timings: "
+            "expected words/<name>.csv (start;end;word), transcriptions/<name>.csv, or a "
+            "--words-dir folder",
+            getattr(corpus, "root", None) or root,
+        )
     out = []
     for i, rec in enumerate(recs, 1):
         out.append(recording_segments(rec.audio_path, rec.words, rec.name))
@@ -251,8 +271,12 @@ def corpus_segments(root, partitions: Sequence[str] | None = None,
     return out
 
 
-def skipgram_pairs(n_words_per_recording: Sequence[int], window: int, rng: np.random.Generator,
-                   self_target: float = 0.0) -> np.ndarray:
+def skipgram_pairs(
+    n_words_per_recording: Sequence[int],
+    window: int,
+    rng: np.random.Generator,
+    self_target: float = 0.0,
+) -> np.ndarray:
     """One (centre, neighbour) pair per word occurrence, neighbour drawn within the window.
 
     Indices are global over the concatenated recordings; a neighbour is never the word
@@ -277,7 +301,11 @@ def skipgram_pairs(n_words_per_recording: Sequence[int], window: int, rng: np.ra
         for i in range(n):
             cands = [j for j in range(max(0, i - window), min(n, i + window + 1)) if j != i]
             if cands:
-                j = i if (self_target and rng.random() < self_target) else cands[int(rng.integers(len(cands)))]
+                j = (
+                    i
+                    if (self_target and rng.random() < self_target)
+                    else cands[int(rng.integers(len(cands)))]
+                )
                 pairs.append((offset + i, offset + j))
         offset += n
     return np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
@@ -333,9 +361,14 @@ def add_deltas(frames: np.ndarray, order: int = 2, width: int = 2) -> np.ndarray
     cur = x
     denom = 2.0 * sum(n * n for n in range(1, width + 1))
     for _ in range(int(order)):
-        padded = np.concatenate([np.repeat(cur[:1], width, 0), cur, np.repeat(cur[-1:], width, 0)], axis=0)
+        padded = np.concatenate(
+            [np.repeat(cur[:1], width, 0), cur, np.repeat(cur[-1:], width, 0)], axis=0
+        )
         t = len(cur)
-        d = sum(n * (padded[width + n: width + n + t] - padded[width - n: width - n + t]) for n in range(1, width + 1))
+        d = sum(
+            n * (padded[width + n : width + n + t] - padded[width - n : width - n + t])
+            for n in range(1, width + 1)
+        )
         cur = d / denom
         out.append(cur)
     return np.concatenate(out, axis=1).astype(np.float32)
@@ -368,8 +401,9 @@ def stretch_frames(frames: np.ndarray, factor: float) -> np.ndarray:
     return (x[lo] * (1 - frac) + x[hi] * frac).astype(np.float32)
 
 
-def held_out_split(recordings: Sequence[RecordingSegments], every: int = 5, offset: int = 2,
-                   normalise: bool = True):
+def held_out_split(
+    recordings: Sequence[RecordingSegments], every: int = 5, offset: int = 2, normalise: bool = True
+):
     """Hold out every ``every``-th segment of each recording (positions ``offset``, ``offset + every``, ...).
 
     The word-identity protocol of docs/results.md: the held-out segments take no part in
@@ -410,8 +444,12 @@ def held_out_split(recordings: Sequence[RecordingSegments], every: int = 5, offs
     return train, held
 
 
-def own_word_accuracy(model: "Speech2Vec", train: Sequence[RecordingSegments],
-                      held: Sequence[RecordingSegments], prenormalised: bool = True) -> dict:
+def own_word_accuracy(
+    model: "Speech2Vec",
+    train: Sequence[RecordingSegments],
+    held: Sequence[RecordingSegments],
+    prenormalised: bool = True,
+) -> dict:
     """Share of held-out segments whose nearest word mean (cosine) is their own word.
 
     Word means come from ``train`` (:meth:`Speech2Vec.word_vectors`); a held-out segment
@@ -436,7 +474,12 @@ def own_word_accuracy(model: "Speech2Vec", train: Sequence[RecordingSegments],
     """
     words, vecs, _ = model.word_vectors(train, prenormalised=prenormalised)
     idx = {w: i for i, w in enumerate(words)}
-    segs = [(w, m) for r in held for w, m in zip(r.words, r.mfccs if prenormalised else model._group(r.mfccs)) if w]
+    segs = [
+        (w, m)
+        for r in held
+        for w, m in zip(r.words, r.mfccs if prenormalised else model._group(r.mfccs))
+        if w
+    ]
     if not segs:
         raise ConfigError("own-word accuracy: no held-out segment with a word")
     enc = model.encode([m for _, m in segs]).astype(np.float64)
@@ -446,8 +489,13 @@ def own_word_accuracy(model: "Speech2Vec", train: Sequence[RecordingSegments],
     pred = (en @ vn.T).argmax(axis=1)
     correct = sum(int(w in idx and idx[w] == j) for (w, _), j in zip(segs, pred))
     unseen = sum(int(w not in idx) for w, _ in segs)
-    return {"accuracy": correct / len(segs), "segments": len(segs), "correct": int(correct),
-            "unseen": int(unseen), "words": len(words)}
+    return {
+        "accuracy": correct / len(segs),
+        "segments": len(segs),
+        "correct": int(correct),
+        "unseen": int(unseen),
+        "words": len(words),
+    }
 
 
 def _repeat_layer():
@@ -460,7 +508,9 @@ def _repeat_layer():
         def call(self, inputs):
             vec, ref = inputs
             shape = ops.shape(ref)
-            return ops.broadcast_to(ops.expand_dims(vec, 1), (shape[0], shape[1], ops.shape(vec)[-1]))
+            return ops.broadcast_to(
+                ops.expand_dims(vec, 1), (shape[0], shape[1], ops.shape(vec)[-1])
+            )
 
         def compute_output_shape(self, input_shapes):
             return (input_shapes[1][0], input_shapes[1][1], input_shapes[0][-1])
@@ -504,7 +554,9 @@ class Speech2Vec:
         seg = keras.Input((None, cfg.n_inputs), name="segment")
         x = layers.Masking(mask_value=0.0)(seg)
         if cfg.pooling == "mean":
-            x = layers.Bidirectional(layers.LSTM(cfg.hidden_units, return_sequences=True), name="encoder_bilstm")(x)
+            x = layers.Bidirectional(
+                layers.LSTM(cfg.hidden_units, return_sequences=True), name="encoder_bilstm"
+            )(x)
             x = layers.GlobalAveragePooling1D(name="encoder_pool")(x)  # mask-aware
         else:
             x = layers.Bidirectional(layers.LSTM(cfg.hidden_units), name="encoder_bilstm")(x)
@@ -517,7 +569,9 @@ class Speech2Vec:
         h0 = layers.Dense(cfg.hidden_units, activation="tanh", name="decoder_h0")(e)
         c0 = layers.Dense(cfg.hidden_units, name="decoder_c0")(e)
         steps = _RepeatToLength(name="decoder_inputs")([e, dec_in])
-        y = layers.LSTM(cfg.hidden_units, return_sequences=True, name="decoder_lstm")(steps, initial_state=[h0, c0])
+        y = layers.LSTM(cfg.hidden_units, return_sequences=True, name="decoder_lstm")(
+            steps, initial_state=[h0, c0]
+        )
         y = layers.Dense(N_MFCC, name="decoder_frames")(y)
         self.trainer = keras.Model([enc_in, dec_in], y, name="speech2vec")
         self.trainer.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="mse")
@@ -566,8 +620,13 @@ class Speech2Vec:
         return out
 
     # ---------------------------------------------------------- training
-    def fit(self, recordings: Sequence[RecordingSegments], epochs: int | None = None,
-            progress: Callable[[dict], None] | None = None, prenormalised: bool = False) -> list:
+    def fit(
+        self,
+        recordings: Sequence[RecordingSegments],
+        epochs: int | None = None,
+        progress: Callable[[dict], None] | None = None,
+        prenormalised: bool = False,
+    ) -> list:
         """Train on the word segments of some recordings (skip-gram, window 3).
 
         Args:
@@ -588,7 +647,9 @@ class Speech2Vec:
         counts = [len(r.mfccs) for r in recordings]
         rng = np.random.default_rng(cfg.seed)
         if not seqs or not len(skipgram_pairs(counts, cfg.window, rng)):
-            raise DataError("no training pairs: expected recordings with at least two word segments")
+            raise DataError(
+                "no training pairs: expected recordings with at least two word segments"
+            )
         feats = [self._features(s) for s in seqs]
         allf = np.concatenate(feats, axis=0)
         self.mean = allf.mean(axis=0).astype(np.float32)
@@ -601,8 +662,10 @@ class Speech2Vec:
             pairs = skipgram_pairs(counts, cfg.window, rng, cfg.self_target)
             pairs = pairs[rng.permutation(len(pairs))]
             # bucket by length to keep padding small
-            order = np.argsort([max(std[a].shape[0], std[b].shape[0]) for a, b in pairs], kind="stable")
-            batches = [order[i: i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
+            order = np.argsort(
+                [max(std[a].shape[0], std[b].shape[0]) for a, b in pairs], kind="stable"
+            )
+            batches = [order[i : i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
             rng.shuffle(batches)
             total = 0.0
             n = 0
@@ -613,7 +676,9 @@ class Speech2Vec:
                     enc = self._pad([stretch_frames(std[a], f[r]) for r, (a, _) in enumerate(p)])
                 else:
                     enc = self._pad([std[a] for a, _ in p])
-                tgt = self._pad([std[b][:, :N_MFCC] for _, b in p])  # the decoder rebuilds the MFCCs
+                tgt = self._pad(
+                    [std[b][:, :N_MFCC] for _, b in p]
+                )  # the decoder rebuilds the MFCCs
                 w = np.zeros(tgt.shape[:2], np.float32)
                 for r, (_, b) in enumerate(p):
                     w[r, : std[b].shape[0]] = 1.0
@@ -651,7 +716,7 @@ class Speech2Vec:
         order = np.argsort([s.shape[0] for s in std], kind="stable")
         out = np.zeros((len(std), self.config.dim), np.float32)
         for i in range(0, len(order), batch_size):
-            idx = order[i: i + batch_size]
+            idx = order[i : i + batch_size]
             out[idx] = np.asarray(self.encoder(self._pad([std[k] for k in idx]), training=False))
         return out
 
@@ -676,8 +741,12 @@ class Speech2Vec:
             return np.zeros((0, self.config.dim), np.float32)
         return self.encode(self._group(segment_mfccs(audio, timings, SAMPLE_RATE, path=path)))
 
-    def word_vectors(self, recordings: Sequence[RecordingSegments], min_count: int = 1,
-                     prenormalised: bool = False):
+    def word_vectors(
+        self,
+        recordings: Sequence[RecordingSegments],
+        min_count: int = 1,
+        prenormalised: bool = False,
+    ):
         """Each word's vector: the mean encoding of all its segments.
 
         Args:
@@ -703,15 +772,20 @@ class Speech2Vec:
             counts[w] = counts.get(w, 0) + 1
         vocab = sorted((w for w in counts if counts[w] >= min_count), key=lambda w: (-counts[w], w))
         if not vocab:
-            raise ConfigError(f"speech2vec: empty vocabulary (no word with at least {min_count} segments)")
+            raise ConfigError(
+                f"speech2vec: empty vocabulary (no word with at least {min_count} segments)"
+            )
         vecs = np.stack([sums[w] / counts[w] for w in vocab]).astype(np.float32)
         return vocab, vecs, [counts[w] for w in vocab]
 
     # ---------------------------------------------------------- persistence
     def get_config(self) -> dict:
         """JSON-serialisable settings and feature statistics."""
-        return {"config": dataclasses.asdict(self.config), "mfcc_mean": self.mean.tolist(),
-                "mfcc_std": self.std.tolist()}
+        return {
+            "config": dataclasses.asdict(self.config),
+            "mfcc_mean": self.mean.tolist(),
+            "mfcc_std": self.std.tolist(),
+        }
 
     @classmethod
     def from_config(cls, cfg: dict) -> "Speech2Vec":
@@ -727,12 +801,16 @@ class Speech2Vec:
             mean = np.asarray(cfg["mfcc_mean"], np.float32)
             std = np.asarray(cfg["mfcc_std"], np.float32)
         except (KeyError, TypeError) as err:
-            raise ConfigError(f"speech2vec config: {err}: expected the fields of Speech2VecConfig, "
-                              "mfcc_mean and mfcc_std") from None
+            raise ConfigError(
+                f"speech2vec config: {err}: expected the fields of Speech2VecConfig, "
+                "mfcc_mean and mfcc_std"
+            ) from None
         n = conf.n_inputs
         if mean.shape != (n,) or std.shape != (n,):
-            raise ConfigError(f"speech2vec config: mfcc_mean/mfcc_std must hold {n} values "
-                              f"(13 MFCCs x (1 + deltas {conf.deltas}))")
+            raise ConfigError(
+                f"speech2vec config: mfcc_mean/mfcc_std must hold {n} values "
+                f"(13 MFCCs x (1 + deltas {conf.deltas}))"
+            )
         model = cls(conf)
         model.mean, model.std = mean, std
         return model
@@ -763,4 +841,6 @@ class Speech2Vec:
                 warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
                 self.trainer.load_weights(str(path))
         except (ValueError, KeyError, OSError) as err:
-            raise DataError(f"weights do not match this Speech2Vec configuration: {err}", path) from None
+            raise DataError(
+                f"weights do not match this Speech2Vec configuration: {err}", path
+            ) from None

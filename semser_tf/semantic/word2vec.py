@@ -157,7 +157,9 @@ def transcript_sentences(root) -> list[list[str]]:
     trans = {p.stem: p for p in sorted((root / "transcriptions").glob("*.csv"))}
     words = {p.stem: p for p in sorted((root / "words").glob("*.csv"))}
     if not trans and not words:
-        raise DataError("no transcriptions/*.csv or words/*.csv files: expected a SEWA-layout corpus", root)
+        raise DataError(
+            "no transcriptions/*.csv or words/*.csv files: expected a SEWA-layout corpus", root
+        )
     out = []
     for name in sorted(set(trans) | set(words)):
         if name in trans:
@@ -196,7 +198,9 @@ def text_file_sentences(path) -> list[list[str]]:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError:
-                raise DataError("not UTF-8 text: expected one sentence per line in UTF-8", path, i) from None
+                raise DataError(
+                    "not UTF-8 text: expected one sentence per line in UTF-8", path, i
+                ) from None
             toks = tokenize(line)
             if toks:
                 out.append(toks)
@@ -235,10 +239,20 @@ def train_word2vec(sentences: Iterable[Sequence[str]], config: Word2VecConfig | 
             f"(most frequent: {max(counts.values())}); lower min_count for a small corpus"
         )
     model = Word2Vec(
-        sentences=sentences, vector_size=cfg.vector_size, window=cfg.window,
-        min_count=cfg.min_count, sg=cfg.sg, negative=cfg.negative, hs=cfg.hs,
-        sample=cfg.sample, alpha=cfg.alpha, min_alpha=cfg.min_alpha, epochs=cfg.epochs,
-        max_vocab_size=cfg.max_vocab_size, workers=cfg.workers, seed=cfg.seed,
+        sentences=sentences,
+        vector_size=cfg.vector_size,
+        window=cfg.window,
+        min_count=cfg.min_count,
+        sg=cfg.sg,
+        negative=cfg.negative,
+        hs=cfg.hs,
+        sample=cfg.sample,
+        alpha=cfg.alpha,
+        min_alpha=cfg.min_alpha,
+        epochs=cfg.epochs,
+        max_vocab_size=cfg.max_vocab_size,
+        workers=cfg.workers,
+        seed=cfg.seed,
     )
     return model.wv
 
@@ -295,7 +309,9 @@ def load_vectors(path, binary: bool | None = None, limit: int | None = None):
     try:
         return KeyedVectors.load_word2vec_format(str(path), binary=binary, limit=limit)
     except (ValueError, EOFError, UnicodeDecodeError) as err:
-        raise DataError(f"not a word2vec {'binary' if binary else 'text'} file: {err}", path) from None
+        raise DataError(
+            f"not a word2vec {'binary' if binary else 'text'} file: {err}", path
+        ) from None
 
 
 def save_vectors(kv, path, binary: bool = False) -> Path:

@@ -10,13 +10,25 @@ import importlib
 from semser_tf.training.ablation import ablation
 
 _LAZY = {
-    "evaluate_model": "evaluate", "evaluate_predictions": "evaluate",
-    "predict_partition": "evaluate", "TrainSettings": "run", "train": "run", "fit_run": "loop",
+    "evaluate_model": "evaluate",
+    "evaluate_predictions": "evaluate",
+    "predict_partition": "evaluate",
+    "TrainSettings": "run",
+    "train": "run",
+    "fit_run": "loop",
     "run_callbacks": "loop",
 }
 
-__all__ = ["TrainSettings", "ablation", "evaluate_model", "evaluate_predictions", "fit_run", "predict_partition",
-           "run_callbacks", "train"]
+__all__ = [
+    "TrainSettings",
+    "ablation",
+    "evaluate_model",
+    "evaluate_predictions",
+    "fit_run",
+    "predict_partition",
+    "run_callbacks",
+    "train",
+]
 
 
 def __getattr__(name):

@@ -9,9 +9,20 @@ from semser_tf.models.config import VARIANTS, ModelConfig
 from semser_tf.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 
-def ablation(corpus, out_dir, config: ModelConfig | None = None, settings=None, variants=VARIANTS,
-             frame_features=None, cache_dir=None, resume=False, overwrite=False, verbose="auto",
-             evaluate_partition=None, embeddings_dir=None) -> dict:
+def ablation(
+    corpus,
+    out_dir,
+    config: ModelConfig | None = None,
+    settings=None,
+    variants=VARIANTS,
+    frame_features=None,
+    cache_dir=None,
+    resume=False,
+    overwrite=False,
+    verbose="auto",
+    evaluate_partition=None,
+    embeddings_dir=None,
+) -> dict:
     """Train each variant into ``out_dir/<variant>`` and tabulate CCC per target.
 
     Every variant gets the same config (but for ``variant``), seed, data, frame features
@@ -41,7 +52,9 @@ def ablation(corpus, out_dir, config: ModelConfig | None = None, settings=None, 
     if out_dir.exists() and not out_dir.is_dir():
         from semser_tf.errors import ConfigError
 
-        raise ConfigError(f"{out_dir}: is a file; expected a folder for the ablation's runs (or a new path)")
+        raise ConfigError(
+            f"{out_dir}: is a file; expected a folder for the ablation's runs (or a new path)"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for variant in variants:
@@ -50,27 +63,72 @@ def ablation(corpus, out_dir, config: ModelConfig | None = None, settings=None, 
         if resume and (run_dir / "report.json").exists() and _finished(run_dir):
             report = _load(run_dir)
         else:
-            report = train(corpus, run_dir, config.replace(variant=variant), settings,
-                           frame_features=frame_features,
-                           cache_dir=cache_dir, resume=resume, overwrite=overwrite, verbose=verbose,
-                           embeddings_dir=embeddings_dir)
+            report = train(
+                corpus,
+                run_dir,
+                config.replace(variant=variant),
+                settings,
+                frame_features=frame_features,
+                cache_dir=cache_dir,
+                resume=resume,
+                overwrite=overwrite,
+                verbose=verbose,
+                embeddings_dir=embeddings_dir,
+            )
         metric = report["metrics"][0]
-        rows.append({"variant": variant, "partition": metric["partition"], "selection": "mean", "ccc": metric["ccc"],
-                     "mean": metric["mean"], "best_epoch": report.get("best_epoch"),
-                     "epochs_done": report.get("epochs_done"), "seconds": round(time.time() - t0, 1)})
+        rows.append(
+            {
+                "variant": variant,
+                "partition": metric["partition"],
+                "selection": "mean",
+                "ccc": metric["ccc"],
+                "mean": metric["mean"],
+                "best_epoch": report.get("best_epoch"),
+                "epochs_done": report.get("epochs_done"),
+                "seconds": round(time.time() - t0, 1),
+            }
+        )
         sel = report.get("per_target_selection")
         if sel:
-            rows.append({"variant": variant, "partition": sel["partition"], "selection": "per-target",
-                         "ccc": sel["ccc"], "mean": sel["mean"], "best_epoch": sel["epochs"]})
+            rows.append(
+                {
+                    "variant": variant,
+                    "partition": sel["partition"],
+                    "selection": "per-target",
+                    "ccc": sel["ccc"],
+                    "mean": sel["mean"],
+                    "best_epoch": sel["epochs"],
+                }
+            )
         if evaluate_partition:
-            rows.append(_evaluate_extra(corpus, run_dir, variant, evaluate_partition, frame_features, cache_dir))
+            rows.append(
+                _evaluate_extra(
+                    corpus, run_dir, variant, evaluate_partition, frame_features, cache_dir
+                )
+            )
             if sel:
-                rows.append(_evaluate_per_target(corpus, run_dir, variant, evaluate_partition, frame_features,
-                                                 cache_dir))
-    table = {"targets": list(config.targets), "rows": rows, "config": config.to_dict(),
-             "settings": {k: getattr(settings, k) for k in ("epochs", "patience", "train_partition", "val_partition",
-                                                            "select_per_target", "modality_dropout",
-                                                            "staged_epochs")}}
+                rows.append(
+                    _evaluate_per_target(
+                        corpus, run_dir, variant, evaluate_partition, frame_features, cache_dir
+                    )
+                )
+    table = {
+        "targets": list(config.targets),
+        "rows": rows,
+        "config": config.to_dict(),
+        "settings": {
+            k: getattr(settings, k)
+            for k in (
+                "epochs",
+                "patience",
+                "train_partition",
+                "val_partition",
+                "select_per_target",
+                "modality_dropout",
+                "staged_epochs",
+            )
+        },
+    }
     atomic_write_json(out_dir / "ablation.json", table)
     atomic_write_text(out_dir / "ablation.md", ablation_markdown(table))
     _plot(table, out_dir / "ablation.png")
@@ -101,12 +159,22 @@ def _evaluate_extra(corpus, run_dir, variant, partition, frame_features, cache_d
     from semser_tf.models.builder import load_model
     from semser_tf.training.evaluate import evaluate_model
 
-    cfg = ModelConfig.from_dict(json.loads((run_dir / "config.json").read_text())["model"], recorded=True)
+    cfg = ModelConfig.from_dict(
+        json.loads((run_dir / "config.json").read_text())["model"], recorded=True
+    )
     model = load_model(run_dir / "best.keras")
-    ev = evaluate_model(model, corpus, partition, cfg, frame_features=frame_features, cache_dir=cache_dir)
+    ev = evaluate_model(
+        model, corpus, partition, cfg, frame_features=frame_features, cache_dir=cache_dir
+    )
     raw = ev["results"]["raw"]
     atomic_write_json(run_dir / f"eval_{partition}.json", ev)
-    return {"variant": variant, "partition": partition, "selection": "mean", "ccc": raw["ccc"], "mean": raw["mean"]}
+    return {
+        "variant": variant,
+        "partition": partition,
+        "selection": "mean",
+        "ccc": raw["ccc"],
+        "mean": raw["mean"],
+    }
 
 
 def _evaluate_per_target(corpus, run_dir, variant, partition, frame_features, cache_dir):
@@ -118,17 +186,28 @@ def _evaluate_per_target(corpus, run_dir, variant, partition, frame_features, ca
     cfg = ModelConfig.from_dict(json.loads((run_dir / "config.json").read_text())["model"])
     sel = per_target_selection(run_dir, corpus, partition, cfg, frame_features, cache_dir)
     atomic_write_json(run_dir / f"eval_{partition}_per_target.json", sel)
-    return {"variant": variant, "partition": partition, "selection": "per-target", "ccc": sel["ccc"],
-            "mean": sel["mean"], "best_epoch": sel["epochs"]}
+    return {
+        "variant": variant,
+        "partition": partition,
+        "selection": "per-target",
+        "ccc": sel["ccc"],
+        "mean": sel["mean"],
+        "best_epoch": sel["epochs"],
+    }
 
 
 def ablation_markdown(table: dict) -> str:
     targets = table["targets"]
-    lines = ["| variant | partition | selection | " + " | ".join(targets) + " | mean |",
-             "|---|---|---|" + "---:|" * (len(targets) + 1)]
+    lines = [
+        "| variant | partition | selection | " + " | ".join(targets) + " | mean |",
+        "|---|---|---|" + "---:|" * (len(targets) + 1),
+    ]
     for r in table["rows"]:
-        lines.append(f"| {r['variant']} | {r['partition']} | {r.get('selection', 'mean')} | "
-                     + " | ".join(f"{r['ccc'][t]:.3f}" for t in targets) + f" | {r['mean']:.3f} |")
+        lines.append(
+            f"| {r['variant']} | {r['partition']} | {r.get('selection', 'mean')} | "
+            + " | ".join(f"{r['ccc'][t]:.3f}" for t in targets)
+            + f" | {r['mean']:.3f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -153,9 +232,15 @@ def _plot(table, path):
         variants = list(dict.fromkeys(r["variant"] for r in rows))
         for i, r in enumerate(rows):
             per_target = r.get("selection") == "per-target"
-            ax.bar(x + i * width, [r["ccc"][t] for t in targets], width, color=f"C{variants.index(r['variant'])}",
-                   label=r["variant"] + (" (per-target)" if per_target else ""), hatch="//" if per_target else None,
-                   edgecolor="white" if per_target else None)
+            ax.bar(
+                x + i * width,
+                [r["ccc"][t] for t in targets],
+                width,
+                color=f"C{variants.index(r['variant'])}",
+                label=r["variant"] + (" (per-target)" if per_target else ""),
+                hatch="//" if per_target else None,
+                edgecolor="white" if per_target else None,
+            )
         ax.set_xticks(x + width * (len(rows) - 1) / 2, targets)
         ax.set_ylabel(f"CCC ({part})")
         ax.axhline(0, color="0.5", lw=0.8)

@@ -36,11 +36,16 @@ def report_coverage(features, corpus, stream=None) -> None:
         return
     words = [w[2] for r in corpus.recordings() for w in r.words]
     if not words:
-        print("semantic input: the corpus has no word timings (words/, transcriptions/ or --words-dir): "
-              "the semantic input is zeros", file=stream or sys.stderr)
+        print(
+            "semantic input: the corpus has no word timings (words/, transcriptions/ or --words-dir): "
+            "the semantic input is zeros",
+            file=stream or sys.stderr,
+        )
         return
-    print(f"semantic input ({getattr(features, 'mode', '?')} mode): {features.coverage(words).summary()}",
-          file=stream or sys.stderr)
+    print(
+        f"semantic input ({getattr(features, 'mode', '?')} mode): {features.coverage(words).summary()}",
+        file=stream or sys.stderr,
+    )
 
 
 def open_frame_features(embeddings, mode="lookup", corpus=None):
@@ -73,7 +78,9 @@ def run_frame_features(run_dir, cfg: dict, variant: str, embeddings=None, mode=N
         embeddings = run_dir / "embeddings"
     if embeddings is not None:
         return open_frame_features(embeddings, mode)
-    if variant == "paralinguistic" or str(cfg.get("frame_features", "")).startswith("ZeroFrameFeatures"):
+    if variant == "paralinguistic" or str(cfg.get("frame_features", "")).startswith(
+        "ZeroFrameFeatures"
+    ):
         return None  # no semantic input, or trained on zeros: evaluated on zeros too
     raise ConfigError(
         f"{run_dir}: the {variant} model was trained with semantic features ({cfg.get('frame_features')}), "
@@ -86,7 +93,9 @@ def _parse_sets(pairs):
     out = {}
     for item in pairs or []:
         if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE (VALUE in JSON, e.g. lstm_units=128).")
+            raise ConfigError(
+                f"--set {item!r}: expected KEY=VALUE (VALUE in JSON, e.g. lstm_units=128)."
+            )
         key, value = item.split("=", 1)
         try:
             out[key] = json.loads(value)
@@ -107,14 +116,20 @@ def _config(args):
 def _settings(args):
     from semser_tf.training.run import TrainSettings
 
-    return TrainSettings(epochs=args.epochs, patience=args.patience, train_partition=args.train_partition,
-                         val_partition=args.val_partition, val_fraction=args.val_fraction,
-                         delay_frames=args.delay_frames, steps_per_epoch=args.steps_per_epoch,
-                         precision=getattr(args, "precision", "float32"),
-                         select_per_target=getattr(args, "select_per_target", False),
-                         modality_dropout=getattr(args, "modality_dropout", TrainSettings.modality_dropout),
-                         dropped_input=getattr(args, "dropped_input", TrainSettings.dropped_input),
-                         staged_epochs=getattr(args, "staged_epochs", 0))
+    return TrainSettings(
+        epochs=args.epochs,
+        patience=args.patience,
+        train_partition=args.train_partition,
+        val_partition=args.val_partition,
+        val_fraction=args.val_fraction,
+        delay_frames=args.delay_frames,
+        steps_per_epoch=args.steps_per_epoch,
+        precision=getattr(args, "precision", "float32"),
+        select_per_target=getattr(args, "select_per_target", False),
+        modality_dropout=getattr(args, "modality_dropout", TrainSettings.modality_dropout),
+        dropped_input=getattr(args, "dropped_input", TrainSettings.dropped_input),
+        staged_epochs=getattr(args, "staged_epochs", 0),
+    )
 
 
 def _train(args):
@@ -122,12 +137,19 @@ def _train(args):
     from semser_tf.training.run import train
 
     corpus = open_corpus(args.corpus, args.words_dir)
-    report = train(corpus, args.out, None if args.resume and not _explicit(args) else _config(args),
-                   _resume_settings(args) if args.resume else _settings(args),
-                   frame_features=open_frame_features(args.embeddings, args.embedding_mode, corpus),
-                   cache_dir=args.cache_dir, resume=args.resume, overwrite=args.overwrite,
-                   verbose=1 if args.verbose else 2, strategy=make_strategy(args.strategy),
-                   embeddings_dir=args.embeddings)
+    report = train(
+        corpus,
+        args.out,
+        None if args.resume and not _explicit(args) else _config(args),
+        _resume_settings(args) if args.resume else _settings(args),
+        frame_features=open_frame_features(args.embeddings, args.embedding_mode, corpus),
+        cache_dir=args.cache_dir,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        verbose=1 if args.verbose else 2,
+        strategy=make_strategy(args.strategy),
+        embeddings_dir=args.embeddings,
+    )
     _print_report(report)
     return 0
 
@@ -158,8 +180,10 @@ def _explicit(args):
 def _print_report(report):
     for m in report["metrics"]:
         cells = ", ".join(f"{t} {v:.3f}" for t, v in m["ccc"].items())
-        print(f"{report['variant']}: {m['partition']} CCC {cells}; mean {m['mean']:.3f} "
-              f"(best epoch {report.get('best_epoch')}, {report.get('epochs_done')} epochs)")
+        print(
+            f"{report['variant']}: {m['partition']} CCC {cells}; mean {m['mean']:.3f} "
+            f"(best epoch {report.get('best_epoch')}, {report.get('epochs_done')} epochs)"
+        )
 
 
 def _evaluate(args):
@@ -175,10 +199,14 @@ def _evaluate(args):
     run_dir = run if run.is_dir() else run.parent
     cfg_path = run_dir / "config.json"
     if not model_path.is_file():
-        raise DataError("no model: expected a run folder with best.keras or a .keras file", model_path)
+        raise DataError(
+            "no model: expected a run folder with best.keras or a .keras file", model_path
+        )
     cfg = read_run_config(cfg_path)
     config = ModelConfig.from_dict(cfg["model"], source=str(cfg_path), recorded=True)
-    features = run_frame_features(run_dir, cfg, config.variant, args.embeddings, args.embedding_mode)
+    features = run_frame_features(
+        run_dir, cfg, config.variant, args.embeddings, args.embedding_mode
+    )
     out = Path(args.out) if args.out else run_dir / f"eval_{args.partition}"
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: is a file; expected a folder for the report")
@@ -191,18 +219,28 @@ def _evaluate(args):
         from semser_tf.training.evaluate import fit_bias_scale, predict_partition
         import numpy as np
 
-        preds = predict_partition(model, corpus, bias, config.sequence_length, features, args.cache_dir)
+        preds = predict_partition(
+            model, corpus, bias, config.sequence_length, features, args.cache_dir
+        )
         recs = {r.name: r for r in corpus.recordings(bias)}
         p = np.concatenate([v[: len(recs[k].labels)] for k, v in preds.items()])
         g = np.concatenate([recs[k].labels[: len(v)] for k, v in preds.items()])
         m = ~np.isnan(g).any(axis=1)
         scale, offset = fit_bias_scale(p[m], g[m])
         bias = {"scale": scale, "offset": offset}
-    report = evaluate_model(model, corpus, args.partition, config,
-                            frame_features=features,
-                            cache_dir=args.cache_dir, delay_frames=args.delay_frames,
-                            median_window=args.median_window, bias_correction=bias,
-                            plot_dir=out / "plots" if not args.no_plots else None, progress=True)
+    report = evaluate_model(
+        model,
+        corpus,
+        args.partition,
+        config,
+        frame_features=features,
+        cache_dir=args.cache_dir,
+        delay_frames=args.delay_frames,
+        median_window=args.median_window,
+        bias_correction=bias,
+        plot_dir=out / "plots" if not args.no_plots else None,
+        progress=True,
+    )
     atomic_write_json(out / "report.json", report)
     md = results_markdown(report, config.targets)
     atomic_write_text(out / "report.md", md)
@@ -215,12 +253,20 @@ def _ablation(args):
     from semser_tf.training.ablation import ablation, ablation_markdown
 
     corpus = open_corpus(args.corpus, args.words_dir)
-    table = ablation(corpus, args.out, _config(args), _settings(args),
-                     variants=args.variants.split(","),
-                     frame_features=open_frame_features(args.embeddings, args.embedding_mode, corpus),
-                     cache_dir=args.cache_dir, resume=args.resume, overwrite=args.overwrite,
-                     verbose=1 if args.verbose else 2, evaluate_partition=args.test_partition,
-                     embeddings_dir=args.embeddings)
+    table = ablation(
+        corpus,
+        args.out,
+        _config(args),
+        _settings(args),
+        variants=args.variants.split(","),
+        frame_features=open_frame_features(args.embeddings, args.embedding_mode, corpus),
+        cache_dir=args.cache_dir,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        verbose=1 if args.verbose else 2,
+        evaluate_partition=args.test_partition,
+        embeddings_dir=args.embeddings,
+    )
     print(ablation_markdown(table))
     print(f"written: {args.out}/ablation.md, ablation.json, ablation.png")
     return 0
@@ -230,56 +276,129 @@ def _common(p, variant=True):
     p.add_argument("corpus", help="SEWA-layout folder or manifest file")
     p.add_argument("--out", required=True, help="output (run) directory (required)")
     if variant:
-        p.add_argument("--variant", help="paralinguistic, semantic, concat or attention (default: the preset's, "
-                                         "attention)")
+        p.add_argument(
+            "--variant",
+            help="paralinguistic, semantic, concat or attention (default: the preset's, attention)",
+        )
     p.add_argument("--preset", default="paper", help="paper or official (default: %(default)s)")
-    p.add_argument("--config", help="JSON file of model-config fields (default: none, the preset's values)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override a config field, VALUE in JSON; repeatable (default: none)")
-    p.add_argument("--epochs", type=int, default=50,
-                   help="most epochs (default: %(default)s); with --resume a larger value extends the run")
-    p.add_argument("--patience", type=int, default=10,
-                   help="stop after this many epochs without a better validation CCC (default: %(default)s)")
-    p.add_argument("--train-partition", default="Train", help="partition trained on (default: %(default)s)")
-    p.add_argument("--val-partition", default="Devel",
-                   help="partition for early stopping and model selection (default: %(default)s)")
-    p.add_argument("--val-fraction", type=float, default=None,
-                   help="hold out this fraction of Train when there is no validation partition (default: none, "
-                        "a missing validation partition is an error)")
-    p.add_argument("--delay-frames", type=int, default=0,
-                   help="annotation-delay shift of the labels in 100 ms frames (default: %(default)s)")
-    p.add_argument("--steps-per-epoch", type=int, default=None,
-                   help="cap on optimizer steps per epoch, a positive integer (default: none, the whole partition)")
-    p.add_argument("--embeddings", help="aligned-embeddings folder for the semantic input (default: none, zeros)")
-    p.add_argument("--embedding-mode", default="lookup",
-                   help="lookup (aligned speech table), text (the text space: GloVe or Word2Vec) or encode (speech) "
-                        "(default: %(default)s)")
-    p.add_argument("--words-dir", help="folder of <recording>.csv word timings (start;end;word) used instead "
-                   "of the corpus's words/, e.g. recognised or aligned words (default: none, the corpus's)")
-    p.add_argument("--cache-dir", help="the loader's TFRecord cache folder (default: $SEMSER_TF_CACHE/frames, else "
-                                        "$XDG_CACHE_HOME/semser_tf/frames or ~/.cache/semser_tf/frames)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last completed epoch (default: off)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace the run in --out, only a semser run that holds none of the inputs (default: off)")
-    p.add_argument("--verbose", action="store_true", help="per-step progress bars (default: off, one line per epoch)")
-    p.add_argument("--select-per-target", action="store_true",
-                   help="also keep the best epoch of each target, best-<target>.keras beside best.keras, and "
-                        "report each target's CCC from its own epoch (the AVEC 2019 baseline's selection; "
-                        "default: off)")
-    p.add_argument("--modality-dropout", type=float, default=0.7,
-                   help="fused variants: share of training windows whose --dropped-input is zeroed, seeded per "
-                        "epoch, so the fusion cannot lean on the voice alone; 0: off (default: %(default)s, "
-                        "measured in docs/results.md, 'Fusion training remedies')")
-    p.add_argument("--dropped-input", default="waveform", choices=("semantic", "waveform", "either"),
-                   help="the input --modality-dropout zeroes; either: one of the two per dropped window "
-                        "(default: %(default)s)")
-    p.add_argument("--staged-epochs", type=int, default=0,
-                   help="fused variants: train the paralinguistic-only model this many epochs first (RUN/stage1), "
-                        "then keep its branch frozen in the fused model (default: %(default)s, off)")
-    p.add_argument("--precision", default="float32",
-                   help="dtype policy: float32, mixed_bfloat16 (the fast setting on GPUs and on CPUs with "
-                        "AVX512_BF16/AMX; docs/benchmarks.md) or mixed_float16 (default: %(default)s)")
+    p.add_argument(
+        "--config", help="JSON file of model-config fields (default: none, the preset's values)"
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config field, VALUE in JSON; repeatable (default: none)",
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=50,
+        help="most epochs (default: %(default)s); with --resume a larger value extends the run",
+    )
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=10,
+        help="stop after this many epochs without a better validation CCC (default: %(default)s)",
+    )
+    p.add_argument(
+        "--train-partition", default="Train", help="partition trained on (default: %(default)s)"
+    )
+    p.add_argument(
+        "--val-partition",
+        default="Devel",
+        help="partition for early stopping and model selection (default: %(default)s)",
+    )
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=None,
+        help="hold out this fraction of Train when there is no validation partition (default: none, "
+        "a missing validation partition is an error)",
+    )
+    p.add_argument(
+        "--delay-frames",
+        type=int,
+        default=0,
+        help="annotation-delay shift of the labels in 100 ms frames (default: %(default)s)",
+    )
+    p.add_argument(
+        "--steps-per-epoch",
+        type=int,
+        default=None,
+        help="cap on optimizer steps per epoch, a positive integer (default: none, the whole partition)",
+    )
+    p.add_argument(
+        "--embeddings",
+        help="aligned-embeddings folder for the semantic input (default: none, zeros)",
+    )
+    p.add_argument(
+        "--embedding-mode",
+        default="lookup",
+        help="lookup (aligned speech table), text (the text space: GloVe or Word2Vec) or encode (speech) "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--words-dir",
+        help="folder of <recording>.csv word timings (start;end;word) used instead "
+        "of the corpus's words/, e.g. recognised or aligned words (default: none, the corpus's)",
+    )
+    p.add_argument(
+        "--cache-dir",
+        help="the loader's TFRecord cache folder (default: $SEMSER_TF_CACHE/frames, else "
+        "$XDG_CACHE_HOME/semser_tf/frames or ~/.cache/semser_tf/frames)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its last completed epoch (default: off)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in --out, only a semser run that holds none of the inputs (default: off)",
+    )
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="per-step progress bars (default: off, one line per epoch)",
+    )
+    p.add_argument(
+        "--select-per-target",
+        action="store_true",
+        help="also keep the best epoch of each target, best-<target>.keras beside best.keras, and "
+        "report each target's CCC from its own epoch (the AVEC 2019 baseline's selection; "
+        "default: off)",
+    )
+    p.add_argument(
+        "--modality-dropout",
+        type=float,
+        default=0.7,
+        help="fused variants: share of training windows whose --dropped-input is zeroed, seeded per "
+        "epoch, so the fusion cannot lean on the voice alone; 0: off (default: %(default)s, "
+        "measured in docs/results.md, 'Fusion training remedies')",
+    )
+    p.add_argument(
+        "--dropped-input",
+        default="waveform",
+        choices=("semantic", "waveform", "either"),
+        help="the input --modality-dropout zeroes; either: one of the two per dropped window "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--staged-epochs",
+        type=int,
+        default=0,
+        help="fused variants: train the paralinguistic-only model this many epochs first (RUN/stage1), "
+        "then keep its branch frozen in the fused model (default: %(default)s, off)",
+    )
+    p.add_argument(
+        "--precision",
+        default="float32",
+        help="dtype policy: float32, mixed_bfloat16 (the fast setting on GPUs and on CPUs with "
+        "AVX512_BF16/AMX; docs/benchmarks.md) or mixed_float16 (default: %(default)s)",
+    )
 
 
 def add_finetune_arguments(p):
@@ -287,58 +406,119 @@ def add_finetune_arguments(p):
     each with its default in its help."""
     p.add_argument("corpus", help="manifest file or SEWA-layout folder")
     p.add_argument("--out", required=True, help="output (run) directory (required)")
-    p.add_argument("--model", default=None, help="zoo name, entry path or run folder (default: the bundled model)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="zoo name, entry path or run folder (default: the bundled model)",
+    )
     p.add_argument("--targets", help="comma-separated targets (default: the corpus's)")
-    p.add_argument("--freeze", help="comma-separated branches kept fixed: paralinguistic, fusion, lstm "
-                                    "(default: none)")
-    p.add_argument("--epochs", type=int, default=20,
-                   help="most epochs (default: %(default)s); with --resume a larger value extends the run")
-    p.add_argument("--patience", type=int, default=5,
-                   help="stop after this many epochs without a better validation CCC (default: %(default)s)")
+    p.add_argument(
+        "--freeze",
+        help="comma-separated branches kept fixed: paralinguistic, fusion, lstm (default: none)",
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=20,
+        help="most epochs (default: %(default)s); with --resume a larger value extends the run",
+    )
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=5,
+        help="stop after this many epochs without a better validation CCC (default: %(default)s)",
+    )
     p.add_argument("--learning-rate", type=float, help="Adam learning rate (default: the model's)")
-    p.add_argument("--sequence-length", type=int, help="frames per training window (default: the model's)")
+    p.add_argument(
+        "--sequence-length", type=int, help="frames per training window (default: the model's)"
+    )
     p.add_argument("--batch-size", type=int, help="windows per batch (default: the model's)")
-    p.add_argument("--val-partition", default="Devel",
-                   help="partition for early stopping and model selection (default: %(default)s)")
-    p.add_argument("--val-fraction", type=float,
-                   help="hold out this fraction of Train when there is no validation partition (default: none, "
-                        "a missing validation partition is an error)")
-    p.add_argument("--embeddings", help="aligned-embeddings folder replacing the model's, same dimension "
-                                        "(default: the model's)")
+    p.add_argument(
+        "--val-partition",
+        default="Devel",
+        help="partition for early stopping and model selection (default: %(default)s)",
+    )
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        help="hold out this fraction of Train when there is no validation partition (default: none, "
+        "a missing validation partition is an error)",
+    )
+    p.add_argument(
+        "--embeddings",
+        help="aligned-embeddings folder replacing the model's, same dimension "
+        "(default: the model's)",
+    )
     p.add_argument("--embedding-mode", help="lookup, text or encode (default: the model's)")
-    p.add_argument("--words-dir", help="folder of <recording>.csv word timings (start;end;word) used instead "
-                   "of the corpus's words/ (default: none, the corpus's)")
+    p.add_argument(
+        "--words-dir",
+        help="folder of <recording>.csv word timings (start;end;word) used instead "
+        "of the corpus's words/ (default: none, the corpus's)",
+    )
     p.add_argument("--cache-dir", help="the loader's TFRecord cache folder (default: as for train)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last completed epoch (default: off)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace the run in --out, only a semser run that holds none of the inputs (default: off)")
-    p.add_argument("--verbose", action="store_true", help="per-step progress bars (default: off, one line per epoch)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its last completed epoch (default: off)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in --out, only a semser run that holds none of the inputs (default: off)",
+    )
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="per-step progress bars (default: off, one line per epoch)",
+    )
 
 
 def register(sub):
     p = sub.add_parser("train", help="train a model variant on a corpus")
     _common(p)
-    p.add_argument("--strategy", default="default",
-                   help="%(default)s (one device, the default), mirrored (tf.distribute.MirroredStrategy over the host's GPUs; "
-                        "the batch size is the global batch), multiworker (TF_CONFIG) or data_parallel "
-                        "(JAX keras.distribution.DataParallel); see docs/scaling.md")
+    p.add_argument(
+        "--strategy",
+        default="default",
+        help="%(default)s (one device, the default), mirrored (tf.distribute.MirroredStrategy over the host's GPUs; "
+        "the batch size is the global batch), multiworker (TF_CONFIG) or data_parallel "
+        "(JAX keras.distribution.DataParallel); see docs/scaling.md",
+    )
     p.set_defaults(func=_train)
 
     p = sub.add_parser("evaluate", help="evaluate a trained model (AVEC conventions)")
     p.add_argument("run", help="run folder (best.keras + config.json) or a .keras file")
     p.add_argument("--corpus", required=True, help="SEWA-layout folder or manifest file")
     p.add_argument("--partition", default="Devel", help="partition evaluated (default Devel)")
-    p.add_argument("--delay-frames", type=int, default=0,
-                   help="shift predictions later by this many frames (default 0)")
-    p.add_argument("--median-window", type=int, default=0, help="odd median-filter length in frames (default 0: none)")
-    p.add_argument("--bias-correction", default=None,
-                   help="'oracle' (fit on this partition) or a partition to fit the map on, e.g. Devel")
-    p.add_argument("--embeddings", help="aligned-embeddings folder (default: the run's embeddings/ copy)")
-    p.add_argument("--embedding-mode", default=None,
-                   help="lookup, text or encode (default: the mode the run was trained with)")
-    p.add_argument("--words-dir", help="folder of <recording>.csv word timings (start;end;word) used instead "
-                   "of the corpus's words/ (e.g. recognised or aligned words)")
+    p.add_argument(
+        "--delay-frames",
+        type=int,
+        default=0,
+        help="shift predictions later by this many frames (default 0)",
+    )
+    p.add_argument(
+        "--median-window",
+        type=int,
+        default=0,
+        help="odd median-filter length in frames (default 0: none)",
+    )
+    p.add_argument(
+        "--bias-correction",
+        default=None,
+        help="'oracle' (fit on this partition) or a partition to fit the map on, e.g. Devel",
+    )
+    p.add_argument(
+        "--embeddings", help="aligned-embeddings folder (default: the run's embeddings/ copy)"
+    )
+    p.add_argument(
+        "--embedding-mode",
+        default=None,
+        help="lookup, text or encode (default: the mode the run was trained with)",
+    )
+    p.add_argument(
+        "--words-dir",
+        help="folder of <recording>.csv word timings (start;end;word) used instead "
+        "of the corpus's words/ (e.g. recognised or aligned words)",
+    )
     p.add_argument("--cache-dir", help="the loader's TFRecord cache folder (default as for train)")
     p.add_argument("--out", help="output folder (default RUN/eval_PARTITION)")
     p.add_argument("--no-plots", action="store_true", help="write no plots")
@@ -346,8 +526,14 @@ def register(sub):
 
     p = sub.add_parser("ablation", help="train the four variants and tabulate CCC")
     _common(p, variant=False)
-    p.add_argument("--variants", default="paralinguistic,semantic,concat,attention",
-                   help="comma-separated variants (default: %(default)s)")
-    p.add_argument("--test-partition", default=None,
-                   help="also evaluate each best model on this partition (default: none)")
+    p.add_argument(
+        "--variants",
+        default="paralinguistic,semantic,concat,attention",
+        help="comma-separated variants (default: %(default)s)",
+    )
+    p.add_argument(
+        "--test-partition",
+        default=None,
+        help="also evaluate each best model on this partition (default: none)",
+    )
     p.set_defaults(func=_ablation)

@@ -73,8 +73,17 @@ def with_modality_weights(model):
     return keras.Model(model.input, [model.output, layer.output[1]])
 
 
-def predict_partition(model, corpus, partition, sequence_length=300, frame_features=None,
-                      cache_dir=None, batch_size=8, progress=False, window_reset=False):
+def predict_partition(
+    model,
+    corpus,
+    partition,
+    sequence_length=300,
+    frame_features=None,
+    cache_dir=None,
+    batch_size=8,
+    progress=False,
+    window_reset=False,
+):
     """Per-recording predictions over the unshuffled windows of the cached pipeline.
 
     The rule of ``semser predict`` (:class:`semser_tf.inference.Predictor`): each
@@ -97,11 +106,19 @@ def predict_partition(model, corpus, partition, sequence_length=300, frame_featu
 
     from semser_tf.data.pipeline import dataset_for_model, make_dataset, window_index
 
-    index = window_index(corpus, partition, sequence_length, cache_dir=cache_dir,
-                         frame_features=frame_features)
-    ds = make_dataset(corpus, partition, sequence_length=sequence_length,
-                      batch_size=batch_size if window_reset else 1, shuffle=False,
-                      frame_features=frame_features, cache_dir=cache_dir, progress=progress)
+    index = window_index(
+        corpus, partition, sequence_length, cache_dir=cache_dir, frame_features=frame_features
+    )
+    ds = make_dataset(
+        corpus,
+        partition,
+        sequence_length=sequence_length,
+        batch_size=batch_size if window_reset else 1,
+        shuffle=False,
+        frame_features=frame_features,
+        cache_dir=cache_dir,
+        progress=progress,
+    )
     multi = isinstance(model.output, (list, tuple))
     if window_reset:
         ds = dataset_for_model(ds, model).map(lambda x, y, w: x)
@@ -137,8 +154,10 @@ def _predict_carried(model, ds, index, multi):
     emotion, weights = [], []
     for (name, start, valid), (x, _, _) in zip(index, ds):
         if start != expected.get(name, 0):
-            raise DataError(f"recording {name!r}: window at frame {start} after frame {expected.get(name, 0)}; "
-                            "carrying the LSTM state needs each recording's windows in order")
+            raise DataError(
+                f"recording {name!r}: window at frame {start} after frame {expected.get(name, 0)}; "
+                "carrying the LSTM state needs each recording's windows in order"
+            )
         expected[name] = start + valid
         if name in states:
             run.state = states[name]
@@ -152,8 +171,15 @@ def _predict_carried(model, ds, index, multi):
     return [emotion, weights] if multi else emotion
 
 
-def evaluate_predictions(predictions: dict, corpus, partition, targets, delay_frames=0,
-                         median_window=0, bias_correction=None) -> dict:
+def evaluate_predictions(
+    predictions: dict,
+    corpus,
+    partition,
+    targets,
+    delay_frames=0,
+    median_window=0,
+    bias_correction=None,
+) -> dict:
     """CCC of a partition: concatenated over recordings per target, and per recording.
 
     Each post-processing step is reported on its own and all together: ``raw``, ``shift``
@@ -209,19 +235,31 @@ def evaluate_predictions(predictions: dict, corpus, partition, targets, delay_fr
             if bias_correction == "oracle":
                 scale, offset = fit_bias_scale(p_all, g_all)
             else:
-                scale, offset = np.asarray(bias_correction["scale"]), np.asarray(bias_correction["offset"])
+                scale, offset = (
+                    np.asarray(bias_correction["scale"]),
+                    np.asarray(bias_correction["offset"]),
+                )
             p_all = p_all * scale + offset
-            entry["bias_scale"] = {"scale": scale.tolist(), "offset": offset.tolist(),
-                                   "fitted_on": "this partition" if bias_correction == "oracle" else "given"}
+            entry["bias_scale"] = {
+                "scale": scale.tolist(),
+                "offset": offset.tolist(),
+                "fitted_on": "this partition" if bias_correction == "oracle" else "given",
+            }
         entry.update(ccc_table(p_all, g_all, targets))
         results[which] = entry
     names = [n for n in predictions if recs[n].has_labels]
     for name, g, p in zip(names, gold_parts, pred_parts):
         m = ~np.isnan(g).any(axis=1)
         per_recording[name] = ccc_table(p[m], g[m], targets)
-    return {"partition": partition, "frames": int(sum(len(g) for g in gold_parts)),
-            "recordings": len(gold_parts), "delay_frames": delay_frames,
-            "median_window": median_window, "results": results, "per_recording": per_recording}
+    return {
+        "partition": partition,
+        "frames": int(sum(len(g) for g in gold_parts)),
+        "recordings": len(gold_parts),
+        "delay_frames": delay_frames,
+        "median_window": median_window,
+        "results": results,
+        "per_recording": per_recording,
+    }
 
 
 def plot_recording(path, name, pred, gold, targets, weights=None):
@@ -234,7 +272,9 @@ def plot_recording(path, name, pred, gold, targets, weights=None):
     from semser_tf.io import atomic_write_bytes
 
     n_panels = len(targets) + (1 if weights is not None else 0)
-    fig, axes = plt.subplots(n_panels, 1, figsize=(10, 1.9 * n_panels + 0.6), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(
+        n_panels, 1, figsize=(10, 1.9 * n_panels + 0.6), sharex=True, squeeze=False
+    )
     t = np.arange(len(pred)) / FRAME_RATE
     for i, target in enumerate(targets):
         ax = axes[i, 0]
@@ -242,7 +282,9 @@ def plot_recording(path, name, pred, gold, targets, weights=None):
             n = min(len(gold), len(pred))
             ax.plot(t[:n], gold[:n, i], color="0.3", lw=1.2, label="gold")
             c = ccc_np(pred[:n, i][~np.isnan(gold[:n, i])], gold[:n, i][~np.isnan(gold[:n, i])])
-            ax.set_title(f"{target}  CCC {c:.3f}" if not math.isnan(c) else target, fontsize=9, loc="left")
+            ax.set_title(
+                f"{target}  CCC {c:.3f}" if not math.isnan(c) else target, fontsize=9, loc="left"
+            )
         else:
             ax.set_title(target, fontsize=9, loc="left")
         ax.plot(t, pred[:, i], color="tab:red", lw=1.2, label="prediction")
@@ -252,8 +294,14 @@ def plot_recording(path, name, pred, gold, targets, weights=None):
             ax.legend(loc="upper right", fontsize=8)
     if weights is not None:
         ax = axes[-1, 0]
-        ax.stackplot(t[: len(weights)], weights[:, 0], weights[:, 1], labels=["paralinguistic", "semantic"],
-                     colors=["tab:blue", "tab:orange"], alpha=0.7)
+        ax.stackplot(
+            t[: len(weights)],
+            weights[:, 0],
+            weights[:, 1],
+            labels=["paralinguistic", "semantic"],
+            colors=["tab:blue", "tab:orange"],
+            alpha=0.7,
+        )
         ax.set_ylim(0, 1)
         ax.set_title("modality attention weights", fontsize=9, loc="left")
         ax.legend(loc="upper right", fontsize=8)
@@ -271,17 +319,30 @@ def plot_recording(path, name, pred, gold, targets, weights=None):
 
 def results_markdown(report: dict, targets) -> str:
     """A Markdown table of an evaluation report (one row per post-processing)."""
-    lines = ["| post-processing | " + " | ".join(targets) + " | mean |",
-             "|---|" + "---|" * (len(targets) + 1)]
+    lines = [
+        "| post-processing | " + " | ".join(targets) + " | mean |",
+        "|---|" + "---|" * (len(targets) + 1),
+    ]
     for which, entry in report["results"].items():
         cells = [f"{entry['ccc'][t]:.3f}" for t in targets]
         lines.append(f"| {which} | " + " | ".join(cells) + f" | {entry['mean']:.3f} |")
     return "\n".join(lines) + "\n"
 
 
-def evaluate_model(model, corpus, partition, config, frame_features=None, cache_dir=None,
-                   delay_frames=0, median_window=0, bias_correction=None, plot_dir=None,
-                   progress=False, window_reset=False) -> dict:
+def evaluate_model(
+    model,
+    corpus,
+    partition,
+    config,
+    frame_features=None,
+    cache_dir=None,
+    delay_frames=0,
+    median_window=0,
+    bias_correction=None,
+    plot_dir=None,
+    progress=False,
+    window_reset=False,
+) -> dict:
     """Predict a partition and evaluate it (see :func:`evaluate_predictions`); optional plots.
 
     For attention models the per-frame modality weights are drawn under the predictions.
@@ -294,17 +355,32 @@ def evaluate_model(model, corpus, partition, config, frame_features=None, cache_
 
         frame_features = ZeroFrameFeatures(config.semantic_dim)
     both = with_modality_weights(model) if plot_dir is not None else None
-    preds = predict_partition(both or model, corpus, partition, config.sequence_length, frame_features,
-                              cache_dir, progress=progress, window_reset=window_reset)
+    preds = predict_partition(
+        both or model,
+        corpus,
+        partition,
+        config.sequence_length,
+        frame_features,
+        cache_dir,
+        progress=progress,
+        window_reset=window_reset,
+    )
     weights = None
     if both is not None:
         preds, weights = preds
-    report = evaluate_predictions(preds, corpus, partition, config.targets, delay_frames,
-                                  median_window, bias_correction)
+    report = evaluate_predictions(
+        preds, corpus, partition, config.targets, delay_frames, median_window, bias_correction
+    )
     if plot_dir is not None:
         recs = {r.name: r for r in corpus.recordings(partition)}
         for name, pred in preds.items():
-            plot_recording(Path(plot_dir) / f"{name}.png", name, pred, recs[name].labels,
-                           config.targets, None if weights is None else weights.get(name))
+            plot_recording(
+                Path(plot_dir) / f"{name}.png",
+                name,
+                pred,
+                recs[name].labels,
+                config.targets,
+                None if weights is None else weights.get(name),
+            )
         report["plots"] = str(plot_dir)
     return report

@@ -33,8 +33,10 @@ def transplant(pretrained_model, old_targets, new_model, new_targets):
             continue
         src_w = src.get_weights()
         if [w.shape for w in src_w] != [w.shape for w in layer.get_weights()]:
-            raise ConfigError(f"layer {layer.name!r}: pretrained weights of another shape; "
-                              "fine-tune with the pretrained model's architecture.")
+            raise ConfigError(
+                f"layer {layer.name!r}: pretrained weights of another shape; "
+                "fine-tune with the pretrained model's architecture."
+            )
         layer.set_weights(src_w)
     kernel, bias = new_model.get_layer("emotion").get_weights()
     old_k, old_b = pretrained_model.get_layer("emotion").get_weights()
@@ -49,10 +51,29 @@ def transplant(pretrained_model, old_targets, new_model, new_targets):
     return new
 
 
-def finetune(pretrained, corpus, out_dir, *, targets=None, freeze=(), epochs=20, patience=5,
-             learning_rate=None, sequence_length=None, batch_size=None, val_partition="Devel",
-             val_fraction=None, train_partition="Train", cache_dir=None, resume=False, overwrite=False,
-             verbose="auto", embedding_mode=None, embeddings=None, callbacks=()) -> dict:
+def finetune(
+    pretrained,
+    corpus,
+    out_dir,
+    *,
+    targets=None,
+    freeze=(),
+    epochs=20,
+    patience=5,
+    learning_rate=None,
+    sequence_length=None,
+    batch_size=None,
+    val_partition="Devel",
+    val_fraction=None,
+    train_partition="Train",
+    cache_dir=None,
+    resume=False,
+    overwrite=False,
+    verbose="auto",
+    embedding_mode=None,
+    embeddings=None,
+    callbacks=(),
+) -> dict:
     """Start from a zoo model and train on a new corpus; CCC before and after.
 
     Args:
@@ -94,30 +115,54 @@ def finetune(pretrained, corpus, out_dir, *, targets=None, freeze=(), epochs=20,
         if not isinstance(embeddings, AlignedEmbeddings):
             embeddings = AlignedEmbeddings.load(embeddings)
         if embeddings.dim != pretrained.config.semantic_dim:
-            raise ConfigError(f"embeddings of dimension {embeddings.dim}, but the model {pretrained.name} takes "
-                              f"semantic input of dimension {pretrained.config.semantic_dim}")
-        pretrained = PretrainedModel(pretrained.model, pretrained.config, embeddings, pretrained.entry,
-                                     pretrained.report, embedding_mode or pretrained.embedding_mode)
+            raise ConfigError(
+                f"embeddings of dimension {embeddings.dim}, but the model {pretrained.name} takes "
+                f"semantic input of dimension {pretrained.config.semantic_dim}"
+            )
+        pretrained = PretrainedModel(
+            pretrained.model,
+            pretrained.config,
+            embeddings,
+            pretrained.entry,
+            pretrained.report,
+            embedding_mode or pretrained.embedding_mode,
+        )
     unknown = sorted(set(freeze) - set(FREEZABLE))
     if unknown:
-        raise ConfigError(f"freeze: unknown branch(es) {', '.join(unknown)}; expected any of {', '.join(FREEZABLE)}.")
+        raise ConfigError(
+            f"freeze: unknown branch(es) {', '.join(unknown)}; expected any of {', '.join(FREEZABLE)}."
+        )
     targets = tuple(targets or corpus.targets)
     missing = [t for t in targets if t not in corpus.targets]
     if missing:
-        raise ConfigError(f"targets {missing} are not in the corpus (its targets: {list(corpus.targets)}).")
+        raise ConfigError(
+            f"targets {missing} are not in the corpus (its targets: {list(corpus.targets)})."
+        )
     if targets != tuple(corpus.targets):
         from semser_tf.data.corpus import Corpus
 
         idx = [list(corpus.targets).index(t) for t in targets]
-        corpus = Corpus([_select(r, idx, targets) for r in corpus.recordings()], root=corpus.root, targets=targets)
+        corpus = Corpus(
+            [_select(r, idx, targets) for r in corpus.recordings()],
+            root=corpus.root,
+            targets=targets,
+        )
     changes = {"targets": targets, "target_weights": None}
-    for key, value in (("learning_rate", learning_rate), ("sequence_length", sequence_length),
-                       ("batch_size", batch_size)):
+    for key, value in (
+        ("learning_rate", learning_rate),
+        ("sequence_length", sequence_length),
+        ("batch_size", batch_size),
+    ):
         if value is not None:
             changes[key] = value
     config = pretrained.config.replace(**changes)
-    settings = TrainSettings(epochs=epochs, patience=patience, train_partition=train_partition,
-                             val_partition=val_partition, val_fraction=val_fraction)
+    settings = TrainSettings(
+        epochs=epochs,
+        patience=patience,
+        train_partition=train_partition,
+        val_partition=val_partition,
+        val_fraction=val_fraction,
+    )
     corpus = _split_validation(corpus, settings)
     frame_features = pretrained.frame_features(embedding_mode)
     from semser_tf.training.commands import report_coverage
@@ -137,14 +182,34 @@ def finetune(pretrained, corpus, out_dir, *, targets=None, freeze=(), epochs=20,
             except ValueError:
                 pass
     compile_model(model, config)
-    before = evaluate_model(model, corpus, settings.val_partition, config, frame_features=frame_features,
-                            cache_dir=cache_dir)["results"]["raw"]
-    report = train(corpus, out_dir, config, settings, frame_features=frame_features, cache_dir=cache_dir,
-                   resume=resume, overwrite=overwrite, verbose=verbose, initial_model=model, callbacks=callbacks,
-                   dataset_name=Path(str(corpus.root)).name)
+    before = evaluate_model(
+        model,
+        corpus,
+        settings.val_partition,
+        config,
+        frame_features=frame_features,
+        cache_dir=cache_dir,
+    )["results"]["raw"]
+    report = train(
+        corpus,
+        out_dir,
+        config,
+        settings,
+        frame_features=frame_features,
+        cache_dir=cache_dir,
+        resume=resume,
+        overwrite=overwrite,
+        verbose=verbose,
+        initial_model=model,
+        callbacks=callbacks,
+        dataset_name=Path(str(corpus.root)).name,
+    )
     after = report["metrics"][0]
     report["finetune"] = {
-        "from": pretrained.name, "targets": list(targets), "new_targets": new_targets, "frozen": list(freeze),
+        "from": pretrained.name,
+        "targets": list(targets),
+        "new_targets": new_targets,
+        "frozen": list(freeze),
         "partition": settings.val_partition,
         "before": {"ccc": before["ccc"], "mean": before["mean"]},
         "after": {"ccc": after["ccc"], "mean": after["mean"]},
@@ -152,10 +217,18 @@ def finetune(pretrained, corpus, out_dir, *, targets=None, freeze=(), epochs=20,
     if pretrained.embeddings is not None and not (out_dir / "embeddings").exists():
         pretrained.embeddings.save(out_dir / "embeddings")
     atomic_write_json(out_dir / "report.json", report)
-    lines = [f"# Fine-tuning {pretrained.name} on {Path(str(corpus.root)).name} ({settings.val_partition})", "",
-             "| | " + " | ".join(targets) + " | mean |", "|---|" + "---:|" * (len(targets) + 1)]
+    lines = [
+        f"# Fine-tuning {pretrained.name} on {Path(str(corpus.root)).name} ({settings.val_partition})",
+        "",
+        "| | " + " | ".join(targets) + " | mean |",
+        "|---|" + "---:|" * (len(targets) + 1),
+    ]
     for label, r in (("before", before), ("after", after)):
-        lines.append(f"| {label} | " + " | ".join(f"{r['ccc'][t]:.3f}" for t in targets) + f" | {r['mean']:.3f} |")
+        lines.append(
+            f"| {label} | "
+            + " | ".join(f"{r['ccc'][t]:.3f}" for t in targets)
+            + f" | {r['mean']:.3f} |"
+        )
     atomic_write_text(out_dir / "finetune.md", "\n".join(lines) + "\n")
     return report
 

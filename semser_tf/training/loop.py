@@ -75,8 +75,14 @@ def _read_state(path: Path) -> dict | None:
         state = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as err:
         raise DataError(f"not valid JSON ({err}); expected the run's resume point", path) from None
-    if not isinstance(state, dict) or not isinstance(state.get("epoch"), int) or not state.get("weights"):
-        raise DataError("expected a JSON object with 'epoch' and 'weights' (the run's resume point)", path)
+    if (
+        not isinstance(state, dict)
+        or not isinstance(state.get("epoch"), int)
+        or not state.get("weights")
+    ):
+        raise DataError(
+            "expected a JSON object with 'epoch' and 'weights' (the run's resume point)", path
+        )
     return state
 
 
@@ -85,15 +91,20 @@ def _read_state(path: Path) -> dict | None:
 
 def _seed_generators(model) -> list:
     """The model's random-state generators (dropout, recurrent dropout), in layer order."""
-    return [g for layer in model._flatten_layers(include_self=True, recursive=True)
-            for g in getattr(layer, "_seed_generators", [])]
+    return [
+        g
+        for layer in model._flatten_layers(include_self=True, recursive=True)
+        for g in getattr(layer, "_seed_generators", [])
+    ]
 
 
 def seed_states(model) -> list:
     """The generators' states: weights files do not keep them, and without them a resumed
     run draws other dropout masks than an uninterrupted one."""
-    return [np.asarray(g.state.value if hasattr(g.state, "value") else g.state).tolist()
-            for g in _seed_generators(model)]
+    return [
+        np.asarray(g.state.value if hasattr(g.state, "value") else g.state).tolist()
+        for g in _seed_generators(model)
+    ]
 
 
 def restore_seed_states(model, states, where) -> None:
@@ -101,8 +112,11 @@ def restore_seed_states(model, states, where) -> None:
     if states is None:
         return
     if len(states) != len(gens):
-        warnings.warn(f"{where}: the checkpoint holds {len(states)} random states for {len(gens)} generators; "
-                      "dropout after the resume is not that of an uninterrupted run", stacklevel=3)
+        warnings.warn(
+            f"{where}: the checkpoint holds {len(states)} random states for {len(gens)} generators; "
+            "dropout after the resume is not that of an uninterrupted run",
+            stacklevel=3,
+        )
         return
     for g, value in zip(gens, states):
         g.state.assign(np.asarray(value, dtype=np.asarray(g.state).dtype))
@@ -112,7 +126,9 @@ def _callback_state(cb) -> dict:
     out = {}
     for name in STATE_ATTRS:
         value = getattr(cb, name, None)
-        if isinstance(value, (bool, int, float, np.integer, np.floating)) or (value is None and hasattr(cb, name)):
+        if isinstance(value, (bool, int, float, np.integer, np.floating)) or (
+            value is None and hasattr(cb, name)
+        ):
             out[name] = value.item() if isinstance(value, np.generic) else value
     return out
 
@@ -151,8 +167,11 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         if state is None:
             return
         if not (self.dir / keep).is_file():
-            raise DataError(f"the resume point names {keep}, which is not there; resume is impossible: "
-                            "start a new run (or --overwrite this one)", self.dir / METADATA)
+            raise DataError(
+                f"the resume point names {keep}, which is not there; resume is impossible: "
+                "start a new run (or --overwrite this one)",
+                self.dir / METADATA,
+            )
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
         self.model.load_weights(self.dir / keep)
@@ -176,11 +195,19 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         name = f"epoch-{n}.weights.h5"
         with atomic_path(self.dir / name) as tmp:
             self.model.save_weights(tmp)
-        atomic_write_json(self.dir / METADATA, {
-            "epoch": n, "weights": name, "stopped": bool(self.model.stop_training),
-            "seed_states": seed_states(self.model),
-            "callbacks": [{"class": type(cb).__name__, "state": _callback_state(cb)} for cb in self.tracked],
-        })
+        atomic_write_json(
+            self.dir / METADATA,
+            {
+                "epoch": n,
+                "weights": name,
+                "stopped": bool(self.model.stop_training),
+                "seed_states": seed_states(self.model),
+                "callbacks": [
+                    {"class": type(cb).__name__, "state": _callback_state(cb)}
+                    for cb in self.tracked
+                ],
+            },
+        )
         for p in self.dir.glob("epoch-*.weights.h5"):
             if p.name != name:
                 p.unlink(missing_ok=True)
@@ -223,7 +250,9 @@ class HistoryLogger(keras.callbacks.CSVLogger):
         self._t0 = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
-        super().on_epoch_end(epoch + 1, {**(logs or {}), "seconds": round(time.time() - self._t0, 2)})
+        super().on_epoch_end(
+            epoch + 1, {**(logs or {}), "seconds": round(time.time() - self._t0, 2)}
+        )
 
 
 def _header(path: Path) -> list[str]:
@@ -251,12 +280,17 @@ def run_callbacks(out_dir, settings, callbacks=(), targets=()) -> list:
         targets: the model's targets (for the per-target checkpoints).
     """
     out_dir = Path(out_dir)
-    per_target = [BestCheckpoint(best_target_path(out_dir, t), monitor=f"{MONITOR}_{t}")
-                  for t in (targets if getattr(settings, "select_per_target", False) else ())]
-    ours = [keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=settings.patience),
-            BestCheckpoint(out_dir / BEST), *per_target,
-            keras.callbacks.TensorBoard(log_dir=str(out_dir / LOGS)),
-            HistoryLogger(out_dir / HISTORY)]
+    per_target = [
+        BestCheckpoint(best_target_path(out_dir, t), monitor=f"{MONITOR}_{t}")
+        for t in (targets if getattr(settings, "select_per_target", False) else ())
+    ]
+    ours = [
+        keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=settings.patience),
+        BestCheckpoint(out_dir / BEST),
+        *per_target,
+        keras.callbacks.TensorBoard(log_dir=str(out_dir / LOGS)),
+        HistoryLogger(out_dir / HISTORY),
+    ]
     listed = [*callbacks, *ours]
     return [*listed, RunBackup(out_dir / CHECKPOINTS, listed)]
 
@@ -270,8 +304,10 @@ def epoch_stream(train_epoch, start: int, stop: int, steps_per_epoch: int):
     nesting stays ``log2`` of the epochs)."""
     parts = [train_epoch(e).take(steps_per_epoch) for e in range(start, stop)]
     while len(parts) > 1:
-        parts = [parts[i].concatenate(parts[i + 1]) if i + 1 < len(parts) else parts[i]
-                 for i in range(0, len(parts), 2)]
+        parts = [
+            parts[i].concatenate(parts[i + 1]) if i + 1 < len(parts) else parts[i]
+            for i in range(0, len(parts), 2)
+        ]
     return parts[0]
 
 
@@ -322,8 +358,18 @@ def best_row(history: list[dict], monitor: str = MONITOR) -> dict | None:
     return best
 
 
-def fit_run(model, train_epoch, val_data, out_dir, settings, *, steps_per_epoch: int, callbacks=(),
-            verbose="auto", targets=()) -> dict:
+def fit_run(
+    model,
+    train_epoch,
+    val_data,
+    out_dir,
+    settings,
+    *,
+    steps_per_epoch: int,
+    callbacks=(),
+    verbose="auto",
+    targets=(),
+) -> dict:
     """Train ``model`` in the run folder ``out_dir`` with one ``model.fit``, resuming from
     its committed epoch (see the module doc).
 
@@ -362,9 +408,16 @@ def fit_run(model, train_epoch, val_data, out_dir, settings, *, steps_per_epoch:
     if start < settings.epochs and not state.get("stopped"):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*ran out of data.*")
-            model.fit(epoch_stream(train_epoch, start, settings.epochs, steps_per_epoch), validation_data=val_data,
-                      epochs=settings.epochs, initial_epoch=start, steps_per_epoch=steps_per_epoch, shuffle=False,
-                      callbacks=run_callbacks(out_dir, settings, callbacks, targets), verbose=verbose)
+            model.fit(
+                epoch_stream(train_epoch, start, settings.epochs, steps_per_epoch),
+                validation_data=val_data,
+                epochs=settings.epochs,
+                initial_epoch=start,
+                steps_per_epoch=steps_per_epoch,
+                shuffle=False,
+                callbacks=run_callbacks(out_dir, settings, callbacks, targets),
+                verbose=verbose,
+            )
     state = committed_state(out_dir) or {}
     history = read_history(out_dir / HISTORY)
     best = best_row(history)
@@ -373,11 +426,25 @@ def fit_run(model, train_epoch, val_data, out_dir, settings, *, steps_per_epoch:
         row = best_row(history, f"{MONITOR}_{t}")
         if row is not None:
             per_target[t] = {"epoch": row["epoch"], "val_ccc": row[f"{MONITOR}_{t}"]}
-    return {"epochs_done": int(state.get("epoch", 0)), "best_epoch": best["epoch"] if best else None,
-            "best_val_ccc": best[MONITOR] if best else None, "stopped_early": bool(state.get("stopped", False)),
-            "history": history, "per_target": per_target}
+    return {
+        "epochs_done": int(state.get("epoch", 0)),
+        "best_epoch": best["epoch"] if best else None,
+        "best_val_ccc": best[MONITOR] if best else None,
+        "stopped_early": bool(state.get("stopped", False)),
+        "history": history,
+        "per_target": per_target,
+    }
 
 
-__all__ = ["BestCheckpoint", "HistoryLogger", "RunBackup", "best_target_path", "committed_state", "epoch_stream",
-           "fit_run",
-           "read_history", "run_callbacks", "trim_history"]
+__all__ = [
+    "BestCheckpoint",
+    "HistoryLogger",
+    "RunBackup",
+    "best_target_path",
+    "committed_state",
+    "epoch_stream",
+    "fit_run",
+    "read_history",
+    "run_callbacks",
+    "trim_history",
+]

@@ -36,13 +36,23 @@ import numpy as np
 from semser_tf.errors import ConfigError, DataError
 from semser_tf.models.config import ModelConfig
 from semser_tf.io import atomic_write_json, atomic_write_text
-from semser_tf.training.run_folder import RUN_MARKER, RunLock, check_out_dir, empty_run, resume_settings
+from semser_tf.training.run_folder import (
+    RUN_MARKER,
+    RunLock,
+    check_out_dir,
+    empty_run,
+    resume_settings,
+)
 
 EMBEDDINGS_DIR = "embeddings"
 """Sub-folder of a run holding a copy of the aligned embeddings it was trained with."""
 
 
-DROPPED_INPUTS = {"semantic": ("semantic",), "waveform": ("waveform",), "either": ("waveform", "semantic")}
+DROPPED_INPUTS = {
+    "semantic": ("semantic",),
+    "waveform": ("waveform",),
+    "either": ("waveform", "semantic"),
+}
 """``TrainSettings.dropped_input``: the model inputs modality dropout may zero."""
 
 
@@ -102,26 +112,42 @@ class TrainSettings:
                 raise ConfigError(f"TrainSettings.{name}: expected a positive integer, got {v!r}.")
         v = self.steps_per_epoch
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            raise ConfigError(f"TrainSettings.steps_per_epoch: expected a positive integer or None "
-                              f"(no cap: the whole partition), got {v!r}.")
+            raise ConfigError(
+                f"TrainSettings.steps_per_epoch: expected a positive integer or None "
+                f"(no cap: the whole partition), got {v!r}."
+            )
         if self.val_fraction is not None and not (0 < float(self.val_fraction) < 1):
-            raise ConfigError(f"TrainSettings.val_fraction: expected a number in (0, 1), got {self.val_fraction!r}.")
+            raise ConfigError(
+                f"TrainSettings.val_fraction: expected a number in (0, 1), got {self.val_fraction!r}."
+            )
         v = self.modality_dropout
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
-            raise ConfigError(f"TrainSettings.modality_dropout: expected a number in [0, 1), got {v!r}.")
+            raise ConfigError(
+                f"TrainSettings.modality_dropout: expected a number in [0, 1), got {v!r}."
+            )
         if self.dropped_input not in DROPPED_INPUTS:
-            raise ConfigError(f"TrainSettings.dropped_input: expected one of {', '.join(DROPPED_INPUTS)}, "
-                              f"got {self.dropped_input!r}.")
+            raise ConfigError(
+                f"TrainSettings.dropped_input: expected one of {', '.join(DROPPED_INPUTS)}, "
+                f"got {self.dropped_input!r}."
+            )
         v = self.staged_epochs
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise ConfigError(f"TrainSettings.staged_epochs: expected a non-negative integer (0: off), got {v!r}.")
+            raise ConfigError(
+                f"TrainSettings.staged_epochs: expected a non-negative integer (0: off), got {v!r}."
+            )
         if not isinstance(self.select_per_target, bool):
-            raise ConfigError(f"TrainSettings.select_per_target: expected true or false, "
-                              f"got {self.select_per_target!r}.")
+            raise ConfigError(
+                f"TrainSettings.select_per_target: expected true or false, "
+                f"got {self.select_per_target!r}."
+            )
 
 
-LEGACY_SETTINGS = {"select_per_target": False, "modality_dropout": 0.0, "dropped_input": "semantic",
-                   "staged_epochs": 0}
+LEGACY_SETTINGS = {
+    "select_per_target": False,
+    "modality_dropout": 0.0,
+    "dropped_input": "semantic",
+    "staged_epochs": 0,
+}
 """What runs recorded before these settings existed were trained with. The fused variants'
 default is now waveform dropout 0.7 (docs/results.md, "Fusion training remedies")."""
 
@@ -153,8 +179,10 @@ def _split_validation(corpus, settings: TrainSettings):
             corpus.root,
         )
     held = {r.name for r in train[-n_val:]}
-    recs = [dataclasses.replace(r, partition=settings.val_partition) if r.name in held else r
-            for r in corpus.recordings()]
+    recs = [
+        dataclasses.replace(r, partition=settings.val_partition) if r.name in held else r
+        for r in corpus.recordings()
+    ]
     return Corpus(recs, root=corpus.root, targets=corpus.targets)
 
 
@@ -163,7 +191,7 @@ def _labelled_frames(recording, delay: int) -> int:
     if mask is None:
         return 0
     n = len(mask)
-    shifted = mask[delay:] if delay >= 0 else mask[:max(0, n + delay)]
+    shifted = mask[delay:] if delay >= 0 else mask[: max(0, n + delay)]
     return int(np.count_nonzero(shifted))
 
 
@@ -210,19 +238,36 @@ def _hint_small_epochs(corpus, settings: "TrainSettings", config: ModelConfig) -
     return steps
 
 
-def epoch_steps(corpus, settings: "TrainSettings", config: ModelConfig, frame_features=None, cache_dir=None) -> int:
+def epoch_steps(
+    corpus, settings: "TrainSettings", config: ModelConfig, frame_features=None, cache_dir=None
+) -> int:
     """Batches in one epoch of the training partition (the loader's windows over the
     decoded frames), capped by ``settings.steps_per_epoch``."""
     from semser_tf.data.pipeline import window_index
 
-    windows = len(window_index(corpus, settings.train_partition, config.sequence_length, settings.hop,
-                               cache_dir=cache_dir, frame_features=frame_features))
+    windows = len(
+        window_index(
+            corpus,
+            settings.train_partition,
+            config.sequence_length,
+            settings.hop,
+            cache_dir=cache_dir,
+            frame_features=frame_features,
+        )
+    )
     steps = max(1, -(-windows // config.batch_size))
     return min(steps, settings.steps_per_epoch) if settings.steps_per_epoch else steps
 
 
-def training_data(corpus, settings: "TrainSettings", config: ModelConfig, frame_features, cache_dir, model,
-                  progress: bool = False):
+def training_data(
+    corpus,
+    settings: "TrainSettings",
+    config: ModelConfig,
+    frame_features,
+    cache_dir,
+    model,
+    progress: bool = False,
+):
     """``(train_epoch, val_ds, steps_per_epoch)`` of a run, in ``model``'s input form: the
     one definition of a run's data, shared by :func:`train` and the tuner's trials.
 
@@ -231,26 +276,45 @@ def training_data(corpus, settings: "TrainSettings", config: ModelConfig, frame_
     ``val_ds`` the validation partition in order; ``steps_per_epoch`` from
     :func:`epoch_steps`. The frame cache of the training partition is built first.
     """
-    from semser_tf.data.pipeline import build_cache, dataset_for_model, make_dataset, modality_dropout
+    from semser_tf.data.pipeline import (
+        build_cache,
+        dataset_for_model,
+        make_dataset,
+        modality_dropout,
+    )
     from semser_tf.models.builder import input_names
 
     drop = float(getattr(settings, "modality_dropout", 0.0) or 0.0)
     dropped = DROPPED_INPUTS[getattr(settings, "dropped_input", "semantic")]
     drop = drop if {"waveform", "semantic"} <= set(input_names(model)) else 0.0  # fused models only
-    common = dict(sequence_length=config.sequence_length, batch_size=config.batch_size,
-                  delay_frames=settings.delay_frames, speaker_slots=config.speaker_slots,
-                  frame_features=frame_features, cache_dir=cache_dir)
+    common = dict(
+        sequence_length=config.sequence_length,
+        batch_size=config.batch_size,
+        delay_frames=settings.delay_frames,
+        speaker_slots=config.speaker_slots,
+        frame_features=frame_features,
+        cache_dir=cache_dir,
+    )
 
     def train_epoch(epoch):  # each epoch reshuffled with its own seed
-        ds = make_dataset(corpus, settings.train_partition, hop=settings.hop, shuffle=True,
-                          seed=config.seed + epoch, progress=False, **common)
+        ds = make_dataset(
+            corpus,
+            settings.train_partition,
+            hop=settings.hop,
+            shuffle=True,
+            seed=config.seed + epoch,
+            progress=False,
+            **common,
+        )
         if drop:
             ds = modality_dropout(ds, drop, seed=config.seed + epoch, key=dropped)
         return dataset_for_model(ds, model)
 
     build_cache(corpus, settings.train_partition, frame_features, cache_dir, progress=progress)
-    val_ds = dataset_for_model(make_dataset(corpus, settings.val_partition, shuffle=False, progress=progress,
-                                            **common), model)
+    val_ds = dataset_for_model(
+        make_dataset(corpus, settings.val_partition, shuffle=False, progress=progress, **common),
+        model,
+    )
     return train_epoch, val_ds, epoch_steps(corpus, settings, config, frame_features, cache_dir)
 
 
@@ -296,10 +360,20 @@ def _plot_history(history: list[dict], path: Path):
     for key, style in (("loss", "-"), ("val_loss", "--")):
         if key in history[0]:
             a.plot(ep, [h[key] for h in history], style, label=key)
-    a.set_xlabel("epoch"), a.set_title("CCC loss", fontsize=9), a.legend(fontsize=8), a.grid(alpha=0.3)
+    (
+        a.set_xlabel("epoch"),
+        a.set_title("CCC loss", fontsize=9),
+        a.legend(fontsize=8),
+        a.grid(alpha=0.3),
+    )
     for key in [k for k in history[0] if k.startswith("val_ccc")]:
         b.plot(ep, [h[key] for h in history], label=key[4:])
-    b.set_xlabel("epoch"), b.set_title("validation CCC", fontsize=9), b.legend(fontsize=8), b.grid(alpha=0.3)
+    (
+        b.set_xlabel("epoch"),
+        b.set_title("validation CCC", fontsize=9),
+        b.legend(fontsize=8),
+        b.grid(alpha=0.3),
+    )
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
@@ -307,10 +381,25 @@ def _plot_history(history: list[dict], path: Path):
     atomic_write_bytes(path, buf.getvalue())
 
 
-def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSettings | None = None, *,
-          frame_features=None, cache_dir=None, resume=False, overwrite=False, verbose="auto",
-          callbacks=(), strategy=None, evaluate_best=True, plots=True, dataset_name=None,
-          initial_model=None, embeddings_dir=None) -> dict:
+def train(
+    corpus,
+    out_dir,
+    config: ModelConfig | None = None,
+    settings: TrainSettings | None = None,
+    *,
+    frame_features=None,
+    cache_dir=None,
+    resume=False,
+    overwrite=False,
+    verbose="auto",
+    callbacks=(),
+    strategy=None,
+    evaluate_best=True,
+    plots=True,
+    dataset_name=None,
+    initial_model=None,
+    embeddings_dir=None,
+) -> dict:
     """Train a model variant on a corpus; returns the run's report.
 
     Args:
@@ -350,14 +439,47 @@ def train(corpus, out_dir, config: ModelConfig | None = None, settings: TrainSet
     >>> report = train(SEWACorpus("sewa"), "runs/att", ModelConfig(variant="attention"))  # doctest: +SKIP
     """
     with RunLock() as lock:  # one writer per run folder, released even on errors
-        return _train(lock, corpus, out_dir, config, settings, frame_features=frame_features,
-                      cache_dir=cache_dir, resume=resume, overwrite=overwrite, verbose=verbose,
-                      callbacks=callbacks, strategy=strategy, evaluate_best=evaluate_best, plots=plots,
-                      dataset_name=dataset_name, initial_model=initial_model, embeddings_dir=embeddings_dir)
+        return _train(
+            lock,
+            corpus,
+            out_dir,
+            config,
+            settings,
+            frame_features=frame_features,
+            cache_dir=cache_dir,
+            resume=resume,
+            overwrite=overwrite,
+            verbose=verbose,
+            callbacks=callbacks,
+            strategy=strategy,
+            evaluate_best=evaluate_best,
+            plots=plots,
+            dataset_name=dataset_name,
+            initial_model=initial_model,
+            embeddings_dir=embeddings_dir,
+        )
 
 
-def _train(lock, corpus, out_dir, config, settings, *, frame_features, cache_dir, resume, overwrite, verbose,
-           callbacks, strategy, evaluate_best, plots, dataset_name, initial_model, embeddings_dir) -> dict:
+def _train(
+    lock,
+    corpus,
+    out_dir,
+    config,
+    settings,
+    *,
+    frame_features,
+    cache_dir,
+    resume,
+    overwrite,
+    verbose,
+    callbacks,
+    strategy,
+    evaluate_best,
+    plots,
+    dataset_name,
+    initial_model,
+    embeddings_dir,
+) -> dict:
     import keras
 
     from semser_tf.data.pipeline import ZeroFrameFeatures
@@ -371,7 +493,9 @@ def _train(lock, corpus, out_dir, config, settings, *, frame_features, cache_dir
     saved = None
     if mode in ("resume", "restart"):  # the recorded config and settings, never the defaults
         saved = read_run_config(out_dir / "config.json")
-        saved_config = ModelConfig.from_dict(saved["model"], source=str(out_dir / "config.json"), recorded=True)
+        saved_config = ModelConfig.from_dict(
+            saved["model"], source=str(out_dir / "config.json"), recorded=True
+        )
         if config is not None and config != saved_config:
             diff = [k for k, v in config.to_dict().items() if saved_config.to_dict()[k] != v]
             raise ConfigError(
@@ -390,7 +514,9 @@ def _train(lock, corpus, out_dir, config, settings, *, frame_features, cache_dir
             )
         frame_features = ZeroFrameFeatures(config.semantic_dim)
         if config.variant in ("concat", "attention"):
-            warnings.warn(f"{config.variant} variant trained without semantic features (zeros).", stacklevel=2)
+            warnings.warn(
+                f"{config.variant} variant trained without semantic features (zeros).", stacklevel=2
+            )
     if int(frame_features.dim) != config.semantic_dim:
         raise ConfigError(
             f"frame features of dimension {frame_features.dim}, but ModelConfig.semantic_dim={config.semantic_dim}."
@@ -419,61 +545,127 @@ def _train(lock, corpus, out_dir, config, settings, *, frame_features, cache_dir
     if not resuming:
         if not (out_dir / RUN_MARKER).is_file():
             atomic_write_json(out_dir / RUN_MARKER, {"kind": "semser-run", "created": time.time()})
-        atomic_write_json(out_dir / "config.json", {
-            "variant": config.variant, "dataset": dataset_name, "model": config.to_dict(),
-            "training": {k: (v if not isinstance(v, np.generic) else v.item())
-                         for k, v in dataclasses.asdict(settings).items()},
-            "frame_features": repr(frame_features),
-            "semantic_mode": getattr(frame_features, "mode", None),
-            "embeddings": EMBEDDINGS_DIR if (out_dir / EMBEDDINGS_DIR).is_dir() else None,
-        })
+        atomic_write_json(
+            out_dir / "config.json",
+            {
+                "variant": config.variant,
+                "dataset": dataset_name,
+                "model": config.to_dict(),
+                "training": {
+                    k: (v if not isinstance(v, np.generic) else v.item())
+                    for k, v in dataclasses.asdict(settings).items()
+                },
+                "frame_features": repr(frame_features),
+                "semantic_mode": getattr(frame_features, "mode", None),
+                "embeddings": EMBEDDINGS_DIR if (out_dir / EMBEDDINGS_DIR).is_dir() else None,
+            },
+        )
 
     if initial_model is None:  # once per run, before the model is built (else the caller did)
         keras.utils.set_random_seed(config.seed)
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     t_total = time.time()
-    staged = settings.staged_epochs and config.variant in ("concat", "attention") and initial_model is None
+    staged = (
+        settings.staged_epochs
+        and config.variant in ("concat", "attention")
+        and initial_model is None
+    )
     if staged:  # stage 1: the paralinguistic branch alone, in stage1/
         with scope, precision_policy(settings.precision):
-            initial_model = _staged_model(corpus, out_dir, config, settings, frame_features, cache_dir,
-                                          verbose, compile_model, build_model, load_model, fit_run)
+            initial_model = _staged_model(
+                corpus,
+                out_dir,
+                config,
+                settings,
+                frame_features,
+                cache_dir,
+                verbose,
+                compile_model,
+                build_model,
+                load_model,
+                fit_run,
+            )
     with scope, precision_policy(settings.precision):
-        model = compile_model(initial_model if initial_model is not None else build_model(config),
-                              config, jit_compile=settings.jit_compile)
+        model = compile_model(
+            initial_model if initial_model is not None else build_model(config),
+            config,
+            jit_compile=settings.jit_compile,
+        )
 
-    train_epoch, val_ds, steps = training_data(corpus, settings, config, frame_features, cache_dir, model,
-                                               progress=verbose != 0)
-    result = fit_run(model, train_epoch, val_ds, out_dir, settings, callbacks=callbacks, verbose=verbose,
-                     steps_per_epoch=steps, targets=config.targets)
+    train_epoch, val_ds, steps = training_data(
+        corpus, settings, config, frame_features, cache_dir, model, progress=verbose != 0
+    )
+    result = fit_run(
+        model,
+        train_epoch,
+        val_ds,
+        out_dir,
+        settings,
+        callbacks=callbacks,
+        verbose=verbose,
+        steps_per_epoch=steps,
+        targets=config.targets,
+    )
     history = result["history"]
     if plots and history:
         _plot_history(history, out_dir / "history.png")
 
-    report = {"dataset": dataset_name, "variant": config.variant, "epochs_done": result["epochs_done"],
-              "best_epoch": result["best_epoch"], "best_val_ccc": result["best_val_ccc"],
-              "best_epoch_per_target": result["per_target"],
-              "stopped_early": result["stopped_early"], "train_seconds": round(time.time() - t_total, 1),
-              "training": {"data": f"{dataset_name} {settings.train_partition}", "command": _command(config)},
-              "metrics": []}
+    report = {
+        "dataset": dataset_name,
+        "variant": config.variant,
+        "epochs_done": result["epochs_done"],
+        "best_epoch": result["best_epoch"],
+        "best_val_ccc": result["best_val_ccc"],
+        "best_epoch_per_target": result["per_target"],
+        "stopped_early": result["stopped_early"],
+        "train_seconds": round(time.time() - t_total, 1),
+        "training": {
+            "data": f"{dataset_name} {settings.train_partition}",
+            "command": _command(config),
+        },
+        "metrics": [],
+    }
     if evaluate_best and (out_dir / "best.keras").exists():
         from semser_tf.training.evaluate import evaluate_model, results_markdown
 
         best_model = load_model(out_dir / "best.keras")
-        ev = evaluate_model(best_model, corpus, settings.val_partition, config, frame_features=frame_features,
-                            cache_dir=cache_dir, plot_dir=(out_dir / "plots") if plots else None)
+        ev = evaluate_model(
+            best_model,
+            corpus,
+            settings.val_partition,
+            config,
+            frame_features=frame_features,
+            cache_dir=cache_dir,
+            plot_dir=(out_dir / "plots") if plots else None,
+        )
         raw = ev["results"]["raw"]
-        report["metrics"].append({"dataset": dataset_name, "partition": settings.val_partition,
-                                  "ccc": raw["ccc"], "mean": raw["mean"]})
+        report["metrics"].append(
+            {
+                "dataset": dataset_name,
+                "partition": settings.val_partition,
+                "ccc": raw["ccc"],
+                "mean": raw["mean"],
+            }
+        )
         report["evaluation"] = ev
         md = results_markdown(ev, config.targets)
         if settings.select_per_target:
-            sel = per_target_selection(out_dir, corpus, settings.val_partition, config, frame_features, cache_dir)
+            sel = per_target_selection(
+                out_dir, corpus, settings.val_partition, config, frame_features, cache_dir
+            )
             report["per_target_selection"] = sel
-            md += ("\nPer-target selection (each target from its own best epoch, best-<target>.keras): "
-                   + ", ".join(f"{t} {sel['ccc'][t]:.3f} (epoch {sel['epochs'].get(t)})" for t in config.targets)
-                   + f"; mean {sel['mean']:.3f}\n")
-        atomic_write_text(out_dir / "report.md", f"# {config.variant} on {dataset_name} "
-                          f"({settings.val_partition})\n\n" + md)
+            md += (
+                "\nPer-target selection (each target from its own best epoch, best-<target>.keras): "
+                + ", ".join(
+                    f"{t} {sel['ccc'][t]:.3f} (epoch {sel['epochs'].get(t)})"
+                    for t in config.targets
+                )
+                + f"; mean {sel['mean']:.3f}\n"
+            )
+        atomic_write_text(
+            out_dir / "report.md",
+            f"# {config.variant} on {dataset_name} ({settings.val_partition})\n\n" + md,
+        )
     atomic_write_json(out_dir / "report.json", report)
     return report
 
@@ -482,24 +674,46 @@ STAGE1 = "stage1"
 """Sub-folder of a staged run holding its paralinguistic-only first stage (a run folder of its own)."""
 
 
-def _staged_model(corpus, out_dir, config, settings, frame_features, cache_dir, verbose, compile_model,
-                  build_model, load_model, fit_run):
+def _staged_model(
+    corpus,
+    out_dir,
+    config,
+    settings,
+    frame_features,
+    cache_dir,
+    verbose,
+    compile_model,
+    build_model,
+    load_model,
+    fit_run,
+):
     """Staged training's first stage and hand-over: train the paralinguistic-only model
     ``settings.staged_epochs`` epochs into ``out_dir/stage1`` (resumable like any run),
     then return a fused model of ``config`` whose ``paralinguistic`` branch holds that
     stage's best weights (``best.keras``, selected on the mean CCC) and is frozen."""
     stage_dir = Path(out_dir) / STAGE1
     stage_config = config.replace(variant="paralinguistic")
-    stage_settings = dataclasses.replace(settings, epochs=settings.staged_epochs, staged_epochs=0,
-                                         select_per_target=False, modality_dropout=0.0)
+    stage_settings = dataclasses.replace(
+        settings,
+        epochs=settings.staged_epochs,
+        staged_epochs=0,
+        select_per_target=False,
+        modality_dropout=0.0,
+    )
     para = compile_model(build_model(stage_config), stage_config, jit_compile=settings.jit_compile)
-    train_epoch, val_ds, steps = training_data(corpus, stage_settings, stage_config, frame_features, cache_dir,
-                                               para, progress=False)
-    fit_run(para, train_epoch, val_ds, stage_dir, stage_settings, verbose=verbose, steps_per_epoch=steps)
+    train_epoch, val_ds, steps = training_data(
+        corpus, stage_settings, stage_config, frame_features, cache_dir, para, progress=False
+    )
+    fit_run(
+        para, train_epoch, val_ds, stage_dir, stage_settings, verbose=verbose, steps_per_epoch=steps
+    )
     best = stage_dir / "best.keras"
     if not best.is_file():
-        raise DataError("the paralinguistic stage wrote no best.keras (no epoch with a validation CCC); "
-                        "staged training cannot continue", stage_dir)
+        raise DataError(
+            "the paralinguistic stage wrote no best.keras (no epoch with a validation CCC); "
+            "staged training cannot continue",
+            stage_dir,
+        )
     fused = build_model(config)
     branch = fused.get_layer("paralinguistic")
     branch.set_weights(load_model(best).get_layer("paralinguistic").get_weights())
@@ -507,7 +721,9 @@ def _staged_model(corpus, out_dir, config, settings, frame_features, cache_dir, 
     return fused
 
 
-def per_target_selection(run_dir, corpus, partition, config, frame_features=None, cache_dir=None) -> dict:
+def per_target_selection(
+    run_dir, corpus, partition, config, frame_features=None, cache_dir=None
+) -> dict:
     """Each target's CCC on ``partition`` from its own best checkpoint, ``best-<target>.keras``.
 
     A shared trunk cannot hold three epochs at once: to predict with this selection, predict
@@ -527,30 +743,49 @@ def per_target_selection(run_dir, corpus, partition, config, frame_features=None
     for t in config.targets:
         path = best_target_path(run_dir, t)
         if not path.is_file():
-            raise DataError(f"no best model of {t!r}: the run was trained without select_per_target "
-                            "(--select-per-target)", path)
-        ev = evaluate_model(load_model(path), corpus, partition, config, frame_features=frame_features,
-                            cache_dir=cache_dir)
+            raise DataError(
+                f"no best model of {t!r}: the run was trained without select_per_target "
+                "(--select-per-target)",
+                path,
+            )
+        ev = evaluate_model(
+            load_model(path),
+            corpus,
+            partition,
+            config,
+            frame_features=frame_features,
+            cache_dir=cache_dir,
+        )
         ccc[t] = float(ev["results"]["raw"]["ccc"][t])
         row = best_row(history, f"{MONITOR}_{t}")
         epochs[t] = row["epoch"] if row else None
         models[t] = path.name
-    return {"partition": partition, "ccc": ccc, "mean": float(np.mean(list(ccc.values()))), "epochs": epochs,
-            "models": models}
+    return {
+        "partition": partition,
+        "ccc": ccc,
+        "mean": float(np.mean(list(ccc.values()))),
+        "epochs": epochs,
+        "models": models,
+    }
 
 
 def read_run_config(cfg_path):
     """A run's ``config.json`` as a dict, or a clear error naming it."""
     cfg_path = Path(cfg_path)
     if not cfg_path.is_file():
-        raise DataError("no config.json: expected the run's configuration (written by semser train) "
-                        "beside the model", cfg_path)
+        raise DataError(
+            "no config.json: expected the run's configuration (written by semser train) "
+            "beside the model",
+            cfg_path,
+        )
     try:
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise DataError(f"not valid JSON ({err})", cfg_path) from None
     if not isinstance(cfg, dict) or not isinstance(cfg.get("model"), dict):
-        raise DataError("expected a JSON object with a 'model' object (the run's model config)", cfg_path)
+        raise DataError(
+            "expected a JSON object with a 'model' object (the run's model config)", cfg_path
+        )
     return cfg
 
 
@@ -561,4 +796,6 @@ def _command(config) -> str:
 
     if Path(sys.argv[0]).name == "semser":
         return "semser " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    return f"semser_tf.training.train(variant={config.variant!r}, ...) from {Path(sys.argv[0]).name}"
+    return (
+        f"semser_tf.training.train(variant={config.variant!r}, ...) from {Path(sys.argv[0]).name}"
+    )

@@ -118,8 +118,16 @@ class RunLock:
                 break
             os.close(fd)
         os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                 "started": time.strftime("%Y-%m-%d %H:%M:%S")}).encode())
+        os.write(
+            fd,
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                }
+            ).encode(),
+        )
         self.fd, self.path = fd, path
 
     def release(self) -> None:
@@ -151,7 +159,9 @@ def _holder(fd) -> str:
         return "a process that is starting"
 
 
-def check_out_dir(out_dir: Path, resume: bool, overwrite: bool, inputs=(), lock: RunLock | None = None) -> str:
+def check_out_dir(
+    out_dir: Path, resume: bool, overwrite: bool, inputs=(), lock: RunLock | None = None
+) -> str:
     """What to do with the run folder: ``"new"``, ``"replace"`` (``overwrite`` of a run:
     call :func:`empty_run` once the new run's inputs are checked), ``"resume"`` (a committed
     epoch exists) or ``"restart"`` (``resume`` of a run with its config but no committed
@@ -187,8 +197,12 @@ def check_out_dir(out_dir: Path, resume: bool, overwrite: bool, inputs=(), lock:
         return "replace"  # emptied by empty_run() once the new run's inputs are checked
     if resume:
         if not is_run:
-            raise ConfigError(f"{out_dir}: nothing to resume (no {RUN_MARKER}); it holds other files.")
-        if (out_dir / "checkpoints" / "training_metadata.json").is_file():  # loop.METADATA: a committed epoch
+            raise ConfigError(
+                f"{out_dir}: nothing to resume (no {RUN_MARKER}); it holds other files."
+            )
+        if (
+            out_dir / "checkpoints" / "training_metadata.json"
+        ).is_file():  # loop.METADATA: a committed epoch
             return "resume"
         return "restart" if (out_dir / "config.json").is_file() else "new"
     raise ConfigError(
@@ -217,12 +231,16 @@ def resume_settings(out_dir: Path, saved: dict, settings):
     """
     from semser_tf.training.run import LEGACY_SETTINGS, TrainSettings
 
-    recorded = TrainSettings(**{**LEGACY_SETTINGS, **saved})  # a field the run predates: what it used
+    recorded = TrainSettings(
+        **{**LEGACY_SETTINGS, **saved}
+    )  # a field the run predates: what it used
     if settings is None:
         return recorded
-    diff = [f"{f.name} {getattr(recorded, f.name)!r} -> {getattr(settings, f.name)!r}"
-            for f in dataclasses.fields(TrainSettings)
-            if f.name != "epochs" and getattr(settings, f.name) != getattr(recorded, f.name)]
+    diff = [
+        f"{f.name} {getattr(recorded, f.name)!r} -> {getattr(settings, f.name)!r}"
+        for f in dataclasses.fields(TrainSettings)
+        if f.name != "epochs" and getattr(settings, f.name) != getattr(recorded, f.name)
+    ]
     if diff:
         raise ConfigError(
             f"{out_dir}: resume with training settings that differ from the run's ({'; '.join(diff)}); "
@@ -231,5 +249,14 @@ def resume_settings(out_dir: Path, saved: dict, settings):
     return dataclasses.replace(recorded, epochs=settings.epochs)
 
 
-__all__ = ["RunLock", "LOCK_NAME", "RUN_MARKER", "check_out_dir", "clean_temporaries", "empty_run", "resume_settings",
-           "is_temporary", "only_temporaries"]
+__all__ = [
+    "RunLock",
+    "LOCK_NAME",
+    "RUN_MARKER",
+    "check_out_dir",
+    "clean_temporaries",
+    "empty_run",
+    "resume_settings",
+    "is_temporary",
+    "only_temporaries",
+]

@@ -34,11 +34,29 @@ from __future__ import annotations
 import importlib
 
 from semser_tf.tuning._common import PROJECT, TUNERS, TuningError, check_tuner
-from semser_tf.tuning.distributed import Heartbeat, Watchdog, parse_address, serve_chief, wait_for_oracle
-from semser_tf.tuning.results import best_trial, export_best, load_trials, results_rows, write_results
+from semser_tf.tuning.distributed import (
+    Heartbeat,
+    Watchdog,
+    parse_address,
+    serve_chief,
+    wait_for_oracle,
+)
+from semser_tf.tuning.results import (
+    best_trial,
+    export_best,
+    load_trials,
+    results_rows,
+    write_results,
+)
 from semser_tf.tuning.search import tune
-from semser_tf.tuning.space import (DEFAULT_SPACE, SPECIAL, SearchSpace, config_for, make_objective,
-                                    objective_names)
+from semser_tf.tuning.space import (
+    DEFAULT_SPACE,
+    SPECIAL,
+    SearchSpace,
+    config_for,
+    make_objective,
+    objective_names,
+)
 
 _LAZY = {
     "SemserHyperModel": "semser_tf.tuning.hypermodel",
@@ -50,11 +68,32 @@ _LAZY = {
     "TESTED_VERSION": "semser_tf.tuning.adapter",
 }
 
-__all__ = sorted([
-    "DEFAULT_SPACE", "PROJECT", "SPECIAL", "TUNERS", "Heartbeat", "SearchSpace", "TuningError", "Watchdog",
-    "best_trial", "check_tuner", "config_for", "export_best", "load_trials", "make_objective", "objective_names",
-    "parse_address", "results_rows", "serve_chief", "tune", "wait_for_oracle", "write_results", *_LAZY,
-])
+__all__ = sorted(
+    [
+        "DEFAULT_SPACE",
+        "PROJECT",
+        "SPECIAL",
+        "TUNERS",
+        "Heartbeat",
+        "SearchSpace",
+        "TuningError",
+        "Watchdog",
+        "best_trial",
+        "check_tuner",
+        "config_for",
+        "export_best",
+        "load_trials",
+        "make_objective",
+        "objective_names",
+        "parse_address",
+        "results_rows",
+        "serve_chief",
+        "tune",
+        "wait_for_oracle",
+        "write_results",
+        *_LAZY,
+    ]
+)
 
 
 def __getattr__(name):

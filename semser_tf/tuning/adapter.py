@@ -63,20 +63,40 @@ def check_keras_tuner(version: str | None = None):
     version = version or getattr(keras_tuner, "__version__", "unknown")
     parts = version.split(".")
     tested = TESTED_VERSION.split(".")
-    hint = (f"semser_tf.tuning was tested with keras-tuner {TESTED_VERSION} (1.4.x accepted); "
-            f"install it with pip install 'keras-tuner=={TESTED_VERSION}'.")
+    hint = (
+        f"semser_tf.tuning was tested with keras-tuner {TESTED_VERSION} (1.4.x accepted); "
+        f"install it with pip install 'keras-tuner=={TESTED_VERSION}'."
+    )
     if parts[:2] != tested[:2]:
         raise TuningError(f"keras-tuner {version} is installed, but {hint}")
-    missing = [name for name, ok in (
-        ("keras_tuner.synchronized", hasattr(keras_tuner, "synchronized")),
-        ("keras_tuner.oracles.RandomSearchOracle", hasattr(keras_tuner.oracles, "RandomSearchOracle")),
-        ("keras_tuner.oracles.BayesianOptimizationOracle", hasattr(keras_tuner.oracles, "BayesianOptimizationOracle")),
-        ("keras_tuner.oracles.HyperbandOracle", hasattr(keras_tuner.oracles, "HyperbandOracle")),
-        ("TrialStatus.IDLE/INVALID", hasattr(TrialStatus, "IDLE") and hasattr(TrialStatus, "INVALID")),
-        ("oracle_client.TIMEOUT", _has_timeout()),
-    ) if not ok]
+    missing = [
+        name
+        for name, ok in (
+            ("keras_tuner.synchronized", hasattr(keras_tuner, "synchronized")),
+            (
+                "keras_tuner.oracles.RandomSearchOracle",
+                hasattr(keras_tuner.oracles, "RandomSearchOracle"),
+            ),
+            (
+                "keras_tuner.oracles.BayesianOptimizationOracle",
+                hasattr(keras_tuner.oracles, "BayesianOptimizationOracle"),
+            ),
+            (
+                "keras_tuner.oracles.HyperbandOracle",
+                hasattr(keras_tuner.oracles, "HyperbandOracle"),
+            ),
+            (
+                "TrialStatus.IDLE/INVALID",
+                hasattr(TrialStatus, "IDLE") and hasattr(TrialStatus, "INVALID"),
+            ),
+            ("oracle_client.TIMEOUT", _has_timeout()),
+        )
+        if not ok
+    ]
     if missing:
-        raise TuningError(f"keras-tuner {version} is installed and lacks {', '.join(missing)}; {hint}")
+        raise TuningError(
+            f"keras-tuner {version} is installed and lacks {', '.join(missing)}; {hint}"
+        )
 
 
 def _has_timeout():
@@ -150,4 +170,8 @@ class HyperbandOracle(RequeueMixin, keras_tuner.oracles.HyperbandOracle):
     """keras-tuner's Hyperband oracle with :class:`RequeueMixin`."""
 
 
-ORACLES = {"random": RandomSearchOracle, "bayesian": BayesianOptimizationOracle, "hyperband": HyperbandOracle}
+ORACLES = {
+    "random": RandomSearchOracle,
+    "bayesian": BayesianOptimizationOracle,
+    "hyperband": HyperbandOracle,
+}

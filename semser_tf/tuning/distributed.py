@@ -87,8 +87,16 @@ class Heartbeat:
 
     def _beat(self):
         self._count += 1
-        atomic_write_json(self.path, {"tuner_id": self.tuner_id, "count": self._count, "pid": os.getpid(),
-                                      "host": socket.gethostname(), "time": time.time()})
+        atomic_write_json(
+            self.path,
+            {
+                "tuner_id": self.tuner_id,
+                "count": self._count,
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "time": time.time(),
+            },
+        )
 
     def _run(self):
         while not self._stop.wait(self.interval):
@@ -149,7 +157,9 @@ class Watchdog:
             if last is None or count != last[0]:
                 self._seen[tuner_id] = (count, now)
             elif now - last[1] > self.worker_timeout:
-                trial, requeued = self.oracle.requeue(tuner_id, f"no heartbeat for {now - last[1]:.0f} s")
+                trial, requeued = self.oracle.requeue(
+                    tuner_id, f"no heartbeat for {now - last[1]:.0f} s"
+                )
                 self._seen.pop(tuner_id, None)
                 dead.append(tuner_id)
                 if trial is None:
@@ -158,7 +168,10 @@ class Watchdog:
                     what = f"trial {trial.trial_id} goes to the next worker"
                 else:
                     what = f"trial {trial.trial_id} failed ({trial.message})"
-                self.log(f"semser tune: worker {tuner_id} silent for {now - last[1]:.0f} s; {what}", flush=True)
+                self.log(
+                    f"semser tune: worker {tuner_id} silent for {now - last[1]:.0f} s; {what}",
+                    flush=True,
+                )
         return dead
 
     def _run(self):
@@ -205,10 +218,14 @@ def no_kerastuner_env():
 def worker_env(tuner_id, address):
     """keras-tuner's worker variables for ``tuner_id`` and the chief at ``address``."""
     host, port = parse_address(address)
-    return _Env(KERASTUNER_TUNER_ID=tuner_id, KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=port)
+    return _Env(
+        KERASTUNER_TUNER_ID=tuner_id, KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=port
+    )
 
 
-def serve_chief(tuner, address, heartbeat_dir, worker_timeout=600.0, poll_s=1.0, log=print, verbose=0):
+def serve_chief(
+    tuner, address, heartbeat_dir, worker_timeout=600.0, poll_s=1.0, log=print, verbose=0
+):
     """Serve ``tuner``'s oracle to workers until the search is over (keras-tuner's chief mode).
 
     Runs ``tuner.search()`` with ``KERASTUNER_TUNER_ID=chief`` and the address in
@@ -231,9 +248,15 @@ def serve_chief(tuner, address, heartbeat_dir, worker_timeout=600.0, poll_s=1.0,
     """
     host, port = parse_address(address)
     check_port_free(host, port)
-    watchdog = Watchdog(tuner.oracle, heartbeat_dir, worker_timeout, poll_s, log).start() if worker_timeout else None
+    watchdog = (
+        Watchdog(tuner.oracle, heartbeat_dir, worker_timeout, poll_s, log).start()
+        if worker_timeout
+        else None
+    )
     try:
-        with _Env(KERASTUNER_TUNER_ID=CHIEF_ID, KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=port):
+        with _Env(
+            KERASTUNER_TUNER_ID=CHIEF_ID, KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=port
+        ):
             tuner.search(verbose=verbose)
     finally:
         if watchdog is not None:
@@ -246,5 +269,7 @@ def check_port_free(host, port):
         try:
             s.bind((host, port))
         except OSError as err:
-            raise TuningError(f"--oracle {host}:{port}: cannot listen there ({err.strerror}); "
-                              "choose a free port or an address of this machine.") from None
+            raise TuningError(
+                f"--oracle {host}:{port}: cannot listen there ({err.strerror}); "
+                "choose a free port or an address of this machine."
+            ) from None

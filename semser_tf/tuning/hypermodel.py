@@ -43,8 +43,16 @@ class SemserHyperModel(keras_tuner.HyperModel):
     >>> tuner.search()  # doctest: +SKIP
     """
 
-    def __init__(self, base_config: ModelConfig, space, corpus, settings, frame_features=None, cache_dir=None,
-                 **kwargs):
+    def __init__(
+        self,
+        base_config: ModelConfig,
+        space,
+        corpus,
+        settings,
+        frame_features=None,
+        cache_dir=None,
+        **kwargs,
+    ):
         kwargs.setdefault("name", "semser")
         kwargs.setdefault("tunable", True)
         super().__init__(**kwargs)
@@ -106,8 +114,10 @@ class SemserHyperModel(keras_tuner.HyperModel):
         from semser_tf.training.loop import epoch_stream
 
         if args:
-            raise TypeError("SemserHyperModel.fit takes its data from the corpus; do not pass data to "
-                            "tuner.search() (got positional arguments).")
+            raise TypeError(
+                "SemserHyperModel.fit takes its data from the corpus; do not pass data to "
+                "tuner.search() (got positional arguments)."
+            )
         train_epoch, val_ds, steps = self.datasets(hp, model)
         epochs = kwargs.pop("epochs", self.settings.epochs)
         initial = kwargs.pop("initial_epoch", 0)
@@ -116,5 +126,12 @@ class SemserHyperModel(keras_tuner.HyperModel):
         kwargs.pop("steps_per_epoch", None)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*ran out of data.*")
-            return model.fit(epoch_stream(train_epoch, initial, epochs, steps), validation_data=val_ds,
-                             epochs=epochs, initial_epoch=initial, steps_per_epoch=steps, shuffle=False, **kwargs)
+            return model.fit(
+                epoch_stream(train_epoch, initial, epochs, steps),
+                validation_data=val_ds,
+                epochs=epochs,
+                initial_epoch=initial,
+                steps_per_epoch=steps,
+                shuffle=False,
+                **kwargs,
+            )

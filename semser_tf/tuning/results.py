@@ -38,9 +38,17 @@ def load_trials(out_dir) -> list[dict]:
             if at:
                 metrics[name] = float(at[-1]["value"][0])
         values = {k: v for k, v in t["hyperparameters"]["values"].items()}
-        trials.append({"trial_id": t["trial_id"], "status": t.get("status"), "score": t.get("score"),
-                       "best_step": best_step, "hyperparameters": values, "metrics": metrics,
-                       "worker": ran_by.get(t["trial_id"], "")})
+        trials.append(
+            {
+                "trial_id": t["trial_id"],
+                "status": t.get("status"),
+                "score": t.get("score"),
+                "best_step": best_step,
+                "hyperparameters": values,
+                "metrics": metrics,
+                "worker": ran_by.get(t["trial_id"], ""),
+            }
+        )
     return trials
 
 
@@ -72,7 +80,11 @@ def results_rows(trials, targets, objective="val_ccc") -> list[dict]:
 
     def key(t):
         s = t["score"]
-        return (s is None or (isinstance(s, float) and math.isnan(s)), sign * (s or 0.0), t["trial_id"])
+        return (
+            s is None or (isinstance(s, float) and math.isnan(s)),
+            sign * (s or 0.0),
+            t["trial_id"],
+        )
 
     rows = []
     for t in sorted(trials, key=key):
@@ -114,15 +126,27 @@ def write_results(out_dir, rows) -> tuple[Path, Path]:
 
 def best_trial(out_dir, objective="val_ccc"):
     """The completed trial with the best objective, or ``None``."""
-    done = [t for t in load_trials(out_dir) if t["status"] == "COMPLETED" and t["score"] is not None]
+    done = [
+        t for t in load_trials(out_dir) if t["status"] == "COMPLETED" and t["score"] is not None
+    ]
     if not done:
         return None
     pick = min if objective.endswith("loss") else max
     return pick(done, key=lambda t: t["score"])
 
 
-def export_best(out_dir, corpus, base_config, settings, run_dir=None, objective="val_ccc",
-                frame_features=None, cache_dir=None, overwrite=False, verbose=0):
+def export_best(
+    out_dir,
+    corpus,
+    base_config,
+    settings,
+    run_dir=None,
+    objective="val_ccc",
+    frame_features=None,
+    cache_dir=None,
+    overwrite=False,
+    verbose=0,
+):
     """Retrain the best trial's hyperparameters with ``train()``: a publishable run directory.
 
     Args:
@@ -150,8 +174,16 @@ def export_best(out_dir, corpus, base_config, settings, run_dir=None, objective=
         raise TuningError(f"{Path(out_dir) / PROJECT}: no completed trial to export.")
     config = config_for(base_config, best["hyperparameters"])
     run_dir = Path(run_dir) if run_dir else Path(out_dir) / "best_run"
-    report = train(corpus, run_dir, config, settings, frame_features=frame_features, cache_dir=cache_dir,
-                   overwrite=overwrite, verbose=verbose, plots=False)
+    report = train(
+        corpus,
+        run_dir,
+        config,
+        settings,
+        frame_features=frame_features,
+        cache_dir=cache_dir,
+        overwrite=overwrite,
+        verbose=verbose,
+        plots=False,
+    )
     report.update(trial_id=best["trial_id"], hyperparameters=best["hyperparameters"])
     return report
-

@@ -10,16 +10,49 @@ from semser_tf.errors import ConfigError
 from semser_tf.io import atomic_write_json
 from semser_tf.models.config import ModelConfig
 from semser_tf.tuning._common import check_tuner
-from semser_tf.tuning.distributed import no_kerastuner_env, parse_address, serve_chief, wait_for_oracle, worker_env
-from semser_tf.tuning.results import best_trial, export_best, load_trials, results_rows, write_results
+from semser_tf.tuning.distributed import (
+    no_kerastuner_env,
+    parse_address,
+    serve_chief,
+    wait_for_oracle,
+    worker_env,
+)
+from semser_tf.tuning.results import (
+    best_trial,
+    export_best,
+    load_trials,
+    results_rows,
+    write_results,
+)
 from semser_tf.tuning.space import DEFAULT_SPACE, SearchSpace, make_objective
 
 
-def tune(corpus, out_dir, base_config: ModelConfig | None = None, space=None, settings=None, *,
-         tuner="random", max_trials=10, objective="val_ccc", frame_features=None, cache_dir=None,
-         overwrite=False, seed=0, executions_per_trial=1, export=True, distributed=None, oracle=None,
-         tuner_id=None, worker_timeout=600.0, heartbeat_s=10.0, connect_timeout=30.0, rpc_timeout=600.0,
-         max_retries=1, verbose=0) -> dict:
+def tune(
+    corpus,
+    out_dir,
+    base_config: ModelConfig | None = None,
+    space=None,
+    settings=None,
+    *,
+    tuner="random",
+    max_trials=10,
+    objective="val_ccc",
+    frame_features=None,
+    cache_dir=None,
+    overwrite=False,
+    seed=0,
+    executions_per_trial=1,
+    export=True,
+    distributed=None,
+    oracle=None,
+    tuner_id=None,
+    worker_timeout=600.0,
+    heartbeat_s=10.0,
+    connect_timeout=30.0,
+    rpc_timeout=600.0,
+    max_retries=1,
+    verbose=0,
+) -> dict:
     """Run a hyperparameter search (or one role of a distributed search).
 
     Args:
@@ -86,33 +119,53 @@ def tune(corpus, out_dir, base_config: ModelConfig | None = None, space=None, se
 
     adapter.check_keras_tuner()  # before anything is written
     if list(corpus.targets) != list(base_config.targets):
-        raise ConfigError(f"the corpus has targets {list(corpus.targets)} but the config {list(base_config.targets)}.")
+        raise ConfigError(
+            f"the corpus has targets {list(corpus.targets)} but the config {list(base_config.targets)}."
+        )
     corpus = _split_validation(corpus, settings)
 
     if distributed == "worker":
         if overwrite:
-            raise ConfigError("--overwrite is for the chief (or a single-process search), not a worker.")
+            raise ConfigError(
+                "--overwrite is for the chief (or a single-process search), not a worker."
+            )
         wait_for_oracle(oracle, connect_timeout)
     elif overwrite and out_dir.exists():
         import shutil
 
         marker = out_dir / "tune.json"
         if any(out_dir.iterdir()) and not marker.is_file():
-            raise ConfigError(f"{out_dir}: refusing to overwrite a folder that is not a semser search (no tune.json).")
+            raise ConfigError(
+                f"{out_dir}: refusing to overwrite a folder that is not a semser search (no tune.json)."
+            )
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if distributed != "worker":
-        atomic_write_json(out_dir / "tune.json", {
-            "tuner": tuner, "max_trials": max_trials, "objective": {"name": obj.name, "direction": obj.direction},
-            "space": space.to_dict(), "base_config": base_config.to_dict(), "seed": seed,
-            "epochs_per_trial": settings.epochs})
+        atomic_write_json(
+            out_dir / "tune.json",
+            {
+                "tuner": tuner,
+                "max_trials": max_trials,
+                "objective": {"name": obj.name, "direction": obj.direction},
+                "space": space.to_dict(),
+                "base_config": base_config.to_dict(),
+                "seed": seed,
+                "epochs_per_trial": settings.epochs,
+            },
+        )
 
     from semser_tf.tuning.hypermodel import SemserHyperModel
     from semser_tf.tuning.tuners import make_tuner
 
     hypermodel = SemserHyperModel(base_config, space, corpus, settings, frame_features, cache_dir)
-    tuner_args = dict(max_trials=max_trials, max_epochs=settings.epochs, seed=seed, overwrite=False,
-                      executions_per_trial=executions_per_trial, max_retries=max_retries)
+    tuner_args = dict(
+        max_trials=max_trials,
+        max_epochs=settings.epochs,
+        seed=seed,
+        overwrite=False,
+        executions_per_trial=executions_per_trial,
+        max_retries=max_retries,
+    )
     if distributed == "worker":
         from semser_tf.tuning.distributed import Heartbeat
 
@@ -129,17 +182,34 @@ def tune(corpus, out_dir, base_config: ModelConfig | None = None, space=None, se
     with no_kerastuner_env():  # a chief or a single search must not act as a client
         kt_tuner = make_tuner(tuner, hypermodel, obj, out_dir, **tuner_args)
         if distributed == "chief":
-            serve_chief(kt_tuner, oracle, Path(kt_tuner.project_dir) / "workers", worker_timeout=worker_timeout,
-                        verbose=verbose)
+            serve_chief(
+                kt_tuner,
+                oracle,
+                Path(kt_tuner.project_dir) / "workers",
+                worker_timeout=worker_timeout,
+                verbose=verbose,
+            )
         else:
             kt_tuner.search(verbose=verbose)
 
     rows = results_rows(load_trials(out_dir), base_config.targets, obj.name)
     paths = write_results(out_dir, rows)
-    summary = {"role": distributed or "single", "trials": rows, "results": [str(p) for p in paths],
-               "best": best_trial(out_dir, obj.name)}
+    summary = {
+        "role": distributed or "single",
+        "trials": rows,
+        "results": [str(p) for p in paths],
+        "best": best_trial(out_dir, obj.name),
+    }
     if export and summary["best"] is not None:
-        summary["best_run"] = export_best(out_dir, corpus, base_config, settings, objective=obj.name,
-                                          frame_features=frame_features, cache_dir=cache_dir,
-                                          overwrite=(out_dir / "best_run" / "run.json").is_file(), verbose=verbose)
+        summary["best_run"] = export_best(
+            out_dir,
+            corpus,
+            base_config,
+            settings,
+            objective=obj.name,
+            frame_features=frame_features,
+            cache_dir=cache_dir,
+            overwrite=(out_dir / "best_run" / "run.json").is_file(),
+            verbose=verbose,
+        )
     return summary

@@ -26,9 +26,22 @@ DEFAULT_SPACE = {
 }
 """The default search space around the paper's values (see :class:`SearchSpace`)."""
 
-SPECIAL = {"conv_scale": "multiplies every entry of the base config's conv_filters (rounded, at least 1)"}
-_SEARCHABLE_FIELDS = ("variant", "fusion_units", "stream_units", "lstm_units", "dropout", "learning_rate",
-                      "sequence_length", "batch_size", "clipnorm", "frame_pooling", "seed")
+SPECIAL = {
+    "conv_scale": "multiplies every entry of the base config's conv_filters (rounded, at least 1)"
+}
+_SEARCHABLE_FIELDS = (
+    "variant",
+    "fusion_units",
+    "stream_units",
+    "lstm_units",
+    "dropout",
+    "learning_rate",
+    "sequence_length",
+    "batch_size",
+    "clipnorm",
+    "frame_pooling",
+    "seed",
+)
 
 
 # -- search space ------------------------------------------------------------------------
@@ -50,9 +63,16 @@ class _Param:
         if self.kind == "choice":
             return hp.Choice(self.name, list(self.values))
         if self.kind == "int":
-            return hp.Int(self.name, int(self.min), int(self.max), step=int(self.step) if self.step else None,
-                          sampling=self.sampling)
-        return hp.Float(self.name, float(self.min), float(self.max), step=self.step, sampling=self.sampling)
+            return hp.Int(
+                self.name,
+                int(self.min),
+                int(self.max),
+                step=int(self.step) if self.step else None,
+                sampling=self.sampling,
+            )
+        return hp.Float(
+            self.name, float(self.min), float(self.max), step=self.step, sampling=self.sampling
+        )
 
     def to_spec(self):
         if self.kind in ("fixed", "choice"):
@@ -102,13 +122,17 @@ class SearchSpace:
             source: where the spec came from (a file name), used in error messages.
         """
         if not isinstance(spec, dict) or not spec:
-            raise ConfigError(f"{source}: expected a non-empty mapping of hyperparameter ranges, got {spec!r}.")
+            raise ConfigError(
+                f"{source}: expected a non-empty mapping of hyperparameter ranges, got {spec!r}."
+            )
         valid = sorted(set(_SEARCHABLE_FIELDS) | set(SPECIAL))
         params = {}
         for name, value in spec.items():
             where = f"{source}: {name!r}"
             if name not in valid:
-                raise ConfigError(f"{where}: not a searchable hyperparameter; valid names: {', '.join(valid)}.")
+                raise ConfigError(
+                    f"{where}: not a searchable hyperparameter; valid names: {', '.join(valid)}."
+                )
             params[name] = _parse_param(name, value, where)
         return cls(params)
 
@@ -142,7 +166,9 @@ class SearchSpace:
                 try:
                     config_for(base, {name: v})
                 except ConfigError as err:
-                    raise ConfigError(f"search space {name!r}: value {v!r} is not valid: {err}") from None
+                    raise ConfigError(
+                        f"search space {name!r}: value {v!r} is not valid: {err}"
+                    ) from None
 
     def _values(self, name, default):
         p = self.params.get(name)
@@ -164,21 +190,31 @@ def _parse_param(name, value, where) -> _Param:
         unknown = sorted(set(value) - {"min", "max", "step", "sampling"})
         if unknown or "min" not in value or "max" not in value:
             raise ConfigError(
-                f"{where}: expected {{\"min\": a, \"max\": b}} with optional \"step\" and \"sampling\", "
-                f"or {{\"values\": [...]}}, got {value!r}."
+                f'{where}: expected {{"min": a, "max": b}} with optional "step" and "sampling", '
+                f'or {{"values": [...]}}, got {value!r}.'
             )
         lo, hi, step = value["min"], value["max"], value.get("step")
         sampling = value.get("sampling", "linear")
-        if not _is_num(lo) or not _is_num(hi) or (step is not None and (not _is_num(step) or step <= 0)):
-            raise ConfigError(f"{where}: min and max must be numbers and step a positive number, got {value!r}.")
+        if (
+            not _is_num(lo)
+            or not _is_num(hi)
+            or (step is not None and (not _is_num(step) or step <= 0))
+        ):
+            raise ConfigError(
+                f"{where}: min and max must be numbers and step a positive number, got {value!r}."
+            )
         if sampling not in ("linear", "log", "reverse_log"):
-            raise ConfigError(f"{where}: sampling must be 'linear', 'log' or 'reverse_log', got {sampling!r}.")
+            raise ConfigError(
+                f"{where}: sampling must be 'linear', 'log' or 'reverse_log', got {sampling!r}."
+            )
         if not lo <= hi:
             raise ConfigError(f"{where}: empty range: min {lo!r} is greater than max {hi!r}.")
         if sampling != "linear" and lo <= 0:
             raise ConfigError(f"{where}: {sampling} sampling needs min > 0, got {lo!r}.")
         if name == "variant":
-            raise ConfigError(f"{where}: a choice, e.g. {{\"values\": [\"concat\", \"attention\"]}}, not a range.")
+            raise ConfigError(
+                f'{where}: a choice, e.g. {{"values": ["concat", "attention"]}}, not a range.'
+            )
         if lo == hi:
             return _Param(name, "fixed", (lo,))
         kind = "int" if _is_int(lo) and _is_int(hi) and (step is None or _is_int(step)) else "float"
@@ -186,7 +222,7 @@ def _parse_param(name, value, where) -> _Param:
     if isinstance(value, dict):
         unknown = sorted(set(value) - {"values"})
         if unknown:
-            raise ConfigError(f"{where}: {{\"values\": [...]}} takes no other keys, got {unknown}.")
+            raise ConfigError(f'{where}: {{"values": [...]}} takes no other keys, got {unknown}.')
         value = value["values"]
     if isinstance(value, (list, tuple)):
         if not value:
@@ -195,11 +231,15 @@ def _parse_param(name, value, where) -> _Param:
             raise ConfigError(f"{where}: repeated values in {list(value)!r}.")
         kinds = {type(v) for v in value}
         if not (all(isinstance(v, str) for v in value) or all(_is_num(v) for v in value)):
-            raise ConfigError(f"{where}: values must be all numbers or all strings, got {list(value)!r}.")
+            raise ConfigError(
+                f"{where}: values must be all numbers or all strings, got {list(value)!r}."
+            )
         if name == "variant":
             bad = [v for v in value if v not in VARIANTS]
             if bad:
-                raise ConfigError(f"{where}: unknown variant(s) {bad}; variants: {', '.join(VARIANTS)}.")
+                raise ConfigError(
+                    f"{where}: unknown variant(s) {bad}; variants: {', '.join(VARIANTS)}."
+                )
         if len(kinds) > 1 and all(_is_num(v) for v in value):
             value = [float(v) for v in value]  # keras-tuner needs one type per Choice
         if len(value) == 1:
@@ -207,7 +247,9 @@ def _parse_param(name, value, where) -> _Param:
         return _Param(name, "choice", tuple(value))
     if isinstance(value, (str, numbers.Real)) and not isinstance(value, bool):
         return _Param(name, "fixed", (value,))
-    raise ConfigError(f"{where}: expected a list of values, {{\"min\": a, \"max\": b}} or one value, got {value!r}.")
+    raise ConfigError(
+        f'{where}: expected a list of values, {{"min": a, "max": b}} or one value, got {value!r}.'
+    )
 
 
 def config_for(base: ModelConfig, values: dict) -> ModelConfig:
@@ -228,7 +270,14 @@ def config_for(base: ModelConfig, values: dict) -> ModelConfig:
         if not _is_num(scale) or scale <= 0:
             raise ConfigError(f"conv_scale: expected a positive number, got {scale!r}.")
         changes["conv_filters"] = [max(1, int(round(f * float(scale)))) for f in base.conv_filters]
-    for k in ("fusion_units", "stream_units", "lstm_units", "sequence_length", "batch_size", "seed"):
+    for k in (
+        "fusion_units",
+        "stream_units",
+        "lstm_units",
+        "sequence_length",
+        "batch_size",
+        "seed",
+    ):
         if k in changes and _is_num(changes[k]) and float(changes[k]).is_integer():
             changes[k] = int(changes[k])
     return base.replace(**changes)
@@ -273,4 +322,3 @@ def make_objective(name: str, targets):
             "(validation metrics start with val_)."
         )
     return kt.Objective(name, direction="min" if name.endswith("loss") else "max")
-

@@ -42,8 +42,16 @@ class _TrialHooks:
     def _log_event(self, trial, event):
         folder = Path(self.project_dir) / "workers"
         folder.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({"trial_id": trial.trial_id, "tuner_id": self.tuner_id, "event": event,
-                           "time": time.time(), "pid": os.getpid(), "host": socket.gethostname()})
+        line = json.dumps(
+            {
+                "trial_id": trial.trial_id,
+                "tuner_id": self.tuner_id,
+                "event": event,
+                "time": time.time(),
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+            }
+        )
         with open(folder / f"{safe_id(self.tuner_id)}.jsonl", "a") as f:
             f.write(line + "\n")
         print(f"semser tune: {self.tuner_id} trial {trial.trial_id} {event}", flush=True)
@@ -57,7 +65,9 @@ class SemserRandomSearch(_TrialHooks, keras_tuner.Tuner):
     """keras-tuner's random search (``keras_tuner.RandomSearch``) with the re-queueing oracle."""
 
     def __init__(self, hypermodel, objective, max_trials=10, seed=None, max_retries=1, **kwargs):
-        oracle = adapter.RandomSearchOracle(max_trials=max_trials, **_oracle_args(objective, seed, max_retries))
+        oracle = adapter.RandomSearchOracle(
+            max_trials=max_trials, **_oracle_args(objective, seed, max_retries)
+        )
         super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
 
 
@@ -65,28 +75,55 @@ class SemserBayesianOptimization(_TrialHooks, keras_tuner.Tuner):
     """keras-tuner's Bayesian optimisation with the re-queueing oracle (needs scikit-learn)."""
 
     def __init__(self, hypermodel, objective, max_trials=10, seed=None, max_retries=1, **kwargs):
-        oracle = adapter.BayesianOptimizationOracle(max_trials=max_trials,
-                                                    **_oracle_args(objective, seed, max_retries))
+        oracle = adapter.BayesianOptimizationOracle(
+            max_trials=max_trials, **_oracle_args(objective, seed, max_retries)
+        )
         super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
 
 
 class SemserHyperband(_TrialHooks, keras_tuner.Hyperband):
     """keras-tuner's Hyperband (its epoch budgets and checkpoint reloads) with the re-queueing oracle."""
 
-    def __init__(self, hypermodel, objective, max_epochs=10, factor=3, hyperband_iterations=1, seed=None,
-                 max_retries=1, **kwargs):
-        oracle = adapter.HyperbandOracle(max_epochs=max_epochs, factor=factor,
-                                         hyperband_iterations=hyperband_iterations,
-                                         **_oracle_args(objective, seed, max_retries))
+    def __init__(
+        self,
+        hypermodel,
+        objective,
+        max_epochs=10,
+        factor=3,
+        hyperband_iterations=1,
+        seed=None,
+        max_retries=1,
+        **kwargs,
+    ):
+        oracle = adapter.HyperbandOracle(
+            max_epochs=max_epochs,
+            factor=factor,
+            hyperband_iterations=hyperband_iterations,
+            **_oracle_args(objective, seed, max_retries),
+        )
         # keras_tuner.Hyperband.__init__ only makes a stock HyperbandOracle: go to Tuner's
         keras_tuner.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
 
 
-TUNER_CLASSES = {"random": SemserRandomSearch, "bayesian": SemserBayesianOptimization, "hyperband": SemserHyperband}
+TUNER_CLASSES = {
+    "random": SemserRandomSearch,
+    "bayesian": SemserBayesianOptimization,
+    "hyperband": SemserHyperband,
+}
 
 
-def make_tuner(kind, hypermodel, objective, out_dir, max_trials=10, max_epochs=None, seed=0,
-               overwrite=False, executions_per_trial=1, max_retries=1):
+def make_tuner(
+    kind,
+    hypermodel,
+    objective,
+    out_dir,
+    max_trials=10,
+    max_epochs=None,
+    seed=0,
+    overwrite=False,
+    executions_per_trial=1,
+    max_retries=1,
+):
     """A tuner of ``kind`` (random, bayesian, hyperband) writing to ``out_dir/search``.
 
     Args:
@@ -109,8 +146,19 @@ def make_tuner(kind, hypermodel, objective, out_dir, max_trials=10, max_epochs=N
     """
     adapter.check_keras_tuner()
     check_tuner(kind)
-    common = dict(hypermodel=hypermodel, objective=objective, seed=seed, max_retries=max_retries,
-                  directory=str(out_dir), project_name=PROJECT, overwrite=overwrite)
+    common = dict(
+        hypermodel=hypermodel,
+        objective=objective,
+        seed=seed,
+        max_retries=max_retries,
+        directory=str(out_dir),
+        project_name=PROJECT,
+        overwrite=overwrite,
+    )
     if kind == "hyperband":
-        return SemserHyperband(max_epochs=max_epochs or 10, factor=3, hyperband_iterations=1, **common)
-    return TUNER_CLASSES[kind](max_trials=max_trials, executions_per_trial=executions_per_trial, **common)
+        return SemserHyperband(
+            max_epochs=max_epochs or 10, factor=3, hyperband_iterations=1, **common
+        )
+    return TUNER_CLASSES[kind](
+        max_trials=max_trials, executions_per_trial=executions_per_trial, **common
+    )

@@ -40,8 +40,14 @@ from semser_tf.zoo.registry import (
     remove_registry_path,
 )
 
-_LAZY = {"load_pretrained": "pretrained", "PretrainedModel": "pretrained", "load_run": "pretrained",
-         "load_preset_model": "pretrained", "fetch_preset": "presets", "is_preset_entry": "presets"}
+_LAZY = {
+    "load_pretrained": "pretrained",
+    "PretrainedModel": "pretrained",
+    "load_run": "pretrained",
+    "load_preset_model": "pretrained",
+    "fetch_preset": "presets",
+    "is_preset_entry": "presets",
+}
 
 
 def __getattr__(name):

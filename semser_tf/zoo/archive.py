@@ -53,7 +53,9 @@ class _Member:
 def _normalise(archive: Path, raw: str) -> str:
     name = raw.replace("\\", "/")
     if not name or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        raise UnsafeArchiveError(f"{archive}: member '{raw}' has an absolute path; refusing to extract")
+        raise UnsafeArchiveError(
+            f"{archive}: member '{raw}' has an absolute path; refusing to extract"
+        )
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if any(p == ".." for p in parts):
         raise UnsafeArchiveError(f"{archive}: member '{raw}' contains '..'; refusing to extract")
@@ -65,11 +67,17 @@ def _normalise(archive: Path, raw: str) -> str:
 def _check_link(archive: Path, member: _Member) -> None:
     target = member.target or ""
     if member.kind == "symlink":
-        if target.startswith("/") or target.replace("\\", "/").startswith("/") or (len(target) > 1 and target[1] == ":"):
+        if (
+            target.startswith("/")
+            or target.replace("\\", "/").startswith("/")
+            or (len(target) > 1 and target[1] == ":")
+        ):
             raise UnsafeArchiveError(
                 f"{archive}: member '{member.name}' is a symlink to the absolute path '{target}'; refusing to extract"
             )
-        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(member.name), target.replace("\\", "/")))
+        resolved = posixpath.normpath(
+            posixpath.join(posixpath.dirname(member.name), target.replace("\\", "/"))
+        )
     else:
         resolved = posixpath.normpath(target.replace("\\", "/"))
         if target.startswith("/"):
@@ -144,8 +152,13 @@ def _declared_size(member: _Member) -> int:
     return int(getattr(member.source, "file_size", None) or getattr(member.source, "size", 0) or 0)
 
 
-def _check_sizes(archive: Path, members: list[_Member], max_total: int | None, max_member: int | None,
-                 expected: dict | None = None) -> None:
+def _check_sizes(
+    archive: Path,
+    members: list[_Member],
+    max_total: int | None,
+    max_member: int | None,
+    expected: dict | None = None,
+) -> None:
     total = 0
     for member in members:
         if expected is not None and member.kind in ("symlink", "hardlink"):
@@ -178,7 +191,9 @@ def _check_sizes(archive: Path, members: list[_Member], max_total: int | None, m
             )
 
 
-def _copy_capped(archive: Path, member: _Member, src, dst, budget: list, max_member: int | None) -> None:
+def _copy_capped(
+    archive: Path, member: _Member, src, dst, budget: list, max_member: int | None
+) -> None:
     """Copy at most the member's declared size (and what is left of the total budget)."""
     declared = _declared_size(member)  # checked against the entry's size when one is given
     written = 0
@@ -187,8 +202,11 @@ def _copy_capped(archive: Path, member: _Member, src, dst, budget: list, max_mem
         if not chunk:
             break
         written += len(chunk)
-        if written > declared or (max_member is not None and written > max_member) or (
-                budget[0] is not None and written > budget[0]):
+        if (
+            written > declared
+            or (max_member is not None and written > max_member)
+            or (budget[0] is not None and written > budget[0])
+        ):
             raise UnsafeArchiveError(
                 f"{archive}: member '{member.name}' holds more bytes than it declares ({declared}) or than "
                 "the size cap allows; refusing to extract"
@@ -198,16 +216,27 @@ def _copy_capped(archive: Path, member: _Member, src, dst, budget: list, max_mem
         budget[0] -= written
 
 
-def _extract_into(archive: Path, members: list[_Member], opener, root: Path,
-                  max_total: int | None = None, max_member: int | None = None, expected: dict | None = None) -> None:
+def _extract_into(
+    archive: Path,
+    members: list[_Member],
+    opener,
+    root: Path,
+    max_total: int | None = None,
+    max_member: int | None = None,
+    expected: dict | None = None,
+) -> None:
     _check_sizes(archive, members, max_total, max_member, expected)
     budget = [max_total]
     seen: set[str] = set()
     for member in members:
         if member.kind != "dir" and not member.name:
-            raise UnsafeArchiveError(f"{archive}: a {member.kind} member has an empty name; refusing to extract")
+            raise UnsafeArchiveError(
+                f"{archive}: a {member.kind} member has an empty name; refusing to extract"
+            )
         if member.kind != "dir" and member.name in seen:
-            raise UnsafeArchiveError(f"{archive}: member '{member.name}' appears twice; refusing to extract")
+            raise UnsafeArchiveError(
+                f"{archive}: member '{member.name}' appears twice; refusing to extract"
+            )
         seen.add(member.name)
     links = {m.name for m in members if m.kind in ("symlink", "hardlink")}
     files = {m.name for m in members if m.kind == "file"}
@@ -229,7 +258,9 @@ def _extract_into(archive: Path, members: list[_Member], opener, root: Path,
         elif member.kind == "file":
             path.parent.mkdir(parents=True, exist_ok=True)
             if not _inside(root, path.parent):
-                raise UnsafeArchiveError(f"{archive}: member '{member.name}' would be written outside the destination")
+                raise UnsafeArchiveError(
+                    f"{archive}: member '{member.name}' would be written outside the destination"
+                )
             with opener(member) as src, open(path, "xb") as dst:
                 _copy_capped(archive, member, src, dst, budget, max_member)
             os.chmod(path, (member.mode & 0o755) | 0o600)
@@ -256,7 +287,8 @@ def _extract_into(archive: Path, members: list[_Member], opener, root: Path,
             if budget[0] is not None:
                 if size > budget[0]:
                     raise UnsafeArchiveError(
-                        f"{archive}: hard link '{member.name}' would exceed the size cap; refusing to extract")
+                        f"{archive}: hard link '{member.name}' would exceed the size cap; refusing to extract"
+                    )
                 budget[0] -= size
             shutil.copyfile(source, path)
     # a link may only point outside once a later link exists: check them all again
@@ -287,9 +319,15 @@ def _open_members(archive: Path):
     return handle, members, opener
 
 
-def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, overwrite: bool = False,
-                 max_total: int | None = DEFAULT_MAX_TOTAL, max_member: int | None = None,
-                 expected_sizes: dict | None = None) -> Path:
+def safe_extract(
+    archive: str | os.PathLike,
+    dest: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    max_total: int | None = DEFAULT_MAX_TOTAL,
+    max_member: int | None = None,
+    expected_sizes: dict | None = None,
+) -> Path:
     """Extract a ``.zip`` or ``.tar[.gz|.bz2|.xz]`` archive safely into ``dest``.
 
     Args:
@@ -324,14 +362,23 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, overwri
     if not archive.is_file():
         raise FileNotFoundError(f"{archive}: archive not found")
     if dest.exists() and not overwrite and (not dest.is_dir() or any(dest.iterdir())):
-        raise OutputExistsError(f"{dest}: exists and is not empty; pass overwrite=True to replace it")
+        raise OutputExistsError(
+            f"{dest}: exists and is not empty; pass overwrite=True to replace it"
+        )
     handle, members, opener = _open_members(archive)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".extract"))
     try:
         with handle:
-            _extract_into(archive, members, opener, tmp, max_total,
-                          max_total if max_member is None else max_member, expected_sizes)
+            _extract_into(
+                archive,
+                members,
+                opener,
+                tmp,
+                max_total,
+                max_total if max_member is None else max_member,
+                expected_sizes,
+            )
         os.chmod(tmp, 0o755)
         replace_dir(tmp, dest)
     except BaseException:
@@ -344,8 +391,9 @@ MAX_ENTRY_JSON = 1 << 20
 """Bytes an archive's ``entry.json`` may hold (it is read before anything is extracted)."""
 
 
-def extract_entry_archive(archive: str | os.PathLike, dest: str | os.PathLike, *,
-                          overwrite: bool = False) -> Path:
+def extract_entry_archive(
+    archive: str | os.PathLike, dest: str | os.PathLike, *, overwrite: bool = False
+) -> Path:
     """Unpack a zoo entry archive (as ``publish_run(..., archive="zip")`` writes it) into ``dest``.
 
     The archive's ``entry.json`` (one, at its top or in one top folder, at most
@@ -383,8 +431,13 @@ def extract_entry_archive(archive: str | os.PathLike, dest: str | os.PathLike, *
         raise FileNotFoundError(f"{archive}: archive not found")
     handle, members, opener = _open_members(archive)
     with handle:
-        entries = [m for m in members if m.kind == "file" and posixpath.basename(m.name) == "entry.json"
-                   and m.name.count("/") <= 1]
+        entries = [
+            m
+            for m in members
+            if m.kind == "file"
+            and posixpath.basename(m.name) == "entry.json"
+            and m.name.count("/") <= 1
+        ]
         if len(entries) != 1:
             raise UnsafeArchiveError(
                 f"{archive}: expected one entry.json at the top of the archive or in its one top folder, "
@@ -404,13 +457,19 @@ def extract_entry_archive(archive: str | os.PathLike, dest: str | os.PathLike, *
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ConfigError(f"{source}: not a UTF-8 JSON entry ({type(err).__name__}: {err})") from None
+        raise ConfigError(
+            f"{source}: not a UTF-8 JSON entry ({type(err).__name__}: {err})"
+        ) from None
     entry = ModelEntry.from_dict(data, source=source)
     top = posixpath.dirname(member.name)
     prefix = f"{top}/" if top else ""
     expected = {member.name: len(raw)}
-    marker = next((m for m in members if m.kind == "file" and m.name == prefix + OWNER_MARKER), None)
-    if marker is not None and _declared_size(marker) <= 4096:  # publish's own marker, rewritten below
+    marker = next(
+        (m for m in members if m.kind == "file" and m.name == prefix + OWNER_MARKER), None
+    )
+    if (
+        marker is not None and _declared_size(marker) <= 4096
+    ):  # publish's own marker, rewritten below
         expected[marker.name] = _declared_size(marker)
     for spec in entry.files:
         name = _normalise(archive, prefix + spec.filename)
@@ -418,18 +477,26 @@ def extract_entry_archive(archive: str | os.PathLike, dest: str | os.PathLike, *
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".unpack"))
     try:
-        out = safe_extract(archive, staging / "x", max_total=sum(expected.values()), expected_sizes=expected)
+        out = safe_extract(
+            archive, staging / "x", max_total=sum(expected.values()), expected_sizes=expected
+        )
         root = out / top if top else out
         missing = [spec.filename for spec in entry.files if not (root / spec.filename).is_file()]
         if missing:
-            raise UnsafeArchiveError(f"{archive}: the entry lists files the archive lacks: {', '.join(missing)}")
+            raise UnsafeArchiveError(
+                f"{archive}: the entry lists files the archive lacks: {', '.join(missing)}"
+            )
         for spec in entry.files:
             try:
                 verify_file(root / spec.filename, spec.sha256, spec.size, remove=False)
             except ChecksumError as err:
-                raise UnsafeArchiveError(f"{archive}: member '{prefix}{spec.filename}': {err}") from None
+                raise UnsafeArchiveError(
+                    f"{archive}: member '{prefix}{spec.filename}': {err}"
+                ) from None
         if dest.exists() and not overwrite and (not dest.is_dir() or any(dest.iterdir())):
-            raise OutputExistsError(f"{dest}: exists and is not empty; pass overwrite=True to replace it")
+            raise OutputExistsError(
+                f"{dest}: exists and is not empty; pass overwrite=True to replace it"
+            )
         check_replaceable(dest, "zoo-entry", inputs=[archive], option="overwrite=True")
         mark_owned(root, "zoo-entry")
         replace_dir(root, dest)
@@ -438,7 +505,9 @@ def extract_entry_archive(archive: str | os.PathLike, dest: str | os.PathLike, *
     return dest
 
 
-def make_archive(src_dir: str | os.PathLike, out_file: str | os.PathLike, *, arcname: str | None = None) -> Path:
+def make_archive(
+    src_dir: str | os.PathLike, out_file: str | os.PathLike, *, arcname: str | None = None
+) -> Path:
     """Pack a folder into a reproducible ``.zip`` or ``.tar.gz`` (sorted members, fixed dates).
 
     Args:
@@ -475,7 +544,9 @@ def make_archive(src_dir: str | os.PathLike, out_file: str | os.PathLike, *, arc
         if name.endswith(".zip"):
             with zipfile.ZipFile(tmp_name, "w", compression=zipfile.ZIP_DEFLATED) as zf:
                 for path in files:
-                    info = zipfile.ZipInfo(f"{top}/{path.relative_to(src_dir).as_posix()}", _FIXED_DATE)
+                    info = zipfile.ZipInfo(
+                        f"{top}/{path.relative_to(src_dir).as_posix()}", _FIXED_DATE
+                    )
                     info.external_attr = (stat.S_IFREG | 0o644) << 16
                     info.compress_type = zipfile.ZIP_DEFLATED
                     with open(path, "rb") as src, zf.open(info, "w") as dst:
@@ -483,7 +554,10 @@ def make_archive(src_dir: str | os.PathLike, out_file: str | os.PathLike, *, arc
         else:
             import gzip
 
-            with open(tmp_name, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
+            with (
+                open(tmp_name, "wb") as raw,
+                gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz,
+            ):
                 with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tf:
                     for path in files:
                         info = tarfile.TarInfo(f"{top}/{path.relative_to(src_dir).as_posix()}")

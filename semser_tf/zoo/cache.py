@@ -127,7 +127,9 @@ def verify_file(
             path.unlink()
         except FileNotFoundError:
             pass
-        raise ChecksumError(f"{path}: {problem}; the file was removed, fetch again to download a fresh copy")
+        raise ChecksumError(
+            f"{path}: {problem}; the file was removed, fetch again to download a fresh copy"
+        )
     raise ChecksumError(f"{path}: {problem}; refusing to use it")
 
 

@@ -72,7 +72,9 @@ class _Progress:
             frac = min(1.0, self.done / self.total)
             width = 30
             bar = "#" * int(frac * width) + "." * (width - int(frac * width))
-            text = f"\r{self.label} [{bar}] {_format_bytes(self.done)} / {_format_bytes(self.total)}"
+            text = (
+                f"\r{self.label} [{bar}] {_format_bytes(self.done)} / {_format_bytes(self.total)}"
+            )
         else:
             text = f"\r{self.label} {_format_bytes(self.done)}"
         self.stream.write(text)
@@ -86,7 +88,9 @@ def _to_url(url: str) -> str:
     if kind == "local":
         return Path(url).as_uri()
     if kind == "relative":
-        raise ConfigError(f"{url!r} is a path relative to a zoo entry, not a URL that can be downloaded")
+        raise ConfigError(
+            f"{url!r} is a path relative to a zoo entry, not a URL that can be downloaded"
+        )
     return url
 
 
@@ -155,7 +159,9 @@ def download_file(
             with response:
                 final_scheme = urllib.request.urlparse(response.geturl()).scheme.lower()
                 if final_scheme not in ("http", "https", "file"):
-                    raise DownloadError(f"{url}: redirected to an unsupported scheme '{final_scheme}:'")
+                    raise DownloadError(
+                        f"{url}: redirected to an unsupported scheme '{final_scheme}:'"
+                    )
                 length_header = response.headers.get("Content-Length")
                 length = int(length_header) if length_header and length_header.isdigit() else None
                 if size is not None and length is not None and length != size:
@@ -181,7 +187,9 @@ def download_file(
                         break
                     received += len(chunk)
                     if limit is not None and received > limit:
-                        raise DownloadError(f"{url}: more data than the {limit} bytes the zoo entry expects")
+                        raise DownloadError(
+                            f"{url}: more data than the {limit} bytes the zoo entry expects"
+                        )
                     digest.update(chunk)
                     out.write(chunk)
                     bar.update(len(chunk))
@@ -276,7 +284,12 @@ def resolve_file(
             f"and downloads are disabled (offline); its URL is {spec.url}"
         )
     return download_file(
-        spec.url, target, sha256=spec.sha256, size=spec.size, timeout=timeout, progress=progress,
+        spec.url,
+        target,
+        sha256=spec.sha256,
+        size=spec.size,
+        timeout=timeout,
+        progress=progress,
         deadline=deadline,
     )
 
@@ -325,10 +338,20 @@ def fetch_entry_files(
     paths: dict[str, Path] = {}
     t_end = None if deadline is None else time.monotonic() + deadline
     for spec in entry.files:
-        if (spec.role in wanted) if wanted is not None else not spec.filename.startswith("exports/"):
+        if (
+            (spec.role in wanted)
+            if wanted is not None
+            else not spec.filename.startswith("exports/")
+        ):
             left = None if t_end is None else t_end - time.monotonic()
             paths[spec.role] = resolve_file(
-                entry, spec, cache_dir, timeout=timeout, progress=progress, offline=offline, deadline=left
+                entry,
+                spec,
+                cache_dir,
+                timeout=timeout,
+                progress=progress,
+                offline=offline,
+                deadline=left,
             )
     return paths
 

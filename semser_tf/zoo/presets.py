@@ -24,8 +24,15 @@ def is_preset_entry(entry) -> bool:
     return any(spec.filename == METADATA_FILE for spec in entry.files)
 
 
-def fetch_preset(name, cache_dir=None, *, offline: bool = False, progress: bool = True,
-                 timeout: float | None = None, deadline: float | None = None) -> Path:
+def fetch_preset(
+    name,
+    cache_dir=None,
+    *,
+    offline: bool = False,
+    progress: bool = True,
+    timeout: float | None = None,
+    deadline: float | None = None,
+) -> Path:
     """The local folder of a preset entry, every file verified against the entry.
 
     Args:
@@ -46,22 +53,33 @@ def fetch_preset(name, cache_dir=None, *, offline: bool = False, progress: bool 
 
     entry = name if isinstance(name, ModelEntry) else get_entry(name)
     if not is_preset_entry(entry):
-        raise ConfigError(f"zoo entry {entry.name!r} is not a preset (it lists no {METADATA_FILE}); "
-                          "semser_tf.load_pretrained loads entries of the older layout")
-    paths = fetch_entry_files(entry, cache_dir, offline=offline, progress=progress,
-                              timeout=DEFAULT_TIMEOUT if timeout is None else timeout, deadline=deadline)
+        raise ConfigError(
+            f"zoo entry {entry.name!r} is not a preset (it lists no {METADATA_FILE}); "
+            "semser_tf.load_pretrained loads entries of the older layout"
+        )
+    paths = fetch_entry_files(
+        entry,
+        cache_dir,
+        offline=offline,
+        progress=progress,
+        timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+        deadline=deadline,
+    )
     specs = {spec.role: spec for spec in entry.files}
     meta_role = next(spec.role for spec in entry.files if spec.filename == METADATA_FILE)
     try:
         manifest = json.loads(Path(paths[meta_role]).read_text(encoding="utf-8")).get("files", {})
     except (ValueError, AttributeError) as err:
-        raise ConfigError(f"{paths[meta_role]}: the preset's manifest is not a JSON object ({err})") from None
+        raise ConfigError(
+            f"{paths[meta_role]}: the preset's manifest is not a JSON object ({err})"
+        ) from None
     listed = {spec.filename for spec in entry.files}
     missing = sorted(set(manifest) - listed)
     if missing:
         raise ConfigError(
             f"zoo entry {entry.name!r}: lists the preset's files but not {', '.join(missing)}; "
-            "every file the model loads must be listed (and verified)")
+            "every file the model loads must be listed (and verified)"
+        )
     roots = set()
     for role, path in paths.items():
         parts = len(Path(specs[role].filename).parts)

@@ -53,8 +53,19 @@ class PretrainedModel:
     >>> m.save_to_preset("my-preset")                    # doctest: +SKIP
     """
 
-    def __init__(self, model, config, embeddings=None, entry=None, report=None, embedding_mode=None,
-                 trained_mode=None, input_format=None, embeddings_dir=None, run_config=None):
+    def __init__(
+        self,
+        model,
+        config,
+        embeddings=None,
+        entry=None,
+        report=None,
+        embedding_mode=None,
+        trained_mode=None,
+        input_format=None,
+        embeddings_dir=None,
+        run_config=None,
+    ):
         from semser_tf.models.builder import as_semser_model
         from semser_tf.models.preset import InputFormat
 
@@ -68,8 +79,11 @@ class PretrainedModel:
         self.run_config = run_config
         self.embedding_mode = embedding_mode or "lookup"
         self.input_format = input_format or InputFormat.for_model(
-            self.model, speaker_slots=getattr(config, "speaker_slots", None), semantic_mode=trained_mode,
-            text_space=getattr(embeddings, "text_space", None))
+            self.model,
+            speaker_slots=getattr(config, "speaker_slots", None),
+            semantic_mode=trained_mode,
+            text_space=getattr(embeddings, "text_space", None),
+        )
 
     def save_to_preset(self, preset_dir, overwrite: bool = False):
         """Write the model, its input format, embeddings and report as one preset folder
@@ -83,9 +97,16 @@ class PretrainedModel:
             if self.report:
                 extra["report.json"] = atomic_write_json(Path(tmp) / "report.json", self.report)
             if self.run_config:
-                extra["run_config.json"] = atomic_write_json(Path(tmp) / "run_config.json", self.run_config)
-            return self.model.save_to_preset(preset_dir, input_format=self.input_format,
-                                             embeddings=self.embeddings_dir, extra_files=extra, overwrite=overwrite)
+                extra["run_config.json"] = atomic_write_json(
+                    Path(tmp) / "run_config.json", self.run_config
+                )
+            return self.model.save_to_preset(
+                preset_dir,
+                input_format=self.input_format,
+                embeddings=self.embeddings_dir,
+                extra_files=extra,
+                overwrite=overwrite,
+            )
 
     @property
     def targets(self):
@@ -112,9 +133,18 @@ class PretrainedModel:
         """
         from semser_tf.models.builder import with_precision
 
-        return PretrainedModel(with_precision(self.model, self.config, precision), self.config,
-                               self.embeddings, self.entry, self.report, self.embedding_mode, self.trained_mode,
-                               self.input_format, self.embeddings_dir, self.run_config)
+        return PretrainedModel(
+            with_precision(self.model, self.config, precision),
+            self.config,
+            self.embeddings,
+            self.entry,
+            self.report,
+            self.embedding_mode,
+            self.trained_mode,
+            self.input_format,
+            self.embeddings_dir,
+            self.run_config,
+        )
 
     def predictor(self, mode=None):
         """The :class:`~semser_tf.inference.Predictor` of this model in a semantic ``mode``
@@ -124,7 +154,9 @@ class PretrainedModel:
 
         cache = self.__dict__.setdefault("_predictors", {})
         if mode not in cache:
-            cache[mode] = Predictor(self.model, self.config, self.frame_features(mode), input_format=self.input_format)
+            cache[mode] = Predictor(
+                self.model, self.config, self.frame_features(mode), input_format=self.input_format
+            )
         return cache[mode]
 
     @property
@@ -152,8 +184,17 @@ class PretrainedModel:
             vocabulary_language_model(words, path, counts)
         return path
 
-    def words(self, audio, sample_rate=None, words=None, transcript=None, words_from="auto",
-              language_model="auto", recognizer="auto", whisper_model="base"):
+    def words(
+        self,
+        audio,
+        sample_rate=None,
+        words=None,
+        transcript=None,
+        words_from="auto",
+        language_model="auto",
+        recognizer="auto",
+        whisper_model="base",
+    ):
         """The words of a recording: given, aligned from a transcript, or recognised.
 
         See :class:`semser_tf.semantic.words.WordSource`; returns its ``WordsResult``
@@ -171,22 +212,43 @@ class PretrainedModel:
 
         recognizer = resolve_recognizer(recognizer, language_model)
         if recognizer == "whisper":
-            if language_model is None or (isinstance(language_model, str) and language_model == "auto"):
+            if language_model is None or (
+                isinstance(language_model, str) and language_model == "auto"
+            ):
                 language_model = None
-            return WordSource(words_from, language_model=language_model, recognizer="whisper",
-                              whisper_model=whisper_model).words(audio, sample_rate, words=words, transcript=transcript)
+            return WordSource(
+                words_from,
+                language_model=language_model,
+                recognizer="whisper",
+                whisper_model=whisper_model,
+            ).words(audio, sample_rate, words=words, transcript=transcript)
         if language_model is None or (isinstance(language_model, str) and language_model == "auto"):
-            small = self.embeddings is not None and len(self.embeddings.words) <= VOCABULARY_LM_MAX_WORDS
+            small = (
+                self.embeddings is not None
+                and len(self.embeddings.words) <= VOCABULARY_LM_MAX_WORDS
+            )
             language_model = "vocabulary" if small else "general"
         if isinstance(language_model, str) and language_model == "vocabulary":
             language_model = self.vocabulary_language_model()
         elif isinstance(language_model, str) and language_model == "general":
             language_model = None
         return WordSource(words_from, language_model=language_model).words(
-            audio, sample_rate, words=words, transcript=transcript)
+            audio, sample_rate, words=words, transcript=transcript
+        )
 
-    def predict(self, audio, words=None, sample_rate=None, mode=None, progress=False, transcript=None,
-                words_from="auto", language_model="auto", recognizer="auto", whisper_model="base"):
+    def predict(
+        self,
+        audio,
+        words=None,
+        sample_rate=None,
+        mode=None,
+        progress=False,
+        transcript=None,
+        words_from="auto",
+        language_model="auto",
+        recognizer="auto",
+        whisper_model="base",
+    ):
         """Per-frame predictions (10 Hz) for a WAV/FLAC/MP3/OGG file or an array.
 
         Without ``words`` the words come from the audio (``words_from="auto"``): the forced
@@ -219,13 +281,23 @@ class PretrainedModel:
             ``words_source``; ``to_csv``, ``plot``).
         """
         if self.uses_words:
-            used, source = self.words(audio, sample_rate, words, transcript, words_from, language_model,
-                                      recognizer, whisper_model)
+            used, source = self.words(
+                audio,
+                sample_rate,
+                words,
+                transcript,
+                words_from,
+                language_model,
+                recognizer,
+                whisper_model,
+            )
         else:  # the words cannot change the prediction: do not recognise
             from semser_tf.inference import read_words_arg
 
             used, source = read_words_arg(words), ("file" if words is not None else "none")
-        pred = self.predictor(mode).predict(audio, words=used, sample_rate=sample_rate, progress=progress)
+        pred = self.predictor(mode).predict(
+            audio, words=used, sample_rate=sample_rate, progress=progress
+        )
         pred.words, pred.words_source = used, source
         return pred
 
@@ -236,8 +308,11 @@ class PretrainedModel:
 def _trained_with_embeddings(cfg: dict) -> bool:
     """Whether a run's recorded config says its semantic input came from embeddings (not zeros)."""
     features = str(cfg.get("frame_features") or "")
-    return bool(cfg.get("semantic_mode") or cfg.get("embeddings")
-                or (features and not features.startswith("ZeroFrameFeatures")))
+    return bool(
+        cfg.get("semantic_mode")
+        or cfg.get("embeddings")
+        or (features and not features.startswith("ZeroFrameFeatures"))
+    )
 
 
 def _legacy_input_format(model, config, cfg):
@@ -245,8 +320,13 @@ def _legacy_input_format(model, config, cfg):
 
     mode = cfg.get("semantic_mode") or ("lookup" if _trained_with_embeddings(cfg) else None)
     training = cfg.get("training") if isinstance(cfg.get("training"), dict) else {}
-    return InputFormat.for_model(model, speaker_slots=config.speaker_slots, delay_frames=training.get("delay_frames", 0),
-                                 semantic_mode=mode, frame_features=cfg.get("frame_features"))
+    return InputFormat.for_model(
+        model,
+        speaker_slots=config.speaker_slots,
+        delay_frames=training.get("delay_frames", 0),
+        semantic_mode=mode,
+        frame_features=cfg.get("frame_features"),
+    )
 
 
 def _with_embeddings(model, input_format, found, given, where):
@@ -256,19 +336,28 @@ def _with_embeddings(model, input_format, found, given, where):
     if given is not None:
         emb = load_embeddings(given)
         if emb is None:
-            raise ConfigError(f"embeddings={given}: no aligned-embeddings folder there "
-                              "(embeddings.json, embeddings.npz)")
+            raise ConfigError(
+                f"embeddings={given}: no aligned-embeddings folder there "
+                "(embeddings.json, embeddings.npz)"
+            )
         found = (emb, Path(given))
     takes_semantic = "semantic" in [t.name for t in model.inputs]
     if takes_semantic and found is None and input_format.uses_embeddings:
         raise ConfigError(
             f"{where}: the model was trained with {input_format.semantic_mode!r} semantic features from aligned "
             "embeddings, but none came with it; pass embeddings=<folder> (the aligned embeddings it was trained "
-            "with) rather than predicting from zeros in their place")
+            "with) rather than predicting from zeros in their place"
+        )
     if takes_semantic and found is not None and found[0].dim != model.semantic_dim:
-        raise ConfigError(f"{where}: embeddings of dimension {found[0].dim}, but the model's semantic input has "
-                          f"{model.semantic_dim}")
-    if found is not None and input_format.text_space is None and getattr(found[0], "text_space", None):
+        raise ConfigError(
+            f"{where}: embeddings of dimension {found[0].dim}, but the model's semantic input has "
+            f"{model.semantic_dim}"
+        )
+    if (
+        found is not None
+        and input_format.text_space is None
+        and getattr(found[0], "text_space", None)
+    ):
         input_format = dataclasses.replace(input_format, text_space=found[0].text_space)
     return found, input_format
 
@@ -278,28 +367,43 @@ def load_run(run_dir, embedding_mode=None, embeddings=None) -> PretrainedModel:
     from semser_tf.models.config import ModelConfig
 
     run_dir = Path(run_dir)
-    model_path = next((run_dir / n for n in ("best.keras", "model.keras") if (run_dir / n).is_file()), None)
+    model_path = next(
+        (run_dir / n for n in ("best.keras", "model.keras") if (run_dir / n).is_file()), None
+    )
     if model_path is None:
-        raise ConfigError(f"{run_dir}: no best.keras or model.keras; expected a training run folder.")
+        raise ConfigError(
+            f"{run_dir}: no best.keras or model.keras; expected a training run folder."
+        )
     from semser_tf.models.builder import as_semser_model
     from semser_tf.models.builder import load_model as load_keras_model
     from semser_tf.semantic.embeddings import check_mode
     from semser_tf.training.run import read_run_config
 
     cfg = read_run_config(run_dir / "config.json")
-    config = ModelConfig.from_dict(cfg.get("model", cfg), source=str(run_dir / "config.json"), recorded=True)
+    config = ModelConfig.from_dict(
+        cfg.get("model", cfg), source=str(run_dir / "config.json"), recorded=True
+    )
     check_mode(embedding_mode, cfg.get("semantic_mode"), run_dir / "config.json")
     report_path = run_dir / "report.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     model = as_semser_model(load_keras_model(model_path), config)
     fmt = _legacy_input_format(model, config, cfg)
     emb = load_embeddings(run_dir / "embeddings")
-    found, fmt = _with_embeddings(model, fmt, None if emb is None else (emb, run_dir / "embeddings"), embeddings,
-                             str(run_dir))
-    return PretrainedModel(model, config, found and found[0], None, report,
-                           embedding_mode or cfg.get("semantic_mode") or "lookup",
-                           trained_mode=cfg.get("semantic_mode"), input_format=fmt,
-                           embeddings_dir=found and found[1], run_config=cfg)
+    found, fmt = _with_embeddings(
+        model, fmt, None if emb is None else (emb, run_dir / "embeddings"), embeddings, str(run_dir)
+    )
+    return PretrainedModel(
+        model,
+        config,
+        found and found[0],
+        None,
+        report,
+        embedding_mode or cfg.get("semantic_mode") or "lookup",
+        trained_mode=cfg.get("semantic_mode"),
+        input_format=fmt,
+        embeddings_dir=found and found[1],
+        run_config=cfg,
+    )
 
 
 def load_preset_model(preset, embedding_mode=None, embeddings=None, entry=None) -> PretrainedModel:
@@ -328,15 +432,33 @@ def load_preset_model(preset, embedding_mode=None, embeddings=None, entry=None) 
 
         # verified by load_preset: every file under embeddings/ is listed in the manifest
         emb = AlignedEmbeddings.load(emb_dir)
-    found, fmt = _with_embeddings(model, fmt, None if emb is None else (emb, emb_dir), embeddings, where)
-    return PretrainedModel(model, config, found and found[0], entry, report,
-                           embedding_mode or fmt.semantic_mode or "lookup", trained_mode=fmt.semantic_mode,
-                           input_format=fmt, embeddings_dir=found and found[1], run_config=run_cfg)
+    found, fmt = _with_embeddings(
+        model, fmt, None if emb is None else (emb, emb_dir), embeddings, where
+    )
+    return PretrainedModel(
+        model,
+        config,
+        found and found[0],
+        entry,
+        report,
+        embedding_mode or fmt.semantic_mode or "lookup",
+        trained_mode=fmt.semantic_mode,
+        input_format=fmt,
+        embeddings_dir=found and found[1],
+        run_config=run_cfg,
+    )
 
 
-def load_pretrained(name: str | None = None, *, cache_dir=None, offline: bool = False,
-                    progress: bool = True, embedding_mode: str | None = None,
-                    timeout: float | None = None, embeddings=None) -> PretrainedModel:
+def load_pretrained(
+    name: str | None = None,
+    *,
+    cache_dir=None,
+    offline: bool = False,
+    progress: bool = True,
+    embedding_mode: str | None = None,
+    timeout: float | None = None,
+    embeddings=None,
+) -> PretrainedModel:
     """Load a zoo model by name, entry path, preset folder or run folder; one line to a ready model.
 
     Resolution of each file: bundled with the package (no network), then the cache
@@ -392,12 +514,24 @@ def load_pretrained(name: str | None = None, *, cache_dir=None, offline: bool = 
         raise ConfigError(f"timeout={timeout!r}: expected a positive number of seconds")
     deadline = DEFAULT_DEADLINE if timeout is None else float(timeout)
     if is_preset_entry(entry):
-        folder = fetch_preset(entry, cache_dir, offline=offline, progress=progress,
-                              timeout=min(DEFAULT_TIMEOUT, deadline), deadline=deadline)
+        folder = fetch_preset(
+            entry,
+            cache_dir,
+            offline=offline,
+            progress=progress,
+            timeout=min(DEFAULT_TIMEOUT, deadline),
+            deadline=deadline,
+        )
         return load_preset_model(folder, embedding_mode, embeddings, entry=entry)
     # an entry of the older layout: a .keras model and the run's config.json
-    files = fetch_entry_files(entry, cache_dir, offline=offline, progress=progress,
-                              timeout=min(DEFAULT_TIMEOUT, deadline), deadline=deadline)
+    files = fetch_entry_files(
+        entry,
+        cache_dir,
+        offline=offline,
+        progress=progress,
+        timeout=min(DEFAULT_TIMEOUT, deadline),
+        deadline=deadline,
+    )
     if "model" not in files or "config" not in files:
         raise ConfigError(f"zoo entry {entry.name!r}: needs files with roles 'model' and 'config'.")
     from semser_tf.models.builder import as_semser_model
@@ -407,17 +541,31 @@ def load_pretrained(name: str | None = None, *, cache_dir=None, offline: bool = 
     try:
         cfg = json.loads(files["config"].read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{files['config']}: the zoo entry's config is not valid JSON ({err})") from None
-    config = ModelConfig.from_dict(cfg.get("model", cfg), source=f"{entry.name}: config", recorded=True)
+        raise ConfigError(
+            f"{files['config']}: the zoo entry's config is not valid JSON ({err})"
+        ) from None
+    config = ModelConfig.from_dict(
+        cfg.get("model", cfg), source=f"{entry.name}: config", recorded=True
+    )
     check_mode(embedding_mode, cfg.get("semantic_mode"), f"zoo entry {entry.name!r}")
     model = as_semser_model(load_keras_model(files["model"]), config)
     fmt = _legacy_input_format(model, config, cfg)
-    found, fmt = _with_embeddings(model, fmt, _entry_embeddings(entry, files), embeddings, f"zoo entry {entry.name!r}")
+    found, fmt = _with_embeddings(
+        model, fmt, _entry_embeddings(entry, files), embeddings, f"zoo entry {entry.name!r}"
+    )
     report = json.loads(files["report"].read_text()) if "report" in files else {}
-    return PretrainedModel(model, config, found and found[0], entry, report,
-                           embedding_mode or cfg.get("semantic_mode") or "lookup",
-                           trained_mode=cfg.get("semantic_mode"), input_format=fmt,
-                           embeddings_dir=found and found[1], run_config=cfg)
+    return PretrainedModel(
+        model,
+        config,
+        found and found[0],
+        entry,
+        report,
+        embedding_mode or cfg.get("semantic_mode") or "lookup",
+        trained_mode=cfg.get("semantic_mode"),
+        input_format=fmt,
+        embeddings_dir=found and found[1],
+        run_config=cfg,
+    )
 
 
 def _entry_embeddings(entry, files):
@@ -427,7 +575,9 @@ def _entry_embeddings(entry, files):
     (``speech2vec.weights.h5``, the ``encode`` mode) are loaded only when listed too: a
     file that merely lies in the folder is never read.
     """
-    listed = {role[len("embeddings/"):]: p for role, p in files.items() if role.startswith("embeddings/")}
+    listed = {
+        role[len("embeddings/") :]: p for role, p in files.items() if role.startswith("embeddings/")
+    }
     if not listed:
         return None
     from semser_tf.semantic.embeddings import AlignedEmbeddings

@@ -60,7 +60,9 @@ def _read_json(path: Path):
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
-        raise ConfigError(f"{path}:{err.lineno}: not valid JSON ({err.msg}, column {err.colno})") from None
+        raise ConfigError(
+            f"{path}:{err.lineno}: not valid JSON ({err.msg}, column {err.colno})"
+        ) from None
 
 
 def _check_content(path: Path, rel: str) -> None:
@@ -82,7 +84,9 @@ def _check_content(path: Path, rel: str) -> None:
                 for key in data.files:
                     data[key]
         except ValueError as err:
-            raise ConfigError(f"{path}: expected an .npz of plain arrays loadable with allow_pickle=False ({err})") from None
+            raise ConfigError(
+                f"{path}: expected an .npz of plain arrays loadable with allow_pickle=False ({err})"
+            ) from None
         except (OSError, zipfile.BadZipFile) as err:
             raise ConfigError(f"{path}: not a readable .npz file ({err})") from None
     elif lower.endswith(".json"):
@@ -126,7 +130,9 @@ def _metrics_from_report(report_path: Path, config: dict) -> tuple[list, dict | 
         }
         if "mean" in record:
             item["mean"] = record["mean"]
-        elif isinstance(ccc, dict) and ccc and all(isinstance(v, (int, float)) for v in ccc.values()):
+        elif (
+            isinstance(ccc, dict) and ccc and all(isinstance(v, (int, float)) for v in ccc.values())
+        ):
             item["mean"] = sum(ccc.values()) / len(ccc)
         metrics.append(item)
     training = report.get("training")
@@ -161,7 +167,7 @@ def relative_paths(value, bases):
             if path == base:
                 return "."
             if path.startswith(base.rstrip("/") + "/"):
-                return path[len(base.rstrip("/")) + 1:]
+                return path[len(base.rstrip("/")) + 1 :]
         return Path(path).name or "."
 
     if isinstance(value, str):
@@ -174,8 +180,13 @@ def relative_paths(value, bases):
 
 
 def _path_bases(run_dir: Path) -> list:
-    return [os.path.realpath(os.getcwd()), _repo_root() and os.path.realpath(_repo_root()),
-            os.path.realpath(run_dir.parent), os.getcwd(), str(run_dir.parent.absolute())]
+    return [
+        os.path.realpath(os.getcwd()),
+        _repo_root() and os.path.realpath(_repo_root()),
+        os.path.realpath(run_dir.parent),
+        os.getcwd(),
+        str(run_dir.parent.absolute()),
+    ]
 
 
 def _copy_hashed(src: Path, dst: Path, bases=None) -> tuple[int, str]:
@@ -214,11 +225,15 @@ def _export_files(run_dir: Path, exports) -> list[tuple[str, str, Path]]:
         meta = read_export(folder)
         fmt = meta.get("format")
         if fmt in formats:
-            raise ConfigError(f"{folder}: a second {fmt} export; an entry carries one export per format")
+            raise ConfigError(
+                f"{folder}: a second {fmt} export; an entry carries one export per format"
+            )
         formats.add(fmt)
         if meta.get("weights_sha256") != expected:
-            raise ConfigError(f"{folder}: this {fmt} export holds another network than {run_dir} (the SHA-256 "
-                              "of its weights differs); export the run's own model: semser export RUN ...")
+            raise ConfigError(
+                f"{folder}: this {fmt} export holds another network than {run_dir} (the SHA-256 "
+                "of its weights differs); export the run's own model: semser export RUN ..."
+            )
         for rel in ["export.json", *sorted(meta["files"])]:
             out.append((f"export/{fmt}/{rel}", f"exports/{fmt}/{rel}", folder / rel))
     return out
@@ -253,14 +268,21 @@ def run_files(run_dir: str | os.PathLike) -> list[tuple[str, str, Path]]:
             listed = json.loads((run_dir / METADATA_FILE).read_text(encoding="utf-8"))["files"]
         except (ValueError, KeyError, TypeError) as err:
             raise PresetError(f"{run_dir / METADATA_FILE}: unreadable manifest ({err})") from None
-        roles = {"config.json": "config", "model.weights.h5": "weights", "input_format.json": "input_format",
-                 "report.json": "report", "run_config.json": "run_config"}
+        roles = {
+            "config.json": "config",
+            "model.weights.h5": "weights",
+            "input_format.json": "input_format",
+            "report.json": "report",
+            "run_config.json": "run_config",
+        }
         found = [("metadata", METADATA_FILE, run_dir / METADATA_FILE)]
         found += [(roles.get(rel, rel), rel, run_dir / rel) for rel in sorted(listed)]
         for _, rel, path in found:
             if not rel.lower().endswith(ALLOWED_SUFFIXES):
-                raise ConfigError(f"{path}: file type not accepted in a zoo entry; expected one of "
-                                  f"{', '.join(ALLOWED_SUFFIXES)}")
+                raise ConfigError(
+                    f"{path}: file type not accepted in a zoo entry; expected one of "
+                    f"{', '.join(ALLOWED_SUFFIXES)}"
+                )
         return found
     found: list[tuple[str, str, Path]] = []
     model = next((run_dir / n for n in MODEL_NAMES if (run_dir / n).is_file()), None)
@@ -282,7 +304,9 @@ def run_files(run_dir: str | os.PathLike) -> list[tuple[str, str, Path]]:
     if emb.is_dir():
         for path in sorted(emb.rglob("*")):
             if path.is_symlink():
-                raise ConfigError(f"{path}: symbolic links are not packed; copy the file into the run folder")
+                raise ConfigError(
+                    f"{path}: symbolic links are not packed; copy the file into the run folder"
+                )
             if not path.is_file():
                 continue
             rel = path.relative_to(run_dir).as_posix()
@@ -388,14 +412,18 @@ def publish_run(
         if archive_path.exists() and not overwrite:
             raise OutputExistsError(f"{archive_path}: exists; pass overwrite=True to replace it")
         check_outputs({"archive": archive_path}, {"run": run_dir})
-    config_path = run_dir / ("run_config.json" if preset and (run_dir / "run_config.json").is_file() else "config.json")
+    config_path = run_dir / (
+        "run_config.json" if preset and (run_dir / "run_config.json").is_file() else "config.json"
+    )
     config = _read_json(config_path)
     if not isinstance(config, dict):
         raise ConfigError(f"{config_path}: expected a JSON object")
     report_path = next((p for role, _, p in files if role == "report"), None)
     if report_path is None:
-        raise ConfigError(f"{run_dir}: no report.json; expected the evaluation figures (carry it with "
-                          "save_to_preset(..., extra_files={'report.json': ...}))")
+        raise ConfigError(
+            f"{run_dir}: no report.json; expected the evaluation figures (carry it with "
+            "save_to_preset(..., extra_files={'report.json': ...}))"
+        )
     metrics, report_training = _metrics_from_report(report_path, config)
     bases = _path_bases(run_dir)
     config = relative_paths(config, bases)
@@ -415,7 +443,9 @@ def publish_run(
     files += _export_files(run_dir, exports)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".publishing"))
+    tmp = Path(
+        tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".publishing")
+    )
     try:
         file_specs = []
         hashed = {}
@@ -423,16 +453,22 @@ def publish_run(
             if role == "metadata":
                 continue
             hashed[rel] = _copy_hashed(path, tmp / rel, bases)
-        if preset:  # the manifest names the files as packed (a JSON file may have lost machine paths)
+        if (
+            preset
+        ):  # the manifest names the files as packed (a JSON file may have lost machine paths)
             meta = _read_json(run_dir / "metadata.json")
-            meta["files"] = {rel: {"size": size, "sha256": sha} for rel, (size, sha) in hashed.items()}
+            meta["files"] = {
+                rel: {"size": size, "sha256": sha} for rel, (size, sha) in hashed.items()
+            }
             content = (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode("utf-8")
             (tmp / "metadata.json").write_bytes(content)
             hashed["metadata.json"] = (len(content), hashlib.sha256(content).hexdigest())
         for role, rel, path in files:
             size, sha = hashed[rel]
             url = base_url + quote(rel) if base_url is not None else rel
-            file_specs.append({"role": role, "filename": rel, "size": size, "sha256": sha, "url": url})
+            file_specs.append(
+                {"role": role, "filename": rel, "size": size, "sha256": sha, "url": url}
+            )
         data = {
             "name": name,
             "version": version,
@@ -447,7 +483,9 @@ def publish_run(
         }
         if citation is not None:
             data["citation"] = citation
-        entry = ModelEntry.from_dict(data, source=f"entry '{name}' built from {run_dir} (metrics from {report_path.name})")
+        entry = ModelEntry.from_dict(
+            data, source=f"entry '{name}' built from {run_dir} (metrics from {report_path.name})"
+        )
         entry_path = tmp / ENTRY_FILENAME
         entry.to_json(entry_path)
         written = ModelEntry.from_json(entry_path)

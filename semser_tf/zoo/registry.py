@@ -111,8 +111,11 @@ def check_filename(filename: str, source=None, field: str = "filename") -> str:
     parts = filename.split("/")
     if any(part in ("", ".", "..") for part in parts):
         raise _fail(source, field, f"{filename!r} must not contain '..', '.' or empty components")
-    if parts[0] == EXPORTS_DIR and len(parts) > 2 and (
-            filename.lower().endswith(EXPORT_SUFFIXES) or _SHARD_RE.search(filename)):
+    if (
+        parts[0] == EXPORTS_DIR
+        and len(parts) > 2
+        and (filename.lower().endswith(EXPORT_SUFFIXES) or _SHARD_RE.search(filename))
+    ):
         return filename  # an export's file: fetched only on request, never loaded here
     if not filename.lower().endswith(ALLOWED_SUFFIXES):
         raise _fail(
@@ -204,14 +207,22 @@ class FileSpec:
             raise _fail(source, f"files[{index}]", f"expected an object, got {type(data).__name__}")
         unknown = sorted(set(data) - {"role", "filename", "size", "sha256", "url"})
         if unknown:
-            raise _fail(source, prefix + unknown[0], "unknown field; expected role, filename, size, sha256, url")
+            raise _fail(
+                source,
+                prefix + unknown[0],
+                "unknown field; expected role, filename, size, sha256, url",
+            )
         role = _require_str(data, "role", source, prefix)
         if not _ROLE_RE.match(role):
             raise _fail(source, prefix + "role", f"{role!r}: expected letters, digits, '._-/'")
-        filename = check_filename(_require_str(data, "filename", source, prefix), source, prefix + "filename")
+        filename = check_filename(
+            _require_str(data, "filename", source, prefix), source, prefix + "filename"
+        )
         size = data.get("size")
         if "size" not in data:
-            raise _fail(source, prefix + "size", "missing; expected the size in bytes (an integer >= 0)")
+            raise _fail(
+                source, prefix + "size", "missing; expected the size in bytes (an integer >= 0)"
+            )
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise _fail(source, prefix + "size", f"expected an integer >= 0, got {size!r}")
         sha = _require_str(data, "sha256", source, prefix)
@@ -275,10 +286,14 @@ class MetricSpec:
         """
         prefix = f"metrics[{index}]."
         if not isinstance(data, Mapping):
-            raise _fail(source, f"metrics[{index}]", f"expected an object, got {type(data).__name__}")
+            raise _fail(
+                source, f"metrics[{index}]", f"expected an object, got {type(data).__name__}"
+            )
         unknown = sorted(set(data) - {"dataset", "partition", "ccc", "mean"})
         if unknown:
-            raise _fail(source, prefix + unknown[0], "unknown field; expected dataset, partition, ccc, mean")
+            raise _fail(
+                source, prefix + unknown[0], "unknown field; expected dataset, partition, ccc, mean"
+            )
         dataset = _require_str(data, "dataset", source, prefix)
         partition = _require_str(data, "partition", source, prefix)
         ccc = data.get("ccc")
@@ -286,14 +301,20 @@ class MetricSpec:
             raise _fail(
                 source,
                 prefix + "ccc",
-                f"expected a non-empty object target -> CCC, e.g. {{\"arousal\": 0.5}}, got {ccc!r}",
+                f'expected a non-empty object target -> CCC, e.g. {{"arousal": 0.5}}, got {ccc!r}',
             )
         for target, value in ccc.items():
             if not _is_number(value) or not -1.0 <= value <= 1.0:
-                raise _fail(source, f"{prefix}ccc.{target}", f"expected a number in [-1, 1], got {value!r}")
+                raise _fail(
+                    source, f"{prefix}ccc.{target}", f"expected a number in [-1, 1], got {value!r}"
+                )
         mean = data.get("mean")
         if "mean" not in data or not _is_number(mean):
-            raise _fail(source, prefix + "mean", f"expected a number (mean of the per-target CCC), got {mean!r}")
+            raise _fail(
+                source,
+                prefix + "mean",
+                f"expected a number (mean of the per-target CCC), got {mean!r}",
+            )
         expected = sum(ccc.values()) / len(ccc)
         if abs(mean - expected) > _MEAN_TOLERANCE:
             raise _fail(
@@ -305,10 +326,25 @@ class MetricSpec:
 
     def to_dict(self) -> dict:
         """The JSON form of the record."""
-        return {"dataset": self.dataset, "partition": self.partition, "ccc": dict(self.ccc), "mean": self.mean}
+        return {
+            "dataset": self.dataset,
+            "partition": self.partition,
+            "ccc": dict(self.ccc),
+            "mean": self.mean,
+        }
 
 
-_REQUIRED = ("name", "version", "description", "variant", "config", "training", "metrics", "license", "files")
+_REQUIRED = (
+    "name",
+    "version",
+    "description",
+    "variant",
+    "config",
+    "training",
+    "metrics",
+    "license",
+    "files",
+)
 _OPTIONAL = ("schema", "citation", "created")
 
 
@@ -372,38 +408,58 @@ class ModelEntry:
             raise ConfigError(f"{source}: expected a JSON object, got {type(data).__name__}")
         unknown = sorted(set(data) - set(_REQUIRED) - set(_OPTIONAL))
         if unknown:
-            raise _fail(source, unknown[0], f"unknown field; expected {', '.join(_REQUIRED + _OPTIONAL)}")
+            raise _fail(
+                source, unknown[0], f"unknown field; expected {', '.join(_REQUIRED + _OPTIONAL)}"
+            )
         schema = data.get("schema", SCHEMA_VERSION)
         if schema != SCHEMA_VERSION:
             raise _fail(source, "schema", f"expected {SCHEMA_VERSION}, got {schema!r}")
         name = _require_str(data, "name", source)
         if not _NAME_RE.match(name):
-            raise _fail(source, "name", f"{name!r}: expected letters, digits, '.', '_', '-' (max 128)")
+            raise _fail(
+                source, "name", f"{name!r}: expected letters, digits, '.', '_', '-' (max 128)"
+            )
         version = _require_str(data, "version", source)
         if not _VERSION_RE.match(version) or ".." in version:
-            raise _fail(source, "version", f"{version!r}: expected e.g. '1.0.0' (letters, digits, '.+_-')")
+            raise _fail(
+                source, "version", f"{version!r}: expected e.g. '1.0.0' (letters, digits, '.+_-')"
+            )
         description = _require_str(data, "description", source)
         variant = _require_str(data, "variant", source)
         license_ = _require_str(data, "license", source)
         if "config" not in data or not isinstance(data["config"], Mapping):
-            raise _fail(source, "config", f"expected an object (the model configuration), got {data.get('config')!r}")
+            raise _fail(
+                source,
+                "config",
+                f"expected an object (the model configuration), got {data.get('config')!r}",
+            )
         training = data.get("training")
         if not isinstance(training, Mapping):
-            raise _fail(source, "training", f"expected an object {{\"data\": ..., \"command\": ...}}, got {training!r}")
+            raise _fail(
+                source,
+                "training",
+                f'expected an object {{"data": ..., "command": ...}}, got {training!r}',
+            )
         _require_str(training, "data", source, "training.")
         _require_str(training, "command", source, "training.")
         metrics = data.get("metrics")
         if not isinstance(metrics, list):
-            raise _fail(source, "metrics", f"expected a list of evaluation records, got {metrics!r}")
+            raise _fail(
+                source, "metrics", f"expected a list of evaluation records, got {metrics!r}"
+            )
         metric_specs = tuple(MetricSpec.from_dict(m, source, i) for i, m in enumerate(metrics))
         files = data.get("files")
         if not isinstance(files, list) or not files:
-            raise _fail(source, "files", f"expected a non-empty list of file descriptions, got {files!r}")
+            raise _fail(
+                source, "files", f"expected a non-empty list of file descriptions, got {files!r}"
+            )
         file_specs = tuple(FileSpec.from_dict(f, source, i) for i, f in enumerate(files))
         roles, names = set(), set()
         for i, spec in enumerate(file_specs):
             if spec.role in roles:
-                raise _fail(source, f"files[{i}].role", f"{spec.role!r} appears twice; roles must be unique")
+                raise _fail(
+                    source, f"files[{i}].role", f"{spec.role!r} appears twice; roles must be unique"
+                )
             if spec.filename in names:
                 raise _fail(source, f"files[{i}].filename", f"{spec.filename!r} appears twice")
             roles.add(spec.role)
@@ -448,12 +504,16 @@ class ModelEntry:
         except OSError as err:
             raise ConfigError(f"{path}: cannot read the zoo entry: {err.strerror or err}") from None
         except UnicodeDecodeError as err:
-            raise ConfigError(f"{path}: not a text file (byte {err.start} is not UTF-8); expected the zoo "
-                              "entry's JSON") from None
+            raise ConfigError(
+                f"{path}: not a text file (byte {err.start} is not UTF-8); expected the zoo "
+                "entry's JSON"
+            ) from None
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
-            raise ConfigError(f"{path}:{err.lineno}: not valid JSON ({err.msg}, column {err.colno})") from None
+            raise ConfigError(
+                f"{path}:{err.lineno}: not valid JSON ({err.msg}, column {err.colno})"
+            ) from None
         return cls.from_dict(data, source=path, path=path.resolve())
 
     def to_dict(self) -> dict:
@@ -561,7 +621,9 @@ def add_registry_path(path: str | os.PathLike) -> None:
     """
     folder = Path(path).expanduser()
     if not folder.is_dir():
-        raise ConfigError(f"{folder}: zoo registry folder not found; expected a folder of <name>/entry.json")
+        raise ConfigError(
+            f"{folder}: zoo registry folder not found; expected a folder of <name>/entry.json"
+        )
     folder = folder.resolve()
     if folder in _user_paths:
         _user_paths.remove(folder)
@@ -663,7 +725,9 @@ def get_entry(name: str) -> ModelEntry:
         )
     entry = ModelEntry.from_json(entries[name])
     if entry.name != name:
-        raise _fail(entries[name], "name", f"{entry.name!r} differs from the entry's folder name {name!r}")
+        raise _fail(
+            entries[name], "name", f"{entry.name!r} differs from the entry's folder name {name!r}"
+        )
     return entry
 
 
@@ -691,6 +755,8 @@ def load_entries(paths: Iterable[str | os.PathLike] | None = None) -> list[Model
     for name in sorted(found):
         entry = ModelEntry.from_json(found[name])
         if entry.name != name:
-            raise _fail(found[name], "name", f"{entry.name!r} differs from the entry's folder name {name!r}")
+            raise _fail(
+                found[name], "name", f"{entry.name!r} differs from the entry's folder name {name!r}"
+            )
         result.append(entry)
     return result

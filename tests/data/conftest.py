@@ -35,7 +35,9 @@ def write_text(path, text, encoding="utf-8"):
 def label_values(t):
     """The fixture's label function: arousal, valence, liking at time t (seconds)."""
     t = np.asarray(t, dtype=np.float64)
-    return np.stack([0.01 * np.round(t * 10), -0.02 * np.round(t * 10), np.sin(np.round(t * 10))], -1)
+    return np.stack(
+        [0.01 * np.round(t * 10), -0.02 * np.round(t * 10), np.sin(np.round(t * 10))], -1
+    )
 
 
 LOADER_TURNS = {"Train_01": [(1.0, 2.5), (4.0, 5.05)], "Train_02": [(0.0, 0.75)]}
@@ -63,7 +65,9 @@ def loader_corpus(tmp_path):
     times = np.arange(74) / 10.0
     vals = label_values(times)
     order = rng.permutation(74)
-    lines = [f"Train_01;{times[i]:.2f};{vals[i, 0]:.6f};{vals[i, 1]:.6f};{vals[i, 2]:.6f}" for i in order]
+    lines = [
+        f"Train_01;{times[i]:.2f};{vals[i, 0]:.6f};{vals[i, 1]:.6f};{vals[i, 2]:.6f}" for i in order
+    ]
     write_text(root / "labels" / "Train_01.csv", "\n".join(lines) + "\n")
     # Train_02: first timestamp 0.5, header, ',', CRLF, trailing blank lines
     times = np.arange(5, 50) / 10.0
@@ -91,8 +95,12 @@ def loader_corpus(tmp_path):
 # --------------------------------------------------------------------------- synthetic corpus
 # A real-speech corpus from the eSpeak NG generator: one ~15 s recording per partition.
 
-TINY_CORPUS = dict(minutes=0.75, seed=123, recording_seconds=15.0,
-                   partitions={"Train": 1.0, "Devel": 1.0, "Test": 1.0})
+TINY_CORPUS = dict(
+    minutes=0.75,
+    seed=123,
+    recording_seconds=15.0,
+    partitions={"Train": 1.0, "Devel": 1.0, "Test": 1.0},
+)
 
 
 @pytest.fixture(scope="session")

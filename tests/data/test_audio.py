@@ -38,7 +38,9 @@ def _write_pcm24(path, x, rate):
     """24-bit PCM WAV written byte by byte (scipy cannot write 24-bit)."""
     v = np.clip(np.round(np.asarray(x) * (1 << 23)), -(1 << 23), (1 << 23) - 1).astype(np.int64)
     v = np.where(v < 0, v + (1 << 24), v).astype(np.uint32)
-    raw = np.stack([v & 0xFF, (v >> 8) & 0xFF, (v >> 16) & 0xFF], axis=-1).astype(np.uint8).tobytes()
+    raw = (
+        np.stack([v & 0xFF, (v >> 8) & 0xFF, (v >> 16) & 0xFF], axis=-1).astype(np.uint8).tobytes()
+    )
     ch = 1 if np.ndim(x) == 1 else np.shape(x)[1]
     with wave.open(str(path), "wb") as w:
         w.setnchannels(ch)
@@ -202,9 +204,10 @@ def test_tfio_resample_is_delayed():
     """
     rate = 16000
     t = np.arange(rate * 3 // 2) / rate
-    x = (sum(0.1 * np.sin(2 * np.pi * f * t + f) for f in (150, 440, 1000, 2500)) * np.hanning(len(t))).astype(
-        np.float32
-    )
+    x = (
+        sum(0.1 * np.sin(2 * np.pi * f * t + f) for f in (150, 440, 1000, 2500))
+        * np.hanning(len(t))
+    ).astype(np.float32)
     ref = ss.resample_poly(x.astype(np.float64), 441, 320)
     out = A.resample(x, rate, 22050, backend="tfio")
     n = min(len(out), len(ref))
@@ -241,7 +244,9 @@ def test_environment_forces_decoding_path(tmp_path, monkeypatch):
 
 
 def test_failed_probe_falls_back_and_refuses_forced_tfio(monkeypatch, tmp_path):
-    monkeypatch.setattr(A, "_probe_result", (False, "NotFoundError: undefined symbol: _ZN10tensorflow"))
+    monkeypatch.setattr(
+        A, "_probe_result", (False, "NotFoundError: undefined symbol: _ZN10tensorflow")
+    )
     monkeypatch.delenv(A.BACKEND_ENV, raising=False)
     assert A.audio_backend() == "tf"
     with pytest.raises(ConfigError, match="undefined symbol"):
@@ -282,7 +287,16 @@ def _bad_files(tmp_path):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(
-    "case", ["missing", "empty", "truncated", "unsupported", "zero-length", "no-data-chunk", "bad-encoding"]
+    "case",
+    [
+        "missing",
+        "empty",
+        "truncated",
+        "unsupported",
+        "zero-length",
+        "no-data-chunk",
+        "bad-encoding",
+    ],
 )
 def test_bad_input_names_the_file(tmp_path, backend, case):
     path, message = _bad_files(tmp_path)[case]
@@ -300,7 +314,12 @@ def test_save_wav_round_trip_and_atomic(tmp_path):
     path.write_bytes(b"old content")
     A.save_wav(path, x, 16000)
     with wave.open(str(path)) as w:
-        assert (w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()) == (1, 2, 16000, 2002)
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()) == (
+            1,
+            2,
+            16000,
+            2002,
+        )
         pcm = np.frombuffer(w.readframes(2002), "<i2")
     expected = np.clip(np.round(np.clip(x, -1, 1) * 32767), -32768, 32767)
     np.testing.assert_array_equal(pcm, expected)

@@ -25,7 +25,12 @@ def test_vader_known_words_match_the_file():
     lex = load_vader()
     assert lex.name == "vader"
     # hand-read values of the file: good 1.9, horrible -2.5, great 3.1, bad -2.5
-    assert (means["good"], means["horrible"], means["great"], means["bad"]) == (1.9, -2.5, 3.1, -2.5)
+    assert (means["good"], means["horrible"], means["great"], means["bad"]) == (
+        1.9,
+        -2.5,
+        3.1,
+        -2.5,
+    )
     for word in ("good", "horrible", "great", "bad", "love", "hate", "disaster", "wonderful"):
         assert lex.get(word) == pytest.approx(means[word] / 4.0), word
     assert lex.get("good") == pytest.approx(0.475) and lex.get("horrible") == pytest.approx(-0.625)
@@ -56,7 +61,9 @@ def test_normalize_word():
 
 def test_load_lexicon_tsv_csv_header_and_scale(tmp_path):
     p = tmp_path / "lex.tsv"
-    p.write_text("word\tvalence\nGood\t2\nbad\t-4\n\n# comment\nokay\t1\nGood\t2\n", encoding="utf-8")
+    p.write_text(
+        "word\tvalence\nGood\t2\nbad\t-4\n\n# comment\nokay\t1\nGood\t2\n", encoding="utf-8"
+    )
     lex = load_lexicon(p)
     assert isinstance(lex, Lexicon) and lex.name == "lex.tsv"
     assert lex.ratings == {"good": 0.5, "bad": -1.0, "okay": 0.25}  # divided by max |rating| = 4
@@ -71,15 +78,18 @@ def test_load_lexicon_tsv_csv_header_and_scale(tmp_path):
     assert load_lexicon(s, delimiter=" ", scale=6).ratings == {"happy": 0.5, "sad": -0.5}
 
 
-@pytest.mark.parametrize("content, line, message", [
-    ("good\t1\nbad\tvery\n", 2, "rating 'very' is not a number"),
-    ("word\tvalence\ngood\t1\nbad\n", 3, "1 column"),
-    ("good\t1\nbad\t-1\ngood\t0.5\n", 3, "rated 0.5 here but 1 on line 1"),
-    ("", 1, "no lexicon entries"),
-    ("word\tvalence\n\n", 1, "no lexicon entries"),
-    ("good\tnan\n", 1, "not a finite number"),
-    ("\t1\n", 1, "empty word"),
-])
+@pytest.mark.parametrize(
+    "content, line, message",
+    [
+        ("good\t1\nbad\tvery\n", 2, "rating 'very' is not a number"),
+        ("word\tvalence\ngood\t1\nbad\n", 3, "1 column"),
+        ("good\t1\nbad\t-1\ngood\t0.5\n", 3, "rated 0.5 here but 1 on line 1"),
+        ("", 1, "no lexicon entries"),
+        ("word\tvalence\n\n", 1, "no lexicon entries"),
+        ("good\tnan\n", 1, "not a finite number"),
+        ("\t1\n", 1, "empty word"),
+    ],
+)
 def test_load_lexicon_bad_input_names_file_and_line(tmp_path, content, line, message):
     p = tmp_path / "bad.tsv"
     p.write_text(content, encoding="utf-8")

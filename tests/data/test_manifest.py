@@ -32,9 +32,11 @@ def finetune(tmp_path):
 
 
 def test_csv_manifest_resamples_labels_to_10hz(finetune):
-    m = write_text(finetune / "m.csv",
-                   "audio,labels,words,partition\nclips/a.wav,clips/a.csv,clips/a_words.csv,train\n"
-                   "clips/b.wav,clips/b.csv,,devel\n")
+    m = write_text(
+        finetune / "m.csv",
+        "audio,labels,words,partition\nclips/a.wav,clips/a.csv,clips/a_words.csv,train\n"
+        "clips/b.wav,clips/b.csv,,devel\n",
+    )
     corpus = load_manifest(m)
     assert corpus.partitions() == ["train", "devel"]
     assert corpus.targets == ("dominance", "pleasure")
@@ -57,8 +59,15 @@ def test_jsonl_manifest_and_pipeline(finetune, tmp_path):
     m = write_text(finetune / "m.jsonl", "\n".join(json.dumps(x) for x in lines) + "\n\n")
     corpus = load_manifest(m)
     assert corpus["b"].labels is None
-    ds = make_dataset(corpus, "train", sequence_length=20, batch_size=2, frame_features=None,
-                      cache_dir=tmp_path / "c", progress=False)
+    ds = make_dataset(
+        corpus,
+        "train",
+        sequence_length=20,
+        batch_size=2,
+        frame_features=None,
+        cache_dir=tmp_path / "c",
+        progress=False,
+    )
     x, y, w = next(iter(ds))
     assert y.shape == (2, 20, 2)
     np.testing.assert_allclose(y.numpy()[0, :, 0], 2 * np.arange(20) / 10, atol=1e-5)
@@ -84,7 +93,8 @@ def test_manifest_pointing_at_missing_file(finetune, column, line):
     target = second if line == 3 else first
     target[column] = bad[column]
     text = "audio,labels,words\n" + "".join(
-        f"{r['audio']},{r['labels']},{r['words']}\n" for r in (first, second))
+        f"{r['audio']},{r['labels']},{r['words']}\n" for r in (first, second)
+    )
     m = write_text(finetune / "m.csv", text)
     with pytest.raises(DataError) as err:
         load_manifest(m)
@@ -100,7 +110,9 @@ def test_manifest_errors(finetune, tmp_path):
     with pytest.raises(DataError, match=r"m.jsonl:2: invalid JSON"):
         load_manifest(m)
     other = write_text(finetune / "clips" / "c.csv", "time;arousal\n0.0;1\n0.1;2\n")
-    m = write_text(finetune / "m2.csv", f"audio,labels\nclips/a.wav,clips/a.csv\nclips/b.wav,{other}\n")
+    m = write_text(
+        finetune / "m2.csv", f"audio,labels\nclips/a.wav,clips/a.csv\nclips/b.wav,{other}\n"
+    )
     with pytest.raises(DataError, match=r"c.csv:1: targets \('arousal',\)"):
         load_manifest(m)
 

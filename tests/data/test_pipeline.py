@@ -60,8 +60,9 @@ def corpus(loader_corpus):
 
 def test_round_trip_frames_labels_mask_every_frame_once(corpus, loader_corpus, tmp_path):
     T = 20
-    ds = make_dataset(corpus, "Train", sequence_length=T, batch_size=3, cache_dir=tmp_path / "c",
-                      progress=False)
+    ds = make_dataset(
+        corpus, "Train", sequence_length=T, batch_size=3, cache_dir=tmp_path / "c", progress=False
+    )
     wav, tgt, wts = collect(ds)
     root = loader_corpus["root"]
     k = 0
@@ -69,9 +70,9 @@ def test_round_trip_frames_labels_mask_every_frame_once(corpus, loader_corpus, t
         audio = read_wav_numpy(root / "audio" / f"{name}.wav")
         n = math.ceil(len(audio) / SPF)
         n_win = math.ceil(n / T)
-        w = wav[k:k + n_win].reshape(n_win * T, SPF)
-        y = tgt[k:k + n_win].reshape(n_win * T, 3)
-        m = wts[k:k + n_win].reshape(n_win * T)
+        w = wav[k : k + n_win].reshape(n_win * T, SPF)
+        y = tgt[k : k + n_win].reshape(n_win * T, 3)
+        m = wts[k : k + n_win].reshape(n_win * T)
         k += n_win
         # waveform: frame i == samples [i*2205, (i+1)*2205), zero padded
         padded = np.zeros(n_win * T * SPF, np.float32)
@@ -92,8 +93,9 @@ def test_round_trip_frames_labels_mask_every_frame_once(corpus, loader_corpus, t
 def test_first_timestamp_not_zero_leaves_leading_frames_unweighted(corpus, tmp_path):
     rec = corpus["Train_02"]
     assert np.isnan(rec.labels[:5]).all() and not np.isnan(rec.labels[5:]).any()
-    ds = make_dataset(corpus, "Train", sequence_length=50, batch_size=10, cache_dir=tmp_path,
-                      progress=False)
+    ds = make_dataset(
+        corpus, "Train", sequence_length=50, batch_size=10, cache_dir=tmp_path, progress=False
+    )
     _, y, w = collect(ds)
     # Train_01 has 74 frames -> 2 windows; Train_02 is the third window
     assert w[2, :5].sum() == 0 and w[2, 5:].sum() == 45
@@ -102,8 +104,15 @@ def test_first_timestamp_not_zero_leaves_leading_frames_unweighted(corpus, tmp_p
 
 def test_overlapping_windows(corpus, loader_corpus, tmp_path):
     T, hop = 20, 7
-    ds = make_dataset(corpus, "Train", sequence_length=T, hop=hop, batch_size=4,
-                      cache_dir=tmp_path, progress=False)
+    ds = make_dataset(
+        corpus,
+        "Train",
+        sequence_length=T,
+        hop=hop,
+        batch_size=4,
+        cache_dir=tmp_path,
+        progress=False,
+    )
     wav, _, wts = collect(ds)
     audio = read_wav_numpy(loader_corpus["root"] / "audio" / "Train_01.wav")
     n = math.ceil(len(audio) / SPF)
@@ -114,7 +123,7 @@ def test_overlapping_windows(corpus, loader_corpus, tmp_path):
     starts = starts[: next(i for i, s in enumerate(starts) if s + T >= n) + 1]
     assert starts[-1] + T >= n and starts[-2] + T < n
     for j, s in enumerate(starts):
-        np.testing.assert_array_equal(wav[j], frames[s:s + T])
+        np.testing.assert_array_equal(wav[j], frames[s : s + T])
         np.testing.assert_array_equal(wts[j], (np.arange(s, s + T) < n).astype(np.float32))
     np.testing.assert_array_equal(wav[1][: T - hop], wav[0][hop:])  # overlap
     index = window_index(corpus, "Train", T, hop, cache_dir=tmp_path)
@@ -143,8 +152,15 @@ def test_delay_shifts_labels(corpus, tmp_path, delay):
 
 def test_speaker_slots_follow_turns(corpus, loader_corpus, tmp_path):
     T = 80
-    ds = make_dataset(corpus, "Train", sequence_length=T, batch_size=1, speaker_slots=True,
-                      cache_dir=tmp_path, progress=False)
+    ds = make_dataset(
+        corpus,
+        "Train",
+        sequence_length=T,
+        batch_size=1,
+        speaker_slots=True,
+        cache_dir=tmp_path,
+        progress=False,
+    )
     wav, _, _ = collect(ds)
     assert wav.shape[-1] == 2 * SPF
     audio = read_wav_numpy(loader_corpus["root"] / "audio" / "Train_01.wav")
@@ -152,7 +168,7 @@ def test_speaker_slots_follow_turns(corpus, loader_corpus, tmp_path):
     w = wav[0]
     for i in range(74):
         frame = np.zeros(SPF, np.float32)
-        chunk = audio[i * SPF:(i + 1) * SPF]
+        chunk = audio[i * SPF : (i + 1) * SPF]
         frame[: len(chunk)] = chunk
         centre = (i + 0.5) * 0.1
         speaks = any(a <= centre < b for a, b in turns)
@@ -162,7 +178,7 @@ def test_speaker_slots_follow_turns(corpus, loader_corpus, tmp_path):
         else:
             np.testing.assert_array_equal(w[i, SPF:], frame)
             assert not w[i, :SPF].any()
-    assert sum(any(a <= (i + .5) / 10 < b for a, b in turns) for i in range(74)) == 15 + 10
+    assert sum(any(a <= (i + 0.5) / 10 < b for a, b in turns) for i in range(74)) == 15 + 10
 
 
 def test_shuffle_is_seeded_and_covers_the_same_windows(corpus, tmp_path):
@@ -177,8 +193,9 @@ def test_shuffle_is_seeded_and_covers_the_same_windows(corpus, tmp_path):
 
 
 def test_unlabelled_test_partition(corpus, tmp_path):
-    ds = make_dataset(corpus, "Test", sequence_length=30, batch_size=2, cache_dir=tmp_path,
-                      progress=False)
+    ds = make_dataset(
+        corpus, "Test", sequence_length=30, batch_size=2, cache_dir=tmp_path, progress=False
+    )
     _, y, w = collect(ds)
     assert y.shape == (1, 30, 3) and not y.any()
     np.testing.assert_array_equal(w[0], (np.arange(30) < 20).astype(np.float32))
@@ -193,15 +210,24 @@ def test_element_spec_and_semantic_features(corpus, tmp_path):
             return np.tile(np.arange(n_frames, dtype=np.float32)[:, None], (1, self.dim))
 
     assert isinstance(Ramp(), FrameFeatures)
-    ds = make_dataset(corpus, "Devel", sequence_length=25, batch_size=2, frame_features=Ramp(),
-                      cache_dir=tmp_path, drop_remainder=True, progress=False)
+    ds = make_dataset(
+        corpus,
+        "Devel",
+        sequence_length=25,
+        batch_size=2,
+        frame_features=Ramp(),
+        cache_dir=tmp_path,
+        drop_remainder=True,
+        progress=False,
+    )
     x_spec, y_spec, w_spec = ds.element_spec
     assert x_spec["waveform"].shape.as_list() == [2, 25, SPF]
     assert x_spec["semantic"].shape.as_list() == [2, 25, 4]
     assert y_spec.shape.as_list() == [2, 25, 3] and w_spec.shape.as_list() == [2, 25]
     x, _, _ = next(iter(ds))
-    np.testing.assert_array_equal(x["semantic"].numpy()[1, :, 0],
-                                  np.r_[np.arange(25, 30), np.zeros(20)])
+    np.testing.assert_array_equal(
+        x["semantic"].numpy()[1, :, 0], np.r_[np.arange(25, 30), np.zeros(20)]
+    )
 
 
 def test_cache_reused_and_rebuilt_on_change(corpus, loader_corpus, tmp_path):
@@ -252,9 +278,9 @@ def test_frames_from_audio():
     x = np.arange(5000, dtype=np.float32)
     f = frames_from_audio(x)
     assert f.shape == (3, SPF)
-    np.testing.assert_array_equal(f[1], x[SPF:2 * SPF])
-    np.testing.assert_array_equal(f[2, : 5000 - 2 * SPF], x[2 * SPF:])
-    assert not f[2, 5000 - 2 * SPF:].any()
+    np.testing.assert_array_equal(f[1], x[SPF : 2 * SPF])
+    np.testing.assert_array_equal(f[2, : 5000 - 2 * SPF], x[2 * SPF :])
+    assert not f[2, 5000 - 2 * SPF :].any()
     assert frames_from_audio(x, 1).shape == (1, SPF)
     assert frames_from_audio(x, 4)[3].sum() == 0
 
@@ -264,8 +290,9 @@ def test_dataset_for_model(corpus, tmp_path):
 
     inp = keras.Input((None, SPF), name="waveform")
     model = keras.Model(inp, keras.layers.Dense(3)(inp))
-    ds = make_dataset(corpus, "Devel", sequence_length=10, batch_size=2, cache_dir=tmp_path,
-                      progress=False)
+    ds = make_dataset(
+        corpus, "Devel", sequence_length=10, batch_size=2, cache_dir=tmp_path, progress=False
+    )
     x, y, w = next(iter(dataset_for_model(ds, model)))
     assert x.shape == (2, 10, SPF) and y.shape == (2, 10, 3)
     with pytest.raises(ConfigError, match="inputs"):
@@ -278,13 +305,18 @@ def test_changed_labels_rebuild_and_vanished_audio_is_reported(loader_corpus, tm
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         before = build_cache(SEWACorpus(root), "Devel", cache_dir=tmp_path, progress=False)
-        text = (root / "labels" / "Devel_01.csv").read_text().replace("Devel_01;0.0;0.0;", "Devel_01;0.0;0.5;")
+        text = (
+            (root / "labels" / "Devel_01.csv")
+            .read_text()
+            .replace("Devel_01;0.0;0.0;", "Devel_01;0.0;0.5;")
+        )
         (root / "labels" / "Devel_01.csv").write_text(text)
         corpus = SEWACorpus(root)
     after = build_cache(corpus, "Devel", cache_dir=tmp_path, progress=False)
     assert after != before
-    _, y, _ = collect(make_dataset(corpus, "Devel", sequence_length=30, cache_dir=tmp_path,
-                                   progress=False))
+    _, y, _ = collect(
+        make_dataset(corpus, "Devel", sequence_length=30, cache_dir=tmp_path, progress=False)
+    )
     assert y[0, 0, 0] == 0.5
     (root / "audio" / "Devel_01.wav").unlink()
     with pytest.raises(DataError, match="Devel_01.wav: audio file not found"):
@@ -308,8 +340,9 @@ def test_generated_corpus_round_trip(request, tmp_path):
     audio = read_wav_numpy(root / "audio" / f"{rec.name}.wav")
     frames = math.ceil(len(audio) / SPF)
     assert abs(meta["recordings"][rec.name]["frames"] - frames) <= 1
-    ds = make_dataset(corpus, "Train", sequence_length=frames, batch_size=1, cache_dir=tmp_path,
-                      progress=False)
+    ds = make_dataset(
+        corpus, "Train", sequence_length=frames, batch_size=1, cache_dir=tmp_path, progress=False
+    )
     wav, y, w = collect(ds)
     assert wav.shape[0] == 1
     rows = read_label_file(root / "labels" / f"{rec.name}.csv")

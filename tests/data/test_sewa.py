@@ -56,7 +56,7 @@ def test_turns_dialects(tmp_path):
     "text",
     [
         "0.5;2.0;'Grüß Gott, <laughter> na'\n3.0;4.0;'Ja; genau'\n",
-        "start;end;text\r\n0.5;2.0;Grüß Gott, <laughter> na\r\n3.0;4.0;\"Ja; genau\"\r\n\r\n",
+        'start;end;text\r\n0.5;2.0;Grüß Gott, <laughter> na\r\n3.0;4.0;"Ja; genau"\r\n\r\n',
         "0.5,2.0,'Grüß Gott, <laughter> na'\n3.0,4.0,Ja; genau\n",
         "0.5,2.0,Grüß Gott, <laughter> na\n3.0,4.0,Ja; genau\n",
     ],
@@ -112,9 +112,17 @@ BAD_LABELS = [
     ("Train_01;0.0;0.1;0.2;0.3\nTrain_01;0.1;0.4;abc;0.6\n", 2, "non-numeric valence 'abc'"),
     ("Train_01;0.0;0.1;0.2;0.3\nTrain_01;0.1;nan;0.5;0.6\n", 2, "arousal is 'nan'"),
     ("Train_01;0.0;0.1;0.2;0.3\nTrain_01;0.1;0.4;0.5;inf\n", 2, "liking is 'inf'"),
-    ("Train_01;0.0;0.1;0.2;0.3\nTrain_01;0.1;1;1;1\nTrain_01;0.1;0.4;0.5;0.6\n", 3, "non-monotonic time"),
+    (
+        "Train_01;0.0;0.1;0.2;0.3\nTrain_01;0.1;1;1;1\nTrain_01;0.1;0.4;0.5;0.6\n",
+        3,
+        "non-monotonic time",
+    ),
     ("Train_01;0.0;0.1;0.2;0.3\nTrain_01;-0.5;1;1;1\n", 2, "negative time"),
-    ("".join(f"Train_01;{i / 10:.1f};0;0;0\n" for i in range(23)), 23, "labels longer than the audio"),
+    (
+        "".join(f"Train_01;{i / 10:.1f};0;0;0\n" for i in range(23)),
+        23,
+        "labels longer than the audio",
+    ),
 ]
 
 
@@ -203,8 +211,9 @@ def test_alignment_by_timestamp_property():
     def check(data):
         n = data.draw(st.integers(1, 60))
         frames = data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=n, unique=True))
-        jitter = data.draw(st.lists(st.floats(-0.049, 0.049), min_size=len(frames),
-                                    max_size=len(frames)))
+        jitter = data.draw(
+            st.lists(st.floats(-0.049, 0.049), min_size=len(frames), max_size=len(frames))
+        )
         times = np.array([f / 10 + j / 10 for f, j in zip(frames, jitter)]).clip(0)
         values = np.array([[f * 1.5, -f] for f in frames], float)
         got = align_labels(times, values, n)

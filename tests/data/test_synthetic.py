@@ -25,7 +25,9 @@ from .conftest import TINY_CORPUS
 
 def _frame_db(audio, frame=220):
     n = len(audio) // frame
-    rms = np.sqrt(np.mean(np.asarray(audio[: n * frame], np.float64).reshape(n, frame) ** 2, axis=1))
+    rms = np.sqrt(
+        np.mean(np.asarray(audio[: n * frame], np.float64).reshape(n, frame) ** 2, axis=1)
+    )
     return 20 * np.log10(rms / rms.max() + 1e-12)
 
 
@@ -56,10 +58,12 @@ def test_word_onsets_follow_energy_onsets():
     audio, words = espeak.synthesize("apple, banana, cherry, melon, orange", voice="en")
     db = _frame_db(audio)
     loud = db > -35
-    onsets = np.array([i * 220 / SAMPLE_RATE for i in range(1, len(loud)) if loud[i] and not loud[i - 1]])
+    onsets = np.array(
+        [i * 220 / SAMPLE_RATE for i in range(1, len(loud)) if loud[i] and not loud[i - 1]]
+    )
     for w in words[1:]:
         assert np.min(np.abs(onsets - w.start)) <= 0.06, w
-        before = db[int((w.start - 0.1) * 100): int((w.start - 0.02) * 100)]
+        before = db[int((w.start - 0.1) * 100) : int((w.start - 0.02) * 100)]
         assert np.all(before < -30), w  # the pause before the word is silent
 
 
@@ -103,7 +107,13 @@ def test_tiny_corpus_layout(tiny_corpus):
     assert sorted(p.name for p in root.iterdir()) == sorted(
         ["audio", "labels", "turns", "transcriptions", "words", "corpus.json"]
     )
-    expected = {"audio": ".wav", "labels": ".csv", "turns": ".csv", "transcriptions": ".csv", "words": ".csv"}
+    expected = {
+        "audio": ".wav",
+        "labels": ".csv",
+        "turns": ".csv",
+        "transcriptions": ".csv",
+        "words": ".csv",
+    }
     for sub, ext in expected.items():
         assert sorted(p.name for p in (root / sub).iterdir()) == [n + ext for n in names], sub
     assert not list(root.parent.glob(".*partial*"))  # no leftovers of the build
@@ -132,7 +142,10 @@ def test_tiny_corpus_files_parse(tiny_corpus):
         assert values.shape[1] == 3 and np.all(np.abs(values) <= 1.0)
         assert abs(len(rows) - n_samples / SAMPLES_PER_FRAME) <= 1
         assert meta["recordings"][name]["frames"] == len(rows)
-        turns = [tuple(map(float, SPAN_RE.match(r).groups())) for r in _lines(root / "turns" / f"{name}.csv")]
+        turns = [
+            tuple(map(float, SPAN_RE.match(r).groups()))
+            for r in _lines(root / "turns" / f"{name}.csv")
+        ]
         trans = [TRANS_RE.match(r) for r in _lines(root / "transcriptions" / f"{name}.csv")]
         words = [WORD_RE.match(r) for r in _lines(root / "words" / f"{name}.csv")]
         assert all(trans) and all(words) and len(turns) == len(trans) >= 3
@@ -153,19 +166,23 @@ def test_tiny_corpus_files_parse(tiny_corpus):
         db = _frame_db(pcm)
         in_turn = np.zeros(len(db), bool)
         for s, e in turns:
-            in_turn[int(s * 100): int(np.ceil(e * 100))] = True
+            in_turn[int(s * 100) : int(np.ceil(e * 100))] = True
         assert np.percentile(db[~in_turn], 95) < -40
         assert np.median(db[in_turn]) > -30
 
 
 def test_same_seed_same_files(tmp_path, tiny_corpus):
     again = synthetic.generate_corpus(tmp_path / "again", progress=False, **TINY_CORPUS)
-    other = synthetic.generate_corpus(tmp_path / "other", progress=False, **dict(TINY_CORPUS, seed=124))
+    other = synthetic.generate_corpus(
+        tmp_path / "other", progress=False, **dict(TINY_CORPUS, seed=124)
+    )
     files = sorted(p.relative_to(tiny_corpus) for p in Path(tiny_corpus).rglob("*") if p.is_file())
     assert len(files) == 16
     for rel in files:
         assert filecmp.cmp(Path(tiny_corpus) / rel, again / rel, shallow=False), rel
-    assert not filecmp.cmp(Path(tiny_corpus) / "audio/Train_01.wav", other / "audio/Train_01.wav", shallow=False)
+    assert not filecmp.cmp(
+        Path(tiny_corpus) / "audio/Train_01.wav", other / "audio/Train_01.wav", shallow=False
+    )
 
 
 # SHA-256 of the tiny corpus and of 200 lines of background text made by generator 1.0
@@ -198,12 +215,16 @@ def test_template_recipe_reproduces_generator_1_0(tiny_corpus, tmp_path):
     files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
     assert files == sorted(TEMPLATE_1_0_SHA256)
     for rel in files:
-        assert hashlib.sha256((root / rel).read_bytes()).hexdigest() == TEMPLATE_1_0_SHA256[rel], rel
+        assert hashlib.sha256((root / rel).read_bytes()).hexdigest() == TEMPLATE_1_0_SHA256[rel], (
+            rel
+        )
     meta = json.loads((root / "corpus.json").read_text())
     assert meta["generator_version"] == "1.0" and "recipe" not in meta
     text = synthetic.generate_text_corpus(tmp_path / "bg.txt", sentences=200, seed=0)
     assert hashlib.sha256(text.read_bytes()).hexdigest() == TEMPLATE_1_0_TEXT_SHA256
-    again = synthetic.generate_text_corpus(tmp_path / "bg2.txt", sentences=200, seed=0, recipe="template")
+    again = synthetic.generate_text_corpus(
+        tmp_path / "bg2.txt", sentences=200, seed=0, recipe="template"
+    )
     assert again.read_bytes() == text.read_bytes()
 
 
@@ -215,7 +236,9 @@ def test_loader_reads_tiny_corpus(tiny_corpus):
     assert sorted(recs) == ["Devel_01", "Test_01", "Train_01"]
     meta = json.loads((Path(tiny_corpus) / "corpus.json").read_text())
     for name, rec in recs.items():
-        assert len(rec.words) == sum(len(s["word_sentiments"]) for s in meta["recordings"][name]["sentences"])
+        assert len(rec.words) == sum(
+            len(s["word_sentiments"]) for s in meta["recordings"][name]["sentences"]
+        )
         assert rec.labels.shape == (meta["recordings"][name]["frames"], 3)
 
 
@@ -231,7 +254,9 @@ def test_rating_filter_against_loop_reference():
         prev = prev + alpha * (row - prev)
         y.append(prev)
     expected = np.vstack([np.zeros((20, 2)), np.array(y)[:30]])
-    np.testing.assert_allclose(synthetic.rating_filter(x, lag_s=2.0, tau_s=0.5), expected, atol=1e-12)
+    np.testing.assert_allclose(
+        synthetic.rating_filter(x, lag_s=2.0, tau_s=0.5), expected, atol=1e-12
+    )
 
 
 def _sentence_table(recs, lag):
@@ -241,12 +266,22 @@ def _sentence_table(recs, lag):
             k = int(round((s.end + lag) * 10))  # the label once the whole sentence is rated
             if k >= len(rec.labels):
                 continue
-            seg = rec.audio[int(s.start * SAMPLE_RATE): int(s.end * SAMPLE_RATE)].astype(np.float64)
-            rows.append(dict(
-                sentiment=s.sentiment, arousal_param=s.arousal, rate=s.prosody["rate"], pitch=s.prosody["pitch"],
-                words_per_s=len(s.words) / (s.end - s.start), level_db=10 * np.log10(np.mean(seg**2)),
-                arousal=rec.labels[k, 0], valence=rec.labels[k, 1], liking=rec.labels[k, 2],
-            ))
+            seg = rec.audio[int(s.start * SAMPLE_RATE) : int(s.end * SAMPLE_RATE)].astype(
+                np.float64
+            )
+            rows.append(
+                dict(
+                    sentiment=s.sentiment,
+                    arousal_param=s.arousal,
+                    rate=s.prosody["rate"],
+                    pitch=s.prosody["pitch"],
+                    words_per_s=len(s.words) / (s.end - s.start),
+                    level_db=10 * np.log10(np.mean(seg**2)),
+                    arousal=rec.labels[k, 0],
+                    valence=rec.labels[k, 1],
+                    liking=rec.labels[k, 2],
+                )
+            )
     return {key: np.array([r[key] for r in rows]) for key in rows[0]}
 
 
@@ -259,8 +294,13 @@ def test_valence_from_words_arousal_from_voice():
     """
     voices = list(synthetic.DEFAULT_VOICES)
     recs = [
-        synthetic.generate_recording(f"Train_{i:02d}", 30.0, voices[i % len(voices)], np.random.SeedSequence([7, i]),
-                                     recipe="template")
+        synthetic.generate_recording(
+            f"Train_{i:02d}",
+            30.0,
+            voices[i % len(voices)],
+            np.random.SeedSequence([7, i]),
+            recipe="template",
+        )
         for i in range(16)
     ]
     t = _sentence_table(recs, synthetic.ANNOTATION_LAG_S)
@@ -270,15 +310,34 @@ def test_valence_from_words_arousal_from_voice():
     for prosodic in ("arousal_param", "rate", "pitch", "words_per_s"):
         assert abs(r("valence", prosodic)) < 0.25, prosodic
     assert r("arousal", "arousal_param") > 0.9
-    assert r("arousal", "rate") > 0.9 and r("arousal", "words_per_s") > 0.5 and r("arousal", "level_db") > 0.3
+    assert (
+        r("arousal", "rate") > 0.9
+        and r("arousal", "words_per_s") > 0.5
+        and r("arousal", "level_db") > 0.3
+    )
     assert abs(r("arousal", "sentiment")) < 0.25
     assert r("liking", "sentiment") > 0.6 and r("liking", "arousal_param") > 0.15
 
 
 def test_prosody_mapping():
-    assert synthetic.prosody_for_arousal(0.0) == {"rate": 170, "pitch": 50, "pitch_range": 50, "volume": 100}
-    assert synthetic.prosody_for_arousal(1.0) == {"rate": 220, "pitch": 75, "pitch_range": 90, "volume": 140}
-    assert synthetic.prosody_for_arousal(-5.0) == {"rate": 120, "pitch": 25, "pitch_range": 10, "volume": 60}
+    assert synthetic.prosody_for_arousal(0.0) == {
+        "rate": 170,
+        "pitch": 50,
+        "pitch_range": 50,
+        "volume": 100,
+    }
+    assert synthetic.prosody_for_arousal(1.0) == {
+        "rate": 220,
+        "pitch": 75,
+        "pitch_range": 90,
+        "volume": 140,
+    }
+    assert synthetic.prosody_for_arousal(-5.0) == {
+        "rate": 120,
+        "pitch": 25,
+        "pitch_range": 10,
+        "volume": 60,
+    }
 
 
 # --------------------------------------------------------------------------- generation
@@ -309,7 +368,9 @@ def test_generate_corpus_refuses_bad_input(tmp_path):
     with pytest.raises(ConfigError, match="recording_seconds"):
         synthetic.generate_corpus(tmp_path / "a", minutes=1, recording_seconds=1, progress=False)
     with pytest.raises(ConfigError, match="unknown espeak voice"):
-        synthetic.generate_corpus(tmp_path / "a", minutes=0.1, voices=["en", "zz-nope"], progress=False)
+        synthetic.generate_corpus(
+            tmp_path / "a", minutes=0.1, voices=["en", "zz-nope"], progress=False
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["full"]
 
 
@@ -317,19 +378,40 @@ def test_cli_synth(tmp_path, capsys):
     parser = argparse.ArgumentParser(prog="semser")
     register(parser.add_subparsers(dest="command"))
     out = tmp_path / "cli"
-    args = parser.parse_args(["synth", str(out), "--minutes", "0.25", "--recording-seconds", "5",
-                              "--partitions", "Train=2,Test=1", "--voices", "en+f3,en-us", "--seed", "3",
-                              "--recipe", "template"])
+    args = parser.parse_args(
+        [
+            "synth",
+            str(out),
+            "--minutes",
+            "0.25",
+            "--recording-seconds",
+            "5",
+            "--partitions",
+            "Train=2,Test=1",
+            "--voices",
+            "en+f3,en-us",
+            "--seed",
+            "3",
+            "--recipe",
+            "template",
+        ]
+    )
     assert args.func(args) == 0
     assert capsys.readouterr().out.strip() == str(out)
     meta = json.loads((out / "corpus.json").read_text())
     assert meta["partitions"] == {"Train": ["Train_01", "Train_02"], "Test": ["Test_01"]}
     assert meta["voices"] == ["en+f3", "en-us"] and meta["seed"] == 3
-    assert sorted(p.name for p in (out / "audio").iterdir()) == ["Test_01.wav", "Train_01.wav", "Train_02.wav"]
+    assert sorted(p.name for p in (out / "audio").iterdir()) == [
+        "Test_01.wav",
+        "Train_01.wav",
+        "Train_02.wav",
+    ]
     p2 = argparse.ArgumentParser()
     add_synth_arguments(p2)
     assert run_synth(p2.parse_args([str(tmp_path / "q"), "--minutes", "0.1", "--quiet"])) == 0
-    assert json.loads((tmp_path / "q" / "corpus.json").read_text())["recipe"] == "real"  # the CLI's default
+    assert (
+        json.loads((tmp_path / "q" / "corpus.json").read_text())["recipe"] == "real"
+    )  # the CLI's default
     with pytest.raises(ConfigError, match="Name=fraction"):
         parse_partitions("Train:0.5")
 
@@ -339,5 +421,8 @@ def test_worker_failure_is_reported(tmp_path):
     from semser_tf.errors import SemserError
 
     job = ("Train_01", 5.0, "zz-nonexistent", 0, [0], str(tmp_path), 2.0)
-    with pytest.raises(SemserError, match=r"recording Train_01 failed \(exit 2\):\nConfigError: unknown espeak voice"):
+    with pytest.raises(
+        SemserError,
+        match=r"recording Train_01 failed \(exit 2\):\nConfigError: unknown espeak voice",
+    ):
         list(synthetic._run_isolated([job], jobs=1))

@@ -21,8 +21,13 @@ from semser_tf.data.commands import register
 from semser_tf.data.synthetic import real
 from semser_tf.errors import ConfigError
 
-REAL_CORPUS = dict(minutes=1.0, seed=5, recording_seconds=10.0,
-                   partitions={"Train": 0.5, "Devel": 0.25, "Test": 0.25}, recipe="real")
+REAL_CORPUS = dict(
+    minutes=1.0,
+    seed=5,
+    recording_seconds=10.0,
+    partitions={"Train": 0.5, "Devel": 0.25, "Test": 0.25},
+    recipe="real",
+)
 
 
 def _vader_ratings():
@@ -41,7 +46,9 @@ def _vader_ratings():
 @pytest.fixture(scope="module")
 def real_corpus(tmp_path_factory):
     """Train_01-03, Devel_01-02, Test_01-02 of about 8.6 s each (a few seconds to make)."""
-    return synthetic.generate_corpus(tmp_path_factory.mktemp("real") / "c", progress=False, **REAL_CORPUS)
+    return synthetic.generate_corpus(
+        tmp_path_factory.mktemp("real") / "c", progress=False, **REAL_CORPUS
+    )
 
 
 # --------------------------------------------------------------------------- sentences, no audio
@@ -51,11 +58,17 @@ def test_spell_number_and_chunking():
     assert real.spell_number(0) == "zero" and real.spell_number(40) == "forty"
     assert real.spell_number(117) == "one hundred seventeen"
     assert real.spell_number(21_000) == "twenty one thousand"
-    assert real.spell_number(1905) == "nineteen o five" and real.spell_number(1900) == "one thousand nine hundred"
+    assert (
+        real.spell_number(1905) == "nineteen o five"
+        and real.spell_number(1900) == "one thousand nine hundred"
+    )
     assert real.chunk_sentence("Yes, he said.") == []  # 3 words: too short
-    assert real.chunk_sentence("We don't know, he said.") == [["we", "do", "not", "know", "he", "said"]]
+    assert real.chunk_sentence("We don't know, he said.") == [
+        ["we", "do", "not", "know", "he", "said"]
+    ]
     assert real.chunk_sentence("The 3 men weren't hurt, police said.") == [
-        ["the", "three", "men", "were", "not", "hurt", "police", "said"]]
+        ["the", "three", "men", "were", "not", "hurt", "police", "said"]
+    ]
     assert real.chunk_sentence("Australia's team won the match easily today") == []  # a possessive
     long = " ".join(f"w{c}" for c in "abcdefghij").replace("w", "")  # 'a b c ... j'
     units = real.chunk_sentence(f"{long} {long}, {long}.")
@@ -114,7 +127,9 @@ def test_swapped_adjectives_keep_polarity_with_the_mood():
             if "original" in info:
                 for new, old in zip(text.split(), info["original"].split()):
                     if new != old and new not in ("a", "an"):
-                        swapped[mood]["pos" if new in pos else "neg" if new in neg else "other"] += 1
+                        swapped[mood][
+                            "pos" if new in pos else "neg" if new in neg else "other"
+                        ] += 1
     # mood +1: p(positive) = 0.7, p(negative) = 0; mood -1 the reverse
     assert swapped[1.0]["pos"] > 10 and swapped[1.0]["neg"] == 0 and swapped[1.0]["other"] == 0
     assert swapped[-1.0]["neg"] > 10 and swapped[-1.0]["pos"] == 0 and swapped[-1.0]["other"] == 0
@@ -130,7 +145,10 @@ def test_held_out_text_split():
     assert all(v == {d % 5 == 0} for (_, d), v in docs.items())
     assert 0.15 < held.mean() < 0.25
     rng = np.random.default_rng(3)
-    for split, allowed in (("test", set(np.flatnonzero(held))), ("train", set(np.flatnonzero(~held)))):
+    for split, allowed in (
+        ("test", set(np.flatnonzero(held))),
+        ("train", set(np.flatnonzero(~held))),
+    ):
         gen = real.RealSentences(split=split)
         drawn = {pool.sources.index(gen.next(rng, m)[1]["source"]) for m in np.linspace(-1, 1, 700)}
         assert drawn <= allowed and len(drawn) > 300
@@ -143,7 +161,9 @@ def test_real_background_text(tmp_path):
     lines = path.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 300 and all(4 <= len(line.split()) <= 20 for line in lines)
     assert len({w for line in lines for w in line.split()}) > 1000
-    again = synthetic.generate_text_corpus(tmp_path / "bg2.txt", sentences=300, seed=2, recipe="real")
+    again = synthetic.generate_text_corpus(
+        tmp_path / "bg2.txt", sentences=300, seed=2, recipe="real"
+    )
     assert again.read_bytes() == path.read_bytes()
     with pytest.raises(ConfigError, match="recipe"):
         synthetic.generate_text_corpus(tmp_path / "x.txt", sentences=3, recipe="nope")
@@ -154,15 +174,26 @@ def test_real_background_text(tmp_path):
 
 def test_real_corpus_meta_and_held_out_voices(real_corpus):
     meta = json.loads((Path(real_corpus) / "corpus.json").read_text())
-    assert meta["generator_version"] == "2.0" == synthetic.GENERATOR_VERSION and meta["recipe"] == "real"
-    assert meta["partitions"] == {"Train": ["Train_01", "Train_02", "Train_03"],
-                                  "Devel": ["Devel_01", "Devel_02"], "Test": ["Test_01", "Test_02"]}
+    assert (
+        meta["generator_version"] == "2.0" == synthetic.GENERATOR_VERSION
+        and meta["recipe"] == "real"
+    )
+    assert meta["partitions"] == {
+        "Train": ["Train_01", "Train_02", "Train_03"],
+        "Devel": ["Devel_01", "Devel_02"],
+        "Test": ["Test_01", "Test_02"],
+    }
     used = {name: rec["voice"] for name, rec in meta["recordings"].items()}
     test_voices = {v for n, v in used.items() if n.startswith("Test_")}
     other_voices = {v for n, v in used.items() if not n.startswith("Test_")}
-    assert test_voices == {"en-gb-x-gbclan+m4", "en-gb-x-gbcwmd+f5"} and not test_voices & other_voices
+    assert (
+        test_voices == {"en-gb-x-gbclan+m4", "en-gb-x-gbcwmd+f5"} and not test_voices & other_voices
+    )
     assert other_voices == {"en+m1", "en+f3", "en-us+m3", "en-us+f2", "en-gb-x-rp+m7"}
-    assert meta["test_voices"] == list(synthetic.DEFAULT_TEST_VOICES) and meta["test_voices_held_out"] is True
+    assert (
+        meta["test_voices"] == list(synthetic.DEFAULT_TEST_VOICES)
+        and meta["test_voices_held_out"] is True
+    )
     # no default Test voice shares its variant with a default Train/Devel voice
     variants = lambda vs: {v.split("+")[1] for v in vs}  # noqa: E731
     assert not variants(synthetic.DEFAULT_TEST_VOICES) & variants(synthetic.DEFAULT_VOICES)
@@ -175,15 +206,22 @@ def test_corpus_statistics(real_corpus):
     """The docs' figures, against counts made here from the words/ files."""
     from semser_tf.data.synthetic.stats import corpus_statistics, zipf_slope
 
-    counts = Counter(line.split(";")[2] for p in sorted((Path(real_corpus) / "words").iterdir())
-                     for line in p.read_text().splitlines())
+    counts = Counter(
+        line.split(";")[2]
+        for p in sorted((Path(real_corpus) / "words").iterdir())
+        for line in p.read_text().splitlines()
+    )
     stats = corpus_statistics(real_corpus, window_s=2.0)
     assert stats["tokens"] == sum(counts.values()) and stats["vocabulary"] == len(counts)
     assert stats["words_5plus"] == sum(1 for c in counts.values() if c >= 5)
     # a pure power law n_r = C r^-a has slope -a exactly
-    assert zipf_slope([1e6 * r ** -1.3 for r in range(1, 200)]) == pytest.approx(-1.3)
-    labels = np.concatenate([[float(line.split(";")[3]) for line in p.read_text().splitlines()]
-                             for p in sorted((Path(real_corpus) / "labels").iterdir())])
+    assert zipf_slope([1e6 * r**-1.3 for r in range(1, 200)]) == pytest.approx(-1.3)
+    labels = np.concatenate(
+        [
+            [float(line.split(";")[3]) for line in p.read_text().splitlines()]
+            for p in sorted((Path(real_corpus) / "labels").iterdir())
+        ]
+    )
     assert stats["valence_std"] == pytest.approx(labels.std(), abs=1e-4)
     # 2 s windows ending at least the 2 s lag before the end: 4 in each 10 s recording, 2 in each 7.5 s one
     assert stats["windows"] == 3 * 4 + 4 * 2 and -1 <= stats["valence_vs_ratings_r"] <= 1
@@ -233,22 +271,32 @@ def test_real_labels_follow_the_vader_ratings_of_the_spoken_words(real_corpus):
     vader = _vader_ratings()
     n_rated = 0
     for name, rec in meta["recordings"].items():
-        words = [line.split(";") for line in (root / "words" / f"{name}.csv").read_text().splitlines()]
+        words = [
+            line.split(";") for line in (root / "words" / f"{name}.csv").read_text().splitlines()
+        ]
         sentences = rec["sentences"]
         spoken = [w for s in sentences for w in s["text"].split()]
         assert [w[2] for w in words] == spoken
         starts = [t for s in sentences for t in s["word_starts"]]
         assert [float(w[0]) for w in words] == pytest.approx(starts, abs=5e-4)
         for s in sentences:  # each word's rating is VADER's mean / 4 (0 if unrated)
-            assert s["word_sentiments"] == pytest.approx([vader.get(w, 0.0) for w in s["text"].split()])
+            assert s["word_sentiments"] == pytest.approx(
+                [vader.get(w, 0.0) for w in s["text"].split()]
+            )
             rated = [r for r in s["word_sentiments"] if r != 0]
             n_rated += len(rated)
             assert s["sentiment"] == pytest.approx(np.mean(rated) if rated else 0.0, abs=1e-6)
             assert s["source"].split(":")[0] in {n for n, _, _ in real.SOURCES}
-        labels = np.array([[float(x) for x in line.split(";")[2:]]
-                           for line in (root / "labels" / f"{name}.csv").read_text().splitlines()])
+        labels = np.array(
+            [
+                [float(x) for x in line.split(";")[2:]]
+                for line in (root / "labels" / f"{name}.csv").read_text().splitlines()
+            ]
+        )
         assert np.all(np.abs(labels) <= 1.0)
-        expected = _recompute_valence(sentences, rec["frames"], lag_s=meta["labels"]["annotation_lag_s"])
+        expected = _recompute_valence(
+            sentences, rec["frames"], lag_s=meta["labels"]["annotation_lag_s"]
+        )
         np.testing.assert_allclose(labels[:, 1], expected, atol=2e-6)
     assert n_rated > 8
 
@@ -263,11 +311,27 @@ def test_real_corpus_same_seed_same_files(real_corpus, tmp_path):
 
 def test_valence_from_words_arousal_from_voice_real():
     """The paper's point on real sentences: per sentence, the label at (end + lag)."""
-    recs = [synthetic.generate_recording(f"Train_{i:02d}", 30.0, synthetic.DEFAULT_VOICES[i % 8],
-                                         np.random.SeedSequence([8, i]), recipe="real") for i in range(30)]
-    rows = [(s.sentiment, s.arousal, rec.labels[int(round((s.end + 2.0) * 10)), 0],
-             rec.labels[int(round((s.end + 2.0) * 10)), 1])
-            for rec in recs for s in rec.sentences if int(round((s.end + 2.0) * 10)) < len(rec.labels)]
+    recs = [
+        synthetic.generate_recording(
+            f"Train_{i:02d}",
+            30.0,
+            synthetic.DEFAULT_VOICES[i % 8],
+            np.random.SeedSequence([8, i]),
+            recipe="real",
+        )
+        for i in range(30)
+    ]
+    rows = [
+        (
+            s.sentiment,
+            s.arousal,
+            rec.labels[int(round((s.end + 2.0) * 10)), 0],
+            rec.labels[int(round((s.end + 2.0) * 10)), 1],
+        )
+        for rec in recs
+        for s in rec.sentences
+        if int(round((s.end + 2.0) * 10)) < len(rec.labels)
+    ]
     sentiment, arousal_param, arousal, valence = np.array(rows).T
     r = lambda a, b: float(np.corrcoef(a, b)[0, 1])  # noqa: E731
     assert len(rows) > 120
@@ -278,25 +342,62 @@ def test_valence_from_words_arousal_from_voice_real():
 def test_cli_synth_real_and_test_voices(tmp_path, monkeypatch):
     parser = argparse.ArgumentParser(prog="semser")
     register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["synth", str(tmp_path / "a"), "--minutes", "0.2", "--recording-seconds", "4",
-                              "--partitions", "Train=1,Test=1", "--voices", "en+f3",
-                              "--test-voices", "en-us+m6,en-029+m4", "--quiet"])
+    args = parser.parse_args(
+        [
+            "synth",
+            str(tmp_path / "a"),
+            "--minutes",
+            "0.2",
+            "--recording-seconds",
+            "4",
+            "--partitions",
+            "Train=1,Test=1",
+            "--voices",
+            "en+f3",
+            "--test-voices",
+            "en-us+m6,en-029+m4",
+            "--quiet",
+        ]
+    )
     assert args.recipe == "real" and args.func(args) == 0
     meta = json.loads((tmp_path / "a" / "corpus.json").read_text())
     assert meta["recipe"] == "real" and meta["test_voices"] == ["en-us+m6", "en-029+m4"]
-    assert [meta["recordings"][n]["voice"] for n in ("Train_01", "Test_01", "Test_02")] == \
-        ["en+f3", "en-us+m6", "en-029+m4"]
+    assert [meta["recordings"][n]["voice"] for n in ("Train_01", "Test_01", "Test_02")] == [
+        "en+f3",
+        "en-us+m6",
+        "en-029+m4",
+    ]
     seen = {}
     monkeypatch.setattr(synthetic, "generate_corpus", lambda out, **kw: seen.update(kw))
-    for extra, recipe, test_voices in [(["--test-voices", "same"], "real", ["en+f3"]),
-                                       (["--recipe", "template"], "template", None),
-                                       (["--recipe", "template", "--test-voices", "same"], "template", None)]:
-        args = parser.parse_args(["synth", str(tmp_path / "b"), "--voices", "en+f3", "--quiet"] + extra)
+    for extra, recipe, test_voices in [
+        (["--test-voices", "same"], "real", ["en+f3"]),
+        (["--recipe", "template"], "template", None),
+        (["--recipe", "template", "--test-voices", "same"], "template", None),
+    ]:
+        args = parser.parse_args(
+            ["synth", str(tmp_path / "b"), "--voices", "en+f3", "--quiet"] + extra
+        )
         assert args.func(args) == 0
-        assert (seen["recipe"], seen["test_voices"], seen["voices"]) == (recipe, test_voices, ["en+f3"])
+        assert (seen["recipe"], seen["test_voices"], seen["voices"]) == (
+            recipe,
+            test_voices,
+            ["en+f3"],
+        )
     monkeypatch.undo()
-    args = parser.parse_args(["synth", str(tmp_path / "h"), "--minutes", "0.2", "--recording-seconds", "6",
-                              "--partitions", "Train=1,Test=1", "--held-out-text", "--quiet"])
+    args = parser.parse_args(
+        [
+            "synth",
+            str(tmp_path / "h"),
+            "--minutes",
+            "0.2",
+            "--recording-seconds",
+            "6",
+            "--partitions",
+            "Train=1,Test=1",
+            "--held-out-text",
+            "--quiet",
+        ]
+    )
     assert args.func(args) == 0
     meta = json.loads((tmp_path / "h" / "corpus.json").read_text())
     held = real.sentence_pool().held_out()
@@ -304,13 +405,17 @@ def test_cli_synth_real_and_test_voices(tmp_path, monkeypatch):
     assert meta["held_out_text"] is True
     for name, rec in meta["recordings"].items():
         assert rec["sentences"]
-        assert all(held[index[s["source"]]] == name.startswith("Test_") for s in rec["sentences"]), name
+        assert all(
+            held[index[s["source"]]] == name.startswith("Test_") for s in rec["sentences"]
+        ), name
     with pytest.raises(ConfigError, match="held_out_text"):
         synthetic.generate_corpus(tmp_path / "c", minutes=0.1, held_out_text=True, progress=False)
     with pytest.raises(ConfigError, match="recipe"):
         synthetic.generate_corpus(tmp_path / "c", minutes=0.1, recipe="nope", progress=False)
     with pytest.raises(ConfigError, match="unknown espeak voice"):
-        synthetic.generate_corpus(tmp_path / "c", minutes=0.1, recipe="real", test_voices=["zz-x"], progress=False)
+        synthetic.generate_corpus(
+            tmp_path / "c", minutes=0.1, recipe="real", test_voices=["zz-x"], progress=False
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "h"]
 
 
@@ -319,8 +424,15 @@ def test_real_corpus_with_a_user_lexicon(tmp_path):
 
     lex = tmp_path / "mine.tsv"
     lex.write_text("word\trating\nthe\t2\nsaid\t-4\nof\t1\n", encoding="utf-8")
-    out = synthetic.generate_corpus(tmp_path / "c", minutes=0.15, recording_seconds=9, partitions={"Train": 1},
-                                    recipe="real", lexicon=lex, progress=False)
+    out = synthetic.generate_corpus(
+        tmp_path / "c",
+        minutes=0.15,
+        recording_seconds=9,
+        partitions={"Train": 1},
+        recipe="real",
+        lexicon=lex,
+        progress=False,
+    )
     meta = json.loads((out / "corpus.json").read_text())
     assert meta["lexicon"]["name"] == "mine.tsv" and meta["lexicon"]["rated_words"] == 3
     assert str(tmp_path) not in (out / "corpus.json").read_text()  # no path of this machine
@@ -332,7 +444,9 @@ def test_real_corpus_with_a_user_lexicon(tmp_path):
     bad = tmp_path / "bad.tsv"
     bad.write_text("good\t1\nbad\tawful\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"bad.tsv:2: rating 'awful' is not a number"):
-        synthetic.generate_corpus(tmp_path / "d", minutes=0.1, recipe="real", lexicon=bad, progress=False)
+        synthetic.generate_corpus(
+            tmp_path / "d", minutes=0.1, recipe="real", lexicon=bad, progress=False
+        )
     with pytest.raises(ConfigError, match="recipe 'real' only"):
         synthetic.generate_corpus(tmp_path / "d", minutes=0.1, lexicon=lex, progress=False)
     assert not (tmp_path / "d").exists()

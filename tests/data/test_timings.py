@@ -54,16 +54,25 @@ def test_bad_word_file(tmp_path, text, line, what):
 
 def test_transcript_words_strip_tags_and_punctuation():
     assert transcript_words("<filler> Ähm, das ist... [noise] schön! <laughter>") == [
-        "Ähm", "das", "ist", "schön"]
+        "Ähm",
+        "das",
+        "ist",
+        "schön",
+    ]
     assert transcript_words("geht's gut?") == ["geht's", "gut"]
     assert transcript_words("<laughter>") == []
 
 
 def test_fallback_spreads_by_character_length():
     # "ab" (2) "cde" (3) "f" (1) over [1, 7]: 6 s / 6 chars = 1 s per character
-    got = spread_words([Sentence(1.0, 7.0, "ab <laughter> cde, f."), Sentence(8.0, 9.0, "<filler>")],
-                       warn=False)
-    assert got == [WordTiming(1.0, 3.0, "ab"), WordTiming(3.0, 6.0, "cde"), WordTiming(6.0, 7.0, "f")]
+    got = spread_words(
+        [Sentence(1.0, 7.0, "ab <laughter> cde, f."), Sentence(8.0, 9.0, "<filler>")], warn=False
+    )
+    assert got == [
+        WordTiming(1.0, 3.0, "ab"),
+        WordTiming(3.0, 6.0, "cde"),
+        WordTiming(6.0, 7.0, "f"),
+    ]
 
 
 def test_word_timings_prefers_word_file_then_falls_back_with_warning(tmp_path):

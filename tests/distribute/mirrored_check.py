@@ -20,8 +20,16 @@ from semser_tf.metrics import ccc_metrics  # noqa: E402
 from semser_tf.models import ModelConfig, build_model, compile_model  # noqa: E402
 
 optimizer = sys.argv[1] if len(sys.argv) > 1 else "sgd"
-cfg = ModelConfig(variant="paralinguistic", conv_filters=(4, 4, 8), lstm_units=8, dropout=0.0,
-                  sequence_length=20, batch_size=4, learning_rate=0.05, seed=1)
+cfg = ModelConfig(
+    variant="paralinguistic",
+    conv_filters=(4, 4, 8),
+    lstm_units=8,
+    dropout=0.0,
+    sequence_length=20,
+    batch_size=4,
+    learning_rate=0.05,
+    seed=1,
+)
 rng = np.random.default_rng(0)
 B, T = 4, 20
 x = rng.normal(0, 0.3, (B, T, cfg.samples_per_frame)).astype("float32")
@@ -38,8 +46,12 @@ wv[9, 5:] = 0.0
 def compiled(model):
     if optimizer == "adam":
         return compile_model(model, cfg, jit_compile=False)
-    model.compile(optimizer=keras.optimizers.SGD(cfg.learning_rate), loss=CCCLoss(),
-                  weighted_metrics=ccc_metrics(cfg.targets), jit_compile=False)
+    model.compile(
+        optimizer=keras.optimizers.SGD(cfg.learning_rate),
+        loss=CCCLoss(),
+        weighted_metrics=ccc_metrics(cfg.targets),
+        jit_compile=False,
+    )
     return model
 
 
@@ -58,14 +70,32 @@ def run(strategy):
     vds = tf.data.Dataset.from_tensor_slices((xv, yv, wv)).batch(4)
     ev = model.evaluate(vds, verbose=0, return_dict=True)
     pred = model.predict(tf.data.Dataset.from_tensor_slices(xv).batch(4), verbose=0)
-    return {"init": [a.tolist() for a in init], "loss": float(hist.history["loss"][0]),
-            "train_ccc": {k: float(v[0]) for k, v in hist.history.items() if k.startswith("ccc")},
-            "weights": [v.numpy().tolist() for v in model.trainable_weights], "eval": ev,
-            "pred": pred.tolist(), "replicas": 1 if strategy is None else strategy.num_replicas_in_sync}
+    return {
+        "init": [a.tolist() for a in init],
+        "loss": float(hist.history["loss"][0]),
+        "train_ccc": {k: float(v[0]) for k, v in hist.history.items() if k.startswith("ccc")},
+        "weights": [v.numpy().tolist() for v in model.trainable_weights],
+        "eval": ev,
+        "pred": pred.tolist(),
+        "replicas": 1 if strategy is None else strategy.num_replicas_in_sync,
+    }
 
 
 single = run(None)
 mirrored = run(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
-print("RESULT " + json.dumps({"single": single, "mirrored": mirrored,
-                              "data": {"x": x.tolist(), "y": y.tolist(), "w": w.tolist(),
-                                       "yv": yv.tolist(), "wv": wv.tolist()}}))
+print(
+    "RESULT "
+    + json.dumps(
+        {
+            "single": single,
+            "mirrored": mirrored,
+            "data": {
+                "x": x.tolist(),
+                "y": y.tolist(),
+                "w": w.tolist(),
+                "yv": yv.tolist(),
+                "wv": wv.tolist(),
+            },
+        }
+    )
+)

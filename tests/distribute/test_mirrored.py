@@ -35,12 +35,20 @@ def weighted_ccc(gold, pred, weight):
 
 @pytest.fixture(scope="module")
 def runs():
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", KERAS_BACKEND="tensorflow")
-    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("mirrored_check.py")), "sgd"],
-                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    env = dict(
+        os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", KERAS_BACKEND="tensorflow"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("mirrored_check.py")), "sgd"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))
-    return json.loads(line[len("RESULT "):])
+    return json.loads(line[len("RESULT ") :])
 
 
 def test_two_replicas_were_used(runs):
@@ -63,7 +71,9 @@ def test_first_step_loss_equal(runs):
 def test_weights_after_one_sgd_step_equal(runs):
     moved = 0.0
     # the paralinguistic model has trainable weights only: model.weights is the same list
-    for a, b, i in zip(runs["single"]["weights"], runs["mirrored"]["weights"], runs["single"]["init"]):
+    for a, b, i in zip(
+        runs["single"]["weights"], runs["mirrored"]["weights"], runs["single"]["init"]
+    ):
         a, b = np.array(a), np.array(b)
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
         moved = max(moved, float(np.abs(a - np.array(i)).max()))
@@ -78,7 +88,9 @@ def test_streaming_ccc_equals_single_device_and_reference(runs):
         np.testing.assert_allclose(ev["ccc"], ref.mean(), atol=1e-5)
         for j, t in enumerate(("arousal", "valence", "liking")):
             np.testing.assert_allclose(ev[f"ccc_{t}"], ref[j], atol=1e-5)
-    np.testing.assert_allclose(runs["mirrored"]["pred"], runs["single"]["pred"], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        runs["mirrored"]["pred"], runs["single"]["pred"], rtol=1e-4, atol=1e-6
+    )
     # the loss on the validation batches: mean over batches of the whole-batch CCC loss
     assert abs(runs["single"]["eval"]["loss"] - runs["mirrored"]["eval"]["loss"]) < 1e-5
 

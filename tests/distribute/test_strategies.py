@@ -13,13 +13,18 @@ def test_default_is_no_strategy():
 
 
 def test_unknown_strategy_names_the_choices():
-    with pytest.raises(ConfigError, match=r"--strategy 'horovod': expected one of default, mirrored, "
-                                          r"multiworker, data_parallel"):
+    with pytest.raises(
+        ConfigError,
+        match=r"--strategy 'horovod': expected one of default, mirrored, "
+        r"multiworker, data_parallel",
+    ):
         make_strategy("horovod")
 
 
 def test_backend_mismatch_is_explained():
-    with pytest.raises(ConfigError, match=r"data_parallel is the JAX backend's .*use --strategy mirrored"):
+    with pytest.raises(
+        ConfigError, match=r"data_parallel is the JAX backend's .*use --strategy mirrored"
+    ):
         make_strategy("data_parallel")
 
 

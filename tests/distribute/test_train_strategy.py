@@ -29,14 +29,29 @@ def small_corpus(tmp_path_factory):
 
 @pytest.mark.slow  # two training runs in a TensorFlow subprocess: about 45 s on 2 cores
 def test_train_mirrored_run(small_corpus, tmp_path):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", KERAS_BACKEND="tensorflow")
-    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("train_check.py")), str(small_corpus),
-                           str(tmp_path / "cache"), str(tmp_path / "runs")],
-                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    env = dict(
+        os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", KERAS_BACKEND="tensorflow"
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("train_check.py")),
+            str(small_corpus),
+            str(tmp_path / "cache"),
+            str(tmp_path / "runs"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))[7:])
     assert res["mirrored"]["replicas"] == 2
-    hist = {name: list(csv.DictReader(open(tmp_path / "runs" / name / "history.csv"))) for name in res}
+    hist = {
+        name: list(csv.DictReader(open(tmp_path / "runs" / name / "history.csv"))) for name in res
+    }
     assert len(hist["single"]) == len(hist["mirrored"]) == 2
     for a, b in zip(hist["single"], hist["mirrored"]):
         # a CCC loss near 1 for an untrained model; a per-replica sum would log about 2

@@ -19,16 +19,26 @@ if keras.backend.backend() != "tensorflow":
 from semser_tf.export import ExportError, export_model  # noqa: E402
 from semser_tf.export.exporters import read_export  # noqa: E402
 
-needs_onnx = pytest.mark.skipif(not (importlib.util.find_spec("tf2onnx") and importlib.util.find_spec("onnxruntime")),
-                                reason="tf2onnx / onnxruntime not installed (the export extra)")
+needs_onnx = pytest.mark.skipif(
+    not (importlib.util.find_spec("tf2onnx") and importlib.util.find_spec("onnxruntime")),
+    reason="tf2onnx / onnxruntime not installed (the export extra)",
+)
 
 
 def _tiny(variant):
     from semser_tf.models import ModelConfig, build_model
 
     keras.utils.set_random_seed(3)
-    return build_model(ModelConfig(variant=variant, conv_filters=(4, 4, 4), fusion_units=8, stream_units=8,
-                                   lstm_units=8, semantic_dim=6))
+    return build_model(
+        ModelConfig(
+            variant=variant,
+            conv_filters=(4, 4, 4),
+            fusion_units=8,
+            stream_units=8,
+            lstm_units=8,
+            semantic_dim=6,
+        )
+    )
 
 
 def _inputs(model, batch, frames, seed=11):
@@ -36,7 +46,9 @@ def _inputs(model, batch, frames, seed=11):
     x = {}
     names = [t.name for t in model.inputs]
     if "waveform" in names:
-        x["waveform"] = rng.normal(0, 0.2, (batch, frames, model.samples_per_frame)).astype("float32")
+        x["waveform"] = rng.normal(0, 0.2, (batch, frames, model.samples_per_frame)).astype(
+            "float32"
+        )
     if "semantic" in names:
         x["semantic"] = rng.normal(0, 1, (batch, frames, model.semantic_dim)).astype("float32")
     return x
@@ -84,7 +96,9 @@ def test_tflite_fixed_window_in_the_interpreter(model, tmp_path):
         assert list(d["shape"])[:2] == [1, 12]
         it.set_tensor(d["index"], x[next(n for n in x if n in d["name"])])
     it.invoke()
-    np.testing.assert_allclose(it.get_tensor(it.get_output_details()[0]["index"]), _keras(model, x), atol=1e-4)
+    np.testing.assert_allclose(
+        it.get_tensor(it.get_output_details()[0]["index"]), _keras(model, x), atol=1e-4
+    )
     assert json.loads((out / "export.json").read_text())["window_frames"] == 12
 
 
@@ -103,7 +117,9 @@ def test_savedmodel_step_carries_the_state(model, tmp_path):
         y, h, c = loaded.step(*[v[:, a:b] for v in x.values()], h, c)
         parts.append(np.asarray(y))
     np.testing.assert_allclose(np.concatenate(parts, 1), _keras(model, x), atol=1e-4)
-    y, _, _ = loaded.step(*[v[:, 4:] for v in x.values()], *_zeros(model, 2))  # from zero: not the same
+    y, _, _ = loaded.step(
+        *[v[:, 4:] for v in x.values()], *_zeros(model, 2)
+    )  # from zero: not the same
     assert np.abs(np.asarray(y) - _keras(model, x)[:, 4:]).max() > 1e-4
 
 
@@ -128,18 +144,24 @@ def test_tflite_one_frame_step_carries_the_state(model, tmp_path):
     h, c = _zeros(model)
     ys = []
     for k in range(9):
-        o = run(**{n: v[:, k:k + 1] for n, v in x.items()}, h=h, c=c)
+        o = run(**{n: v[:, k : k + 1] for n, v in x.items()}, h=h, c=c)
         y, h, c = (o[key] for key in sorted(o))
         ys.append(y)
     np.testing.assert_allclose(np.concatenate(ys, 1), _keras(model, x), atol=1e-4)
     assert "step.tflite" in (out / "README.md").read_text()
 
 
-@pytest.mark.parametrize("kwargs,named", [
-    (dict(format="keras2"), "format 'keras2': expected one of savedmodel, onnx, tflite"),
-    (dict(format="tflite", window_frames=0), "a TFLite export needs a fixed window"),
-    (dict(format="savedmodel", window_frames=10), "window_frames applies to the tflite format only"),
-])
+@pytest.mark.parametrize(
+    "kwargs,named",
+    [
+        (dict(format="keras2"), "format 'keras2': expected one of savedmodel, onnx, tflite"),
+        (dict(format="tflite", window_frames=0), "a TFLite export needs a fixed window"),
+        (
+            dict(format="savedmodel", window_frames=10),
+            "window_frames applies to the tflite format only",
+        ),
+    ],
+)
 def test_bad_requests_are_clear_errors(kwargs, named, tmp_path):
     model = _tiny("paralinguistic")
     with pytest.raises(ExportError, match=named):
@@ -163,7 +185,9 @@ def test_never_replaces_a_users_folder_and_replaces_its_own(tmp_path):
         export_model(model, mine, "tflite", window_frames=4)
     with pytest.raises(ConfigError, match="refusing to replace"):
         export_model(model, mine, "tflite", window_frames=4, overwrite=True)
-    assert (mine / "notes.txt").read_text() == "keep" and sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    assert (mine / "notes.txt").read_text() == "keep" and sorted(
+        p.name for p in mine.iterdir()
+    ) == ["notes.txt"]
     out = export_model(model, tmp_path / "e", "tflite", window_frames=4)
     export_model(model, out, "tflite", window_frames=6, overwrite=True)
     assert read_export(out)["window_frames"] == 6
@@ -182,13 +206,38 @@ def test_a_changed_export_file_is_detected(tmp_path):
 def test_cli_exports_the_bundled_model(tmp_path, capsys):
     from semser_tf.cli import main
 
-    assert main(["export", "semser-synthetic-attention", "--format", "tflite", "--out", str(tmp_path / "b"),
-                 "--window-frames", "20"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "semser-synthetic-attention",
+                "--format",
+                "tflite",
+                "--out",
+                str(tmp_path / "b"),
+                "--window-frames",
+                "20",
+            ]
+        )
+        == 0
+    )
     assert "largest difference from Keras" in capsys.readouterr().out
     meta = read_export(tmp_path / "b")
     assert meta["inputs"] == {"waveform": [1, 20, 2205], "semantic": [1, 20, 50]}
     assert meta["input_format"]["semantic_mode"] == "text"
-    assert main(["export", "semser-synthetic-attention", "--format", "tflite", "--out", str(tmp_path / "b")]) == 2
+    assert (
+        main(
+            [
+                "export",
+                "semser-synthetic-attention",
+                "--format",
+                "tflite",
+                "--out",
+                str(tmp_path / "b"),
+            ]
+        )
+        == 2
+    )
 
 
 def test_publish_carries_exports_fetched_only_on_request(tmp_path, zoo_env):
@@ -205,23 +254,36 @@ def test_publish_carries_exports_fetched_only_on_request(tmp_path, zoo_env):
 
     report = tmp_path / "report.json"
     report.write_text(json.dumps(REPORT))
-    preset = model.save_to_preset(tmp_path / "preset", input_format=InputFormat.for_model(model),
-                                  extra_files={"report.json": report})
+    preset = model.save_to_preset(
+        tmp_path / "preset",
+        input_format=InputFormat.for_model(model),
+        extra_files={"report.json": report},
+    )
     exp = export_model(preset, tmp_path / "tfl", "tflite", window_frames=8)
     entry_json = publish_run(preset, "tiny-exported", registry / "tiny-exported", exports=[exp])
     entry = get_entry("tiny-exported")
     assert sorted(entry.exports) == ["tflite"]
     names = {s.filename for s in entry.exports["tflite"]}
-    assert names == {"exports/tflite/export.json", "exports/tflite/model.tflite", "exports/tflite/step.tflite",
-                     "exports/tflite/README.md"}
+    assert names == {
+        "exports/tflite/export.json",
+        "exports/tflite/model.tflite",
+        "exports/tflite/step.tflite",
+        "exports/tflite/README.md",
+    }
     spec = entry.file("export/tflite/model.tflite")
     assert spec.sha256 == read_export(exp)["files"]["model.tflite"]
-    assert not any(r.startswith("export/") for r in fetch_entry_files(entry, offline=True))  # not by default
-    path = fetch_entry_files(entry, roles=["export/tflite/model.tflite"], offline=True)["export/tflite/model.tflite"]
+    assert not any(
+        r.startswith("export/") for r in fetch_entry_files(entry, offline=True)
+    )  # not by default
+    path = fetch_entry_files(entry, roles=["export/tflite/model.tflite"], offline=True)[
+        "export/tflite/model.tflite"
+    ]
     assert path.read_bytes() == (exp / "model.tflite").read_bytes()
     from semser_tf import load_pretrained
 
-    assert load_pretrained("tiny-exported", offline=True).model.count_params() == model.count_params()
+    assert (
+        load_pretrained("tiny-exported", offline=True).model.count_params() == model.count_params()
+    )
     other = export_model(_tiny("semantic"), tmp_path / "other", "tflite", window_frames=8)
     with pytest.raises(ConfigError, match="holds another network"):
         publish_run(preset, "tiny-bad", tmp_path / "bad", exports=[other])

@@ -23,7 +23,9 @@ def speechlike(seconds, rate=22050, seed=0):
     f0 = 120 + 40 * np.sin(2 * np.pi * 0.3 * t)
     phase = 2 * np.pi * np.cumsum(f0) / rate
     voiced = sum(np.sin(k * phase) / k for k in range(1, 6))
-    envelope = np.clip(np.sin(2 * np.pi * 4 * t), 0, None) * (np.sin(2 * np.pi * 0.25 * t + 1) > -0.3)
+    envelope = np.clip(np.sin(2 * np.pi * 4 * t), 0, None) * (
+        np.sin(2 * np.pi * 0.25 * t + 1) > -0.3
+    )
     x = 0.3 * envelope * voiced + 0.02 * rng.normal(size=n)
     return x.astype(np.float32)
 
@@ -37,6 +39,8 @@ def features():
     rng = np.random.default_rng(5)
     table = rng.normal(size=(3, 6)).astype(np.float32)
     f = LookupFrameFeatures(["good", "bad", "fine"], table)
-    words = [WordTiming(0.3 + 1.1 * i, 0.3 + 1.1 * i + 0.6, ["good", "bad", "fine", "zebra"][i % 4])
-             for i in range(6)]
+    words = [
+        WordTiming(0.3 + 1.1 * i, 0.3 + 1.1 * i + 0.6, ["good", "bad", "fine", "zebra"][i % 4])
+        for i in range(6)
+    ]
     return f, words

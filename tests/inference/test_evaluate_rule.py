@@ -11,8 +11,14 @@ def corpus(tmp_path_factory):
     from semser_tf.data.synthetic import generate_corpus
 
     root = tmp_path_factory.mktemp("evalrule") / "corpus"
-    generate_corpus(root, minutes=0.4, seed=4, recording_seconds=8, progress=False,
-                    partitions={"Train": 0.5, "Test": 0.5})
+    generate_corpus(
+        root,
+        minutes=0.4,
+        seed=4,
+        recording_seconds=8,
+        progress=False,
+        partitions={"Train": 0.5, "Test": 0.5},
+    )
     return root
 
 
@@ -31,7 +37,7 @@ def test_predict_partition_equals_one_pass_per_recording(corpus, tmp_path):
         n = len(preds[rec.name])
         assert n > 40  # more than two windows
         wav = np.zeros(n * 2205, np.float32)
-        wav[:min(len(audio), n * 2205)] = audio[:n * 2205]
+        wav[: min(len(audio), n * 2205)] = audio[: n * 2205]
         ref = np.asarray(model({"waveform": wav.reshape(1, n, 2205)}, training=False))[0]
         np.testing.assert_allclose(preds[rec.name], ref, atol=1e-5)
     old = predict_partition(model, c, "Test", 20, cache_dir=tmp_path / "cache", window_reset=True)

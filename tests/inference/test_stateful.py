@@ -22,7 +22,7 @@ def whole_pass(model, audio, semantic=None):
     """model(x) over the whole sequence: the audio zero-padded to whole 2205-sample frames."""
     n = -(-len(audio) // 2205)
     wav = np.zeros(n * 2205, np.float32)
-    wav[:len(audio)] = audio
+    wav[: len(audio)] = audio
     x = {"waveform": wav.reshape(1, n, 2205)}
     if semantic is not None:
         x["semantic"] = semantic[None, :n]
@@ -41,10 +41,14 @@ def test_stateful_predict_equals_one_long_pass(variant):
     ref = whole_pass(model, audio, table)
     assert pred.values.shape == ref.shape == (96, 3)
     np.testing.assert_allclose(pred.values, ref, atol=1e-5)
-    one = Predictor(model, config, FixedFeatures(table), windows_per_call=1).predict(audio, sample_rate=22050)
+    one = Predictor(model, config, FixedFeatures(table), windows_per_call=1).predict(
+        audio, sample_rate=22050
+    )
     np.testing.assert_allclose(one.values, ref, atol=1e-5)  # the state carried across every window
     # the older rule restarts each window: it differs from the long pass after frame 20
-    old = Predictor(model, config, FixedFeatures(table)).predict(audio, sample_rate=22050, window_reset=True)
+    old = Predictor(model, config, FixedFeatures(table)).predict(
+        audio, sample_rate=22050, window_reset=True
+    )
     np.testing.assert_allclose(old.values[:20], ref[:20], atol=1e-5)
     assert np.abs(old.values[20:] - ref[20:]).max() > 1e-3
 
@@ -59,15 +63,24 @@ def test_stateful_attention_with_words_and_weights(features):
     model, config = tiny_model("attention", sequence_length=15)
     audio = speechlike(7.0, seed=2)
     pred = Predictor(model, config, f).predict(audio, words=words, sample_rate=22050)
-    rec = Recording(name="a", partition="predict", audio_path="<array>", label_path=None,
-                    targets=config.targets, labels=None, words=words)
+    rec = Recording(
+        name="a",
+        partition="predict",
+        audio_path="<array>",
+        label_path=None,
+        targets=config.targets,
+        labels=None,
+        words=words,
+    )
     semantic = f(rec, 70)
     assert np.abs(semantic).sum() > 0
     ref = whole_pass(model, audio, semantic)
     np.testing.assert_allclose(pred.values, ref, atol=1e-5)
     wmodel = keras.Model(model.input, model.get_layer("modality_attention").output[1])
     n = 70
-    ref_w = np.asarray(wmodel({"waveform": audio[:n * 2205].reshape(1, n, 2205), "semantic": semantic[None]}))[0]
+    ref_w = np.asarray(
+        wmodel({"waveform": audio[: n * 2205].reshape(1, n, 2205), "semantic": semantic[None]})
+    )[0]
     np.testing.assert_allclose(pred.weights, ref_w, atol=1e-5)
     np.testing.assert_allclose(pred.weights.sum(axis=1), 1.0, atol=1e-5)
 

@@ -9,10 +9,12 @@ pytestmark = pytest.mark.backend_agnostic
 
 
 def chunked(x, n):
-    return [x[i:i + n] for i in range(0, len(x), n)]
+    return [x[i : i + n] for i in range(0, len(x), n)]
 
 
-@pytest.mark.parametrize("variant,chunk_ms", [("paralinguistic", 100), ("attention", 100), ("attention", 300)])
+@pytest.mark.parametrize(
+    "variant,chunk_ms", [("paralinguistic", 100), ("attention", 100), ("attention", 300)]
+)
 def test_stream_equals_stateful_predict(variant, chunk_ms, features):
     from semser_tf.inference import Predictor
 
@@ -26,7 +28,9 @@ def test_stream_equals_stateful_predict(variant, chunk_ms, features):
     np.testing.assert_allclose([fr.time for fr in frames], np.arange(67) / 10)
     np.testing.assert_allclose(np.stack([fr.values for fr in frames]), offline.values, atol=1e-5)
     if variant == "attention":
-        np.testing.assert_allclose(np.stack([fr.weights for fr in frames]), offline.weights, atol=1e-5)
+        np.testing.assert_allclose(
+            np.stack([fr.weights for fr in frames]), offline.weights, atol=1e-5
+        )
     else:
         assert frames[0].weights is None
 
@@ -72,7 +76,9 @@ def test_stream_rejects_bad_chunks_and_rates():
 
     model, config = tiny_model("paralinguistic")
     p = Predictor(model, config)
-    with pytest.raises(DataError, match=r"chunk 0 has 1000 samples, not a multiple of the 100 ms frame \(2205"):
+    with pytest.raises(
+        DataError, match=r"chunk 0 has 1000 samples, not a multiple of the 100 ms frame \(2205"
+    ):
         list(p.stream([np.zeros(1000), np.zeros(2205)]))
     with pytest.raises(ConfigError, match="11025 Hz: 100 ms is not a whole number"):
         list(p.stream([np.zeros(1102)], sample_rate=11025))

@@ -33,8 +33,11 @@ for k, i in enumerate(range(0, len(x), step)):
 
 
 def _env():
-    return dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-                TF_CPP_MIN_LOG_LEVEL="2")
+    return dict(
+        os.environ,
+        PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        TF_CPP_MIN_LOG_LEVEL="2",
+    )
 
 
 def test_realtime_pipe_first_prediction_and_partial_last_chunk(tmp_path):
@@ -43,13 +46,21 @@ def test_realtime_pipe_first_prediction_and_partial_last_chunk(tmp_path):
     last, partial one padded with zeros) and the command exits 0."""
     stamp = tmp_path / "first_chunk"
     r, w = os.pipe()
-    semser = subprocess.Popen([sys.executable, "-m", "semser_tf.cli", "stream", "-", "--offline"], stdin=r,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=_env())
+    semser = subprocess.Popen(
+        [sys.executable, "-m", "semser_tf.cli", "stream", "-", "--offline"],
+        stdin=r,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=_env(),
+    )
     os.close(r)
     for line in semser.stderr:  # wait until the model is loaded and traced
         if b"ready" in line:
             break
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(stamp)], stdout=w, cwd=ROOT, env=_env())
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(stamp)], stdout=w, cwd=ROOT, env=_env()
+    )
     os.close(w)
     first = semser.stdout.readline()
     t_first = time.time()
@@ -60,7 +71,14 @@ def test_realtime_pipe_first_prediction_and_partial_last_chunk(tmp_path):
     assert latency < 0.3
     rows = [json.loads(x) for x in [first, *rest]]
     assert [r["time"] for r in rows] == [round(0.1 * k, 1) for k in range(21)]
-    assert set(rows[0]) == {"time", "arousal", "valence", "liking", "w_paralinguistic", "w_semantic"}
+    assert set(rows[0]) == {
+        "time",
+        "arousal",
+        "valence",
+        "liking",
+        "w_paralinguistic",
+        "w_semantic",
+    }
     assert all(abs(r["w_paralinguistic"] + r["w_semantic"] - 1) < 1e-4 for r in rows)
 
 
@@ -89,7 +107,9 @@ def test_odd_byte_count_ends_with_an_error_after_the_complete_frames():
     gen = pcm_chunks(io.BytesIO(data), 22050, 100, "s16le")
     first = next(gen)
     np.testing.assert_allclose(first, np.arange(2205) / 32768.0)
-    with pytest.raises(DataError, match=r"1 byte\(s\) of an incomplete sample: --format s16le has 2-byte"):
+    with pytest.raises(
+        DataError, match=r"1 byte\(s\) of an incomplete sample: --format s16le has 2-byte"
+    ):
         list(gen)
     f32 = np.linspace(-1, 1, 3000, dtype="<f4")
     chunks = list(pcm_chunks(io.BytesIO(f32.tobytes()), 22050, 100, "f32le"))
@@ -97,13 +117,19 @@ def test_odd_byte_count_ends_with_an_error_after_the_complete_frames():
     np.testing.assert_array_equal(np.concatenate(chunks), f32)
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["stream", "-", "--chunk-ms", "150"], "--chunk-ms 150: expected a positive multiple of 100"),
-    (["stream", "-", "--chunk-ms", "0"], "--chunk-ms 0: expected a positive multiple of 100"),
-    (["stream", "-", "--rate", "11025"], "--rate 11025: expected a positive multiple of 10 Hz"),
-    (["stream"], "give a SOURCE"),
-    (["stream", "missing.wav"], "missing.wav: audio file not found"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (
+            ["stream", "-", "--chunk-ms", "150"],
+            "--chunk-ms 150: expected a positive multiple of 100",
+        ),
+        (["stream", "-", "--chunk-ms", "0"], "--chunk-ms 0: expected a positive multiple of 100"),
+        (["stream", "-", "--rate", "11025"], "--rate 11025: expected a positive multiple of 10 Hz"),
+        (["stream"], "give a SOURCE"),
+        (["stream", "missing.wav"], "missing.wav: audio file not found"),
+    ],
+)
 def test_bad_options_are_clear_errors(argv, message, capsys):
     from semser_tf.cli import main
 
@@ -135,8 +161,14 @@ def test_reader_closing_the_output_pipe_ends_quietly(tmp_path):
     pcm = tmp_path / "a.raw"
     pcm.write_bytes((speechlike(20.0) * 32767).astype("<i2").tobytes())
     with open(pcm, "rb") as stdin:
-        semser = subprocess.Popen([sys.executable, "-m", "semser_tf.cli", "stream", "-", "--offline"], stdin=stdin,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=_env())
+        semser = subprocess.Popen(
+            [sys.executable, "-m", "semser_tf.cli", "stream", "-", "--offline"],
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=ROOT,
+            env=_env(),
+        )
         assert json.loads(semser.stdout.readline())["time"] == 0.0
         semser.stdout.close()
         assert semser.wait(60) == 0
@@ -183,7 +215,12 @@ def test_words_recognised_live_reach_the_model(tmp_path, capsys):
 
     def run(*extra):
         assert main(["stream", str(path), "--csv", "--offline", *extra]) == 0
-        return np.array([[float(v) for v in line.split(",")] for line in capsys.readouterr().out.splitlines()[1:]])
+        return np.array(
+            [
+                [float(v) for v in line.split(",")]
+                for line in capsys.readouterr().out.splitlines()[1:]
+            ]
+        )
 
     live, alone = run("--words-from", "asr", "--delay", "2"), run()
     assert live.shape == alone.shape == (-(-len(x) // 2205), 6)

@@ -117,8 +117,15 @@ def test_no_frame_waits_longer_than_the_delay(features):
     # with delay 0.5 the frames inside the 1.6 s utterance at 4.0-5.6 s go before it closes
     live = LiveWords(SR, recognize=fake_recognizer([]))
     half = list(p.stream(chunked(x, 2205), SR, words_from="asr", delay=0.5, recognizer=live))
-    full = list(p.stream(chunked(x, 2205), SR, words_from="asr", delay=60.0,
-                         recognizer=LiveWords(SR, recognize=fake_recognizer([]))))
+    full = list(
+        p.stream(
+            chunked(x, 2205),
+            SR,
+            words_from="asr",
+            delay=60.0,
+            recognizer=LiveWords(SR, recognize=fake_recognizer([])),
+        )
+    )
     assert np.abs(half[45].values - full[45].values).max() > 1e-4
 
 
@@ -134,5 +141,12 @@ def test_live_words_options_are_checked():
     with pytest.raises(ConfigError, match="words_from 'maybe'"):
         list(p.stream([np.zeros(2205, np.float32)], SR, words_from="maybe"))
     with pytest.raises(ConfigError, match="delay"):
-        list(p.stream([np.zeros(2205, np.float32)], SR, words_from="asr", delay=-1,
-                      recognizer=LiveWords(SR, recognize=lambda a, r: [])))
+        list(
+            p.stream(
+                [np.zeros(2205, np.float32)],
+                SR,
+                words_from="asr",
+                delay=-1,
+                recognizer=LiveWords(SR, recognize=lambda a, r: []),
+            )
+        )

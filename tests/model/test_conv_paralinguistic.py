@@ -49,7 +49,11 @@ def test_output_shapes_and_configurable_sizes():
     assert layer(np.zeros((3, 7, 100), "float32")).shape == (3, 7, (100 // 4 // 3) * 6)
     assert layer.compute_output_shape((None, None, 100)) == (None, None, 48)
     assert ConvParalinguistic().compute_output_shape((5, 300, 2205)) == (5, 300, 2000)
-    assert ConvParalinguistic(samples_per_frame=4410).compute_output_shape((5, 300, 4410)) == (5, 300, 17 * 250)
+    assert ConvParalinguistic(samples_per_frame=4410).compute_output_shape((5, 300, 4410)) == (
+        5,
+        300,
+        17 * 250,
+    )
 
 
 def test_training_step_lowers_loss(rng):
@@ -66,8 +70,15 @@ def test_training_step_lowers_loss(rng):
 
 
 def test_config_round_trip(rng):
-    layer = ConvParalinguistic(filters=(3, 5), kernel_sizes=(4, 2), pool_sizes=(2, 2), dropout=0.2,
-                               frame_pooling="mean", samples_per_frame=40, name="p")
+    layer = ConvParalinguistic(
+        filters=(3, 5),
+        kernel_sizes=(4, 2),
+        pool_sizes=(2, 2),
+        dropout=0.2,
+        frame_pooling="mean",
+        samples_per_frame=40,
+        name="p",
+    )
     clone = ConvParalinguistic.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
     restored = keras.layers.deserialize(keras.layers.serialize(layer))

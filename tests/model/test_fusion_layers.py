@@ -52,7 +52,9 @@ def test_cross_attention_shapes_and_errors():
     with pytest.raises(ValueError, match="rank 3"):
         CrossAttentionFusion()([np.zeros((1, 3), "float32"), np.zeros((1, 2, 3), "float32")])
     with pytest.raises(ValueError, match="same size"):
-        CrossAttentionFusion(project="never")([np.zeros((1, 2, 3), "float32"), np.zeros((1, 2, 4), "float32")])
+        CrossAttentionFusion(project="never")(
+            [np.zeros((1, 2, 3), "float32"), np.zeros((1, 2, 4), "float32")]
+        )
 
 
 def test_hierarchical_avl_matches_numpy(rng):
@@ -64,7 +66,9 @@ def test_hierarchical_avl_matches_numpy(rng):
     a = dense(x, np_(layer.stream_a.kernel), np_(layer.stream_a.bias), "relu")
     v = dense(x, np_(layer.stream_v.kernel), np_(layer.stream_v.bias), "relu")
     l = dense(x, np_(layer.stream_l.kernel), np_(layer.stream_l.bias), "relu")
-    al, ref_wal = attention(a, l, np_(layer.attend_al.score.kernel), np_(layer.attend_al.score.bias))
+    al, ref_wal = attention(
+        a, l, np_(layer.attend_al.score.kernel), np_(layer.attend_al.score.bias)
+    )
     ref, ref_wv = attention(al, v, np_(layer.attend_v.score.kernel), np_(layer.attend_v.score.bias))
     np.testing.assert_allclose(np_(out), ref, atol=1e-5)
     np.testing.assert_allclose(np_(w_al), ref_wal, atol=1e-6)

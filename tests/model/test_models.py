@@ -5,7 +5,14 @@ import numpy as np
 import pytest
 
 from semser_tf.errors import ConfigError
-from semser_tf.models import VARIANTS, ModelConfig, build_model, compile_model, input_names, select_inputs
+from semser_tf.models import (
+    VARIANTS,
+    ModelConfig,
+    build_model,
+    compile_model,
+    input_names,
+    select_inputs,
+)
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -37,7 +44,9 @@ def test_variant_output_shape_and_save_reload(tmp_path, rng, variant):
     path = tmp_path / f"{variant}.keras"
     model.save(path)
     reloaded = keras.saving.load_model(path, safe_mode=True)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(reloaded(x, training=False)), out, atol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(reloaded(x, training=False)), out, atol=1e-6
+    )
 
 
 def test_variants_take_only_their_inputs():
@@ -74,10 +83,21 @@ def test_other_targets_and_modality_weights_output(rng):
 
 def test_official_preset_and_config_json_round_trip():
     official = ModelConfig.preset("official")
-    assert (official.learning_rate, official.batch_size, official.sequence_length, official.clipnorm) == (5e-4, 5, 100, None)
+    assert (
+        official.learning_rate,
+        official.batch_size,
+        official.sequence_length,
+        official.clipnorm,
+    ) == (5e-4, 5, 100, None)
     assert official.target_weights == (1.0, 0.5, 1 / 3)
     paper = ModelConfig.preset("paper")
-    assert (paper.learning_rate, paper.batch_size, paper.sequence_length, paper.clipnorm, paper.dropout) == (1e-4, 25, 300, 5.0, 0.5)
+    assert (
+        paper.learning_rate,
+        paper.batch_size,
+        paper.sequence_length,
+        paper.clipnorm,
+        paper.dropout,
+    ) == (1e-4, 25, 300, 5.0, 0.5)
     assert ModelConfig.from_json(official.to_json()) == official
     assert json.loads(official.to_json())["conv_filters"] == [50, 125, 250]
 
@@ -87,13 +107,18 @@ def test_wrong_input_rank_and_frame_length(rng):
     with pytest.raises(ValueError):
         model({"waveform": np.zeros((2, 2205), "float32")})
     with pytest.raises(ValueError, match="2205"):
-        build_model(ModelConfig(variant="paralinguistic", **SMALL))({"waveform": np.zeros((1, 3, 2000), "float32")})
+        build_model(ModelConfig(variant="paralinguistic", **SMALL))(
+            {"waveform": np.zeros((1, 3, 2000), "float32")}
+        )
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"variant": "transformer"}, r"ModelConfig.variant: expected one of paralinguistic, semantic, concat, attention"),
+        (
+            {"variant": "transformer"},
+            r"ModelConfig.variant: expected one of paralinguistic, semantic, concat, attention",
+        ),
         ({"lstm_units": "256"}, r"ModelConfig.lstm_units: expected a positive integer, got '256'"),
         ({"dropout": 2}, r"ModelConfig.dropout: expected a number in \[0, 1\)"),
         ({"conv_filters": (8, 8)}, "ModelConfig.conv_filters: expected as many entries"),
@@ -111,7 +136,9 @@ def test_bad_config_fields(kwargs, message):
 def test_unknown_preset_and_unknown_keys():
     with pytest.raises(ConfigError, match="unknown preset 'fast'; presets: paper, official"):
         ModelConfig.preset("fast")
-    with pytest.raises(ConfigError, match="unknown config key\\(s\\) lstm_size; valid keys: variant"):
+    with pytest.raises(
+        ConfigError, match="unknown config key\\(s\\) lstm_size; valid keys: variant"
+    ):
         ModelConfig.from_dict({"lstm_size": 3})
     with pytest.raises(ConfigError, match="not valid JSON"):
         ModelConfig.from_json("{variant: attention")

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from semser_tf.errors import ConfigError
-from semser_tf.models import InputFormat, ModelConfig, PresetError, SemserModel, build_model, load_preset
+from semser_tf.models import (
+    InputFormat,
+    ModelConfig,
+    PresetError,
+    SemserModel,
+    build_model,
+    load_preset,
+)
 
 SMALL = dict(conv_filters=(4, 6, 8), fusion_units=16, stream_units=8, lstm_units=8, semantic_dim=10)
 BUNDLED = "semser-synthetic-attention"
@@ -16,8 +23,10 @@ BUNDLED = "semser-synthetic-attention"
 
 def _x(dim, frames=6, seed=0):
     rng = np.random.default_rng(seed)
-    return {"waveform": rng.normal(0, 0.3, (1, frames, 2205)).astype("float32"),
-            "semantic": rng.normal(0, 0.3, (1, frames, dim)).astype("float32")}
+    return {
+        "waveform": rng.normal(0, 0.3, (1, frames, 2205)).astype("float32"),
+        "semantic": rng.normal(0, 0.3, (1, frames, dim)).astype("float32"),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +53,15 @@ def test_bundled_preset_round_trips_with_identical_outputs(tmp_path):
 def test_preset_records_the_input_format(small_preset):
     _, folder = small_preset
     fmt = json.loads((folder / "input_format.json").read_text())
-    assert (fmt["sample_rate"], fmt["frame_rate"], fmt["frame_length"], fmt["samples_per_frame"]) == (22050, 10, 2205, 2205)
-    assert fmt["targets"] == ["arousal", "valence", "liking"] and "[-1, 1]" in fmt["label_convention"]
+    assert (
+        fmt["sample_rate"],
+        fmt["frame_rate"],
+        fmt["frame_length"],
+        fmt["samples_per_frame"],
+    ) == (22050, 10, 2205, 2205)
+    assert (
+        fmt["targets"] == ["arousal", "valence", "liking"] and "[-1, 1]" in fmt["label_convention"]
+    )
     loaded = load_preset(folder)
     assert loaded.input_format == InputFormat(semantic_dim=10) and loaded.embeddings_dir is None
 
@@ -57,12 +73,15 @@ def test_load_weights_false_gives_the_architecture_only(small_preset):
     assert not np.array_equal(fresh.get_weights()[0], model.get_weights()[0])
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("weights", "changed since the preset was saved"),
-    ("extra", "not listed in"),
-    ("missing", "listed in metadata.json but missing"),
-    ("config", "changed since the preset was saved"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("weights", "changed since the preset was saved"),
+        ("extra", "not listed in"),
+        ("missing", "listed in metadata.json but missing"),
+        ("config", "changed since the preset was saved"),
+    ],
+)
 def test_a_tampered_preset_is_refused(small_preset, tmp_path, damage, message):
     _, folder = small_preset
     copy = tmp_path / "copy"
@@ -91,12 +110,17 @@ def test_save_to_preset_replaces_only_its_own_folder(small_preset, tmp_path):
     (user / "notes.txt").write_text("keep")
     with pytest.raises(ConfigError, match="exists"):
         model.save_to_preset(user)
-    with pytest.raises(ConfigError, match="refusing to replace a folder this package did not create"):
+    with pytest.raises(
+        ConfigError, match="refusing to replace a folder this package did not create"
+    ):
         model.save_to_preset(user, overwrite=True)
     assert (user / "notes.txt").read_text() == "keep"
     ours = model.save_to_preset(tmp_path / "ours")
     model.save_to_preset(ours, overwrite=True)  # its own folder: replaced
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "ours"]  # no temporary folder left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "mine",
+        "ours",
+    ]  # no temporary folder left
 
 
 def test_a_preset_of_another_class_or_unknown_name_is_refused(small_preset, tmp_path):
@@ -106,7 +130,9 @@ def test_a_preset_of_another_class_or_unknown_name_is_refused(small_preset, tmp_
     cfg = json.loads((copy / "config.json").read_text())
     cfg["registered_name"] = "Functional"
     (copy / "config.json").write_text(json.dumps(cfg))
-    meta = json.loads((copy / "metadata.json").read_text())  # a consistent manifest: the class is refused
+    meta = json.loads(
+        (copy / "metadata.json").read_text()
+    )  # a consistent manifest: the class is refused
     import hashlib
 
     data = (copy / "config.json").read_bytes()

@@ -12,8 +12,16 @@ import numpy as np
 import pytest
 
 from semser_tf.errors import ConfigError
-from semser_tf.models import (ARCHITECTURE_FIELDS, VARIANTS, ModelConfig, SemserModel, TrainingConfig, build_model,
-                              compile_model, select_inputs)
+from semser_tf.models import (
+    ARCHITECTURE_FIELDS,
+    VARIANTS,
+    ModelConfig,
+    SemserModel,
+    TrainingConfig,
+    build_model,
+    compile_model,
+    select_inputs,
+)
 
 SMALL = dict(conv_filters=(4, 6, 8), fusion_units=16, stream_units=8, lstm_units=8, semantic_dim=10)
 REPO = Path(__file__).resolve().parents[2]
@@ -21,8 +29,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _inputs(batch=2, frames=5, spf=2205, dim=10, seed=0):
     rng = np.random.default_rng(seed)
-    return {"waveform": rng.normal(0, 0.3, (batch, frames, spf)).astype("float32"),
-            "semantic": rng.normal(0, 1, (batch, frames, dim)).astype("float32")}
+    return {
+        "waveform": rng.normal(0, 0.3, (batch, frames, spf)).astype("float32"),
+        "semantic": rng.normal(0, 1, (batch, frames, dim)).astype("float32"),
+    }
 
 
 def test_config_is_the_architecture_and_round_trips():
@@ -77,8 +87,13 @@ def test_every_variant_reloads_in_a_fresh_process_in_safe_mode(tmp_path):
         model.save(tmp_path / f"x_{variant}.keras")
     np.savez(tmp_path / "x.npz", **x)
     env = {"PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"}
-    subprocess.run([sys.executable, "-c", _RELOAD, str(tmp_path / "x.npz"), *VARIANTS], check=True, env=env,
-                   cwd=tmp_path, timeout=300)
+    subprocess.run(
+        [sys.executable, "-c", _RELOAD, str(tmp_path / "x.npz"), *VARIANTS],
+        check=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
     got = np.load(tmp_path / "x_out.npz")
     for variant in VARIANTS:
         assert got[variant].shape == (2, 5, 3)

@@ -21,7 +21,9 @@ def _plain_stack(layer, spf):
     inp = keras.Input((spf, 1))
     x = inp
     for conv, p in zip(layer.convs, layer.pool_sizes):
-        c = keras.layers.Conv1D(conv.filters, conv.kernel_size[0], padding="same", activation="relu")
+        c = keras.layers.Conv1D(
+            conv.filters, conv.kernel_size[0], padding="same", activation="relu"
+        )
         x = keras.layers.MaxPooling1D(p)(c(x))
         c.set_weights([keras.ops.convert_to_numpy(w) for w in (conv.kernel, conv.bias)])
     return keras.Model(inp, x)
@@ -34,29 +36,39 @@ def _numpy_stack(x, layer):
         b = keras.ops.convert_to_numpy(conv.bias).astype(np.float64)
         k = w.shape[0]
         xp = np.pad(x, ((0, 0), ((k - 1) // 2, k // 2), (0, 0)))
-        y = sum(np.einsum("nti,io->nto", xp[:, j:j + x.shape[1]], w[j]) for j in range(k)) + b
+        y = sum(np.einsum("nti,io->nto", xp[:, j : j + x.shape[1]], w[j]) for j in range(k)) + b
         y = np.maximum(y, 0)
         steps = y.shape[1] // p
-        x = y[:, :steps * p].reshape(len(y), steps, p, -1).max(axis=2)
+        x = y[:, : steps * p].reshape(len(y), steps, p, -1).max(axis=2)
     return x
 
 
 def _randomise(layer, rng):
     for conv in layer.convs:
-        conv.set_weights([rng.normal(0, 0.3, conv.kernel.shape).astype("float32"),
-                          rng.normal(0, 0.1, conv.bias.shape).astype("float32")])
+        conv.set_weights(
+            [
+                rng.normal(0, 0.3, conv.kernel.shape).astype("float32"),
+                rng.normal(0, 0.1, conv.bias.shape).astype("float32"),
+            ]
+        )
 
 
 @pytest.mark.backend_agnostic
 @pytest.mark.parametrize("multiple", [1, 8], ids=["channels-as-is", "channels-padded-to-8"])
 @pytest.mark.parametrize("reshape_pool", [False, True], ids=["pool-op", "reshape-max"])
 @pytest.mark.parametrize("depth", [0, 64, 10**6], ids=["conv-only", "im2col-first", "im2col-all"])
-@pytest.mark.parametrize("sizes", [
-    dict(filters=(50, 125, 250), kernel_sizes=(8, 6, 6), pool_sizes=(10, 5, 5), spf=2205),
-    dict(filters=(4, 6, 5), kernel_sizes=(3, 5, 4), pool_sizes=(4, 3, 2), spf=101),
-    dict(filters=(3,), kernel_sizes=(7,), pool_sizes=(1,), spf=9),
-], ids=["paper", "odd", "one-stage"])
-def test_fast_conv_stack_equals_conv_relu_maxpool(monkeypatch, rng, depth, sizes, reshape_pool, multiple):
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        dict(filters=(50, 125, 250), kernel_sizes=(8, 6, 6), pool_sizes=(10, 5, 5), spf=2205),
+        dict(filters=(4, 6, 5), kernel_sizes=(3, 5, 4), pool_sizes=(4, 3, 2), spf=101),
+        dict(filters=(3,), kernel_sizes=(7,), pool_sizes=(1,), spf=9),
+    ],
+    ids=["paper", "odd", "one-stage"],
+)
+def test_fast_conv_stack_equals_conv_relu_maxpool(
+    monkeypatch, rng, depth, sizes, reshape_pool, multiple
+):
     monkeypatch.setattr(cp, "_IM2COL_MAX_DEPTH", {"float32": depth})
     monkeypatch.setattr(cp, "_POOL_BY_RESHAPE", reshape_pool)
     monkeypatch.setattr(cp, "_CHANNEL_MULTIPLE", multiple)
@@ -69,7 +81,9 @@ def test_fast_conv_stack_equals_conv_relu_maxpool(monkeypatch, rng, depth, sizes
     got = keras.ops.convert_to_numpy(layer(x, training=False))
     plain = keras.ops.convert_to_numpy(_plain_stack(layer, spf)(x.reshape(6, spf, 1)))
     want = _numpy_stack(x.reshape(6, spf, 1).astype(np.float64), layer)
-    np.testing.assert_allclose(plain.reshape(got.shape), want.reshape(got.shape), atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(
+        plain.reshape(got.shape), want.reshape(got.shape), atol=1e-4, rtol=1e-4
+    )
     np.testing.assert_allclose(got, want.reshape(got.shape), atol=1e-4, rtol=1e-4)
 
 
@@ -151,8 +165,10 @@ def test_mixed_bfloat16_model_matches_float32(rng):
     assert [w.shape for w in bf16.weights] == [w.shape for w in f32.weights]
     assert all(w.dtype == "float32" for w in bf16.weights)  # variables stay float32
     bf16.set_weights(f32.get_weights())
-    x = {"waveform": rng.normal(0, 0.1, (2, 6, 2205)).astype("float32"),
-         "semantic": rng.normal(0, 1, (2, 6, 100)).astype("float32")}
+    x = {
+        "waveform": rng.normal(0, 0.1, (2, 6, 2205)).astype("float32"),
+        "semantic": rng.normal(0, 1, (2, 6, 100)).astype("float32"),
+    }
     a = keras.ops.convert_to_numpy(keras.ops.cast(bf16.predict_on_batch(x), "float32"))
     b = keras.ops.convert_to_numpy(f32.predict_on_batch(x))
     assert a.shape == b.shape == (2, 6, 3)
@@ -168,8 +184,10 @@ def test_xla_and_graph_paths_agree(rng):
     from semser_tf.models import compile_model
 
     config = ModelConfig(variant="attention", fusion_units=32, stream_units=16, lstm_units=8)
-    x = {"waveform": rng.normal(0, 0.1, (2, 4, 2205)).astype("float32"),
-         "semantic": rng.normal(0, 1, (2, 4, 100)).astype("float32")}
+    x = {
+        "waveform": rng.normal(0, 0.1, (2, 4, 2205)).astype("float32"),
+        "semantic": rng.normal(0, 1, (2, 4, 100)).astype("float32"),
+    }
     outs = []
     for jit in (False, True):
         keras.utils.set_random_seed(config.seed)  # the same weights for both

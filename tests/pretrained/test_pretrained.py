@@ -23,8 +23,15 @@ from ..training.conftest import SMALL, speech_corpus  # noqa: F401  (session fix
 @pytest.fixture(scope="module")
 def tiny_run(speech_corpus, tmp_path_factory):  # noqa: F811
     run = tmp_path_factory.mktemp("pre") / "run"
-    train(SEWACorpus(speech_corpus), run, ModelConfig(variant="attention", **SMALL), TrainSettings(epochs=1),
-          cache_dir=run.parent / "cache", verbose=0, plots=False)
+    train(
+        SEWACorpus(speech_corpus),
+        run,
+        ModelConfig(variant="attention", **SMALL),
+        TrainSettings(epochs=1),
+        cache_dir=run.parent / "cache",
+        verbose=0,
+        plots=False,
+    )
     return run
 
 
@@ -42,12 +49,23 @@ def http_server(tmp_path):
     server.server_close()
 
 
-def test_publish_serve_and_load_by_url_gives_identical_predictions(tiny_run, speech_corpus, http_server, tmp_path,  # noqa: F811
-                                                                    monkeypatch):
+def test_publish_serve_and_load_by_url_gives_identical_predictions(
+    tiny_run,
+    speech_corpus,
+    http_server,
+    tmp_path,  # noqa: F811
+    monkeypatch,
+):
     served, base = http_server
     entry_dir = tmp_path / "entry"
-    publish_run(tiny_run, "tiny-attention", entry_dir, base_url=base, description="test model",
-                license="BSD-3-Clause")
+    publish_run(
+        tiny_run,
+        "tiny-attention",
+        entry_dir,
+        base_url=base,
+        description="test model",
+        license="BSD-3-Clause",
+    )
     for f in entry_dir.iterdir():  # upload: the server holds the files, the entry points at it
         if f.name != "entry.json":
             (served / f.name).write_bytes(f.read_bytes())
@@ -98,7 +116,10 @@ def test_streamed_resampling_equals_whole_file_decoding(speech_corpus, tmp_path)
 
 
 def test_unknown_model_name_lists_the_known_ones():
-    with pytest.raises(ConfigError, match="unknown pretrained model .no-such-model.; known models: .*semser-synthetic-attention"):
+    with pytest.raises(
+        ConfigError,
+        match="unknown pretrained model .no-such-model.; known models: .*semser-synthetic-attention",
+    ):
         load_pretrained("no-such-model")
 
 
@@ -112,9 +133,15 @@ def test_bundled_model_loads_offline_by_default(monkeypatch, tmp_path):
     monkeypatch.setattr(urllib.request, "urlopen", no_network)
     monkeypatch.setenv("SEMSER_TF_CACHE", str(tmp_path / "empty-cache"))
     model = load_pretrained()
-    assert model.name == "semser-synthetic-attention" and model.targets == ("arousal", "valence", "liking")
+    assert model.name == "semser-synthetic-attention" and model.targets == (
+        "arousal",
+        "valence",
+        "liking",
+    )
     assert model.embeddings is not None and model.embedding_mode == "text"
-    assert not (tmp_path / "empty-cache").exists() or not any((tmp_path / "empty-cache").rglob("*.keras"))
+    assert not (tmp_path / "empty-cache").exists() or not any(
+        (tmp_path / "empty-cache").rglob("*.keras")
+    )
 
 
 def test_repeated_predictions_reuse_one_traced_predictor(speech_corpus):  # noqa: F811
@@ -143,17 +170,36 @@ def test_finetune_two_targets_on_another_voice_improves_ccc(tmp_path):
     from semser_tf.data.synthetic import generate_corpus
     from semser_tf.training.finetune import finetune
 
-    root = generate_corpus(tmp_path / "new", minutes=2.0, seed=11, recording_seconds=30,
-                           voices=["en-us+m7"], progress=False, lag_s=0.0)
-    report = finetune(None, SEWACorpus(root), tmp_path / "ft", targets=["arousal", "valence"],
-                      epochs=3, patience=3, learning_rate=1e-3, cache_dir=tmp_path / "cache", verbose=0)
+    root = generate_corpus(
+        tmp_path / "new",
+        minutes=2.0,
+        seed=11,
+        recording_seconds=30,
+        voices=["en-us+m7"],
+        progress=False,
+        lag_s=0.0,
+    )
+    report = finetune(
+        None,
+        SEWACorpus(root),
+        tmp_path / "ft",
+        targets=["arousal", "valence"],
+        epochs=3,
+        patience=3,
+        learning_rate=1e-3,
+        cache_dir=tmp_path / "cache",
+        verbose=0,
+    )
     ft = report["finetune"]
     assert ft["targets"] == ["arousal", "valence"] and ft["new_targets"] == []
     # the pretrained head's columns were kept (a fresh head gives about 0); 0.19 with the
     # state carried across windows, 0.26 with every window reset (docs/results.md, "Seams")
     assert ft["before"]["mean"] > 0.15
     assert ft["after"]["mean"] > ft["before"]["mean"] + 0.05
-    assert json.loads((tmp_path / "ft" / "config.json").read_text())["model"]["targets"] == ["arousal", "valence"]
+    assert json.loads((tmp_path / "ft" / "config.json").read_text())["model"]["targets"] == [
+        "arousal",
+        "valence",
+    ]
     assert (tmp_path / "ft" / "finetune.md").is_file() and (tmp_path / "ft" / "embeddings").is_dir()
 
 
@@ -179,8 +225,10 @@ def test_bundled_model_in_bfloat16_predicts_like_float32():
     assert f32.with_precision("float32").model is f32.model
     rng = np.random.default_rng(0)
     t = np.arange(22050 * 12) / 22050
-    audio = (0.2 * np.sin(2 * np.pi * 180 * t) * np.sin(2 * np.pi * 0.5 * t)
-             + 0.05 * rng.standard_normal(t.size)).astype("float32")
+    audio = (
+        0.2 * np.sin(2 * np.pi * 180 * t) * np.sin(2 * np.pi * 0.5 * t)
+        + 0.05 * rng.standard_normal(t.size)
+    ).astype("float32")
     a = f32.predict(audio, sample_rate=22050).values
     b = bf16.predict(audio, sample_rate=22050).values
     assert a.shape == b.shape == (120, 3) and np.all(np.isfinite(b))
@@ -206,7 +254,9 @@ def test_bundled_preset_outputs_are_pinned():
 
     audio, semantic = _fixed_input()
     net = SemserModel.from_preset("semser-synthetic-attention")
-    raw = np.asarray(net.predict_on_batch({"waveform": audio.reshape(1, 20, 2205), "semantic": semantic[None]}))[0]
+    raw = np.asarray(
+        net.predict_on_batch({"waveform": audio.reshape(1, 20, 2205), "semantic": semantic[None]})
+    )[0]
     np.testing.assert_allclose(raw[0], [-0.1775938, 0.0362781, -0.0330470], atol=1e-5)
     np.testing.assert_allclose(raw[19], [-0.5535280, 0.1462277, -0.0691617], atol=1e-5)
     model = load_pretrained(offline=True)
@@ -227,5 +277,7 @@ def test_load_pretrained_round_trips_through_a_preset(tmp_path):
     folder = model.save_to_preset(tmp_path / "preset")
     again = load_pretrained(str(folder))
     assert again.input_format == model.input_format and again.embedding_mode == "text"
-    np.testing.assert_array_equal(again.predict(audio, sample_rate=22050, words=words).values,
-                                  model.predict(audio, sample_rate=22050, words=words).values)
+    np.testing.assert_array_equal(
+        again.predict(audio, sample_rate=22050, words=words).values,
+        model.predict(audio, sample_rate=22050, words=words).values,
+    )

@@ -32,7 +32,9 @@ def _tool(name):
 @pytest.fixture(scope="module")
 def prompts(tmp_path_factory):
     frs = _tool("fetch_real_speech")
-    cache = Path(os.environ.get("SEMSER_REAL_SPEECH_CACHE") or tmp_path_factory.mktemp("real-speech"))
+    cache = Path(
+        os.environ.get("SEMSER_REAL_SPEECH_CACHE") or tmp_path_factory.mktemp("real-speech")
+    )
     try:
         pairs = frs.fetch_asterisk(cache)
     except frs.FetchError as err:
@@ -61,7 +63,10 @@ def test_bundled_model_ranks_positive_prompts_above_negative(prompts, words, flo
     res, rows = rsv.evaluate(load_pretrained(offline=True), utts, words, progress=False)
     pos = np.array([r["valence"] for r in rows if r["label"] > 0])
     neg = np.array([r["valence"] for r in rows if r["label"] < 0])
-    assert res["auc_valence"] == pytest.approx(((pos[:, None] > neg[None]).sum()
-                                                + 0.5 * (pos[:, None] == neg[None]).sum()) / pos.size / neg.size)
+    assert res["auc_valence"] == pytest.approx(
+        ((pos[:, None] > neg[None]).sum() + 0.5 * (pos[:, None] == neg[None]).sum())
+        / pos.size
+        / neg.size
+    )
     # measured 0.656 (transcript); recognised: 0.625 with Whisper (the default where installed), 0.620 pocketsphinx
     assert res["auc_valence"] >= floor, res

@@ -17,7 +17,9 @@ from semser_tf.zoo import publish_run
 from tests.robustness.conftest import snapshot, write_text, write_wav
 from tests.zoo.test_zoo_publish import make_run
 
-OWNER_MARKER = ".semser-owner.json"  # semser_tf.io.OWNER_MARKER (spelled out: the tests also run on old code)
+OWNER_MARKER = (
+    ".semser-owner.json"  # semser_tf.io.OWNER_MARKER (spelled out: the tests also run on old code)
+)
 
 
 @pytest.fixture
@@ -96,22 +98,33 @@ def talk(tmp_path):
     return wav, words
 
 
-@pytest.mark.parametrize("option,target", [
-    ("--csv", "audio"), ("--plot", "audio"), ("--csv", "words"), ("--plot", "words"),
-], ids=["csv-is-audio", "plot-is-audio", "csv-is-words", "plot-is-words"])
+@pytest.mark.parametrize(
+    "option,target",
+    [
+        ("--csv", "audio"),
+        ("--plot", "audio"),
+        ("--csv", "words"),
+        ("--plot", "words"),
+    ],
+    ids=["csv-is-audio", "plot-is-audio", "csv-is-words", "plot-is-words"],
+)
 def test_predict_never_writes_onto_an_input(talk, tmp_path, cli, option, target):
     wav, words = talk
     path = wav if target == "audio" else words
     before = snapshot(tmp_path)
     code, err = cli("predict", wav, "--words", words, option, path, "--offline")
-    assert code == 2 and "refusing to overwrite an input" in err and str(path) in err and option in err
+    assert (
+        code == 2 and "refusing to overwrite an input" in err and str(path) in err and option in err
+    )
     assert snapshot(tmp_path) == before
 
 
 def test_predict_refuses_csv_and_plot_on_one_file(talk, tmp_path, cli):
     wav, _ = talk
     before = snapshot(tmp_path)
-    code, err = cli("predict", wav, "--csv", tmp_path / "o.out", "--plot", tmp_path / "o.out", "--offline")
+    code, err = cli(
+        "predict", wav, "--csv", tmp_path / "o.out", "--plot", tmp_path / "o.out", "--offline"
+    )
     assert code == 2 and "--csv and --plot are the same file" in err
     assert snapshot(tmp_path) == before
 
@@ -159,7 +172,14 @@ def test_train_overwrite_refuses_a_run_that_holds_its_corpus(tmp_path, loader_co
     write_text(run / "run.json", json.dumps({"kind": "semser-run"}))
     before = snapshot(tmp_path)
     with pytest.raises(ConfigError) as err:
-        train(SEWACorpus(loader_corpus["root"]), run, ModelConfig(variant="paralinguistic", **SMALL),
-              overwrite=True, verbose=0)
-    assert "an input of this command" in str(err.value) and str(loader_corpus["root"]) in str(err.value)
+        train(
+            SEWACorpus(loader_corpus["root"]),
+            run,
+            ModelConfig(variant="paralinguistic", **SMALL),
+            overwrite=True,
+            verbose=0,
+        )
+    assert "an input of this command" in str(err.value) and str(loader_corpus["root"]) in str(
+        err.value
+    )
     assert snapshot(tmp_path) == before

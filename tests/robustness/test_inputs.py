@@ -23,7 +23,9 @@ def _open(root):
 
 def test_corpus_without_audio_folder(tmp_path):
     write_text(tmp_path / "c" / "labels" / "Train_01.csv", "Train_01;0.0;0;0;0\n")
-    with pytest.raises(DataError, match=r"c: no audio/ folder: expected the SEWA layout audio/<name>.wav"):
+    with pytest.raises(
+        DataError, match=r"c: no audio/ folder: expected the SEWA layout audio/<name>.wav"
+    ):
         _open(tmp_path / "c")
 
 
@@ -38,13 +40,17 @@ def test_label_file_without_its_audio(loader_corpus):
 def test_training_recording_without_labels(loader_corpus):
     root = loader_corpus["root"]
     (root / "labels" / "Train_02.csv").unlink()
-    with pytest.raises(DataError, match=r"no label file for Train recording Train_02: expected .*Train_02.csv"):
+    with pytest.raises(
+        DataError, match=r"no label file for Train recording Train_02: expected .*Train_02.csv"
+    ):
         _open(root)
 
 
 def test_label_value_that_is_not_a_number_names_line_and_field(loader_corpus):
     root = loader_corpus["root"]
-    path = write_text(root / "labels" / "Devel_01.csv", "Devel_01;0.0;0.1;0.2;0.3\nDevel_01;0.1;0.1;high;0.3\n")
+    path = write_text(
+        root / "labels" / "Devel_01.csv", "Devel_01;0.0;0.1;0.2;0.3\nDevel_01;0.1;0.1;high;0.3\n"
+    )
     with pytest.raises(DataError) as err:
         _open(root)
     assert str(err.value).startswith(f"{path}:2:") and "valence" in str(err.value)
@@ -54,7 +60,10 @@ def test_words_end_before_start_names_the_line(tmp_path):
     from semser_tf.data.timings import read_words
 
     path = write_text(tmp_path / "w.csv", "0.0;0.5;ja\n0.9;0.6;nein\n")
-    with pytest.raises(DataError, match=r"w.csv:2: non-monotonic time: end 0.6 before start 0.9; expected start;end;word"):
+    with pytest.raises(
+        DataError,
+        match=r"w.csv:2: non-monotonic time: end 0.6 before start 0.9; expected start;end;word",
+    ):
         read_words(path)
 
 
@@ -65,13 +74,25 @@ def test_cli_train_on_a_missing_corpus_writes_nothing(tmp_path, cli):
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.parametrize("damage,named", [
-    (lambda p: p.write_bytes(b"\x00" * 64), "unsupported audio format"),
-    (lambda p: p.write_bytes(b""), "audio file is empty (0 bytes)"),
-    (lambda p: p.write_bytes(p.read_bytes()[:22] + struct.pack("<H", 0) + p.read_bytes()[24:]), "WAV header gives 0 channels"),
-    (lambda p: p.write_bytes(p.read_bytes()[:44]), "truncated WAV: header announces 4410 data bytes, the file holds 0"),
-    (lambda p: p.write_bytes(p.read_bytes()[:40] + struct.pack("<I", 0)), "zero-length audio"),
-], ids=["not-audio", "empty", "zero-channels", "data-cut", "no-samples"])
+@pytest.mark.parametrize(
+    "damage,named",
+    [
+        (lambda p: p.write_bytes(b"\x00" * 64), "unsupported audio format"),
+        (lambda p: p.write_bytes(b""), "audio file is empty (0 bytes)"),
+        (
+            lambda p: p.write_bytes(
+                p.read_bytes()[:22] + struct.pack("<H", 0) + p.read_bytes()[24:]
+            ),
+            "WAV header gives 0 channels",
+        ),
+        (
+            lambda p: p.write_bytes(p.read_bytes()[:44]),
+            "truncated WAV: header announces 4410 data bytes, the file holds 0",
+        ),
+        (lambda p: p.write_bytes(p.read_bytes()[:40] + struct.pack("<I", 0)), "zero-length audio"),
+    ],
+    ids=["not-audio", "empty", "zero-channels", "data-cut", "no-samples"],
+)
 def test_damaged_wav_is_named(tmp_path, damage, named):
     from semser_tf.data.audio import load_audio
 

@@ -52,10 +52,19 @@ def _run_with_model(root, model, mode=None):
 
     run = root / "run"
     run.mkdir()
-    (run / "config.json").write_text(json.dumps({"variant": "paralinguistic", "training": {},
-                                                 "model": ModelConfig(variant="paralinguistic", **SMALL).to_dict(),
-                                                 "semantic_mode": mode}))
-    (run / "report.json").write_text(json.dumps({"metrics": [{"partition": "devel", "ccc": {"arousal": 0.1}}]}))
+    (run / "config.json").write_text(
+        json.dumps(
+            {
+                "variant": "paralinguistic",
+                "training": {},
+                "model": ModelConfig(variant="paralinguistic", **SMALL).to_dict(),
+                "semantic_mode": mode,
+            }
+        )
+    )
+    (run / "report.json").write_text(
+        json.dumps({"metrics": [{"partition": "devel", "ccc": {"arousal": 0.1}}]})
+    )
     model.save(run / "best.keras")
     return run
 
@@ -100,7 +109,9 @@ def test_evaluate_out_is_a_file(lambda_run, tmp_path, a_file, cli, loader_corpus
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.parametrize("content", [b"\xff\xfe\x00\x01binary", b"\x89PNG\r\n\x1a\n\x00\x00"], ids=["utf16ish", "png"])
+@pytest.mark.parametrize(
+    "content", [b"\xff\xfe\x00\x01binary", b"\x89PNG\r\n\x1a\n\x00\x00"], ids=["utf16ish", "png"]
+)
 def test_binary_entry_json(tmp_path, cli, content):
     from semser_tf.zoo.registry import ModelEntry
 
@@ -115,10 +126,14 @@ def test_binary_entry_json(tmp_path, cli, content):
     assert code == 2 and "not a text file" in err and _one_line(err)
 
 
-@pytest.mark.parametrize("args,named", [
-    (["--lag", "-5"], "lag_s (--lag) must be a delay of 0 s or more, got -5.0"),
-    (["--jobs", "0"], "jobs (--jobs) must be a positive integer, got 0"),
-], ids=["negative-lag", "zero-jobs"])
+@pytest.mark.parametrize(
+    "args,named",
+    [
+        (["--lag", "-5"], "lag_s (--lag) must be a delay of 0 s or more, got -5.0"),
+        (["--jobs", "0"], "jobs (--jobs) must be a positive integer, got 0"),
+    ],
+    ids=["negative-lag", "zero-jobs"],
+)
 def test_synth_bad_values(tmp_path, cli, args, named):
     before = snapshot(tmp_path)
     code, err = cli("synth", tmp_path / "corpus", "--minutes", "0.1", "--quiet", *args)
@@ -154,7 +169,11 @@ def test_read_only_output_folder_is_one_line(tmp_path, cli, monkeypatch):
     monkeypatch.setattr(tempfile, "mkdtemp", refuse)
     before = snapshot(tmp_path)
     code, err = cli("publish", run, "--name", "m", "--out", ro / "m")
-    assert code == 2 and f"{ro}: Permission denied (the folder or file is not writable" in err and _one_line(err)
+    assert (
+        code == 2
+        and f"{ro}: Permission denied (the folder or file is not writable" in err
+        and _one_line(err)
+    )
     assert snapshot(tmp_path) == before
 
 
@@ -170,7 +189,11 @@ def test_disk_full_while_writing_leaves_no_partial_file(tmp_path, cli, monkeypat
     monkeypatch.setattr(sio.os, "fsync", full)
     before = snapshot(tmp_path)
     code, err = cli("predict", wav, "--csv", tmp_path / "out.csv", "--no-plot", "--offline")
-    assert code == 2 and "No space left on device (no space left on the device" in err and _one_line(err)
+    assert (
+        code == 2
+        and "No space left on device (no space left on the device" in err
+        and _one_line(err)
+    )
     assert snapshot(tmp_path) == before  # no out.csv, no temporary .out.csv
 
 
@@ -179,20 +202,28 @@ def test_fallback_timing_warning_is_once_per_corpus(loader_corpus):
     from semser_tf.data.timings import ApproximateTimingWarning
 
     root = loader_corpus["root"]
-    for name in ("Devel_01", "Test_01"):  # two more recordings with transcripts only (corpus order: Train first)
+    for name in (
+        "Devel_01",
+        "Test_01",
+    ):  # two more recordings with transcripts only (corpus order: Train first)
         write_text(root / "transcriptions" / f"{name}.csv", "0.0;1.0;'hallo'\n")
     with pytest.warns(ApproximateTimingWarning) as record:
         SEWACorpus(root)
     msgs = [str(w.message) for w in record if w.category is ApproximateTimingWarning]
-    assert msgs == [f"{root}: 3 recording(s) without word-level timings (Train_01, Devel_01, Test_01); word times "
-                    "spread over transcript sentences by character length (approximate; words/<name>.csv gives "
-                    "exact ones)"]
+    assert msgs == [
+        f"{root}: 3 recording(s) without word-level timings (Train_01, Devel_01, Test_01); word times "
+        "spread over transcript sentences by character length (approximate; words/<name>.csv gives "
+        "exact ones)"
+    ]
 
 
 def test_cli_warnings_are_one_line_without_source():
     from semser_tf.cli import _format_warning
 
-    assert _format_warning(UserWarning("x happened"), UserWarning, "/a/b.py", 12, "code()") == "semser: warning: x happened\n"
+    assert (
+        _format_warning(UserWarning("x happened"), UserWarning, "/a/b.py", 12, "code()")
+        == "semser: warning: x happened\n"
+    )
 
 
 def test_few_optimizer_steps_per_epoch_are_hinted(loader_corpus):
@@ -207,24 +238,39 @@ def test_few_optimizer_steps_per_epoch_are_hinted(loader_corpus):
         corpus = SEWACorpus(loader_corpus["root"])
     config = ModelConfig(variant="paralinguistic", **dict(SMALL, batch_size=25))
     # Train_01: 74 frames -> windows at 0 and 50 (2); Train_02: 50 frames -> 1; 3 windows, 1 step
-    with pytest.warns(UserWarning, match=r"3 window\(s\) of 50 frames: 1 optimizer step\(s\) per epoch at batch_size 25"):
+    with pytest.warns(
+        UserWarning,
+        match=r"3 window\(s\) of 50 frames: 1 optimizer step\(s\) per epoch at batch_size 25",
+    ):
         assert _hint_small_epochs(corpus, TrainSettings(), config) == 1
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # hop 10: Train_01 1 + ceil(24/10) = 4, Train_02 1 -> 5 steps at batch 1
+        warnings.simplefilter(
+            "error"
+        )  # hop 10: Train_01 1 + ceil(24/10) = 4, Train_02 1 -> 5 steps at batch 1
         assert _hint_small_epochs(corpus, TrainSettings(hop=10), config.replace(batch_size=1)) == 5
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["train"], ["predict", "x.wav", "--timeout", "soon"]],
-                         ids=["help", "train-help", "missing-argument", "bad-type"])
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["train", "--help"], ["train"], ["predict", "x.wav", "--timeout", "soon"]],
+    ids=["help", "train-help", "missing-argument", "bad-type"],
+)
 def test_cli_start_and_argument_errors_do_not_import_tensorflow(argv):
     import os
     import subprocess
     import sys
 
-    code = ("import sys\nfrom semser_tf.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
-            "print('TF' if 'tensorflow' in sys.modules or 'keras' in sys.modules else 'light', file=sys.stderr)")
-    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": os.getcwd()})
+    code = (
+        "import sys\nfrom semser_tf.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "print('TF' if 'tensorflow' in sys.modules or 'keras' in sys.modules else 'light', file=sys.stderr)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
     assert proc.stderr.strip().splitlines()[-1] == "light", proc.stderr[-500:]
 
 
@@ -252,8 +298,11 @@ def test_every_option_says_what_it_does_and_its_default():
             if not action.help or action.help in _GENERATED:
                 undescribed.append(where)
             shown = parser._get_formatter()._expand_help(action) if action.help else ""
-            if action.option_strings and action.default not in (None, False, argparse.SUPPRESS) and (
-                    "default" not in shown):
+            if (
+                action.option_strings
+                and action.default not in (None, False, argparse.SUPPRESS)
+                and ("default" not in shown)
+            ):
                 no_default.append(f"{where} ({action.default!r})")
 
     walk(build_parser(), "semser")

@@ -20,7 +20,9 @@ from tests.robustness.conftest import float_wav, snapshot
 # --------------------------------------------------------------------------- WAV headers
 
 
-@pytest.mark.parametrize("rate", [4_000_000_000, 1, 999, 384_001], ids=["4GHz", "1Hz", "999Hz", "384001Hz"])
+@pytest.mark.parametrize(
+    "rate", [4_000_000_000, 1, 999, 384_001], ids=["4GHz", "1Hz", "999Hz", "384001Hz"]
+)
 def test_wav_header_rate_outside_the_accepted_range(tmp_path, cli, rate):
     from semser_tf.data.audio import load_audio
 
@@ -40,7 +42,10 @@ def test_wav_data_chunk_longer_than_the_file(tmp_path):
     from semser_tf.data.audio import wav_info
 
     wav = float_wav(tmp_path / "cut.wav", np.zeros(100, np.float32), data_size=10_000_000)
-    with pytest.raises(DataError, match=r"cut.wav: truncated WAV: header announces 10000000 data bytes, the file holds 400"):
+    with pytest.raises(
+        DataError,
+        match=r"cut.wav: truncated WAV: header announces 10000000 data bytes, the file holds 400",
+    ):
         wav_info(wav)
 
 
@@ -127,8 +132,13 @@ def test_load_pretrained_timeout_bounds_the_downloads(tmp_path, trickle, monkeyp
     from tests.zoo.zoo_helpers import write_entry
 
     registry = tmp_path / "registry"
-    write_entry(registry, "slow", {"model.keras": b"x" * 1000, "config.json": b"{}"},
-                url_for=lambda name: trickle.url, bundle=False)
+    write_entry(
+        registry,
+        "slow",
+        {"model.keras": b"x" * 1000, "config.json": b"{}"},
+        url_for=lambda name: trickle.url,
+        bundle=False,
+    )
     monkeypatch.setenv("SEMSER_ZOO_PATH", str(registry))
     monkeypatch.setenv("SEMSER_TF_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(registry_module, "_user_paths", [])
@@ -159,11 +169,23 @@ def _zip_of_zeros(path, members):
     return path
 
 
-@pytest.mark.parametrize("members,cap,named", [
-    ([("big.npz", 8 << 20)], dict(max_total=1 << 20), "'big.npz' declares 8388608 bytes, more than the 1048576"),
-    ([("a.npz", 600_000), ("b.npz", 600_000)], dict(max_total=1 << 20), "allowed in all"),
-    ([("a.npz", 300_000)], dict(max_total=1 << 20, max_member=100_000), "'a.npz' declares 300000 bytes"),
-], ids=["one-member-bomb", "total-over-cap", "per-member"])
+@pytest.mark.parametrize(
+    "members,cap,named",
+    [
+        (
+            [("big.npz", 8 << 20)],
+            dict(max_total=1 << 20),
+            "'big.npz' declares 8388608 bytes, more than the 1048576",
+        ),
+        ([("a.npz", 600_000), ("b.npz", 600_000)], dict(max_total=1 << 20), "allowed in all"),
+        (
+            [("a.npz", 300_000)],
+            dict(max_total=1 << 20, max_member=100_000),
+            "'a.npz' declares 300000 bytes",
+        ),
+    ],
+    ids=["one-member-bomb", "total-over-cap", "per-member"],
+)
 def test_archive_extraction_is_capped(tmp_path, members, cap, named):
     from semser_tf.zoo import UnsafeArchiveError, safe_extract
 
@@ -228,18 +250,32 @@ def test_entry_archive_extracts_and_verifies(tmp_path):
         assert len(data) == spec["size"] and hashlib.sha256(data).hexdigest() == spec["sha256"]
 
 
-@pytest.mark.parametrize("change,named", [
-    # a member the entry does not list (a 50 MB bomb of zeros beside the listed files)
-    (lambda n, d: [(n, d)] + ([("packed/extra.bin", b"\0" * (50 << 20))] if n.endswith("entry.json") else []),
-     "'packed/extra.bin' is not a file of the entry's entry.json"),
-    # a listed file grown far past its listed size
-    (lambda n, d: [(n, d + b"\0" * (20 << 20) if n.endswith("report.json") else d)],
-     "'packed/report.json' declares 20971"),
-    # a listed file of the right size but other bytes
-    (lambda n, d: [(n, bytes(len(d)) if n.endswith("report.json") else d)], "'packed/report.json'"),
-    # no entry.json at all
-    (lambda n, d: [] if n.endswith("entry.json") else [(n, d)], "expected one entry.json"),
-], ids=["unlisted-member", "oversized-member", "changed-bytes", "no-entry-json"])
+@pytest.mark.parametrize(
+    "change,named",
+    [
+        # a member the entry does not list (a 50 MB bomb of zeros beside the listed files)
+        (
+            lambda n, d: (
+                [(n, d)]
+                + ([("packed/extra.bin", b"\0" * (50 << 20))] if n.endswith("entry.json") else [])
+            ),
+            "'packed/extra.bin' is not a file of the entry's entry.json",
+        ),
+        # a listed file grown far past its listed size
+        (
+            lambda n, d: [(n, d + b"\0" * (20 << 20) if n.endswith("report.json") else d)],
+            "'packed/report.json' declares 20971",
+        ),
+        # a listed file of the right size but other bytes
+        (
+            lambda n, d: [(n, bytes(len(d)) if n.endswith("report.json") else d)],
+            "'packed/report.json'",
+        ),
+        # no entry.json at all
+        (lambda n, d: [] if n.endswith("entry.json") else [(n, d)], "expected one entry.json"),
+    ],
+    ids=["unlisted-member", "oversized-member", "changed-bytes", "no-entry-json"],
+)
 def test_entry_archive_caps_come_from_the_entry(tmp_path, change, named):
     from semser_tf.zoo import UnsafeArchiveError
     from semser_tf.zoo import extract_entry_archive

@@ -36,7 +36,9 @@ def _train(corpus, run, config=None, settings=None, **kw):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return train(corpus, run, config, settings, verbose=0, evaluate_best=False, plots=False, **kw)
+        return train(
+            corpus, run, config, settings, verbose=0, evaluate_best=False, plots=False, **kw
+        )
 
 
 def _epochs(run):
@@ -56,13 +58,23 @@ def test_a_second_writer_fails_at_once_naming_the_holder(corpus, one_epoch, tmp_
     from semser_tf.training.run import TrainSettings
 
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom semser_tf.training.run_folder import RunLock\n"
-         "lock = RunLock(); lock.acquire(sys.argv[1]); print('locked', flush=True); time.sleep(60)", str(one_epoch)],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom semser_tf.training.run_folder import RunLock\n"
+            "lock = RunLock(); lock.acquire(sys.argv[1]); print('locked', flush=True); time.sleep(60)",
+            str(one_epoch),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         before = snapshot(tmp_path)
-        with pytest.raises(ConfigError, match=f"in use by another semser process \\(pid {holder.pid} on "):
+        with pytest.raises(
+            ConfigError, match=f"in use by another semser process \\(pid {holder.pid} on "
+        ):
             _train(corpus, one_epoch, settings=TrainSettings(epochs=2), resume=True)
         assert snapshot(tmp_path) == before
     finally:
@@ -88,8 +100,11 @@ def test_kill_during_the_first_write_leaves_a_usable_folder(corpus, tmp_path):
 def test_resume_cleans_stale_temporaries_and_more_epochs_extend(corpus, one_epoch):
     from semser_tf.training.run import TrainSettings
 
-    stale = [one_epoch / "checkpoints" / ".0123456789ab.last.keras", one_epoch / ".abcdef012345.history.csv",
-             one_epoch / ".embeddings.x1y2z3.partial"]
+    stale = [
+        one_epoch / "checkpoints" / ".0123456789ab.last.keras",
+        one_epoch / ".abcdef012345.history.csv",
+        one_epoch / ".embeddings.x1y2z3.partial",
+    ]
     for p in stale:
         p.write_bytes(b"half")
     _train(corpus, one_epoch, settings=TrainSettings(epochs=2), resume=True)
@@ -115,12 +130,18 @@ def test_resume_before_the_first_epoch_keeps_the_recorded_config(corpus, one_epo
     recorded = json.loads((one_epoch / "config.json").read_text())
     _train(corpus, one_epoch, resume=True)  # no config, no settings given: the recorded ones
     after = json.loads((one_epoch / "config.json").read_text())
-    assert after["model"] == recorded["model"] and after["model"]["lstm_units"] == SMALL["lstm_units"]
+    assert (
+        after["model"] == recorded["model"] and after["model"]["lstm_units"] == SMALL["lstm_units"]
+    )
     assert after["training"] == recorded["training"] and _epochs(one_epoch) == [1]
 
 
-def test_cli_resume_epochs_extends_and_a_conflicting_flag_is_a_message(one_epoch, loader_corpus, cli):
-    code, err = cli("train", loader_corpus["root"], "--out", one_epoch, "--resume", "--delay-frames", "2")
+def test_cli_resume_epochs_extends_and_a_conflicting_flag_is_a_message(
+    one_epoch, loader_corpus, cli
+):
+    code, err = cli(
+        "train", loader_corpus["root"], "--out", one_epoch, "--resume", "--delay-frames", "2"
+    )
     assert code == 2 and "delay_frames 0 -> 2" in err
     code, err = cli("train", loader_corpus["root"], "--out", one_epoch, "--resume", "--epochs", "2")
     assert code == 0, err
@@ -136,14 +157,22 @@ def _weights(run):
 
     out = {}
     with h5py.File(run / "checkpoints" / committed_state(run)["weights"], "r") as f:
-        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+        f.visititems(
+            lambda name, obj: (
+                out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None
+            )
+        )
     return out
 
 
 def _assert_same_weights(a, b):
     import numpy as np
 
-    assert sorted(a) == sorted(b) and any(k.startswith("layers/") for k in a) and any(k.startswith("optimizer/") for k in a)
+    assert (
+        sorted(a) == sorted(b)
+        and any(k.startswith("layers/") for k in a)
+        and any(k.startswith("optimizer/") for k in a)
+    )
     for k in a:
         np.testing.assert_allclose(a[k], b[k], rtol=0, atol=1e-6, err_msg=k)
 
@@ -163,7 +192,7 @@ def test_resume_with_dropout_equals_an_uninterrupted_run(corpus, tmp_path):
     _assert_same_weights(_weights(whole), _weights(split))
 
 
-KILLER = r'''
+KILLER = r"""
 import os, signal, sys, warnings
 warnings.simplefilter("ignore")
 import keras
@@ -206,7 +235,7 @@ loop.atomic_write_json = write_json
 config = ModelConfig(variant="paralinguistic", **dict(SMALL, dropout=0.5))
 train(SEWACorpus(corpus), out, config, TrainSettings(epochs=epochs, patience=epochs), resume=True, verbose=0,
       callbacks=[Kill()], plots=False, evaluate_best=False)
-'''
+"""
 
 
 def _killer(tmp_path, loader_corpus, epochs):
@@ -216,7 +245,9 @@ def _killer(tmp_path, loader_corpus, epochs):
 
     def run(out, point=None):
         args = [sys.executable, str(script), str(loader_corpus["root"]), str(out), str(epochs)]
-        return subprocess.run(args + ([point] if point else []), env=env, capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            args + ([point] if point else []), env=env, capture_output=True, text=True, timeout=300
+        )
 
     return run
 
@@ -231,10 +262,14 @@ def _kill_and_resume(run, killed, points, epochs):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert _epochs(killed) == list(range(1, epochs + 1))
     assert not [p for p in killed.rglob(".*") if p.is_file()]  # no lock, no temporary left
-    assert [p.name for p in (killed / "checkpoints").glob("*.weights.h5")] == [f"epoch-{epochs}.weights.h5"]
+    assert [p.name for p in (killed / "checkpoints").glob("*.weights.h5")] == [
+        f"epoch-{epochs}.weights.h5"
+    ]
 
 
-def test_sigkill_during_the_checkpoint_write_then_resume_equals_an_uninterrupted_run(loader_corpus, tmp_path):
+def test_sigkill_during_the_checkpoint_write_then_resume_equals_an_uninterrupted_run(
+    loader_corpus, tmp_path
+):
     # dropout on; killed while the epoch-2 weights are written (before their rename)
     run, epochs = _killer(tmp_path, loader_corpus, 2), 2
     import signal
@@ -247,9 +282,13 @@ def test_sigkill_during_the_checkpoint_write_then_resume_equals_an_uninterrupted
     proc = run(killed, "weights:1")
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     # the epoch-2 weights lie under their temporary name; epoch 1 is the committed one
-    assert [p.name.endswith(".epoch-2.weights.h5") for p in (killed / "checkpoints").glob(".*")] == [True]
+    assert [
+        p.name.endswith(".epoch-2.weights.h5") for p in (killed / "checkpoints").glob(".*")
+    ] == [True]
     assert committed_state(killed)["epoch"] == 1
-    _kill_and_resume(run, killed, [], epochs)  # the resume trims history.csv's epoch-2 row and cleans the temporary
+    _kill_and_resume(
+        run, killed, [], epochs
+    )  # the resume trims history.csv's epoch-2 row and cleans the temporary
     _assert_same_weights(_weights(tmp_path / "whole"), _weights(tmp_path / "killed"))
 
 
@@ -269,7 +308,10 @@ def test_sigkill_at_random_points_then_resume_equals_an_uninterrupted_run(loader
     # epoch), three at random batches
     kinds = ["weights", "commit", "batch", "batch", "batch"]
     rng.shuffle(kinds)
-    points = ["best:0:0"] + [f"{k}:{e}:{rng.randrange(2)}" for k, e in zip(kinds, sorted(rng.sample(range(1, epochs), 5)))]
+    points = ["best:0:0"] + [
+        f"{k}:{e}:{rng.randrange(2)}"
+        for k, e in zip(kinds, sorted(rng.sample(range(1, epochs), 5)))
+    ]
     killed = tmp_path / "killed"
     _kill_and_resume(run, killed, points, epochs)
     _assert_same_weights(_weights(tmp_path / "whole"), _weights(killed))
@@ -308,6 +350,8 @@ def test_resume_point_without_its_weights_is_a_clear_error(corpus, one_epoch):
     from semser_tf.training.run import TrainSettings
 
     (one_epoch / "checkpoints" / "epoch-1.weights.h5").unlink()
-    with pytest.raises(DataError, match=r"training_metadata.json.*names epoch-1.weights.h5, which is not there"):
+    with pytest.raises(
+        DataError, match=r"training_metadata.json.*names epoch-1.weights.h5, which is not there"
+    ):
         _train(corpus, one_epoch, settings=TrainSettings(epochs=2), resume=True)
     assert _epochs(one_epoch) == [1]  # history.csv untouched

@@ -22,20 +22,36 @@ def _embeddings(folder):
     from semser_tf.semantic.embeddings import AlignedEmbeddings
 
     rng = np.random.default_rng(5)
-    emb = AlignedEmbeddings(WORDS, rng.normal(size=(3, 8)).astype(np.float32), np.eye(8, dtype=np.float32),
-                            text_words=WORDS, text_vectors=rng.normal(size=(3, 8)).astype(np.float32))
+    emb = AlignedEmbeddings(
+        WORDS,
+        rng.normal(size=(3, 8)).astype(np.float32),
+        np.eye(8, dtype=np.float32),
+        text_words=WORDS,
+        text_vectors=rng.normal(size=(3, 8)).astype(np.float32),
+    )
     return emb.save(folder), emb
 
 
-def _fake_run(root, variant="attention", mode="lookup", features="LookupFrameFeatures(words=3, dim=8)"):
+def _fake_run(
+    root, variant="attention", mode="lookup", features="LookupFrameFeatures(words=3, dim=8)"
+):
     from semser_tf.models.config import ModelConfig
 
     run = root / "run"
     run.mkdir(parents=True)
     config = ModelConfig(variant=variant, **SMALL)
     (run / "run.json").write_text(json.dumps({"kind": "semser-run"}))
-    (run / "config.json").write_text(json.dumps({"variant": variant, "model": config.to_dict(), "training": {},
-                                                 "frame_features": features, "semantic_mode": mode}))
+    (run / "config.json").write_text(
+        json.dumps(
+            {
+                "variant": variant,
+                "model": config.to_dict(),
+                "training": {},
+                "frame_features": features,
+                "semantic_mode": mode,
+            }
+        )
+    )
     (run / "best.keras").write_bytes(b"not loaded before the checks")
     return run
 
@@ -58,7 +74,9 @@ def test_evaluate_uses_the_runs_embeddings_and_recorded_mode(tmp_path):
     assert features.mode == "text"
     # the vector of "gut" is the run's Word2Vec row (stored as used in the alignment)
     np.testing.assert_allclose(features.vector("gut"), emb.text_vectors[2], rtol=1e-6)
-    with pytest.raises(ConfigError, match="trained with semantic mode 'text'.*mode 'lookup' gives aligned speech"):
+    with pytest.raises(
+        ConfigError, match="trained with semantic mode 'text'.*mode 'lookup' gives aligned speech"
+    ):
         run_frame_features(run, cfg, "attention", mode="lookup")
 
 
@@ -98,9 +116,17 @@ def test_train_copies_its_embeddings_into_the_run(tmp_path, loader_corpus):
         warnings.simplefilter("ignore")
         corpus = SEWACorpus(loader_corpus["root"])
     run = tmp_path / "run"
-    train(corpus, run, ModelConfig(variant="concat", **SMALL), TrainSettings(epochs=1, steps_per_epoch=1),
-          frame_features=emb.frame_features("lookup"), embeddings_dir=src, verbose=0, evaluate_best=False,
-          plots=False)
+    train(
+        corpus,
+        run,
+        ModelConfig(variant="concat", **SMALL),
+        TrainSettings(epochs=1, steps_per_epoch=1),
+        frame_features=emb.frame_features("lookup"),
+        embeddings_dir=src,
+        verbose=0,
+        evaluate_best=False,
+        plots=False,
+    )
     for f in src.iterdir():
         assert (run / "embeddings" / f.name).read_bytes() == f.read_bytes()
     cfg = json.loads((run / "config.json").read_text())
@@ -110,8 +136,15 @@ def test_train_copies_its_embeddings_into_the_run(tmp_path, loader_corpus):
     # --overwrite with the run's own copy as the input would delete the input: refused
     before = snapshot(tmp_path)
     with pytest.raises(ConfigError, match="an input of this command"):
-        train(corpus, run, ModelConfig(variant="concat", **SMALL), frame_features=emb.frame_features("lookup"),
-              embeddings_dir=run / "embeddings", overwrite=True, verbose=0)
+        train(
+            corpus,
+            run,
+            ModelConfig(variant="concat", **SMALL),
+            frame_features=emb.frame_features("lookup"),
+            embeddings_dir=run / "embeddings",
+            overwrite=True,
+            verbose=0,
+        )
     assert snapshot(tmp_path) == before
 
 
@@ -133,7 +166,9 @@ def tampered_entry(tmp_path, monkeypatch):
     shutil.copytree(src, dst)
     entry = json.loads((dst / "entry.json").read_text())
     entry["name"] = "tampered"
-    entry["files"] = [f for f in entry["files"] if f["filename"] != "embeddings/speech2vec.weights.h5"]
+    entry["files"] = [
+        f for f in entry["files"] if f["filename"] != "embeddings/speech2vec.weights.h5"
+    ]
     (dst / "entry.json").write_text(json.dumps(entry))
     (dst / "embeddings" / "speech2vec.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 64)
     monkeypatch.setenv("SEMSER_ZOO_PATH", str(registry))
@@ -148,9 +183,14 @@ def test_an_unlisted_speech2vec_file_is_never_loaded(tampered_entry):
     from semser_tf.models.preset import PresetError, verify_preset
     from semser_tf.zoo.pretrained import load_pretrained
 
-    with pytest.raises(ConfigError, match="not embeddings/speech2vec.weights.h5; every file the model loads must be listed"):
+    with pytest.raises(
+        ConfigError,
+        match="not embeddings/speech2vec.weights.h5; every file the model loads must be listed",
+    ):
         load_pretrained("tampered", offline=True)
-    with pytest.raises(PresetError, match="speech2vec.weights.h5: changed since the preset was saved"):
+    with pytest.raises(
+        PresetError, match="speech2vec.weights.h5: changed since the preset was saved"
+    ):
         verify_preset(tampered_entry)
 
 
@@ -160,6 +200,9 @@ def test_an_entry_without_its_embeddings_json_is_refused(tampered_entry):
     entry = json.loads((tampered_entry / "entry.json").read_text())
     entry["files"] = [f for f in entry["files"] if f["filename"] != "embeddings/embeddings.json"]
     (tampered_entry / "entry.json").write_text(json.dumps(entry))
-    with pytest.raises(ConfigError, match="not embeddings/embeddings.json, embeddings/speech2vec.weights.h5; every file "
-                                          "the model loads must be listed"):
+    with pytest.raises(
+        ConfigError,
+        match="not embeddings/embeddings.json, embeddings/speech2vec.weights.h5; every file "
+        "the model loads must be listed",
+    ):
         load_pretrained("tampered", offline=True)

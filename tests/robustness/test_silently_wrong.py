@@ -44,9 +44,15 @@ def test_stream_and_array_paths_check_every_chunk(tmp_path):
 # --------------------------------------------------------------------------- words files
 
 
-@pytest.mark.parametrize("line,sep", [
-    ("0.1;0.9;honestly;0.9;extra", ";"), ("0.1,0.9,honestly,extra", ","), ("0.1\t0.9\thonestly\tx", "\t"),
-], ids=["semicolon", "comma", "tab"])
+@pytest.mark.parametrize(
+    "line,sep",
+    [
+        ("0.1;0.9;honestly;0.9;extra", ";"),
+        ("0.1,0.9,honestly,extra", ","),
+        ("0.1\t0.9\thonestly\tx", "\t"),
+    ],
+    ids=["semicolon", "comma", "tab"],
+)
 def test_words_file_with_extra_columns_names_file_and_line(tmp_path, line, sep):
     from semser_tf.data.timings import read_words
 
@@ -100,7 +106,9 @@ def test_training_on_zero_labelled_frames_is_an_error(loader_corpus, tmp_path):
     out = tmp_path / "run"
     with pytest.raises(DataError) as err:
         train(corpus, out, _small_config(), verbose=0)
-    assert "Train partition has no labelled frame" in str(err.value) and "Train_01.csv" in str(err.value)
+    assert "Train partition has no labelled frame" in str(err.value) and "Train_01.csv" in str(
+        err.value
+    )
     assert not out.exists() and snapshot(tmp_path) == before
 
 
@@ -125,7 +133,8 @@ def test_one_empty_label_file_is_reported(loader_corpus):
     with pytest.warns(EmptyLabelsWarning) as record:
         corpus = SEWACorpus(root)
     assert [str(w.message).split(":")[0] for w in record if w.category is EmptyLabelsWarning] == [
-        str(root / "labels" / "Train_02.csv")]
+        str(root / "labels" / "Train_02.csv")
+    ]
     assert np.isnan(corpus["Train_02"].labels).all()
 
 
@@ -135,7 +144,9 @@ def test_steps_per_epoch_must_be_positive(value, loader_corpus, tmp_path, cli):
 
     with pytest.raises(ConfigError, match="steps_per_epoch: expected a positive integer or None"):
         TrainSettings(steps_per_epoch=value)
-    code, err = cli("train", loader_corpus["root"], "--out", tmp_path / "run", "--steps-per-epoch", value)
+    code, err = cli(
+        "train", loader_corpus["root"], "--out", tmp_path / "run", "--steps-per-epoch", value
+    )
     assert code == 2 and "steps_per_epoch" in err and not (tmp_path / "run").exists()
 
 
@@ -144,8 +155,14 @@ def test_steps_per_epoch_must_be_positive(value, loader_corpus, tmp_path, cli):
 
 def _ogg_page(body: bytes, flags: int, seq: int) -> bytes:
     segs = [255] * (len(body) // 255) + [len(body) % 255]
-    return (b"OggS" + bytes([0, flags]) + struct.pack("<qIII", 0, 1, seq, 0) + bytes([len(segs)])
-            + bytes(segs) + body)
+    return (
+        b"OggS"
+        + bytes([0, flags])
+        + struct.pack("<qIII", 0, 1, seq, 0)
+        + bytes([len(segs)])
+        + bytes(segs)
+        + body
+    )
 
 
 def test_truncated_ogg_warns(tmp_path):

@@ -211,7 +211,7 @@ def test_tile_chunks_partition_the_columns_and_give_their_maxima():
         first = 0
         for p in range(0, n, width):  # tile by tile, chunks numbered in order
             w = min(n, p + width) - p
-            al._tile_chunk_maxima(M[:, p:p + w], out[:, first:])
+            al._tile_chunk_maxima(M[:, p : p + w], out[:, first:])
             first += w // 16 + (w % 16 > 0)
         assert first == members.shape[0]
         for h, cols in enumerate(members):
@@ -229,13 +229,30 @@ def test_tiled_pass_against_dense_reference_on_ragged_shapes(k, dtype):
     rank_s, rank_t = 301, 389
     s2t, cos, t2s = _pass_ref(X, Y, k, rank_s, rank_t)
     for block, tile_cols, threads in [(48, 100, 1), (40, 37, 2), (1024, 4096, 1)]:
-        p = al._csls_pass(X.astype(dtype), Y.astype(dtype), k, rank_s, rank_t, block=block,
-                          tile_cols=tile_cols, threads=threads)
+        p = al._csls_pass(
+            X.astype(dtype),
+            Y.astype(dtype),
+            k,
+            rank_s,
+            rank_t,
+            block=block,
+            tile_cols=tile_cols,
+            threads=threads,
+        )
         assert p.s2t.tolist() == s2t.tolist()
         assert p.t2s.tolist() == t2s.tolist()
         np.testing.assert_allclose(p.s2t_cos, cos, atol=1e-12 if dtype == np.float64 else 1e-5)
-        q = al._csls_pass(X.astype(dtype), Y.astype(dtype), k, rank_s, rank_t, block=block,
-                          tile_cols=tile_cols, threads=threads, both_ways=False)
+        q = al._csls_pass(
+            X.astype(dtype),
+            Y.astype(dtype),
+            k,
+            rank_s,
+            rank_t,
+            block=block,
+            tile_cols=tile_cols,
+            threads=threads,
+            both_ways=False,
+        )
         assert q.t2s is None and q.s2t.tolist() == s2t.tolist()
 
 
@@ -316,7 +333,9 @@ def test_refine_same_result_with_one_or_two_worker_threads():
     one = al.refine(W0, S, T, iterations=2, max_rank=700, n_criterion=500, block=64, threads=1)
     two = al.refine(W0, S, T, iterations=2, max_rank=700, n_criterion=500, block=64, threads=2)
     np.testing.assert_allclose(one.W, two.W, atol=1e-12)
-    assert [h["dictionary_size"] for h in one.history[:2]] == [h["dictionary_size"] for h in two.history[:2]]
+    assert [h["dictionary_size"] for h in one.history[:2]] == [
+        h["dictionary_size"] for h in two.history[:2]
+    ]
     assert one.criterion == pytest.approx(two.criterion, abs=1e-12)
     with pytest.raises(ConfigError, match="threads"):
         al.refine(W0, S, T, iterations=1, threads=0)
@@ -366,8 +385,14 @@ def test_bad_adversarial_config_rejected():
 
 def _adversarial_run(n, dim, clusters, hidden, epochs, epoch_size, seed, restarts):
     S, T, Q, pairs = _structured(n=n, dim=dim, n_clusters=clusters, seed=seed, spread=True)
-    cfg = al.AdversarialConfig(hidden_units=hidden, epochs=epochs, epoch_size=epoch_size,
-                               n_criterion=n, seed=0, restarts=restarts)
+    cfg = al.AdversarialConfig(
+        hidden_units=hidden,
+        epochs=epochs,
+        epoch_size=epoch_size,
+        n_criterion=n,
+        seed=0,
+        restarts=restarts,
+    )
     res = al.adversarial_align(S, T, cfg)
     p_adv = al.precision_at_k(res.W, S, T, pairs)[1]
     ref = al.refine(res.W, S, T, iterations=5)
@@ -379,7 +404,9 @@ def test_adversarial_fast_variant_recovers_rotation():
     # 1000 words, dim 10, 30 clusters, discriminator 128 wide, 3 epochs of 500 iterations,
     # up to 3 restarts selected by the criterion (a few seconds each)
     res, p_adv, p_ref = _adversarial_run(1000, 10, 30, 128, 3, 16000, seed=0, restarts=3)
-    assert res.criterion == pytest.approx(max(h["criterion"] for h in res.history if h["restart"] == res.history[0]["restart"]))
+    assert res.criterion == pytest.approx(
+        max(h["criterion"] for h in res.history if h["restart"] == res.history[0]["restart"])
+    )
     assert p_adv >= 0.7
     assert p_ref >= 0.95
 

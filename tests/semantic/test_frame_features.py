@@ -35,14 +35,24 @@ def test_frame_centres_pick_the_word_or_zeros():
                 break
     np.testing.assert_array_equal(out, ref)
     assert out.dtype == np.float32 and f.dim == 2
-    assert out[[0, 1, 4, 5]].tolist() == [[1, 2], [1, 2], [3, 4], [3, 4]] and not out[[2, 3, 6, 7]].any()
+    assert (
+        out[[0, 1, 4, 5]].tolist() == [[1, 2], [1, 2], [3, 4], [3, 4]]
+        and not out[[2, 3, 6, 7]].any()
+    )
 
 
 def test_identical_words_get_identical_vectors_and_oov_is_deterministic():
     V = np.random.default_rng(0).standard_normal((3, 5)).astype(np.float32)
     f = ff.LookupFrameFeatures(["a", "b", "c"], V, oov_seed=7)
-    rec = _rec([WordTiming(0.0, 0.1, "b"), WordTiming(0.5, 0.6, "B."), WordTiming(1.0, 1.1, "zebra"),
-                WordTiming(1.5, 1.6, "zebra"), WordTiming(2.0, 2.1, "<laughter>")])
+    rec = _rec(
+        [
+            WordTiming(0.0, 0.1, "b"),
+            WordTiming(0.5, 0.6, "B."),
+            WordTiming(1.0, 1.1, "zebra"),
+            WordTiming(1.5, 1.6, "zebra"),
+            WordTiming(2.0, 2.1, "<laughter>"),
+        ]
+    )
     out = f(rec, 25)
     np.testing.assert_array_equal(out[0], V[1])
     np.testing.assert_array_equal(out[5], V[1])  # same word, same vector
@@ -88,9 +98,16 @@ def test_bad_tables_rejected():
 def _emb(**kw):
     rng = np.random.default_rng(1)
     W, _ = np.linalg.qr(rng.standard_normal((4, 4)))
-    args = dict(words=["ja", "nein", "haus"], vectors=rng.standard_normal((3, 4)), mapping=W,
-                source_mean=rng.standard_normal(4), counts=[5, 3, 1], text_words=["haus", "ja"],
-                text_vectors=rng.standard_normal((2, 4)), config={"alignment": "supervised"})
+    args = dict(
+        words=["ja", "nein", "haus"],
+        vectors=rng.standard_normal((3, 4)),
+        mapping=W,
+        source_mean=rng.standard_normal(4),
+        counts=[5, 3, 1],
+        text_words=["haus", "ja"],
+        text_vectors=rng.standard_normal((2, 4)),
+        config={"alignment": "supervised"},
+    )
     args.update(kw)
     return AlignedEmbeddings(**args)
 
@@ -103,7 +120,9 @@ def test_artifact_round_trip_without_pickle(tmp_path):
     with np.load(out / "embeddings.npz", allow_pickle=False) as z:
         assert z["words"].dtype.kind == "U"
     back = AlignedEmbeddings.load(out)
-    assert back.words == emb.words and back.text_words == emb.text_words and back.counts == [5, 3, 1]
+    assert (
+        back.words == emb.words and back.text_words == emb.text_words and back.counts == [5, 3, 1]
+    )
     np.testing.assert_array_equal(back.vectors, emb.vectors)
     np.testing.assert_array_equal(back.mapping, emb.mapping)
     assert back.config == {"alignment": "supervised"}
@@ -115,7 +134,9 @@ def test_artifact_round_trip_without_pickle(tmp_path):
 def test_transform_is_W_times_normalised_centred_encoding():
     emb = _emb()
     raw = np.random.default_rng(2).standard_normal((6, 4))
-    ref = np.array([emb.mapping @ ((r - emb.source_mean) / np.linalg.norm(r - emb.source_mean)) for r in raw])
+    ref = np.array(
+        [emb.mapping @ ((r - emb.source_mean) / np.linalg.norm(r - emb.source_mean)) for r in raw]
+    )
     np.testing.assert_allclose(emb.transform(raw), ref, atol=1e-5)
 
 
@@ -129,7 +150,9 @@ def test_artifact_frame_features_modes():
     with pytest.raises(ConfigError, match="frame features mode: expected 'lookup'"):
         emb.frame_features("nearest")
     # 'text': the transcript word's (preprocessed) Word2Vec vector, else its aligned vector
-    t = emb.frame_features("text")(_rec([WordTiming(0.0, 0.1, "ja"), WordTiming(0.2, 0.3, "nein")]), 3)
+    t = emb.frame_features("text")(
+        _rec([WordTiming(0.0, 0.1, "ja"), WordTiming(0.2, 0.3, "nein")]), 3
+    )
     np.testing.assert_array_equal(t[0], emb.text_vectors[1])
     np.testing.assert_array_equal(t[2], emb.vectors[1])
 
@@ -150,12 +173,22 @@ def test_bad_artifacts_rejected(tmp_path):
     with pytest.raises(DataError, match="embeddings.json: field 'version'"):
         AlignedEmbeddings.load(out)
     out = _emb().save(tmp_path / "b")
-    np.savez(out / "embeddings.npz", words=np.array([{"x": 1}], dtype=object), vectors=np.zeros((1, 4)),
-             mapping=np.eye(4), source_mean=np.zeros(4))
+    np.savez(
+        out / "embeddings.npz",
+        words=np.array([{"x": 1}], dtype=object),
+        vectors=np.zeros((1, 4)),
+        mapping=np.eye(4),
+        source_mean=np.zeros(4),
+    )
     with pytest.raises(DataError, match="object arrays are refused"):
         AlignedEmbeddings.load(out)
     out = _emb().save(tmp_path / "c")
-    np.savez(out / "embeddings.npz", words=np.array(["a", "b"]), vectors=np.zeros((3, 4)),
-             mapping=np.eye(4), source_mean=np.zeros(4))
+    np.savez(
+        out / "embeddings.npz",
+        words=np.array(["a", "b"]),
+        vectors=np.zeros((3, 4)),
+        mapping=np.eye(4),
+        source_mean=np.zeros(4),
+    )
     with pytest.raises(DataError, match=r"embeddings.npz: .*vectors of shape \(3, 4\)"):
         AlignedEmbeddings.load(out)

@@ -22,7 +22,7 @@ def _ref_mfcc(x):
     n_frames = 1 + (len(x) - flen) // hop
     n = np.arange(flen)
     window = 0.5 - 0.5 * np.cos(2 * np.pi * n / (flen - 1))
-    frames = np.stack([x[i * hop: i * hop + flen] * window for i in range(n_frames)])
+    frames = np.stack([x[i * hop : i * hop + flen] * window for i in range(n_frames)])
     spec = np.abs(np.fft.rfft(frames, n=nfft, axis=1))  # (frames, 513)
 
     def hz2mel(f):
@@ -48,8 +48,11 @@ def _ref_mfcc(x):
 def _signal(n, seed=0):
     rng = np.random.default_rng(seed)
     t = np.arange(n) / SR
-    return (0.3 * np.sin(2 * np.pi * 220 * t) + 0.2 * np.sin(2 * np.pi * 1375 * t)
-            + 0.05 * rng.standard_normal(n)).astype(np.float32)
+    return (
+        0.3 * np.sin(2 * np.pi * 220 * t)
+        + 0.2 * np.sin(2 * np.pi * 1375 * t)
+        + 0.05 * rng.standard_normal(n)
+    ).astype(np.float32)
 
 
 def test_constants():
@@ -80,14 +83,18 @@ def test_segment_mfccs_equal_per_segment_reference():
     timings = [WordTiming(0.0, 0.31, "a"), WordTiming(0.5, 0.52, "b"), WordTiming(1.0, 1.9, "c")]
     out = M.segment_mfccs(x, timings, batch_samples=30000)  # forces several batches
     for (s, e, _), got in zip(timings, out):
-        seg = x[int(round(s * SR)): int(round(e * SR))]
+        seg = x[int(round(s * SR)) : int(round(e * SR))]
         np.testing.assert_allclose(got, _ref_mfcc(seg), atol=2e-3, rtol=1e-3)
 
 
 def test_timings_outside_the_audio_rejected():
     x = np.zeros(SR, np.float32)  # 1 s
-    with pytest.raises(DataError, match=r"words/a.csv:2: word 'late' at \[1.500, 1.800\] s lies outside"):
-        M.segment_mfccs(x, [WordTiming(0.1, 0.2, "ok"), WordTiming(1.5, 1.8, "late")], path="words/a.csv")
+    with pytest.raises(
+        DataError, match=r"words/a.csv:2: word 'late' at \[1.500, 1.800\] s lies outside"
+    ):
+        M.segment_mfccs(
+            x, [WordTiming(0.1, 0.2, "ok"), WordTiming(1.5, 1.8, "late")], path="words/a.csv"
+        )
     with pytest.raises(DataError, match="outside the audio"):
         M.segment_bounds([WordTiming(0.5, 1.3, "long")], SR)
     with pytest.raises(DataError, match="expected 0 <= start <= end"):

@@ -92,9 +92,14 @@ def test_stretch_frames_against_interpolation():
 
 def test_held_out_split_and_accuracy_against_reference():
     rng = np.random.default_rng(2)
-    recs = [s2v.RecordingSegments(f"r{k}", [str(w) for w in rng.integers(0, 4, 12)],
-                                  [rng.standard_normal((int(rng.integers(1, 6)), 13)) * 2 + 1 for _ in range(12)])
-            for k in range(3)]
+    recs = [
+        s2v.RecordingSegments(
+            f"r{k}",
+            [str(w) for w in rng.integers(0, 4, 12)],
+            [rng.standard_normal((int(rng.integers(1, 6)), 13)) * 2 + 1 for _ in range(12)],
+        )
+        for k in range(3)
+    ]
     train, held = s2v.held_out_split(recs, every=5, offset=2)
     for r, tr, ho in zip(recs, train, held):
         assert ho.words == [r.words[i] for i in (2, 7)]
@@ -132,8 +137,12 @@ def test_config_options_checked_and_old_configs_load():
     segs = [np.arange(26.0).reshape(2, 13), np.ones((3, 13))]
     on = s2v.Speech2Vec(s2v.Speech2VecConfig(dim=4, hidden_units=4)).normalise_recording(segs)
     allf = np.vstack(segs)
-    np.testing.assert_allclose(on[0], (segs[0] - allf.mean(0)) / np.maximum(allf.std(0), 1e-3), rtol=1e-5)
-    off = s2v.Speech2Vec(s2v.Speech2VecConfig(dim=4, hidden_units=4, cmvn=False)).normalise_recording(segs)
+    np.testing.assert_allclose(
+        on[0], (segs[0] - allf.mean(0)) / np.maximum(allf.std(0), 1e-3), rtol=1e-5
+    )
+    off = s2v.Speech2Vec(
+        s2v.Speech2VecConfig(dim=4, hidden_units=4, cmvn=False)
+    ).normalise_recording(segs)
     np.testing.assert_array_equal(off[1], segs[1])
     # a configuration saved before deltas/speed_perturb/lr_decay existed: 13 inputs
     cfg = s2v.Speech2Vec(s2v.Speech2VecConfig(dim=4, hidden_units=4, deltas=0)).get_config()
@@ -149,8 +158,11 @@ def test_config_options_checked_and_old_configs_load():
 
 def test_deltas_model_trains_and_round_trips(corpus, tmp_path):
     recs = s2v.corpus_segments(corpus, partitions=("Train_01", "Train_02"))
-    model = s2v.Speech2Vec(s2v.Speech2VecConfig(dim=8, hidden_units=8, epochs=2, deltas=2,
-                                                speed_perturb=0.1, lr_decay=0.5, seed=0))
+    model = s2v.Speech2Vec(
+        s2v.Speech2VecConfig(
+            dim=8, hidden_units=8, epochs=2, deltas=2, speed_perturb=0.1, lr_decay=0.5, seed=0
+        )
+    )
     hist = model.fit(recs)
     assert [h["learning_rate"] for h in hist] == pytest.approx([2e-3, 1e-3])
     assert model.mean.shape == (39,)
@@ -189,8 +201,14 @@ def test_identical_words_get_identical_vectors_in_lookup_mode(trained):
     words, V, counts = model.word_vectors(recs)
     f = LookupFrameFeatures(words, V)
     w = words[0]  # spoken many times, by different voices
-    rec = type("R", (), {"words": [WordTiming(0.0, 0.1, w), WordTiming(1.0, 1.1, w.upper() + ",")],
-                         "audio_path": None})()
+    rec = type(
+        "R",
+        (),
+        {
+            "words": [WordTiming(0.0, 0.1, w), WordTiming(1.0, 1.1, w.upper() + ",")],
+            "audio_path": None,
+        },
+    )()
     out = f(rec, 12)
     np.testing.assert_array_equal(out[0], out[10])
     np.testing.assert_array_equal(out[0], V[0])
@@ -201,7 +219,11 @@ def test_encode_segments_short_segment_and_order(trained, corpus):
 
     model, _, _ = trained
     audio = load_audio(corpus / "audio" / "Train_01.wav")
-    timings = [WordTiming(0.5, 0.9, "x"), WordTiming(1.0, 1.01, "short"), WordTiming(1.2, 1.2, "empty")]
+    timings = [
+        WordTiming(0.5, 0.9, "x"),
+        WordTiming(1.0, 1.01, "short"),
+        WordTiming(1.2, 1.2, "empty"),
+    ]
     E = model.encode_segments(audio, timings)
     assert E.shape == (3, 16) and np.all(np.isfinite(E))
     # a 10 ms segment: zero-padded to one 25 ms frame, i.e. the MFCC of the padded samples
@@ -219,7 +241,9 @@ def test_encode_segments_short_segment_and_order(trained, corpus):
 def test_timings_outside_the_audio_rejected(tmp_path, corpus):
     words = tmp_path / "words.csv"
     words.write_text("0.1;0.4;the\n500.0;500.3;chair\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"words.csv:2: word 'chair' at \[500.000, 500.300\] s lies outside"):
+    with pytest.raises(
+        DataError, match=r"words.csv:2: word 'chair' at \[500.000, 500.300\] s lies outside"
+    ):
         s2v.recording_segments(corpus / "audio" / "Train_01.wav", words)
 
 
@@ -241,7 +265,8 @@ def test_bad_input_rejected(trained):
         model.word_vectors([s2v.RecordingSegments("r", ["", ""], [np.zeros((3, 13))] * 2)])
     with pytest.raises(DataError, match="no training pairs"):
         s2v.Speech2Vec(s2v.Speech2VecConfig(dim=4, hidden_units=4)).fit(
-            [s2v.RecordingSegments("r", ["a"], [np.ones((3, 13))])])
+            [s2v.RecordingSegments("r", ["a"], [np.ones((3, 13))])]
+        )
     with pytest.raises(ConfigError, match="speech2vec.window"):
         s2v.Speech2VecConfig(window=0).validate()
     with pytest.raises(DataError, match=r"expected \(frames, 13\)"):
@@ -255,7 +280,12 @@ def test_held_out_segments_find_their_word_fast(trained):
     # held-out: the Test recordings were trained on too here, so use segments of words
     # seen at least 3 times and compare with the means without each segment
     idx = {w: i for i, w in enumerate(words)}
-    segs = [(w, m) for r in recs for w, m in zip(r.words, s2v.cmvn(r.mfccs)) if w in idx and counts[idx[w]] >= 3]
+    segs = [
+        (w, m)
+        for r in recs
+        for w, m in zip(r.words, s2v.cmvn(r.mfccs))
+        if w in idx and counts[idx[w]] >= 3
+    ]
     E = model.encode([m for _, m in segs])
     hits = 0
     for (w, _), e in zip(segs, E):
@@ -268,7 +298,9 @@ def test_held_out_segments_find_their_word_fast(trained):
     assert acc > 10 * chance
 
 
-S2V_SLOW = dict(minutes=240, epochs=10)  # the defaults otherwise (dim 100, hidden 128, lr decay 0.85)
+S2V_SLOW = dict(
+    minutes=240, epochs=10
+)  # the defaults otherwise (dim 100, hidden 128, lr decay 0.85)
 
 
 @pytest.mark.slow
@@ -283,7 +315,9 @@ def test_held_out_segments_find_their_own_word(tmp_path):
     from semser_tf.data.synthetic import generate_corpus
 
     cfg = dict(S2V_SLOW)
-    root = generate_corpus(tmp_path / "synth", minutes=cfg.pop("minutes"), seed=0, progress=False, jobs=2)
+    root = generate_corpus(
+        tmp_path / "synth", minutes=cfg.pop("minutes"), seed=0, progress=False, jobs=2
+    )
     recs = s2v.corpus_segments(root)
     train, held = s2v.held_out_split(recs, every=5, offset=2)
     assert sum(len(r.words) for r in held) == sum(len(range(2, len(r.words), 5)) for r in recs)
@@ -312,7 +346,9 @@ def test_encode_mode_frame_features(trained, corpus):
     W, _ = np.linalg.qr(rng.standard_normal((16, 16)))
     mean = V.mean(axis=0)
     emb = AlignedEmbeddings(words, V, W, source_mean=mean, speech2vec=model)
-    timings = [WordTiming(t.start, t.end, "???") for t in read_words(corpus / "words" / "Devel_01.csv")]
+    timings = [
+        WordTiming(t.start, t.end, "???") for t in read_words(corpus / "words" / "Devel_01.csv")
+    ]
     rec = SimpleNamespace(words=timings, audio_path=corpus / "audio" / "Devel_01.wav")
     n = 80
     out = emb.frame_features("encode")(rec, n)

@@ -17,7 +17,18 @@ def _toy_sentences(n=300, seed=0):
     for _ in range(n):
         group = animals if rng.random() < 0.5 else tools
         verb = "feeds" if group is animals else "uses"
-        out.append(["the", "farmer", verb, "the", str(rng.choice(group)), "and", "the", str(rng.choice(group))])
+        out.append(
+            [
+                "the",
+                "farmer",
+                verb,
+                "the",
+                str(rng.choice(group)),
+                "and",
+                "the",
+                str(rng.choice(group)),
+            ]
+        )
     return out
 
 
@@ -98,7 +109,9 @@ def test_tokenize_and_corpus_sentences(tmp_path):
     assert w2v.normalize_word("Haus.") == "haus"
     (tmp_path / "transcriptions").mkdir()
     (tmp_path / "words").mkdir()
-    (tmp_path / "transcriptions" / "Train_01.csv").write_text("0.0;1.0;'Hallo Welt'\n1.5;2.0;'<laughter>'\n")
+    (tmp_path / "transcriptions" / "Train_01.csv").write_text(
+        "0.0;1.0;'Hallo Welt'\n1.5;2.0;'<laughter>'\n"
+    )
     (tmp_path / "words" / "Train_02.csv").write_text("0.0;0.5;Guten\n0.5;1.0;Tag\n")
     assert w2v.transcript_sentences(tmp_path) == [["hallo", "welt"], ["guten", "tag"]]
     extra = tmp_path / "extra.txt"

@@ -33,8 +33,11 @@ def no_words_corpus(tiny_corpus, tmp_path):
 def test_speech2vec_segments_from_the_transcript_fallback(no_words_corpus):
     recs = s2v.corpus_segments(no_words_corpus, partitions=("Train",))
     assert [r.name for r in recs] == ["Train_01"]
-    expected = [w for _, _, text in read_transcription(no_words_corpus / "transcriptions" / "Train_01.csv")
-                for w in _plain_words(text)]
+    expected = [
+        w
+        for _, _, text in read_transcription(no_words_corpus / "transcriptions" / "Train_01.csv")
+        for w in _plain_words(text)
+    ]
     assert recs[0].words == expected and len(recs[0].mfccs) == len(expected)
 
 
@@ -45,7 +48,9 @@ def test_words_dir_replaces_the_corpus_words(tiny_corpus, tmp_path):
     recs = s2v.corpus_segments(tiny_corpus, words_dir=wd)
     by = {r.name: r for r in recs}
     assert by["Train_01"].words == ["hello", "world"]
-    assert len(by["Train_01"].mfccs[0]) == pytest.approx(39, abs=2)   # 0.4 s at a 10 ms hop, 25 ms frames
+    assert len(by["Train_01"].mfccs[0]) == pytest.approx(
+        39, abs=2
+    )  # 0.4 s at a 10 ms hop, 25 ms frames
     # recordings without a file keep their own words/ timings
     own = SEWACorpus(tiny_corpus)["Devel_01"].words
     assert by["Devel_01"].words == [normalize_word(w.word) for w in own]
@@ -58,8 +63,11 @@ def test_words_dir_errors_name_the_folder(tiny_corpus, tmp_path):
     empty = tmp_path / "other"
     empty.mkdir()
     (empty / "Unrelated.csv").write_text("0;1;x\n")
-    with pytest.raises(DataError, match=r"other: no word-timings file for any recording: expected files such as "
-                                        r"Train_01\.csv"):
+    with pytest.raises(
+        DataError,
+        match=r"other: no word-timings file for any recording: expected files such as "
+        r"Train_01\.csv",
+    ):
         corpus.with_words(empty)
     (empty / "Train_01.csv").write_text("0.0;0.5\n")
     with pytest.raises(DataError, match=r"Train_01\.csv:1"):
@@ -74,9 +82,32 @@ def test_no_timings_at_all_is_a_clear_error(no_words_corpus):
 
 def test_speech2vec_command_says_which_words_min_count_drops(tiny_corpus, tmp_path):
     out = tmp_path / "s2v"
-    r = subprocess.run([sys.executable, "-m", "semser_tf.cli", "embed", "speech2vec", "--corpus", str(tiny_corpus),
-                        "--partitions", "Train", "--out", str(out), "--epochs", "1", "--dim", "8", "--hidden", "8",
-                        "--min-count", "2"], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "semser_tf.cli",
+            "embed",
+            "speech2vec",
+            "--corpus",
+            str(tiny_corpus),
+            "--partitions",
+            "Train",
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--dim",
+            "8",
+            "--hidden",
+            "8",
+            "--min-count",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     words = [normalize_word(w.word) for w in SEWACorpus(tiny_corpus)["Train_01"].words]
     from collections import Counter
@@ -84,9 +115,11 @@ def test_speech2vec_command_says_which_words_min_count_drops(tiny_corpus, tmp_pa
     c = Counter(w for w in words if w)
     rare = [w for w, n in c.items() if n < 2]
     assert rare, "the fixture should have words seen once"
-    assert (f"--min-count 2: {len(rare)} of {len(c)} words ({len(rare)} of {sum(c.values())} occurrences) "
-            "are below the minimum count") in r.stderr
-    summary = json.loads(r.stdout[r.stdout.index("{"):])
+    assert (
+        f"--min-count 2: {len(rare)} of {len(c)} words ({len(rare)} of {sum(c.values())} occurrences) "
+        "are below the minimum count"
+    ) in r.stderr
+    summary = json.loads(r.stdout[r.stdout.index("{") :])
     assert summary["words"] == len(c) - len(rare)
 
 
@@ -103,4 +136,7 @@ def test_train_reports_the_oov_rate(tiny_corpus, capsys):
     emb = AlignedEmbeddings(known, np.eye(8, dtype=np.float32)[:5], np.eye(8, dtype=np.float32))
     report_coverage(emb.frame_features("lookup"), corpus)
     oov = sum(t not in known for t in tokens)
-    assert f"semantic input (lookup mode): {oov} of {len(tokens)} words out of vocabulary" in capsys.readouterr().err
+    assert (
+        f"semantic input (lookup mode): {oov} of {len(tokens)} words out of vocabulary"
+        in capsys.readouterr().err
+    )

@@ -39,11 +39,14 @@ def _sentences(n, seed=3):
 
 # -- the metric against hand-computed examples ------------------------------------------
 
+
 def test_wer_hand_computed():
     # the cat sat on [the] mat [+too]: one deletion and one insertion (or two substitutions)
     e = word_errors("the cat sat on the mat", "the cat sat on mat too")
     assert e.substitutions + e.deletions + e.insertions == 2 and e.reference_words == 6
-    assert word_error_rate("the cat sat on the mat", "the cat sat on mat too") == pytest.approx(2 / 6)
+    assert word_error_rate("the cat sat on the mat", "the cat sat on mat too") == pytest.approx(
+        2 / 6
+    )
     e = word_errors("a b c d", "a x c")  # b->x substituted, d deleted
     assert (e.substitutions, e.deletions, e.insertions) == (1, 1, 0)
     assert e.matches == [(0, 0), (2, 2)]
@@ -62,11 +65,14 @@ def test_boundary_errors_hand_computed():
 def test_clean_token():
     assert clean_token("to(3)") == "to"
     assert clean_token("read(2)") == "read"
-    assert [clean_token(t) for t in ("<s>", "</s>", "<sil>", "[NOISE]", "[SPEECH]", "++UH++")] == [None] * 6
+    assert [clean_token(t) for t in ("<s>", "</s>", "<sil>", "[NOISE]", "[SPEECH]", "++UH++")] == [
+        None
+    ] * 6
     assert clean_token("don't") == "don't"
 
 
 # -- recognition ------------------------------------------------------------------------
+
 
 def test_recognize_synthetic_speech_known_text():
     # four sentences in two voices; measured WER 0.61 with pocketsphinx 5.1.1's default
@@ -120,6 +126,7 @@ def test_recognize_8khz_telephone_audio():
 
 # -- forced alignment -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("voice", ["en-us", "en+f3"])
 def test_align_matches_espeak_word_events(voice):
     # measured over these 12 sentences (dev machine): median 9-12 ms; 97-100 % of words
@@ -172,9 +179,11 @@ def test_align_word_missing_from_dictionary_keeps_its_place():
 def test_align_mismatched_transcript_fails_clearly():
     text = "the weather today was wonderful and we walked along the river before dinner"
     audio, _ = synthesize(text, voice="en-us")
-    for wrong in ("i could not find my keys this morning so i stayed at home all day long",  # other text
-                  "hello",  # covers a fraction of the speech
-                  text + " and then we all went to bed early"):  # more words than audio
+    for wrong in (
+        "i could not find my keys this morning so i stayed at home all day long",  # other text
+        "hello",  # covers a fraction of the speech
+        text + " and then we all went to bed early",
+    ):  # more words than audio
         with pytest.raises(AlignmentError, match="does not match the audio"):
             align(audio, wrong, SR)
     with pytest.raises(AlignmentError, match="dictionary"):
@@ -215,6 +224,7 @@ def test_align_8khz_telephone_audio():
 
 # -- the word source ----------------------------------------------------------------------
 
+
 def test_word_source_routes(tmp_path):
     text = "the weather today was wonderful"
     audio, ref = synthesize(text, voice="en-us")
@@ -240,8 +250,9 @@ def test_domain_language_model_lowers_wer(tmp_path):
     from semser_tf.data.synthetic import generate_text_corpus
     from semser_tf.semantic.words.language_model import build_language_model
 
-    lm = build_language_model(generate_text_corpus(tmp_path / "bg.txt", sentences=1000, seed=1),
-                              tmp_path / "bg.arpa")
+    lm = build_language_model(
+        generate_text_corpus(tmp_path / "bg.txt", sentences=1000, seed=1), tmp_path / "bg.arpa"
+    )
     arpa = lm.read_text()
     assert "\\data\\" in arpa and arpa.rstrip().endswith("\\end\\")
     general, domain = [], []
@@ -263,9 +274,12 @@ def test_long_wav_is_streamed_and_segmented(tmp_path):
     rng = np.random.default_rng(0)
     x = (10 ** (-70 / 20) * rng.standard_normal(100 * SR)).astype(np.float32)
     refs = []
-    for t0, text in ((10.0, "the weather today was wonderful"), (75.0, "we walked along the river")):
+    for t0, text in (
+        (10.0, "the weather today was wonderful"),
+        (75.0, "we walked along the river"),
+    ):
         audio, ref = synthesize(text, voice="en-us")
-        x[int(t0 * SR): int(t0 * SR) + len(audio)] += audio
+        x[int(t0 * SR) : int(t0 * SR) + len(audio)] += audio
         refs += [WordTiming(w.start + t0, w.end + t0, w.word) for w in ref]
     path = save_wav(tmp_path / "long.wav", x)
     streamed = recognize(path)
@@ -274,7 +288,10 @@ def test_long_wav_is_streamed_and_segmented(tmp_path):
     # the same words; times within one 10 ms recogniser frame (chunked and whole resampling
     # differ in the last bits, which can move a boundary by a frame)
     assert [w.word for w in streamed] == [w.word for w in full]
-    assert max(max(abs(a.start - b.start), abs(a.end - b.end)) for a, b in zip(streamed, full)) <= 0.0101
+    assert (
+        max(max(abs(a.start - b.start), abs(a.end - b.end)) for a, b in zip(streamed, full))
+        <= 0.0101
+    )
     assert all(10.0 - 0.3 < w.start < 12.5 or 75.0 - 0.3 < w.start < 77.5 for w in streamed)
     assert len(boundary_errors(refs, streamed)) >= 4
 
@@ -311,8 +328,17 @@ def test_recognition_refuses_a_float_wav_with_nan(tmp_path):
     path = tmp_path / "nan.wav"
 
     data = x.tobytes()
-    with open(path, "wb") as fh:   # IEEE float WAV (format 3), written by hand
-        fh.write(b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 3, 1, 16000,
-                 16000 * 4, 4, 32) + b"data" + struct.pack("<I", len(data)) + data)
-    with pytest.raises(DataError, match=r"nan\.wav: audio holds NaN or infinite samples \(the first at 2\.500 s\)"):
+    with open(path, "wb") as fh:  # IEEE float WAV (format 3), written by hand
+        fh.write(
+            b"RIFF"
+            + struct.pack("<I", 36 + len(data))
+            + b"WAVEfmt "
+            + struct.pack("<IHHIIHH", 16, 3, 1, 16000, 16000 * 4, 4, 32)
+            + b"data"
+            + struct.pack("<I", len(data))
+            + data
+        )
+    with pytest.raises(
+        DataError, match=r"nan\.wav: audio holds NaN or infinite samples \(the first at 2\.500 s\)"
+    ):
         recognize(path)

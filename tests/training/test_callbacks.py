@@ -44,11 +44,22 @@ def _train(corpus, run, epochs, patience=10, callbacks=(), resume=False, **kw):
     from semser_tf.models.config import ModelConfig
     from semser_tf.training.run import TrainSettings, train
 
-    config = None if resume else ModelConfig(variant="paralinguistic", **dict(SMALL, learning_rate=LR))
+    config = (
+        None if resume else ModelConfig(variant="paralinguistic", **dict(SMALL, learning_rate=LR))
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return train(corpus, run, config, TrainSettings(epochs=epochs, patience=patience), verbose=0,
-                     plots=False, callbacks=list(callbacks), resume=resume, **kw)
+        return train(
+            corpus,
+            run,
+            config,
+            TrainSettings(epochs=epochs, patience=patience),
+            verbose=0,
+            plots=False,
+            callbacks=list(callbacks),
+            resume=resume,
+            **kw,
+        )
 
 
 def _history(run):
@@ -58,14 +69,24 @@ def _history(run):
 
 def test_user_early_stopping_and_reduce_lr_work_across_epochs(corpus, tmp_path):
     stop = keras.callbacks.EarlyStopping(monitor="val_plateau", mode="min", patience=2)
-    reduce = keras.callbacks.ReduceLROnPlateau(monitor="val_plateau", mode="min", patience=1, factor=0.5, min_lr=0)
-    report = _train(corpus, tmp_path / "run", epochs=10, callbacks=[Plateau(), stop, reduce], evaluate_best=False)
+    reduce = keras.callbacks.ReduceLROnPlateau(
+        monitor="val_plateau", mode="min", patience=1, factor=0.5, min_lr=0
+    )
+    report = _train(
+        corpus,
+        tmp_path / "run",
+        epochs=10,
+        callbacks=[Plateau(), stop, reduce],
+        evaluate_best=False,
+    )
     # epoch 1 sets the best, epochs 2 and 3 do not improve: patience 2 stops after epoch 3
     rows = _history(tmp_path / "run")
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
     assert report["epochs_done"] == 3 and report["stopped_early"] and stop.stopped_epoch == 2
     # patience 1: the rate halves at the end of epochs 2 and 3; the logs show the rate each epoch ran with
-    np.testing.assert_allclose([float(r["learning_rate"]) for r in rows], [LR, LR, LR / 2], rtol=1e-6)
+    np.testing.assert_allclose(
+        [float(r["learning_rate"]) for r in rows], [LR, LR, LR / 2], rtol=1e-6
+    )
     np.testing.assert_allclose(float(reduce.model.optimizer.learning_rate), LR / 4, rtol=1e-6)
 
 
@@ -75,19 +96,35 @@ def test_callback_state_survives_a_resume(corpus, tmp_path):
     stop = lambda: keras.callbacks.EarlyStopping(monitor="val_plateau", mode="min", patience=2)  # noqa: E731
     _train(corpus, run, epochs=2, callbacks=[Plateau(), stop()], evaluate_best=False)
     again = stop()
-    report = _train(corpus, run, epochs=10, callbacks=[Plateau(), again], resume=True, evaluate_best=False)
+    report = _train(
+        corpus, run, epochs=10, callbacks=[Plateau(), again], resume=True, evaluate_best=False
+    )
     assert [int(r["epoch"]) for r in _history(run)] == [1, 2, 3] and report["stopped_early"]
     assert again.best == 0.5 and again.stopped_epoch == 2
     # the loop's own early stopping on val_ccc (patience 2) the same way
     run = tmp_path / "own"
     _train(corpus, run, epochs=2, patience=2, callbacks=[Plateau(ccc=True)], evaluate_best=False)
-    report = _train(corpus, run, epochs=10, patience=2, callbacks=[Plateau(ccc=True)], resume=True,
-                    evaluate_best=False)
+    report = _train(
+        corpus,
+        run,
+        epochs=10,
+        patience=2,
+        callbacks=[Plateau(ccc=True)],
+        resume=True,
+        evaluate_best=False,
+    )
     assert [int(r["epoch"]) for r in _history(run)] == [1, 2, 3]
     assert report["stopped_early"] and report["best_epoch"] == 1 and report["best_val_ccc"] == 0.5
     # a stopped run stays stopped: a larger --epochs trains nothing more
-    report = _train(corpus, run, epochs=20, patience=2, callbacks=[Plateau(ccc=True)], resume=True,
-                    evaluate_best=False)
+    report = _train(
+        corpus,
+        run,
+        epochs=20,
+        patience=2,
+        callbacks=[Plateau(ccc=True)],
+        resume=True,
+        evaluate_best=False,
+    )
     assert report["epochs_done"] == 3 and len(_history(run)) == 3
 
 

@@ -17,7 +17,9 @@ def _check(parser: argparse.ArgumentParser) -> list[str]:
         if "default" not in text and not action.required:
             bad.append(f"{name}: no default in {text!r}")
         if action.default not in (None, False) and "%(default)s" not in text:
-            bad.append(f"{name}: default {action.default!r} not stated with %(default)s in {text!r}")
+            bad.append(
+                f"{name}: default {action.default!r} not stated with %(default)s in {text!r}"
+            )
         if action.required and "required" not in text:
             bad.append(f"{name}: required but its help does not say so")
     return bad

@@ -16,7 +16,11 @@ from tests.training.conftest import SMALL
 
 # crafted validation CCC per epoch: arousal peaks at epoch 2, valence at epoch 4, liking at 3,
 # the mean at epoch 4 (as on the synthetic corpus: arousal early, valence late)
-CRAFTED = {"arousal": [0.2, 0.9, 0.3, 0.1], "valence": [0.1, 0.2, 0.3, 0.8], "liking": [0.1, 0.3, 0.7, 0.6]}
+CRAFTED = {
+    "arousal": [0.2, 0.9, 0.3, 0.1],
+    "valence": [0.1, 0.2, 0.3, 0.8],
+    "liking": [0.1, 0.3, 0.7, 0.6],
+}
 
 
 class Crafted(keras.callbacks.Callback):
@@ -49,8 +53,16 @@ def _train(corpus, run, variant="paralinguistic", callbacks=(), **settings):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return train(corpus, run, ModelConfig(variant=variant, **SMALL), TrainSettings(**settings), verbose=0,
-                     plots=False, callbacks=list(callbacks), evaluate_best=False)
+        return train(
+            corpus,
+            run,
+            ModelConfig(variant=variant, **SMALL),
+            TrainSettings(**settings),
+            verbose=0,
+            plots=False,
+            callbacks=list(callbacks),
+            evaluate_best=False,
+        )
 
 
 def test_per_target_checkpoints_hold_each_targets_best_epoch(corpus, tmp_path):
@@ -67,14 +79,22 @@ def test_per_target_checkpoints_hold_each_targets_best_epoch(corpus, tmp_path):
         for got, want in zip(saved, crafted.weights[epoch - 1]):
             np.testing.assert_array_equal(got, want)
     # no temporary file is left beside the checkpoints
-    assert sorted(p.name for p in run.glob("*.keras")) == ["best-arousal.keras", "best-liking.keras",
-                                                          "best-valence.keras", "best.keras"]
+    assert sorted(p.name for p in run.glob("*.keras")) == [
+        "best-arousal.keras",
+        "best-liking.keras",
+        "best-valence.keras",
+        "best.keras",
+    ]
 
 
 def test_without_per_target_selection_only_best_keras(corpus, tmp_path):
     report = _train(corpus, tmp_path / "run", epochs=1)
     assert [p.name for p in (tmp_path / "run").glob("*.keras")] == ["best.keras"]
-    assert set(report["best_epoch_per_target"]) == {"arousal", "valence", "liking"}  # from the history
+    assert set(report["best_epoch_per_target"]) == {
+        "arousal",
+        "valence",
+        "liking",
+    }  # from the history
 
 
 def _batches(n_batches=50, batch=8, T=5, D=3):
@@ -105,9 +125,13 @@ def test_modality_dropout_zeroes_whole_windows_of_the_semantic_input_only():
     # 400 windows at p = 0.3: the share dropped is within 4.5 standard deviations (0.023) of 0.3
     assert abs(dropped.mean() - 0.3) < 0.1
     # the same seed drops the same windows, another seed others
-    again = np.stack([x["semantic"] for x, _, _ in modality_dropout(ds, 0.3, seed=11).as_numpy_iterator()])
+    again = np.stack(
+        [x["semantic"] for x, _, _ in modality_dropout(ds, 0.3, seed=11).as_numpy_iterator()]
+    )
     np.testing.assert_array_equal(again, got)
-    other = np.stack([x["semantic"] for x, _, _ in modality_dropout(ds, 0.3, seed=12).as_numpy_iterator()])
+    other = np.stack(
+        [x["semantic"] for x, _, _ in modality_dropout(ds, 0.3, seed=12).as_numpy_iterator()]
+    )
     assert ((other == 0).all(axis=(2, 3)) != dropped).any()
 
 
@@ -119,7 +143,9 @@ def test_modality_dropout_of_either_input_drops_one_of_the_two():
     wav = rng.uniform(0.5, 1.5, sem.shape[:3] + (4,)).astype("float32")  # never zero
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices(({"waveform": wav, "semantic": sem}, y, np.ones(sem.shape[:3], "f4")))
+    ds = tf.data.Dataset.from_tensor_slices(
+        ({"waveform": wav, "semantic": sem}, y, np.ones(sem.shape[:3], "f4"))
+    )
     out = list(modality_dropout(ds, 0.5, seed=3, key=("waveform", "semantic")).as_numpy_iterator())
     no_wav = np.stack([(x["waveform"] == 0).all(axis=(1, 2)) for x, _, _ in out])
     no_sem = np.stack([(x["semantic"] == 0).all(axis=(1, 2)) for x, _, _ in out])
@@ -141,10 +167,17 @@ def test_modality_dropout_rejects_bad_input():
         modality_dropout(ds, 0.5, seed=0, key="words")
 
 
-@pytest.mark.parametrize("field, value, expected", [
-    ("modality_dropout", 1.5, r"\[0, 1\)"), ("modality_dropout", -0.1, r"\[0, 1\)"),
-    ("staged_epochs", -1, "non-negative integer"), ("staged_epochs", 1.5, "non-negative integer"),
-    ("select_per_target", "yes", "true or false"), ("dropped_input", "words", "one of semantic, waveform, either")])
+@pytest.mark.parametrize(
+    "field, value, expected",
+    [
+        ("modality_dropout", 1.5, r"\[0, 1\)"),
+        ("modality_dropout", -0.1, r"\[0, 1\)"),
+        ("staged_epochs", -1, "non-negative integer"),
+        ("staged_epochs", 1.5, "non-negative integer"),
+        ("select_per_target", "yes", "true or false"),
+        ("dropped_input", "words", "one of semantic, waveform, either"),
+    ],
+)
 def test_train_settings_check_the_remedies(field, value, expected):
     from semser_tf.training.run import TrainSettings
 
@@ -157,16 +190,25 @@ def test_staged_training_keeps_the_pretrained_branch_frozen(corpus, tmp_path):
     from semser_tf.training.loop import read_history
 
     run = tmp_path / "run"
-    report = _train(corpus, run, variant="concat", epochs=2, staged_epochs=2, modality_dropout=0.5,
-                    dropped_input="either")
+    report = _train(
+        corpus,
+        run,
+        variant="concat",
+        epochs=2,
+        staged_epochs=2,
+        modality_dropout=0.5,
+        dropped_input="either",
+    )
     assert [r["epoch"] for r in read_history(run / "stage1" / "history.csv")] == [1, 2]
     assert report["epochs_done"] == 2
     stage1 = load_model(run / "stage1" / "best.keras")
     fused = load_model(run / "best.keras")
     assert stage1.variant == "paralinguistic" and fused.variant == "concat"
     # the fused model's paralinguistic branch is the first stage's best, untouched by stage 2
-    for got, want in zip(fused.get_layer("paralinguistic").get_weights(),
-                         stage1.get_layer("paralinguistic").get_weights()):
+    for got, want in zip(
+        fused.get_layer("paralinguistic").get_weights(),
+        stage1.get_layer("paralinguistic").get_weights(),
+    ):
         np.testing.assert_array_equal(got, want)
     # while the rest of the fused model did train: its head is not the one it was built with
     from semser_tf.models.builder import build_model
@@ -174,8 +216,12 @@ def test_staged_training_keeps_the_pretrained_branch_frozen(corpus, tmp_path):
 
     keras.utils.set_random_seed(0)
     fresh = build_model(ModelConfig(variant="concat", **SMALL))
-    assert any(not np.array_equal(a, b) for a, b in zip(fused.get_layer("lstm").get_weights(),
-                                                        fresh.get_layer("lstm").get_weights()))
+    assert any(
+        not np.array_equal(a, b)
+        for a, b in zip(
+            fused.get_layer("lstm").get_weights(), fresh.get_layer("lstm").get_weights()
+        )
+    )
 
 
 def test_ablation_writes_a_png_of_the_per_target_bars(corpus, tmp_path):
@@ -185,13 +231,23 @@ def test_ablation_writes_a_png_of_the_per_target_bars(corpus, tmp_path):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        table = ablation(corpus, tmp_path / "abl", ModelConfig(**SMALL),
-                         TrainSettings(epochs=1, select_per_target=True), variants=("paralinguistic",), verbose=0,
-                         evaluate_partition="Devel")
+        table = ablation(
+            corpus,
+            tmp_path / "abl",
+            ModelConfig(**SMALL),
+            TrainSettings(epochs=1, select_per_target=True),
+            variants=("paralinguistic",),
+            verbose=0,
+            evaluate_partition="Devel",
+        )
     png = (tmp_path / "abl" / "ablation.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
     # rows: the mean-selected model and the per-target selection, on both partitions asked for
     assert [(r["partition"], r["selection"]) for r in table["rows"]] == [
-        ("Devel", "mean"), ("Devel", "per-target"), ("Devel", "mean"), ("Devel", "per-target")]
+        ("Devel", "mean"),
+        ("Devel", "per-target"),
+        ("Devel", "mean"),
+        ("Devel", "per-target"),
+    ]
     md = (tmp_path / "abl" / "ablation.md").read_text()
     assert "| paralinguistic | Devel | per-target |" in md

@@ -1,8 +1,18 @@
 import pytest
 
 # A tiny paralinguistic model: trials take a few seconds on a CPU.
-TINY = dict(variant="paralinguistic", conv_filters=(4, 4, 8), fusion_units=16, stream_units=8, lstm_units=8,
-            semantic_dim=8, sequence_length=50, batch_size=2, learning_rate=1e-3, clipnorm=None)
+TINY = dict(
+    variant="paralinguistic",
+    conv_filters=(4, 4, 8),
+    fusion_units=16,
+    stream_units=8,
+    lstm_units=8,
+    semantic_dim=8,
+    sequence_length=50,
+    batch_size=2,
+    learning_rate=1e-3,
+    clipnorm=None,
+)
 
 
 @pytest.fixture(scope="session")

@@ -15,17 +15,30 @@ PACKAGE = Path(__file__).resolve().parents[2] / "semser_tf"
 
 def test_keras_tuner_internals_only_in_the_adapter():
     """`grep -rn keras_tuner.src semser_tf` finds only the adapter."""
-    hits = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if "keras_tuner.src" in p.read_text())
+    hits = sorted(
+        str(p.relative_to(PACKAGE))
+        for p in PACKAGE.rglob("*.py")
+        if "keras_tuner.src" in p.read_text()
+    )
     assert hits == ["tuning/adapter.py"]
     text = (PACKAGE / "tuning" / "adapter.py").read_text()
-    imports = [line.strip() for line in text.splitlines() if re.match(r"\s*(from|import) keras_tuner\.src", line)]
-    assert imports == ["from keras_tuner.src.distribute import oracle_client  # no public equivalent: see the module doc"]
+    imports = [
+        line.strip()
+        for line in text.splitlines()
+        if re.match(r"\s*(from|import) keras_tuner\.src", line)
+    ]
+    assert imports == [
+        "from keras_tuner.src.distribute import oracle_client  # no public equivalent: see the module doc"
+    ]
     assert "_retry_queue" not in "".join(p.read_text() for p in PACKAGE.rglob("*.py"))
 
 
 def test_the_tuning_code_seeds_only_at_a_trials_start():
-    hits = sorted(str(p.relative_to(PACKAGE)) for p in (PACKAGE / "tuning").rglob("*.py")
-                  if "set_random_seed(" in p.read_text())
+    hits = sorted(
+        str(p.relative_to(PACKAGE))
+        for p in (PACKAGE / "tuning").rglob("*.py")
+        if "set_random_seed(" in p.read_text()
+    )
     assert hits == ["tuning/tuners.py"]
 
 
@@ -36,8 +49,11 @@ def test_untested_keras_tuner_version_fails_clearly(monkeypatch, version):
     from semser_tf.tuning.adapter import check_keras_tuner
 
     monkeypatch.setattr(keras_tuner, "__version__", version)
-    with pytest.raises(TuningError, match=rf"keras-tuner {re.escape(version)} is installed, but semser_tf.tuning "
-                                          r"was tested with keras-tuner 1\.4\.8 \(1\.4\.x accepted\)"):
+    with pytest.raises(
+        TuningError,
+        match=rf"keras-tuner {re.escape(version)} is installed, but semser_tf.tuning "
+        r"was tested with keras-tuner 1\.4\.8 \(1\.4\.x accepted\)",
+    ):
         check_keras_tuner()
 
 
@@ -52,8 +68,11 @@ def test_other_1_4_release_accepted_when_the_internal_exists(monkeypatch):
     monkeypatch.setattr(keras_tuner, "__version__", "1.4.9")
     check_keras_tuner()  # no error
     monkeypatch.delattr(oracle_client, "TIMEOUT")
-    with pytest.raises(TuningError, match=r"keras-tuner 1\.4\.9 is installed and lacks oracle_client\.TIMEOUT; "
-                                          r"semser_tf\.tuning was tested with keras-tuner 1\.4\.8"):
+    with pytest.raises(
+        TuningError,
+        match=r"keras-tuner 1\.4\.9 is installed and lacks oracle_client\.TIMEOUT; "
+        r"semser_tf\.tuning was tested with keras-tuner 1\.4\.8",
+    ):
         check_keras_tuner()
 
 
@@ -91,13 +110,22 @@ def oracle(tmp_path, monkeypatch):
     from semser_tf.tuning import adapter
     from semser_tf.tuning.tuners import SemserRandomSearch
 
-    class Declare(kt.HyperModel):  # declares one integer, builds nothing: the oracle alone is tested
+    class Declare(
+        kt.HyperModel
+    ):  # declares one integer, builds nothing: the oracle alone is tested
         def build(self, hp):
             hp.Int("x", 0, 99)
 
     monkeypatch.setattr(adapter, "IDLE_WAIT_S", 0.0)
-    tuner = SemserRandomSearch(Declare(), kt.Objective("score", "max"), max_trials=2, max_retries=1,
-                               directory=str(tmp_path), project_name="p", overwrite=True)
+    tuner = SemserRandomSearch(
+        Declare(),
+        kt.Objective("score", "max"),
+        max_trials=2,
+        max_retries=1,
+        directory=str(tmp_path),
+        project_name="p",
+        overwrite=True,
+    )
     tuner.oracle.verbose = 0
     return tuner.oracle
 

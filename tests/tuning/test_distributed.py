@@ -23,12 +23,24 @@ def free_port():
 
 
 def semser(args, log):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", PYTHONUNBUFFERED="1",
-               OMP_NUM_THREADS="1", TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
+    env = dict(
+        os.environ,
+        TF_CPP_MIN_LOG_LEVEL="2",
+        CUDA_VISIBLE_DEVICES="",
+        PYTHONUNBUFFERED="1",
+        OMP_NUM_THREADS="1",
+        TF_NUM_INTRAOP_THREADS="1",
+        TF_NUM_INTEROP_THREADS="1",
+    )
     for k in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
         env.pop(k, None)
-    return subprocess.Popen([sys.executable, "-m", "semser_tf.cli", "tune", *args], cwd=ROOT, env=env,
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "semser_tf.cli", "tune", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def wait_for(predicate, timeout, what, procs=()):
@@ -56,26 +68,73 @@ def test_chief_two_workers_one_killed(tiny_corpus, tiny_cache, tmp_path):
 
     out = tmp_path / "search_out"
     port = free_port()
-    common = [str(tiny_corpus), "--out", str(out), "--epochs", "2", "--cache-dir", str(tiny_cache),
-              "--search", "lstm_units=[4,8,12]", "--search", "learning_rate=[0.001,0.003,0.01]"]
-    common += [x for k, v in TINY.items() if k not in ("lstm_units", "learning_rate")
-               for x in ("--set", f"{k}={json.dumps(list(v) if isinstance(v, tuple) else v)}")]
-    for name in ("conv_scale", "fusion_units", "stream_units", "dropout", "sequence_length", "variant"):
+    common = [
+        str(tiny_corpus),
+        "--out",
+        str(out),
+        "--epochs",
+        "2",
+        "--cache-dir",
+        str(tiny_cache),
+        "--search",
+        "lstm_units=[4,8,12]",
+        "--search",
+        "learning_rate=[0.001,0.003,0.01]",
+    ]
+    common += [
+        x
+        for k, v in TINY.items()
+        if k not in ("lstm_units", "learning_rate")
+        for x in ("--set", f"{k}={json.dumps(list(v) if isinstance(v, tuple) else v)}")
+    ]
+    for name in (
+        "conv_scale",
+        "fusion_units",
+        "stream_units",
+        "dropout",
+        "sequence_length",
+        "variant",
+    ):
         common += ["--fix", name]
     procs = []
     try:
-        chief = semser(common + ["--max-trials", str(MAX_TRIALS), "--distributed", "chief",
-                                 "--oracle", f"127.0.0.1:{port}", "--worker-timeout", "6", "--no-export",
-                                 "--overwrite"], tmp_path / "chief.log")
+        chief = semser(
+            common
+            + [
+                "--max-trials",
+                str(MAX_TRIALS),
+                "--distributed",
+                "chief",
+                "--oracle",
+                f"127.0.0.1:{port}",
+                "--worker-timeout",
+                "6",
+                "--no-export",
+                "--overwrite",
+            ],
+            tmp_path / "chief.log",
+        )
         procs.append(chief)
-        worker_args = common + ["--distributed", "worker", "--oracle", f"127.0.0.1:{port}",
-                                "--heartbeat", "1", "--connect-timeout", "120"]
+        worker_args = common + [
+            "--distributed",
+            "worker",
+            "--oracle",
+            f"127.0.0.1:{port}",
+            "--heartbeat",
+            "1",
+            "--connect-timeout",
+            "120",
+        ]
         a = semser(worker_args + ["--tuner-id", "worker-a"], tmp_path / "a.log")
         b = semser(worker_args + ["--tuner-id", "worker-b"], tmp_path / "b.log")
         procs += [a, b]
         # let worker a finish one trial, then kill it during its second one
-        wait_for(lambda: sum(e["event"] == "start" for e in events(out, "worker-a")) >= 2, 240,
-                 "worker a's second trial", procs)
+        wait_for(
+            lambda: sum(e["event"] == "start" for e in events(out, "worker-a")) >= 2,
+            240,
+            "worker a's second trial",
+            procs,
+        )
         killed_trial = events(out, "worker-a")[-1]["trial_id"]
         assert events(out, "worker-a")[-1]["event"] == "start"
         os.kill(a.pid, signal.SIGKILL)
@@ -92,14 +151,19 @@ def test_chief_two_workers_one_killed(tiny_corpus, tiny_cache, tmp_path):
         t = json.loads(path.read_text())
         trials[t["trial_id"]] = t
     assert len(trials) == MAX_TRIALS
-    assert all(t["status"] == "COMPLETED" for t in trials.values()), {k: t["status"] for k, t in trials.items()}
+    assert all(t["status"] == "COMPLETED" for t in trials.values()), {
+        k: t["status"] for k, t in trials.items()
+    }
     ended_a = {e["trial_id"] for e in events(out, "worker-a") if e["event"] == "end"}
     ended_b = {e["trial_id"] for e in events(out, "worker-b") if e["event"] == "end"}
     assert ended_a and ended_b, (ended_a, ended_b)  # trials spread over both workers
     assert killed_trial not in ended_a and killed_trial in ended_b  # the other worker ran it again
     assert ended_a | ended_b == set(trials)
     chief_log = (tmp_path / "chief.log").read_text()
-    assert "worker worker-a silent" in chief_log and f"trial {killed_trial} goes to the next worker" in chief_log
+    assert (
+        "worker worker-a silent" in chief_log
+        and f"trial {killed_trial} goes to the next worker" in chief_log
+    )
     # the chief's results table lists every trial with its worker and per-target val CCC
     import csv
 
@@ -115,11 +179,28 @@ def test_chief_two_workers_one_killed(tiny_corpus, tiny_cache, tmp_path):
 def test_unreachable_oracle_fails_fast(tiny_corpus, tmp_path):
     port = free_port()  # nothing listens there
     t0 = time.time()
-    proc = subprocess.run([sys.executable, "-m", "semser_tf.cli", "tune", str(tiny_corpus), "--out",
-                           str(tmp_path / "o"), "--distributed", "worker", "--oracle", f"127.0.0.1:{port}",
-                           "--connect-timeout", "3"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES=""))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "semser_tf.cli",
+            "tune",
+            str(tiny_corpus),
+            "--out",
+            str(tmp_path / "o"),
+            "--distributed",
+            "worker",
+            "--oracle",
+            f"127.0.0.1:{port}",
+            "--connect-timeout",
+            "3",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES=""),
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert f"127.0.0.1:{port} did not answer within 3 s" in proc.stderr
     assert time.time() - t0 < 90

@@ -8,8 +8,16 @@ import pytest
 
 from semser_tf.errors import ConfigError
 from semser_tf.models import ModelConfig
-from semser_tf.tuning import (DEFAULT_SPACE, SearchSpace, TuningError, config_for, make_objective,
-                              objective_names, results_rows, wait_for_oracle)
+from semser_tf.tuning import (
+    DEFAULT_SPACE,
+    SearchSpace,
+    TuningError,
+    config_for,
+    make_objective,
+    objective_names,
+    results_rows,
+    wait_for_oracle,
+)
 from tests.tuning.conftest import TINY
 
 
@@ -21,9 +29,17 @@ def lr_search(tiny_corpus, tiny_cache, tmp_path_factory):
     from semser_tf.tuning import tune
 
     out = tmp_path_factory.mktemp("lr_search") / "tune"
-    args = dict(corpus=SEWACorpus(tiny_corpus), out_dir=out, base_config=ModelConfig(**TINY),
-                space={"learning_rate": [1e-9, 1e-2]}, settings=TrainSettings(epochs=3, patience=3),
-                tuner="random", max_trials=2, cache_dir=tiny_cache, seed=1)
+    args = dict(
+        corpus=SEWACorpus(tiny_corpus),
+        out_dir=out,
+        base_config=ModelConfig(**TINY),
+        space={"learning_rate": [1e-9, 1e-2]},
+        settings=TrainSettings(epochs=3, patience=3),
+        tuner="random",
+        max_trials=2,
+        cache_dir=tiny_cache,
+        seed=1,
+    )
     return out, args, tune(**args, export=False)
 
 
@@ -56,12 +72,20 @@ def test_best_trial_exports_a_publishable_run_and_search_resumes(lr_search, tmp_
     assert len(mtimes) == 2 and {p: p.stat().st_mtime_ns for p in mtimes} == mtimes
     assert [r["trial"] for r in again["trials"]] == [r["trial"] for r in first["trials"]]
     # the exported run: train()'s layout with the best hyperparameters
-    report = export_best(out, args["corpus"], args["base_config"], args["settings"],
-                         cache_dir=args["cache_dir"], run_dir=tmp_path / "best_run")
+    report = export_best(
+        out,
+        args["corpus"],
+        args["base_config"],
+        args["settings"],
+        cache_dir=args["cache_dir"],
+        run_dir=tmp_path / "best_run",
+    )
     assert report["hyperparameters"]["learning_rate"] == pytest.approx(1e-2)
     run = tmp_path / "best_run"
     cfg = json.loads((run / "config.json").read_text())
-    assert cfg["variant"] == "paralinguistic" and cfg["model"]["learning_rate"] == pytest.approx(1e-2)
+    assert cfg["variant"] == "paralinguistic" and cfg["model"]["learning_rate"] == pytest.approx(
+        1e-2
+    )
     report = json.loads((run / "report.json").read_text())
     m = report["metrics"][0]
     assert m["partition"] == "Devel" and set(m["ccc"]) == {"arousal", "valence", "liking"}
@@ -91,10 +115,18 @@ def test_objective_the_model_does_not_log(tiny_corpus, tmp_path):
     from semser_tf.data.sewa import SEWACorpus
     from semser_tf.tuning import tune
 
-    with pytest.raises(ConfigError, match=r"objective 'val_accuracy': the model does not log this metric; "
-                                          r"valid objectives: val_ccc, val_ccc_arousal"):
-        tune(SEWACorpus(tiny_corpus), tmp_path / "t", ModelConfig(**TINY), {"lstm_units": [4, 8]},
-             objective="val_accuracy")
+    with pytest.raises(
+        ConfigError,
+        match=r"objective 'val_accuracy': the model does not log this metric; "
+        r"valid objectives: val_ccc, val_ccc_arousal",
+    ):
+        tune(
+            SEWACorpus(tiny_corpus),
+            tmp_path / "t",
+            ModelConfig(**TINY),
+            {"lstm_units": [4, 8]},
+            objective="val_accuracy",
+        )
     with pytest.raises(ConfigError, match="val_ccc_dominance"):
         make_objective("val_ccc_dominance", ["arousal", "valence", "liking"])
     assert not (tmp_path / "t").exists()  # rejected before anything was written
@@ -104,17 +136,29 @@ def test_objective_the_model_does_not_log(tiny_corpus, tmp_path):
 # -- search space ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec, message", [
-    ({"lstm_units": []}, r"'lstm_units': empty list of values"),
-    ({"lstm_units": {"values": []}}, r"'lstm_units': empty list of values"),
-    ({"dropout": {"min": 0.6, "max": 0.2}}, r"'dropout': empty range: min 0.6 is greater than max 0.2"),
-    ({"learning_rate": {"min": 0.0, "max": 1e-3, "sampling": "log"}}, r"log sampling needs min > 0"),
-    ({"lstm_size": [8]}, r"'lstm_size': not a searchable hyperparameter; valid names: .*lstm_units"),
-    ({"variant": ["concat", "transformer"]}, r"unknown variant\(s\) \['transformer'\]"),
-    ({"lstm_units": {"min": 8}}, r"expected \{\"min\": a, \"max\": b\}"),
-    ({"lstm_units": [8, "x"]}, r"all numbers or all strings"),
-    ({}, r"non-empty mapping"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"lstm_units": []}, r"'lstm_units': empty list of values"),
+        ({"lstm_units": {"values": []}}, r"'lstm_units': empty list of values"),
+        (
+            {"dropout": {"min": 0.6, "max": 0.2}},
+            r"'dropout': empty range: min 0.6 is greater than max 0.2",
+        ),
+        (
+            {"learning_rate": {"min": 0.0, "max": 1e-3, "sampling": "log"}},
+            r"log sampling needs min > 0",
+        ),
+        (
+            {"lstm_size": [8]},
+            r"'lstm_size': not a searchable hyperparameter; valid names: .*lstm_units",
+        ),
+        ({"variant": ["concat", "transformer"]}, r"unknown variant\(s\) \['transformer'\]"),
+        ({"lstm_units": {"min": 8}}, r"expected \{\"min\": a, \"max\": b\}"),
+        ({"lstm_units": [8, "x"]}, r"all numbers or all strings"),
+        ({}, r"non-empty mapping"),
+    ],
+)
 def test_bad_search_space(spec, message):
     with pytest.raises(ConfigError, match=message):
         SearchSpace.from_dict(spec)
@@ -125,21 +169,32 @@ def test_space_values_invalid_for_the_model():
     with pytest.raises(ConfigError, match=r"search space 'dropout': value 1.0 is not valid"):
         space.check_against(ModelConfig(**TINY), has_features=False)
     with pytest.raises(ConfigError, match="semantic variant needs frame features"):
-        SearchSpace.from_dict({"variant": ["semantic", "concat"]}).check_against(ModelConfig(), False)
+        SearchSpace.from_dict({"variant": ["semantic", "concat"]}).check_against(
+            ModelConfig(), False
+        )
 
 
 def test_space_declares_keras_tuner_ranges():
     import keras_tuner as kt
 
-    space = SearchSpace.from_dict({"lstm_units": {"min": 8, "max": 32, "step": 8},
-                                   "learning_rate": {"min": 1e-5, "max": 1e-3, "sampling": "log"},
-                                   "variant": ["concat", "attention"], "dropout": 0.3})
+    space = SearchSpace.from_dict(
+        {
+            "lstm_units": {"min": 8, "max": 32, "step": 8},
+            "learning_rate": {"min": 1e-5, "max": 1e-3, "sampling": "log"},
+            "variant": ["concat", "attention"],
+            "dropout": 0.3,
+        }
+    )
     hp = kt.HyperParameters()
     values = space.declare(hp)
     assert values == {"dropout": 0.3, "learning_rate": 1e-5, "lstm_units": 8, "variant": "concat"}
     by_name = {h.name: h for h in hp.space}
     assert isinstance(by_name["lstm_units"], kt.engine.hyperparameters.Int)
-    assert (by_name["lstm_units"].min_value, by_name["lstm_units"].max_value, by_name["lstm_units"].step) == (8, 32, 8)
+    assert (
+        by_name["lstm_units"].min_value,
+        by_name["lstm_units"].max_value,
+        by_name["lstm_units"].step,
+    ) == (8, 32, 8)
     assert isinstance(by_name["learning_rate"], kt.engine.hyperparameters.Float)
     assert by_name["learning_rate"].sampling == "log"
     assert list(by_name["variant"].values) == ["concat", "attention"]
@@ -149,8 +204,16 @@ def test_space_declares_keras_tuner_ranges():
 def test_default_space_is_valid_around_the_paper():
     space = SearchSpace.from_dict(DEFAULT_SPACE)
     space.check_against(ModelConfig(), has_features=True)
-    assert set(space.names()) == {"conv_scale", "fusion_units", "stream_units", "lstm_units", "dropout",
-                                  "learning_rate", "sequence_length", "variant"}
+    assert set(space.names()) == {
+        "conv_scale",
+        "fusion_units",
+        "stream_units",
+        "lstm_units",
+        "dropout",
+        "learning_rate",
+        "sequence_length",
+        "variant",
+    }
     paper = ModelConfig()
     # the paper's values lie inside the default ranges
     assert paper.fusion_units in DEFAULT_SPACE["fusion_units"]["values"]
@@ -168,13 +231,41 @@ def test_config_for_scales_conv_filters_and_keeps_the_rest():
 
 
 def test_results_rows_order_follows_the_direction():
-    trials = [{"trial_id": str(i), "status": "COMPLETED", "score": s, "best_step": 0, "worker": "w",
-               "hyperparameters": {"lstm_units": u}, "metrics": {"val_ccc": s}}
-              for i, (s, u) in enumerate([(0.1, 8), (0.5, 16), (0.3, 32)])]
-    trials.append({"trial_id": "3", "status": "FAILED", "score": None, "best_step": None, "worker": "w",
-                   "hyperparameters": {"lstm_units": 64}, "metrics": {}})
-    assert [r["trial"] for r in results_rows(trials, ["arousal"], "val_ccc")] == ["1", "2", "0", "3"]
-    assert [r["trial"] for r in results_rows(trials, ["arousal"], "val_loss")] == ["0", "2", "1", "3"]
+    trials = [
+        {
+            "trial_id": str(i),
+            "status": "COMPLETED",
+            "score": s,
+            "best_step": 0,
+            "worker": "w",
+            "hyperparameters": {"lstm_units": u},
+            "metrics": {"val_ccc": s},
+        }
+        for i, (s, u) in enumerate([(0.1, 8), (0.5, 16), (0.3, 32)])
+    ]
+    trials.append(
+        {
+            "trial_id": "3",
+            "status": "FAILED",
+            "score": None,
+            "best_step": None,
+            "worker": "w",
+            "hyperparameters": {"lstm_units": 64},
+            "metrics": {},
+        }
+    )
+    assert [r["trial"] for r in results_rows(trials, ["arousal"], "val_ccc")] == [
+        "1",
+        "2",
+        "0",
+        "3",
+    ]
+    assert [r["trial"] for r in results_rows(trials, ["arousal"], "val_loss")] == [
+        "0",
+        "2",
+        "1",
+        "3",
+    ]
 
 
 # -- distributed: bad addresses ----------------------------------------------------------
@@ -188,7 +279,9 @@ def test_unreachable_oracle_is_an_error_within_the_timeout():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     t0 = time.time()
-    with pytest.raises(TuningError, match=rf"oracle at 127.0.0.1:{port} did not answer within 1.5 s"):
+    with pytest.raises(
+        TuningError, match=rf"oracle at 127.0.0.1:{port} did not answer within 1.5 s"
+    ):
         wait_for_oracle(f"127.0.0.1:{port}", timeout=1.5)
     assert time.time() - t0 < 10
 
@@ -204,7 +297,9 @@ def test_bad_oracle_address(address):
 def test_unknown_or_unavailable_tuner():
     from semser_tf.tuning import check_tuner
 
-    with pytest.raises(ConfigError, match=r"--tuner 'grid': expected one of random, bayesian, hyperband"):
+    with pytest.raises(
+        ConfigError, match=r"--tuner 'grid': expected one of random, bayesian, hyperband"
+    ):
         check_tuner("grid")
     try:
         import sklearn  # noqa: F401

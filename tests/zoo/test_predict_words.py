@@ -75,26 +75,84 @@ def test_cli_predict_writes_the_words_used(talk, tmp_path, capsys):
 
     path, s0, s1, _ = talk
     out = tmp_path / "out" / "talk.pred.csv"
-    assert main(["predict", str(path), "--csv", str(out), "--no-plot", "--offline", "--recognizer", "pocketsphinx"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(path),
+                "--csv",
+                str(out),
+                "--no-plot",
+                "--offline",
+                "--recognizer",
+                "pocketsphinx",
+            ]
+        )
+        == 0
+    )
     words = read_words(out.parent / "talk.words.csv")
     assert len(words) >= 5 and all(s0 - 0.05 <= w.start < w.end <= s1 + 0.05 for w in words)
     # the same run again: the same words, the file is rewritten identically
-    assert main(["predict", str(path), "--csv", str(out), "--no-plot", "--offline", "--recognizer", "pocketsphinx"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(path),
+                "--csv",
+                str(out),
+                "--no-plot",
+                "--offline",
+                "--recognizer",
+                "pocketsphinx",
+            ]
+        )
+        == 0
+    )
     assert read_words(out.parent / "talk.words.csv") == words
     # a transcript given as text is aligned; as a file too (each in a fresh output folder)
     tfile = tmp_path / "talk.txt"
     tfile.write_text(TEXT + "\n")
     for i, transcript in enumerate((TEXT, str(tfile))):
         out_i = tmp_path / f"out{i}" / "talk.pred.csv"
-        assert main(["predict", str(path), "--csv", str(out_i), "--no-plot", "--offline",
-                     "--transcript", transcript]) == 0
+        assert (
+            main(
+                [
+                    "predict",
+                    str(path),
+                    "--csv",
+                    str(out_i),
+                    "--no-plot",
+                    "--offline",
+                    "--transcript",
+                    transcript,
+                ]
+            )
+            == 0
+        )
         assert [w.word for w in read_words(out_i.parent / "talk.words.csv")] == TEXT.split()
-        n = len(TEXT.split())   # plain English words: all in the bundled model's text space (GloVe)
-        assert f"semantic input (text mode): 0 of {n} words out of vocabulary" in capsys.readouterr().err
+        n = len(TEXT.split())  # plain English words: all in the bundled model's text space (GloVe)
+        assert (
+            f"semantic input (text mode): 0 of {n} words out of vocabulary"
+            in capsys.readouterr().err
+        )
     # an existing, different words file is never overwritten
     mine = out.parent / "talk.words.csv"
     mine.write_text("0.000;1.000;hello\n")
-    assert main(["predict", str(path), "--csv", str(out), "--no-plot", "--offline", "--transcript", TEXT]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(path),
+                "--csv",
+                str(out),
+                "--no-plot",
+                "--offline",
+                "--transcript",
+                TEXT,
+            ]
+        )
+        == 0
+    )
     assert mine.read_text() == "0.000;1.000;hello\n"
 
 
@@ -106,10 +164,18 @@ def test_cli_words_commands(talk, tmp_path):
     assert main(["words", "recognize", str(path), "--out", str(out)]) == 0
     assert len(read_words(out)) >= 5
     assert main(["words", "recognize", str(path), "--out", str(out)]) == 2  # exists: refused
-    assert main(["words", "align", str(path), "--transcript", TEXT, "--out", str(out), "--overwrite"]) == 0
+    assert (
+        main(["words", "align", str(path), "--transcript", TEXT, "--out", str(out), "--overwrite"])
+        == 0
+    )
     words = read_words(out)
     assert [w.word for w in words] == TEXT.split() and abs(words[0].start - s0) < 0.1
-    assert main(["words", "align", str(path), "--transcript", "hello", "--out", str(tmp_path / "x.csv")]) == 2
+    assert (
+        main(
+            ["words", "align", str(path), "--transcript", "hello", "--out", str(tmp_path / "x.csv")]
+        )
+        == 2
+    )
     text = tmp_path / "t.txt"
     text.write_text("the weather was wonderful\nwe walked along the river\n")
     assert main(["words", "lm", str(text), "--out", str(tmp_path / "d.arpa")]) == 0
@@ -117,7 +183,21 @@ def test_cli_words_commands(talk, tmp_path):
     # --overwrite never replaces an input: the audio, a transcript file, a text file
     audio_bytes, text_bytes = path.read_bytes(), text.read_bytes()
     assert main(["words", "recognize", str(path), "--out", str(path), "--overwrite"]) == 2
-    assert main(["words", "align", str(path), "--transcript", str(text), "--out", str(text), "--overwrite"]) == 2
+    assert (
+        main(
+            [
+                "words",
+                "align",
+                str(path),
+                "--transcript",
+                str(text),
+                "--out",
+                str(text),
+                "--overwrite",
+            ]
+        )
+        == 2
+    )
     assert main(["words", "lm", str(text), "--out", str(text), "--overwrite"]) == 2
     assert path.read_bytes() == audio_bytes and text.read_bytes() == text_bytes
 
@@ -126,7 +206,9 @@ def test_predict_with_the_model_vocabulary_language_model(model, talk, tmp_path,
     monkeypatch.setenv("SEMSER_TF_CACHE", str(tmp_path / "cache"))
     path, s0, s1, _ = talk
     lm = model.vocabulary_language_model()
-    assert lm.is_file() and lm.parent.parent == tmp_path / "cache" / "zoo"  # the zoo's part of the cache
+    assert (
+        lm.is_file() and lm.parent.parent == tmp_path / "cache" / "zoo"
+    )  # the zoo's part of the cache
     pred = model.predict(path, language_model="vocabulary")
     vocab = set(model.embeddings.words)
     assert pred.words_source == "asr" and pred.words

@@ -57,7 +57,9 @@ def _assert_refused(archive, dest, member, outside):
     assert f"'{member}'" in str(err.value), str(err.value)
     assert str(archive) in str(err.value)
     assert not dest.exists()
-    assert [p.name for p in dest.parent.iterdir() if p.name.startswith(".")] == []  # no temp folder left
+    assert [
+        p.name for p in dest.parent.iterdir() if p.name.startswith(".")
+    ] == []  # no temp folder left
     assert not outside.exists()
 
 
@@ -77,7 +79,9 @@ def test_zip_attacks_are_refused(tmp_path, case, members, bad, word):
     work.mkdir()
     archive = _zip(tmp_path / "bundle.zip", members)
     _assert_refused(archive, work / "dest", bad, tmp_path / "evil.json")
-    assert word in str(pytest.raises(UnsafeArchiveError, safe_extract, archive, work / "dest").value)
+    assert word in str(
+        pytest.raises(UnsafeArchiveError, safe_extract, archive, work / "dest").value
+    )
 
 
 TAR_ATTACKS = [
@@ -92,7 +96,11 @@ TAR_ATTACKS = [
     # each link looks inside on its own; together l1 resolves to the destination's parent
     ("link-chain", [("l1", "symlink", "l2/.."), ("l2", "symlink", ".")], "l1"),
     # a file written through a link member
-    ("through-link", [("d", "symlink", "sub"), ("sub", "dir", None), ("d/x.json", "file", b"{}")], "d/x.json"),
+    (
+        "through-link",
+        [("d", "symlink", "sub"), ("sub", "dir", None), ("d/x.json", "file", b"{}")],
+        "d/x.json",
+    ),
 ]
 
 
@@ -118,14 +126,25 @@ def test_safe_members_are_extracted_with_inside_links(tmp_path):
         ],
     )
     dest = safe_extract(archive, tmp_path / "out")
-    assert files_under(dest) == ["m/alias.json", "m/config.json", "m/copy.json", "m/emb/up.json", "m/emb/v.npz"]
+    assert files_under(dest) == [
+        "m/alias.json",
+        "m/config.json",
+        "m/copy.json",
+        "m/emb/up.json",
+        "m/emb/v.npz",
+    ]
     for name in ("m/alias.json", "m/config.json", "m/copy.json", "m/emb/up.json"):
         assert (dest / name).read_bytes() == payload
     assert (dest / "m/alias.json").is_symlink()
 
-    zarchive = _zip(tmp_path / "ok.zip", [("m/config.json", payload), ("m/alias.json", "config.json", "symlink")])
+    zarchive = _zip(
+        tmp_path / "ok.zip",
+        [("m/config.json", payload), ("m/alias.json", "config.json", "symlink")],
+    )
     zdest = safe_extract(zarchive, tmp_path / "zout")
-    assert (zdest / "m/alias.json").is_symlink() and (zdest / "m/alias.json").read_bytes() == payload
+    assert (zdest / "m/alias.json").is_symlink() and (
+        zdest / "m/alias.json"
+    ).read_bytes() == payload
 
 
 def test_existing_destination_needs_overwrite(tmp_path):

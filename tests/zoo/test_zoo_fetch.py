@@ -26,7 +26,9 @@ def _serve_entry(registry, server, name="remote", files=FILES, modes=None):
     modes = modes or {}
     for filename, content in files.items():
         server.add(f"{name}/{filename}", content, modes.get(filename, "ok"))
-    return write_entry(registry, name, files, bundle=False, url_for=lambda f: f"{server.base_url}{name}/{f}")
+    return write_entry(
+        registry, name, files, bundle=False, url_for=lambda f: f"{server.base_url}{name}/{f}"
+    )
 
 
 def test_cache_dir_precedence(monkeypatch, tmp_path):
@@ -37,7 +39,9 @@ def test_cache_dir_precedence(monkeypatch, tmp_path):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "kh"))
     assert cache_dir() == tmp_path / "kh" / "semser_tf"
     monkeypatch.setenv("SEMSER_TF_CACHE", str(tmp_path / "explicit"))
-    assert cache_dir() == tmp_path / "explicit" / "zoo"  # beside the loader's frames, not above them
+    assert (
+        cache_dir() == tmp_path / "explicit" / "zoo"
+    )  # beside the loader's frames, not above them
     assert cache_dir(tmp_path / "arg") == tmp_path / "arg"
 
 
@@ -46,7 +50,11 @@ def test_offline_load_by_name_uses_bundled_files(zoo_env, no_network):
     write_entry(registry, "bundled", FILES)
     paths = fetch_entry_files("bundled")
     assert set(paths) == {"model", "config", "embeddings/aligned.npz"}
-    for role, filename in (("model", "model.keras"), ("config", "config.json"), ("embeddings/aligned.npz", "embeddings/aligned.npz")):
+    for role, filename in (
+        ("model", "model.keras"),
+        ("config", "config.json"),
+        ("embeddings/aligned.npz", "embeddings/aligned.npz"),
+    ):
         assert paths[role] == (registry / "bundled" / filename).resolve()
         assert hashlib.sha256(paths[role].read_bytes()).hexdigest() == sha256_bytes(FILES[filename])
     assert files_under(cache) == []  # bundled files are used in place
@@ -170,12 +178,20 @@ def test_timeout_is_a_clear_error(zoo_env, http_server):
 
 def test_http_404_and_unreachable_server(zoo_env, http_server):
     registry, cache = zoo_env
-    write_entry(registry, "missing", FILES, bundle=False, url_for=lambda f: http_server.base_url + "nowhere/" + f)
+    write_entry(
+        registry,
+        "missing",
+        FILES,
+        bundle=False,
+        url_for=lambda f: http_server.base_url + "nowhere/" + f,
+    )
     with pytest.raises(DownloadError, match="HTTP error 404"):
         fetch_entry_files("missing", progress=False)
     port = http_server.httpd.server_address[1]
     http_server.close()
-    write_entry(registry, "down", FILES, bundle=False, url_for=lambda f: f"http://127.0.0.1:{port}/{f}")
+    write_entry(
+        registry, "down", FILES, bundle=False, url_for=lambda f: f"http://127.0.0.1:{port}/{f}"
+    )
     with pytest.raises(DownloadError, match="cannot connect"):
         fetch_entry_files("down", progress=False, timeout=2)
     assert files_under(cache) == []
@@ -212,7 +228,9 @@ def test_progress_bar_on_a_tty_only(http_server, tmp_path):
     content = bytes(200_000)
     url = http_server.add("big.npz", content)
     tty = _FakeTTY()
-    download_file(url, tmp_path / "a.npz", sha256=sha256_bytes(content), size=len(content), stream=tty)
+    download_file(
+        url, tmp_path / "a.npz", sha256=sha256_bytes(content), size=len(content), stream=tty
+    )
     shown = tty.getvalue()
     assert "a.npz" in shown and "195.3 KiB / 195.3 KiB" in shown and "#" * 30 in shown
     quiet = _FakeTTY()
@@ -235,7 +253,6 @@ def test_more_bytes_than_expected_are_refused(http_server, tmp_path):
     with pytest.raises(DownloadError, match="more data than the 1000 bytes"):
         download_file(url, tmp_path / "long.npz", size=1000, progress=False)
     assert list(tmp_path.iterdir()) == []
-
 
 
 def test_exception_raised_mid_read_leaves_nothing(monkeypatch, tmp_path):
@@ -266,5 +283,7 @@ def test_exception_raised_mid_read_leaves_nothing(monkeypatch, tmp_path):
 
     monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: _Dropping())
     with pytest.raises(DownloadError, match="connection lost after 1000 bytes"):
-        download_file("http://127.0.0.1:9/x.npz", tmp_path / "cache" / "x.npz", size=100000, progress=False)
+        download_file(
+            "http://127.0.0.1:9/x.npz", tmp_path / "cache" / "x.npz", size=100000, progress=False
+        )
     assert files_under(tmp_path / "cache") == []

@@ -35,12 +35,19 @@ def test_clear_cache_leaves_the_frame_cache(zoo_env):
 
 
 def test_load_pretrained_imports_from_the_zoo_without_tensorflow():
-    code = ("import sys, semser_tf.zoo\n"
-            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
-            "from semser_tf.zoo import load_pretrained, PretrainedModel\n"
-            "assert callable(load_pretrained)\n")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=120,
-                   env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    code = (
+        "import sys, semser_tf.zoo\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+        "from semser_tf.zoo import load_pretrained, PretrainedModel\n"
+        "assert callable(load_pretrained)\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        cwd=REPO,
+        timeout=120,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
 
 
 def _legacy_entry(registry: Path, name: str, emb_folder: str) -> Path:
@@ -57,9 +64,18 @@ def _legacy_entry(registry: Path, name: str, emb_folder: str) -> Path:
     work.mkdir()
     build_model(config).save(work / "model.keras")
     vectors = np.eye(4, dtype=np.float32)[:3] * 2.0
-    AlignedEmbeddings(["good", "bad", "okay"], vectors, np.eye(4, dtype=np.float32)).save(work / "emb")
-    cfg = {"model": config.to_dict(), "semantic_mode": "lookup", "frame_features": "LookupFrameFeatures(words=3, dim=4)"}
-    files = {"model.keras": (work / "model.keras").read_bytes(), "config.json": json.dumps(cfg).encode()}
+    AlignedEmbeddings(["good", "bad", "okay"], vectors, np.eye(4, dtype=np.float32)).save(
+        work / "emb"
+    )
+    cfg = {
+        "model": config.to_dict(),
+        "semantic_mode": "lookup",
+        "frame_features": "LookupFrameFeatures(words=3, dim=4)",
+    }
+    files = {
+        "model.keras": (work / "model.keras").read_bytes(),
+        "config.json": json.dumps(cfg).encode(),
+    }
     for f in ("embeddings.json", "embeddings.npz"):
         files[f"{emb_folder}/{f}"] = (work / "emb" / f).read_bytes()
     write_entry(registry, name, files)
@@ -72,14 +88,20 @@ def test_embeddings_fetched_elsewhere_are_an_error_or_used_never_zeros(zoo_env, 
     registry, _ = zoo_env
     emb = _legacy_entry(registry, "elsewhere", "aligned")  # not under embeddings/: not the model's
     _legacy_entry(registry, "listed", "embeddings")
-    with pytest.raises(ConfigError, match="trained with 'lookup' semantic features.*pass embeddings="):
+    with pytest.raises(
+        ConfigError, match="trained with 'lookup' semantic features.*pass embeddings="
+    ):
         load_pretrained("elsewhere", offline=True)
     audio = (0.3 * np.sin(2 * np.pi * 200 * np.arange(22050) / 22050)).astype("float32")
     words = [(0.0, 0.4, "good"), (0.5, 0.9, "bad")]
-    given = load_pretrained("elsewhere", offline=True, embeddings=emb).predict(audio, sample_rate=22050, words=words)
+    given = load_pretrained("elsewhere", offline=True, embeddings=emb).predict(
+        audio, sample_rate=22050, words=words
+    )
     listed = load_pretrained("listed", offline=True).predict(audio, sample_rate=22050, words=words)
     np.testing.assert_allclose(given.values, listed.values, atol=1e-6)
-    zeros = load_pretrained("listed", offline=True).predict(audio, sample_rate=22050, words_from="none")
+    zeros = load_pretrained("listed", offline=True).predict(
+        audio, sample_rate=22050, words_from="none"
+    )
     assert np.abs(given.values - zeros.values).max() > 1e-4  # the words reached the model
 
 
@@ -102,11 +124,17 @@ def test_published_entry_records_no_absolute_path(tmp_path, zoo_env, monkeypatch
 
     run = make_run(tmp_path)
     corpus = tmp_path / "corpora" / "sewa"
-    config = {"model": {"variant": "attention"}, "dataset": str(corpus), "cache": str(tmp_path / "cache")}
+    config = {
+        "model": {"variant": "attention"},
+        "dataset": str(corpus),
+        "cache": str(tmp_path / "cache"),
+    }
     (run / "config.json").write_text(json.dumps(config))
     report = json.loads((run / "report.json").read_text())
-    report["training"] = {"data": f"{corpus} Train",
-                          "command": f"semser train {corpus} --out {run} --cache-dir /var/tmp/frames"}
+    report["training"] = {
+        "data": f"{corpus} Train",
+        "command": f"semser train {corpus} --out {run} --cache-dir /var/tmp/frames",
+    }
     report["plots"] = str(run / "plots")
     (run / "report.json").write_text(json.dumps(report))
     monkeypatch.chdir(tmp_path)

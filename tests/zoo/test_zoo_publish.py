@@ -18,9 +18,17 @@ REPORT = {
     "dataset": "SEWA-DE (AVEC 2017)",
     "metrics": [
         {"partition": "devel", "ccc": {"arousal": 0.512, "valence": 0.431, "liking": 0.201}},
-        {"dataset": "SEWA-DE test", "partition": "test", "ccc": {"arousal": 0.4, "valence": 0.5, "liking": 0.3}, "mean": 0.4},
+        {
+            "dataset": "SEWA-DE test",
+            "partition": "test",
+            "ccc": {"arousal": 0.4, "valence": 0.5, "liking": 0.3},
+            "mean": 0.4,
+        },
     ],
-    "training": {"data": "SEWA-DE Train_01..Train_34", "command": "semser train --config config.json"},
+    "training": {
+        "data": "SEWA-DE Train_01..Train_34",
+        "command": "semser train --config config.json",
+    },
 }
 CONFIG = {"model": {"variant": "attention", "lstm_units": 256}, "sequence_length": 300}
 
@@ -65,8 +73,13 @@ def test_publish_then_download_by_url_gives_identical_bytes(tmp_path, zoo_env, h
     run = make_run(tmp_path)
     published = tmp_path / "published" / "semser-test"
     entry_path = publish_run(
-        run, "semser-test", published, version="1.2.0", base_url=http_server.base_url + "zoo/semser-test/1.2.0",
-        description="Attention model for the tests.", license="CC-BY-NC-4.0",
+        run,
+        "semser-test",
+        published,
+        version="1.2.0",
+        base_url=http_server.base_url + "zoo/semser-test/1.2.0",
+        description="Attention model for the tests.",
+        license="CC-BY-NC-4.0",
     )
     assert entry_path == published / "entry.json"
     data = json.loads(entry_path.read_text())
@@ -94,7 +107,9 @@ def test_publish_then_download_by_url_gives_identical_bytes(tmp_path, zoo_env, h
     assert http_server.counts["/zoo/semser-test/1.2.0/entry.json"] == 0
     assert sum(http_server.counts.values()) == len(EXPECTED)
     with np.load(paths["embeddings/aligned.npz"], allow_pickle=False) as npz:
-        np.testing.assert_array_equal(npz["vectors"], np.load(run / "embeddings" / "aligned.npz")["vectors"])
+        np.testing.assert_array_equal(
+            npz["vectors"], np.load(run / "embeddings" / "aligned.npz")["vectors"]
+        )
 
 
 def test_publish_without_base_url_is_a_bundled_entry(tmp_path, zoo_env, no_network):
@@ -127,21 +142,36 @@ def test_existing_output_is_refused_unless_overwrite(tmp_path):
 @pytest.mark.parametrize(
     "damage,named",
     [
-        (lambda run: (run / "embeddings" / "tokenizer.pkl").write_bytes(b"\x80\x04."), "tokenizer.pkl"),
+        (
+            lambda run: (run / "embeddings" / "tokenizer.pkl").write_bytes(b"\x80\x04."),
+            "tokenizer.pkl",
+        ),
         (lambda run: (run / "best.keras").unlink(), "best.keras or model.keras"),
         (lambda run: (run / "report.json").unlink(), "report.json or metrics.json"),
         (lambda run: (run / "config.json").write_text("{\n oops"), "config.json:2"),
         (lambda run: (run / "best.keras").write_bytes(b"not a zip"), "best.keras"),
         (
-            lambda run: np.savez(run / "embeddings" / "aligned.npz", words=np.array([{"a": 1}], dtype=object)),
+            lambda run: np.savez(
+                run / "embeddings" / "aligned.npz", words=np.array([{"a": 1}], dtype=object)
+            ),
             "aligned.npz",
         ),
         (
-            lambda run: (run / "report.json").write_text(json.dumps({"metrics": [{"partition": "devel", "ccc": {"arousal": 3}}]})),
+            lambda run: (run / "report.json").write_text(
+                json.dumps({"metrics": [{"partition": "devel", "ccc": {"arousal": 3}}]})
+            ),
             "metrics[0].ccc.arousal",
         ),
     ],
-    ids=["pickle-file", "no-model", "no-report", "bad-config-json", "keras-not-zip", "object-npz", "bad-ccc"],
+    ids=[
+        "pickle-file",
+        "no-model",
+        "no-report",
+        "bad-config-json",
+        "keras-not-zip",
+        "object-npz",
+        "bad-ccc",
+    ],
 )
 def test_bad_run_folders_are_refused_without_output(tmp_path, damage, named):
     run = make_run(tmp_path)
@@ -184,4 +214,6 @@ def test_published_keras_model_loads_in_safe_mode(tmp_path, zoo_env, http_server
     loaded = keras.saving.load_model(paths["model"], safe_mode=True)
     x = np.linspace(-1, 1, 8, dtype="float32").reshape(2, 4)
     kernel, bias = model.layers[-1].get_weights()
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), np.tanh(x @ kernel + bias), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), np.tanh(x @ kernel + bias), rtol=1e-5, atol=1e-6
+    )

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from semser_tf.errors import ConfigError
-from semser_tf.zoo import ModelEntry, add_registry_path, get_entry, list_pretrained, load_entries, registry_paths
+from semser_tf.zoo import (
+    ModelEntry,
+    add_registry_path,
+    get_entry,
+    list_pretrained,
+    load_entries,
+    registry_paths,
+)
 from tests.zoo.zoo_helpers import FILES, sha256_bytes, write_entry
 
 
@@ -38,7 +45,10 @@ def test_list_and_get_by_name(zoo_env, tmp_path):
     write_entry(registry, "beta", FILES)
     write_entry(registry, "alpha", FILES)
     (registry / "not-an-entry").mkdir()  # folders without entry.json are ignored
-    assert [n for n in list_pretrained() if n in ("alpha", "beta", "not-an-entry")] == ["alpha", "beta"]
+    assert [n for n in list_pretrained() if n in ("alpha", "beta", "not-an-entry")] == [
+        "alpha",
+        "beta",
+    ]
     assert get_entry("alpha").name == "alpha"
     assert [e.name for e in load_entries([registry])] == ["alpha", "beta"]
     # an entry can also be read from its path
@@ -124,7 +134,11 @@ BAD_ENTRIES = [
 ]
 
 
-@pytest.mark.parametrize("field,value,named,expected", BAD_ENTRIES, ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD_ENTRIES)])
+@pytest.mark.parametrize(
+    "field,value,named,expected",
+    BAD_ENTRIES,
+    ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD_ENTRIES)],
+)
 def test_invalid_entry_names_file_and_field(zoo_env, field, value, named, expected):
     registry, _ = zoo_env
     path = write_entry(registry, "bad", FILES)
@@ -183,11 +197,17 @@ def test_every_bundled_file_is_package_data():
     link = REPO / "semser_tf" / "zoo" / "bundled"
     assert link.is_symlink() and link.resolve() == (REPO / "zoo").resolve()
     patterns = _package_data_patterns()
-    files = [p.relative_to(REPO / "zoo") for p in (REPO / "zoo").rglob("*")
-             if p.is_file() and p.parent != REPO / "zoo"]
+    files = [
+        p.relative_to(REPO / "zoo")
+        for p in (REPO / "zoo").rglob("*")
+        if p.is_file() and p.parent != REPO / "zoo"
+    ]
     assert any(f.name == "entry.json" for f in files)
-    missing = [str(f) for f in files
-               if not any(fnmatch.fnmatch(f"bundled/{f.as_posix()}", pat) for pat in patterns)]
+    missing = [
+        str(f)
+        for f in files
+        if not any(fnmatch.fnmatch(f"bundled/{f.as_posix()}", pat) for pat in patterns)
+    ]
     assert not missing, f"zoo files a wheel would leave out (add a pattern to setup.cfg): {missing}"
 
 
@@ -197,18 +217,51 @@ def test_wheel_install_loads_the_default_model(tmp_path):
     import subprocess
     import sys
 
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "-q", "-w",
-                    str(tmp_path / "dist")], check=True, cwd=tmp_path)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(REPO),
+            "--no-deps",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+        ],
+        check=True,
+        cwd=tmp_path,
+    )
     wheel = next((tmp_path / "dist").glob("semser_tf-*.whl"))
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
-                    str(tmp_path / "site"), str(wheel)], check=True)
-    code = ("import semser_tf, semser_tf.zoo.registry as r; "
-            "assert semser_tf.__file__.startswith(%r), semser_tf.__file__; "
-            "assert r._repo_zoo_dir() is None; "
-            "m = semser_tf.load_pretrained(offline=True); print(m.name, m.model.count_params())"
-            % str(tmp_path / "site"))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(tmp_path / "site"),
+            str(wheel),
+        ],
+        check=True,
+    )
+    code = (
+        "import semser_tf, semser_tf.zoo.registry as r; "
+        "assert semser_tf.__file__.startswith(%r), semser_tf.__file__; "
+        "assert r._repo_zoo_dir() is None; "
+        "m = semser_tf.load_pretrained(offline=True); print(m.name, m.model.count_params())"
+        % str(tmp_path / "site")
+    )
     env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path / "site")}
-    out = subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, env=env,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    ).stdout
     # the compact config with 50-d semantic input (GloVe): 152 438 at 100-d less 50 x 128 fusion weights
     assert out.split()[-2:] == ["semser-synthetic-attention", str(152_438 - 50 * 128)], out

@@ -27,8 +27,18 @@ def _registry(tmp_path):
     path = write_entry(registry, "alpha", {"model.keras": b"x" * 2048}, variant="concat")
     data = json.loads(path.read_text())
     data["metrics"] = [
-        {"dataset": "SEWA-DE", "partition": "devel", "ccc": {"arousal": 0.5, "valence": 0.25}, "mean": 0.375},
-        {"dataset": "SEWA-DE", "partition": "test", "ccc": {"arousal": 0.1234, "valence": -0.2, "liking": 0.0}, "mean": -0.0256},
+        {
+            "dataset": "SEWA-DE",
+            "partition": "devel",
+            "ccc": {"arousal": 0.5, "valence": 0.25},
+            "mean": 0.375,
+        },
+        {
+            "dataset": "SEWA-DE",
+            "partition": "test",
+            "ccc": {"arousal": 0.1234, "valence": -0.2, "liking": 0.0},
+            "mean": -0.0256,
+        },
     ]
     data["training"]["data"] = "a|b"
     path.write_text(json.dumps(data))
@@ -53,11 +63,15 @@ def test_table_rows_and_figures(zoo_table, tmp_path, capsys):
 def test_write_and_check_between_markers(zoo_table, tmp_path):
     registry = _registry(tmp_path)
     doc = tmp_path / "zoo.md"
-    doc.write_text("# Zoo\n\nintro\n\n<!-- zoo-table:begin -->\nold table\n<!-- zoo-table:end -->\n\nafter\n")
+    doc.write_text(
+        "# Zoo\n\nintro\n\n<!-- zoo-table:begin -->\nold table\n<!-- zoo-table:end -->\n\nafter\n"
+    )
     assert zoo_table.main(["--check", str(doc), "--registry", str(registry)]) == 1
     assert zoo_table.main(["--write", str(doc), "--registry", str(registry)]) == 0
     assert doc.read_text() == (
-        "# Zoo\n\nintro\n\n<!-- zoo-table:begin -->\n" + EXPECTED + "<!-- zoo-table:end -->\n\nafter\n"
+        "# Zoo\n\nintro\n\n<!-- zoo-table:begin -->\n"
+        + EXPECTED
+        + "<!-- zoo-table:end -->\n\nafter\n"
     )
     assert zoo_table.main(["--check", str(doc), "--registry", str(registry)]) == 0
 

@@ -17,7 +17,9 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def write_entry(root: Path, name: str, files: dict[str, bytes], *, url_for=None, bundle=True, **overrides) -> Path:
+def write_entry(
+    root: Path, name: str, files: dict[str, bytes], *, url_for=None, bundle=True, **overrides
+) -> Path:
     """Write ``root/name/entry.json`` describing ``files`` ({filename: content}).
 
     ``url_for(filename)`` gives each file's URL (default: the relative filename); with
@@ -108,7 +110,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
             if mode == "reset":  # abortive close: the client sees a connection reset
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
             self.close_connection = True
             try:
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -134,7 +138,9 @@ class ZooServer:
         self.httpd.modes = {}
         self.httpd.counts = collections.Counter()
         self.httpd.delay = 0.0
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     @property

@@ -56,7 +56,12 @@ from semser_tf.data.synthetic.labels import (
     prosody_for_arousal,
     rating_filter,
 )
-from semser_tf.data.synthetic.real import RealSentences, SentencePool, real_text_lines, sentence_pool
+from semser_tf.data.synthetic.real import (
+    RealSentences,
+    SentencePool,
+    real_text_lines,
+    sentence_pool,
+)
 from semser_tf.data.synthetic.recording import (
     RECIPES,
     GeneratedRecording,

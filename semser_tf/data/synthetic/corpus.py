@@ -96,10 +96,14 @@ class _Progress:
 
 def _plan(minutes: float, recording_seconds: float, partitions: dict) -> list[tuple[str, float]]:
     if not isinstance(partitions, dict) or not partitions:
-        raise ConfigError(f"partitions must be a non-empty dict of name -> fraction, got {partitions!r}")
+        raise ConfigError(
+            f"partitions must be a non-empty dict of name -> fraction, got {partitions!r}"
+        )
     total = sum(partitions.values())
     if any(f < 0 for f in partitions.values()) or total <= 0:
-        raise ConfigError(f"partition fractions must be >= 0 with a positive sum, got {partitions!r}")
+        raise ConfigError(
+            f"partition fractions must be >= 0 with a positive sum, got {partitions!r}"
+        )
     seconds = minutes * 60.0
     plan = []
     for part, frac in partitions.items():
@@ -114,6 +118,7 @@ def _plan(minutes: float, recording_seconds: float, partitions: dict) -> list[tu
         plan.extend((f"{part}_{i + 1:0{digits}d}", length) for i in range(count))
     return plan
 
+
 def _generate_and_write(job: tuple) -> dict:
     """Worker: generate one recording, write it under ``root``, return its metadata."""
     name, length, voice, entropy, spawn_key, root, lag_s = job[:7]
@@ -121,8 +126,9 @@ def _generate_and_write(job: tuple) -> dict:
     text_split = job[8] if len(job) > 8 else None
     lexicon = job[9] if len(job) > 9 else None
     seq = np.random.SeedSequence(entropy, spawn_key=tuple(spawn_key))
-    rec = generate_recording(name, length, voice, seq, lag_s=lag_s, recipe=recipe, text_split=text_split,
-                             lexicon=lexicon)
+    rec = generate_recording(
+        name, length, voice, seq, lag_s=lag_s, recipe=recipe, text_split=text_split, lexicon=lexicon
+    )
     write_recording(rec, root)
     return {
         "voice": voice,
@@ -148,11 +154,16 @@ def _run_isolated(work: list, jobs: int):
     def run(job):
         proc = subprocess.run(
             [sys.executable, "-m", "semser_tf.data.synthetic"],
-            input=json.dumps(job), capture_output=True, text=True, env=env,
+            input=json.dumps(job),
+            capture_output=True,
+            text=True,
+            env=env,
         )
         if proc.returncode != 0:
             tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
-            raise SemserError(f"generating recording {job[0]} failed (exit {proc.returncode}):\n{tail}")
+            raise SemserError(
+                f"generating recording {job[0]} failed (exit {proc.returncode}):\n{tail}"
+            )
         return json.loads(proc.stdout)
 
     with ThreadPoolExecutor(max_workers=max(1, min(int(jobs), len(work)))) as pool:
@@ -165,11 +176,22 @@ def _run_isolated(work: list, jobs: int):
                 fut.cancel()
 
 
-def generate_corpus(out_dir, minutes: float = 10.0, seed: int = 0, voices=None,
-                    recording_seconds: float = 60.0, partitions=None, progress: bool = True,
-                    overwrite: bool = False, lag_s: float = ANNOTATION_LAG_S, jobs: int = 1,
-                    recipe: str = "template", test_voices=None, held_out_text: bool = False,
-                    lexicon=None) -> Path:
+def generate_corpus(
+    out_dir,
+    minutes: float = 10.0,
+    seed: int = 0,
+    voices=None,
+    recording_seconds: float = 60.0,
+    partitions=None,
+    progress: bool = True,
+    overwrite: bool = False,
+    lag_s: float = ANNOTATION_LAG_S,
+    jobs: int = 1,
+    recipe: str = "template",
+    test_voices=None,
+    held_out_text: bool = False,
+    lexicon=None,
+) -> Path:
     """Generate a synthetic SEWA-layout corpus of ``minutes`` of speech.
 
     The corpus is built in a temporary folder next to ``out_dir`` and renamed to
@@ -253,21 +275,35 @@ def generate_corpus(out_dir, minutes: float = 10.0, seed: int = 0, voices=None,
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"{out_dir}: is a file; expected a folder for the corpus (or a new path)")
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise ConfigError(f"{out_dir}: output folder exists and is not empty (pass overwrite=True, or --overwrite)")
+        raise ConfigError(
+            f"{out_dir}: output folder exists and is not empty (pass overwrite=True, or --overwrite)"
+        )
     if overwrite:  # only a corpus this generator wrote is replaced
         check_replaceable(out_dir, "corpus", option="overwrite=True (--overwrite)")
     plan = _plan(float(minutes), float(recording_seconds), partitions)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=str(out_dir.parent)))
+    tmp = Path(
+        tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=str(out_dir.parent))
+    )
     bar = _Progress(sum(length for _, length in plan), progress)
     try:
         root_seq = np.random.SeedSequence(int(seed))
         assigned = _assign_voices(plan, voices, test_voices)
         work = [
             (name, length, voice, root_seq.entropy, list(child.spawn_key), str(tmp), lag_s)
-            + (() if recipe == "template" else
-               (recipe, (("test" if _partition(name) == TEST_PARTITION else "train") if held_out_text else None),
-                lexicon))
+            + (
+                ()
+                if recipe == "template"
+                else (
+                    recipe,
+                    (
+                        ("test" if _partition(name) == TEST_PARTITION else "train")
+                        if held_out_text
+                        else None
+                    ),
+                    lexicon,
+                )
+            )
             for (name, length), voice, child in zip(plan, assigned, root_seq.spawn(len(plan)))
         ]
         records = {}
@@ -302,7 +338,7 @@ def generate_corpus(out_dir, minutes: float = 10.0, seed: int = 0, voices=None,
                 "valence_relax_tau_s": VALENCE_RELAX_TAU_S,
                 "liking": f"{LIKING_WEIGHTS[0]} * valence + {LIKING_WEIGHTS[1]} * arousal",
                 "arousal": f"tanh(c + {AROUSAL_SCALE} z), z unit-variance Gaussian-smoothed noise "
-                           f"(sigma {AROUSAL_SIGMA_S} s), c ~ U(-0.2, 0.2)",
+                f"(sigma {AROUSAL_SIGMA_S} s), c ~ U(-0.2, 0.2)",
                 "prosody": "rate = 170 + 50 a, pitch = 50 + 25 a, pitch_range = 50 + 40 a, volume = 100 + 40 a",
             },
             "noise_dbfs": NOISE_DBFS,
@@ -330,15 +366,20 @@ def generate_corpus(out_dir, minutes: float = 10.0, seed: int = 0, voices=None,
             elif overwrite:
                 shutil.rmtree(out_dir)
             else:  # appeared meanwhile
-                raise ConfigError(f"{out_dir}: output folder exists and is not empty (pass overwrite=True, or --overwrite)")
+                raise ConfigError(
+                    f"{out_dir}: output folder exists and is not empty (pass overwrite=True, or --overwrite)"
+                )
         os.replace(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if progress:
         speed = counts["audio_seconds"] / max(elapsed, 1e-9)
-        print(f"{out_dir}: {len(plan)} recordings, {counts['audio_seconds'] / 60:.2f} min of audio "
-              f"in {elapsed:.1f} s ({speed:.0f} audio s per s)", file=sys.stderr)
+        print(
+            f"{out_dir}: {len(plan)} recordings, {counts['audio_seconds'] / 60:.2f} min of audio "
+            f"in {elapsed:.1f} s ({speed:.0f} audio s per s)",
+            file=sys.stderr,
+        )
     return out_dir
 
 
@@ -375,19 +416,31 @@ def _lexicon_meta(recipe: str, lex=None, path=None) -> dict:
 
     if lex is None:
         lex = load_vader()
-        info = {"source": "vaderSentiment's vader_lexicon.txt (MIT), alphabetic tokens",
-                "valence": f"mean rating / {VADER_SCALE:g}"}
+        info = {
+            "source": "vaderSentiment's vader_lexicon.txt (MIT), alphabetic tokens",
+            "valence": f"mean rating / {VADER_SCALE:g}",
+        }
     else:  # the file's name and checksum, not its path
         import hashlib
 
-        info = {"source": "user file", "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
-                "valence": "rating / largest absolute rating"}
+        info = {
+            "source": "user file",
+            "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+            "valence": "rating / largest absolute rating",
+        }
     values = np.array(list(lex.ratings.values()))
-    return dict(info, name=lex.name, rated_words=len(lex), positive=int(np.sum(values > 0)),
-                negative=int(np.sum(values < 0)))
+    return dict(
+        info,
+        name=lex.name,
+        rated_words=len(lex),
+        positive=int(np.sum(values > 0)),
+        negative=int(np.sum(values < 0)),
+    )
 
 
-def generate_text_corpus(path, sentences: int = 20000, seed: int = 0, recipe: str = "template") -> Path:
+def generate_text_corpus(
+    path, sentences: int = 20000, seed: int = 0, recipe: str = "template"
+) -> Path:
     """Background text for Word2Vec: the analogue of the paper's external text corpus.
 
     The paper trains Word2Vec on a large text collection (German SWC wiki text), not on
@@ -455,4 +508,3 @@ def read_corpus_meta(root) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise DataError(f"corpus.json is not valid JSON: {err.msg}", path, err.lineno) from err
-

@@ -80,7 +80,9 @@ def smooth_trajectory(rng, n: int, sigma_frames: float, scale: float, offset: fl
     return np.tanh(offset + scale * z)
 
 
-def rating_filter(raw: np.ndarray, lag_s: float = ANNOTATION_LAG_S, tau_s: float = SMOOTHING_TAU_S) -> np.ndarray:
+def rating_filter(
+    raw: np.ndarray, lag_s: float = ANNOTATION_LAG_S, tau_s: float = SMOOTHING_TAU_S
+) -> np.ndarray:
     """The simulated raters: first-order low-pass (time constant ``tau_s``), then a delay.
 
     ``y[k] = y[k-1] + (1 - exp(-0.1 / tau_s)) (x[k] - y[k-1])``, ``y[-1] = 0``;
@@ -123,7 +125,7 @@ def valence_track(sentences, n_frames: int) -> np.ndarray:
                 continue
             total += sent
             count += 1
-            target[min(int(w.start * FRAME_RATE), n_frames - 1):end_frame] = total / count
+            target[min(int(w.start * FRAME_RATE), n_frames - 1) : end_frame] = total / count
     decay = math.exp(-1.0 / (FRAME_RATE * VALENCE_RELAX_TAU_S))
     out = np.zeros(n_frames)
     prev = 0.0

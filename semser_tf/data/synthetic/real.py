@@ -82,13 +82,22 @@ ADJECTIVES_NEGATIVE = tuple(
 )
 
 _CONTRACTIONS = (
-    (r"\bcan't\b", "can not"), (r"\bwon't\b", "will not"), (r"\bshan't\b", "shall not"),
-    (r"n't\b", " not"), (r"'re\b", " are"), (r"'ve\b", " have"), (r"'ll\b", " will"),
-    (r"\bi'm\b", "i am"), (r"\b(it|that|there|what|he|she|who|here|where)'s\b", r"\1 is"),
-    (r"\b(i|you|he|she|we|they)'d\b", r"\1 would"), (r"\blet's\b", "let us"),
+    (r"\bcan't\b", "can not"),
+    (r"\bwon't\b", "will not"),
+    (r"\bshan't\b", "shall not"),
+    (r"n't\b", " not"),
+    (r"'re\b", " are"),
+    (r"'ve\b", " have"),
+    (r"'ll\b", " will"),
+    (r"\bi'm\b", "i am"),
+    (r"\b(it|that|there|what|he|she|who|here|where)'s\b", r"\1 is"),
+    (r"\b(i|you|he|she|we|they)'d\b", r"\1 would"),
+    (r"\blet's\b", "let us"),
 )
-_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-         "fifteen sixteen seventeen eighteen nineteen").split()
+_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen"
+).split()
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 _WORD = re.compile(r"[a-z]+")
 
@@ -111,7 +120,11 @@ def spell_number(n: int) -> str:
         return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
     if n < 1000:
         return _ONES[n // 100] + " hundred" + ("" if n % 100 == 0 else " " + spell_number(n % 100))
-    return spell_number(n // 1000) + " thousand" + ("" if n % 1000 == 0 else " " + spell_number(n % 1000))
+    return (
+        spell_number(n // 1000)
+        + " thousand"
+        + ("" if n % 1000 == 0 else " " + spell_number(n % 1000))
+    )
 
 
 def chunk_sentence(sentence: str) -> list[list[str]]:
@@ -130,7 +143,9 @@ def chunk_sentence(sentence: str) -> list[list[str]]:
     s = sentence.lower().replace("\u2019", "'").replace("`", "'")
     for pattern, repl in _CONTRACTIONS:
         s = re.sub(pattern, repl, s)
-    s = re.sub(r"(?<![\w.,])\d{1,6}(?!\w|[.,]\d)", lambda m: " " + spell_number(int(m.group())) + " ", s)
+    s = re.sub(
+        r"(?<![\w.,])\d{1,6}(?!\w|[.,]\d)", lambda m: " " + spell_number(int(m.group())) + " ", s
+    )
     s = re.sub(r"[.!?]+$", "", s.strip())
     out: list[list[str]] = []
     cur: list[str] = []
@@ -144,7 +159,9 @@ def chunk_sentence(sentence: str) -> list[list[str]]:
         cur = cur + words
     if cur:
         out.append(cur)
-    return [c for c in out if MIN_WORDS <= len(c) <= MAX_WORDS and all(_WORD.fullmatch(w) for w in c)]
+    return [
+        c for c in out if MIN_WORDS <= len(c) <= MAX_WORDS and all(_WORD.fullmatch(w) for w in c)
+    ]
 
 
 def source_folder() -> Path:
@@ -157,7 +174,9 @@ def source_folder() -> Path:
 
     spec = importlib.util.find_spec("gensim")  # located, not imported (its import takes 0.5 s)
     if spec is None or not spec.submodule_search_locations:
-        raise DataError("the real-language recipe needs gensim's bundled test data (pip install gensim)")
+        raise DataError(
+            "the real-language recipe needs gensim's bundled test data (pip install gensim)"
+        )
     folder = Path(list(spec.submodule_search_locations)[0]).resolve() / "test" / "test_data"
     missing = [f for _, f, _ in SOURCES if not (folder / f).is_file()]
     if missing:
@@ -169,7 +188,10 @@ def _documents(path: Path, kind: str) -> list[str]:
     text = path.read_bytes().decode("cp1252", errors="replace")
     lines = [line.strip() for line in text.replace("\r\n", "\n").split("\n")]
     if kind == "labelled":  # "__label__pos text"
-        lines = [line.split(" ", 1)[1] if line.startswith("__label__") and " " in line else line for line in lines]
+        lines = [
+            line.split(" ", 1)[1] if line.startswith("__label__") and " " in line else line
+            for line in lines
+        ]
     elif kind == "tagged":  # "_*12 text"
         lines = [re.sub(r"^_\*\d+\s+", "", line) for line in lines]
     return [line for line in lines if line]
@@ -352,4 +374,3 @@ def real_text_lines(rng: np.random.Generator, sentences: int) -> list[str]:
         mood = 1.0 if rng.random() < 0.5 else -1.0
         lines.append(gen.next(rng, mood)[0])
     return lines
-

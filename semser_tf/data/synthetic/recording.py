@@ -82,9 +82,17 @@ class GeneratedRecording:
         return [(s.start, s.end) for s in self.sentences]
 
 
-def generate_recording(name: str, duration_s: float, voice: str, seed, lag_s: float = ANNOTATION_LAG_S,
-                       noise_dbfs: float = NOISE_DBFS, recipe: str = "template",
-                       text_split: str | None = None, lexicon=None) -> GeneratedRecording:
+def generate_recording(
+    name: str,
+    duration_s: float,
+    voice: str,
+    seed,
+    lag_s: float = ANNOTATION_LAG_S,
+    noise_dbfs: float = NOISE_DBFS,
+    recipe: str = "template",
+    text_split: str | None = None,
+    lexicon=None,
+) -> GeneratedRecording:
     """Generate one recording of ``duration_s`` seconds (rounded up to whole 100 ms frames).
 
     Args:
@@ -143,10 +151,20 @@ def generate_recording(name: str, duration_s: float, voice: str, seed, lag_s: fl
     rng_time = np.random.default_rng(time_seq)
     n_frames = int(math.ceil(round(duration_s * FRAME_RATE, 6)))
     n_samples = n_frames * SAMPLES_PER_FRAME
-    arousal = smooth_trajectory(rng_pros, n_frames, AROUSAL_SIGMA_S * FRAME_RATE, AROUSAL_SCALE,
-                                float(rng_pros.uniform(-0.2, 0.2)))
-    mood = smooth_trajectory(rng_text, n_frames, MOOD_SIGMA_S * FRAME_RATE, MOOD_SCALE,
-                             float(rng_text.uniform(-0.3, 0.3)))
+    arousal = smooth_trajectory(
+        rng_pros,
+        n_frames,
+        AROUSAL_SIGMA_S * FRAME_RATE,
+        AROUSAL_SCALE,
+        float(rng_pros.uniform(-0.2, 0.2)),
+    )
+    mood = smooth_trajectory(
+        rng_text,
+        n_frames,
+        MOOD_SIGMA_S * FRAME_RATE,
+        MOOD_SCALE,
+        float(rng_text.uniform(-0.3, 0.3)),
+    )
     audio = np.zeros(n_samples, dtype=np.float32)
     sentences: list[SentenceInfo] = []
     t = float(rng_time.uniform(0.2, 1.0))
@@ -156,7 +174,9 @@ def generate_recording(name: str, duration_s: float, voice: str, seed, lag_s: fl
         text, extra = next_sentence(rng_text, float(mood[frame]))
         a = float(arousal[frame])
         prosody = prosody_for_arousal(a)
-        speech, timings = synthesize(text, voice=voice, seed=int(rng_time.integers(2**31)), **prosody)
+        speech, timings = synthesize(
+            text, voice=voice, seed=int(rng_time.integers(2**31)), **prosody
+        )
         if not timings:
             break
         first = int(round(timings[0].start * SAMPLE_RATE))
@@ -164,27 +184,41 @@ def generate_recording(name: str, duration_s: float, voice: str, seed, lag_s: fl
         speech = speech[first:last]
         if start_sample + len(speech) > n_samples - int(0.2 * SAMPLE_RATE):
             break
-        audio[start_sample:start_sample + len(speech)] = speech
+        audio[start_sample : start_sample + len(speech)] = speech
         offset = start_sample / SAMPLE_RATE - first / SAMPLE_RATE
-        words = [WordTiming(round(w.start + offset, 6), round(w.end + offset, 6), w.word) for w in timings]
+        words = [
+            WordTiming(round(w.start + offset, 6), round(w.end + offset, 6), w.word)
+            for w in timings
+        ]
         sentiments = [rating(w.word) for w in words]
         if recipe != "template":  # the label's inputs, unrounded (words/ has three decimals)
             extra = dict(extra, word_starts=[w.start for w in words])
         bearing = [s for s in sentiments if s != 0.0]
-        sentences.append(SentenceInfo(
-            text=text, start=words[0].start, end=words[-1].end, words=words, sentiments=sentiments,
-            sentiment=float(np.mean(bearing)) if bearing else 0.0, arousal=a, prosody=prosody, extra=extra,
-        ))
+        sentences.append(
+            SentenceInfo(
+                text=text,
+                start=words[0].start,
+                end=words[-1].end,
+                words=words,
+                sentiments=sentiments,
+                sentiment=float(np.mean(bearing)) if bearing else 0.0,
+                arousal=a,
+                prosody=prosody,
+                extra=extra,
+            )
+        )
         t = (start_sample + len(speech)) / SAMPLE_RATE + float(rng_time.uniform(0.4, 1.6))
     if noise_dbfs is not None:
         rng_noise = np.random.default_rng(noise_seq)
-        audio += (10.0 ** (noise_dbfs / 20.0) * rng_noise.standard_normal(n_samples)).astype(np.float32)
+        audio += (10.0 ** (noise_dbfs / 20.0) * rng_noise.standard_normal(n_samples)).astype(
+            np.float32
+        )
     valence = valence_track(sentences, n_frames)
     if recipe != "template":  # the voice's arousal: held at a(t0) while a sentence is spoken
         arousal = arousal.copy()
         for s in sentences:
             k0 = min(int(s.start * FRAME_RATE), n_frames - 1)
-            arousal[k0:min(n_frames, int(math.ceil(s.end * FRAME_RATE)))] = s.arousal
+            arousal[k0 : min(n_frames, int(math.ceil(s.end * FRAME_RATE)))] = s.arousal
     liking = LIKING_WEIGHTS[0] * valence + LIKING_WEIGHTS[1] * arousal
     raw = np.stack([arousal, valence, liking], axis=1)
     labels = np.clip(rating_filter(raw, lag_s=lag_s), -1.0, 1.0)
@@ -216,11 +250,14 @@ def write_recording(rec: GeneratedRecording, root) -> None:
         for k, (a, v, li) in enumerate(rec.labels)
     ]
     atomic_write_text(root / "labels" / f"{rec.name}.csv", "".join(rows))
-    atomic_write_text(root / "turns" / f"{rec.name}.csv",
-                       "".join(f"{s:.3f};{e:.3f}\n" for s, e in rec.turns))
-    atomic_write_text(root / "transcriptions" / f"{rec.name}.csv",
-                       "".join(f"{s.start:.3f};{s.end:.3f};{_quote(s.text)}\n" for s in rec.sentences))
-    atomic_write_text(root / "words" / f"{rec.name}.csv",
-                       "".join(f"{w.start:.3f};{w.end:.3f};{w.word}\n" for w in rec.words))
-
-
+    atomic_write_text(
+        root / "turns" / f"{rec.name}.csv", "".join(f"{s:.3f};{e:.3f}\n" for s, e in rec.turns)
+    )
+    atomic_write_text(
+        root / "transcriptions" / f"{rec.name}.csv",
+        "".join(f"{s.start:.3f};{s.end:.3f};{_quote(s.text)}\n" for s in rec.sentences),
+    )
+    atomic_write_text(
+        root / "words" / f"{rec.name}.csv",
+        "".join(f"{w.start:.3f};{w.end:.3f};{w.word}\n" for w in rec.words),
+    )

@@ -44,7 +44,9 @@ def glove_vocabulary() -> set | None:
 
 
 def _read_valence(path: Path) -> np.ndarray:
-    rows = [line.split(";") for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [
+        line.split(";") for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     try:
         return np.array([float(r[3]) for r in rows])
     except (IndexError, ValueError) as err:
@@ -79,10 +81,16 @@ def corpus_statistics(root, window_s: float = 10.0) -> dict:
     for name, rec in meta["recordings"].items():
         valence = _read_valence(root / "labels" / f"{name}.csv")
         labels_all.append(valence)
-        words = [line.split(";") for line in (root / "words" / f"{name}.csv").read_text(encoding="utf-8").splitlines()]
+        words = [
+            line.split(";")
+            for line in (root / "words" / f"{name}.csv").read_text(encoding="utf-8").splitlines()
+        ]
         ratings = [r for s in rec["sentences"] for r in s["word_sentiments"]]
         if len(ratings) != len(words):
-            raise DataError(f"{len(words)} words but corpus.json rates {len(ratings)}", root / "words" / f"{name}.csv")
+            raise DataError(
+                f"{len(words)} words but corpus.json rates {len(ratings)}",
+                root / "words" / f"{name}.csv",
+            )
         counts.update(w[2] for w in words)
         n_win = int(len(valence) / FRAME_RATE // window_s)
         starts = np.array([float(w[0]) for w in words])
@@ -93,7 +101,13 @@ def corpus_statistics(root, window_s: float = 10.0) -> dict:
                 break
             sel = (starts >= t0) & (starts < t1) & (ratings != 0)
             xs.append(float(ratings[sel].mean()) if sel.any() else 0.0)
-            ys.append(float(valence[int(round((t0 + lag) * FRAME_RATE)):int(round((t1 + lag) * FRAME_RATE))].mean()))
+            ys.append(
+                float(
+                    valence[
+                        int(round((t0 + lag) * FRAME_RATE)) : int(round((t1 + lag) * FRAME_RATE))
+                    ].mean()
+                )
+            )
     labels_all = np.concatenate(labels_all)
     out = {
         "recipe": meta.get("recipe", "template"),
@@ -109,7 +123,9 @@ def corpus_statistics(root, window_s: float = 10.0) -> dict:
     vocab = glove_vocabulary()
     if vocab is not None:
         out["glove_types"] = round(sum(1 for w in counts if w in vocab) / len(counts), 4)
-        out["glove_tokens"] = round(sum(c for w, c in counts.items() if w in vocab) / sum(counts.values()), 4)
+        out["glove_tokens"] = round(
+            sum(c for w, c in counts.items() if w in vocab) / sum(counts.values()), 4
+        )
     return out
 
 

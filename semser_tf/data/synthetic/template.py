@@ -16,20 +16,86 @@ __all__ = ["LEXICON", "TEMPLATES", "lexicon_sizes", "make_sentence", "template_t
 # Sentiment in [-1, 1]; 0 marks neutral words, which carry no valence.
 
 _POS_ADJ = dict(
-    wonderful=0.9, great=0.8, good=0.6, nice=0.5, lovely=0.8, excellent=0.9, fantastic=0.9,
-    amazing=0.9, beautiful=0.8, brilliant=0.8, pleasant=0.6, delightful=0.8, perfect=0.9,
-    superb=0.9, charming=0.7, cheerful=0.7, happy=0.8, friendly=0.6, gorgeous=0.8, marvelous=0.9,
-    splendid=0.8, fine=0.4, decent=0.3, cool=0.5, fun=0.6, clever=0.6, helpful=0.6,
-    comfortable=0.5, fresh=0.4, tasty=0.6, elegant=0.6, exciting=0.7, impressive=0.7,
-    enjoyable=0.7, generous=0.6, kind=0.6, sweet=0.6, reliable=0.5, useful=0.5, glorious=0.9,
+    wonderful=0.9,
+    great=0.8,
+    good=0.6,
+    nice=0.5,
+    lovely=0.8,
+    excellent=0.9,
+    fantastic=0.9,
+    amazing=0.9,
+    beautiful=0.8,
+    brilliant=0.8,
+    pleasant=0.6,
+    delightful=0.8,
+    perfect=0.9,
+    superb=0.9,
+    charming=0.7,
+    cheerful=0.7,
+    happy=0.8,
+    friendly=0.6,
+    gorgeous=0.8,
+    marvelous=0.9,
+    splendid=0.8,
+    fine=0.4,
+    decent=0.3,
+    cool=0.5,
+    fun=0.6,
+    clever=0.6,
+    helpful=0.6,
+    comfortable=0.5,
+    fresh=0.4,
+    tasty=0.6,
+    elegant=0.6,
+    exciting=0.7,
+    impressive=0.7,
+    enjoyable=0.7,
+    generous=0.6,
+    kind=0.6,
+    sweet=0.6,
+    reliable=0.5,
+    useful=0.5,
+    glorious=0.9,
 )
 _NEG_ADJ = dict(
-    terrible=-0.9, awful=-0.9, horrible=-0.9, bad=-0.6, poor=-0.5, nasty=-0.8, ugly=-0.7,
-    boring=-0.5, dreadful=-0.9, disgusting=-0.9, annoying=-0.6, stupid=-0.7, useless=-0.7,
-    broken=-0.5, dirty=-0.5, painful=-0.7, sad=-0.7, miserable=-0.8, awkward=-0.4, rude=-0.7,
-    cheap=-0.3, noisy=-0.4, disappointing=-0.7, unpleasant=-0.6, worthless=-0.8, gloomy=-0.6,
-    pathetic=-0.8, mediocre=-0.4, stale=-0.5, ridiculous=-0.6, hopeless=-0.8, wrong=-0.5,
-    weak=-0.4, messy=-0.4, cruel=-0.8, lousy=-0.7, dull=-0.5, grim=-0.6,
+    terrible=-0.9,
+    awful=-0.9,
+    horrible=-0.9,
+    bad=-0.6,
+    poor=-0.5,
+    nasty=-0.8,
+    ugly=-0.7,
+    boring=-0.5,
+    dreadful=-0.9,
+    disgusting=-0.9,
+    annoying=-0.6,
+    stupid=-0.7,
+    useless=-0.7,
+    broken=-0.5,
+    dirty=-0.5,
+    painful=-0.7,
+    sad=-0.7,
+    miserable=-0.8,
+    awkward=-0.4,
+    rude=-0.7,
+    cheap=-0.3,
+    noisy=-0.4,
+    disappointing=-0.7,
+    unpleasant=-0.6,
+    worthless=-0.8,
+    gloomy=-0.6,
+    pathetic=-0.8,
+    mediocre=-0.4,
+    stale=-0.5,
+    ridiculous=-0.6,
+    hopeless=-0.8,
+    wrong=-0.5,
+    weak=-0.4,
+    messy=-0.4,
+    cruel=-0.8,
+    lousy=-0.7,
+    dull=-0.5,
+    grim=-0.6,
 )
 _NEU_ADJ = (
     "red blue green yellow small large new old long short round square wooden metal plastic "
@@ -45,21 +111,67 @@ _NEU_NOUN = (
     "restaurant market station airport flight cake pizza soup bread apartment laptop printer "
     "sofa lamp bottle"
 ).split()
-_POS_NOUN = dict(gift=0.5, party=0.4, success=0.8, victory=0.8, joy=0.9, smile=0.6, bonus=0.6,
-                 reward=0.6, treat=0.5, surprise=0.4, bargain=0.5, masterpiece=0.9)
-_NEG_NOUN = dict(disaster=-0.9, failure=-0.8, mess=-0.5, problem=-0.5, accident=-0.7,
-                 mistake=-0.5, crash=-0.7, loss=-0.6, delay=-0.4, complaint=-0.5, nightmare=-0.9,
-                 scandal=-0.7)
-_POS_VERB = dict(love=0.8, like=0.5, enjoy=0.7, adore=0.9, admire=0.7, appreciate=0.6,
-                 recommend=0.6, cherish=0.8)
-_NEG_VERB = dict(hate=-0.9, dislike=-0.6, detest=-0.9, regret=-0.6, despise=-0.9, fear=-0.6,
-                 resent=-0.7, loathe=-0.9)
-_NEU_VERB = ("bought saw found need have got took watched used checked ordered booked tried "
-             "visited remember borrowed cleaned opened carried sold").split()
+_POS_NOUN = dict(
+    gift=0.5,
+    party=0.4,
+    success=0.8,
+    victory=0.8,
+    joy=0.9,
+    smile=0.6,
+    bonus=0.6,
+    reward=0.6,
+    treat=0.5,
+    surprise=0.4,
+    bargain=0.5,
+    masterpiece=0.9,
+)
+_NEG_NOUN = dict(
+    disaster=-0.9,
+    failure=-0.8,
+    mess=-0.5,
+    problem=-0.5,
+    accident=-0.7,
+    mistake=-0.5,
+    crash=-0.7,
+    loss=-0.6,
+    delay=-0.4,
+    complaint=-0.5,
+    nightmare=-0.9,
+    scandal=-0.7,
+)
+_POS_VERB = dict(
+    love=0.8, like=0.5, enjoy=0.7, adore=0.9, admire=0.7, appreciate=0.6, recommend=0.6, cherish=0.8
+)
+_NEG_VERB = dict(
+    hate=-0.9,
+    dislike=-0.6,
+    detest=-0.9,
+    regret=-0.6,
+    despise=-0.9,
+    fear=-0.6,
+    resent=-0.7,
+    loathe=-0.9,
+)
+_NEU_VERB = (
+    "bought saw found need have got took watched used checked ordered booked tried "
+    "visited remember borrowed cleaned opened carried sold"
+).split()
 _DEGREE = "quite really very rather so fairly".split()
-_TIME = ["today", "yesterday", "again", "now", "recently", "twice", "this week", "last year", "on monday"]
-_FUNCTION = ("the a an this my we i it was is were and what they you looks felt honestly "
-             "said seems our their that").split()
+_TIME = [
+    "today",
+    "yesterday",
+    "again",
+    "now",
+    "recently",
+    "twice",
+    "this week",
+    "last year",
+    "on monday",
+]
+_FUNCTION = (
+    "the a an this my we i it was is were and what they you looks felt honestly "
+    "said seems our their that"
+).split()
 
 LEXICON: dict[str, float] = {}
 for _table in (_POS_ADJ, _NEG_ADJ, _POS_NOUN, _NEG_NOUN, _POS_VERB, _NEG_VERB):
@@ -106,7 +218,9 @@ def _pick(rng, items):
     return items[int(rng.integers(len(items)))]
 
 
-def make_sentence(rng: np.random.Generator, mood: float = 0.0) -> tuple[str, list[tuple[str, float]]]:
+def make_sentence(
+    rng: np.random.Generator, mood: float = 0.0
+) -> tuple[str, list[tuple[str, float]]]:
     """One sentence from a template, its slots filled according to ``mood``.
 
     Args:
@@ -125,14 +239,20 @@ def make_sentence(rng: np.random.Generator, mood: float = 0.0) -> tuple[str, lis
     for token in template.split():
         if token == "{A}":
             pol = _polarity(rng, mood)
-            word = _pick(rng, list(_POS_ADJ) if pol > 0 else list(_NEG_ADJ) if pol < 0 else _NEU_ADJ)
+            word = _pick(
+                rng, list(_POS_ADJ) if pol > 0 else list(_NEG_ADJ) if pol < 0 else _NEU_ADJ
+            )
         elif token == "{V}":
             pol = _polarity(rng, mood)
-            word = _pick(rng, list(_POS_VERB) if pol > 0 else list(_NEG_VERB) if pol < 0 else _NEU_VERB)
+            word = _pick(
+                rng, list(_POS_VERB) if pol > 0 else list(_NEG_VERB) if pol < 0 else _NEU_VERB
+            )
         elif token == "{N}":
             if rng.random() < 0.2:
                 pol = _polarity(rng, mood)
-                word = _pick(rng, list(_POS_NOUN) if pol > 0 else list(_NEG_NOUN) if pol < 0 else _NEU_NOUN)
+                word = _pick(
+                    rng, list(_POS_NOUN) if pol > 0 else list(_NEG_NOUN) if pol < 0 else _NEU_NOUN
+                )
             else:
                 word = _pick(rng, _NEU_NOUN)
         elif token == "{U}":
@@ -148,8 +268,6 @@ def make_sentence(rng: np.random.Generator, mood: float = 0.0) -> tuple[str, lis
         if parts[i] == "a" and parts[i + 1][0] in "aeiou":
             parts[i] = "an"
     return " ".join(parts), [(w, LEXICON.get(w.lower(), 0.0)) for w in parts]
-
-
 
 
 def template_text_lines(rng: np.random.Generator, sentences: int) -> list[str]:

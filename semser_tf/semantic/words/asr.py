@@ -87,7 +87,9 @@ def _pocketsphinx():
     try:
         import pocketsphinx
     except ImportError as err:  # pragma: no cover - pinned dependency
-        raise RecognitionError("the pocketsphinx package is not installed (pip install pocketsphinx==5.1.1)") from err
+        raise RecognitionError(
+            "the pocketsphinx package is not installed (pip install pocketsphinx==5.1.1)"
+        ) from err
     return pocketsphinx
 
 
@@ -139,8 +141,11 @@ def decoder(key: str = "default", language_model=None):
             try:
                 d = ps.Decoder(loglevel="FATAL", **BEAMS[key], **({"lm": lm} if lm else {}))
             except (RuntimeError, ValueError) as err:
-                raise RecognitionError(f"pocketsphinx cannot load this language model: {err}; expected an "
-                                       "ARPA or binary n-gram file", lm) from err
+                raise RecognitionError(
+                    f"pocketsphinx cannot load this language model: {err}; expected an "
+                    "ARPA or binary n-gram file",
+                    lm,
+                ) from err
             _decoders[cache] = d
         return d
 
@@ -205,8 +210,11 @@ def check_duration(x, path=None, what: str = "recognition") -> None:
     than :data:`MIN_DURATION`."""
     seconds = (x if isinstance(x, (int, np.integer)) else len(x)) / ASR_SAMPLE_RATE
     if seconds < MIN_DURATION:
-        raise RecognitionError(f"audio too short for {what}: {seconds * 1000:.0f} ms; expected at least "
-                               f"{MIN_DURATION * 1000:.0f} ms of speech", path)
+        raise RecognitionError(
+            f"audio too short for {what}: {seconds * 1000:.0f} ms; expected at least "
+            f"{MIN_DURATION * 1000:.0f} ms of speech",
+            path,
+        )
 
 
 def to_pcm16(x: np.ndarray) -> bytes:
@@ -252,8 +260,9 @@ def decode_segments(d, x: np.ndarray, offset: float = 0.0, keep_fillers: bool = 
     return out
 
 
-def speech_segments(audio, max_utterance: float = 60.0, pad: float = 0.2,
-                    min_gap: float = 0.3) -> tuple[list[tuple[int, int]], float]:
+def speech_segments(
+    audio, max_utterance: float = 60.0, pad: float = 0.2, min_gap: float = 0.3
+) -> tuple[list[tuple[int, int]], float]:
     """Sample ranges ``[a, b)`` of 16 kHz audio to decode as separate utterances.
 
     Audio up to ``max_utterance`` seconds is one range. Longer audio is split at the pauses
@@ -274,7 +283,11 @@ def speech_segments(audio, max_utterance: float = 60.0, pad: float = 0.2,
     """
     from .stream import AudioSource, _ArraySource
 
-    src = audio if isinstance(audio, AudioSource) else _ArraySource(np.asarray(audio, np.float32), ASR_SAMPLE_RATE)
+    src = (
+        audio
+        if isinstance(audio, AudioSource)
+        else _ArraySource(np.asarray(audio, np.float32), ASR_SAMPLE_RATE)
+    )
     n = src.total
     limit = int(max_utterance * ASR_SAMPLE_RATE)
     hop = ASR_SAMPLE_RATE // FRAMES_PER_SECOND
@@ -293,7 +306,7 @@ def speech_segments(audio, max_utterance: float = 60.0, pad: float = 0.2,
         m = (len(pcm) // step) * step
         for i in range(0, m, step):
             was = ep.in_speech
-            speech = ep.process(pcm[i:i + step].tobytes())
+            speech = ep.process(pcm[i : i + step].tobytes())
             if speech is not None and not was:
                 start = ep.speech_start
             if speech is not None and not ep.in_speech:
@@ -323,8 +336,9 @@ def speech_segments(audio, max_utterance: float = 60.0, pad: float = 0.2,
     return out, float(db.max())
 
 
-def recognize(audio, sample_rate: int | None = None, *, max_utterance: float = 60.0,
-              language_model=None) -> list[WordTiming]:
+def recognize(
+    audio, sample_rate: int | None = None, *, max_utterance: float = 60.0, language_model=None
+) -> list[WordTiming]:
     """Recognise English speech and time every word (pocketsphinx, bundled models).
 
     Args:

@@ -33,9 +33,12 @@ def _recognize(args):
 
     audio = Path(args.audio)
     out = _out_path(args, audio)
-    src = WordSource("asr", language_model=args.language_model,
-                     recognizer=resolve_recognizer(args.recognizer, args.language_model),
-                     whisper_model=args.whisper_model)
+    src = WordSource(
+        "asr",
+        language_model=args.language_model,
+        recognizer=resolve_recognizer(args.recognizer, args.language_model),
+        whisper_model=args.whisper_model,
+    )
     return _report(src.recognize(audio), out, "recognised")
 
 
@@ -62,7 +65,9 @@ def _lm(args):
     for name in args.text:
         p = Path(name)
         if not p.is_file():
-            raise ConfigError(f"{p}: text file not found; expected UTF-8 text, one sentence per line")
+            raise ConfigError(
+                f"{p}: text file not found; expected UTF-8 text, one sentence per line"
+            )
         texts.extend(p.read_text(encoding="utf-8", errors="replace").splitlines())
     build_language_model(texts, out)
     print(f"language model of {len(texts)} lines: {out}", file=sys.stderr)
@@ -73,64 +78,106 @@ def _corpus(args):
     from .corpus import write_corpus_words
     from .source import WordSource, resolve_recognizer
 
-    counts = write_corpus_words(args.corpus, args.cache_dir,
-                                WordSource(args.words_from, on_failure="spread",
-                                           language_model=args.language_model,
-                                           recognizer=resolve_recognizer(args.recognizer, args.language_model),
-                                           whisper_model=args.whisper_model))
-    print(f"{args.corpus}: {counts['written']} words files written ({counts['aligned']} aligned, "
-          f"{counts['recognised']} recognised, {counts['cached']} from the cache); "
-          f"{counts['kept']} existing files kept")
+    counts = write_corpus_words(
+        args.corpus,
+        args.cache_dir,
+        WordSource(
+            args.words_from,
+            on_failure="spread",
+            language_model=args.language_model,
+            recognizer=resolve_recognizer(args.recognizer, args.language_model),
+            whisper_model=args.whisper_model,
+        ),
+    )
+    print(
+        f"{args.corpus}: {counts['written']} words files written ({counts['aligned']} aligned, "
+        f"{counts['recognised']} recognised, {counts['cached']} from the cache); "
+        f"{counts['kept']} existing files kept"
+    )
     return 0
 
 
 def _recognizer_args(q):
-    q.add_argument("--recognizer", default="auto", choices=("auto", "pocketsphinx", "whisper"),
-                   help="auto (default: whisper when its packages are installed and no --language-model is "
-                        "given, as for semser predict), pocketsphinx, or whisper")
-    q.add_argument("--whisper-model", default="base",
-                   help="with whisper: base (packaged) or a CTranslate2 Whisper model folder (default: base)")
+    q.add_argument(
+        "--recognizer",
+        default="auto",
+        choices=("auto", "pocketsphinx", "whisper"),
+        help="auto (default: whisper when its packages are installed and no --language-model is "
+        "given, as for semser predict), pocketsphinx, or whisper",
+    )
+    q.add_argument(
+        "--whisper-model",
+        default="base",
+        help="with whisper: base (packaged) or a CTranslate2 Whisper model folder (default: base)",
+    )
 
 
 def register(sub):
-    p = sub.add_parser("words", help="words with timings from audio: recognise, align a transcript, "
-                                     "build a domain language model")
+    p = sub.add_parser(
+        "words",
+        help="words with timings from audio: recognise, align a transcript, "
+        "build a domain language model",
+    )
     wsub = p.add_subparsers(dest="words_command", metavar="WORDS_COMMAND")
 
     q = wsub.add_parser("recognize", help="recognise English speech; write start;end;word")
-    q.add_argument("audio", help="WAV, FLAC, MP3 or OGG file (resampled to 16 kHz mono for the recogniser)")
+    q.add_argument(
+        "audio", help="WAV, FLAC, MP3 or OGG file (resampled to 16 kHz mono for the recogniser)"
+    )
     q.add_argument("--out", help="words file (default AUDIO.words.csv)")
-    q.add_argument("--language-model", help="ARPA n-gram file of the domain's text (semser words lm)")
+    q.add_argument(
+        "--language-model", help="ARPA n-gram file of the domain's text (semser words lm)"
+    )
     _recognizer_args(q)
-    q.add_argument("--overwrite", action="store_true",
-                   help="replace an existing output file (never an input)")
+    q.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output file (never an input)"
+    )
     q.set_defaults(func=_recognize)
 
     q = wsub.add_parser("align", help="word timings of a known transcript (forced alignment)")
     q.add_argument("audio", help="WAV, FLAC, MP3 or OGG file of the transcript's speech")
-    q.add_argument("--transcript", required=True,
-                   help="a text file, a timed transcript (start;end;'text') or the text itself")
+    q.add_argument(
+        "--transcript",
+        required=True,
+        help="a text file, a timed transcript (start;end;'text') or the text itself",
+    )
     q.add_argument("--out", help="words file (default AUDIO.words.csv)")
-    q.add_argument("--spread", action="store_true",
-                   help="when a sentence does not align, spread its words by character count instead of failing")
-    q.add_argument("--overwrite", action="store_true",
-                   help="replace an existing output file (never an input)")
+    q.add_argument(
+        "--spread",
+        action="store_true",
+        help="when a sentence does not align, spread its words by character count instead of failing",
+    )
+    q.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output file (never an input)"
+    )
     q.set_defaults(func=_align)
 
-    q = wsub.add_parser("lm", help="an ARPA trigram model of text files, for recognition in their domain")
+    q = wsub.add_parser(
+        "lm", help="an ARPA trigram model of text files, for recognition in their domain"
+    )
     q.add_argument("text", nargs="+", help="UTF-8 text files, one sentence per line")
     q.add_argument("--out", required=True, help="the .arpa file to write")
-    q.add_argument("--overwrite", action="store_true",
-                   help="replace an existing output file (never an input)")
+    q.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output file (never an input)"
+    )
     q.set_defaults(func=_lm)
 
-    q = wsub.add_parser("corpus", help="write the missing words/NAME.csv of a SEWA-layout corpus from its "
-                                       "audio (transcripts aligned, else speech recognised)")
+    q = wsub.add_parser(
+        "corpus",
+        help="write the missing words/NAME.csv of a SEWA-layout corpus from its "
+        "audio (transcripts aligned, else speech recognised)",
+    )
     q.add_argument("corpus", help="SEWA-layout corpus folder")
-    q.add_argument("--words-from", default="auto", choices=("auto", "asr", "align"),
-                   help="auto (default): align transcriptions/NAME.csv when present, else recognise")
+    q.add_argument(
+        "--words-from",
+        default="auto",
+        choices=("auto", "asr", "align"),
+        help="auto (default): align transcriptions/NAME.csv when present, else recognise",
+    )
     q.add_argument("--cache-dir", help="cache of results (default CORPUS/.words-cache)")
-    q.add_argument("--language-model", help="ARPA n-gram file of the domain's text (semser words lm)")
+    q.add_argument(
+        "--language-model", help="ARPA n-gram file of the domain's text (semser words lm)"
+    )
     _recognizer_args(q)
     q.set_defaults(func=_corpus)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])

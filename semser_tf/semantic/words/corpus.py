@@ -47,14 +47,21 @@ def cache_name(recording, source: WordSource, transcript: Path | None) -> str:
     """The cache file name of one recording's words (changes with audio, transcript, source)."""
     st = Path(recording.audio_path).stat()
     h = hashlib.sha256()
-    h.update(f"{Path(recording.audio_path).resolve()}:{st.st_size}:{st.st_mtime_ns}:{source.cache_key}".encode())
+    h.update(
+        f"{Path(recording.audio_path).resolve()}:{st.st_size}:{st.st_mtime_ns}:{source.cache_key}".encode()
+    )
     if transcript is not None:
         h.update(Path(transcript).read_bytes())
     return f"{recording.name}.{h.hexdigest()[:16]}.csv"
 
 
-def fill_corpus_words(corpus, cache_dir, source: WordSource | None = None, only_missing: bool = True,
-                      progress: bool = False) -> dict:
+def fill_corpus_words(
+    corpus,
+    cache_dir,
+    source: WordSource | None = None,
+    only_missing: bool = True,
+    progress: bool = False,
+) -> dict:
     """Give the recordings without word timings words from their audio (cached).
 
     Args:
@@ -74,7 +81,9 @@ def fill_corpus_words(corpus, cache_dir, source: WordSource | None = None, only_
 
     source = source or WordSource("auto", on_failure="spread")
     if source.mode in ("file", "none"):
-        raise ConfigError(f"fill_corpus_words: word source mode {source.mode!r} gives no words from audio")
+        raise ConfigError(
+            f"fill_corpus_words: word source mode {source.mode!r} gives no words from audio"
+        )
     cache_dir = Path(cache_dir)
     counts = {"aligned": 0, "recognised": 0, "cached": 0, "kept": 0}
     for rec in corpus.recordings():
@@ -96,7 +105,9 @@ def fill_corpus_words(corpus, cache_dir, source: WordSource | None = None, only_
     return counts
 
 
-def write_corpus_words(root, cache_dir=None, source: WordSource | None = None, progress: bool = True) -> dict:
+def write_corpus_words(
+    root, cache_dir=None, source: WordSource | None = None, progress: bool = True
+) -> dict:
     """Write ``words/<name>.csv`` for every recording of a SEWA-layout corpus that lacks one.
 
     Args:
@@ -118,7 +129,9 @@ def write_corpus_words(root, cache_dir=None, source: WordSource | None = None, p
         warnings.simplefilter("ignore", ApproximateTimingWarning)
         corpus = SEWACorpus(root)
     missing = [r for r in corpus.recordings() if not _has_word_file(r)]
-    counts = fill_corpus_words(corpus, cache_dir or root / ".words-cache", source, progress=progress)
+    counts = fill_corpus_words(
+        corpus, cache_dir or root / ".words-cache", source, progress=progress
+    )
     for rec in missing:
         write_words(root / "words" / f"{rec.name}.csv", rec.words)
     counts["written"] = len(missing)

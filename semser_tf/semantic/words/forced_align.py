@@ -100,7 +100,12 @@ def read_transcript(transcript):
             sentences = read_transcription(path)
             return [(float(s.start), float(s.end), s.text) for s in sentences], path
         body = text.splitlines()
-        if body and _TIMED_HEADER.match(body[0]) and len(body) > 1 and _TIMED_LINE.match("\n".join(body[1:])):
+        if (
+            body
+            and _TIMED_HEADER.match(body[0])
+            and len(body) > 1
+            and _TIMED_LINE.match("\n".join(body[1:]))
+        ):
             sentences = read_transcription(path)
             return [(float(s.start), float(s.end), s.text) for s in sentences], path
         return [(None, None, " ".join(text.split()))], path
@@ -109,7 +114,9 @@ def read_transcript(transcript):
     try:
         out = [(float(s[0]), float(s[1]), str(s[2])) for s in transcript]
     except (TypeError, ValueError, IndexError) as err:
-        raise ConfigError("transcript: expected a text, a path, or (start, end, text) sentences") from err
+        raise ConfigError(
+            "transcript: expected a text, a path, or (start, end, text) sentences"
+        ) from err
     return out, None
 
 
@@ -133,9 +140,11 @@ def _unexplained(voiced: np.ndarray, segments, words: list[WordTiming]) -> float
     inside = np.zeros_like(voiced)
     for s, e, w in segments:
         if w is None and e - s >= LONG_SILENCE:
-            inside[int(round(s * FRAMES_PER_SECOND)): int(round(e * FRAMES_PER_SECOND))] = True
+            inside[int(round(s * FRAMES_PER_SECOND)) : int(round(e * FRAMES_PER_SECOND))] = True
     for w in words:
-        inside[int(round(w.start * FRAMES_PER_SECOND)): int(round(w.end * FRAMES_PER_SECOND))] = False
+        inside[int(round(w.start * FRAMES_PER_SECOND)) : int(round(w.end * FRAMES_PER_SECOND))] = (
+            False
+        )
     return float((voiced & inside).sum() / voiced.sum())
 
 
@@ -185,13 +194,17 @@ def _place_unknown(words, timings, voiced, duration):
     return timings
 
 
-def _align_span(x: np.ndarray, offset: float, words: list[str], max_unexplained: float,
-                where: str, path) -> list[WordTiming]:
+def _align_span(
+    x: np.ndarray, offset: float, words: list[str], max_unexplained: float, where: str, path
+) -> list[WordTiming]:
     d = decoder()
     known = [i for i, w in enumerate(words) if d.lookup_word(_dictionary_form(w)) is not None]
     if not known:
-        raise AlignmentError(f"{where}: no word of the transcript is in the recogniser's English "
-                             f"dictionary ({' '.join(words[:8])!r}); expected English text", path)
+        raise AlignmentError(
+            f"{where}: no word of the transcript is in the recogniser's English "
+            f"dictionary ({' '.join(words[:8])!r}); expected English text",
+            path,
+        )
     text = " ".join(_dictionary_form(words[i]) for i in known)
     mismatch = f"{where}: the transcript does not match the audio"
     reason = ""
@@ -203,7 +216,7 @@ def _align_span(x: np.ndarray, offset: float, words: list[str], max_unexplained:
         finally:
             use_lm_search(d)
         if segments is None:
-            reason = (f"no alignment of its {len(words)} words to {len(x) / ASR_SAMPLE_RATE:.2f} s of audio")
+            reason = f"no alignment of its {len(words)} words to {len(x) / ASR_SAMPLE_RATE:.2f} s of audio"
             continue
         spans = [(s, e) for s, e, w in segments if w is not None]
         if len(spans) != len(known):
@@ -219,13 +232,23 @@ def _align_span(x: np.ndarray, offset: float, words: list[str], max_unexplained:
     timings = _place_unknown(words, timings, voiced, len(x) / ASR_SAMPLE_RATE)
     share = _unexplained(voiced, segments, timings)
     if share > max_unexplained:
-        raise AlignmentError(f"{mismatch} ({share:.0%} of the speech is left outside its words; at most "
-                             f"{max_unexplained:.0%} expected)", path)
+        raise AlignmentError(
+            f"{mismatch} ({share:.0%} of the speech is left outside its words; at most "
+            f"{max_unexplained:.0%} expected)",
+            path,
+        )
     return [WordTiming(offset + t.start, offset + t.end, t.word) for t in timings]
 
 
-def align(audio, transcript, sample_rate: int | None = None, *, pad: float = 0.25,
-          max_unexplained: float = MAX_UNEXPLAINED, on_failure: str = "raise") -> list[WordTiming]:
+def align(
+    audio,
+    transcript,
+    sample_rate: int | None = None,
+    *,
+    pad: float = 0.25,
+    max_unexplained: float = MAX_UNEXPLAINED,
+    on_failure: str = "raise",
+) -> list[WordTiming]:
     """Word timings of a known English transcript, by forced alignment.
 
     Args:
@@ -256,8 +279,11 @@ def align(audio, transcript, sample_rate: int | None = None, *, pad: float = 0.2
     x, path = prepare_audio(audio, sample_rate)
     check_duration(x, path, "alignment")
     if is_silent(x):
-        raise AlignmentError("the audio is silent (no 10 ms frame above -50 dBFS): nothing to align "
-                             "the transcript to", path)
+        raise AlignmentError(
+            "the audio is silent (no 10 ms frame above -50 dBFS): nothing to align "
+            "the transcript to",
+            path,
+        )
     where_path = tpath or path
     duration = len(x) / ASR_SAMPLE_RATE
     out: list[WordTiming] = []
@@ -266,18 +292,28 @@ def align(audio, transcript, sample_rate: int | None = None, *, pad: float = 0.2
             words = transcript_words(text)
             if not words:
                 continue
-            where = f"sentence {n + 1} ({text[:40]!r})" if len(sentences) > 1 else f"transcript {text[:40]!r}"
+            where = (
+                f"sentence {n + 1} ({text[:40]!r})"
+                if len(sentences) > 1
+                else f"transcript {text[:40]!r}"
+            )
             if start is None:
                 a, b = 0, len(x)
             else:
                 a = max(0, int((start - pad) * ASR_SAMPLE_RATE))
                 b = min(len(x), int(np.ceil((end + pad) * ASR_SAMPLE_RATE)))
                 if b - a < int(0.1 * ASR_SAMPLE_RATE):
-                    raise AlignmentError(f"{where}: span {start:.2f}-{end:.2f} s lies outside the "
-                                         f"audio ({duration:.2f} s)", where_path)
+                    raise AlignmentError(
+                        f"{where}: span {start:.2f}-{end:.2f} s lies outside the "
+                        f"audio ({duration:.2f} s)",
+                        where_path,
+                    )
             try:
-                out.extend(_align_span(x[a:b], a / ASR_SAMPLE_RATE, words, max_unexplained,
-                                       where, where_path))
+                out.extend(
+                    _align_span(
+                        x[a:b], a / ASR_SAMPLE_RATE, words, max_unexplained, where, where_path
+                    )
+                )
             except AlignmentError:
                 if on_failure == "raise":
                     raise

@@ -49,10 +49,21 @@ class LiveWords:
             recogniser (for tests and other engines).
     """
 
-    def __init__(self, sample_rate: int, recognizer: str = "auto", whisper_model="base", language_model=None,
-                 pause: float = 0.3, max_utterance: float = 8.0, threshold_db: float = 35.0, recognize=None):
+    def __init__(
+        self,
+        sample_rate: int,
+        recognizer: str = "auto",
+        whisper_model="base",
+        language_model=None,
+        pause: float = 0.3,
+        max_utterance: float = 8.0,
+        threshold_db: float = 35.0,
+        recognize=None,
+    ):
         if not pause > 0 or not max_utterance > pause:
-            raise ConfigError(f"pause {pause!r} and max_utterance {max_utterance!r}: expected 0 < pause < max_utterance")
+            raise ConfigError(
+                f"pause {pause!r} and max_utterance {max_utterance!r}: expected 0 < pause < max_utterance"
+            )
         self.sample_rate = int(sample_rate)
         self.step = max(1, int(round(_STEP_S * self.sample_rate)))
         self.pause_steps = int(round(pause / _STEP_S))
@@ -61,15 +72,19 @@ class LiveWords:
         if recognize is None:
             from .source import WordSource, resolve_recognizer
 
-            source = WordSource("asr", recognizer=resolve_recognizer(recognizer, language_model or "auto"),
-                                language_model=language_model, whisper_model=whisper_model)
+            source = WordSource(
+                "asr",
+                recognizer=resolve_recognizer(recognizer, language_model or "auto"),
+                language_model=language_model,
+                whisper_model=whisper_model,
+            )
             recognize = source.recognize
         self._recognize = recognize
-        self._tail = np.zeros(0, np.float32)   # samples not yet in a 10 ms step
-        self._steps_done = 0                   # 10 ms steps seen
-        self._utt: list[np.ndarray] = []       # the open utterance's steps
-        self._utt_start = None                 # its first step
-        self._quiet = 0                        # quiet steps at its end
+        self._tail = np.zeros(0, np.float32)  # samples not yet in a 10 ms step
+        self._steps_done = 0  # 10 ms steps seen
+        self._utt: list[np.ndarray] = []  # the open utterance's steps
+        self._utt_start = None  # its first step
+        self._quiet = 0  # quiet steps at its end
         self._loudest = -120.0
         self._final: list[WordTiming] = []
         self.utterances = 0
@@ -102,9 +117,9 @@ class LiveWords:
             x = x.mean(axis=1)
         x = np.concatenate([self._tail, x.reshape(-1)])
         n = len(x) // self.step
-        self._tail = x[n * self.step:]
+        self._tail = x[n * self.step :]
         for k in range(n):
-            self._add_step(x[k * self.step:(k + 1) * self.step])
+            self._add_step(x[k * self.step : (k + 1) * self.step])
 
     def flush(self) -> None:
         """The stream ended: recognise the open utterance."""

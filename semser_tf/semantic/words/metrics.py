@@ -19,7 +19,14 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-__all__ = ["normalize", "WordErrors", "word_errors", "word_error_rate", "corpus_word_error_rate", "boundary_errors"]
+__all__ = [
+    "normalize",
+    "WordErrors",
+    "word_errors",
+    "word_error_rate",
+    "corpus_word_error_rate",
+    "boundary_errors",
+]
 
 
 def normalize(words) -> list[str]:
@@ -51,7 +58,9 @@ class WordErrors(NamedTuple):
 
     @property
     def wer(self) -> float:
-        return (self.substitutions + self.deletions + self.insertions) / max(self.reference_words, 1)
+        return (self.substitutions + self.deletions + self.insertions) / max(
+            self.reference_words, 1
+        )
 
 
 def _edit_table(ref: Sequence[str], hyp: Sequence[str]) -> np.ndarray:

