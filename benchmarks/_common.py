@@ -57,7 +57,7 @@ def run_reference(script: str, impl: str, env: dict) -> dict:
         capture_output=True,
         text=True,
     ).stdout
-    lines = [l for l in out.splitlines() if l.startswith("{")]
+    lines = [line for line in out.splitlines() if line.startswith("{")]
     return json.loads(lines[-1])
 
 

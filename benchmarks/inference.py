@@ -404,7 +404,7 @@ def main():
             )
         else:
             records.append(
-                json.loads([l for l in res.stdout.splitlines() if l.startswith("{")][-1])
+                json.loads([line for line in res.stdout.splitlines() if line.startswith("{")][-1])
             )
         emit(records[-1])
         if args.cli:

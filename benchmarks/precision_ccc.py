@@ -130,7 +130,9 @@ def main():
                 rows.append({"precision": precision, "error": res.stderr[-3000:]})
             else:
                 rows.append(
-                    json.loads([l for l in res.stdout.splitlines() if l.startswith("{")][-1])
+                    json.loads(
+                        [line for line in res.stdout.splitlines() if line.startswith("{")][-1]
+                    )
                 )
             emit(rows[-1])
     ok = [r for r in rows if r.get("devel_mean_ccc") is not None]

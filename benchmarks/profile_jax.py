@@ -157,7 +157,6 @@ def _ours(batch, frames, precision, channel_multiple=None, metrics=True, variant
 def _reference(batch, frames):
     """The reference model (``benchmarks/reference_model.py``), without its timing loop."""
     import keras
-
     from reference_model import build
 
     keras.mixed_precision.set_global_policy("float32")

@@ -187,7 +187,7 @@ def profile(variant, batch, frames, steps, precision, jits=(False, True)):
 
         @tf.function(jit_compile=jit)
         def apply():
-            opt.apply(grads, model.trainable_variables)
+            opt.apply(grads, model.trainable_variables)  # noqa: B023  (traced in this iteration)
 
         t = median_time(lambda: apply(), steps)
         rows.append(
@@ -213,7 +213,7 @@ def profile(variant, batch, frames, steps, precision, jits=(False, True)):
             },
         )
         y = rng.uniform(-1, 1, (batch, frames, 3)).astype("float32")
-        t = median_time(lambda: m.train_on_batch(x, y), steps)
+        t = median_time(lambda: m.train_on_batch(x, y), steps)  # noqa: B023  (timed in this iteration)
         rows.append(
             {
                 "part": "whole train step (train_on_batch)",

@@ -62,8 +62,8 @@ def build(batch: int = 5, frames: int = 300, jit="auto"):
         x = layers.Dropout(0.5)(layers.MaxPooling1D(pool)(x))
     x = layers.Reshape((frames, per * CONV[-1][0]))(x[:, : per * frames])
     fused = attention(x, s_in, 1024)
-    a, v, l = (layers.Dense(512, activation="relu")(fused) for _ in range(3))
-    h = layers.LSTM(256, return_sequences=True)(attention(attention(a, l, 512), v, 512))
+    a, v, lang = (layers.Dense(512, activation="relu")(fused) for _ in range(3))
+    h = layers.LSTM(256, return_sequences=True)(attention(attention(a, lang, 512), v, 512))
     model = keras.Model([w_in, s_in], layers.Dense(3, activation="tanh")(h))
 
     def ccc_loss(yt, yp):

@@ -200,7 +200,7 @@ def main():
                 )
                 continue
             ours[(pr, j, d)].append(
-                json.loads([l for l in res.stdout.splitlines() if l.startswith("{")][-1])
+                json.loads([line for line in res.stdout.splitlines() if line.startswith("{")][-1])
             )
             out(ours[(pr, j, d)][-1])
     med = lambda rows, k: statistics.median(r[k] for r in rows)  # noqa: E731

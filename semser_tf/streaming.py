@@ -263,7 +263,7 @@ def stream_predictions(
             )
             index += 1
 
-    for x, received in checked_chunks(chunks, sample_rate):
+    for x, _received in checked_chunks(chunks, sample_rate):
         pending = np.concatenate([pending, resampler.push(x)])
         if len(pending) >= spf:
             k = len(pending) // spf

@@ -23,8 +23,8 @@ import dataclasses
 import math
 import warnings
 import wave
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -604,7 +604,7 @@ class Corpus:
                     rec.label_path,
                 )
 
-    def with_words(self, folder) -> "Corpus":
+    def with_words(self, folder) -> Corpus:
         """The same corpus with word timings read from ``folder/<name>.csv`` (``start;end;word``).
 
         One way to give word timings to every command (``--words-dir``): recognised or

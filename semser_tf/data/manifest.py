@@ -185,7 +185,7 @@ class ManifestCorpus(Corpus):
         first_labels = None
         for lineno, entry in _manifest_entries(path):
 
-            def _path(key):
+            def _path(key, entry=entry, lineno=lineno):
                 v = entry.get(key)
                 if v is None or (isinstance(v, str) and not v.strip()):
                     return None

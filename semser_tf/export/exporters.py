@@ -290,7 +290,7 @@ def _run_tflite(path: Path, x: dict) -> np.ndarray:
 
 def _readme(fmt: str, model, input_format, frames) -> str:
     ins = _inputs(model)
-    shape = "1 x {frames}".format(frames=frames) if frames else "batch x frames (any)"
+    shape = f"1 x {frames}" if frames else "batch x frames (any)"
     fmt_name = {
         "savedmodel": "TensorFlow SavedModel (endpoint `serve`)",
         "onnx": f"ONNX (opset {ONNX_OPSET})",

@@ -59,8 +59,8 @@ class HierarchicalAVLFusion(layers.Layer):
         self.built = True
 
     def call(self, inputs):
-        a, v, l = self.stream_a(inputs), self.stream_v(inputs), self.stream_l(inputs)
-        al, w_al = self.attend_al([a, l])
+        a, v, lang = self.stream_a(inputs), self.stream_v(inputs), self.stream_l(inputs)
+        al, w_al = self.attend_al([a, lang])
         out, w_v = self.attend_v([al, v])
         if self.return_weights:
             return out, [w_al, w_v]

@@ -12,7 +12,6 @@ import dataclasses
 import json
 import numbers
 from dataclasses import dataclass
-from typing import Optional, Tuple
 
 from semser_tf.constants import DEFAULT_TARGETS, SAMPLES_PER_FRAME
 from semser_tf.errors import ConfigError
@@ -90,8 +89,8 @@ class TrainingConfig:
     sequence_length: int = 300
     batch_size: int = 25
     learning_rate: float = 1e-4
-    clipnorm: Optional[float] = 5.0
-    target_weights: Optional[Tuple[float, ...]] = None
+    clipnorm: float | None = 5.0
+    target_weights: tuple[float, ...] | None = None
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -148,12 +147,12 @@ class ModelConfig:
     """
 
     variant: str = "attention"
-    targets: Tuple[str, ...] = DEFAULT_TARGETS
-    samples_per_frame: Optional[int] = None
+    targets: tuple[str, ...] = DEFAULT_TARGETS
+    samples_per_frame: int | None = None
     semantic_dim: int = 100
-    conv_filters: Tuple[int, ...] = (50, 125, 250)
-    conv_kernel_sizes: Tuple[int, ...] = (8, 6, 6)
-    conv_pool_sizes: Tuple[int, ...] = (10, 5, 5)
+    conv_filters: tuple[int, ...] = (50, 125, 250)
+    conv_kernel_sizes: tuple[int, ...] = (8, 6, 6)
+    conv_pool_sizes: tuple[int, ...] = (10, 5, 5)
     frame_pooling: str = "flatten"
     dropout: float = 0.5
     fusion_units: int = 1024
@@ -164,8 +163,8 @@ class ModelConfig:
     sequence_length: int = 300
     batch_size: int = 25
     learning_rate: float = 1e-4
-    clipnorm: Optional[float] = 5.0
-    target_weights: Optional[Tuple[float, ...]] = None
+    clipnorm: float | None = 5.0
+    target_weights: tuple[float, ...] | None = None
     speaker_slots: bool = False
     seed: int = 0
 
@@ -293,9 +292,7 @@ class ModelConfig:
         return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
-    def from_dict(
-        cls, values: dict, source: str = "config", recorded: bool = False
-    ) -> "ModelConfig":
+    def from_dict(cls, values: dict, source: str = "config", recorded: bool = False) -> ModelConfig:
         """A config from a dict; unknown keys are an error naming them and the valid ones.
 
         ``recorded``: the dict is a run's recorded config (``config.json``): a field it
@@ -317,7 +314,7 @@ class ModelConfig:
         return cls(**values)
 
     @classmethod
-    def preset(cls, name: str, **overrides) -> "ModelConfig":
+    def preset(cls, name: str, **overrides) -> ModelConfig:
         """A named preset (``paper`` or ``official``) with optional overrides.
 
         Example:
@@ -331,7 +328,7 @@ class ModelConfig:
         values.update(overrides)
         return cls.from_dict(values, source=f"preset {name!r}")
 
-    def replace(self, **changes) -> "ModelConfig":
+    def replace(self, **changes) -> ModelConfig:
         values = {**self.to_dict(), **changes}
         if "speaker_slots" in changes and "samples_per_frame" not in changes:
             values["samples_per_frame"] = None  # derived again from the new layout
@@ -358,7 +355,7 @@ class ModelConfig:
     @classmethod
     def from_parts(
         cls, architecture: dict, training: TrainingConfig | None = None, speaker_slots: bool = False
-    ) -> "ModelConfig":
+    ) -> ModelConfig:
         """A config from an architecture dict (``SemserModel.get_config()`` accepted:
         ``name``, ``trainable``, ``dtype`` and ``with_weights_output`` are ignored) and a
         :class:`TrainingConfig`."""
@@ -377,7 +374,7 @@ class ModelConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str, source: str = "config") -> "ModelConfig":
+    def from_json(cls, text: str, source: str = "config") -> ModelConfig:
         try:
             values = json.loads(text)
         except json.JSONDecodeError as err:

@@ -30,7 +30,6 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Optional, Tuple
 
 from semser_tf.constants import DEFAULT_TARGETS, FRAME_RATE, SAMPLE_RATE, SAMPLES_PER_FRAME
 from semser_tf.errors import ConfigError
@@ -108,13 +107,13 @@ class InputFormat:
     frame_length: int = SAMPLES_PER_FRAME
     samples_per_frame: int = SAMPLES_PER_FRAME
     speaker_slots: bool = False
-    targets: Tuple[str, ...] = DEFAULT_TARGETS
+    targets: tuple[str, ...] = DEFAULT_TARGETS
     label_convention: str = LABEL_CONVENTION
     delay_frames: int = 0
-    semantic_mode: Optional[str] = None
-    semantic_dim: Optional[int] = None
-    text_space: Optional[str] = None
-    frame_features: Optional[str] = None
+    semantic_mode: str | None = None
+    semantic_dim: int | None = None
+    text_space: str | None = None
+    frame_features: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "targets", tuple(self.targets))
@@ -152,7 +151,7 @@ class InputFormat:
         return d
 
     @classmethod
-    def from_dict(cls, data, source="input_format") -> "InputFormat":
+    def from_dict(cls, data, source="input_format") -> InputFormat:
         if not isinstance(data, dict):
             raise PresetError(f"{source}: expected a JSON object of input-format fields")
         names = [f.name for f in dataclasses.fields(cls)]
@@ -176,7 +175,7 @@ class InputFormat:
         semantic_mode=None,
         text_space=None,
         frame_features=None,
-    ) -> "InputFormat":
+    ) -> InputFormat:
         """The input format of ``model`` (a SemserModel), with the training's semantic record."""
         spf = int(model.samples_per_frame)
         slots = (spf == 2 * SAMPLES_PER_FRAME) if speaker_slots is None else bool(speaker_slots)

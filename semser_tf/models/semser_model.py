@@ -224,7 +224,7 @@ class SemserModel(keras.Model):
 
     # -- presets ------------------------------------------------------------------------
     @classmethod
-    def from_preset(cls, preset, load_weights: bool = True, **kwargs) -> "SemserModel":
+    def from_preset(cls, preset, load_weights: bool = True, **kwargs) -> SemserModel:
         """A model from a preset: a registry name (see ``semser_tf.zoo.list_pretrained``)
         or a local preset folder, verified file by file before anything is read.
 

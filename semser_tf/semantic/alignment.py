@@ -58,7 +58,8 @@ import dataclasses
 import os
 import threading
 import time
-from typing import Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -1134,7 +1135,7 @@ class AdversarialConfig:
     restarts: int = 1
     seed: int = 0
 
-    def validate(self) -> "AdversarialConfig":
+    def validate(self) -> AdversarialConfig:
         """Check the fields; raise :class:`ConfigError` naming the bad one."""
         for name in (
             "hidden_units",

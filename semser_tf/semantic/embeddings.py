@@ -325,7 +325,7 @@ class AlignedEmbeddings:
         return directory
 
     @classmethod
-    def load(cls, directory, load_speech2vec: bool = True) -> "AlignedEmbeddings":
+    def load(cls, directory, load_speech2vec: bool = True) -> AlignedEmbeddings:
         """Read an artifact folder written by :meth:`save` (no pickle).
 
         Args:

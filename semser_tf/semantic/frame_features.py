@@ -38,7 +38,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -123,7 +123,7 @@ def oov_vector(word: str, dim: int, norm: float, seed: int = 0) -> np.ndarray:
         >>> bool(np.allclose(oov_vector("xyz", 4, 2.0), oov_vector("xyz", 4, 2.0)))
         True
     """
-    digest = hashlib.sha256(f"{int(seed)}:{word}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{int(seed)}:{word}".encode()).digest()
     rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
     v = rng.standard_normal(int(dim))
     return (v / np.linalg.norm(v) * float(norm)).astype(np.float32)

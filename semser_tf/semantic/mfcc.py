@@ -28,7 +28,6 @@ Example:
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from semser_tf.constants import SAMPLE_RATE

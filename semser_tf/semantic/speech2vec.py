@@ -35,8 +35,9 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -120,7 +121,7 @@ class Speech2VecConfig:
     lr_decay: float = 0.85
     seed: int = 0
 
-    def validate(self) -> "Speech2VecConfig":
+    def validate(self) -> Speech2VecConfig:
         """Check the fields; raise :class:`ConfigError` naming the bad one."""
         for name in ("dim", "hidden_units", "window", "max_frames", "epochs", "batch_size"):
             v = getattr(self, name)
@@ -445,7 +446,7 @@ def held_out_split(
 
 
 def own_word_accuracy(
-    model: "Speech2Vec",
+    model: Speech2Vec,
     train: Sequence[RecordingSegments],
     held: Sequence[RecordingSegments],
     prenormalised: bool = True,
@@ -788,7 +789,7 @@ class Speech2Vec:
         }
 
     @classmethod
-    def from_config(cls, cfg: dict) -> "Speech2Vec":
+    def from_config(cls, cfg: dict) -> Speech2Vec:
         """Rebuild (untrained weights) from :meth:`get_config`.
 
         Raises:

@@ -42,8 +42,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -172,7 +172,7 @@ class TextSpace:
     def __repr__(self) -> str:
         return f"TextSpace({self.name!r}, words={len(self.words)}, dim={self.dim})"
 
-    def head(self, n: int | None) -> "TextSpace":
+    def head(self, n: int | None) -> TextSpace:
         """The ``n`` most frequent words (all when ``n`` is ``None`` or larger)."""
         if n is None or n >= len(self.words):
             return self

@@ -20,8 +20,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -79,7 +79,7 @@ class Word2VecConfig:
     workers: int = 1
     seed: int = 0
 
-    def validate(self) -> "Word2VecConfig":
+    def validate(self) -> Word2VecConfig:
         """Check the fields; raise :class:`ConfigError` naming the bad one."""
         for name in ("vector_size", "window", "min_count", "epochs", "workers"):
             v = getattr(self, name)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from semser_tf.models.config import VARIANTS, ModelConfig
 from semser_tf.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from semser_tf.models.config import VARIANTS, ModelConfig
 
 
 def ablation(

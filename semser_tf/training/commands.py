@@ -187,11 +187,10 @@ def _print_report(report):
 
 
 def _evaluate(args):
+    from semser_tf.io import atomic_write_json, atomic_write_text
+    from semser_tf.models.builder import load_model as load_keras_model
     from semser_tf.models.config import ModelConfig
     from semser_tf.training.evaluate import evaluate_model, results_markdown
-    from semser_tf.io import atomic_write_json, atomic_write_text
-
-    from semser_tf.models.builder import load_model as load_keras_model
     from semser_tf.training.run import read_run_config
 
     run = Path(args.run)
@@ -216,8 +215,9 @@ def _evaluate(args):
     bias = args.bias_correction
     if bias and bias != "oracle":
         # fit the bias/scale map on another partition (e.g. Devel) and apply it here
-        from semser_tf.training.evaluate import fit_bias_scale, predict_partition
         import numpy as np
+
+        from semser_tf.training.evaluate import fit_bias_scale, predict_partition
 
         preds = predict_partition(
             model, corpus, bias, config.sequence_length, features, args.cache_dir

@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from semser_tf.errors import ConfigError, DataError
-from semser_tf.models.config import ModelConfig
 from semser_tf.io import atomic_write_json, atomic_write_text
+from semser_tf.models.config import ModelConfig
 from semser_tf.training.run_folder import (
     RUN_MARKER,
     RunLock,
@@ -195,7 +195,7 @@ def _labelled_frames(recording, delay: int) -> int:
     return int(np.count_nonzero(shifted))
 
 
-def _check_labelled_frames(corpus, settings: "TrainSettings") -> None:
+def _check_labelled_frames(corpus, settings: TrainSettings) -> None:
     """Refuse a training or validation partition without a single labelled frame."""
     d = int(settings.delay_frames)
     for part in (settings.train_partition, settings.val_partition):
@@ -216,7 +216,7 @@ SMALL_EPOCH_STEPS = 4
 """Fewer optimizer steps per epoch than this draw a hint (the paper's defaults on a small corpus)."""
 
 
-def _hint_small_epochs(corpus, settings: "TrainSettings", config: ModelConfig) -> int:
+def _hint_small_epochs(corpus, settings: TrainSettings, config: ModelConfig) -> int:
     """Warn when an epoch is only a few optimizer steps; returns the steps per epoch."""
     T = config.sequence_length
     hop = settings.hop or T
@@ -239,7 +239,7 @@ def _hint_small_epochs(corpus, settings: "TrainSettings", config: ModelConfig) -
 
 
 def epoch_steps(
-    corpus, settings: "TrainSettings", config: ModelConfig, frame_features=None, cache_dir=None
+    corpus, settings: TrainSettings, config: ModelConfig, frame_features=None, cache_dir=None
 ) -> int:
     """Batches in one epoch of the training partition (the loader's windows over the
     decoded frames), capped by ``settings.steps_per_epoch``."""
@@ -261,7 +261,7 @@ def epoch_steps(
 
 def training_data(
     corpus,
-    settings: "TrainSettings",
+    settings: TrainSettings,
     config: ModelConfig,
     frame_features,
     cache_dir,

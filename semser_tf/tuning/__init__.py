@@ -68,32 +68,30 @@ _LAZY = {
     "TESTED_VERSION": "semser_tf.tuning.adapter",
 }
 
-__all__ = sorted(
-    [
-        "DEFAULT_SPACE",
-        "PROJECT",
-        "SPECIAL",
-        "TUNERS",
-        "Heartbeat",
-        "SearchSpace",
-        "TuningError",
-        "Watchdog",
-        "best_trial",
-        "check_tuner",
-        "config_for",
-        "export_best",
-        "load_trials",
-        "make_objective",
-        "objective_names",
-        "parse_address",
-        "results_rows",
-        "serve_chief",
-        "tune",
-        "wait_for_oracle",
-        "write_results",
-        *_LAZY,
-    ]
-)
+__all__ = [
+    "DEFAULT_SPACE",
+    "PROJECT",
+    "SPECIAL",
+    "TUNERS",
+    "Heartbeat",
+    "SearchSpace",
+    "TuningError",
+    "Watchdog",
+    "best_trial",
+    "check_tuner",
+    "config_for",
+    "export_best",
+    "load_trials",
+    "make_objective",
+    "objective_names",
+    "parse_address",
+    "results_rows",
+    "serve_chief",
+    "tune",
+    "wait_for_oracle",
+    "write_results",
+    *_LAZY,
+]
 
 
 def __getattr__(name):

@@ -114,7 +114,7 @@ class SearchSpace:
     params: dict = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, spec: dict, source: str = "search space") -> "SearchSpace":
+    def from_dict(cls, spec: dict, source: str = "search space") -> SearchSpace:
         """Parse and check a search space; errors name the entry and the expected form.
 
         Args:

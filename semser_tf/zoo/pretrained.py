@@ -125,7 +125,7 @@ class PretrainedModel:
         check_mode(mode, self.trained_mode, f"model {self.name!r}")
         return self.embeddings.frame_features(mode=mode or self.embedding_mode)
 
-    def with_precision(self, precision: str) -> "PretrainedModel":
+    def with_precision(self, precision: str) -> PretrainedModel:
         """The same pretrained model rebuilt under another dtype policy (e.g. ``mixed_bfloat16``).
 
         Args:

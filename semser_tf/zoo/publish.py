@@ -463,7 +463,7 @@ def publish_run(
             content = (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode("utf-8")
             (tmp / "metadata.json").write_bytes(content)
             hashed["metadata.json"] = (len(content), hashlib.sha256(content).hexdigest())
-        for role, rel, path in files:
+        for role, rel, _path in files:
             size, sha = hashed[rel]
             url = base_url + quote(rel) if base_url is not None else rel
             file_specs.append(

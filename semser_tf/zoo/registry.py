@@ -25,8 +25,9 @@ import json
 import math
 import os
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from semser_tf.errors import ConfigError
@@ -186,7 +187,7 @@ class FileSpec:
     url: str
 
     @classmethod
-    def from_dict(cls, data: Any, source=None, index: int = 0) -> "FileSpec":
+    def from_dict(cls, data: Any, source=None, index: int = 0) -> FileSpec:
         """Build and validate a file description.
 
         Args:
@@ -268,7 +269,7 @@ class MetricSpec:
     mean: float
 
     @classmethod
-    def from_dict(cls, data: Any, source=None, index: int = 0) -> "MetricSpec":
+    def from_dict(cls, data: Any, source=None, index: int = 0) -> MetricSpec:
         """Build and validate one metrics record.
 
         Args:
@@ -388,7 +389,7 @@ class ModelEntry:
 
     # -- construction -------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, data: Any, source=None, path: Path | None = None) -> "ModelEntry":
+    def from_dict(cls, data: Any, source=None, path: Path | None = None) -> ModelEntry:
         """Build an entry from its JSON object, validating every field.
 
         Args:
@@ -483,7 +484,7 @@ class ModelEntry:
         )
 
     @classmethod
-    def from_json(cls, path: str | os.PathLike) -> "ModelEntry":
+    def from_json(cls, path: str | os.PathLike) -> ModelEntry:
         """Read and validate an ``entry.json`` file.
 
         Args:

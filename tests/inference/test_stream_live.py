@@ -103,7 +103,7 @@ def test_no_frame_waits_longer_than_the_delay(features):
 
         def source():
             for i, c in enumerate(chunked(x, 2205)):
-                read.append(i)
+                read.append(i)  # noqa: B023  (consumed in this iteration)
                 yield c
 
         live = LiveWords(SR, recognize=fake_recognizer([]))

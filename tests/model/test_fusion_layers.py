@@ -65,9 +65,9 @@ def test_hierarchical_avl_matches_numpy(rng):
     out, (w_al, w_v) = layer(x)
     a = dense(x, np_(layer.stream_a.kernel), np_(layer.stream_a.bias), "relu")
     v = dense(x, np_(layer.stream_v.kernel), np_(layer.stream_v.bias), "relu")
-    l = dense(x, np_(layer.stream_l.kernel), np_(layer.stream_l.bias), "relu")
+    lang = dense(x, np_(layer.stream_l.kernel), np_(layer.stream_l.bias), "relu")
     al, ref_wal = attention(
-        a, l, np_(layer.attend_al.score.kernel), np_(layer.attend_al.score.bias)
+        a, lang, np_(layer.attend_al.score.kernel), np_(layer.attend_al.score.bias)
     )
     ref, ref_wv = attention(al, v, np_(layer.attend_v.score.kernel), np_(layer.attend_v.score.bias))
     np.testing.assert_allclose(np_(out), ref, atol=1e-5)

@@ -141,7 +141,8 @@ def test_predict_refuses_an_input_reached_through_another_name(talk, tmp_path, c
 
 def test_replace_rule_in_one_place(tmp_path):
     """The helper that publish and train --overwrite use: marker, inputs, files."""
-    from semser_tf.io import OWNER_MARKER as marker, check_outputs, check_replaceable, mark_owned
+    from semser_tf.io import OWNER_MARKER as marker
+    from semser_tf.io import check_outputs, check_replaceable, mark_owned
 
     assert marker == OWNER_MARKER
     mine = tmp_path / "mine"

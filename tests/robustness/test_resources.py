@@ -239,8 +239,7 @@ def _rewrite(archive, out, change):
 
 
 def test_entry_archive_extracts_and_verifies(tmp_path):
-    from semser_tf.zoo import get_entry
-    from semser_tf.zoo import extract_entry_archive
+    from semser_tf.zoo import extract_entry_archive, get_entry
 
     archive, entry = _published_archive(tmp_path)
     out = extract_entry_archive(archive, tmp_path / "registry" / "packed")
@@ -277,8 +276,7 @@ def test_entry_archive_extracts_and_verifies(tmp_path):
     ids=["unlisted-member", "oversized-member", "changed-bytes", "no-entry-json"],
 )
 def test_entry_archive_caps_come_from_the_entry(tmp_path, change, named):
-    from semser_tf.zoo import UnsafeArchiveError
-    from semser_tf.zoo import extract_entry_archive
+    from semser_tf.zoo import UnsafeArchiveError, extract_entry_archive
 
     archive, _ = _published_archive(tmp_path)
     bad = _rewrite(archive, tmp_path / "bad.zip", change)

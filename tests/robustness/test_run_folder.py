@@ -179,7 +179,6 @@ def _assert_same_weights(a, b):
 
 def test_resume_with_dropout_equals_an_uninterrupted_run(corpus, tmp_path):
     """Dropout 0.5: two epochs in one go against one epoch, then a resume for the second."""
-    import numpy as np
 
     from semser_tf.models.config import ModelConfig
     from semser_tf.training.run import TrainSettings
@@ -322,6 +321,7 @@ def test_sigkill_at_random_points_then_resume_equals_an_uninterrupted_run(loader
             rows[name] = [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(f)]
     assert rows["whole"] == rows["killed"]
     import numpy as np
+
     from semser_tf.models.builder import load_model
 
     a, b = (load_model(tmp_path / n / "best.keras").weights for n in ("whole", "killed"))

@@ -6,14 +6,11 @@ cosines, written from the formulas of MUSE (Conneau et al., ICLR 2018), not from
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
 from semser_tf.errors import ConfigError
 from semser_tf.semantic import alignment as al
-
 
 # ------------------------------------------------------------------ references
 

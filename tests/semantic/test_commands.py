@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 
 from semser_tf.cli import main
 from semser_tf.semantic.embeddings import AlignedEmbeddings

@@ -115,7 +115,7 @@ def test_tokenize_and_corpus_sentences(tmp_path):
     (tmp_path / "words" / "Train_02.csv").write_text("0.0;0.5;Guten\n0.5;1.0;Tag\n")
     assert w2v.transcript_sentences(tmp_path) == [["hallo", "welt"], ["guten", "tag"]]
     extra = tmp_path / "extra.txt"
-    extra.write_bytes("Erste Zeile.\n\nzweite\n".encode("utf-8"))
+    extra.write_bytes(b"Erste Zeile.\n\nzweite\n")
     assert w2v.text_file_sentences(extra) == [["erste", "zeile"], ["zweite"]]
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"ok\n\xff\xfe broken\n")

@@ -201,7 +201,6 @@ def test_cli_words_recognize_without_faster_whisper_says_what_to_install(
 ):
     from semser_tf.cli import main
     from semser_tf.data.audio import save_wav
-
     from semser_tf.semantic.words import whisper
 
     monkeypatch.setitem(sys.modules, "faster_whisper", None)

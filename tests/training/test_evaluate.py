@@ -22,7 +22,8 @@ def _corpus(rng, lengths):
     return Corpus(recs, root="/x", targets=TARGETS), preds
 
 
-def test_partition_ccc_is_over_the_concatenation(rng=np.random.default_rng(0)):
+def test_partition_ccc_is_over_the_concatenation():
+    rng = np.random.default_rng(0)
     corpus, preds = _corpus(rng, [40, 65, 23])
     report = evaluate_predictions(preds, corpus, "Devel", TARGETS)
     golds = [r.labels for r in corpus.recordings("Devel")]
@@ -42,7 +43,8 @@ def test_partition_ccc_is_over_the_concatenation(rng=np.random.default_rng(0)):
     assert report["recordings"] == 3
 
 
-def test_post_processing_each_reported_against_independent_references(rng=np.random.default_rng(1)):
+def test_post_processing_each_reported_against_independent_references():
+    rng = np.random.default_rng(1)
     corpus, preds = _corpus(rng, [50, 30])
     report = evaluate_predictions(
         preds, corpus, "Devel", TARGETS, delay_frames=4, median_window=5, bias_correction="oracle"

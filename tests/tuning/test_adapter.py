@@ -59,6 +59,7 @@ def test_untested_keras_tuner_version_fails_clearly(monkeypatch, version):
 
 def test_other_1_4_release_accepted_when_the_internal_exists(monkeypatch):
     import keras_tuner
+
     from semser_tf.tuning.adapter import _rpc_module
 
     oracle_client = _rpc_module()

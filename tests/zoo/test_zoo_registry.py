@@ -247,12 +247,12 @@ def test_wheel_install_loads_the_default_model(tmp_path):
         ],
         check=True,
     )
+    site = str(tmp_path / "site")
     code = (
         "import semser_tf, semser_tf.zoo.registry as r; "
-        "assert semser_tf.__file__.startswith(%r), semser_tf.__file__; "
+        f"assert semser_tf.__file__.startswith({site!r}), semser_tf.__file__; "
         "assert r._repo_zoo_dir() is None; "
         "m = semser_tf.load_pretrained(offline=True); print(m.name, m.model.count_params())"
-        % str(tmp_path / "site")
     )
     env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path / "site")}
     out = subprocess.run(

@@ -134,10 +134,8 @@ def generate_recording(
         def rating(word):
             return LEXICON.get(word.lower(), 0.0)
     elif recipe == "real":
-        from semser_tf.data.synthetic.real import RealSentences
-
         from semser_tf.data.lexicon import load_lexicon
-        from semser_tf.data.synthetic.real import sentence_pool
+        from semser_tf.data.synthetic.real import RealSentences, sentence_pool
 
         pool = sentence_pool(None if lexicon is None else load_lexicon(lexicon))
         source = RealSentences(pool, split=text_split)

@@ -53,9 +53,9 @@ def _align(args):
 
 
 def _lm(args):
-    from .language_model import build_language_model
-
     from semser_tf.io import check_outputs
+
+    from .language_model import build_language_model
 
     out = Path(args.out)
     check_outputs({"--out": out}, {f"TEXT {i + 1}": t for i, t in enumerate(args.text)})
