@@ -115,7 +115,8 @@ def _library():
             import espeakng_loader
         except ImportError as err:
             raise EspeakError(
-                "the espeakng-loader package is not installed (pip install espeakng-loader)"
+                "eSpeak NG speech needs the espeakng-loader package, which is not installed: "
+                "pip install 'semser-tf[synth]'"
             ) from err
         lib_path = espeakng_loader.get_library_path()
         data_path = espeakng_loader.get_data_path()

