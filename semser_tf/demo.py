@@ -51,7 +51,7 @@ def run_demo(out_dir="demo_out", model=None, recordings=3, seed=2026, seconds=40
         )
         targets = pretrained.targets
         # the better recogniser where its packages are installed (make installs them):
-        # Whisper base (WER 0.22-0.27 here against pocketsphinx's 0.72-0.80, docs/results.md)
+        # Whisper base (WER 0.22-0.27 here against pocketsphinx's 0.72-0.80, docs/measurements/results.md)
         from semser_tf.semantic.words.source import resolve_recognizer
 
         recognizer = resolve_recognizer("auto")

@@ -24,7 +24,7 @@ Rules:
   ``delay`` s late and a frame whose utterance is still open by then gets zeros.
   Without either, the semantic input is zero (the features of no words): the prediction
   is the voice alone, what offline prediction with ``words=[]`` gives. The cost of each
-  rule against offline prediction is measured in docs/results.md, "Streaming". Modes
+  rule against offline prediction is measured in docs/measurements/results.md, "Streaming". Modes
   that read the audio of the word segments (``encode``) need the whole recording and are
   not streamed.
 """

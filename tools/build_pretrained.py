@@ -120,7 +120,7 @@ def main():
         default="text",
         choices=("lookup", "text", "encode"),
         help="semantic frame features (see docs/semantic.md); 'text' by default: the GloVe "
-        "vector of each word; the aligned speech vectors do not carry sentiment (docs/results.md)",
+        "vector of each word; the aligned speech vectors do not carry sentiment (docs/measurements/results.md)",
     )
     p.add_argument("--out", default=str(REPO / "zoo" / NAME))
     p.add_argument("--version", default="2.1.0")

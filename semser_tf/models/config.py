@@ -408,7 +408,7 @@ def check_architecture(values: dict, where: str = "SemserModel") -> dict:
 LEGACY_VALUES = {"attention_scoring": "official", "attention_evidence": "none"}
 """What runs recorded before these fields existed were trained with (the official formula,
 no evidence handling); the default of ``attention_evidence`` is now ``mask``
-(docs/results.md, "Modality weights")."""
+(docs/measurements/results.md, "Modality weights")."""
 
 PRESETS = {
     "paper": {},

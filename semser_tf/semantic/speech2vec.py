@@ -14,7 +14,7 @@ over the real (unpadded) frames only. Adam, learning rate 2e-3 decayed by 0.85 p
 
 Word identity: :func:`held_out_split` and :func:`own_word_accuracy` measure how often a
 held-out segment's nearest word vector is its own word (91.4 % on the 240-minute synthetic
-corpus with the defaults; docs/results.md).
+corpus with the defaults; docs/measurements/results.md).
 
 A word's vector is the mean of the encodings of all its segments
 (:meth:`Speech2Vec.word_vectors`); :meth:`Speech2Vec.encode_segments` embeds any segment
@@ -98,7 +98,7 @@ class Speech2VecConfig:
             The decoder target is not stretched.
         lr_decay: the learning rate is multiplied by this after every epoch (0.85; 1:
             constant). 240 min synthetic corpus, held-out own-word accuracy after 15
-            epochs: 91.4 % (constant rate: see docs/results.md).
+            epochs: 91.4 % (constant rate: see docs/measurements/results.md).
         seed: seeds the weights and the neighbour sampling.
 
     Example:
@@ -407,7 +407,7 @@ def held_out_split(
 ):
     """Hold out every ``every``-th segment of each recording (positions ``offset``, ``offset + every``, ...).
 
-    The word-identity protocol of docs/results.md: the held-out segments take no part in
+    The word-identity protocol of docs/measurements/results.md: the held-out segments take no part in
     training nor in the word means. With ``normalise`` each recording's segments are first
     normalised together (:func:`cmvn`, as :meth:`Speech2Vec.encode_segments` would), so
     the returned segments are already normalised: pass ``prenormalised=True`` to

@@ -377,7 +377,7 @@ def _common(p, variant=True):
         default=0.7,
         help="fused variants: share of training windows whose --dropped-input is zeroed, seeded per "
         "epoch, so the fusion cannot lean on the voice alone; 0: off (default: %(default)s, "
-        "measured in docs/results.md, 'Fusion training remedies')",
+        "measured in docs/measurements/results.md, 'Fusion training remedies')",
     )
     p.add_argument(
         "--dropped-input",

@@ -149,7 +149,7 @@ LEGACY_SETTINGS = {
     "staged_epochs": 0,
 }
 """What runs recorded before these settings existed were trained with. The fused variants'
-default is now waveform dropout 0.7 (docs/results.md, "Fusion training remedies")."""
+default is now waveform dropout 0.7 (docs/measurements/results.md, "Fusion training remedies")."""
 
 
 def _split_validation(corpus, settings: TrainSettings):

@@ -16,7 +16,7 @@ VOCABULARY_LM_MAX_WORDS = 5000
 
 Measured with the bundled model (304 words) on held-out synthetic speech: valence CCC 0.576
 with its vocabulary model, 0.292 with pocketsphinx's general English model (true words:
-0.753; docs/results.md, "Words from audio"). A large vocabulary makes a weak unigram model,
+0.753; docs/measurements/results.md, "Words from audio"). A large vocabulary makes a weak unigram model,
 so above this size the general model is kept."""
 """The model ``load_pretrained()`` returns when no name is given (bundled, no network)."""
 

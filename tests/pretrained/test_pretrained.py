@@ -193,7 +193,7 @@ def test_finetune_two_targets_on_another_voice_improves_ccc(tmp_path):
     ft = report["finetune"]
     assert ft["targets"] == ["arousal", "valence"] and ft["new_targets"] == []
     # the pretrained head's columns were kept (a fresh head gives about 0); 0.19 with the
-    # state carried across windows, 0.26 with every window reset (docs/results.md, "Seams")
+    # state carried across windows, 0.26 with every window reset (docs/measurements/results.md, "Seams")
     assert ft["before"]["mean"] > 0.15
     assert ft["after"]["mean"] > ft["before"]["mean"] + 0.05
     assert json.loads((tmp_path / "ft" / "config.json").read_text())["model"]["targets"] == [

@@ -6,7 +6,7 @@ Slow: fetches Debian's ``asterisk-core-sounds-en-wav`` and ``asterisk-core-sound
 The prompts are labelled by the sum of VADER's ratings of their words (positive > 0,
 negative < 0); the figure is the ROC AUC of the mean predicted valence, checked against
 the Mann-Whitney count written out here. Floors: what was measured for the bundled model
-2.0.0 (docs/results.md, "Real language"), less a margin for the run-to-run spread of
+2.0.0 (docs/measurements/results.md, "Real language"), less a margin for the run-to-run spread of
 recognition.
 """
 

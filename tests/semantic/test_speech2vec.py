@@ -328,7 +328,7 @@ def test_held_out_segments_find_their_own_word(tmp_path):
     pred = _cos_nn(model.encode([m for _, m in segs]), V)
     acc = np.mean([words[j] == w for (w, _), j in zip(segs, pred)])  # unseen words never match
     print(f"held-out own-word accuracy {acc:.4f} ({len(segs)} segments, {len(words)} words)")
-    # measured 0.911 (5920 held-out segments, 305 words; see docs/results.md)
+    # measured 0.911 (5920 held-out segments, 305 words; see docs/measurements/results.md)
     assert acc >= 0.9, f"held-out own-word accuracy {acc:.4f} < 0.90"
 
 

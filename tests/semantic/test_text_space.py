@@ -68,7 +68,7 @@ def test_glove_carries_sentiment_against_vader():
             ratings[word] = float(mean) / 4.0
     res = sentiment_readout(glove_6b_50d(), ratings, seed=0)
     assert res["words"] > 5000 and res["test"] > 1500
-    assert res["r_test"] > 0.6  # measured 0.68 (docs/results.md)
+    assert res["r_test"] > 0.6  # measured 0.68 (docs/measurements/results.md)
     # no information: shuffled ratings give no held-out correlation
     keys = list(ratings)
     shuffled = dict(zip(keys, np.random.default_rng(0).permutation([ratings[k] for k in keys])))

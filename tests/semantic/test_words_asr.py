@@ -77,7 +77,7 @@ def test_clean_token():
 def test_recognize_synthetic_speech_known_text():
     # four sentences in two voices; measured WER 0.61 with pocketsphinx 5.1.1's default
     # English model on these (the default model's WER on eSpeak speech is poor: see
-    # docs/results.md, "Words from audio"); the bound leaves room for eSpeak's run-to-run jitter
+    # docs/measurements/results.md, "Words from audio"); the bound leaves room for eSpeak's run-to-run jitter
     texts = _sentences(4, seed=11)
     pairs, timed = [], 0
     for i, text in enumerate(texts):
@@ -131,7 +131,7 @@ def test_recognize_8khz_telephone_audio():
 def test_align_matches_espeak_word_events(voice):
     # measured over these 12 sentences (dev machine): median 9-12 ms; 97-100 % of words
     # within 100 ms; a few words after a pause are up to 140 ms off, because eSpeak's word
-    # event fires at the start of the pause before the word (docs/results.md)
+    # event fires at the start of the pause before the word (docs/measurements/results.md)
     errs = []
     for text in _sentences(12):
         audio, ref = synthesize(text, voice=voice)

@@ -95,5 +95,5 @@ def test_asterisk_prompts_fetch_and_wer_floor(asterisk):
     wer = corpus_word_error_rate(
         [(frs.spoken_form(t), [w.word for w in recognize(p)]) for p, t in subset]
     )
-    # measured 0.717 on this subset (dev machine); all 553 prompts: see docs/results.md
+    # measured 0.717 on this subset (dev machine); all 553 prompts: see docs/measurements/results.md
     assert wer <= 0.78, wer

@@ -187,7 +187,11 @@ def _package_data_patterns():
 
     cfg = configparser.ConfigParser()
     cfg.read(REPO / "setup.cfg")
-    return [p.strip() for p in cfg["options.package_data"]["semser_tf.zoo.bundled"].split(",") if p.strip()]
+    return [
+        p.strip()
+        for p in cfg["options.package_data"]["semser_tf.zoo.bundled"].split(",")
+        if p.strip()
+    ]
 
 
 def test_every_bundled_file_is_package_data():
@@ -204,9 +208,7 @@ def test_every_bundled_file_is_package_data():
     ]
     assert any(f.name == "entry.json" for f in files)
     missing = [
-        str(f)
-        for f in files
-        if not any(fnmatch.fnmatch(f.as_posix(), pat) for pat in patterns)
+        str(f) for f in files if not any(fnmatch.fnmatch(f.as_posix(), pat) for pat in patterns)
     ]
     assert not missing, f"zoo files a wheel would leave out (add a pattern to setup.cfg): {missing}"
 

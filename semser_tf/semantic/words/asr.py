@@ -26,7 +26,7 @@ Bad input: audio shorter than ``MIN_DURATION`` (0.1 s, ten decoder frames) raise
 :class:`RecognitionError`; digital silence (no 10 ms frame above ``SILENCE_DBFS``,
 -50 dBFS) gives an empty list without decoding; 8 kHz telephone audio is upsampled to
 16 kHz and decoded with the wideband model (the dither of :func:`utterance_pcm` fills
-its empty band above 4 kHz; it works, with more errors: see docs/results.md).
+its empty band above 4 kHz; it works, with more errors: see docs/measurements/results.md).
 
 Example:
     >>> from semser_tf.semantic.words import recognize

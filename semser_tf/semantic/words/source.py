@@ -44,7 +44,7 @@ def resolve_recognizer(recognizer: str = "auto", language_model="auto") -> str:
     """``auto``: Whisper base when its packages are installed and no pocketsphinx language
     model is asked for, else pocketsphinx. Chosen by the numbers: on held-out speech of real
     English Whisper base's WER is 0.22-0.27 against pocketsphinx's 0.72-0.85, and the
-    bundled model's valence from bare audio 0.66 against 0.34-0.44 (docs/results.md)."""
+    bundled model's valence from bare audio 0.66 against 0.34-0.44 (docs/measurements/results.md)."""
     if recognizer != "auto":
         return recognizer
     from semser_tf.semantic.words.whisper import whisper_installed

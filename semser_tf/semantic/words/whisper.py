@@ -270,7 +270,7 @@ def recognize_whisper(
             alignment of Whisper's own text (:mod:`.forced_align`), keeping Whisper's times
             for a segment that does not align. Whisper's cross-attention times are coarse
             (median 64 ms off eSpeak NG's word events, 41-49 % of the words within 100 ms);
-            aligned, 12 ms and 96-99 % (docs/results.md, "Whisper word timings"), for about
+            aligned, 12 ms and 96-99 % (docs/measurements/results.md, "Whisper word timings"), for about
             1 % more time.
 
     Returns:
