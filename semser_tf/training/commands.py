@@ -129,6 +129,7 @@ def _settings(args):
         modality_dropout=getattr(args, "modality_dropout", TrainSettings.modality_dropout),
         dropped_input=getattr(args, "dropped_input", TrainSettings.dropped_input),
         staged_epochs=getattr(args, "staged_epochs", 0),
+        validation=getattr(args, "validation", TrainSettings.validation),
     )
 
 
@@ -385,6 +386,14 @@ def _common(p, variant=True):
         choices=("semantic", "waveform", "either"),
         help="the input --modality-dropout zeroes; either: one of the two per dropped window "
         "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--validation",
+        default="carried",
+        choices=("carried", "window"),
+        help="how the validation partition is predicted for early stopping and selection: carried "
+        "(the LSTM state carried across each recording's windows, as predict and evaluate) or "
+        "window (each window from zero state, Keras's own) (default: %(default)s)",
     )
     p.add_argument(
         "--staged-epochs",

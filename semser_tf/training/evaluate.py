@@ -83,6 +83,7 @@ def predict_partition(
     batch_size=8,
     progress=False,
     window_reset=False,
+    runner=None,
 ):
     """Per-recording predictions over the unshuffled windows of the cached pipeline.
 
@@ -96,6 +97,8 @@ def predict_partition(
     Args:
         model: a :class:`~semser_tf.models.SemserModel`, or a model with several outputs
             from :func:`with_modality_weights`.
+        runner: a :class:`~semser_tf.models.stateful.StatefulRunner` of ``model`` to reuse
+            (its step model shares the model's variables; default: a new one).
 
     Returns:
         ``{name: (n_frames, n_targets) array}`` for every recording of the partition; for a
@@ -126,7 +129,7 @@ def predict_partition(
             warnings.filterwarnings("ignore", message=".*ran out of data.*")
             preds = model.predict(ds, verbose=1 if progress else 0)
     else:
-        preds = _predict_carried(model, ds, index, multi)
+        preds = _predict_carried(model, ds, index, multi, runner)
     if isinstance(preds, dict):
         preds = preds["emotion"]
 
@@ -143,12 +146,12 @@ def predict_partition(
     return stitch(preds)
 
 
-def _predict_carried(model, ds, index, multi):
+def _predict_carried(model, ds, index, multi, runner=None):
     """Window outputs in ``index`` order, each recording's LSTM state carried across its
     windows (a recording's windows must come in order, as ``window_index`` lists them)."""
     from semser_tf.models.stateful import StatefulRunner
 
-    run = StatefulRunner(model, with_weights=multi)
+    run = runner if runner is not None else StatefulRunner(model, with_weights=multi)
     names = run.input_names
     states, expected = {}, {}
     emotion, weights = [], []

@@ -369,6 +369,7 @@ def fit_run(
     callbacks=(),
     verbose="auto",
     targets=(),
+    validation_callbacks=(),
 ) -> dict:
     """Train ``model`` in the run folder ``out_dir`` with one ``model.fit``, resuming from
     its committed epoch (see the module doc).
@@ -380,7 +381,9 @@ def fit_run(
         model: a compiled Keras model.
         train_epoch: ``epoch -> tf.data.Dataset`` of that epoch's training batches (at
             least ``steps_per_epoch`` of them), deterministic in ``epoch``.
-        val_data: the validation dataset (whole, each epoch).
+        val_data: the validation dataset (whole, each epoch), or ``None`` when
+            ``validation_callbacks`` write the validation logs
+            (:class:`~semser_tf.training.validation.CarriedValidation`).
         out_dir: the run folder.
         settings: ``TrainSettings`` (``epochs``, ``patience``).
         steps_per_epoch: batches per epoch.
@@ -389,6 +392,8 @@ def fit_run(
         verbose: Keras's progress-bar verbosity.
         targets: the model's targets: with ``settings.select_per_target`` each gets its own
             best checkpoint, ``best-<target>.keras``.
+        validation_callbacks: callbacks that write ``val_*`` into the epoch's logs; they run
+            first, before the caller's and the loop's own callbacks read them.
 
     Returns:
         ``{"epochs_done", "best_epoch", "best_val_ccc", "stopped_early", "history",
@@ -415,7 +420,9 @@ def fit_run(
                 initial_epoch=start,
                 steps_per_epoch=steps_per_epoch,
                 shuffle=False,
-                callbacks=run_callbacks(out_dir, settings, callbacks, targets),
+                callbacks=run_callbacks(
+                    out_dir, settings, [*validation_callbacks, *callbacks], targets
+                ),
                 verbose=verbose,
             )
     state = committed_state(out_dir) or {}

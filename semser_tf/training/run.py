@@ -85,6 +85,10 @@ class TrainSettings:
         staged_epochs: for a fused variant, first train the paralinguistic-only model this
             many epochs (in ``stage1/``), copy its best paralinguistic branch into the
             fused model and keep it frozen while the rest trains (0: off).
+        validation: how the validation partition is predicted for early stopping and
+            selection: ``carried`` (the LSTM state carried across each recording's windows,
+            the rule of predict and evaluate) or ``window`` (Keras's own: each window from
+            zero state); :mod:`semser_tf.training.validation`.
     """
 
     epochs: int = 50
@@ -101,6 +105,7 @@ class TrainSettings:
     modality_dropout: float = 0.7
     dropped_input: str = "waveform"
     staged_epochs: int = 0
+    validation: str = "carried"
 
     def __post_init__(self):
         from semser_tf.models.builder import check_precision
@@ -140,6 +145,10 @@ class TrainSettings:
                 f"TrainSettings.select_per_target: expected true or false, "
                 f"got {self.select_per_target!r}."
             )
+        if self.validation not in ("carried", "window"):
+            raise ConfigError(
+                f"TrainSettings.validation: expected carried or window, got {self.validation!r}."
+            )
 
 
 LEGACY_SETTINGS = {
@@ -147,6 +156,7 @@ LEGACY_SETTINGS = {
     "modality_dropout": 0.0,
     "dropped_input": "semantic",
     "staged_epochs": 0,
+    "validation": "window",
 }
 """What runs recorded before these settings existed were trained with. The fused variants'
 default is now waveform dropout 0.7 (docs/measurements/results.md, "Fusion training remedies")."""
@@ -316,6 +326,28 @@ def training_data(
         model,
     )
     return train_epoch, val_ds, epoch_steps(corpus, settings, config, frame_features, cache_dir)
+
+
+def validation_setup(
+    corpus, settings: TrainSettings, config: ModelConfig, frame_features, cache_dir, val_ds
+):
+    """``(validation_data, callbacks)`` for ``model.fit`` by ``settings.validation``:
+    ``(None, [CarriedValidation])`` for the carried rule (the callbacks must run first),
+    ``(val_ds, [])`` for Keras's own per-window validation."""
+    if getattr(settings, "validation", "window") != "carried":
+        return val_ds, []
+    from semser_tf.training.validation import CarriedValidation
+
+    cb = CarriedValidation(
+        corpus,
+        settings.val_partition,
+        config.targets,
+        config.sequence_length,
+        delay_frames=settings.delay_frames,
+        frame_features=frame_features,
+        cache_dir=cache_dir,
+    )
+    return None, [cb]
 
 
 def _copy_embeddings(src: Path, dest: Path) -> None:
@@ -595,16 +627,20 @@ def _train(
     train_epoch, val_ds, steps = training_data(
         corpus, settings, config, frame_features, cache_dir, model, progress=verbose != 0
     )
+    val_data, val_callbacks = validation_setup(
+        corpus, settings, config, frame_features, cache_dir, val_ds
+    )
     result = fit_run(
         model,
         train_epoch,
-        val_ds,
+        val_data,
         out_dir,
         settings,
         callbacks=callbacks,
         verbose=verbose,
         steps_per_epoch=steps,
         targets=config.targets,
+        validation_callbacks=val_callbacks,
     )
     history = result["history"]
     if plots and history:
@@ -704,8 +740,18 @@ def _staged_model(
     train_epoch, val_ds, steps = training_data(
         corpus, stage_settings, stage_config, frame_features, cache_dir, para, progress=False
     )
+    val_data, val_callbacks = validation_setup(
+        corpus, stage_settings, stage_config, frame_features, cache_dir, val_ds
+    )
     fit_run(
-        para, train_epoch, val_ds, stage_dir, stage_settings, verbose=verbose, steps_per_epoch=steps
+        para,
+        train_epoch,
+        val_data,
+        stage_dir,
+        stage_settings,
+        verbose=verbose,
+        steps_per_epoch=steps,
+        validation_callbacks=val_callbacks,
     )
     best = stage_dir / "best.keras"
     if not best.is_file():

@@ -118,7 +118,17 @@ class SemserHyperModel(keras_tuner.HyperModel):
                 "SemserHyperModel.fit takes its data from the corpus; do not pass data to "
                 "tuner.search() (got positional arguments)."
             )
+        from semser_tf.data.pipeline import ZeroFrameFeatures
+        from semser_tf.training.run import validation_setup
+
         train_epoch, val_ds, steps = self.datasets(hp, model)
+        config = self.config(hp)
+        features = self.frame_features or ZeroFrameFeatures(config.semantic_dim)
+        val_data, val_callbacks = validation_setup(
+            self.corpus, self.settings, config, features, self.cache_dir, val_ds
+        )
+        # the carried validation writes val_* before keras-tuner's callbacks read them
+        kwargs["callbacks"] = [*val_callbacks, *kwargs.get("callbacks", [])]
         epochs = kwargs.pop("epochs", self.settings.epochs)
         initial = kwargs.pop("initial_epoch", 0)
         kwargs.setdefault("verbose", 0)
@@ -128,7 +138,7 @@ class SemserHyperModel(keras_tuner.HyperModel):
             warnings.filterwarnings("ignore", message=".*ran out of data.*")
             return model.fit(
                 epoch_stream(train_epoch, initial, epochs, steps),
-                validation_data=val_ds,
+                validation_data=val_data,
                 epochs=epochs,
                 initial_epoch=initial,
                 steps_per_epoch=steps,
