@@ -137,6 +137,8 @@ def iter_predictions(
     from semser_tf.inference import Prediction, checked_words, frames_of, open_audio_stream
     from semser_tf.models.stateful import StatefulRunner
 
+    if int(batch_size) < 1:
+        raise ConfigError(f"batch_size {batch_size}: expected 1 or more recordings per call")
     items = list(items)
     words = per_item(words, len(items), "words")
     rates = per_item(sample_rate, len(items), "sample_rate")
@@ -252,8 +254,6 @@ def plan_outputs(inputs, out_dir, words_dir=None, plot=True, model=None) -> list
     on one path (two inputs of one stem are refused), a words file that exists and
     differs from the words used is kept (:func:`write_predictions`).
     """
-    from semser_tf.io import check_outputs
-
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out {out_dir}: is a file; expected a folder for the predictions")
@@ -279,15 +279,43 @@ def plan_outputs(inputs, out_dir, words_dir=None, plot=True, model=None) -> list
                 out_dir / f"{audio.stem}.words.csv",
             )
         )
-    inputs_named = {"--model": model}
-    inputs_named.update({f"AUDIO {j.audio}": j.audio for j in jobs})
-    inputs_named.update({f"words {j.words}": j.words for j in jobs if j.words is not None})
-    for j in jobs:
-        check_outputs(
-            {"CSV": j.csv, "plot": j.png, "words file": None if j.words else j.words_out},
-            inputs_named,
-        )
+    _check_not_inputs(jobs, model)
     return jobs
+
+
+def _check_not_inputs(jobs, model=None) -> None:
+    """:func:`semser_tf.io.check_outputs` for many files at once: no output is an input
+    (paths with links resolved, or the same file under another name), no output a folder."""
+    import os
+
+    def key(path):
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    inputs = {}
+    named = [("--model", model)] + [("AUDIO", j.audio) for j in jobs]
+    named += [("--words-dir file", j.words) for j in jobs if j.words is not None]
+    for name, path in named:
+        if path is not None:
+            inputs[os.path.realpath(path)] = (name, path)
+            if key(path) is not None:
+                inputs[key(path)] = (name, path)
+    for j in jobs:
+        outs = {"CSV": j.csv, "plot": j.png, "words file": None if j.words else j.words_out}
+        for what, out in outs.items():
+            if out is None:
+                continue
+            hit = inputs.get(os.path.realpath(out)) or inputs.get(key(out) or ())
+            if hit is not None:
+                raise ConfigError(
+                    f"{what} {out} is the input {hit[0]} {hit[1]}: refusing to overwrite an "
+                    "input; choose another --out folder"
+                )
+            if out.is_dir():
+                raise ConfigError(f"{what} {out}: is a folder; expected a file path")
 
 
 def write_predictions(model, jobs, args, stderr=None) -> dict:

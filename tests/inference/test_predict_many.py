@@ -262,6 +262,16 @@ def test_cli_bad_inputs_are_named_and_nothing_is_written(cli, folder, tmp_path):
     save_wav(other / "clip0.wav", speechlike(0.5))
     code, _, err = cli("predict", folder / "clip0.wav", other / "clip0.wav", "--out", out)
     assert code == 2 and "clip0.pred.csv" in err
+    # an output onto an input (here a WAV file named as clip0's words file would be)
+    import shutil
+
+    out.mkdir(exist_ok=True)
+    trap = shutil.copy(folder / "clip1.wav", out / "clip0.words.csv")
+    code, _, err = cli("predict", folder / "clip0.wav", trap, "--out", out)
+    assert code == 2 and "refusing to overwrite an input" in err
+    assert (out / "clip0.words.csv").read_bytes() == (folder / "clip1.wav").read_bytes()
+    code, _, err = cli("predict", folder, "--out", out, "--batch-size", "0")
+    assert code == 2 and "batch_size 0" in err
 
 
 def test_cli_single_file_form_unchanged(cli, folder, tmp_path):
