@@ -340,26 +340,32 @@ def write_predictions(model, jobs, args, stderr=None) -> dict:
         whisper_model=args.whisper_model,
         batch_size=args.batch_size,
     )
-    width = len(str(len(jobs)))
-    for i, pred in preds:
-        job = jobs[i]
-        pred.to_csv(job.csv)
-        written = [job.csv]
-        if pred.words_source in ("asr", "align") and _write_words(
-            job.words_out, pred.words, stderr
-        ):
-            written.append(job.words_out)
-            words_written += 1
-        if job.png is not None:
-            written.append(pred.plot(job.png, title=f"{job.audio.name} - {model.name}"))
-        done += 1
-        frames += len(pred.times)
-        print(
-            f"[{done:>{width}}/{len(jobs)}] {job.audio}: {len(pred.times) / FRAME_RATE:.1f} s"
-            f" ({pred.words_source}, {len(pred.words or ())} words) -> "
-            + ", ".join(str(p) for p in written),
-            file=stderr,
-        )
+    width, plotter = len(str(len(jobs))), None
+    try:
+        for i, pred in preds:
+            job = jobs[i]
+            pred.to_csv(job.csv)
+            written = [job.csv]
+            if pred.words_source in ("asr", "align") and _write_words(
+                job.words_out, pred.words, stderr
+            ):
+                written.append(job.words_out)
+                words_written += 1
+            if job.png is not None:
+                if plotter is None:
+                    plotter = FigurePlotter(pred.targets, pred.weights is not None)
+                written.append(plotter.plot(job.png, pred, f"{job.audio.name} - {model.name}"))
+            done += 1
+            frames += len(pred.times)
+            print(
+                f"[{done:>{width}}/{len(jobs)}] {job.audio}: {len(pred.times) / FRAME_RATE:.1f} s"
+                f" ({pred.words_source}, {len(pred.words or ())} words) -> "
+                + ", ".join(str(p) for p in written),
+                file=stderr,
+            )
+    finally:
+        if plotter is not None:
+            plotter.close()
     return {
         "files": done,
         "audio_seconds": frames / FRAME_RATE,
@@ -381,3 +387,76 @@ def _write_words(path, words, stderr) -> bool:
         return False
     write_words(path, words)
     return True
+
+
+class FigurePlotter:
+    """The PNG of :meth:`Prediction.plot <semser_tf.inference.Prediction.plot>` (one panel
+    per target, the modality weights below), drawn on one figure kept for every file: the
+    figure, its axes and layout are made once and only the data change, several times
+    cheaper per file than a new figure each."""
+
+    def __init__(self, targets, with_weights):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        self.targets, self.with_weights = tuple(targets), bool(with_weights)
+        n_panels = len(self.targets) + (1 if self.with_weights else 0)
+        self.fig, axes = plt.subplots(
+            n_panels, 1, figsize=(10, 1.9 * n_panels + 0.6), sharex=True, squeeze=False
+        )
+        self.axes = axes[:, 0]
+        self.lines = []
+        for ax, target in zip(self.axes, self.targets):
+            ax.set_title(target, fontsize=9, loc="left")
+            (line,) = ax.plot([0, 1], [0, 0], color="tab:red", lw=1.2, label="prediction")
+            self.lines.append(line)
+            ax.set_ylim(-1.05, 1.05)
+            ax.grid(alpha=0.3)
+        self.axes[0].legend(loc="upper right", fontsize=8)
+        self.stack = []
+        if self.with_weights:
+            ax = self.axes[-1]
+            self.stack = ax.stackplot(
+                [0, 1],
+                [0.5, 0.5],
+                [0.5, 0.5],
+                labels=["paralinguistic", "semantic"],
+                colors=["tab:blue", "tab:orange"],
+                alpha=0.7,
+            )
+            ax.set_ylim(0, 1)
+            ax.set_title("modality attention weights", fontsize=9, loc="left")
+            ax.legend(loc="upper right", fontsize=8)
+        self.axes[-1].set_xlabel("time (s)")
+        self.title = self.fig.suptitle("", fontsize=10)
+        self.fig.tight_layout()
+
+    def plot(self, path, pred, title) -> Path:
+        import io
+
+        from semser_tf.io import atomic_write_bytes
+
+        t = np.arange(len(pred.values)) / FRAME_RATE
+        for i, line in enumerate(self.lines):
+            line.set_data(t, pred.values[:, i])
+        if self.with_weights and pred.weights is not None:
+            ax = self.axes[-1]
+            for poly in self.stack:
+                poly.remove()
+            w = pred.weights
+            self.stack = ax.stackplot(
+                t[: len(w)], w[:, 0], w[:, 1], colors=["tab:blue", "tab:orange"], alpha=0.7
+            )
+        pad = 0.05 * max(t[-1], 0.1)  # matplotlib's default margins of 5 %
+        self.axes[0].set_xlim(-pad, t[-1] + pad)
+        self.title.set_text(title)
+        buf = io.BytesIO()
+        self.fig.savefig(buf, format="png", dpi=90)
+        return atomic_write_bytes(Path(path), buf.getvalue())
+
+    def close(self):
+        import matplotlib.pyplot as plt
+
+        plt.close(self.fig)

@@ -230,6 +230,10 @@ def test_cli_several_files_words_dir_and_plots(cli, folder, bundled, tmp_path):
     ref = bundled.predict(folder / "clip1.wav", words=words / "clip1.words.csv")
     np.testing.assert_allclose(_csv(out / "clip1.pred.csv")[:, 1:4], ref.values, atol=2e-5)
     assert "(file, 2 words)" in err
+    # the plots: PNGs of the size Prediction.plot draws (one figure reused for every file)
+    png = (out / "clip3.pred.png").read_bytes()
+    single = ref.plot(tmp_path / "single.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[16:24] == single[16:24]
 
 
 def test_cli_keeps_a_users_words_file(cli, folder, tmp_path):
