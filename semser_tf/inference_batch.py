@@ -118,8 +118,9 @@ def iter_predictions(
 
     The order is by bucket, not the items' (see :meth:`Predictor.predict_many
     <semser_tf.inference.Predictor.predict_many>` for the arguments and a list in order).
-    Every item is opened (its header read) before the first model call, so a missing or
-    unreadable file fails at once, naming it.
+    Every item is opened (a WAV file's header read, another format decoded and its
+    samples let go until its batch) before the first model call, so a missing or
+    unreadable file fails at once, naming it; memory holds one batch's recordings.
 
     Args:
         predictor: a :class:`~semser_tf.inference.Predictor`.
@@ -134,7 +135,13 @@ def iter_predictions(
             ``Predictor.predict``, ``windows_per_call * sequence_length``, at least 512).
         buckets: the padded lengths (default :func:`bucket_lengths` up to that window).
     """
-    from semser_tf.inference import Prediction, checked_words, frames_of, open_audio_stream
+    from semser_tf.inference import (
+        Prediction,
+        _ArrayStream,
+        checked_words,
+        frames_of,
+        open_audio_stream,
+    )
     from semser_tf.models.stateful import StatefulRunner
 
     if int(batch_size) < 1:
@@ -154,6 +161,9 @@ def iter_predictions(
                 raise
             raise DataError(f"{_name(audio, i)}: {err}") from err
     n_frames = [frames_of(s) for s in streams]
+    for i, audio in enumerate(items):
+        if isinstance(audio, (str, Path)) and isinstance(streams[i], _ArrayStream):
+            streams[i] = None  # a FLAC/MP3/OGG file decoded whole: again when its batch comes
     has_weights = bool(with_weights and predictor._weights_model is not None)
     step = predictor.step_model(has_weights)
     names = predictor.input_names
@@ -167,6 +177,8 @@ def iter_predictions(
         run.reset()
         semantic = []
         for i in idx:
+            if streams[i] is None:
+                streams[i] = open_audio_stream(items[i], rates[i])
             given = words(i) if callable(words) else (None if words is None else words[i])
             try:
                 used = checked_words(given, streams[i], items[i])
@@ -199,6 +211,8 @@ def iter_predictions(
                 weights[:, a:b] = res["modality_weights"][: len(idx)]
         for r, i in enumerate(idx):
             n = n_frames[i]
+            if isinstance(items[i], (str, Path)) and isinstance(streams[i], _ArrayStream):
+                streams[i] = None  # memory flat in the number of files
             yield (
                 i,
                 Prediction(

@@ -285,3 +285,23 @@ def test_cli_single_file_form_unchanged(cli, folder, tmp_path):
     )
     assert code == 0, err
     assert csv.is_file() and "written: " + str(csv) in stdout
+
+
+def test_files_decoded_whole_are_let_go_until_their_batch(attention, tmp_path, monkeypatch):
+    """FLAC/MP3/OGG go through load_audio (decoded whole): here WAV files taken that way."""
+    import semser_tf.data.audio as audio
+
+    model, config = attention
+    p = Predictor(model, config, None, windows_per_call=2)
+    paths = [save_wav(tmp_path / f"c{i}.wav", speechlike(s, seed=i)) for i, s in enumerate((1, 5))]
+    streamed = p.predict_many(paths)
+    decoded = []
+    load = audio.load_audio
+    monkeypatch.setattr(audio, "sniff_format", lambda path: "flac")
+    monkeypatch.setattr(
+        audio, "load_audio", lambda path, *a, **k: decoded.append(path) or load(path)
+    )
+    many = p.predict_many(paths)
+    assert sorted(map(str, decoded)) == sorted(map(str, paths * 2))  # length first, then samples
+    for got, ref in zip(many, streamed):
+        np.testing.assert_allclose(got.values, ref.values, atol=1e-5)
