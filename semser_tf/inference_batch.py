@@ -40,6 +40,7 @@ __all__ = [
     "plan_batches",
     "per_item",
     "iter_predictions",
+    "iter_pretrained",
     "expand_inputs",
     "plan_outputs",
     "write_predictions",
@@ -222,6 +223,53 @@ def iter_predictions(
                     None if weights is None else weights[r, :n].copy(),
                 ),
             )
+
+
+def iter_pretrained(
+    model,
+    items,
+    words=None,
+    sample_rate=None,
+    mode=None,
+    batch_size=32,
+    words_from="auto",
+    language_model="auto",
+    recognizer="auto",
+    whisper_model="base",
+):
+    """:func:`iter_predictions` with the words of a ``PretrainedModel`` (its
+    ``PretrainedModel.iter_predict_many``): an item without words gets them as
+    ``PretrainedModel.predict`` does (``model.words``: aligned or recognised), and each
+    :class:`~semser_tf.inference.Prediction` carries the ``words`` used and their
+    ``words_source``."""
+    from semser_tf.inference import read_words_arg
+
+    items = list(items)
+    given = per_item(words, len(items), "words") or [None] * len(items)
+    rates = per_item(sample_rate, len(items), "sample_rate")
+    found = {}
+
+    def words_of(i):
+        if model.uses_words:
+            found[i] = model.words(
+                items[i],
+                rates[i],
+                given[i],
+                None,
+                words_from,
+                language_model,
+                recognizer,
+                whisper_model,
+            )
+        else:  # the words cannot change the prediction: do not recognise
+            found[i] = (read_words_arg(given[i]), "file" if given[i] is not None else "none")
+        return found[i][0]
+
+    for i, pred in iter_predictions(
+        model.predictor(mode), items, words_of, rates, batch_size=batch_size
+    ):
+        pred.words, pred.words_source = found.pop(i)
+        yield i, pred
 
 
 # ---------------------------------------------------------------- command line

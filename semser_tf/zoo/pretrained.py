@@ -302,17 +302,8 @@ class PretrainedModel:
         return pred
 
     def predict_many(
-        self,
-        items,
-        words=None,
-        sample_rate=None,
-        mode=None,
-        batch_size=32,
-        words_from="auto",
-        language_model="auto",
-        recognizer="auto",
-        whisper_model="base",
-    ) -> list:
+        self, items, words=None, sample_rate=None, mode=None, batch_size=32, **options
+    ):
         """:meth:`predict` for many recordings, several per model call: one
         :class:`~semser_tf.inference.Prediction` per item, in order, each equal to
         ``predict(item, words=words[i], ...)`` within float rounding
@@ -322,70 +313,28 @@ class PretrainedModel:
             items: paths and/or 1-D arrays (``sample_rate``: one number or one per item).
             words: ``None`` or one entry per item (``None``, a words file or a list of
                 ``WordTiming``); an item without words gets them as :meth:`predict`
-                does (``words_from``: recognised by default).
+                does (recognised by default).
             batch_size: the most recordings per model call.
-            words_from, language_model, recognizer, whisper_model: as :meth:`predict`.
+            **options: ``words_from``, ``language_model``, ``recognizer``,
+                ``whisper_model``, as :meth:`predict` takes them.
         """
         items = list(items)
         out = [None] * len(items)
         for i, pred in self.iter_predict_many(
-            items,
-            words,
-            sample_rate,
-            mode,
-            batch_size,
-            words_from,
-            language_model,
-            recognizer,
-            whisper_model,
+            items, words, sample_rate, mode, batch_size, **options
         ):
             out[i] = pred
         return out
 
     def iter_predict_many(
-        self,
-        items,
-        words=None,
-        sample_rate=None,
-        mode=None,
-        batch_size=32,
-        words_from="auto",
-        language_model="auto",
-        recognizer="auto",
-        whisper_model="base",
+        self, items, words=None, sample_rate=None, mode=None, batch_size=32, **options
     ):
-        """:meth:`predict_many` as ``(index, Prediction)`` pairs, yielded batch by batch
-        (in order of length, not the items'); the words of an item are found just
-        before its batch is predicted."""
-        from semser_tf.inference import read_words_arg
-        from semser_tf.inference_batch import iter_predictions, per_item
+        """:meth:`predict_many` as ``(index, Prediction)`` pairs, yielded batch by batch (in
+        order of length); an item's words are found just before its batch is predicted
+        (:func:`semser_tf.inference_batch.iter_pretrained`)."""
+        from semser_tf.inference_batch import iter_pretrained
 
-        items = list(items)
-        given = per_item(words, len(items), "words") or [None] * len(items)
-        rates = per_item(sample_rate, len(items), "sample_rate")
-        found = {}
-
-        def words_of(i):
-            if self.uses_words:
-                found[i] = self.words(
-                    items[i],
-                    rates[i],
-                    given[i],
-                    None,
-                    words_from,
-                    language_model,
-                    recognizer,
-                    whisper_model,
-                )
-            else:  # the words cannot change the prediction: do not recognise
-                found[i] = (read_words_arg(given[i]), "file" if given[i] is not None else "none")
-            return found[i][0]
-
-        for i, pred in iter_predictions(
-            self.predictor(mode), items, words_of, rates, batch_size=batch_size
-        ):
-            pred.words, pred.words_source = found.pop(i)
-            yield i, pred
+        return iter_pretrained(self, items, words, sample_rate, mode, batch_size, **options)
 
     def __repr__(self):
         return f"PretrainedModel({self.name!r}, variant={self.config.variant!r}, targets={self.targets})"
