@@ -36,6 +36,12 @@ def _predict_many(args):
     )
     if args.precision != "float32":
         model = model.with_precision(args.precision)
+    if args.words_from == "none" or (args.words_from == "file" and not args.words_dir):
+        print(
+            "semser predict: no words: the semantic input is empty (zeros) for a "
+            "transcript-lookup model; predictions then rest on the voice alone.",
+            file=sys.stderr,
+        )
     done = write_predictions(model, jobs, args)
     print(
         f"{done['files']} files, {done['audio_seconds']:.1f} s of audio in "
