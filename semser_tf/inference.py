@@ -143,6 +143,25 @@ def read_words_arg(words):
     return [WordTiming(float(w[0]), float(w[1]), str(w[2])) for w in words]
 
 
+def frames_of(stream) -> int:
+    """Frames (100 ms, the last one zero-padded) of an :func:`open_audio_stream` reader."""
+    return max(1, int(math.ceil(stream.total_out / SAMPLES_PER_FRAME)))
+
+
+def checked_words(words, stream, audio=None) -> list:
+    """:func:`read_words_arg`, refusing a word that starts after the end of the audio."""
+    words = read_words_arg(words)
+    duration = stream.total_out / SAMPLE_RATE
+    late = [w for w in words if w.start > duration + 0.1]
+    if late:
+        raise DataError(
+            f"word {late[0].word!r} starts at {late[0].start:.2f} s, after the end of the "
+            f"audio ({duration:.2f} s)",
+            audio if isinstance(audio, (str, Path)) else None,
+        )
+    return words
+
+
 class Predictor:
     """Turn audio (and optionally word timings) into per-frame predictions with a model.
 
@@ -358,16 +377,8 @@ class Predictor:
                 each window boundary.
         """
         stream = open_audio_stream(audio, sample_rate)
-        n_frames = max(1, int(math.ceil(stream.total_out / SAMPLES_PER_FRAME)))
-        words = read_words_arg(words)
-        duration = stream.total_out / SAMPLE_RATE
-        late = [w for w in words if w.start > duration + 0.1]
-        if late:
-            raise DataError(
-                f"word {late[0].word!r} starts at {late[0].start:.2f} s, after the end of the "
-                f"audio ({duration:.2f} s)",
-                audio if isinstance(audio, (str, Path)) else None,
-            )
+        n_frames = frames_of(stream)
+        words = checked_words(words, stream, audio)
         semantic = self._semantic(audio, words, n_frames)
         T = self.sequence_length
         n_windows = int(math.ceil(n_frames / T))
@@ -407,3 +418,39 @@ class Predictor:
         return Prediction(
             times, values[:n_frames], self.targets, None if weights is None else weights[:n_frames]
         )
+
+    def predict_many(
+        self, items, words=None, sample_rate=None, with_weights=True, batch_size=32
+    ) -> list:
+        """Predictions for many recordings, several per model call: one per item, in order.
+
+        Each equals :meth:`predict` of the item (within float rounding), but the
+        recordings are padded to a few bucket lengths and predicted side by side, so the
+        model sees a handful of input shapes whatever the number and lengths of the items
+        (see :mod:`semser_tf.inference_batch`): short clips cost their own length, not a
+        whole window each.
+
+        Args:
+            items: paths (WAV streamed; FLAC/MP3/OGG decoded whole) and/or 1-D arrays.
+            words: ``None``, or one entry per item as :meth:`predict` takes it
+                (``None``, a ``start;end;word`` file, or a list of ``WordTiming``).
+            sample_rate: the rate of the array items (one number, or one per item).
+            with_weights: also return the modality weights of an attention model.
+            batch_size: the most recordings predicted side by side in one model call.
+
+        Returns:
+            A list of :class:`Prediction`, one per item, in the items' order.
+
+        Example:
+
+        >>> preds = predictor.predict_many(["a.wav", "b.wav"], words=["a.csv", None])  # doctest: +SKIP
+        """
+        from semser_tf.inference_batch import iter_predictions
+
+        items = list(items)
+        out = [None] * len(items)
+        for i, pred in iter_predictions(
+            self, items, words, sample_rate, with_weights=with_weights, batch_size=batch_size
+        ):
+            out[i] = pred
+        return out

@@ -9,10 +9,53 @@ from pathlib import Path
 
 
 def _predict(args):
+    if len(args.audio) == 1 and args.out is None and not Path(args.audio[0]).is_dir():
+        return _predict_one(args, args.audio[0])
+    return _predict_many(args)
+
+
+def _predict_many(args):
+    """``semser predict A.wav B.wav ... --out DIR`` / ``semser predict FOLDER --out DIR``."""
+    from semser_tf.errors import ConfigError
+    from semser_tf.inference_batch import plan_outputs, write_predictions
+    from semser_tf.zoo.pretrained import load_pretrained
+
+    if args.out is None:
+        raise ConfigError("several inputs (or a folder) need --out DIR for their predictions")
+    single = {"--words": args.words, "--transcript": args.transcript, "--csv": args.csv}
+    single["--plot"] = args.plot
+    given = [k for k, v in single.items() if v is not None]
+    if given:
+        raise ConfigError(
+            f"{', '.join(given)} name(s) one file; with several inputs or --out use "
+            "--words-dir (STEM.words.csv per audio file) and --no-plot"
+        )
+    jobs = plan_outputs(args.audio, args.out, args.words_dir, not args.no_plot, args.model)
+    model = load_pretrained(
+        args.model, offline=args.offline, embedding_mode=args.mode, timeout=args.timeout
+    )
+    if args.precision != "float32":
+        model = model.with_precision(args.precision)
+    if args.words_from == "none" or (args.words_from == "file" and not args.words_dir):
+        print(
+            "semser predict: no words: the semantic input is empty (zeros) for a "
+            "transcript-lookup model; predictions then rest on the voice alone.",
+            file=sys.stderr,
+        )
+    done = write_predictions(model, jobs, args)
+    print(
+        f"{done['files']} files, {done['audio_seconds']:.1f} s of audio in "
+        f"{done['seconds']:.1f} s ({done['files'] / max(done['seconds'], 1e-9):.1f} files/s); "
+        f"written to {args.out}"
+    )
+    return 0
+
+
+def _predict_one(args, audio):
     from semser_tf.io import check_outputs
     from semser_tf.zoo.pretrained import load_pretrained
 
-    audio = Path(args.audio)
+    audio = Path(audio)
     out_csv = Path(args.csv) if args.csv else audio.with_suffix(".pred.csv")
     out_png = Path(args.plot) if args.plot else out_csv.with_suffix(".png")
     transcript = args.transcript
@@ -179,8 +222,31 @@ def _demo(args):
 def register(sub):
     from semser_tf.training.commands import add_finetune_arguments
 
-    p = sub.add_parser("predict", help="predict arousal/valence/liking over time for an audio file")
-    p.add_argument("audio", help="WAV (streamed), FLAC, MP3 or OGG file")
+    p = sub.add_parser("predict", help="predict arousal/valence/liking over time for audio files")
+    p.add_argument(
+        "audio",
+        nargs="+",
+        help="WAV (streamed), FLAC, MP3 or OGG file; several files, or folders (their .wav "
+        "files, sorted), with --out DIR",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="folder of the predictions of several inputs: STEM.pred.csv (and STEM.pred.png) "
+        "per audio file, predicted several per model call",
+    )
+    p.add_argument(
+        "--words-dir",
+        metavar="DIR",
+        help="with --out: word timings STEM.words.csv per audio file, where they exist "
+        "(the others get words as --words-from says)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=32,
+        help="with --out: the most recordings per model call (default 32)",
+    )
     p.add_argument("--words", help="word timings file (start;end;word); optional")
     p.add_argument(
         "--words-from",

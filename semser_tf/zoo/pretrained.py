@@ -301,6 +301,41 @@ class PretrainedModel:
         pred.words, pred.words_source = used, source
         return pred
 
+    def predict_many(
+        self, items, words=None, sample_rate=None, mode=None, batch_size=32, **options
+    ):
+        """:meth:`predict` for many recordings, several per model call: one
+        :class:`~semser_tf.inference.Prediction` per item, in order, each equal to
+        ``predict(item, words=words[i], ...)`` within float rounding
+        (:meth:`semser_tf.inference.Predictor.predict_many`).
+
+        Args:
+            items: paths and/or 1-D arrays (``sample_rate``: one number or one per item).
+            words: ``None`` or one entry per item (``None``, a words file or a list of
+                ``WordTiming``); an item without words gets them as :meth:`predict`
+                does (recognised by default).
+            batch_size: the most recordings per model call.
+            **options: ``words_from``, ``language_model``, ``recognizer``,
+                ``whisper_model``, as :meth:`predict` takes them.
+        """
+        items = list(items)
+        out = [None] * len(items)
+        for i, pred in self.iter_predict_many(
+            items, words, sample_rate, mode, batch_size, **options
+        ):
+            out[i] = pred
+        return out
+
+    def iter_predict_many(
+        self, items, words=None, sample_rate=None, mode=None, batch_size=32, **options
+    ):
+        """:meth:`predict_many` as ``(index, Prediction)`` pairs, yielded batch by batch (in
+        order of length); an item's words are found just before its batch is predicted
+        (:func:`semser_tf.inference_batch.iter_pretrained`)."""
+        from semser_tf.inference_batch import iter_pretrained
+
+        return iter_pretrained(self, items, words, sample_rate, mode, batch_size, **options)
+
     def __repr__(self):
         return f"PretrainedModel({self.name!r}, variant={self.config.variant!r}, targets={self.targets})"
 
