@@ -13,7 +13,7 @@ install: $(STAMP)
 $(STAMP): constraints.txt setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[all,test]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[all,test]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 # The test command of the README and of CI: the fast suite on TensorFlow, then the
