@@ -299,6 +299,21 @@ def measure_ours(args, batch, data, precision, rec, sweep=True):
         "train_tflop_per_step": round(flops / 1e12, 4),
     }
     spes = [1] if after == 1 else [1, after]
+    for r in range(args.rounds if args.alternate else 0):  # interleaved: order effects cancel
+        for k in args.alternate:
+            k = execution_steps(k, args.steps)
+            with steps_per_execution(model, k):
+                t = timed_fit(model, items, args.steps, 1)
+            rec(
+                {
+                    **base,
+                    "steps_per_execution": k,
+                    "round": r + 1,
+                    "fit_step_ms": [round(1e3 * v, 2) for v in t],
+                }
+            )
+    if args.no_trace:
+        spes = []
     for k in args.sweep if sweep else ():  # other steps per execution: timing only
         if elapsed() > args.budget_s:
             break
@@ -411,6 +426,16 @@ def main():
         "--device-data", action="store_true", help="also time ours on batches already on the device"
     )
     p.add_argument("--no-reference", action="store_true")
+    p.add_argument(
+        "--alternate",
+        default="",
+        type=lambda v: [int(x) for x in v.split(",") if x],
+        help="steps per execution timed in turn, --rounds times (one fit each)",
+    )
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument(
+        "--no-trace", action="store_true", help="with --alternate: no before/after fits and traces"
+    )
     p.add_argument(
         "--sweep",
         default="",
