@@ -72,10 +72,11 @@ class TrainSettings:
         delay_frames: annotation-delay shift of the labels (see the data loader).
         steps_per_epoch: cap on batches per epoch (``None``: the whole partition).
         jit_compile: passed to ``Model.compile``.
-        steps_per_execution: training steps per call of Keras's train function (fewer
-            host round trips; the weights are those of one step at a time). ``None``: 16 on
-            the JAX backend with a GPU, 1 elsewhere (docs/benchmarks.md, "GPU (H200)"); cut
-            to a divisor of the steps per epoch (:func:`~semser_tf.training.loop.execution_steps`).
+        steps_per_execution: training steps per call of Keras's train function (batch
+            callbacks once per call; the weights are those of one step at a time). ``None``:
+            16 on the JAX backend with a GPU, 1 elsewhere (docs/benchmarks.md, "GPU (H200)");
+            cut to a divisor of the steps per epoch
+            (:func:`~semser_tf.training.loop.execution_steps`).
         precision: Keras dtype policy the model is built under: ``float32`` (default) or
             ``mixed_bfloat16`` (the fast setting, docs/benchmarks.md) or ``mixed_float16``.
         select_per_target: also keep the best epoch of each target, ``best-<target>.keras``

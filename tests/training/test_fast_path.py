@@ -64,8 +64,7 @@ def _rel(a, b):
 
 
 @pytest.mark.backend_agnostic
-@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
-@pytest.mark.parametrize("k", [3, STEPS])
+@pytest.mark.parametrize("k, precision", [(3, "float32"), (STEPS, "mixed_bfloat16")])
 def test_steps_per_execution_gives_the_plain_weights_and_outputs(k, precision):
     x, y = _batches()
     plain, inputs = _trained(1, precision, x, y)
