@@ -31,10 +31,22 @@ run resumed at epoch ``k`` sees exactly the batches of an uninterrupted one.
 
 Seeds are the caller's: it calls ``keras.utils.set_random_seed`` once before building the
 model; nothing here sets a seed.
+
+Steps per execution (``settings.steps_per_execution``, :func:`execution_steps`): Keras runs
+that many training steps per call of its train function and calls the batch callbacks (the
+progress bar, which reads the logs back from the device when it prints) once per call. It
+is kept to a divisor of ``steps_per_epoch``: Keras would otherwise read the batches of the
+next epoch from the one stream. The weights after a step are those of one step at a time
+(tests/training/test_fast_path.py; bitwise equal on an H200, docs/benchmarks.md); only the
+batch-level callbacks see fewer calls. On JAX, Keras 3.15 runs the k steps as k calls of
+the one jitted step, so at ``verbose=0`` it measured no faster on the H200 (docs/benchmarks.md,
+"GPU (H200)"); it bounds the progress bar's read-backs. It is set for the ``fit`` and
+restored after it, so that the saved models keep their compile settings.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -55,6 +67,9 @@ HISTORY = "history.csv"
 BEST = "best.keras"
 LOGS = "logs"
 MONITOR = "val_ccc"
+GPU_STEPS_PER_EXECUTION = 16
+"""Default steps per execution on the JAX backend with a GPU (fewer progress-bar read-backs;
+neutral at ``verbose=0`` on the H200: docs/benchmarks.md, "GPU (H200)"); elsewhere 1, Keras's."""
 STATE_ATTRS = ("wait", "best", "best_epoch", "stopped_epoch", "cooldown_counter")
 """Attributes of a callback saved with each epoch and restored on resume (those it has)."""
 
@@ -358,6 +373,46 @@ def best_row(history: list[dict], monitor: str = MONITOR) -> dict | None:
     return best
 
 
+def default_steps_per_execution() -> int:
+    """:data:`GPU_STEPS_PER_EXECUTION` on the JAX backend with a GPU, else 1."""
+    if keras.backend.backend() != "jax":
+        return 1
+    import jax
+
+    return GPU_STEPS_PER_EXECUTION if jax.default_backend() == "gpu" else 1
+
+
+def execution_steps(requested, steps_per_epoch: int) -> int:
+    """The steps per execution of a run: ``requested`` (``None``: the backend's default,
+    :func:`default_steps_per_execution`) cut to the largest divisor of ``steps_per_epoch``
+    not above it, so that no execution reaches into the next epoch's batches."""
+    k = default_steps_per_execution() if requested is None else int(requested)
+    k = max(1, min(k, int(steps_per_epoch)))
+    while steps_per_epoch % k:
+        k -= 1
+    return k
+
+
+@contextlib.contextmanager
+def steps_per_execution(model, k: int):
+    """``model`` running ``k`` steps per execution inside the block (its train, test and
+    predict functions rebuilt when ``k`` differs), restored after it."""
+    previous = model.steps_per_execution
+    if k == previous:
+        yield model
+        return
+
+    def use(n):
+        model.steps_per_execution = n
+        model.train_function = model.test_function = model.predict_function = None
+
+    use(k)
+    try:
+        yield model
+    finally:
+        use(previous)
+
+
 def fit_run(
     model,
     train_epoch,
@@ -385,7 +440,7 @@ def fit_run(
             ``validation_callbacks`` write the validation logs
             (:class:`~semser_tf.training.validation.CarriedValidation`).
         out_dir: the run folder.
-        settings: ``TrainSettings`` (``epochs``, ``patience``).
+        settings: ``TrainSettings`` (``epochs``, ``patience``, ``steps_per_execution``).
         steps_per_epoch: batches per epoch.
         callbacks: the caller's Keras callbacks (``EarlyStopping``, ``ReduceLROnPlateau``,
             ...), run before the loop's own.
@@ -411,7 +466,8 @@ def fit_run(
     start = int(state.get("epoch", 0))
     trim_history(out_dir / HISTORY, start)
     if start < settings.epochs and not state.get("stopped"):
-        with warnings.catch_warnings():
+        k = execution_steps(getattr(settings, "steps_per_execution", None), steps_per_epoch)
+        with warnings.catch_warnings(), steps_per_execution(model, k):
             warnings.filterwarnings("ignore", message=".*ran out of data.*")
             model.fit(
                 epoch_stream(train_epoch, start, settings.epochs, steps_per_epoch),
@@ -449,9 +505,12 @@ __all__ = [
     "RunBackup",
     "best_target_path",
     "committed_state",
+    "default_steps_per_execution",
     "epoch_stream",
+    "execution_steps",
     "fit_run",
     "read_history",
     "run_callbacks",
+    "steps_per_execution",
     "trim_history",
 ]

@@ -72,6 +72,11 @@ class TrainSettings:
         delay_frames: annotation-delay shift of the labels (see the data loader).
         steps_per_epoch: cap on batches per epoch (``None``: the whole partition).
         jit_compile: passed to ``Model.compile``.
+        steps_per_execution: training steps per call of Keras's train function (batch
+            callbacks once per call; the weights are those of one step at a time). ``None``:
+            16 on the JAX backend with a GPU, 1 elsewhere (docs/benchmarks.md, "GPU (H200)");
+            cut to a divisor of the steps per epoch
+            (:func:`~semser_tf.training.loop.execution_steps`).
         precision: Keras dtype policy the model is built under: ``float32`` (default) or
             ``mixed_bfloat16`` (the fast setting, docs/benchmarks.md) or ``mixed_float16``.
         select_per_target: also keep the best epoch of each target, ``best-<target>.keras``
@@ -100,6 +105,7 @@ class TrainSettings:
     delay_frames: int = 0
     steps_per_epoch: int | None = None
     jit_compile: object = "auto"
+    steps_per_execution: int | None = None
     precision: str = "float32"
     select_per_target: bool = False
     modality_dropout: float = 0.7
@@ -120,6 +126,12 @@ class TrainSettings:
             raise ConfigError(
                 f"TrainSettings.steps_per_epoch: expected a positive integer or None "
                 f"(no cap: the whole partition), got {v!r}."
+            )
+        v = self.steps_per_execution
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ConfigError(
+                f"TrainSettings.steps_per_execution: expected a positive integer or None "
+                f"(the backend's default), got {v!r}."
             )
         if self.val_fraction is not None and not (0 < float(self.val_fraction) < 1):
             raise ConfigError(

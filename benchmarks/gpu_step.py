@@ -1,0 +1,557 @@
+"""The project's training loop against the plain Keras reference's ``fit`` on a GPU, in one call.
+
+For each ``--batch`` (default 25 and 100; sequence ``--frames``, attention variant) this
+script measures, in one process:
+
+* the reference (``benchmarks/reference_model.py``: the paper's model in plain Keras,
+  float32, Keras's defaults): ``fit`` and ``predict`` throughput, a device trace of ``fit``;
+* ours under each ``--precision`` (float32, mixed_bfloat16), built and compiled as
+  ``semser train`` builds it (``build_model`` and ``compile_model`` under the run's
+  precision policy) and trained with ``model.fit`` at the steps per execution the run loop
+  chooses (``semser_tf.training.loop.execution_steps`` with ``TrainSettings``'s default),
+  "after", and at Keras's one step per call, "before"; ``predict`` throughput; a device
+  trace of each.
+
+The data are the same for both: ``--distinct`` random batches (not zeros) in host memory,
+cycled by a generator, as NumPy arrays, which Keras's JAX loop copies to the device one
+batch ahead (as it does for the batches of ``semser train``'s tf.data pipeline). With
+``--device-data`` ours is also timed on batches already on the device (what is left when
+the input copy is out of the way). The run's per-epoch callbacks (checkpoints, TensorBoard)
+are not in the timed loop: they run once an epoch; ``fit`` here is one epoch of
+``--steps`` steps.
+
+Throughput is audio seconds per second (batch x frames x 0.1 s per step). The device trace
+(``jax.profiler.trace``, read back with ``profile_jax.read_device_trace``) gives per step
+the union of busy intervals of the GPU's streams (GPU busy, against the untraced step
+time), the kernel launches (memory copies included) and the top kernels. The fraction of
+the bf16 matrix rate counts the model's FLOPs as ``benchmarks/inference.py`` does
+(``model_flops_per_frame``: forward multiply-adds x 2; a training step x 3 for the two
+backward products) against a bf16 8192^3 matrix product measured in the same call.
+
+Writes JSON lines to stdout and ``--out DIR/gpu_step.json`` as it goes; prints a Markdown
+table last. ``--budget-s`` skips what would not finish in time (skips are recorded).
+
+Usage (the lent H200; KERAS_BACKEND=jax):
+    python3 benchmarks/gpu_step.py --batch 25,100 --precision float32,mixed_bfloat16 --out $OUT
+Dry run on a CPU:
+    KERAS_BACKEND=jax python benchmarks/gpu_step.py --batch 2 --frames 20 --steps 4 \\
+        --precision float32 --device-prefix /host:CPU --tiny
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import emit, machine  # noqa: E402
+
+T0 = time.perf_counter()
+TINY = dict(conv_filters=(4, 4, 8), fusion_units=16, stream_units=8, lstm_units=8)
+
+
+def elapsed():
+    return time.perf_counter() - T0
+
+
+def matmul_rate(n=8192, reps=10):
+    """bf16 n^3 matrix product through JAX on random data: TFLOP/s (mean of ``reps``)."""
+    import jax
+    import jax.numpy as jnp
+
+    ka, kb = jax.random.split(jax.random.PRNGKey(0))
+    a = jax.random.normal(ka, (n, n), jnp.bfloat16)
+    b = jax.random.normal(kb, (n, n), jnp.bfloat16)
+    f = jax.jit(lambda a, b: a @ b)
+    for _ in range(3):
+        f(a, b).block_until_ready()
+    t = time.perf_counter()
+    for _ in range(reps):
+        out = f(a, b)
+    out.block_until_ready()
+    return 2 * n**3 * reps / (time.perf_counter() - t) / 1e12
+
+
+# --------------------------------------------------------------------------- data
+
+
+def host_batches(batch, frames, distinct, semantic_dim, seed=0):
+    from semser_tf.constants import SAMPLES_PER_FRAME
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(distinct):
+        wav = (rng.standard_normal((batch, frames, SAMPLES_PER_FRAME)) * 0.1).astype("float32")
+        sem = rng.standard_normal((batch, frames, semantic_dim)).astype("float32")
+        y = rng.uniform(-1, 1, (batch, frames, 3)).astype("float32")
+        out.append((wav, sem, y))
+    return out
+
+
+def cycle(items, n):
+    """A generator of ``n`` items, cycling ``items`` (a fresh one per ``fit``)."""
+    yield from itertools.islice(itertools.cycle(items), n)
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def timed_fit(model, make_items, steps, repeats):
+    """Seconds per step of ``fit`` over one epoch of ``steps`` steps, ``repeats`` times
+    (after a warm-up epoch); returns the list."""
+    model.fit(
+        cycle(make_items, 2 * model.steps_per_execution),
+        steps_per_epoch=2 * model.steps_per_execution,
+        epochs=1,
+        verbose=0,
+    )
+    out = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        model.fit(cycle(make_items, steps), steps_per_epoch=steps, epochs=1, verbose=0)
+        out.append((time.perf_counter() - t) / steps)
+    return out
+
+
+def timed_predict(model, make_x, steps):
+    model.predict(cycle(make_x, 2), steps=2, verbose=0)
+    t = time.perf_counter()
+    model.predict(cycle(make_x, steps), steps=steps, verbose=0)
+    return (time.perf_counter() - t) / steps
+
+
+def traced_fit(model, make_items, steps, device_prefix, top):
+    import jax
+    from profile_jax import read_device_trace
+
+    try:  # the device plane is read from the xplane file; Perfetto JSON only without ProfileData
+        from jax.profiler import ProfileData  # noqa: F401
+
+        perfetto = False
+    except ImportError:
+        perfetto = True
+    kwargs = {"create_perfetto_trace": perfetto}
+    if hasattr(jax.profiler, "ProfileOptions"):  # no Python call tracing: less host overhead
+        opts = jax.profiler.ProfileOptions()
+        opts.python_tracer_level = 0
+        kwargs["profiler_options"] = opts
+    with tempfile.TemporaryDirectory() as d:
+        try:
+            with jax.profiler.trace(d, **kwargs):
+                model.fit(cycle(make_items, steps), steps_per_epoch=steps, epochs=1, verbose=0)
+            return read_device_trace(d, steps, top, device_prefix)
+        except Exception as e:  # noqa: BLE001  (keep the timings if the trace cannot be read)
+            return {"error": f"{type(e).__name__}: {e}"}
+
+
+def same_weights_check(args, batch, data, precision, rec):
+    """On this device: the weights after ``--steps`` steps at the run loop's steps per
+    execution against one step per call, from the same seed and batches (and one step per
+    call twice, the device's own run-to-run spread)."""
+    import keras
+
+    from semser_tf.models import select_inputs
+    from semser_tf.training.loop import execution_steps, steps_per_execution
+
+    def trained(k):
+        model, _, settings = ours(batch, args.frames, precision, args.tiny)
+        w1 = np.ones((batch, args.frames), "float32")
+        items = [(select_inputs(model, {"waveform": w, "semantic": s}), y, w1) for w, s, y in data]
+        with steps_per_execution(model, k):
+            model.fit(cycle(items, args.steps), steps_per_epoch=args.steps, epochs=1, verbose=0)
+        out = np.asarray(model.predict_on_batch(items[0][0]), "float64")
+        weights = [np.asarray(w, "float64") for w in model.get_weights()]
+        n = int(model.count_params())
+        keras.backend.clear_session()
+        return weights, out, n
+
+    k = execution_steps(
+        args.after or ours(1, 1, precision, True)[2].steps_per_execution, args.steps
+    )
+    plain, plain_out, n_plain = trained(1)
+    again, again_out, _ = trained(1)
+    fast, fast_out, n_fast = trained(k)
+
+    def rel(a, b):
+        return max(np.linalg.norm(x - y) / max(np.linalg.norm(y), 1e-30) for x, y in zip(a, b))
+
+    rec(
+        {
+            "check": "weights after the steps: fast path vs one step per call",
+            "model": f"ours {precision}",
+            "batch": batch,
+            "steps": args.steps,
+            "steps_per_execution": k,
+            "params": [n_plain, n_fast],
+            "max_rel_weight_diff_fast_vs_plain": rel(fast, plain),
+            "max_rel_weight_diff_plain_vs_plain": rel(again, plain),
+            "rel_output_diff_fast_vs_plain": rel([fast_out], [plain_out]),
+            "rel_output_diff_plain_vs_plain": rel([again_out], [plain_out]),
+        }
+    )
+
+
+# --------------------------------------------------------------------------- models
+
+
+def reference(batch, frames):
+    import keras
+    from reference_model import build
+
+    keras.mixed_precision.set_global_policy("float32")
+    model, _, _ = build(batch, frames)
+    return model
+
+
+def ours(batch, frames, precision, tiny):
+    """The model of ``semser train``: ``build_model`` + ``compile_model`` under the run's
+    precision policy, jit as the run's ``TrainSettings`` default."""
+    import keras
+
+    from semser_tf.models import ModelConfig, build_model, compile_model
+    from semser_tf.models.builder import precision_policy
+    from semser_tf.training.run import TrainSettings
+
+    settings = TrainSettings(precision=precision)
+    config = ModelConfig(
+        variant="attention", batch_size=batch, sequence_length=frames, **(TINY if tiny else {})
+    )
+    keras.utils.set_random_seed(config.seed)
+    with precision_policy(settings.precision):
+        model = compile_model(build_model(config), config, jit_compile=settings.jit_compile)
+    return model, config, settings
+
+
+def train_flops(config, frames, batch):
+    from inference import model_flops_per_frame
+
+    return 3 * sum(model_flops_per_frame(config).values()) * frames * batch
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def measure_reference(args, batch, data, rec):
+    import keras
+
+    model = reference(batch, args.frames)
+    flat = [(w.reshape(batch, -1), s, y) for w, s, y in data]
+    items = [([w, s], y) for w, s, y in flat]
+    xs = [([w, s],) for w, s, _ in flat]
+    t = timed_fit(model, items, args.steps, args.repeats)
+    rec(
+        {
+            "model": "reference float32",
+            "batch": batch,
+            "steps_per_execution": 1,
+            "params": int(model.count_params()),
+            "fit_step_ms": [round(1e3 * v, 2) for v in t],
+        }
+    )
+    rec(
+        {
+            "model": "reference float32",
+            "batch": batch,
+            "predict_step_ms": round(1e3 * timed_predict(model, xs, args.steps), 2),
+        }
+    )
+    rec(
+        {
+            "model": "reference float32",
+            "batch": batch,
+            "steps_per_execution": 1,
+            "trace": traced_fit(model, items, args.trace_steps, args.device_prefix, args.top),
+        }
+    )
+    keras.backend.clear_session()
+
+
+def measure_ours(args, batch, data, precision, rec, sweep=True):
+    import jax
+    import keras
+
+    from semser_tf.models import select_inputs
+    from semser_tf.training.loop import execution_steps, steps_per_execution
+
+    model, config, settings = ours(batch, args.frames, precision, args.tiny)
+    w1 = np.ones((batch, args.frames), "float32")  # the run's label-mask weights: all frames
+    items = [(select_inputs(model, {"waveform": w, "semantic": s}), y, w1) for w, s, y in data]
+    xs = [(x,) for x, _, _ in items]
+    name = f"ours {precision}"
+    after = execution_steps(settings.steps_per_execution, args.steps)
+    if args.after is not None:
+        after = execution_steps(args.after, args.steps)
+    flops = train_flops(config, args.frames, batch)
+    base = {
+        "model": name,
+        "batch": batch,
+        "params": int(model.count_params()),
+        "train_tflop_per_step": round(flops / 1e12, 4),
+    }
+    spes = [1] if after == 1 else [1, after]
+    for r in range(args.rounds if args.alternate else 0):  # interleaved: order effects cancel
+        for k in args.alternate:
+            k = execution_steps(k, args.steps)
+            with steps_per_execution(model, k):
+                t = timed_fit(model, items, args.steps, 1)
+            rec(
+                {
+                    **base,
+                    "steps_per_execution": k,
+                    "round": r + 1,
+                    "fit_step_ms": [round(1e3 * v, 2) for v in t],
+                }
+            )
+    if args.no_trace:
+        spes = []
+    for k in args.sweep if sweep else ():  # other steps per execution: timing only
+        if elapsed() > args.budget_s:
+            break
+        k = execution_steps(k, args.steps)
+        with steps_per_execution(model, k):
+            t = timed_fit(model, items, args.steps, args.repeats)
+        rec({**base, "steps_per_execution": k, "fit_step_ms": [round(1e3 * v, 2) for v in t]})
+    for k in spes:
+        if elapsed() > args.budget_s:
+            rec({**base, "steps_per_execution": k, "skipped": "budget"})
+            continue
+        with steps_per_execution(model, k):
+            t = timed_fit(model, items, args.steps, args.repeats)
+            rec({**base, "steps_per_execution": k, "fit_step_ms": [round(1e3 * v, 2) for v in t]})
+            if args.device_data and k == after:
+                dev = [jax.device_put(it) for it in items]
+                td = timed_fit(model, dev, args.steps, args.repeats)
+                rec(
+                    {
+                        **base,
+                        "steps_per_execution": k,
+                        "data": "on device",
+                        "fit_step_ms": [round(1e3 * v, 2) for v in td],
+                    }
+                )
+                del dev
+            tr = traced_fit(
+                model,
+                items,
+                args.trace_steps if k == 1 else max(k, args.trace_steps),
+                args.device_prefix,
+                args.top,
+            )
+            rec({**base, "steps_per_execution": k, "trace": tr})
+    if elapsed() < args.budget_s:
+        rec({**base, "predict_step_ms": round(1e3 * timed_predict(model, xs, args.steps), 2)})
+    keras.backend.clear_session()
+
+
+def summary(records, frames, peak):
+    """The Markdown table: per batch, the reference then ours; audio-s/s and ratios."""
+    import statistics
+
+    def audio(b):
+        return b * frames / 10.0
+
+    rows = {}
+    for r in records:
+        key = (r.get("batch"), r.get("model"), r.get("steps_per_execution"), r.get("data", "host"))
+        if "fit_step_ms" in r:
+            rows.setdefault(key, {})["fit"] = statistics.median(r["fit_step_ms"])
+            rows[key]["tflop"] = r.get("train_tflop_per_step")
+        if "trace" in r and "gpu_busy_ms_per_step" in r["trace"]:
+            rows.setdefault(key, {})["busy"] = r["trace"]["gpu_busy_ms_per_step"]
+            rows[key]["launches"] = r["trace"]["kernel_launches_per_step"]
+        if "predict_step_ms" in r:
+            rows.setdefault((r["batch"], r["model"], "predict", "host"), {})["predict"] = r[
+                "predict_step_ms"
+            ]
+    lines = [
+        "| batch | model | steps/exec | data | fit step ms | train audio-s/s | x ref fit | GPU busy ms | busy % | launches/step | % bf16 rate |",
+        "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for (b, m, k, data), v in sorted(
+        rows.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), str(kv[0][2]), kv[0][3])
+    ):
+        if "fit" not in v:
+            continue
+        ref = rows.get((b, "reference float32", 1, "host"), {}).get("fit")
+        busy = v.get("busy")
+        frac = v.get("tflop") and peak and (v["tflop"] / (v["fit"] / 1e3)) / peak
+        lines.append(
+            f"| {b} | {m} | {k} | {data} | {v['fit']:.1f} | {audio(b) / v['fit'] * 1e3:,.0f} | "
+            f"{(ref / v['fit']) if ref else float('nan'):.2f} | "
+            f"{busy if busy is not None else ''} | {(100 * busy / v['fit']) if busy else float('nan'):.0f} | "
+            f"{v.get('launches', '')} | {100 * frac if frac else float('nan'):.1f} |"
+        )
+    lines += [
+        "",
+        "| batch | model | predict step ms | inference audio-s/s | x ref |",
+        "|---:|---|---:|---:|---:|",
+    ]
+    for (b, m, _k, _), v in sorted(rows.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+        if "predict" in v:
+            ref = rows.get((b, "reference float32", "predict", "host"), {}).get("predict")
+            lines.append(
+                f"| {b} | {m} | {v['predict']:.1f} | {audio(b) / v['predict'] * 1e3:,.0f} | {(ref / v['predict']) if ref else float('nan'):.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def main():
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--batch", default="25,100", help="comma-separated batch sizes")
+    p.add_argument("--frames", type=int, default=300, help="sequence length (100 ms frames)")
+    p.add_argument("--precision", default="mixed_bfloat16,float32")
+    p.add_argument("--steps", type=int, default=48, help="steps per timed fit (an epoch)")
+    p.add_argument("--repeats", type=int, default=2, help="timed fits per setting")
+    p.add_argument("--trace-steps", type=int, default=16)
+    p.add_argument("--distinct", type=int, default=4, help="distinct random batches cycled")
+    p.add_argument(
+        "--after",
+        type=int,
+        default=None,
+        help="steps per execution of 'after' (default: the run loop's)",
+    )
+    p.add_argument(
+        "--device-data", action="store_true", help="also time ours on batches already on the device"
+    )
+    p.add_argument("--no-reference", action="store_true")
+    p.add_argument(
+        "--alternate",
+        default="",
+        type=lambda v: [int(x) for x in v.split(",") if x],
+        help="steps per execution timed in turn, --rounds times (one fit each)",
+    )
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument(
+        "--no-trace", action="store_true", help="with --alternate: no before/after fits and traces"
+    )
+    p.add_argument(
+        "--sweep",
+        default="",
+        type=lambda v: [int(x) for x in v.split(",") if x],
+        help="other steps per execution to time (first batch and precision only)",
+    )
+    p.add_argument(
+        "--check",
+        default="",
+        help="precisions of the same-weights check on the first batch (fast path vs plain)",
+    )
+    p.add_argument("--top", type=int, default=8)
+    p.add_argument(
+        "--budget-s",
+        type=float,
+        default=530.0,
+        help="skip stages that start after this many seconds",
+    )
+    p.add_argument(
+        "--device-prefix",
+        default="/device:GPU",
+        help="trace plane of the kernels ('/host:CPU' on a CPU)",
+    )
+    p.add_argument("--tiny", action="store_true", help="dry runs: a small model of ours")
+    p.add_argument("--no-matmul", action="store_true")
+    p.add_argument("--out", default=None)
+    args = p.parse_args()
+
+    import jax
+    import keras
+
+    if keras.backend.backend() != "jax":
+        raise SystemExit("gpu_step.py needs KERAS_BACKEND=jax")
+    cache = os.environ.get("JAX_COMPILATION_CACHE_DIR") or os.path.join(
+        tempfile.gettempdir(), "gpu_step_jax_cache"
+    )
+    jax.config.update("jax_compilation_cache_dir", cache)  # rebuilt train functions: no recompile
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    records = []
+
+    def rec(r):
+        r = {**r, "t_s": round(elapsed(), 1)}
+        records.append(r)
+        emit(r)
+        if args.out:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            path = Path(args.out) / "gpu_step.json"
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(records, indent=1, default=str))
+            os.replace(tmp, path)
+
+    peak = None if args.no_matmul else matmul_rate(2048 if args.tiny else 8192)
+    rec(
+        {
+            "machine": machine(),
+            "devices": [str(d) for d in jax.devices()],
+            "device_kind": jax.devices()[0].device_kind,
+            "jax": jax.__version__,
+            "keras": keras.__version__,
+            "frames": args.frames,
+            "bf16_matmul_tflops": peak and round(peak, 1),
+            "argv": sys.argv[1:],
+        }
+    )
+    from semser_tf.models import ModelConfig
+
+    semantic_dim = ModelConfig().semantic_dim
+    first = True
+    for batch in [int(b) for b in args.batch.split(",") if b]:
+        data = host_batches(batch, args.frames, args.distinct, semantic_dim)
+        stages = [] if args.no_reference else [("ref", None)]
+        stages += [("ours", pr) for pr in args.precision.split(",") if pr]
+        for kind, pr in stages:
+            if elapsed() > args.budget_s:
+                rec(
+                    {
+                        "model": kind if pr is None else f"ours {pr}",
+                        "batch": batch,
+                        "skipped": "budget",
+                    }
+                )
+                continue
+            try:
+                if kind == "ref":
+                    measure_reference(args, batch, data, rec)
+                else:
+                    measure_ours(args, batch, data, pr, rec, sweep=first)
+                    first = False
+            except Exception as e:  # noqa: BLE001  (one failing setting keeps the others)
+                import traceback
+
+                rec(
+                    {
+                        "model": kind if pr is None else f"ours {pr}",
+                        "batch": batch,
+                        "error": f"{type(e).__name__}: {e}",
+                        "tb": traceback.format_exc()[-2000:],
+                    }
+                )
+        del data
+    if args.check:  # last: the table's rows come first
+        batch = int(args.batch.split(",")[0])
+        data = host_batches(batch, args.frames, args.distinct, semantic_dim)
+        for pr in args.check.split(","):
+            if elapsed() > args.budget_s:
+                rec({"check": "skipped (budget)", "model": f"ours {pr}", "batch": batch})
+                continue
+            try:
+                same_weights_check(args, batch, data, pr, rec)
+            except Exception as e:  # noqa: BLE001
+                rec({"check": "failed", "model": f"ours {pr}", "error": f"{type(e).__name__}: {e}"})
+    table = summary(records, args.frames, peak)
+    print(table, flush=True)
+    if args.out:
+        (Path(args.out) / "gpu_step.md").write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
