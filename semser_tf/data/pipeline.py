@@ -42,13 +42,13 @@ import math
 import os
 import sys
 import time
-import wave
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from semser_tf.constants import SAMPLE_RATE, SAMPLES_PER_FRAME
+from semser_tf.data.audio import load_audio
 from semser_tf.data.corpus import Corpus, Recording
 from semser_tf.errors import ConfigError, DataError
 
@@ -131,39 +131,6 @@ def _features_key(features) -> str:
 
 
 # --------------------------------------------------------------------------- audio
-
-
-def _read_wav(path) -> np.ndarray:
-    """Minimal PCM WAV reader (used only when ``semser_tf.data.audio`` is unavailable)."""
-    with wave.open(str(path), "rb") as wf:
-        sr, ch, width, n = wf.getframerate(), wf.getnchannels(), wf.getsampwidth(), wf.getnframes()
-        raw = wf.readframes(n)
-    if width == 2:
-        x = np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
-    elif width == 4:
-        x = np.frombuffer(raw, "<i4").astype(np.float32) / 2147483648.0
-    elif width == 1:
-        x = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
-    else:
-        raise DataError(f"unsupported WAV sample width {width} bytes", path)
-    x = x.reshape(-1, ch).mean(axis=1) if ch > 1 else x
-    if sr != SAMPLE_RATE:
-        from scipy.signal import resample_poly  # noqa: PLC0415
-
-        g = math.gcd(sr, SAMPLE_RATE)
-        x = resample_poly(x, SAMPLE_RATE // g, sr // g).astype(np.float32)
-    return x.astype(np.float32, copy=False)
-
-
-def _load_audio(path) -> np.ndarray:
-    try:
-        from semser_tf.data.audio import load_audio  # noqa: PLC0415
-    except ImportError:
-        try:
-            return _read_wav(path)
-        except (wave.Error, EOFError) as err:
-            raise DataError(f"cannot decode audio ({err})", path) from None
-    return np.asarray(load_audio(path, sample_rate=SAMPLE_RATE), dtype=np.float32)
 
 
 def frames_from_audio(audio, n_frames: int | None = None) -> np.ndarray:
@@ -254,7 +221,7 @@ def _bytes_feature(arr):
 def _example(rec: Recording, features, n_targets: int) -> bytes:
     import tensorflow as tf  # noqa: PLC0415
 
-    audio = _load_audio(rec.audio_path)
+    audio = np.asarray(load_audio(rec.audio_path, sample_rate=SAMPLE_RATE), dtype=np.float32)
     frames = frames_from_audio(audio)
     n = frames.shape[0]
     if rec.labels is not None:

@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 from typing import NamedTuple
 
-from semser_tf.data.corpus import is_number, parse_number, read_rows, strip_quotes
+from semser_tf.data.text_files import is_number, parse_number, read_rows, strip_quotes
 from semser_tf.errors import DataError
 from semser_tf.types import WordTiming
 
