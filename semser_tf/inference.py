@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from semser_tf.constants import FRAME_RATE, SAMPLE_RATE, SAMPLES_PER_FRAME
+from semser_tf.data.timings import read_words_arg
 from semser_tf.data.wav_stream import check_finite
 from semser_tf.errors import ConfigError, DataError
-from semser_tf.types import WordTiming
 
 
 @dataclasses.dataclass
@@ -71,7 +71,7 @@ class Prediction:
 
     def plot(self, path, gold=None, title=None) -> Path:
         """PNG of the predictions over time (against gold labels when given)."""
-        from semser_tf.training.evaluate import plot_recording
+        from semser_tf.plotting import plot_recording
 
         return plot_recording(
             path, title or "prediction", self.values, gold, self.targets, self.weights
@@ -130,17 +130,6 @@ def open_audio_stream(audio, sample_rate=None):
 
         audio = resample(audio, sample_rate, SAMPLE_RATE)
     return _ArrayStream(audio)
-
-
-def read_words_arg(words):
-    """Word timings from a words file (``start;end;word``), a list, or ``None``."""
-    if words is None:
-        return []
-    if isinstance(words, (str, Path)):
-        from semser_tf.data.timings import read_words
-
-        return read_words(words)
-    return [WordTiming(float(w[0]), float(w[1]), str(w[2])) for w in words]
 
 
 class Predictor:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import shutil
 import time
@@ -36,120 +35,23 @@ import numpy as np
 from semser_tf.errors import ConfigError, DataError
 from semser_tf.io import atomic_write_json, atomic_write_text
 from semser_tf.models.config import ModelConfig
+from semser_tf.plotting import plot_history
 from semser_tf.training.run_folder import (
+    BEST,
+    CONFIG,
+    EMBEDDINGS_DIR,
+    HISTORY_PLOT,
+    PLOTS,
+    REPORT,
     RUN_MARKER,
     RunLock,
     check_out_dir,
     empty_run,
+    read_run_config,
     resume_settings,
 )
-
-EMBEDDINGS_DIR = "embeddings"
-"""Sub-folder of a run holding a copy of the aligned embeddings it was trained with."""
-
-
-DROPPED_INPUTS = {
-    "semantic": ("semantic",),
-    "waveform": ("waveform",),
-    "either": ("waveform", "semantic"),
-}
-"""``TrainSettings.dropped_input``: the model inputs modality dropout may zero."""
-
-
-@dataclasses.dataclass
-class TrainSettings:
-    """Training-loop settings beside the model config.
-
-    Args:
-        epochs: maximum number of epochs.
-        patience: stop after this many epochs without a better validation mean CCC.
-        train_partition: partition trained on.
-        val_partition: partition for early stopping and model selection.
-        val_fraction: when the corpus has no validation partition, hold out this fraction
-            of the training recordings (the last ones by name) instead; ``None`` makes a
-            missing validation partition an error.
-        hop: frames between training windows (default: the sequence length).
-        delay_frames: annotation-delay shift of the labels (see the data loader).
-        steps_per_epoch: cap on batches per epoch (``None``: the whole partition).
-        jit_compile: passed to ``Model.compile``.
-        precision: Keras dtype policy the model is built under: ``float32`` (default) or
-            ``mixed_bfloat16`` (the fast setting, docs/benchmarks.md) or ``mixed_float16``.
-        select_per_target: also keep the best epoch of each target, ``best-<target>.keras``
-            beside ``best.keras`` (the AVEC 2019 baseline selects per target); the report's
-            ``per_target_selection`` holds each target's CCC from its own checkpoint.
-        modality_dropout: share of training windows whose ``dropped_input`` is zeroed
-            (seeded per epoch; the validation data are never touched), so that a fused
-            model cannot lean on one modality alone (0: off).
-        dropped_input: the input modality dropout zeroes: ``semantic``, ``waveform`` or
-            ``either`` (each dropped window loses one of the two, drawn uniformly).
-        staged_epochs: for a fused variant, first train the paralinguistic-only model this
-            many epochs (in ``stage1/``), copy its best paralinguistic branch into the
-            fused model and keep it frozen while the rest trains (0: off).
-    """
-
-    epochs: int = 50
-    patience: int = 10
-    train_partition: str = "Train"
-    val_partition: str = "Devel"
-    val_fraction: float | None = None
-    hop: int | None = None
-    delay_frames: int = 0
-    steps_per_epoch: int | None = None
-    jit_compile: object = "auto"
-    precision: str = "float32"
-    select_per_target: bool = False
-    modality_dropout: float = 0.7
-    dropped_input: str = "waveform"
-    staged_epochs: int = 0
-
-    def __post_init__(self):
-        from semser_tf.models.builder import check_precision
-
-        check_precision(self.precision)
-        for name in ("epochs", "patience"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"TrainSettings.{name}: expected a positive integer, got {v!r}.")
-        v = self.steps_per_epoch
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            raise ConfigError(
-                f"TrainSettings.steps_per_epoch: expected a positive integer or None "
-                f"(no cap: the whole partition), got {v!r}."
-            )
-        if self.val_fraction is not None and not (0 < float(self.val_fraction) < 1):
-            raise ConfigError(
-                f"TrainSettings.val_fraction: expected a number in (0, 1), got {self.val_fraction!r}."
-            )
-        v = self.modality_dropout
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
-            raise ConfigError(
-                f"TrainSettings.modality_dropout: expected a number in [0, 1), got {v!r}."
-            )
-        if self.dropped_input not in DROPPED_INPUTS:
-            raise ConfigError(
-                f"TrainSettings.dropped_input: expected one of {', '.join(DROPPED_INPUTS)}, "
-                f"got {self.dropped_input!r}."
-            )
-        v = self.staged_epochs
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise ConfigError(
-                f"TrainSettings.staged_epochs: expected a non-negative integer (0: off), got {v!r}."
-            )
-        if not isinstance(self.select_per_target, bool):
-            raise ConfigError(
-                f"TrainSettings.select_per_target: expected true or false, "
-                f"got {self.select_per_target!r}."
-            )
-
-
-LEGACY_SETTINGS = {
-    "select_per_target": False,
-    "modality_dropout": 0.0,
-    "dropped_input": "semantic",
-    "staged_epochs": 0,
-}
-"""What runs recorded before these settings existed were trained with. The fused variants'
-default is now waveform dropout 0.7 (docs/results.md, "Fusion training remedies")."""
+from semser_tf.training.settings import DROPPED_INPUTS, TrainSettings
+from semser_tf.training.settings import LEGACY_SETTINGS as LEGACY_SETTINGS  # re-exported
 
 
 def _split_validation(corpus, settings: TrainSettings):
@@ -345,42 +247,6 @@ def _check_lengths(corpus, partition, config: ModelConfig):
         )
 
 
-def _plot_history(history: list[dict], path: Path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import io
-
-    import matplotlib.pyplot as plt
-
-    from semser_tf.io import atomic_write_bytes
-
-    ep = [h["epoch"] for h in history]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.4))
-    for key, style in (("loss", "-"), ("val_loss", "--")):
-        if key in history[0]:
-            a.plot(ep, [h[key] for h in history], style, label=key)
-    (
-        a.set_xlabel("epoch"),
-        a.set_title("CCC loss", fontsize=9),
-        a.legend(fontsize=8),
-        a.grid(alpha=0.3),
-    )
-    for key in [k for k in history[0] if k.startswith("val_ccc")]:
-        b.plot(ep, [h[key] for h in history], label=key[4:])
-    (
-        b.set_xlabel("epoch"),
-        b.set_title("validation CCC", fontsize=9),
-        b.legend(fontsize=8),
-        b.grid(alpha=0.3),
-    )
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def train(
     corpus,
     out_dir,
@@ -492,9 +358,9 @@ def _train(
     resuming = mode == "resume"
     saved = None
     if mode in ("resume", "restart"):  # the recorded config and settings, never the defaults
-        saved = read_run_config(out_dir / "config.json")
+        saved = read_run_config(out_dir / CONFIG)
         saved_config = ModelConfig.from_dict(
-            saved["model"], source=str(out_dir / "config.json"), recorded=True
+            saved["model"], source=str(out_dir / CONFIG), recorded=True
         )
         if config is not None and config != saved_config:
             diff = [k for k, v in config.to_dict().items() if saved_config.to_dict()[k] != v]
@@ -541,12 +407,12 @@ def _train(
         _copy_embeddings(Path(embeddings_dir), out_dir / EMBEDDINGS_DIR)
     if saved is not None and saved.get("training", {}).get("epochs") != settings.epochs:
         saved["training"]["epochs"] = settings.epochs  # a resume with more epochs extends the run
-        atomic_write_json(out_dir / "config.json", saved)
+        atomic_write_json(out_dir / CONFIG, saved)
     if not resuming:
         if not (out_dir / RUN_MARKER).is_file():
             atomic_write_json(out_dir / RUN_MARKER, {"kind": "semser-run", "created": time.time()})
         atomic_write_json(
-            out_dir / "config.json",
+            out_dir / CONFIG,
             {
                 "variant": config.variant,
                 "dataset": dataset_name,
@@ -608,7 +474,7 @@ def _train(
     )
     history = result["history"]
     if plots and history:
-        _plot_history(history, out_dir / "history.png")
+        plot_history(history, out_dir / HISTORY_PLOT)
 
     report = {
         "dataset": dataset_name,
@@ -625,10 +491,10 @@ def _train(
         },
         "metrics": [],
     }
-    if evaluate_best and (out_dir / "best.keras").exists():
+    if evaluate_best and (out_dir / BEST).exists():
         from semser_tf.training.evaluate import evaluate_model, results_markdown
 
-        best_model = load_model(out_dir / "best.keras")
+        best_model = load_model(out_dir / BEST)
         ev = evaluate_model(
             best_model,
             corpus,
@@ -636,7 +502,7 @@ def _train(
             config,
             frame_features=frame_features,
             cache_dir=cache_dir,
-            plot_dir=(out_dir / "plots") if plots else None,
+            plot_dir=(out_dir / PLOTS) if plots else None,
         )
         raw = ev["results"]["raw"]
         report["metrics"].append(
@@ -666,7 +532,7 @@ def _train(
             out_dir / "report.md",
             f"# {config.variant} on {dataset_name} ({settings.val_partition})\n\n" + md,
         )
-    atomic_write_json(out_dir / "report.json", report)
+    atomic_write_json(out_dir / REPORT, report)
     return report
 
 
@@ -707,7 +573,7 @@ def _staged_model(
     fit_run(
         para, train_epoch, val_ds, stage_dir, stage_settings, verbose=verbose, steps_per_epoch=steps
     )
-    best = stage_dir / "best.keras"
+    best = stage_dir / BEST
     if not best.is_file():
         raise DataError(
             "the paralinguistic stage wrote no best.keras (no epoch with a validation CCC); "
@@ -767,26 +633,6 @@ def per_target_selection(
         "epochs": epochs,
         "models": models,
     }
-
-
-def read_run_config(cfg_path):
-    """A run's ``config.json`` as a dict, or a clear error naming it."""
-    cfg_path = Path(cfg_path)
-    if not cfg_path.is_file():
-        raise DataError(
-            "no config.json: expected the run's configuration (written by semser train) "
-            "beside the model",
-            cfg_path,
-        )
-    try:
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"not valid JSON ({err})", cfg_path) from None
-    if not isinstance(cfg, dict) or not isinstance(cfg.get("model"), dict):
-        raise DataError(
-            "expected a JSON object with a 'model' object (the run's model config)", cfg_path
-        )
-    return cfg
 
 
 def _command(config) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from semser_tf.errors import ConfigError
 from semser_tf.io import atomic_write_json
 from semser_tf.models.config import ModelConfig
+from semser_tf.training.run_folder import RUN_MARKER
 from semser_tf.tuning._common import check_tuner
 from semser_tf.tuning.distributed import (
     no_kerastuner_env,
@@ -209,7 +210,7 @@ def tune(
             objective=obj.name,
             frame_features=frame_features,
             cache_dir=cache_dir,
-            overwrite=(out_dir / "best_run" / "run.json").is_file(),
+            overwrite=(out_dir / "best_run" / RUN_MARKER).is_file(),
             verbose=verbose,
         )
     return summary
