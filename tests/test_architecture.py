@@ -95,3 +95,40 @@ def test_a_forbidden_import_breaks_a_contract(package_copy, files, broken):
     status = [line for line in result.stdout.splitlines() if line.startswith(broken)]
     assert status and " BROKEN" in status[0], result.stdout
     assert paths[0].stem in result.stdout  # the report names the fixture module
+
+
+LIGHT_MODULES = [
+    "semser_tf.models.config",
+    "semser_tf.training.run_folder",
+    "semser_tf.training.settings",
+    "semser_tf.data.corpus",
+    "semser_tf.data.pipeline",
+    "semser_tf.metrics_numpy",
+    "semser_tf.plotting",
+    "semser_tf.zoo.registry",
+    "semser_tf.cli",
+]
+"""Modules a command line or a config check imports before any model exists: none may load
+TensorFlow or Keras (several seconds) at import time."""
+
+
+@pytest.mark.parametrize("module", LIGHT_MODULES)
+def test_importing_a_light_module_loads_no_tensorflow(module):
+    code = (
+        f"import sys, {module}\n"
+        "heavy = sorted(m for m in ('tensorflow', 'keras', 'jax', 'matplotlib') if m in sys.modules)\n"
+        "print(','.join(heavy))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"import {module} loaded {result.stdout.strip()}"
+    # -X importtime lists every module imported (one per line, name last)
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert module in imported
+    assert "tensorflow" not in imported
