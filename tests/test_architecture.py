@@ -103,6 +103,7 @@ LIGHT_MODULES = [
     "semser_tf.training.settings",
     "semser_tf.data.corpus",
     "semser_tf.data.pipeline",
+    "semser_tf.data.wav",
     "semser_tf.metrics_numpy",
     "semser_tf.plotting",
     "semser_tf.zoo.registry",

@@ -260,13 +260,15 @@ def audio_duration(path) -> float:
             return wf.getnframes() / float(wf.getframerate())
     except (wave.Error, EOFError):
         pass
-    from semser_tf.data.audio import load_audio, wav_info
+    from semser_tf.data.wav import wav_info
 
-    try:  # float or extensible WAV: the audio module's RIFF parser reads the header only
+    try:  # float or extensible WAV: the RIFF parser reads the header only
         info = wav_info(path)
         return info["frames"] / float(info["sample_rate"])
     except DataError:
         pass
+    from semser_tf.data.audio import load_audio
+
     return len(load_audio(path, sample_rate=SAMPLE_RATE)) / float(SAMPLE_RATE)
 
 
