@@ -133,3 +133,22 @@ def test_importing_a_light_module_loads_no_tensorflow(module):
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
     assert module in imported
     assert "tensorflow" not in imported
+
+
+def test_the_training_loop_names_the_run_files_as_the_run_folder_does():
+    # training.loop still spells four names of the layout; they must be run_folder's
+    from semser_tf.training import loop, run_folder
+
+    assert (loop.BEST, loop.HISTORY, loop.CHECKPOINTS, loop.METADATA) == (
+        "best.keras",
+        "history.csv",
+        "checkpoints",
+        "training_metadata.json",
+    )
+    assert (loop.BEST, loop.HISTORY, loop.CHECKPOINTS, loop.METADATA) == (
+        run_folder.BEST,
+        run_folder.HISTORY,
+        run_folder.CHECKPOINTS,
+        run_folder.METADATA,
+    )
+    assert loop.best_target_path("r", "valence") == run_folder.best_target_path("r", "valence")
