@@ -94,7 +94,8 @@ def tune(
 
     >>> tune(SEWACorpus("sewa"), "tune_out", ModelConfig(), {"lstm_units": [64, 256]}, TrainSettings(epochs=5))  # doctest: +SKIP
     """
-    from semser_tf.training.run import TrainSettings, _split_validation
+    from semser_tf.training.run_data import _split_validation
+    from semser_tf.training.settings import TrainSettings
 
     out_dir = Path(out_dir)
     base_config = base_config or ModelConfig()

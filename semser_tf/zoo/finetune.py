@@ -110,7 +110,9 @@ def finetune(
     """
     from semser_tf.models.builder import build_model, compile_model
     from semser_tf.training.evaluate import evaluate_model
-    from semser_tf.training.run import TrainSettings, _split_validation, train
+    from semser_tf.training.run import train
+    from semser_tf.training.run_data import _split_validation
+    from semser_tf.training.settings import TrainSettings
     from semser_tf.zoo.pretrained import PretrainedModel, load_pretrained
 
     if not isinstance(pretrained, PretrainedModel):
