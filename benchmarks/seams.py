@@ -49,7 +49,7 @@ def main(argv=None):
     import semser_tf
     from semser_tf.data.sewa import SEWACorpus
     from semser_tf.data.synthetic import generate_corpus
-    from semser_tf.training.evaluate import ccc_np
+    from semser_tf.metrics_numpy import ccc_np
 
     m = semser_tf.load_pretrained(args.model, offline=True, progress=False)
     p = m.predictor()

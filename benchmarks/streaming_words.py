@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     from semser_tf.data.audio import load_audio
     from semser_tf.data.sewa import SEWACorpus
     from semser_tf.data.synthetic import generate_corpus
-    from semser_tf.training.evaluate import ccc_np
+    from semser_tf.metrics_numpy import ccc_np
 
     tmp = Path(tempfile.mkdtemp())
     generate_corpus(

@@ -65,8 +65,8 @@ def main(argv=None) -> int:
     from benchmarks._common import machine
     from semser_tf.data.sewa import SEWACorpus
     from semser_tf.data.synthetic import generate_corpus
+    from semser_tf.metrics_numpy import ccc_np
     from semser_tf.semantic.words import corpus_word_error_rate
-    from semser_tf.training.evaluate import ccc_np
     from semser_tf.zoo.pretrained import load_pretrained
 
     model = load_pretrained(progress=False)

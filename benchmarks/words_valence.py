@@ -50,9 +50,9 @@ def main(argv=None) -> int:
     from semser_tf.data.sewa import SEWACorpus
     from semser_tf.data.synthetic import generate_corpus, generate_text_corpus
     from semser_tf.data.timings import ApproximateTimingWarning, read_transcription
+    from semser_tf.metrics_numpy import ccc_np
     from semser_tf.semantic.words import WordSource, corpus_word_error_rate
     from semser_tf.semantic.words.language_model import build_language_model
-    from semser_tf.training.evaluate import ccc_np
     from semser_tf.zoo.pretrained import load_pretrained
 
     model = load_pretrained(offline=True)

@@ -19,7 +19,7 @@ def run_demo(out_dir="demo_out", model=None, recordings=3, seed=2026, seconds=40
     from semser_tf.data.sewa import SEWACorpus
     from semser_tf.data.synthetic import generate_corpus
     from semser_tf.io import atomic_write_text
-    from semser_tf.training.evaluate import ccc_np
+    from semser_tf.metrics_numpy import ccc_np
     from semser_tf.zoo.pretrained import load_pretrained
 
     t0 = time.time()

@@ -136,7 +136,7 @@ def iter_predictions(
             ``Predictor.predict``, ``windows_per_call * sequence_length``, at least 512).
         buckets: the padded lengths (default :func:`bucket_lengths` up to that window).
     """
-    from semser_tf.inference import (
+    from semser_tf.inference_io import (
         Prediction,
         _ArrayStream,
         checked_words,
@@ -242,7 +242,7 @@ def iter_pretrained(
     ``PretrainedModel.predict`` does (``model.words``: aligned or recognised), and each
     :class:`~semser_tf.inference.Prediction` carries the ``words`` used and their
     ``words_source``."""
-    from semser_tf.inference import read_words_arg
+    from semser_tf.data.timings import read_words_arg
 
     items = list(items)
     given = per_item(words, len(items), "words") or [None] * len(items)

@@ -219,7 +219,7 @@ def stream_predictions(
     delay: float = 3.0,
 ):
     """The generator behind :meth:`semser_tf.inference.Predictor.stream` (see there)."""
-    from semser_tf.inference import read_words_arg
+    from semser_tf.data.timings import read_words_arg
 
     frame_samples(sample_rate)  # a bad rate fails before anything is read
     words = read_words_arg(words)

@@ -61,13 +61,13 @@ def run_weights(run_dir, corpus, partition, cache_dir=None) -> dict:
     from semser_tf.models.config import ModelConfig
     from semser_tf.training.commands import run_frame_features
     from semser_tf.training.evaluate import predict_partition, with_modality_weights
-    from semser_tf.training.run import read_run_config
+    from semser_tf.training.run_folder import BEST, CONFIG, read_run_config
 
     run_dir = Path(run_dir)
-    cfg = read_run_config(run_dir / "config.json")
-    config = ModelConfig.from_dict(cfg["model"], source=str(run_dir / "config.json"))
+    cfg = read_run_config(run_dir / CONFIG)
+    config = ModelConfig.from_dict(cfg["model"], source=str(run_dir / CONFIG))
     features = run_frame_features(run_dir, cfg, config.variant)
-    model = with_modality_weights(load_model(run_dir / "best.keras"))
+    model = with_modality_weights(load_model(run_dir / BEST))
     if model is None:
         raise SystemExit(f"{run_dir}: not an attention model (no modality_attention layer)")
     _, weights = predict_partition(
@@ -111,10 +111,9 @@ def summary(result) -> dict:
 
 
 def plot(results, labels, path, recording=None):
-    import matplotlib
+    from semser_tf.plotting import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(
         len(results),
@@ -150,14 +149,7 @@ def plot(results, labels, path, recording=None):
         ax.set_title("all recordings of the partition", fontsize=9)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    import io
-
-    from semser_tf.io import atomic_write_bytes
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(Path(path), buf.getvalue())
+    save_figure(fig, path, dpi=110)
 
 
 OPTIONS = (

@@ -45,13 +45,10 @@ from semser_tf.data.corpus import (
     Recording,
     audio_duration,
     n_frames_for_duration,
-    parse_number,
-    read_rows,
-    read_text,
     resample_labels,
-    strip_quotes,
 )
 from semser_tf.data.sewa import read_turns
+from semser_tf.data.text_files import parse_number, read_rows, read_text, strip_quotes
 from semser_tf.data.timings import read_words
 from semser_tf.errors import DataError
 

@@ -8,16 +8,8 @@ or manifest) into a ``tf.data.Dataset`` of::
      targets (B, T, n_targets) float32,
      sample_weight (B, T) float32)
 
-**Cache.** The first call decodes each recording once (``load_audio`` at 22050 Hz), cuts it
-into 10 Hz frames of 2205 samples (last partial frame zero-padded), computes its frame
-features and writes one TFRecord shard per recording into ``cache_dir``. The shard name
-holds a hash of the audio file (absolute path, size, mtime), the parsed labels, turns and
-words, and the frame-feature identity (``cache_key``/``dim``); a changed file or option
-gives a new name and a rebuild. A shard is written to a hidden temporary name and renamed
-when complete, so an interrupted or failed build leaves no partial shard. The default
-``cache_dir`` is ``$SEMSER_TF_CACHE/frames`` if the variable is set, else ``$XDG_CACHE_HOME/semser_tf/frames``,
-else ``~/.cache/semser_tf/frames`` (user-writable even when the corpus is read-only). The
-folder can be deleted at any time.
+**Cache.** The first call decodes each recording once into a TFRecord cache
+(:mod:`semser_tf.data.cache`: the shard names, the default folder, atomic shards).
 
 **Windows.** Windows of ``sequence_length`` frames start at ``0, hop, 2 * hop, ...``; the
 last window is the first that reaches the end of the recording and is padded with zeros
@@ -37,19 +29,23 @@ recording without labels (prediction) it is 1 on every real frame and targets ar
 
 from __future__ import annotations
 
-import hashlib
-import math
 import os
-import sys
-import time
-import wave
-from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from semser_tf.constants import SAMPLE_RATE, SAMPLES_PER_FRAME
-from semser_tf.data.corpus import Corpus, Recording
+from semser_tf.constants import SAMPLES_PER_FRAME
+from semser_tf.data.cache import (
+    _shard_frames,
+    build_cache,
+    default_cache_dir,
+)
+from semser_tf.data.corpus import Corpus
+from semser_tf.data.frames import (
+    FrameFeatures,
+    ZeroFrameFeatures,
+    _check_features,
+    frames_from_audio,
+)
 from semser_tf.errors import ConfigError, DataError
 
 __all__ = [
@@ -66,317 +62,6 @@ __all__ = [
     "n_targets",
     "dataset_for_model",
 ]
-
-CACHE_FORMAT = 1
-"""Bumped when the shard layout changes (part of every shard's hash)."""
-
-
-# --------------------------------------------------------------------------- features
-
-
-@runtime_checkable
-class FrameFeatures(Protocol):
-    """Per-frame features of a recording (the semantic branch's input).
-
-    An implementation is a callable ``f(recording, n_frames) -> np.ndarray`` of shape
-    ``(n_frames, f.dim)`` (float32-convertible) with an integer attribute ``dim``. It
-    should also define ``cache_key`` (a string that changes whenever its output would
-    change, e.g. a hash of the embedding table); without it the class name and ``dim``
-    identify it in the cache, so a retrained table would not invalidate cached shards.
-
-    ``recording.words`` (word timings) and ``recording.audio_path`` are the usual inputs.
-
-    Example:
-        >>> class Ones:
-        ...     dim = 4
-        ...     cache_key = "ones-v1"
-        ...     def __call__(self, recording, n_frames):
-        ...         return np.ones((n_frames, self.dim), np.float32)
-        >>> isinstance(Ones(), FrameFeatures)
-        True
-    """
-
-    dim: int
-
-    def __call__(self, recording: Recording, n_frames: int) -> np.ndarray: ...
-
-
-class ZeroFrameFeatures:
-    """Default frame features: zeros of shape ``(n_frames, dim)``.
-
-    Args:
-        dim: feature size (the paper's embedding size is 100).
-
-    Example:
-        >>> ZeroFrameFeatures(3)(None, 2).shape
-        (2, 3)
-    """
-
-    def __init__(self, dim: int = 100):
-        self.dim = int(dim)
-        self.cache_key = f"zeros:{self.dim}"
-
-    def __call__(self, recording, n_frames: int) -> np.ndarray:
-        return np.zeros((n_frames, self.dim), np.float32)
-
-    def __repr__(self) -> str:
-        return f"ZeroFrameFeatures(dim={self.dim})"
-
-
-def _features_key(features) -> str:
-    key = getattr(features, "cache_key", None)
-    if key is None:
-        key = f"{type(features).__module__}.{getattr(features, '__qualname__', type(features).__qualname__)}"
-    return f"{key}|dim={int(features.dim)}"
-
-
-# --------------------------------------------------------------------------- audio
-
-
-def _read_wav(path) -> np.ndarray:
-    """Minimal PCM WAV reader (used only when ``semser_tf.data.audio`` is unavailable)."""
-    with wave.open(str(path), "rb") as wf:
-        sr, ch, width, n = wf.getframerate(), wf.getnchannels(), wf.getsampwidth(), wf.getnframes()
-        raw = wf.readframes(n)
-    if width == 2:
-        x = np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
-    elif width == 4:
-        x = np.frombuffer(raw, "<i4").astype(np.float32) / 2147483648.0
-    elif width == 1:
-        x = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
-    else:
-        raise DataError(f"unsupported WAV sample width {width} bytes", path)
-    x = x.reshape(-1, ch).mean(axis=1) if ch > 1 else x
-    if sr != SAMPLE_RATE:
-        from scipy.signal import resample_poly  # noqa: PLC0415
-
-        g = math.gcd(sr, SAMPLE_RATE)
-        x = resample_poly(x, SAMPLE_RATE // g, sr // g).astype(np.float32)
-    return x.astype(np.float32, copy=False)
-
-
-def _load_audio(path) -> np.ndarray:
-    try:
-        from semser_tf.data.audio import load_audio  # noqa: PLC0415
-    except ImportError:
-        try:
-            return _read_wav(path)
-        except (wave.Error, EOFError) as err:
-            raise DataError(f"cannot decode audio ({err})", path) from None
-    return np.asarray(load_audio(path, sample_rate=SAMPLE_RATE), dtype=np.float32)
-
-
-def frames_from_audio(audio, n_frames: int | None = None) -> np.ndarray:
-    """Cut a 22050 Hz waveform into 100 ms frames (no cache; for one-file prediction).
-
-    Args:
-        audio: (samples,) mono waveform at 22050 Hz.
-        n_frames: frames wanted; default ``ceil(samples / 2205)``. Missing samples are
-            zeros; extra samples are dropped.
-
-    Returns:
-        (n_frames, 2205) float32 where row ``i`` is ``audio[i * 2205:(i + 1) * 2205]``.
-
-    Example:
-        >>> frames_from_audio(np.ones(3000)).shape
-        (2, 2205)
-    """
-    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
-    if n_frames is None:
-        n_frames = int(math.ceil(len(audio) / SAMPLES_PER_FRAME))
-    total = n_frames * SAMPLES_PER_FRAME
-    out = np.zeros(total, np.float32)
-    k = min(total, len(audio))
-    out[:k] = audio[:k]
-    return out.reshape(n_frames, SAMPLES_PER_FRAME)
-
-
-# --------------------------------------------------------------------------- cache
-
-
-def default_cache_dir() -> Path:
-    """The default cache folder of :func:`build_cache`.
-
-    Returns:
-        ``$SEMSER_TF_CACHE/frames`` if the variable is set (the zoo's files go to
-        ``$SEMSER_TF_CACHE/zoo``, so ``semser_tf.zoo.clear_cache`` leaves the frames),
-        else ``$XDG_CACHE_HOME/semser_tf/frames``, else ``~/.cache/semser_tf/frames``.
-
-    Example:
-        >>> default_cache_dir().name  # doctest: +SKIP
-        'frames'
-    """
-    env = os.environ.get("SEMSER_TF_CACHE")
-    if env:
-        return Path(env).expanduser() / "frames"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "semser_tf" / "frames"
-
-
-def _recording_key(rec: Recording, features) -> str:
-    h = hashlib.sha256()
-    try:
-        st = rec.audio_path.stat()
-    except FileNotFoundError:
-        raise DataError(
-            "audio file not found (moved or deleted since the corpus was read)", rec.audio_path
-        ) from None
-    for part in (
-        f"format={CACHE_FORMAT}",
-        f"sr={SAMPLE_RATE}",
-        str(rec.audio_path.resolve()),
-        str(st.st_size),
-        str(st.st_mtime_ns),
-        repr(rec.targets),
-        repr(rec.turns),
-        repr([tuple(w) for w in rec.words]),
-        _features_key(features),
-    ):
-        h.update(part.encode("utf-8"))
-        h.update(b"\0")
-    if rec.labels is not None:
-        h.update(np.ascontiguousarray(rec.labels, np.float32).tobytes())
-    return h.hexdigest()[:20]
-
-
-def _shard_path(cache_dir: Path, rec: Recording, features) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in rec.name)
-    return cache_dir / f"{safe}-{_recording_key(rec, features)}.tfrecord"
-
-
-def _bytes_feature(arr):
-    import tensorflow as tf  # noqa: PLC0415
-
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[arr]))
-
-
-def _example(rec: Recording, features, n_targets: int) -> bytes:
-    import tensorflow as tf  # noqa: PLC0415
-
-    audio = _load_audio(rec.audio_path)
-    frames = frames_from_audio(audio)
-    n = frames.shape[0]
-    if rec.labels is not None:
-        lab = np.full((n, n_targets), np.nan, np.float32)
-        k = min(n, rec.labels.shape[0])
-        lab[:k] = rec.labels[:k]
-        mask = (~np.isnan(lab).any(axis=1)).astype(np.float32)
-        lab = np.nan_to_num(lab, nan=0.0)
-    else:
-        lab = np.zeros((n, n_targets), np.float32)
-        mask = np.ones(n, np.float32)
-    feats = np.asarray(features(rec, n), dtype=np.float32)
-    if feats.shape != (n, features.dim):
-        raise DataError(
-            f"frame features {features!r} returned shape {feats.shape}: expected "
-            f"({n}, {features.dim}) for {n} frames",
-            rec.audio_path,
-        )
-    speaking = rec.speaking(n)
-    ex = tf.train.Example(
-        features=tf.train.Features(
-            feature={
-                "name": _bytes_feature(rec.name.encode("utf-8")),
-                "n_frames": tf.train.Feature(int64_list=tf.train.Int64List(value=[n])),
-                "waveform": _bytes_feature(frames.astype("<f4").tobytes()),
-                "semantic": _bytes_feature(feats.astype("<f4").tobytes()),
-                "targets": _bytes_feature(lab.astype("<f4").tobytes()),
-                "mask": _bytes_feature(mask.astype("<f4").tobytes()),
-                "speaking": _bytes_feature(speaking.astype("<f4").tobytes()),
-            }
-        )
-    )
-    return ex.SerializeToString()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _clean_stale_temps(cache_dir: Path) -> None:
-    for p in cache_dir.glob(".*.tmp.*"):
-        try:
-            pid = int(p.name.rsplit(".", 1)[-1])
-        except ValueError:
-            continue
-        if not _pid_alive(pid):
-            p.unlink(missing_ok=True)
-
-
-def build_cache(
-    corpus: Corpus,
-    partition: str,
-    frame_features=None,
-    cache_dir=None,
-    progress: bool = True,
-) -> list[Path]:
-    """Decode and frame every recording of a partition into TFRecord shards (once).
-
-    Shards already present (same hash) are reused. Each new shard is written to
-    ``.<shard>.tmp.<pid>`` and renamed when complete; on any error the temporary file is
-    removed, so the cache never holds a partial shard. Temporary files of dead processes
-    (an interrupted build) are removed on the next call.
-
-    Args:
-        corpus: the corpus.
-        partition: the partition to cache.
-        frame_features: a :class:`FrameFeatures` (default ``ZeroFrameFeatures(100)``).
-        cache_dir: the cache folder (default :func:`default_cache_dir`).
-        progress: print one line per recording built to stderr.
-
-    Returns:
-        The shard paths, in the partition's recording order.
-
-    Raises:
-        DataError: a recording cannot be decoded, or its features have the wrong shape.
-
-    Example:
-        >>> shards = build_cache(SEWACorpus("/data/sewa"), "Train")  # doctest: +SKIP
-    """
-    import tensorflow as tf  # noqa: PLC0415
-
-    features = frame_features if frame_features is not None else ZeroFrameFeatures()
-    _check_features(features)
-    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    _clean_stale_temps(cache_dir)
-    recs = corpus.recordings(partition)
-    n_t = len(corpus.targets)
-    paths = [_shard_path(cache_dir, rec, features) for rec in recs]
-    todo = [(r, p) for r, p in zip(recs, paths) if not p.exists()]
-    t0 = time.perf_counter()
-    for i, (rec, path) in enumerate(todo, 1):
-        tmp = path.parent / f".{path.name}.tmp.{os.getpid()}"
-        try:
-            data = _example(rec, features, n_t)
-            with tf.io.TFRecordWriter(str(tmp)) as writer:
-                writer.write(data)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        if progress:
-            sys.stderr.write(
-                f"semser cache: {i}/{len(todo)} {rec.name} -> {path.name} "
-                f"({time.perf_counter() - t0:.1f} s)\n"
-            )
-            sys.stderr.flush()
-    return paths
-
-
-def _check_features(features) -> None:
-    if not callable(features) or not isinstance(getattr(features, "dim", None), (int, np.integer)):
-        raise ConfigError(
-            f"frame_features {features!r}: expected a callable f(recording, n_frames) with an "
-            "integer attribute 'dim' (see semser_tf.data.pipeline.FrameFeatures)"
-        )
 
 
 # --------------------------------------------------------------------------- windows
@@ -439,15 +124,6 @@ def window_index(
         for s in window_starts(n, sequence_length, hop):
             out.append((rec.name, s, max(0, min(sequence_length, n - s))))
     return out
-
-
-def _shard_frames(path: Path) -> int:
-    import tensorflow as tf  # noqa: PLC0415
-
-    for raw in tf.data.TFRecordDataset(str(path)).take(1):
-        ex = tf.train.Example.FromString(raw.numpy())
-        return int(ex.features.feature["n_frames"].int64_list.value[0])
-    raise DataError("empty cache shard", path)
 
 
 def corpus_targets(corpus: Corpus) -> tuple:

@@ -33,11 +33,9 @@ from semser_tf.data.corpus import (
     Recording,
     align_labels,
     audio_duration,
-    is_number,
     n_frames_for_duration,
-    parse_number,
-    read_rows,
 )
+from semser_tf.data.text_files import is_number, parse_number, read_rows
 from semser_tf.data.timings import read_transcription, read_words, word_timings  # noqa: F401
 from semser_tf.errors import DataError
 

@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 from typing import NamedTuple
 
-from semser_tf.data.corpus import is_number, parse_number, read_rows, strip_quotes
+from semser_tf.data.text_files import is_number, parse_number, read_rows, strip_quotes
 from semser_tf.errors import DataError
 from semser_tf.types import WordTiming
 
@@ -27,6 +27,7 @@ __all__ = [
     "Sentence",
     "read_transcription",
     "read_words",
+    "read_words_arg",
     "transcript_words",
     "spread_words",
     "word_timings",
@@ -239,3 +240,14 @@ def word_timings(
     if transcription_path is not None and Path(transcription_path).is_file():
         return spread_words(read_transcription(transcription_path), name=name, warn=warn)
     return []
+
+
+def read_words_arg(words) -> list[WordTiming]:
+    """Word timings from a words file (``start;end;word``), a list of
+    ``(start, end, word)``, or ``None`` (no words): the ``words=`` argument of prediction
+    and streaming."""
+    if words is None:
+        return []
+    if isinstance(words, (str, Path)):
+        return read_words(words)
+    return [WordTiming(float(w[0]), float(w[1]), str(w[2])) for w in words]

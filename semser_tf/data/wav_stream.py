@@ -65,7 +65,7 @@ class WavStream:
     """
 
     def __init__(self, path, target_rate: int):
-        from semser_tf.data.audio import wav_info
+        from semser_tf.data.wav import wav_info
 
         self.path = Path(path)
         self.info = wav_info(self.path)
@@ -75,7 +75,7 @@ class WavStream:
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Input samples ``[start, stop)`` (clipped to the file), channels averaged."""
-        from semser_tf.data.audio import _read_wav_numpy
+        from semser_tf.data.wav import _read_wav_numpy
 
         start, stop = max(0, int(start)), min(self.total_in, int(stop))
         if stop <= start:

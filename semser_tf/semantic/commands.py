@@ -385,7 +385,7 @@ def _cmd_text_space(args) -> int:
             space, lex.ratings, test_fraction=args.test_fraction, alpha=args.alpha, seed=args.seed
         )
     if args.words:
-        from semser_tf.data.corpus import read_text
+        from semser_tf.data.text_files import read_text
 
         report["coverage"] = space.coverage(read_text(args.words).split()).as_dict()
     _print(report)

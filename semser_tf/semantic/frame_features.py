@@ -46,6 +46,7 @@ from semser_tf.constants import FRAME_RATE
 from semser_tf.errors import ConfigError, DataError
 
 __all__ = [
+    "report_coverage",
     "frame_spans",
     "words_to_frames",
     "oov_vector",
@@ -338,3 +339,23 @@ class EncodeFrameFeatures:
 
     def __repr__(self) -> str:
         return f"EncodeFrameFeatures(dim={self.dim})"
+
+
+def report_coverage(features, corpus, stream=None) -> None:
+    """Print how many of the corpus's words the frame features know (the OOV rate)."""
+    import sys
+
+    if features is None or corpus is None or not hasattr(features, "coverage"):
+        return
+    words = [w[2] for r in corpus.recordings() for w in r.words]
+    if not words:
+        print(
+            "semantic input: the corpus has no word timings (words/, transcriptions/ or --words-dir): "
+            "the semantic input is zeros",
+            file=stream or sys.stderr,
+        )
+        return
+    print(
+        f"semantic input ({getattr(features, 'mode', '?')} mode): {features.coverage(words).summary()}",
+        file=stream or sys.stderr,
+    )

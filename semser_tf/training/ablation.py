@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from semser_tf.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from semser_tf.io import atomic_write_json, atomic_write_text
 from semser_tf.models.config import VARIANTS, ModelConfig
+from semser_tf.plotting import plot_ablation
+from semser_tf.training.run_folder import BEST, CONFIG, REPORT, read_run_config
 
 
 def ablation(
@@ -60,7 +62,7 @@ def ablation(
     for variant in variants:
         t0 = time.time()
         run_dir = out_dir / variant
-        if resume and (run_dir / "report.json").exists() and _finished(run_dir):
+        if resume and (run_dir / REPORT).exists() and _finished(run_dir):
             report = _load(run_dir)
         else:
             report = train(
@@ -131,38 +133,34 @@ def ablation(
     }
     atomic_write_json(out_dir / "ablation.json", table)
     atomic_write_text(out_dir / "ablation.md", ablation_markdown(table))
-    _plot(table, out_dir / "ablation.png")
+    plot_ablation(table, out_dir / "ablation.png")
     return table
 
 
 def _finished(run_dir: Path) -> bool:
-    import json
 
     from semser_tf.training.loop import committed_state
 
     state = committed_state(run_dir)
     if state is None:
         return False
-    cfg = json.loads((run_dir / "config.json").read_text())
+    cfg = read_run_config(run_dir / CONFIG)
     return state.get("stopped") or state["epoch"] >= cfg["training"]["epochs"]
 
 
 def _load(run_dir: Path) -> dict:
     import json
 
-    return json.loads((run_dir / "report.json").read_text())
+    return json.loads((run_dir / REPORT).read_text())
 
 
 def _evaluate_extra(corpus, run_dir, variant, partition, frame_features, cache_dir):
-    import json
 
     from semser_tf.models.builder import load_model
     from semser_tf.training.evaluate import evaluate_model
 
-    cfg = ModelConfig.from_dict(
-        json.loads((run_dir / "config.json").read_text())["model"], recorded=True
-    )
-    model = load_model(run_dir / "best.keras")
+    cfg = ModelConfig.from_dict(read_run_config(run_dir / CONFIG)["model"], recorded=True)
+    model = load_model(run_dir / BEST)
     ev = evaluate_model(
         model, corpus, partition, cfg, frame_features=frame_features, cache_dir=cache_dir
     )
@@ -178,12 +176,11 @@ def _evaluate_extra(corpus, run_dir, variant, partition, frame_features, cache_d
 
 
 def _evaluate_per_target(corpus, run_dir, variant, partition, frame_features, cache_dir):
-    import json
 
     from semser_tf.io import atomic_write_json
     from semser_tf.training.run import per_target_selection
 
-    cfg = ModelConfig.from_dict(json.loads((run_dir / "config.json").read_text())["model"])
+    cfg = ModelConfig.from_dict(read_run_config(run_dir / CONFIG)["model"])
     sel = per_target_selection(run_dir, corpus, partition, cfg, frame_features, cache_dir)
     atomic_write_json(run_dir / f"eval_{partition}_per_target.json", sel)
     return {
@@ -209,45 +206,3 @@ def ablation_markdown(table: dict) -> str:
             + f" | {r['mean']:.3f} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def _plot(table, path):
-    """The per-target bars of the table: one panel per partition (Devel, Test), one bar per
-    variant (and per selection, when the runs kept a best epoch per target)."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    targets = table["targets"]
-    partitions = list(dict.fromkeys(r["partition"] for r in table["rows"]))
-    fig, axes = plt.subplots(1, len(partitions), figsize=(7 * len(partitions), 3.6), squeeze=False)
-    for ax, part in zip(axes[0], partitions):
-        rows = [r for r in table["rows"] if r["partition"] == part]
-        x = np.arange(len(targets))
-        width = 0.8 / max(1, len(rows))
-        variants = list(dict.fromkeys(r["variant"] for r in rows))
-        for i, r in enumerate(rows):
-            per_target = r.get("selection") == "per-target"
-            ax.bar(
-                x + i * width,
-                [r["ccc"][t] for t in targets],
-                width,
-                color=f"C{variants.index(r['variant'])}",
-                label=r["variant"] + (" (per-target)" if per_target else ""),
-                hatch="//" if per_target else None,
-                edgecolor="white" if per_target else None,
-            )
-        ax.set_xticks(x + width * (len(rows) - 1) / 2, targets)
-        ax.set_ylabel(f"CCC ({part})")
-        ax.axhline(0, color="0.5", lw=0.8)
-        ax.legend(fontsize=7)
-        ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from semser_tf.errors import ConfigError, DataError
+from semser_tf.semantic.frame_features import report_coverage
 
 
 def open_corpus(path, words_dir=None):
@@ -26,26 +27,6 @@ def open_corpus(path, words_dir=None):
     else:
         raise DataError("corpus not found: expected a SEWA-layout folder or a manifest file", path)
     return corpus.with_words(words_dir) if words_dir else corpus
-
-
-def report_coverage(features, corpus, stream=None) -> None:
-    """Print how many of the corpus's words the frame features know (the OOV rate)."""
-    import sys
-
-    if features is None or corpus is None or not hasattr(features, "coverage"):
-        return
-    words = [w[2] for r in corpus.recordings() for w in r.words]
-    if not words:
-        print(
-            "semantic input: the corpus has no word timings (words/, transcriptions/ or --words-dir): "
-            "the semantic input is zeros",
-            file=stream or sys.stderr,
-        )
-        return
-    print(
-        f"semantic input ({getattr(features, 'mode', '?')} mode): {features.coverage(words).summary()}",
-        file=stream or sys.stderr,
-    )
 
 
 def open_frame_features(embeddings, mode="lookup", corpus=None):
@@ -69,13 +50,14 @@ def run_frame_features(run_dir, cfg: dict, variant: str, embeddings=None, mode=N
             or a mode of another space than the recorded one.
     """
     from semser_tf.semantic.embeddings import check_mode
+    from semser_tf.training.run_folder import CONFIG, EMBEDDINGS_DIR
 
     run_dir = Path(run_dir)
     recorded = cfg.get("semantic_mode")
-    check_mode(mode, recorded, run_dir / "config.json")
+    check_mode(mode, recorded, run_dir / CONFIG)
     mode = mode or recorded or "lookup"
-    if embeddings is None and (run_dir / "embeddings").is_dir():
-        embeddings = run_dir / "embeddings"
+    if embeddings is None and (run_dir / EMBEDDINGS_DIR).is_dir():
+        embeddings = run_dir / EMBEDDINGS_DIR
     if embeddings is not None:
         return open_frame_features(embeddings, mode)
     if variant == "paralinguistic" or str(cfg.get("frame_features", "")).startswith(
@@ -161,9 +143,10 @@ def _resume_settings(args):
     conflicting flag and let ``--epochs`` extend the run. ``None`` for a new folder."""
     import dataclasses
 
-    from semser_tf.training.run import LEGACY_SETTINGS, TrainSettings, read_run_config
+    from semser_tf.training.run_folder import CONFIG, read_run_config
+    from semser_tf.training.settings import LEGACY_SETTINGS, TrainSettings
 
-    cfg_path = Path(args.out) / "config.json"
+    cfg_path = Path(args.out) / CONFIG
     if not cfg_path.is_file():
         return _settings(args)
     saved = {**LEGACY_SETTINGS, **read_run_config(cfg_path).get("training", {})}
@@ -192,12 +175,12 @@ def _evaluate(args):
     from semser_tf.models.builder import load_model as load_keras_model
     from semser_tf.models.config import ModelConfig
     from semser_tf.training.evaluate import evaluate_model, results_markdown
-    from semser_tf.training.run import read_run_config
+    from semser_tf.training.run_folder import BEST, CONFIG, PLOTS, REPORT, read_run_config
 
     run = Path(args.run)
-    model_path = run / "best.keras" if run.is_dir() else run
+    model_path = run / BEST if run.is_dir() else run
     run_dir = run if run.is_dir() else run.parent
-    cfg_path = run_dir / "config.json"
+    cfg_path = run_dir / CONFIG
     if not model_path.is_file():
         raise DataError(
             "no model: expected a run folder with best.keras or a .keras file", model_path
@@ -239,10 +222,10 @@ def _evaluate(args):
         delay_frames=args.delay_frames,
         median_window=args.median_window,
         bias_correction=bias,
-        plot_dir=out / "plots" if not args.no_plots else None,
+        plot_dir=out / PLOTS if not args.no_plots else None,
         progress=True,
     )
-    atomic_write_json(out / "report.json", report)
+    atomic_write_json(out / REPORT, report)
     md = results_markdown(report, config.targets)
     atomic_write_text(out / "report.md", md)
     print(md)
@@ -411,7 +394,7 @@ def _common(p, variant=True):
 
 
 def add_finetune_arguments(p):
-    """The options of ``semser finetune`` (:func:`semser_tf.training.finetune.finetune`),
+    """The options of ``semser finetune`` (:func:`semser_tf.zoo.finetune.finetune`),
     each with its default in its help."""
     p.add_argument("corpus", help="manifest file or SEWA-layout folder")
     p.add_argument("--out", required=True, help="output (run) directory (required)")

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
-from semser_tf.constants import FRAME_RATE
 from semser_tf.errors import ConfigError, DataError
-
-
-def ccc_np(x, y) -> float:
-    """CCC of two 1-D arrays (float64, population moments); NaN when undefined."""
-    x = np.asarray(x, np.float64)
-    y = np.asarray(y, np.float64)
-    if x.size < 2:
-        return float("nan")
-    mx, my = x.mean(), y.mean()
-    vx, vy = x.var(), y.var()
-    cov = ((x - mx) * (y - my)).mean()
-    denom = vx + vy + (mx - my) ** 2
-    return float(2 * cov / denom) if denom > 0 else float("nan")
+from semser_tf.metrics_numpy import ccc_np as ccc_np  # re-exported: its home before metrics_numpy
+from semser_tf.metrics_numpy import ccc_table
+from semser_tf.plotting import plot_recording
 
 
 def shift_predictions(pred: np.ndarray, frames: int) -> np.ndarray:
@@ -54,11 +42,6 @@ def fit_bias_scale(pred: np.ndarray, gold: np.ndarray):
     gm, gs = gold.mean(0), gold.std(0)
     scale = np.where(ps > 1e-8, gs / np.maximum(ps, 1e-8), 1.0)
     return scale, gm - scale * pm
-
-
-def ccc_table(pred: np.ndarray, gold: np.ndarray, targets) -> dict:
-    per = {t: ccc_np(pred[:, i], gold[:, i]) for i, t in enumerate(targets)}
-    return {"ccc": per, "mean": float(np.nanmean(list(per.values())))}
 
 
 def with_modality_weights(model):
@@ -263,61 +246,6 @@ def evaluate_predictions(
         "results": results,
         "per_recording": per_recording,
     }
-
-
-def plot_recording(path, name, pred, gold, targets, weights=None):
-    """PNG of prediction against gold over time, one panel per target (+ modality weights)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from semser_tf.io import atomic_write_bytes
-
-    n_panels = len(targets) + (1 if weights is not None else 0)
-    fig, axes = plt.subplots(
-        n_panels, 1, figsize=(10, 1.9 * n_panels + 0.6), sharex=True, squeeze=False
-    )
-    t = np.arange(len(pred)) / FRAME_RATE
-    for i, target in enumerate(targets):
-        ax = axes[i, 0]
-        if gold is not None:
-            n = min(len(gold), len(pred))
-            ax.plot(t[:n], gold[:n, i], color="0.3", lw=1.2, label="gold")
-            c = ccc_np(pred[:n, i][~np.isnan(gold[:n, i])], gold[:n, i][~np.isnan(gold[:n, i])])
-            ax.set_title(
-                f"{target}  CCC {c:.3f}" if not math.isnan(c) else target, fontsize=9, loc="left"
-            )
-        else:
-            ax.set_title(target, fontsize=9, loc="left")
-        ax.plot(t, pred[:, i], color="tab:red", lw=1.2, label="prediction")
-        ax.set_ylim(-1.05, 1.05)
-        ax.grid(alpha=0.3)
-        if i == 0:
-            ax.legend(loc="upper right", fontsize=8)
-    if weights is not None:
-        ax = axes[-1, 0]
-        ax.stackplot(
-            t[: len(weights)],
-            weights[:, 0],
-            weights[:, 1],
-            labels=["paralinguistic", "semantic"],
-            colors=["tab:blue", "tab:orange"],
-            alpha=0.7,
-        )
-        ax.set_ylim(0, 1)
-        ax.set_title("modality attention weights", fontsize=9, loc="left")
-        ax.legend(loc="upper right", fontsize=8)
-    axes[-1, 0].set_xlabel("time (s)")
-    fig.suptitle(name, fontsize=10)
-    fig.tight_layout()
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    atomic_write_bytes(Path(path), buf.getvalue())
-    return Path(path)
 
 
 def results_markdown(report: dict, targets) -> str:

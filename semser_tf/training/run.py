@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import shutil
 import time
@@ -36,330 +35,34 @@ import numpy as np
 from semser_tf.errors import ConfigError, DataError
 from semser_tf.io import atomic_write_json, atomic_write_text
 from semser_tf.models.config import ModelConfig
+from semser_tf.plotting import plot_history
+from semser_tf.training.run_data import SMALL_EPOCH_STEPS as SMALL_EPOCH_STEPS  # re-exported
+from semser_tf.training.run_data import (
+    _check_labelled_frames,
+    _check_lengths,
+    _hint_small_epochs,
+    _split_validation,
+    training_data,
+)
+from semser_tf.training.run_data import epoch_steps as epoch_steps  # re-exported
+from semser_tf.training.run_data import validation_setup as validation_setup  # re-exported
 from semser_tf.training.run_folder import (
+    BEST,
+    CONFIG,
+    EMBEDDINGS_DIR,
+    HISTORY_PLOT,
+    PLOTS,
+    REPORT,
     RUN_MARKER,
     RunLock,
     check_out_dir,
     empty_run,
+    read_run_config,
     resume_settings,
 )
-
-EMBEDDINGS_DIR = "embeddings"
-"""Sub-folder of a run holding a copy of the aligned embeddings it was trained with."""
-
-
-DROPPED_INPUTS = {
-    "semantic": ("semantic",),
-    "waveform": ("waveform",),
-    "either": ("waveform", "semantic"),
-}
-"""``TrainSettings.dropped_input``: the model inputs modality dropout may zero."""
-
-
-@dataclasses.dataclass
-class TrainSettings:
-    """Training-loop settings beside the model config.
-
-    Args:
-        epochs: maximum number of epochs.
-        patience: stop after this many epochs without a better validation mean CCC.
-        train_partition: partition trained on.
-        val_partition: partition for early stopping and model selection.
-        val_fraction: when the corpus has no validation partition, hold out this fraction
-            of the training recordings (the last ones by name) instead; ``None`` makes a
-            missing validation partition an error.
-        hop: frames between training windows (default: the sequence length).
-        delay_frames: annotation-delay shift of the labels (see the data loader).
-        steps_per_epoch: cap on batches per epoch (``None``: the whole partition).
-        jit_compile: passed to ``Model.compile``.
-        steps_per_execution: training steps per call of Keras's train function (batch
-            callbacks once per call; the weights are those of one step at a time). ``None``:
-            16 on the JAX backend with a GPU, 1 elsewhere (docs/benchmarks.md, "GPU (H200)");
-            cut to a divisor of the steps per epoch
-            (:func:`~semser_tf.training.loop.execution_steps`).
-        precision: Keras dtype policy the model is built under: ``float32`` (default) or
-            ``mixed_bfloat16`` (the fast setting, docs/benchmarks.md) or ``mixed_float16``.
-        select_per_target: also keep the best epoch of each target, ``best-<target>.keras``
-            beside ``best.keras`` (the AVEC 2019 baseline selects per target); the report's
-            ``per_target_selection`` holds each target's CCC from its own checkpoint.
-        modality_dropout: share of training windows whose ``dropped_input`` is zeroed
-            (seeded per epoch; the validation data are never touched), so that a fused
-            model cannot lean on one modality alone (0: off).
-        dropped_input: the input modality dropout zeroes: ``semantic``, ``waveform`` or
-            ``either`` (each dropped window loses one of the two, drawn uniformly).
-        staged_epochs: for a fused variant, first train the paralinguistic-only model this
-            many epochs (in ``stage1/``), copy its best paralinguistic branch into the
-            fused model and keep it frozen while the rest trains (0: off).
-        validation: how the validation partition is predicted for early stopping and
-            selection: ``carried`` (the LSTM state carried across each recording's windows,
-            the rule of predict and evaluate) or ``window`` (Keras's own: each window from
-            zero state); :mod:`semser_tf.training.validation`.
-    """
-
-    epochs: int = 50
-    patience: int = 10
-    train_partition: str = "Train"
-    val_partition: str = "Devel"
-    val_fraction: float | None = None
-    hop: int | None = None
-    delay_frames: int = 0
-    steps_per_epoch: int | None = None
-    jit_compile: object = "auto"
-    steps_per_execution: int | None = None
-    precision: str = "float32"
-    select_per_target: bool = False
-    modality_dropout: float = 0.7
-    dropped_input: str = "waveform"
-    staged_epochs: int = 0
-    validation: str = "carried"
-
-    def __post_init__(self):
-        from semser_tf.models.builder import check_precision
-
-        check_precision(self.precision)
-        for name in ("epochs", "patience"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"TrainSettings.{name}: expected a positive integer, got {v!r}.")
-        v = self.steps_per_epoch
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            raise ConfigError(
-                f"TrainSettings.steps_per_epoch: expected a positive integer or None "
-                f"(no cap: the whole partition), got {v!r}."
-            )
-        v = self.steps_per_execution
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            raise ConfigError(
-                f"TrainSettings.steps_per_execution: expected a positive integer or None "
-                f"(the backend's default), got {v!r}."
-            )
-        if self.val_fraction is not None and not (0 < float(self.val_fraction) < 1):
-            raise ConfigError(
-                f"TrainSettings.val_fraction: expected a number in (0, 1), got {self.val_fraction!r}."
-            )
-        v = self.modality_dropout
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
-            raise ConfigError(
-                f"TrainSettings.modality_dropout: expected a number in [0, 1), got {v!r}."
-            )
-        if self.dropped_input not in DROPPED_INPUTS:
-            raise ConfigError(
-                f"TrainSettings.dropped_input: expected one of {', '.join(DROPPED_INPUTS)}, "
-                f"got {self.dropped_input!r}."
-            )
-        v = self.staged_epochs
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise ConfigError(
-                f"TrainSettings.staged_epochs: expected a non-negative integer (0: off), got {v!r}."
-            )
-        if not isinstance(self.select_per_target, bool):
-            raise ConfigError(
-                f"TrainSettings.select_per_target: expected true or false, "
-                f"got {self.select_per_target!r}."
-            )
-        if self.validation not in ("carried", "window"):
-            raise ConfigError(
-                f"TrainSettings.validation: expected carried or window, got {self.validation!r}."
-            )
-
-
-LEGACY_SETTINGS = {
-    "select_per_target": False,
-    "modality_dropout": 0.0,
-    "dropped_input": "semantic",
-    "staged_epochs": 0,
-    "validation": "window",
-}
-"""What runs recorded before these settings existed were trained with. The fused variants'
-default is now waveform dropout 0.7 (docs/measurements/results.md, "Fusion training remedies")."""
-
-
-def _split_validation(corpus, settings: TrainSettings):
-    """The corpus with a validation partition, or a clear error."""
-    from semser_tf.data.corpus import Corpus
-
-    parts = {p.lower(): p for p in corpus.partitions()}
-    if settings.train_partition.lower() not in parts:
-        raise DataError(
-            f"no {settings.train_partition!r} partition to train on; partitions: {sorted(parts.values())}",
-            corpus.root,
-        )
-    if settings.val_partition.lower() in parts:
-        return corpus
-    if settings.val_fraction is None:
-        raise DataError(
-            f"no validation partition {settings.val_partition!r} (partitions: {sorted(parts.values())}); "
-            "name one with val_partition (--val-partition) or hold out part of the training "
-            "recordings with val_fraction (--val-fraction 0.2)",
-            corpus.root,
-        )
-    train = sorted(corpus.recordings(settings.train_partition), key=lambda r: r.name)
-    n_val = max(1, int(round(len(train) * float(settings.val_fraction))))
-    if n_val >= len(train):
-        raise DataError(
-            f"val_fraction={settings.val_fraction} leaves no training recording out of {len(train)}",
-            corpus.root,
-        )
-    held = {r.name for r in train[-n_val:]}
-    recs = [
-        dataclasses.replace(r, partition=settings.val_partition) if r.name in held else r
-        for r in corpus.recordings()
-    ]
-    return Corpus(recs, root=corpus.root, targets=corpus.targets)
-
-
-def _labelled_frames(recording, delay: int) -> int:
-    mask = recording.label_mask
-    if mask is None:
-        return 0
-    n = len(mask)
-    shifted = mask[delay:] if delay >= 0 else mask[: max(0, n + delay)]
-    return int(np.count_nonzero(shifted))
-
-
-def _check_labelled_frames(corpus, settings: TrainSettings) -> None:
-    """Refuse a training or validation partition without a single labelled frame."""
-    d = int(settings.delay_frames)
-    for part in (settings.train_partition, settings.val_partition):
-        recs = corpus.recordings(part)
-        if recs and sum(_labelled_frames(r, d) for r in recs) == 0:
-            files = sorted({str(r.label_path) for r in recs if r.label_path is not None})
-            extra = f" with --delay-frames {d}" if d else ""
-            raise DataError(
-                f"the {part} partition has no labelled frame{extra} ({len(recs)} recording(s), label files: "
-                f"{', '.join(files[:3]) or 'none'}{' ...' if len(files) > 3 else ''}); expected label rows "
-                "'name;time;<targets>' within the audio"
-                + (" and a delay shorter than the recordings" if d else ""),
-                corpus.root,
-            )
-
-
-SMALL_EPOCH_STEPS = 4
-"""Fewer optimizer steps per epoch than this draw a hint (the paper's defaults on a small corpus)."""
-
-
-def _hint_small_epochs(corpus, settings: TrainSettings, config: ModelConfig) -> int:
-    """Warn when an epoch is only a few optimizer steps; returns the steps per epoch."""
-    T = config.sequence_length
-    hop = settings.hop or T
-    windows = 0
-    for r in corpus.recordings(settings.train_partition):
-        n = int(r.n_frames or 0)
-        n_w = 1 + max(0, -(-(n - T) // hop))  # the loader's count: 1 + ceil((n - T) / hop)
-        windows += min(n_w, max(1, -(-n // hop)))
-    steps = -(-windows // config.batch_size)
-    if settings.steps_per_epoch:
-        steps = min(steps, settings.steps_per_epoch)
-    if 0 < steps < SMALL_EPOCH_STEPS:
-        warnings.warn(
-            f"the {settings.train_partition} partition gives {windows} window(s) of {T} frames: {steps} optimizer "
-            f"step(s) per epoch at batch_size {config.batch_size}; on a corpus this small choose a shorter "
-            "window or a smaller batch (--set sequence_length=100 --set batch_size=4) or more --epochs",
-            stacklevel=3,
-        )
-    return steps
-
-
-def epoch_steps(
-    corpus, settings: TrainSettings, config: ModelConfig, frame_features=None, cache_dir=None
-) -> int:
-    """Batches in one epoch of the training partition (the loader's windows over the
-    decoded frames), capped by ``settings.steps_per_epoch``."""
-    from semser_tf.data.pipeline import window_index
-
-    windows = len(
-        window_index(
-            corpus,
-            settings.train_partition,
-            config.sequence_length,
-            settings.hop,
-            cache_dir=cache_dir,
-            frame_features=frame_features,
-        )
-    )
-    steps = max(1, -(-windows // config.batch_size))
-    return min(steps, settings.steps_per_epoch) if settings.steps_per_epoch else steps
-
-
-def training_data(
-    corpus,
-    settings: TrainSettings,
-    config: ModelConfig,
-    frame_features,
-    cache_dir,
-    model,
-    progress: bool = False,
-):
-    """``(train_epoch, val_ds, steps_per_epoch)`` of a run, in ``model``'s input form: the
-    one definition of a run's data, shared by :func:`train` and the tuner's trials.
-
-    ``train_epoch(e)`` is the training partition reshuffled with seed ``config.seed + e``
-    (so a resumed run, or a trial, sees the batches an uninterrupted ``train`` sees);
-    ``val_ds`` the validation partition in order; ``steps_per_epoch`` from
-    :func:`epoch_steps`. The frame cache of the training partition is built first.
-    """
-    from semser_tf.data.pipeline import (
-        build_cache,
-        dataset_for_model,
-        make_dataset,
-        modality_dropout,
-    )
-    from semser_tf.models.builder import input_names
-
-    drop = float(getattr(settings, "modality_dropout", 0.0) or 0.0)
-    dropped = DROPPED_INPUTS[getattr(settings, "dropped_input", "semantic")]
-    drop = drop if {"waveform", "semantic"} <= set(input_names(model)) else 0.0  # fused models only
-    common = dict(
-        sequence_length=config.sequence_length,
-        batch_size=config.batch_size,
-        delay_frames=settings.delay_frames,
-        speaker_slots=config.speaker_slots,
-        frame_features=frame_features,
-        cache_dir=cache_dir,
-    )
-
-    def train_epoch(epoch):  # each epoch reshuffled with its own seed
-        ds = make_dataset(
-            corpus,
-            settings.train_partition,
-            hop=settings.hop,
-            shuffle=True,
-            seed=config.seed + epoch,
-            progress=False,
-            **common,
-        )
-        if drop:
-            ds = modality_dropout(ds, drop, seed=config.seed + epoch, key=dropped)
-        return dataset_for_model(ds, model)
-
-    build_cache(corpus, settings.train_partition, frame_features, cache_dir, progress=progress)
-    val_ds = dataset_for_model(
-        make_dataset(corpus, settings.val_partition, shuffle=False, progress=progress, **common),
-        model,
-    )
-    return train_epoch, val_ds, epoch_steps(corpus, settings, config, frame_features, cache_dir)
-
-
-def validation_setup(
-    corpus, settings: TrainSettings, config: ModelConfig, frame_features, cache_dir, val_ds
-):
-    """``(validation_data, callbacks)`` for ``model.fit`` by ``settings.validation``:
-    ``(None, [CarriedValidation])`` for the carried rule (the callbacks must run first),
-    ``(val_ds, [])`` for Keras's own per-window validation."""
-    if getattr(settings, "validation", "window") != "carried":
-        return val_ds, []
-    from semser_tf.training.validation import CarriedValidation
-
-    cb = CarriedValidation(
-        corpus,
-        settings.val_partition,
-        config.targets,
-        config.sequence_length,
-        delay_frames=settings.delay_frames,
-        frame_features=frame_features,
-        cache_dir=cache_dir,
-    )
-    return None, [cb]
+from semser_tf.training.settings import DROPPED_INPUTS as DROPPED_INPUTS  # re-exported
+from semser_tf.training.settings import LEGACY_SETTINGS as LEGACY_SETTINGS  # re-exported
+from semser_tf.training.settings import TrainSettings
 
 
 def _copy_embeddings(src: Path, dest: Path) -> None:
@@ -377,52 +80,6 @@ def _copy_embeddings(src: Path, dest: Path) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def _check_lengths(corpus, partition, config: ModelConfig):
-    longest = max((r.n_frames or 0) for r in corpus.recordings(partition))
-    if longest and config.sequence_length > longest:
-        raise ConfigError(
-            f"ModelConfig.sequence_length={config.sequence_length} frames is longer than every "
-            f"{partition} recording (the longest has {longest} frames = {longest / 10:.1f} s); "
-            "choose a sequence length of at most that."
-        )
-
-
-def _plot_history(history: list[dict], path: Path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import io
-
-    import matplotlib.pyplot as plt
-
-    from semser_tf.io import atomic_write_bytes
-
-    ep = [h["epoch"] for h in history]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.4))
-    for key, style in (("loss", "-"), ("val_loss", "--")):
-        if key in history[0]:
-            a.plot(ep, [h[key] for h in history], style, label=key)
-    (
-        a.set_xlabel("epoch"),
-        a.set_title("CCC loss", fontsize=9),
-        a.legend(fontsize=8),
-        a.grid(alpha=0.3),
-    )
-    for key in [k for k in history[0] if k.startswith("val_ccc")]:
-        b.plot(ep, [h[key] for h in history], label=key[4:])
-    (
-        b.set_xlabel("epoch"),
-        b.set_title("validation CCC", fontsize=9),
-        b.legend(fontsize=8),
-        b.grid(alpha=0.3),
-    )
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def train(
@@ -536,9 +193,9 @@ def _train(
     resuming = mode == "resume"
     saved = None
     if mode in ("resume", "restart"):  # the recorded config and settings, never the defaults
-        saved = read_run_config(out_dir / "config.json")
+        saved = read_run_config(out_dir / CONFIG)
         saved_config = ModelConfig.from_dict(
-            saved["model"], source=str(out_dir / "config.json"), recorded=True
+            saved["model"], source=str(out_dir / CONFIG), recorded=True
         )
         if config is not None and config != saved_config:
             diff = [k for k, v in config.to_dict().items() if saved_config.to_dict()[k] != v]
@@ -585,12 +242,12 @@ def _train(
         _copy_embeddings(Path(embeddings_dir), out_dir / EMBEDDINGS_DIR)
     if saved is not None and saved.get("training", {}).get("epochs") != settings.epochs:
         saved["training"]["epochs"] = settings.epochs  # a resume with more epochs extends the run
-        atomic_write_json(out_dir / "config.json", saved)
+        atomic_write_json(out_dir / CONFIG, saved)
     if not resuming:
         if not (out_dir / RUN_MARKER).is_file():
             atomic_write_json(out_dir / RUN_MARKER, {"kind": "semser-run", "created": time.time()})
         atomic_write_json(
-            out_dir / "config.json",
+            out_dir / CONFIG,
             {
                 "variant": config.variant,
                 "dataset": dataset_name,
@@ -656,7 +313,7 @@ def _train(
     )
     history = result["history"]
     if plots and history:
-        _plot_history(history, out_dir / "history.png")
+        plot_history(history, out_dir / HISTORY_PLOT)
 
     report = {
         "dataset": dataset_name,
@@ -673,10 +330,10 @@ def _train(
         },
         "metrics": [],
     }
-    if evaluate_best and (out_dir / "best.keras").exists():
+    if evaluate_best and (out_dir / BEST).exists():
         from semser_tf.training.evaluate import evaluate_model, results_markdown
 
-        best_model = load_model(out_dir / "best.keras")
+        best_model = load_model(out_dir / BEST)
         ev = evaluate_model(
             best_model,
             corpus,
@@ -684,7 +341,7 @@ def _train(
             config,
             frame_features=frame_features,
             cache_dir=cache_dir,
-            plot_dir=(out_dir / "plots") if plots else None,
+            plot_dir=(out_dir / PLOTS) if plots else None,
         )
         raw = ev["results"]["raw"]
         report["metrics"].append(
@@ -714,7 +371,7 @@ def _train(
             out_dir / "report.md",
             f"# {config.variant} on {dataset_name} ({settings.val_partition})\n\n" + md,
         )
-    atomic_write_json(out_dir / "report.json", report)
+    atomic_write_json(out_dir / REPORT, report)
     return report
 
 
@@ -765,7 +422,7 @@ def _staged_model(
         steps_per_epoch=steps,
         validation_callbacks=val_callbacks,
     )
-    best = stage_dir / "best.keras"
+    best = stage_dir / BEST
     if not best.is_file():
         raise DataError(
             "the paralinguistic stage wrote no best.keras (no epoch with a validation CCC); "
@@ -825,26 +482,6 @@ def per_target_selection(
         "epochs": epochs,
         "models": models,
     }
-
-
-def read_run_config(cfg_path):
-    """A run's ``config.json`` as a dict, or a clear error naming it."""
-    cfg_path = Path(cfg_path)
-    if not cfg_path.is_file():
-        raise DataError(
-            "no config.json: expected the run's configuration (written by semser train) "
-            "beside the model",
-            cfg_path,
-        )
-    try:
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"not valid JSON ({err})", cfg_path) from None
-    if not isinstance(cfg, dict) or not isinstance(cfg.get("model"), dict):
-        raise DataError(
-            "expected a JSON object with a 'model' object (the run's model config)", cfg_path
-        )
-    return cfg
 
 
 def _command(config) -> str:

@@ -26,13 +26,34 @@ import socket
 import time
 from pathlib import Path
 
-from semser_tf.errors import ConfigError
+from semser_tf.errors import ConfigError, DataError
 from semser_tf.io import check_replaceable, owned_kind
+from semser_tf.training.settings import LEGACY_SETTINGS, TrainSettings
 
+# The layout of a run folder (docs/architecture.md): the one place its file names are spelled.
 RUN_MARKER = "run.json"
+"""Marks the folder as a semser run (the run kind of :data:`semser_tf.io.OWNER_MARKER`)."""
+CONFIG = "config.json"
+"""The resolved model config and training settings (``{"model": ..., "training": ...}``)."""
+REPORT = "report.json"
+"""The evaluation of the best model on the validation partition (``report.md`` beside it)."""
+BEST = "best.keras"
+"""The model of the best validation mean CCC."""
+HISTORY = "history.csv"
+"""One row per completed epoch."""
+HISTORY_PLOT = "history.png"
+"""Loss and CCC curves."""
+CHECKPOINTS = "checkpoints"
+"""The resume point: ``epoch-N.weights.h5`` and :data:`METADATA`."""
+METADATA = "training_metadata.json"
+"""In :data:`CHECKPOINTS`: the last committed epoch."""
+PLOTS = "plots"
+"""Prediction against gold per validation recording."""
+EMBEDDINGS_DIR = "embeddings"
+"""A copy of the aligned embeddings the run was trained with."""
 LOCK_NAME = ".semser-lock"
 _TEMPORARY = re.compile(r"^\.(?:[0-9a-f]{12}\..+|.+\.(?:partial|publishing|extract|part|tmp))$")
-_CLEANED = ("", "checkpoints", "plots")  # sub-folders of a run the writers put temporaries in
+_CLEANED = ("", CHECKPOINTS, PLOTS)  # sub-folders of a run the writers put temporaries in
 
 try:  # POSIX
     import fcntl
@@ -200,11 +221,9 @@ def check_out_dir(
             raise ConfigError(
                 f"{out_dir}: nothing to resume (no {RUN_MARKER}); it holds other files."
             )
-        if (
-            out_dir / "checkpoints" / "training_metadata.json"
-        ).is_file():  # loop.METADATA: a committed epoch
+        if (out_dir / CHECKPOINTS / METADATA).is_file():  # a committed epoch
             return "resume"
-        return "restart" if (out_dir / "config.json").is_file() else "new"
+        return "restart" if (out_dir / CONFIG).is_file() else "new"
     raise ConfigError(
         f"{out_dir}: the output directory already holds "
         + ("a run" if is_run else "other files")
@@ -229,8 +248,6 @@ def resume_settings(out_dir: Path, saved: dict, settings):
     Raises:
         ConfigError: a field other than ``epochs`` differs from the recorded one.
     """
-    from semser_tf.training.run import LEGACY_SETTINGS, TrainSettings
-
     recorded = TrainSettings(
         **{**LEGACY_SETTINGS, **saved}
     )  # a field the run predates: what it used
@@ -249,8 +266,44 @@ def resume_settings(out_dir: Path, saved: dict, settings):
     return dataclasses.replace(recorded, epochs=settings.epochs)
 
 
+def best_target_path(out_dir, target) -> Path:
+    """The best model of one target in a run folder, ``best-<target>.keras``."""
+    return Path(out_dir) / f"best-{target}.keras"
+
+
+def read_run_config(cfg_path):
+    """A run's ``config.json`` as a dict, or a clear error naming it."""
+    cfg_path = Path(cfg_path)
+    if not cfg_path.is_file():
+        raise DataError(
+            f"no {CONFIG}: expected the run's configuration (written by semser train) "
+            "beside the model",
+            cfg_path,
+        )
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"not valid JSON ({err})", cfg_path) from None
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("model"), dict):
+        raise DataError(
+            "expected a JSON object with a 'model' object (the run's model config)", cfg_path
+        )
+    return cfg
+
+
 __all__ = [
+    "BEST",
+    "CHECKPOINTS",
+    "CONFIG",
+    "EMBEDDINGS_DIR",
+    "HISTORY",
+    "HISTORY_PLOT",
+    "METADATA",
+    "PLOTS",
+    "REPORT",
     "RunLock",
+    "best_target_path",
+    "read_run_config",
     "LOCK_NAME",
     "RUN_MARKER",
     "check_out_dir",

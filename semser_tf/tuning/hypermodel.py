@@ -87,10 +87,10 @@ class SemserHyperModel(keras_tuner.HyperModel):
     def datasets(self, hp, model):
         """``(train_epoch, val_ds, steps_per_epoch)`` of the trial's config, in ``model``'s
         input form: the same data as ``semser train`` with that config
-        (:func:`semser_tf.training.run.training_data`: epoch ``e`` reshuffled with seed
+        (:func:`semser_tf.training.run_data.training_data`: epoch ``e`` reshuffled with seed
         ``config.seed + e``)."""
         from semser_tf.data.pipeline import ZeroFrameFeatures
-        from semser_tf.training.run import training_data
+        from semser_tf.training.run_data import training_data
 
         config = self.config(hp)
         features = self.frame_features or ZeroFrameFeatures(config.semantic_dim)
@@ -119,7 +119,7 @@ class SemserHyperModel(keras_tuner.HyperModel):
                 "tuner.search() (got positional arguments)."
             )
         from semser_tf.data.pipeline import ZeroFrameFeatures
-        from semser_tf.training.run import validation_setup
+        from semser_tf.training.run_data import validation_setup
 
         train_epoch, val_ds, steps = self.datasets(hp, model)
         config = self.config(hp)

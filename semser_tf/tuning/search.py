@@ -9,6 +9,7 @@ from pathlib import Path
 from semser_tf.errors import ConfigError
 from semser_tf.io import atomic_write_json
 from semser_tf.models.config import ModelConfig
+from semser_tf.training.run_folder import RUN_MARKER
 from semser_tf.tuning._common import check_tuner
 from semser_tf.tuning.distributed import (
     no_kerastuner_env,
@@ -93,7 +94,8 @@ def tune(
 
     >>> tune(SEWACorpus("sewa"), "tune_out", ModelConfig(), {"lstm_units": [64, 256]}, TrainSettings(epochs=5))  # doctest: +SKIP
     """
-    from semser_tf.training.run import TrainSettings, _split_validation
+    from semser_tf.training.run_data import _split_validation
+    from semser_tf.training.settings import TrainSettings
 
     out_dir = Path(out_dir)
     base_config = base_config or ModelConfig()
@@ -209,7 +211,7 @@ def tune(
             objective=obj.name,
             frame_features=frame_features,
             cache_dir=cache_dir,
-            overwrite=(out_dir / "best_run" / "run.json").is_file(),
+            overwrite=(out_dir / "best_run" / RUN_MARKER).is_file(),
             verbose=verbose,
         )
     return summary

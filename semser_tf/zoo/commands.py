@@ -169,7 +169,7 @@ def _publish(args):
 
 def _finetune(args):
     from semser_tf.training.commands import open_corpus
-    from semser_tf.training.finetune import finetune
+    from semser_tf.zoo.finetune import finetune
 
     finetune(
         args.model,

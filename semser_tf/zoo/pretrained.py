@@ -292,7 +292,7 @@ class PretrainedModel:
                 whisper_model,
             )
         else:  # the words cannot change the prediction: do not recognise
-            from semser_tf.inference import read_words_arg
+            from semser_tf.data.timings import read_words_arg
 
             used, source = read_words_arg(words), ("file" if words is not None else "none")
         pred = self.predictor(mode).predict(
@@ -400,32 +400,33 @@ def _with_embeddings(model, input_format, found, given, where):
 def load_run(run_dir, embedding_mode=None, embeddings=None) -> PretrainedModel:
     """A :class:`PretrainedModel` from a local run folder (``best.keras``, ``config.json``)."""
     from semser_tf.models.config import ModelConfig
+    from semser_tf.training.run_folder import BEST, EMBEDDINGS_DIR, REPORT
 
     run_dir = Path(run_dir)
-    model_path = next(
-        (run_dir / n for n in ("best.keras", "model.keras") if (run_dir / n).is_file()), None
-    )
+    model_path = next((run_dir / n for n in (BEST, "model.keras") if (run_dir / n).is_file()), None)
     if model_path is None:
-        raise ConfigError(
-            f"{run_dir}: no best.keras or model.keras; expected a training run folder."
-        )
+        raise ConfigError(f"{run_dir}: no {BEST} or model.keras; expected a training run folder.")
     from semser_tf.models.builder import as_semser_model
     from semser_tf.models.builder import load_model as load_keras_model
     from semser_tf.semantic.embeddings import check_mode
-    from semser_tf.training.run import read_run_config
+    from semser_tf.training.run_folder import CONFIG, read_run_config
 
-    cfg = read_run_config(run_dir / "config.json")
+    cfg = read_run_config(run_dir / CONFIG)
     config = ModelConfig.from_dict(
-        cfg.get("model", cfg), source=str(run_dir / "config.json"), recorded=True
+        cfg.get("model", cfg), source=str(run_dir / CONFIG), recorded=True
     )
-    check_mode(embedding_mode, cfg.get("semantic_mode"), run_dir / "config.json")
-    report_path = run_dir / "report.json"
+    check_mode(embedding_mode, cfg.get("semantic_mode"), run_dir / CONFIG)
+    report_path = run_dir / REPORT
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     model = as_semser_model(load_keras_model(model_path), config)
     fmt = _legacy_input_format(model, config, cfg)
-    emb = load_embeddings(run_dir / "embeddings")
+    emb = load_embeddings(run_dir / EMBEDDINGS_DIR)
     found, fmt = _with_embeddings(
-        model, fmt, None if emb is None else (emb, run_dir / "embeddings"), embeddings, str(run_dir)
+        model,
+        fmt,
+        None if emb is None else (emb, run_dir / EMBEDDINGS_DIR),
+        embeddings,
+        str(run_dir),
     )
     return PretrainedModel(
         model,
@@ -532,15 +533,18 @@ def load_pretrained(
     """
     from semser_tf.models.config import ModelConfig
     from semser_tf.models.preset import is_preset
-    from semser_tf.zoo import fetch_entry_files, get_entry
+    from semser_tf.zoo.download import fetch_entry_files
     from semser_tf.zoo.presets import fetch_preset, is_preset_entry
+    from semser_tf.zoo.registry import get_entry
 
     name = name or os.environ.get("SEMSER_DEFAULT_MODEL", DEFAULT_MODEL)
     path = Path(name)
     if path.is_dir() and not (path / "entry.json").is_file():
         if is_preset(path):
             return load_preset_model(path, embedding_mode, embeddings)
-        if (path / "config.json").is_file():
+        from semser_tf.training.run_folder import CONFIG
+
+        if (path / CONFIG).is_file():
             return load_run(path, embedding_mode, embeddings)
     entry = get_entry(name)
     from semser_tf.zoo.download import DEFAULT_DEADLINE, DEFAULT_TIMEOUT

@@ -39,17 +39,19 @@ from urllib.parse import quote
 
 from semser_tf.errors import ConfigError
 from semser_tf.io import check_outputs, check_replaceable, mark_owned, replace_dir
+from semser_tf.training.run_folder import BEST, CONFIG, REPORT
+from semser_tf.training.run_folder import EMBEDDINGS_DIR as RUN_EMBEDDINGS
 from semser_tf.zoo.archive import OutputExistsError, make_archive
 from semser_tf.zoo.cache import verify_file
 from semser_tf.zoo.registry import ALLOWED_SUFFIXES, ENTRY_FILENAME, ModelEntry, url_kind
 
-MODEL_NAMES = ("best.keras", "model.keras")
+MODEL_NAMES = (BEST, "model.keras")
 """Model files looked for in a run folder, first found wins."""
 
-REPORT_NAMES = ("report.json", "metrics.json")
+REPORT_NAMES = (REPORT, "metrics.json")
 """Metrics files looked for in a run folder, first found wins."""
 
-EMBEDDINGS_DIR = "embeddings"
+EMBEDDINGS_DIR = RUN_EMBEDDINGS
 """Sub-folder of a run folder whose files are all packed (role ``embeddings/<file>``)."""
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -216,7 +218,7 @@ def _export_files(run_dir: Path, exports) -> list[tuple[str, str, Path]]:
     run's network (the SHA-256 of its weights) and unchanged files."""
     if not exports:
         return []
-    from semser_tf.export.exporters import read_export, weights_sha256
+    from semser_tf.zoo.exported import EXPORT_RECORD, read_export, weights_sha256
     from semser_tf.zoo.pretrained import load_pretrained
 
     expected = weights_sha256(load_pretrained(str(run_dir), offline=True, progress=False).model)
@@ -234,7 +236,7 @@ def _export_files(run_dir: Path, exports) -> list[tuple[str, str, Path]]:
                 f"{folder}: this {fmt} export holds another network than {run_dir} (the SHA-256 "
                 "of its weights differs); export the run's own model: semser export RUN ..."
             )
-        for rel in ["export.json", *sorted(meta["files"])]:
+        for rel in [EXPORT_RECORD, *sorted(meta["files"])]:
             out.append((f"export/{fmt}/{rel}", f"exports/{fmt}/{rel}", folder / rel))
     return out
 
@@ -289,9 +291,9 @@ def run_files(run_dir: str | os.PathLike) -> list[tuple[str, str, Path]]:
     if model is None:
         raise ConfigError(f"{run_dir}: no Keras model; expected {' or '.join(MODEL_NAMES)}")
     found.append(("model", model.name, model))
-    config = run_dir / "config.json"
+    config = run_dir / CONFIG
     if not config.is_file():
-        raise ConfigError(f"{run_dir}: config.json not found; expected the run's configuration")
+        raise ConfigError(f"{run_dir}: {CONFIG} not found; expected the run's configuration")
     found.append(("config", config.name, config))
     report = next((run_dir / n for n in REPORT_NAMES if (run_dir / n).is_file()), None)
     if report is None:
@@ -413,7 +415,7 @@ def publish_run(
             raise OutputExistsError(f"{archive_path}: exists; pass overwrite=True to replace it")
         check_outputs({"archive": archive_path}, {"run": run_dir})
     config_path = run_dir / (
-        "run_config.json" if preset and (run_dir / "run_config.json").is_file() else "config.json"
+        "run_config.json" if preset and (run_dir / "run_config.json").is_file() else CONFIG
     )
     config = _read_json(config_path)
     if not isinstance(config, dict):

@@ -168,7 +168,7 @@ def test_finetune_two_targets_on_another_voice_improves_ccc(tmp_path):
     must adapt the model to it.
     """
     from semser_tf.data.synthetic import generate_corpus
-    from semser_tf.training.finetune import finetune
+    from semser_tf.zoo.finetune import finetune
 
     root = generate_corpus(
         tmp_path / "new",
@@ -204,7 +204,7 @@ def test_finetune_two_targets_on_another_voice_improves_ccc(tmp_path):
 
 
 def test_finetune_bad_freeze_and_unknown_target(tiny_run, speech_corpus):  # noqa: F811
-    from semser_tf.training.finetune import finetune
+    from semser_tf.zoo.finetune import finetune
 
     with pytest.raises(ConfigError, match="unknown branch"):
         finetune(str(tiny_run), SEWACorpus(speech_corpus), "/tmp/x", freeze=("encoder",))

@@ -42,8 +42,9 @@ from pathlib import Path
 
 import numpy as np
 
-from semser_tf.errors import DataError
 from semser_tf.types import WordTiming
+
+from .stream import ASR_SAMPLE_RATE, RecognitionError
 
 __all__ = [
     "ASR_SAMPLE_RATE",
@@ -56,9 +57,6 @@ __all__ = [
     "speech_segments",
     "recognize",
 ]
-
-ASR_SAMPLE_RATE = 16000
-"""The rate the bundled acoustic model was trained at."""
 
 FRAMES_PER_SECOND = 100
 """pocketsphinx's frame rate (``-frate``)."""
@@ -77,10 +75,6 @@ _LM_SEARCH = "_default"  # pocketsphinx's name for the search built from the def
 
 _lock = threading.RLock()
 _decoders: dict = {}
-
-
-class RecognitionError(DataError):
-    """Audio cannot be recognised (too short, wrong shape, recogniser unavailable)."""
 
 
 def _pocketsphinx():

@@ -12,9 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["AudioSource", "open_source"]
+from semser_tf.errors import DataError
 
-BLOCK = 16000 * 30  # output samples per block when scanning a whole source
+__all__ = ["ASR_SAMPLE_RATE", "AudioSource", "RecognitionError", "open_source"]
+
+ASR_SAMPLE_RATE = 16000
+"""The rate the bundled acoustic model was trained at (the rate every source delivers)."""
+
+BLOCK = ASR_SAMPLE_RATE * 30  # output samples per block when scanning a whole source
+
+
+class RecognitionError(DataError):
+    """Audio cannot be recognised (too short, wrong shape, recogniser unavailable)."""
 
 
 class AudioSource:
@@ -63,8 +72,6 @@ class _WavSource(AudioSource):
     def __init__(self, path):
         from semser_tf.data.wav_stream import WavStream
 
-        from .asr import ASR_SAMPLE_RATE
-
         self.stream = WavStream(path, ASR_SAMPLE_RATE)
         self.total_in = self.stream.total_in
         super().__init__(
@@ -84,8 +91,6 @@ def open_source(audio, sample_rate: int | None = None) -> AudioSource:
         DataError: a file that cannot be read (naming it).
     """
     from semser_tf.data.audio import decode_audio, resample, sniff_format
-
-    from .asr import ASR_SAMPLE_RATE, RecognitionError
 
     path = None
     if isinstance(audio, (str, Path)):

@@ -1,0 +1,138 @@
+"""The training-loop settings of a run (beside its :class:`~semser_tf.models.ModelConfig`).
+
+:class:`TrainSettings` is recorded in the run's ``config.json`` (``training``) and checked
+again on resume (:func:`semser_tf.training.run_folder.resume_settings`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from semser_tf.errors import ConfigError
+
+__all__ = ["DROPPED_INPUTS", "LEGACY_SETTINGS", "TrainSettings"]
+
+DROPPED_INPUTS = {
+    "semantic": ("semantic",),
+    "waveform": ("waveform",),
+    "either": ("waveform", "semantic"),
+}
+"""``TrainSettings.dropped_input``: the model inputs modality dropout may zero."""
+
+
+@dataclasses.dataclass
+class TrainSettings:
+    """Training-loop settings beside the model config.
+
+    Args:
+        epochs: maximum number of epochs.
+        patience: stop after this many epochs without a better validation mean CCC.
+        train_partition: partition trained on.
+        val_partition: partition for early stopping and model selection.
+        val_fraction: when the corpus has no validation partition, hold out this fraction
+            of the training recordings (the last ones by name) instead; ``None`` makes a
+            missing validation partition an error.
+        hop: frames between training windows (default: the sequence length).
+        delay_frames: annotation-delay shift of the labels (see the data loader).
+        steps_per_epoch: cap on batches per epoch (``None``: the whole partition).
+        jit_compile: passed to ``Model.compile``.
+        steps_per_execution: training steps per call of Keras's train function (batch
+            callbacks once per call; the weights are those of one step at a time). ``None``:
+            16 on the JAX backend with a GPU, 1 elsewhere (docs/benchmarks.md, "GPU (H200)");
+            cut to a divisor of the steps per epoch
+            (:func:`~semser_tf.training.loop.execution_steps`).
+        precision: Keras dtype policy the model is built under: ``float32`` (default) or
+            ``mixed_bfloat16`` (the fast setting, docs/benchmarks.md) or ``mixed_float16``.
+        select_per_target: also keep the best epoch of each target, ``best-<target>.keras``
+            beside ``best.keras`` (the AVEC 2019 baseline selects per target); the report's
+            ``per_target_selection`` holds each target's CCC from its own checkpoint.
+        modality_dropout: share of training windows whose ``dropped_input`` is zeroed
+            (seeded per epoch; the validation data are never touched), so that a fused
+            model cannot lean on one modality alone (0: off).
+        dropped_input: the input modality dropout zeroes: ``semantic``, ``waveform`` or
+            ``either`` (each dropped window loses one of the two, drawn uniformly).
+        staged_epochs: for a fused variant, first train the paralinguistic-only model this
+            many epochs (in ``stage1/``), copy its best paralinguistic branch into the
+            fused model and keep it frozen while the rest trains (0: off).
+        validation: how the validation partition is predicted for early stopping and
+            selection: ``carried`` (the LSTM state carried across each recording's windows,
+            the rule of predict and evaluate) or ``window`` (Keras's own: each window from
+            zero state); :mod:`semser_tf.training.validation`.
+    """
+
+    epochs: int = 50
+    patience: int = 10
+    train_partition: str = "Train"
+    val_partition: str = "Devel"
+    val_fraction: float | None = None
+    hop: int | None = None
+    delay_frames: int = 0
+    steps_per_epoch: int | None = None
+    jit_compile: object = "auto"
+    steps_per_execution: int | None = None
+    precision: str = "float32"
+    select_per_target: bool = False
+    modality_dropout: float = 0.7
+    dropped_input: str = "waveform"
+    staged_epochs: int = 0
+    validation: str = "carried"
+
+    def __post_init__(self):
+        from semser_tf.models.builder import check_precision
+
+        check_precision(self.precision)
+        for name in ("epochs", "patience"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"TrainSettings.{name}: expected a positive integer, got {v!r}.")
+        v = self.steps_per_epoch
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ConfigError(
+                f"TrainSettings.steps_per_epoch: expected a positive integer or None "
+                f"(no cap: the whole partition), got {v!r}."
+            )
+        v = self.steps_per_execution
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ConfigError(
+                f"TrainSettings.steps_per_execution: expected a positive integer or None "
+                f"(the backend's default), got {v!r}."
+            )
+        if self.val_fraction is not None and not (0 < float(self.val_fraction) < 1):
+            raise ConfigError(
+                f"TrainSettings.val_fraction: expected a number in (0, 1), got {self.val_fraction!r}."
+            )
+        v = self.modality_dropout
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
+            raise ConfigError(
+                f"TrainSettings.modality_dropout: expected a number in [0, 1), got {v!r}."
+            )
+        if self.dropped_input not in DROPPED_INPUTS:
+            raise ConfigError(
+                f"TrainSettings.dropped_input: expected one of {', '.join(DROPPED_INPUTS)}, "
+                f"got {self.dropped_input!r}."
+            )
+        v = self.staged_epochs
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ConfigError(
+                f"TrainSettings.staged_epochs: expected a non-negative integer (0: off), got {v!r}."
+            )
+        if not isinstance(self.select_per_target, bool):
+            raise ConfigError(
+                f"TrainSettings.select_per_target: expected true or false, "
+                f"got {self.select_per_target!r}."
+            )
+        if self.validation not in ("carried", "window"):
+            raise ConfigError(
+                f"TrainSettings.validation: expected carried or window, got {self.validation!r}."
+            )
+
+
+LEGACY_SETTINGS = {
+    "select_per_target": False,
+    "modality_dropout": 0.0,
+    "dropped_input": "semantic",
+    "staged_epochs": 0,
+    "validation": "window",
+}
+"""What runs recorded before these settings existed were trained with. The fused variants'
+default is now waveform dropout 0.7 (docs/measurements/results.md, "Fusion training remedies")."""
