@@ -22,10 +22,12 @@ test: lint
 	$(PYTEST) -m "not slow" tests
 	KERAS_BACKEND=jax $(PYTEST) -m "backend_agnostic and not slow" tests
 
-# ruff (rules in pyproject.toml) on the whole tree: lint, then the formatter's check.
+# ruff (rules in pyproject.toml) on the whole tree: lint, then the formatter's check; then the
+# layer contracts of .importlinter (docs/architecture.md).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo --no-cache
 
 test-jax: $(STAMP)
 	KERAS_BACKEND=jax $(PYTEST) -m "backend_agnostic" tests
