@@ -31,10 +31,10 @@ def main():
 
     import keras
 
+    from semser_tf.cli.train import _parse_sets
     from semser_tf.data.pipeline import ZeroFrameFeatures, dataset_for_model, make_dataset
     from semser_tf.data.sewa import SEWACorpus
     from semser_tf.models import ModelConfig, build_model, compile_model
-    from semser_tf.training.commands import _parse_sets
 
     config = ModelConfig(variant=args.variant, **_parse_sets(args.set))
     corpus = SEWACorpus(args.corpus)

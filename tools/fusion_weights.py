@@ -57,9 +57,9 @@ def word_frames(recording, n_frames: int) -> np.ndarray:
 
 def run_weights(run_dir, corpus, partition, cache_dir=None) -> dict:
     """Per-recording semantic weights, word state and zero-vector state of one run."""
+    from semser_tf.cli.train import run_frame_features
     from semser_tf.models.builder import load_model
     from semser_tf.models.config import ModelConfig
-    from semser_tf.training.commands import run_frame_features
     from semser_tf.training.evaluate import predict_partition, with_modality_weights
     from semser_tf.training.run_folder import BEST, CONFIG, read_run_config
 
@@ -261,7 +261,7 @@ def main(argv=None):
         if args.json:
             atomic_write_json(Path(args.json), rows)
         return 0
-    from semser_tf.training.commands import open_corpus
+    from semser_tf.cli.train import open_corpus
 
     corpus = open_corpus(args.corpus)
     results, table = [], {}

@@ -17,11 +17,11 @@ import sys
 from pathlib import Path
 
 try:
-    import semser_tf.data.commands  # noqa: F401
+    import semser_tf.cli.data  # noqa: F401
 except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from semser_tf.data.commands import add_synth_arguments, run_synth  # noqa: E402
+from semser_tf.cli.data import add_synth_arguments, run_synth  # noqa: E402
 from semser_tf.errors import SemserError  # noqa: E402
 
 

@@ -5,7 +5,7 @@
 a :class:`TrainingConfig`); presets are verified folders (:mod:`semser_tf.models.preset`).
 
 The names are imported on first use (PEP 562), so that importing a sub-module such as
-``semser_tf.models.config`` or ``semser_tf.models.commands`` does not load Keras; load
+``semser_tf.models.config`` or ``semser_tf.cli.models`` does not load Keras; load
 saved models with :func:`~semser_tf.models.builder.load_model`, which registers the
 package's Keras classes first.
 """

@@ -9,7 +9,7 @@ Modules (imported on demand; TensorFlow is loaded only by those that need it):
 * :mod:`~semser_tf.semantic.build` - end-to-end alignment with held-out scoring.
 * :mod:`~semser_tf.semantic.frame_features` - per-frame features for the data loader.
 * :mod:`~semser_tf.semantic.embeddings` - the aligned-embedding artifact.
-* :mod:`~semser_tf.semantic.commands` - ``semser embed ...``.
+* :mod:`~semser_tf.cli.embed` - ``semser embed ...``.
 
 See ``docs/semantic.md``.
 """

@@ -1,6 +1,6 @@
 """Training, evaluation with the AVEC conventions, and the paper's ablation.
 
-The names are imported on first use (PEP 562), so that ``semser_tf.training.commands``
+The names are imported on first use (PEP 562), so that ``semser_tf.cli.train``
 (the CLI) does not load TensorFlow before a command runs.
 """
 

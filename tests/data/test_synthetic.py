@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from semser_tf.cli.data import add_synth_arguments, parse_partitions, register, run_synth
 from semser_tf.constants import SAMPLE_RATE, SAMPLES_PER_FRAME
 from semser_tf.data import espeak, synthetic
-from semser_tf.data.commands import add_synth_arguments, parse_partitions, register, run_synth
 from semser_tf.errors import ConfigError
 
 from .conftest import TINY_CORPUS

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from semser_tf.cli.data import register
 from semser_tf.data import synthetic
-from semser_tf.data.commands import register
 from semser_tf.data.synthetic import real
 from semser_tf.errors import ConfigError
 

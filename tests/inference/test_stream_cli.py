@@ -100,8 +100,8 @@ def test_wav_source_csv_equals_predict(tmp_path, capsys):
 
 
 def test_odd_byte_count_ends_with_an_error_after_the_complete_frames():
+    from semser_tf.cli.stream import pcm_chunks
     from semser_tf.errors import DataError
-    from semser_tf.stream_commands import pcm_chunks
 
     data = np.arange(2205 * 2, dtype="<i2").tobytes() + b"\x01"
     gen = pcm_chunks(io.BytesIO(data), 22050, 100, "s16le")

@@ -168,7 +168,7 @@ def _publish(args):
 
 
 def _finetune(args):
-    from semser_tf.training.commands import open_corpus
+    from semser_tf.cli.train import open_corpus
     from semser_tf.zoo.finetune import finetune
 
     finetune(
@@ -220,7 +220,7 @@ def _demo(args):
 
 
 def register(sub):
-    from semser_tf.training.commands import add_finetune_arguments
+    from semser_tf.cli.train import add_finetune_arguments
 
     p = sub.add_parser("predict", help="predict arousal/valence/liking over time for audio files")
     p.add_argument(
@@ -352,7 +352,7 @@ def register(sub):
     p.set_defaults(func=_publish)
 
     p = sub.add_parser("finetune", help="fine-tune a zoo model on a new corpus")
-    add_finetune_arguments(p)  # one home with finetune's API: semser_tf.training.commands
+    add_finetune_arguments(p)  # one home with finetune's API: semser_tf.cli.train
     p.set_defaults(func=_finetune)
 
     p = sub.add_parser("zoo", help="list the models of the zoo registry")

@@ -87,7 +87,7 @@ def _parse_sets(pairs):
 
 
 def _config(args):
-    from semser_tf.models.commands import load_config
+    from semser_tf.cli.models import load_config
 
     overrides = _parse_sets(args.set)
     if getattr(args, "variant", None):

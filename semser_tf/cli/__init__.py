@@ -1,4 +1,4 @@
-"""The ``semser`` command line. Each package registers its own sub-commands.
+"""The ``semser`` command line: one module of this package per group of sub-commands.
 
 A module listed in ``_COMMAND_MODULES`` defines ``register(subparsers)``, which adds its
 commands with ``subparsers.add_parser(...)`` and sets ``func`` (a callable taking the parsed
@@ -18,15 +18,15 @@ import warnings
 from semser_tf.errors import SemserError
 
 _COMMAND_MODULES = (
-    "semser_tf.models.commands",
-    "semser_tf.data.commands",
-    "semser_tf.semantic.commands",
-    "semser_tf.semantic.words.commands",
-    "semser_tf.training.commands",
-    "semser_tf.zoo.commands",
-    "semser_tf.tuning_commands",
-    "semser_tf.export.commands",
-    "semser_tf.stream_commands",
+    "semser_tf.cli.models",
+    "semser_tf.cli.data",
+    "semser_tf.cli.embed",
+    "semser_tf.cli.words",
+    "semser_tf.cli.train",
+    "semser_tf.cli.zoo",
+    "semser_tf.cli.tune",
+    "semser_tf.cli.export",
+    "semser_tf.cli.stream",
 )
 
 
@@ -120,7 +120,3 @@ def os_error_message(err: OSError) -> str:
     what = err.strerror or type(err).__name__
     hint = _OS_HINTS.get(err.errno)
     return (f"{where}: " if where else "") + what + (f" ({hint})" if hint else "")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

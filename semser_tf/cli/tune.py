@@ -42,7 +42,7 @@ def _space(args):
 
 
 def _tune(args):
-    from semser_tf.training.commands import _config, _settings, open_corpus, open_frame_features
+    from semser_tf.cli.train import _config, _settings, open_corpus, open_frame_features
     from semser_tf.tuning import SearchSpace, tune
 
     space = SearchSpace.from_dict(_space(args), source=args.space or "search space")
@@ -89,7 +89,7 @@ def _tune(args):
 
 
 def register(sub):
-    from semser_tf.training.commands import _common
+    from semser_tf.cli.train import _common
 
     p = sub.add_parser(
         "tune",
