@@ -96,13 +96,21 @@ if MODE == "single":
     keras.utils.set_random_seed(cfg.seed)
     model = compiled(build_model(cfg))
     init = weights(model)
-    history = model.fit(
-        train_epoch(0).take(steps), epochs=1, verbose=0, shuffle=False, validation_data=val_data()
-    ).history
+    rows = []
+    for epoch in range(settings.epochs):  # the epochs of fit_multiworker: seeded, in full
+        history = model.fit(
+            train_epoch(epoch).take(steps),
+            epochs=1,
+            verbose=0,
+            shuffle=False,
+            validation_data=val_data(),
+        ).history
+        rows.append({k: float(v[-1]) for k, v in history.items()})
     result = {
+        "data": {"yv": yv.tolist(), "wv": wv.tolist()},
         "init": init,
         "weights": weights(model),
-        "logs": {k: float(v[-1]) for k, v in history.items()},
+        "history": rows,
         "val_pred": model.predict(val_data().map(lambda a, b, c: a), verbose=0).tolist(),
         "iterations": int(model.optimizer.iterations.numpy()),
     }
