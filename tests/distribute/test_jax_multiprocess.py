@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHECK = Path(__file__).with_name("jax_multiprocess_check.py")
 
 
-def _start(address, count, index):
+def _start(address, count, index, log_path):
     env = dict(
         os.environ,
         KERAS_BACKEND="jax",
@@ -30,27 +30,37 @@ def _start(address, count, index):
         TF_CPP_MIN_LOG_LEVEL="2",
         PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     )
-    return subprocess.Popen(
-        [sys.executable, str(CHECK), address, str(count), str(index)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-        env=env,
-    )
+    # a file, not a pipe: a full pipe would block a process that the other one waits for
+    # in jax.distributed's shutdown barrier
+    with open(log_path, "w") as log:
+        return subprocess.Popen(
+            [sys.executable, str(CHECK), address, str(count), str(index)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
+            env=env,
+        )
 
 
 @pytest.fixture(scope="module")
-def runs():
+def runs(tmp_path_factory):
     pytest.importorskip("jax")
+    tmp = tmp_path_factory.mktemp("jaxmp")
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     address = f"127.0.0.1:{s.getsockname()[1]}"
     s.close()
-    procs = {"p0": _start(address, 2, 0), "p1": _start(address, 2, 1), "single": _start("-", 1, 0)}
+    args = {"p0": (address, 2, 0), "p1": (address, 2, 1), "single": ("-", 1, 0)}
+    procs = {name: _start(*a, tmp / f"{name}.log") for name, a in args.items()}
     out = {}
     for name, p in procs.items():
-        text, _ = p.communicate(timeout=300)
+        try:
+            p.wait(timeout=300)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        text = (tmp / f"{name}.log").read_text()
         line = next((ln for ln in text.splitlines() if ln.startswith(("RESULT ", "ERROR "))), None)
         assert line is not None and line.startswith("RESULT "), f"{name}: {text[-4000:]}"
         out[name] = json.loads(line[len("RESULT ") :])

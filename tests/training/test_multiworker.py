@@ -51,15 +51,18 @@ def env_for(task=None, ports=()):
     return env
 
 
-def start(mode, out, options, task=None, ports=(), log=None):
-    return subprocess.Popen(
-        [sys.executable, str(CHECK), mode, str(out), json.dumps(options)],
-        stdout=log or subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-        env=env_for(task, ports),
-    )
+def start(mode, out, options, log, task=None, ports=()):
+    """The check script in a process writing to the file ``log`` (not a pipe: a full pipe
+    would block a worker that the other one waits for at a collective op)."""
+    with open(log, "w") as f:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, str(CHECK), mode, str(out), json.dumps(options)],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
+            env=env_for(task, ports),
+        )
 
 
 def result_of(text):
@@ -71,15 +74,28 @@ def result_of(text):
 def run_cluster(tmp, options, single=True, timeout=240):
     """Two workers (and the single-process reference) at once; their results."""
     ports = free_ports(2)
-    procs = {f"w{i}": start("worker", tmp / f"w{i}", options, i, ports) for i in range(2)}
+    procs = {
+        f"w{i}": start("worker", tmp / f"w{i}", options, tmp / f"w{i}.log", i, ports)
+        for i in range(2)
+    }
     if single:
-        procs["single"] = start("single", tmp / "single", options)
+        procs["single"] = start("single", tmp / "single", options, tmp / "single.log")
     out = {}
     for name, p in procs.items():
-        text, _ = p.communicate(timeout=timeout)
-        assert p.returncode == 0, f"{name}: {text[-4000:]}"
-        out[name] = result_of(text)
+        out[name] = finish(p, tmp / f"{name}.log", timeout)
     return out
+
+
+def finish(proc, log_path, timeout=240):
+    """Wait for ``proc`` (killed past ``timeout``); its result, from its log."""
+    try:
+        proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = Path(log_path).read_text()
+    assert proc.returncode == 0, f"{log_path}: {text[-4000:]}"
+    return result_of(text)
 
 
 def weighted_ccc(gold, pred, weight):
@@ -159,9 +175,11 @@ def test_killed_worker_restarted_loses_and_repeats_no_step(tmp_path):
     run."""
     options = {"steps": 4, "epochs": 2, "backup_steps": 1, "step_seconds": 1.0}
     ports = free_ports(2)
-    logs = {i: open(tmp_path / f"first{i}.log", "w") for i in range(2)}
-    procs = [start("worker", tmp_path / f"w{i}", options, i, ports, logs[i]) for i in range(2)]
-    single = start("single", tmp_path / "single", options)
+    procs = [
+        start("worker", tmp_path / f"w{i}", options, tmp_path / f"first{i}.log", i, ports)
+        for i in range(2)
+    ]
+    single = start("single", tmp_path / "single", options, tmp_path / "single.log")
     deadline = time.time() + 240
     while "STEP 0 1" not in (tmp_path / "first1.log").read_text():  # two steps done
         assert time.time() < deadline and procs[1].poll() is None, (
@@ -175,21 +193,20 @@ def test_killed_worker_restarted_loses_and_repeats_no_step(tmp_path):
     finally:
         if procs[0].poll() is None:
             procs[0].kill()
-        for f in logs.values():
-            f.close()
     first0 = (tmp_path / "first0.log").read_text()
     assert "RESULT " not in first0 and "STEP 1 " not in first0  # it stopped in epoch 1
 
     again = dict(options, step_seconds=0.0)
     ports = free_ports(2)
-    procs = [start("worker", tmp_path / f"w{i}", again, i, ports) for i in range(2)]
+    procs = [
+        start("worker", tmp_path / f"w{i}", again, tmp_path / f"again{i}.log", i, ports)
+        for i in range(2)
+    ]
     out = {}
     for i, p in enumerate(procs):
-        text, _ = p.communicate(timeout=240)
-        assert p.returncode == 0, text[-4000:]
-        out[i] = (text, result_of(text))
-    text, _ = single.communicate(timeout=240)
-    ref = result_of(text)
+        res = finish(p, tmp_path / f"again{i}.log")
+        out[i] = ((tmp_path / f"again{i}.log").read_text(), res)
+    ref = finish(single, tmp_path / "single.log")
 
     for i in range(2):
         text, res = out[i]
