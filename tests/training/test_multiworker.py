@@ -221,3 +221,52 @@ def test_killed_worker_restarted_loses_and_repeats_no_step(tmp_path):
         assert max_diff(res["weights"], ref["weights"]) < 1e-5
     rows = (tmp_path / "w0" / "history.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2"]
+
+
+@pytest.mark.slow
+def test_semser_train_with_two_workers_equals_one_process(speech_corpus, tmp_path):
+    """``semser train --strategy multiworker`` with two workers (train() dispatches to the
+    custom loop) gives each worker the history of a one-process ``semser train``."""
+    args = [
+        str(speech_corpus),
+        "--variant",
+        "paralinguistic",
+        *("--set", "conv_filters=[4,4,8]", "--set", "lstm_units=8", "--set", "dropout=0.0"),
+        *("--set", "sequence_length=50", "--set", "batch_size=4"),
+        *("--epochs", "2", "--steps-per-epoch", "3"),
+    ]
+
+    def semser(name, task=None, ports=()):
+        extra = ["--strategy", "multiworker"] if task is not None else []
+        with open(tmp_path / f"{name}.log", "w") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "semser_tf.cli", "train", *args, *extra]
+                + ["--out", str(tmp_path / name), "--cache-dir", str(tmp_path / f"cache-{name}")],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                env=env_for(task, ports),
+            )
+
+    ports = free_ports(2)
+    procs = {"w0": semser("w0", 0, ports), "w1": semser("w1", 1, ports), "single": semser("single")}
+    for name, p in procs.items():
+        try:
+            p.wait(timeout=400)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        assert p.returncode == 0, (tmp_path / f"{name}.log").read_text()[-4000:]
+    from semser_tf.training.loop import read_history
+
+    ref = read_history(tmp_path / "single" / "history.csv")
+    assert [r["epoch"] for r in ref] == [1, 2]
+    for name in ("w0", "w1"):
+        rows = read_history(tmp_path / name / "history.csv")
+        assert [r["epoch"] for r in rows] == [1, 2]
+        for row, want in zip(rows, ref):
+            for k in ("loss", "ccc", "val_loss", "val_ccc", *(f"val_ccc_{t}" for t in TARGETS)):
+                assert abs(row[k] - want[k]) < 1e-5, (name, row["epoch"], k, row[k], want[k])
+        assert (tmp_path / name / "best.keras").is_file()
+        report = json.loads((tmp_path / name / "report.json").read_text())
+        assert report["epochs_done"] == 2
