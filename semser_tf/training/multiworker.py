@@ -393,6 +393,8 @@ def fit_multiworker(
         steps=spe,
     )
 
+    for p in ckpt_dir.glob(".*.step-*"):  # a temporary of a save that a kill interrupted
+        p.unlink(missing_ok=True)
     # the position every worker has committed: the minimum of the workers' last ones
     mine = committed_positions(ckpt_dir)
     agreed = min(steps.gather(mine[-1] if mine else -1))

@@ -270,3 +270,37 @@ def test_semser_train_with_two_workers_equals_one_process(speech_corpus, tmp_pat
         assert (tmp_path / name / "best.keras").is_file()
         report = json.loads((tmp_path / name / "report.json").read_text())
         assert report["epochs_done"] == 2
+
+
+def test_one_worker_and_other_strategies_keep_model_fit():
+    import tensorflow as tf
+
+    from semser_tf.training.multiworker import uses_multiworker_loop, worker_count
+
+    assert not uses_multiworker_loop(None)
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0"])
+    assert not uses_multiworker_loop(mirrored) and worker_count(mirrored) == 1
+
+
+def test_a_checkpoint_counts_once_its_weights_and_state_are_both_written(tmp_path):
+    from semser_tf.training.multiworker import committed_positions
+
+    (tmp_path / "step-3.weights.h5").write_bytes(b"w")
+    (tmp_path / "step-3.json").write_text("{}")
+    (tmp_path / "step-5.weights.h5").write_bytes(b"w")  # killed before its commit point
+    (tmp_path / "step-7.json").write_text("{}")  # its weights file is gone
+    (tmp_path / ".0a1b2c.step-9.weights.h5").write_bytes(b"w")  # a temporary
+    assert committed_positions(tmp_path) == [3]
+    assert committed_positions(tmp_path / "missing") == []
+
+
+def test_an_unreadable_checkpoint_state_names_the_file(tmp_path):
+    from semser_tf.errors import DataError
+    from semser_tf.training.multiworker import read_step_state
+
+    (tmp_path / "step-4.json").write_text("{not json")
+    with pytest.raises(DataError, match="step-4.json.*cannot read the multi-worker checkpoint"):
+        read_step_state(tmp_path, 4)
+    (tmp_path / "step-4.json").write_text('{"epoch": 1}')
+    with pytest.raises(DataError, match="expected a JSON object with epoch, batch"):
+        read_step_state(tmp_path, 4)
