@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import shutil
 import time
@@ -185,7 +186,10 @@ def _train(
 
     from semser_tf.data.pipeline import ZeroFrameFeatures
     from semser_tf.models.builder import build_model, compile_model, load_model, precision_policy
-    from semser_tf.training.loop import fit_run
+    from semser_tf.training.multiworker import fit_for_strategy
+
+    # model.fit, or a custom loop when the strategy spans several workers (fit cannot)
+    fit_run = functools.partial(fit_for_strategy, strategy=strategy)
 
     out_dir = Path(out_dir)
     inputs = [getattr(corpus, "root", None), cache_dir, embeddings_dir]
