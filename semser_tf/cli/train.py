@@ -112,6 +112,7 @@ def _settings(args):
         dropped_input=getattr(args, "dropped_input", TrainSettings.dropped_input),
         staged_epochs=getattr(args, "staged_epochs", 0),
         validation=getattr(args, "validation", TrainSettings.validation),
+        context_frames=getattr(args, "context_frames", 0),
     )
 
 
@@ -377,6 +378,13 @@ def _common(p, variant=True):
         help="how the validation partition is predicted for early stopping and selection: carried "
         "(the LSTM state carried across each recording's windows, as predict and evaluate) or "
         "window (each window from zero state, Keras's own) (default: %(default)s)",
+    )
+    p.add_argument(
+        "--context-frames",
+        type=int,
+        default=0,
+        help="frames of context before each training window, fed to the model but not scored, "
+        "so the LSTM state is warmed up as when a whole file is predicted (default: %(default)s, off)",
     )
     p.add_argument(
         "--staged-epochs",

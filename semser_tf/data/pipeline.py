@@ -50,6 +50,7 @@ from semser_tf.errors import ConfigError, DataError
 
 __all__ = [
     "modality_dropout",
+    "unscored_context",
     "FrameFeatures",
     "ZeroFrameFeatures",
     "make_dataset",
@@ -320,6 +321,36 @@ def make_dataset(
     options = tf.data.Options()
     options.autotune.enabled = bool(autotune)
     return out.with_options(options)
+
+
+def unscored_context(ds, frames: int):
+    """Zero the sample weights of the first ``frames`` frames of every window.
+
+    With windows of ``sequence_length + frames`` frames started ``sequence_length`` apart,
+    every frame after a recording's first ``frames`` is scored exactly once, and the LSTM
+    enters the scored part with a state warmed up on the frames before it, as it does when
+    a whole recording is predicted with the state carried across windows (the rule of
+    ``predict`` and ``evaluate``). A recording's first ``frames`` frames are not scored.
+
+    Args:
+        ds: batches ``(x, y, w)`` from :func:`make_dataset` (``w`` of shape (B, T)).
+        frames: leading frames of each window to leave unscored (less than T).
+
+    Returns:
+        The dataset with those weights zero; inputs and labels as they were.
+    """
+    import tensorflow as tf
+
+    frames = int(frames)
+    if frames < 0:
+        raise ConfigError(f"unscored_context: frames must be 0 or more, got {frames}")
+
+    def mask(x, y, w):
+        T = tf.shape(w)[1]
+        keep = tf.cast(tf.range(T) >= frames, w.dtype)
+        return x, y, w * keep[tf.newaxis, :]
+
+    return ds.map(mask, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def modality_dropout(ds, rate: float, seed: int, key="semantic"):

@@ -82,8 +82,7 @@ SMALL_EPOCH_STEPS = 4
 
 def _hint_small_epochs(corpus, settings: TrainSettings, config: ModelConfig) -> int:
     """Warn when an epoch is only a few optimizer steps; returns the steps per epoch."""
-    T = config.sequence_length
-    hop = settings.hop or T
+    T, hop = training_window(settings, config)
     windows = 0
     for r in corpus.recordings(settings.train_partition):
         n = int(r.n_frames or 0)
@@ -102,6 +101,15 @@ def _hint_small_epochs(corpus, settings: TrainSettings, config: ModelConfig) -> 
     return steps
 
 
+def training_window(settings: TrainSettings, config: ModelConfig) -> tuple[int, int]:
+    """``(frames, hop)`` of a training window: ``sequence_length`` frames scored, preceded by
+    ``settings.context_frames`` frames that warm the LSTM state up and are not scored; the
+    windows start ``hop`` apart (``settings.hop``, default ``sequence_length``)."""
+    T = int(config.sequence_length)
+    B = int(getattr(settings, "context_frames", 0) or 0)
+    return T + B, int(settings.hop or T)
+
+
 def epoch_steps(
     corpus, settings: TrainSettings, config: ModelConfig, frame_features=None, cache_dir=None
 ) -> int:
@@ -109,12 +117,13 @@ def epoch_steps(
     decoded frames), capped by ``settings.steps_per_epoch``."""
     from semser_tf.data.pipeline import window_index
 
+    length, hop = training_window(settings, config)
     windows = len(
         window_index(
             corpus,
             settings.train_partition,
-            config.sequence_length,
-            settings.hop,
+            length,
+            hop,
             cache_dir=cache_dir,
             frame_features=frame_features,
         )
@@ -136,7 +145,9 @@ def training_data(
     one definition of a run's data, shared by :func:`train` and the tuner's trials.
 
     ``train_epoch(e)`` is the training partition reshuffled with seed ``config.seed + e``
-    (so a resumed run, or a trial, sees the batches an uninterrupted ``train`` sees);
+    (so a resumed run, or a trial, sees the batches an uninterrupted ``train`` sees), in
+    windows of :func:`training_window` (with ``settings.context_frames``, the first frames
+    of each window only warm the LSTM up: their weight is zero);
     ``val_ds`` the validation partition in order; ``steps_per_epoch`` from
     :func:`epoch_steps`. The frame cache of the training partition is built first.
     """
@@ -145,8 +156,12 @@ def training_data(
         dataset_for_model,
         make_dataset,
         modality_dropout,
+        unscored_context,
     )
     from semser_tf.models.builder import input_names
+
+    length, hop = training_window(settings, config)
+    context = length - int(config.sequence_length)
 
     drop = float(getattr(settings, "modality_dropout", 0.0) or 0.0)
     dropped = DROPPED_INPUTS[getattr(settings, "dropped_input", "semantic")]
@@ -164,12 +179,14 @@ def training_data(
         ds = make_dataset(
             corpus,
             settings.train_partition,
-            hop=settings.hop,
+            hop=hop,
             shuffle=True,
             seed=config.seed + epoch,
             progress=False,
-            **common,
+            **{**common, "sequence_length": length},
         )
+        if context:
+            ds = unscored_context(ds, context)
         if drop:
             ds = modality_dropout(ds, drop, seed=config.seed + epoch, key=dropped)
         return dataset_for_model(ds, model)

@@ -58,6 +58,10 @@ class TrainSettings:
             selection: ``carried`` (the LSTM state carried across each recording's windows,
             the rule of predict and evaluate) or ``window`` (Keras's own: each window from
             zero state); :mod:`semser_tf.training.validation`.
+        context_frames: frames of context before each training window, fed to the model
+            but not scored (their weight zero), so that the LSTM enters the scored frames
+            with a warmed-up state as in prediction over a whole file; the windows stay
+            ``hop`` apart (:func:`~semser_tf.data.pipeline.unscored_context`; 0: off).
     """
 
     epochs: int = 50
@@ -76,6 +80,7 @@ class TrainSettings:
     dropped_input: str = "waveform"
     staged_epochs: int = 0
     validation: str = "carried"
+    context_frames: int = 0
 
     def __post_init__(self):
         from semser_tf.models.builder import check_precision
@@ -120,6 +125,11 @@ class TrainSettings:
             raise ConfigError(
                 f"TrainSettings.select_per_target: expected true or false, "
                 f"got {self.select_per_target!r}."
+            )
+        v = self.context_frames
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ConfigError(
+                f"TrainSettings.context_frames: expected a non-negative integer (0: off), got {v!r}."
             )
         if self.validation not in ("carried", "window"):
             raise ConfigError(

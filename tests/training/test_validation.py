@@ -113,3 +113,39 @@ def test_window_rule_stays_available_and_bad_rules_are_refused(speech_corpus, tm
     assert len(rows) == 1 and rows[0]["val_ccc"]
     with pytest.raises(ConfigError, match="carried or window"):
         TrainSettings(validation="stateful")
+
+
+def test_context_frames_score_every_frame_once_after_a_warm_up(speech_corpus):
+    """Windows of T + B frames started T apart, the first B frames of each unscored: every
+    frame of a recording from frame B on is scored exactly once (counted by hand from the
+    window arithmetic), and the context frames are fed to the model."""
+    from semser_tf.data.pipeline import make_dataset, unscored_context
+    from semser_tf.training.run_data import training_window
+
+    T, B = 50, 20
+    corpus = SEWACorpus(speech_corpus)
+    settings = TrainSettings(context_frames=B)
+    config = ModelConfig(variant="paralinguistic", **SMALL)
+    assert training_window(settings, config) == (T + B, T)
+    rec = corpus.recordings("Train")[0]  # unshuffled, its windows come first
+    ds = make_dataset(
+        corpus, "Train", sequence_length=T + B, hop=T, batch_size=1, shuffle=False, progress=False
+    )
+    ds = unscored_context(ds, B)
+    n = rec.n_frames
+    scored = np.zeros(n)
+    seen = np.zeros(n)
+    for k, (_, _, w) in enumerate(ds):
+        w = w.numpy()[0]
+        start = k * T
+        if start >= n:  # the next recording's windows
+            break
+        stop = min(start + T + B, n)
+        seen[start:stop] += 1
+        scored[start:stop] += w[: stop - start]
+        assert (w[:B] == 0).all()
+    # by hand: frame t >= B lies in the scored part [kT + B, kT + T + B) of exactly one window
+    assert (scored[B:] == 1).all() and (scored[:B] == 0).all()
+    assert (seen[B:T] == 1).all() and seen[T : n - B].min() >= 1
+    with pytest.raises(ConfigError, match="context_frames"):
+        TrainSettings(context_frames=-1)
