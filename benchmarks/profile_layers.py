@@ -7,7 +7,7 @@ with and without XLA. Parts: the three conv / pool / dropout stages of
 ``ConvParalinguistic`` (each conv + ReLU and each pooling separately), the fusion layers,
 the LSTM, the output Dense, the CCC loss, and the Adam update of all weights. The whole
 train step (``train_on_batch``) is timed last for comparison. Prints one JSON line per
-part and a table (``--markdown``) for docs/benchmarks.md.
+part and a table (``--markdown``) for docs/measurements/benchmarks.md.
 
 TensorFlow backend only (it uses ``tf.GradientTape``).
 

@@ -52,7 +52,7 @@ class CCC(keras.metrics.Metric):
         # mean_pred, m2_true, m2_pred, comoment. One variable instead of six means one
         # assign per update and per reset (a JAX train_on_batch syncs and resets every
         # metric variable from Python: 24 variables for the four CCC metrics cost ~12 ms
-        # per call on the GPU host, docs/benchmarks.md).
+        # per call on the GPU host, docs/measurements/benchmarks.md).
         # Every replica holds the same (global) state: read the first, never sum them.
         self.moments = self.add_variable(
             shape=(6, n_targets),

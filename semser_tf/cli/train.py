@@ -397,7 +397,7 @@ def _common(p, variant=True):
         "--precision",
         default="float32",
         help="dtype policy: float32, mixed_bfloat16 (the fast setting on GPUs and on CPUs with "
-        "AVX512_BF16/AMX; docs/benchmarks.md) or mixed_float16 (default: %(default)s)",
+        "AVX512_BF16/AMX; docs/measurements/benchmarks.md) or mixed_float16 (default: %(default)s)",
     )
 
 

@@ -14,7 +14,7 @@ _IM2COL_MAX_DEPTH = {"float32": 64, "bfloat16": 64} if _XLA_BACKEND else {}
 most this run as a matmul of shifted copies (im2col); deeper ones, and every convolution
 in a dtype not listed, call the backend's convolution. Under JAX (always XLA) the
 waveform convolution (depth 8) is a matmul; TensorFlow (oneDNN, no XLA on a CPU) keeps
-its convolution, faster there. Chosen from the measurements in docs/benchmarks.md; the
+its convolution, faster there. Chosen from the measurements in docs/measurements/benchmarks.md; the
 values never change the result (tests/perf)."""
 
 _POOL_BY_RESHAPE = _XLA_BACKEND
@@ -27,7 +27,7 @@ _CHANNEL_MULTIPLE = 8 if _XLA_BACKEND else 1
 125 -> 128, 250 -> 256) by padding the kernels and biases with zeros at call time.
 cuDNN's tensor-core convolutions want channel counts that are multiples of 8 and
 otherwise copy every activation into a padded buffer first (``nhwcAddPaddingKernel``:
-3.7 ms of a 23 ms bf16 training step on an H100, docs/benchmarks.md). The extra
+3.7 ms of a 23 ms bf16 training step on an H100, docs/measurements/benchmarks.md). The extra
 channels are exactly zero (zero kernel, zero bias, ReLU, dropout of zero) and meet zero
 kernel rows in the next stage, so outputs and gradients of the real weights are
 unchanged; the parameters keep their shapes. Off (1) on TensorFlow, where oneDNN pads

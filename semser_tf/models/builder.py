@@ -12,7 +12,7 @@ from semser_tf.models.config import ModelConfig
 from semser_tf.models.semser_model import SEMANTIC, VARIANT_INPUTS, WAVEFORM, SemserModel  # noqa: F401
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
-"""Dtype policies a model can be built under (docs/benchmarks.md, "The fast setting")."""
+"""Dtype policies a model can be built under (docs/measurements/benchmarks.md, "The fast setting")."""
 
 
 def check_precision(precision: str) -> str:

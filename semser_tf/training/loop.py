@@ -37,9 +37,9 @@ that many training steps per call of its train function and calls the batch call
 progress bar, which reads the logs back from the device when it prints) once per call. It
 is kept to a divisor of ``steps_per_epoch``: Keras would otherwise read the batches of the
 next epoch from the one stream. The weights after a step are those of one step at a time
-(tests/training/test_fast_path.py; bitwise equal on an H200, docs/benchmarks.md); only the
+(tests/training/test_fast_path.py; bitwise equal on an H200, docs/measurements/benchmarks.md); only the
 batch-level callbacks see fewer calls. On JAX, Keras 3.15 runs the k steps as k calls of
-the one jitted step, so at ``verbose=0`` it measured no faster on the H200 (docs/benchmarks.md,
+the one jitted step, so at ``verbose=0`` it measured no faster on the H200 (docs/measurements/benchmarks.md,
 "GPU (H200)"); it bounds the progress bar's read-backs. It is set for the ``fit`` and
 restored after it, so that the saved models keep their compile settings.
 """
@@ -69,7 +69,7 @@ LOGS = "logs"
 MONITOR = "val_ccc"
 GPU_STEPS_PER_EXECUTION = 16
 """Default steps per execution on the JAX backend with a GPU (fewer progress-bar read-backs;
-neutral at ``verbose=0`` on the H200: docs/benchmarks.md, "GPU (H200)"); elsewhere 1, Keras's."""
+neutral at ``verbose=0`` on the H200: docs/measurements/benchmarks.md, "GPU (H200)"); elsewhere 1, Keras's."""
 STATE_ATTRS = ("wait", "best", "best_epoch", "stopped_epoch", "cooldown_counter")
 """Attributes of a callback saved with each epoch and restored on resume (those it has)."""
 
