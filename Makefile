@@ -3,10 +3,11 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.installed-docs
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install lint test test-jax test-slow demo bench clean
+.PHONY: install lint test test-jax test-slow demo bench docs clean
 
 install: $(STAMP)
 
@@ -32,8 +33,17 @@ lint: $(STAMP)
 test-jax: $(STAMP)
 	KERAS_BACKEND=jax $(PYTEST) -m "backend_agnostic" tests
 
-test-slow: $(STAMP)
+test-slow: $(DOCS_STAMP)
 	$(PYTEST) -m slow tests
+
+# The documentation site (mkdocs.yml): guides, the API reference from the docstrings
+# (mkdocstrings), the measurement logs; strict, so a warning fails the build.
+docs: $(DOCS_STAMP)
+	$(VENV)/bin/mkdocs build --strict --quiet
+
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install -q -c constraints.txt -e '.[docs]' --config-settings editable_mode=compat
+	touch $(DOCS_STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/semser demo --out demo_out
@@ -42,4 +52,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/train_step.py --variant attention --batch 5 --sequence-length 300 --reference
 
 clean:
-	rm -rf $(VENV) demo_out .pytest_cache
+	rm -rf $(VENV) demo_out .pytest_cache site

@@ -158,7 +158,7 @@ def ccc_metrics(targets):
 
     Example:
 
-    >>> [m.name for m in ccc_metrics(["arousal", "valence"])]
-    ['ccc', 'ccc_arousal', 'ccc_valence']
+    >>> ", ".join(m.name for m in ccc_metrics(["arousal", "valence"]))
+    'ccc, ccc_arousal, ccc_valence'
     """
     return [CCC(name="ccc")] + [CCC(target=i, name=f"ccc_{t}") for i, t in enumerate(targets)]

@@ -1,4 +1,4 @@
-"""Write docs/api.md, the API reference, from the public modules' docstrings and signatures.
+"""Write docs/api.md, the API reference page: a mkdocstrings directive per public class and function.
 
     python tools/api_reference.py            # rewrite docs/api.md
     python tools/api_reference.py --check    # exit 1 when docs/api.md is out of date (make test)
@@ -59,60 +59,47 @@ def _summary(obj) -> str:
     return " ".join(para.split())
 
 
-def _signature(obj) -> str:
-    try:
-        sig = str(inspect.signature(obj))
-    except (TypeError, ValueError):
-        return ""
-    return sig if len(sig) <= 160 else sig[:157] + "...)"
-
-
-def _entry(qual: str, obj) -> list[str]:
-    if inspect.isclass(obj):
-        lines = [f"### `{qual}{_signature(obj)}`", "", _summary(obj) or "(no docstring)", ""]
-        methods = [
-            (n, m)
-            for n, m in vars(obj).items()
-            if not n.startswith("_")
-            and (inspect.isfunction(m) or isinstance(m, classmethod | property))
-        ]
-        for n, m in methods:
-            fn = (
-                m.__func__
-                if isinstance(m, classmethod)
-                else m.fget
-                if isinstance(m, property)
-                else m
-            )
-            text = _summary(fn)
-            sig = "" if isinstance(m, property) else _signature(fn)
-            lines.append(f"- `{n}{sig}`" + (f": {text}" if text else ""))
-        if methods:
-            lines.append("")
-        return lines
-    if inspect.isfunction(obj) or inspect.isbuiltin(obj):
-        return [f"### `{qual}{_signature(obj)}`", "", _summary(obj) or "(no docstring)", ""]
-    value = repr(obj)
-    value = value if len(value) <= 100 else value[:97] + "..."
-    return [f"- `{qual}` = `{value}`", ""]
+def _home(obj) -> str | None:
+    """``module.qualname`` where a class or function is defined (what mkdocstrings reads)."""
+    module, qual = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if not module or not qual or "<" in qual:
+        return None
+    return f"{module}.{qual}"
 
 
 def render() -> str:
+    """The page: per public module, a mkdocstrings directive per class and function (at
+    the module where it is defined), constants listed with their values."""
     lines = [
         "# API reference",
         "",
-        "Generated from the docstrings by `python tools/api_reference.py`; `make test` fails when",
-        "it is out of date. Guides: README.md and the other files in docs/.",
+        "The public classes and functions, module by module, rendered from their docstrings",
+        "by mkdocstrings (`make docs`). This page lists what is public; it is written by",
+        "`python tools/api_reference.py`, and `make test` fails when it is out of date.",
         "",
     ]
+    seen = set()
     for name, what in MODULES:
         module = importlib.import_module(name)
-        lines += [f"## `{name}`: {what}", ""]
-        head = _summary(module)
-        if head:
-            lines += [head, ""]
+        lines += [f"## `{name}`", "", what[0].upper() + what[1:] + ".", ""]
+        constants, again = [], []
         for public in _public(module):
-            lines += _entry(f"{name}.{public}", getattr(module, public))
+            obj = getattr(module, public)
+            home = _home(obj) if (inspect.isclass(obj) or inspect.isfunction(obj)) else None
+            if home is None:
+                value = repr(obj)
+                value = value if len(value) <= 90 else value[:87] + "..."
+                constants.append(f"- `{name}.{public}` = `{value}`")
+                continue
+            if home in seen:  # rendered once, under the first module that exports it
+                again.append(f"- `{name}.{public}`: `{home}`, above")
+                continue
+            seen.add(home)
+            lines += [f"::: {home}", "    options:", "      heading_level: 3", ""]
+        if again:
+            lines += ["Also exported here:", "", *again, ""]
+        if constants:
+            lines += ["Constants:", "", *constants, ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -119,7 +119,9 @@ class ModelConfig:
             from ``speaker_slots``: 2205, or 4410 with speaker slots, as the loader yields.
             A value that contradicts ``speaker_slots`` is a ``ConfigError``.
         semantic_dim: size of the per-frame semantic vectors.
-        conv_filters, conv_kernel_sizes, conv_pool_sizes: the paralinguistic stack.
+        conv_filters: filters of each convolution of the paralinguistic stack.
+        conv_kernel_sizes: kernel size of each convolution.
+        conv_pool_sizes: max-pooling size after each convolution.
         frame_pooling: how each frame's pooled steps become a vector (see ConvParalinguistic).
         dropout: dropout rate of the paralinguistic stack.
         fusion_units: projection size of the fusion layers (1024).

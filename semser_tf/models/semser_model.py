@@ -77,13 +77,18 @@ class SemserModel(keras.Model):
         targets: names of the predicted dimensions, in output order.
         samples_per_frame: waveform samples per frame (2205; 4410 with speaker slots).
         semantic_dim: size of the per-frame semantic vectors.
-        conv_filters, conv_kernel_sizes, conv_pool_sizes: the paralinguistic stack.
+        conv_filters: filters of each convolution of the paralinguistic stack.
+        conv_kernel_sizes: kernel size of each convolution.
+        conv_pool_sizes: max-pooling size after each convolution.
         frame_pooling: ``flatten``, ``mean`` or ``max`` (see ConvParalinguistic).
         dropout: dropout rate of the paralinguistic stack.
-        fusion_units, stream_units, lstm_units: layer sizes (1024, 512, 256 in the paper).
-        attention_scoring, attention_evidence: attention only: the modality fusion's
-            ``scoring`` and ``evidence`` (see :class:`CrossAttentionFusion`; ``official`` and
-            ``none`` are the official code's).
+        fusion_units: projection size of the fusion layers (1024 in the paper).
+        stream_units: size of the fused streams (512 in the paper).
+        lstm_units: LSTM size (256 in the paper).
+        attention_scoring: attention only: the modality fusion's ``scoring`` (see
+            :class:`CrossAttentionFusion`; ``official`` is the official code's).
+        attention_evidence: attention only: the modality fusion's ``evidence`` (``none`` is
+            the official code's).
         with_weights_output: attention only: also output the first fusion's modality
             weights, ``{"emotion": ..., "modality_weights": (batch, frames, 2)}``.
         dtype: a dtype policy (name or ``keras.DTypePolicy``); default the global one.

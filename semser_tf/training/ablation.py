@@ -38,7 +38,10 @@ def ablation(
         settings: shared :class:`~semser_tf.training.run.TrainSettings`.
         variants: the variants to train, in table order.
         frame_features: semantic frame features (required by the semantic variant).
-        cache_dir, resume, overwrite, verbose: as for :func:`~semser_tf.training.run.train`.
+        cache_dir: as for :func:`~semser_tf.training.run.train`.
+        resume: as for :func:`~semser_tf.training.run.train`.
+        overwrite: as for :func:`~semser_tf.training.run.train`.
+        verbose: as for :func:`~semser_tf.training.run.train`.
         evaluate_partition: also evaluate every best model on this partition (e.g. ``Test``).
         embeddings_dir: the aligned-embeddings folder of ``frame_features``; each variant's
             run folder gets a copy (see :func:`~semser_tf.training.run.train`).

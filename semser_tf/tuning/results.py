@@ -156,7 +156,8 @@ def export_best(
         settings: the ``TrainSettings`` of the search.
         run_dir: the run directory (default ``out_dir/best_run``).
         objective: the objective's name.
-        frame_features, cache_dir: as for ``train()``.
+        frame_features: as for ``train()``.
+        cache_dir: as for ``train()``.
         overwrite: replace an existing run directory.
         verbose: Keras verbosity.
 

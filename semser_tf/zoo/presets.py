@@ -37,7 +37,11 @@ def fetch_preset(
 
     Args:
         name: a registry name, an ``entry.json`` path, or a :class:`ModelEntry`.
-        cache_dir, offline, progress, timeout, deadline: as :func:`semser_tf.zoo.fetch_entry_files`.
+        cache_dir: as :func:`semser_tf.zoo.fetch_entry_files`.
+        offline: as :func:`semser_tf.zoo.fetch_entry_files`.
+        progress: as :func:`semser_tf.zoo.fetch_entry_files`.
+        timeout: as :func:`semser_tf.zoo.fetch_entry_files`.
+        deadline: as :func:`semser_tf.zoo.fetch_entry_files`.
 
     Returns:
         The folder holding the preset's files: the entry's own folder when they are all
