@@ -98,6 +98,7 @@ def test_a_forbidden_import_breaks_a_contract(package_copy, files, broken):
 
 
 LIGHT_MODULES = [
+    "semser_tf",
     "semser_tf.models.config",
     "semser_tf.training.run_folder",
     "semser_tf.training.settings",
@@ -133,6 +134,22 @@ def test_importing_a_light_module_loads_no_tensorflow(module):
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
     assert module in imported
     assert "tensorflow" not in imported
+
+
+def test_import_semser_tf_takes_under_half_a_second():
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import semser_tf"],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    # "import time: self [us] | cumulative | imported package"
+    row = [line for line in result.stderr.splitlines() if line.rstrip().endswith("| semser_tf")]
+    assert row, result.stderr[-2000:]
+    cumulative_us = int(row[-1].split("|")[1])
+    assert cumulative_us < 500_000, f"import semser_tf took {cumulative_us / 1e6:.2f} s"
 
 
 def test_the_training_loop_names_the_run_files_as_the_run_folder_does():

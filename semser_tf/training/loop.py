@@ -60,11 +60,14 @@ import numpy as np
 
 from semser_tf.errors import DataError
 from semser_tf.io import atomic_path, atomic_write_json, atomic_write_text
+from semser_tf.training.run_folder import (  # the run folder's layout has one home
+    BEST,
+    CHECKPOINTS,
+    HISTORY,
+    METADATA,
+    best_target_path,
+)
 
-CHECKPOINTS = "checkpoints"
-METADATA = "training_metadata.json"
-HISTORY = "history.csv"
-BEST = "best.keras"
 LOGS = "logs"
 MONITOR = "val_ccc"
 GPU_STEPS_PER_EXECUTION = 16
@@ -275,11 +278,6 @@ def _header(path: Path) -> list[str]:
         return []
     with open(path, newline="") as f:
         return next(csv.reader(f), [])
-
-
-def best_target_path(out_dir, target) -> Path:
-    """The best model of one target in a run folder, ``best-<target>.keras``."""
-    return Path(out_dir) / f"best-{target}.keras"
 
 
 def run_callbacks(out_dir, settings, callbacks=(), targets=()) -> list:
