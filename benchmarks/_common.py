@@ -48,10 +48,11 @@ def median_time(fn, steps: int, warmup: int = 2) -> float:
     return statistics.median(times)
 
 
-def run_reference(script: str, impl: str, env: dict) -> dict:
-    """Run benchmarks/reference_model.py (or another script printing one JSON line)."""
+def run_reference(script: str, impl: str, env: dict, python: str | None = None) -> dict:
+    """Run benchmarks/reference_model.py (or another script printing one JSON line), with
+    ``python`` (default: this interpreter; the torch reference may need another one)."""
     out = subprocess.run(
-        [sys.executable, script, impl],
+        [python or sys.executable, script, impl],
         env={**os.environ, **env},
         check=True,
         capture_output=True,

@@ -113,6 +113,17 @@ def main():
     p.add_argument(
         "--reference-jit", default=None, help="JIT environment value for the reference (0 = off)"
     )
+    p.add_argument(
+        "--reference-impl",
+        default="keras",
+        choices=("keras", "torch"),
+        help="the reference in plain Keras (same backend) or in PyTorch (default: %(default)s)",
+    )
+    p.add_argument(
+        "--reference-python",
+        default=None,
+        help="interpreter that runs the reference, e.g. a venv with torch (default: this one)",
+    )
     p.add_argument("--rounds", type=int, default=2, help="alternations with the reference")
     p.add_argument(
         "--json-out", default=None, help="also write every record (JSON list) to this file"
@@ -184,7 +195,8 @@ def main():
     ours = {c: [] for c in combos}
     refs = []
     for _ in range(args.rounds):
-        refs.append({**run_reference(args.reference, "keras", env), "loadavg": _loadavg()})
+        ref = run_reference(args.reference, args.reference_impl, env, args.reference_python)
+        refs.append({**ref, "loadavg": _loadavg()})
         out({"reference": refs[-1]})
         for pr, j, d in combos:
             cmd = base + ["--precision", pr, "--jit", str(j).lower()]
