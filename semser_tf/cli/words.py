@@ -20,7 +20,7 @@ def _out_path(args, audio: Path, transcript=None) -> Path:
 
 
 def _report(words, out, how):
-    from .source import write_words
+    from semser_tf.semantic.words.source import write_words
 
     write_words(out, words)
     span = f", {words[0].start:.2f}-{words[-1].end:.2f} s" if words else ""
@@ -29,7 +29,7 @@ def _report(words, out, how):
 
 
 def _recognize(args):
-    from .source import WordSource, resolve_recognizer
+    from semser_tf.semantic.words.source import WordSource, resolve_recognizer
 
     audio = Path(args.audio)
     out = _out_path(args, audio)
@@ -43,7 +43,7 @@ def _recognize(args):
 
 
 def _align(args):
-    from .forced_align import align
+    from semser_tf.semantic.words.forced_align import align
 
     audio = Path(args.audio)
     transcript = Path(args.transcript) if Path(args.transcript).is_file() else args.transcript
@@ -54,8 +54,7 @@ def _align(args):
 
 def _lm(args):
     from semser_tf.io import check_outputs
-
-    from .language_model import build_language_model
+    from semser_tf.semantic.words.language_model import build_language_model
 
     out = Path(args.out)
     check_outputs({"--out": out}, {f"TEXT {i + 1}": t for i, t in enumerate(args.text)})
@@ -75,8 +74,8 @@ def _lm(args):
 
 
 def _corpus(args):
-    from .corpus import write_corpus_words
-    from .source import WordSource, resolve_recognizer
+    from semser_tf.semantic.words.corpus import write_corpus_words
+    from semser_tf.semantic.words.source import WordSource, resolve_recognizer
 
     counts = write_corpus_words(
         args.corpus,
