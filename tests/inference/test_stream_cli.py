@@ -56,7 +56,7 @@ def test_realtime_pipe_first_prediction_and_partial_last_chunk(tmp_path):
     )
     os.close(r)
     for line in semser.stderr:  # wait until the model is loaded and traced
-        if b"ready" in line:
+        if line.startswith(b"semser stream: ready"):  # not TensorFlow's "already registered"
             break
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(stamp)], stdout=w, cwd=ROOT, env=_env()
