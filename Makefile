@@ -5,6 +5,10 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
+# setuptools prints an informational "Editable installation" notice for every editable
+# install of a flat layout (each of its editable modes prints one); it is for package
+# authors, not for someone running make, so the install is asked not to show it.
+QUIET_EDITABLE := PYTHONWARNINGS="ignore:Editable installation:UserWarning"
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: install lint test test-jax test-slow demo bench docs clean
@@ -14,7 +18,7 @@ install: $(STAMP)
 $(STAMP): constraints.txt setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[all,test]' --config-settings editable_mode=compat
+	$(QUIET_EDITABLE) $(PY) -m pip install -q -c constraints.txt -e '.[all,test]'
 	touch $(STAMP)
 
 # The test command of the README and of CI: the fast suite on TensorFlow, then the
@@ -42,7 +46,7 @@ docs: $(DOCS_STAMP)
 	$(VENV)/bin/mkdocs build --strict --quiet
 
 $(DOCS_STAMP): $(STAMP)
-	$(PY) -m pip install -q -c constraints.txt -e '.[docs]' --config-settings editable_mode=compat
+	$(QUIET_EDITABLE) $(PY) -m pip install -q -c constraints.txt -e '.[docs]'
 	touch $(DOCS_STAMP)
 
 demo: $(STAMP)
