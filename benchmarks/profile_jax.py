@@ -91,29 +91,45 @@ def read_device_trace(
         total += ms
         by_name[name[:90]] += ms
         count[name[:90]] += 1
-        spans.append((start_ns, start_ns + dur_ns))
+        spans.append((start_ns, start_ns + dur_ns, name[:60]))
     if not spans:
         return {"error": f"no device events under {logdir}"}
-    busy = 0.0
-    if spans:  # union of kernel intervals over all streams: time the GPU was doing anything
-        spans.sort()
-        s0, e0 = spans[0]
-        for s, e in spans[1:]:
-            if s > e0:
-                busy += e0 - s0
-                s0, e0 = s, e
-            else:
-                e0 = max(e0, e)
-        busy += e0 - s0
-        wall = (spans[-1][1] - spans[0][0]) / 1e6
-    else:
-        wall = 0.0
+    # Union of kernel intervals over all streams: the time the GPU was doing anything. The
+    # holes in it are the idle time; each is named by the kernel that ended last before it
+    # and the one that starts it, summed over the trace, so the largest idle stretches of a
+    # step point at what the GPU waited between.
+    busy, idle, holes = 0.0, collections.Counter(), collections.Counter()
+    spans.sort()
+    s0, e0, last = spans[0][0], spans[0][1], spans[0][2]
+    for s, e, name in spans[1:]:
+        if s > e0:
+            busy += e0 - s0
+            gap = s - e0
+            idle[(last, name)] += gap
+            holes[(last, name)] += 1
+            if gap >= 1e6:
+                holes["gaps >= 1 ms"] += 1
+            elif gap >= 1e5:
+                holes["gaps 0.1-1 ms"] += 1
+            s0, e0, last = s, e, name
+        elif e >= e0:
+            e0, last = e, name
+    busy += e0 - s0
+    wall = (spans[-1][1] - spans[0][0]) / 1e6
     per = lambda c: [(k, round(v / steps, 3)) for k, v in c.most_common(top)]  # noqa: E731
     return {
         "kernel_ms_per_step": round(total / steps, 3),
         "gpu_busy_ms_per_step": round(busy / 1e6 / steps, 3),
         "trace_span_ms_per_step": round(wall / steps, 3),
+        "idle_ms_per_step": round(sum(idle.values()) / 1e6 / steps, 3),
         "top_kernels_ms_per_step": per(by_name),
+        "top_idle_ms_per_step": [
+            (f"{a} -> {b}", round(v / 1e6 / steps, 3), round(holes[(a, b)] / steps, 1))
+            for (a, b), v in idle.most_common(top)
+        ],
+        "idle_gaps_per_step": {
+            k: round(holes[k] / steps, 1) for k in ("gaps >= 1 ms", "gaps 0.1-1 ms")
+        },
         "kernel_launches_per_step": round(sum(count.values()) / steps, 1),
     }
 
