@@ -36,7 +36,14 @@ def requirements(cpu: bool = False, extras: tuple[str, ...] = ()) -> list[str]:
     """
     out = []
     wanted = set(extras)
-    for req in metadata.requires(DISTRIBUTION) or []:
+    reqs = metadata.requires(DISTRIBUTION) or []
+    known = {m.group(1) for r in reqs if (m := _EXTRA.search(r.partition(";")[2]))}
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise ValueError(
+            f"unknown extra {', '.join(unknown)}: expected one of {', '.join(sorted(known))}"
+        )
+    for req in reqs:
         spec, _, marker = req.partition(";")
         m = _EXTRA.search(marker)
         if m is not None and m.group(1) not in wanted:
@@ -71,7 +78,12 @@ def main(argv=None) -> int:
         "(default: none)",
     )
     args = parser.parse_args(argv)
-    for line in requirements(cpu=args.cpu, extras=tuple(args.extra)):
+    try:
+        lines = requirements(cpu=args.cpu, extras=tuple(args.extra))
+    except ValueError as err:
+        print(f"python -m semser_tf.requirements: {err}", file=sys.stderr)
+        return 2
+    for line in lines:
         print(line)
     return 0
 

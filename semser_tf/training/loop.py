@@ -70,9 +70,6 @@ from semser_tf.training.run_folder import (  # the run folder's layout has one h
 
 LOGS = "logs"
 MONITOR = "val_ccc"
-GPU_STEPS_PER_EXECUTION = 16
-"""Default steps per execution on the JAX backend with a GPU (fewer progress-bar read-backs;
-neutral at ``verbose=0`` on the H200: docs/measurements/benchmarks.md, "GPU (H200)"); elsewhere 1, Keras's."""
 STATE_ATTRS = ("wait", "best", "best_epoch", "stopped_epoch", "cooldown_counter")
 """Attributes of a callback saved with each epoch and restored on resume (those it has)."""
 
@@ -371,20 +368,12 @@ def best_row(history: list[dict], monitor: str = MONITOR) -> dict | None:
     return best
 
 
-def default_steps_per_execution() -> int:
-    """:data:`GPU_STEPS_PER_EXECUTION` on the JAX backend with a GPU, else 1."""
-    if keras.backend.backend() != "jax":
-        return 1
-    import jax
-
-    return GPU_STEPS_PER_EXECUTION if jax.default_backend() == "gpu" else 1
-
-
 def execution_steps(requested, steps_per_epoch: int) -> int:
-    """The steps per execution of a run: ``requested`` (``None``: the backend's default,
-    :func:`default_steps_per_execution`) cut to the largest divisor of ``steps_per_epoch``
-    not above it, so that no execution reaches into the next epoch's batches."""
-    k = default_steps_per_execution() if requested is None else int(requested)
+    """The steps per execution of a run: ``requested`` (``None``: 1, Keras's default; more
+    measured no faster on the H200, docs/measurements/benchmarks.md, "GPU (H200)") cut to the
+    largest divisor of ``steps_per_epoch`` not above it, so that no execution reaches into
+    the next epoch's batches."""
+    k = 1 if requested is None else int(requested)
     k = max(1, min(k, int(steps_per_epoch)))
     while steps_per_epoch % k:
         k -= 1
@@ -503,7 +492,6 @@ __all__ = [
     "RunBackup",
     "best_target_path",
     "committed_state",
-    "default_steps_per_execution",
     "epoch_stream",
     "execution_steps",
     "fit_run",

@@ -38,8 +38,8 @@ class TrainSettings:
         jit_compile: passed to ``Model.compile``.
         steps_per_execution: training steps per call of Keras's train function (batch
             callbacks once per call; the weights are those of one step at a time). ``None``:
-            16 on the JAX backend with a GPU, 1 elsewhere (docs/measurements/benchmarks.md, "GPU (H200)");
-            cut to a divisor of the steps per epoch
+            1, Keras's default (16 measured no faster on the H200: docs/measurements/benchmarks.md,
+            "GPU (H200)"); cut to a divisor of the steps per epoch
             (:func:`~semser_tf.training.loop.execution_steps`).
         precision: Keras dtype policy the model is built under: ``float32`` (default) or
             ``mixed_bfloat16`` (the fast setting, docs/measurements/benchmarks.md) or ``mixed_float16``.

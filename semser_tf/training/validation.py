@@ -38,7 +38,7 @@ def partition_ccc(predictions: dict, corpus, partition: str, targets, delay_fram
 
     ``delay_frames = d`` scores the prediction at frame ``t`` against the label at ``t + d``.
     """
-    from semser_tf.training.evaluate import ccc_np
+    from semser_tf.metrics_numpy import ccc_np
 
     d = int(delay_frames)
     preds, golds = [], []

@@ -44,3 +44,10 @@ def test_main_prints_one_requirement_per_line(monkeypatch, capsys):
         "numpy<2,>=1.26.4",
         "espeakng-loader<0.3,>=0.2.4",
     ]
+
+
+def test_an_unknown_extra_is_refused_naming_the_known_ones(monkeypatch, capsys):
+    monkeypatch.setattr(reqs.metadata, "requires", lambda name: METADATA)
+    assert reqs.main(["--extra", "tunning"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown extra tunning" in err and "all, synth, test, tuning" in err
