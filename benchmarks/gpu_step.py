@@ -163,8 +163,10 @@ def same_weights_check(args, batch, data, precision, rec):
     from semser_tf.models import select_inputs
     from semser_tf.training.loop import execution_steps, steps_per_execution
 
-    def trained(k):
+    def trained(k, scan=False):
         model, _, settings = ours(batch, args.frames, precision, args.tiny)
+        if scan:
+            model.get_layer("lstm").use_cudnn = False
         w1 = np.ones((batch, args.frames), "float32")
         items = [(select_inputs(model, {"waveform": w, "semantic": s}), y, w1) for w, s, y in data]
         with steps_per_execution(model, k):
@@ -180,14 +182,19 @@ def same_weights_check(args, batch, data, precision, rec):
     )
     plain, plain_out, n_plain = trained(1)
     again, again_out, _ = trained(1)
-    fast, fast_out, n_fast = trained(k)
+    if args.lstm_check:  # the "fast path" is the lax.scan LSTM, one step per call
+        k = 1
+        fast, fast_out, n_fast = trained(1, scan=True)
+    else:
+        fast, fast_out, n_fast = trained(k)
 
     def rel(a, b):
         return max(np.linalg.norm(x - y) / max(np.linalg.norm(y), 1e-30) for x, y in zip(a, b))
 
     rec(
         {
-            "check": "weights after the steps: fast path vs one step per call",
+            "check": "weights after the steps: "
+            + ("lax.scan LSTM vs cuDNN's" if args.lstm_check else "fast path vs one step per call"),
             "model": f"ours {precision}",
             "batch": batch,
             "steps": args.steps,
@@ -284,6 +291,8 @@ def measure_ours(args, batch, data, precision, rec, sweep=True):
     from semser_tf.training.loop import execution_steps, steps_per_execution
 
     model, config, settings = ours(batch, args.frames, precision, args.tiny)
+    if args.lstm == "scan":  # Keras's own time loop (lax.scan) instead of cuDNN's kernel
+        model.get_layer("lstm").use_cudnn = False
     w1 = np.ones((batch, args.frames), "float32")  # the run's label-mask weights: all frames
     items = [(select_inputs(model, {"waveform": w, "semantic": s}), y, w1) for w, s, y in data]
     xs = [(x,) for x, _, _ in items]
@@ -293,7 +302,8 @@ def measure_ours(args, batch, data, precision, rec, sweep=True):
         after = execution_steps(args.after, args.steps)
     flops = train_flops(config, args.frames, batch)
     base = {
-        "model": name,
+        "model": name if args.lstm == "cudnn" else f"{name} lstm={args.lstm}",
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "batch": batch,
         "params": int(model.count_params()),
         "train_tflop_per_step": round(flops / 1e12, 4),
@@ -427,6 +437,12 @@ def main():
     )
     p.add_argument("--no-reference", action="store_true")
     p.add_argument(
+        "--lstm",
+        choices=("cudnn", "scan"),
+        default="cudnn",
+        help="our LSTM's time loop: cuDNN's (Keras's choice on a GPU) or lax.scan (use_cudnn=False)",
+    )
+    p.add_argument(
         "--alternate",
         default="",
         type=lambda v: [int(x) for x in v.split(",") if x],
@@ -446,6 +462,11 @@ def main():
         "--check",
         default="",
         help="precisions of the same-weights check on the first batch (fast path vs plain)",
+    )
+    p.add_argument(
+        "--lstm-check",
+        action="store_true",
+        help="with --check: compare the lax.scan LSTM against cuDNN's instead of steps per call",
     )
     p.add_argument("--top", type=int, default=8)
     p.add_argument(
