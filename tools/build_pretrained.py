@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -130,6 +129,25 @@ def main():
         help="keep WORK/embeddings/aligned when it exists (Speech2Vec and the alignment are not re-run)",
     )
     p.add_argument(
+        "--run",
+        default="run",
+        help="the training run's folder name under WORK; `semser train` refuses an existing one "
+        "(nothing is deleted) unless --train-arg=--resume continues it",
+    )
+    p.add_argument(
+        "--train-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="one more argument for `semser train` (repeat it: --train-arg=--context-frames "
+        "--train-arg=50)",
+    )
+    p.add_argument(
+        "--no-publish",
+        action="store_true",
+        help="train and evaluate only; the zoo entry in --out is left as it is",
+    )
+    p.add_argument(
         "--convert",
         action="store_true",
         help="re-save the entry in --out as a preset (same weights)",
@@ -144,7 +162,7 @@ def main():
     )  # once per run, before anything is built (no library call seeds)
 
     work = Path(args.work)
-    corpus, emb, run = work / "corpus", work / "embeddings", work / "run"
+    corpus, emb, run = work / "corpus", work / "embeddings", work / args.run
     log: list = []
     if not corpus.exists():
         semser(
@@ -200,8 +218,6 @@ def main():
             log=log,
         )
     sets = [x for k, v in COMPACT.items() for x in ("--set", f"{k}={json.dumps(v)}")]
-    if run.exists():
-        shutil.rmtree(run)
     semser(
         "train",
         corpus,
@@ -220,6 +236,7 @@ def main():
         "--cache-dir",
         work / "cache",
         *sets,
+        *args.train_arg,
         log=log,
     )
     # the run carries its embeddings, so the entry does
@@ -269,6 +286,9 @@ def main():
     (run / "report.json").write_text(text)
     from semser_tf.zoo.pretrained import load_run
 
+    if args.no_publish:
+        print(json.dumps(log, indent=1))
+        return
     t0 = time.time()
     path = publish_preset(load_run(run), args.out, args.version, training=report["training"])
     log.append(
