@@ -131,7 +131,16 @@ def read_device_trace(
             k: round(holes[k] / steps, 1) for k in ("gaps >= 1 ms", "gaps 0.1-1 ms")
         },
         "kernel_launches_per_step": round(sum(count.values()) / steps, 1),
+        # the gradient all-reduce of data-parallel steps: NCCL's kernels (none on one device)
+        "collective_ms_per_step": round(
+            sum(v for k, v in by_name.items() if _is_collective(k)) / steps, 3
+        ),
     }
+
+
+def _is_collective(kernel_name: str) -> bool:
+    n = kernel_name.lower().replace("-", "").replace("_", "")
+    return "nccl" in n or "allreduce" in n or "reducescatter" in n or "allgather" in n
 
 
 def _ours(batch, frames, precision, channel_multiple=None, metrics=True, variant="attention"):
