@@ -43,10 +43,19 @@ COMPACT = {  # small enough to ship (about 0.2 M parameters), same architecture 
 }
 
 
+_WORK: list[str] = []  # the --work folder when it lies outside the repository: logged as WORK
+
+
 def _shown(a) -> str:
-    """An argument as logged: paths inside the repository relative to it (no machine paths)."""
-    text = str(a)
-    return text.replace(str(REPO) + "/", "") if text.startswith(str(REPO) + "/") else text
+    """An argument as logged: paths inside the repository relative to it, a --work folder
+    elsewhere as ``WORK`` (no machine paths)."""
+    return _no_machine_paths(str(a))
+
+
+def _no_machine_paths(text: str) -> str:
+    for work in _WORK:
+        text = text.replace(work, "WORK")
+    return text.replace(str(REPO) + "/", "")
 
 
 def semser(*args, log):
@@ -162,6 +171,9 @@ def main():
     )  # once per run, before anything is built (no library call seeds)
 
     work = Path(args.work)
+    if not work.resolve().is_relative_to(REPO):
+        _WORK.append(str(work.resolve()))
+        _WORK.append(str(work))
     corpus, emb, run = work / "corpus", work / "embeddings", work / args.run
     log: list = []
     if not corpus.exists():
@@ -262,6 +274,7 @@ def main():
     )
     report = json.loads((run / "report.json").read_text())
     test = json.loads((run / "eval_Test" / "report.json").read_text())["results"]["raw"]
+    report["metrics"] = [m for m in report["metrics"] if m.get("partition") != "Test"]
     report["metrics"].append(
         {
             "dataset": report["dataset"],
@@ -280,9 +293,7 @@ def main():
         "command": "python tools/build_pretrained.py " + " ".join(_shown(a) for a in sys.argv[1:]),
         "steps": log,
     }
-    text = json.dumps(report, indent=2).replace(
-        str(REPO) + "/", ""
-    )  # no machine paths in the entry
+    text = _no_machine_paths(json.dumps(report, indent=2))  # no machine paths in the entry
     (run / "report.json").write_text(text)
     from semser_tf.zoo.pretrained import load_run
 
