@@ -331,7 +331,12 @@ def speech_segments(
 
 
 def recognize(
-    audio, sample_rate: int | None = None, *, max_utterance: float = 60.0, language_model=None
+    audio,
+    sample_rate: int | None = None,
+    *,
+    max_utterance: float = 60.0,
+    language_model=None,
+    workers="auto",
 ) -> list[WordTiming]:
     """Recognise English speech and time every word (pocketsphinx, bundled models).
 
@@ -343,6 +348,14 @@ def recognize(
         language_model: an ARPA/binary n-gram file of the domain's text (see
             :mod:`~semser_tf.semantic.words.language_model`); default: the bundled
             general English model.
+        workers: decoder processes: ``"auto"`` (default: one per usable CPU, at most
+            :data:`~semser_tf.semantic.words.parallel.MAX_AUTO_WORKERS`, and one for
+            recordings shorter than
+            :data:`~semser_tf.semantic.words.parallel.MIN_PARALLEL_SECONDS`), or a whole
+            number >= 1. With more than one, a recording longer than ``max_utterance`` is
+            cut between its utterances into that many contiguous parts, each decoded by a
+            process of its own (:mod:`~semser_tf.semantic.words.parallel`); ``1`` decodes
+            in this process with one decoder, as before.
 
     Returns:
         The recognised words, in order, times in seconds of the input; ``[]`` for silent
@@ -351,6 +364,7 @@ def recognize(
     Raises:
         RecognitionError: audio shorter than :data:`MIN_DURATION`, a bad array, or no
             sample rate for an array.
+        ConfigError: a bad ``workers``.
         DataError: an unreadable file (naming it).
 
     Example:
@@ -358,13 +372,25 @@ def recognize(
         >>> recognize(np.zeros(16000, np.float32), 16000)
         []
     """
+    from .parallel import check_workers, recognize_parts, resolve_workers
     from .stream import open_source
 
+    check_workers(workers)
     src = open_source(audio, sample_rate)
     check_duration(src.total, src.path)
+    n = resolve_workers(workers, src.total / ASR_SAMPLE_RATE)
+    if n > 1 and src.total > int(max_utterance * ASR_SAMPLE_RATE):
+        return recognize_parts(src, n, max_utterance=max_utterance, language_model=language_model)
     ranges, loudest = speech_segments(src, max_utterance)
     if loudest < SILENCE_DBFS:
         return []
+    return decode_ranges(src, ranges, language_model)
+
+
+def decode_ranges(src, ranges, language_model=None) -> list[WordTiming]:
+    """Decode the utterances ``ranges`` (16 kHz samples ``[a, b)`` of ``src``, an
+    :class:`~semser_tf.semantic.words.stream.AudioSource`) in order with this process's
+    decoder; times in seconds of ``src``."""
     words = []
     with _lock:
         d = decoder(language_model=language_model)

@@ -1,0 +1,361 @@
+"""Recognition of a long recording on several processes, over contiguous parts cut in pauses.
+
+pocketsphinx's Python binding keeps the GIL while it decodes, so two decoders in two
+threads take as long as one (docs/measurements/benchmarks.md, "The recogniser inside the
+budget"); separate processes do run side by side. The recording is cut into ``n``
+contiguous parts, and each part is decoded in order by a process of its own:
+
+1. The utterances are found as one decoder finds them (:func:`~.asr.speech_segments`:
+   pocketsphinx's voice activity detector over the whole recording, its pauses).
+2. Cut ``k`` goes in the longest pause between two utterances within
+   :data:`PAUSE_SEARCH_SECONDS` of the equal-share point ``k * duration / n``
+   (:func:`find_pause`), so no word is cut and every part holds whole utterances.
+3. Each worker decodes its part's utterances, the same sample ranges one decoder would
+   decode, and returns word times in seconds of its part; they are shifted by the part's
+   offset and joined in order (:func:`merge_parts`).
+
+The utterances being the same, the words are one decoder's wherever the decoder's state
+carried from earlier utterances does not matter (measured: docs/measurements/benchmarks.md,
+"The recogniser on both cores"). Cutting elsewhere than between the detector's utterances
+moves the utterances after the cut: with pocketsphinx's frame grid and dither seeded by the
+utterance's length, an utterance moved by a single sample decodes differently often enough
+that a fifth of the part's words changed on the 10-minute file.
+
+Each worker is a fresh Python interpreter (a ``subprocess`` of ``sys.executable``, given
+its job on its standard input): it imports NumPy, SciPy and pocketsphinx, never
+TensorFlow (a WAV file is read and resampled there with
+:func:`semser_tf.data.audio.resample_numpy`, the TensorFlow resampler's filter), and
+nothing of the caller's ``__main__``. (A ``multiprocessing`` "spawn" or "forkserver"
+child re-imports the caller's main script, which breaks scripts without an
+``if __name__ == "__main__"`` guard; "fork" would copy TensorFlow's threads.) The workers
+start while this process scans the recording for its utterances.
+
+Example:
+    >>> from semser_tf.semantic.words import recognize
+    >>> words = recognize("talk.wav", workers=2)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+
+from semser_tf.errors import ConfigError
+from semser_tf.types import WordTiming
+
+from .stream import ASR_SAMPLE_RATE, AudioSource, RecognitionError
+
+__all__ = [
+    "MAX_AUTO_WORKERS",
+    "MIN_PARALLEL_SECONDS",
+    "PAUSE_SEARCH_SECONDS",
+    "check_workers",
+    "find_pause",
+    "merge_parts",
+    "plan_parts",
+    "recognize_parts",
+    "resolve_workers",
+    "usable_cpus",
+]
+
+MAX_AUTO_WORKERS = 4
+"""Most decoder processes ``workers="auto"`` starts (each holds its own decoder, ~60 MB)."""
+
+MIN_PARALLEL_SECONDS = 90.0
+"""``workers="auto"`` decodes recordings shorter than this in one process (a worker's
+start does not pay off below it: docs/measurements/benchmarks.md); ``n`` workers need
+``n / 2`` times this. Recordings of at most ``max_utterance`` (60 s) are one utterance and
+always decoded in one process."""
+
+PAUSE_SEARCH_SECONDS = 10.0
+"""A cut goes in the longest pause within this many seconds of the equal-share point (at
+most a quarter of an equal share)."""
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the system has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def check_workers(workers, name: str = "workers"):
+    """Validate a worker count: ``"auto"`` or a whole number >= 1 (returned as given).
+
+    Raises:
+        ConfigError: anything else, naming ``name`` (the argument or option).
+    """
+    if isinstance(workers, str) and workers == "auto":
+        return workers
+    if isinstance(workers, (int, np.integer)) and not isinstance(workers, bool) and workers >= 1:
+        return int(workers)
+    raise ConfigError(f"{name}={workers!r}: expected 'auto' or a whole number of processes >= 1")
+
+
+def resolve_workers(workers, seconds: float) -> int:
+    """The number of decoder processes for a recording of ``seconds``.
+
+    ``"auto"``: 1 below :data:`MIN_PARALLEL_SECONDS`, else one per usable CPU, at most
+    :data:`MAX_AUTO_WORKERS` and ``2 * seconds / MIN_PARALLEL_SECONDS``. A number is kept
+    (a part holds at least one utterance: :func:`plan_parts` makes fewer parts when there
+    are fewer pauses).
+
+    Example:
+        >>> resolve_workers(1, 600.0), resolve_workers("auto", 10.0), resolve_workers(3, 70.0)
+        (1, 1, 3)
+    """
+    workers = check_workers(workers)
+    if workers == "auto":
+        if seconds < MIN_PARALLEL_SECONDS:
+            return 1
+        return max(
+            1, min(usable_cpus(), MAX_AUTO_WORKERS, int(2 * seconds // MIN_PARALLEL_SECONDS))
+        )
+    return workers
+
+
+def find_pause(pauses, target: int, half: int) -> int | None:
+    """The pause to cut in: the longest within ``half`` of ``target``.
+
+    Args:
+        pauses: ``(start, stop)`` of each pause (samples, in order).
+        target: where the cut should be (samples).
+        half: how far from ``target`` a pause's middle may lie.
+
+    Returns:
+        The index of the longest pause whose middle lies within ``half`` of ``target``
+        (equally long ones: the nearest); when none does, the pause nearest ``target``;
+        ``None`` without pauses.
+
+    Example:
+        >>> find_pause([(100, 110), (180, 230), (300, 400)], 200, 60)
+        1
+    """
+    if not pauses:
+        return None
+    mids = np.array([(a + b) // 2 for a, b in pauses])
+    lengths = np.array([b - a for a, b in pauses])
+    dist = np.abs(mids - target)
+    near = np.flatnonzero(dist <= half)
+    if near.size == 0:
+        return int(np.argmin(dist))
+    best = near[lengths[near] == lengths[near].max()]
+    return int(best[np.argmin(dist[best])])
+
+
+def plan_parts(ranges, total: int, n: int, search: float = PAUSE_SEARCH_SECONDS):
+    """Cut a recording of ``total`` samples, holding the utterances ``ranges`` (in order),
+    into at most ``n`` contiguous parts between utterances.
+
+    Cut ``k`` is the middle of the pause :func:`find_pause` picks near ``k * total / n``
+    (within ``search`` seconds, at most a quarter of ``total / n``), among the pauses
+    after the previous cut.
+
+    Returns:
+        ``(start, stop, utterances)`` per part: its samples ``[start, stop)`` (the parts
+        cover ``[0, total)``) and the ``ranges`` that lie in it.
+
+    Example:
+        >>> plan_parts([(0, 100), (300, 400), (450, 500)], 600, 2)
+        [(0, 200, [(0, 100)]), (200, 600, [(300, 400), (450, 500)])]
+    """
+    ranges = [(int(a), int(b)) for a, b in ranges]
+    half = int(min(search * ASR_SAMPLE_RATE, total / (4 * n)))
+    cuts, first = [0], [0]  # cut samples, and the first utterance after each
+    for k in range(1, n):
+        i0 = first[-1] + 1  # a part holds at least one utterance
+        pauses = [(ranges[i - 1][1], ranges[i][0]) for i in range(i0, len(ranges))]
+        j = find_pause(pauses, k * total // n, half)
+        if j is None:
+            break
+        a, b = pauses[j]
+        cuts.append((a + b) // 2)
+        first.append(i0 + j)
+    cuts.append(total)
+    first.append(len(ranges))
+    return [(cuts[k], cuts[k + 1], ranges[first[k] : first[k + 1]]) for k in range(len(cuts) - 1)]
+
+
+def merge_parts(parts, offsets) -> list[WordTiming]:
+    """The words of consecutive parts as one list: each part's ``(start, end, word)`` (seconds
+    of the part) shifted by its offset (seconds of the recording), parts in order.
+
+    Example:
+        >>> merge_parts([[(0.5, 0.75, "a")], [(0.25, 0.5, "b")]], [0.0, 10.0])
+        [WordTiming(start=0.5, end=0.75, word='a'), WordTiming(start=10.25, end=10.5, word='b')]
+    """
+    parts, offsets = list(parts), [float(o) for o in offsets]
+    if len(parts) != len(offsets):
+        raise ValueError(f"{len(parts)} parts but {len(offsets)} offsets")
+    return [
+        WordTiming(float(s) + off, float(e) + off, str(w))
+        for words, off in zip(parts, offsets)
+        for s, e, w in words
+    ]
+
+
+class _PartSource(AudioSource):
+    """Samples ``[a, b)`` of another source, numbered from 0."""
+
+    def __init__(self, src: AudioSource, a: int, b: int):
+        super().__init__(b - a, src.rate, src.path)
+        self.src, self.a = src, a
+
+    def _raw(self, a, b):
+        return self.src.read(self.a + a, self.a + b)
+
+
+_BOOT = (
+    "import pickle, sys; sys.path[:] = pickle.load(sys.stdin.buffer); "
+    "from semser_tf.semantic.words.parallel import _worker_main; _worker_main()"
+)
+
+
+def recognize_parts(
+    src: AudioSource, n: int, *, max_utterance: float = 60.0, language_model=None
+) -> list[WordTiming]:
+    """Recognise ``src`` as at most ``n`` parts (:func:`plan_parts`), each in a process of its own.
+
+    A WAV file's parts are read from the file by each worker; other sources (arrays,
+    decoded FLAC/MP3/OGG) send their 16 kHz samples. Words come back in order, times in
+    seconds of the recording. With one part (a recording without pauses) it is decoded
+    in this process.
+
+    Raises:
+        RecognitionError: a worker failed (its message), or a missing language model file.
+    """
+    from pathlib import Path
+
+    from semser_tf.data.audio import resample_numpy
+
+    from .asr import SILENCE_DBFS, decode_ranges, speech_segments
+    from .stream import _WavSource
+
+    lm = None
+    if language_model is not None:
+        lm = Path(language_model)
+        if not lm.is_file():
+            raise RecognitionError("language model file not found", lm)
+        lm = str(lm.resolve())
+    wav = isinstance(src, _WavSource)
+    workers = _start_workers(n, {"language_model": lm})
+    try:
+        # the utterances one decoder would decode; a WAV file resampled without TensorFlow
+        # (the same detector decisions as the TensorFlow resampler's samples on the files
+        # of docs/measurements/benchmarks.md)
+        scan = _WavSource(src.path, resample_numpy) if wav else src
+        ranges, loudest = speech_segments(scan, max_utterance)
+        if loudest < SILENCE_DBFS:
+            return []
+        plan = plan_parts(ranges, src.total, n)
+        if len(plan) == 1:
+            return decode_ranges(src, ranges, language_model)
+        jobs = [
+            {
+                "path": str(src.path) if wav else None,
+                "start": start,
+                "stop": stop,
+                "samples": None if wav else src.read(start, stop),
+                "ranges": [(a - start, b - start) for a, b in utterances],
+            }
+            for start, stop, utterances in plan
+        ]
+        words = _finish_workers(workers, jobs)
+    finally:
+        for p in workers:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    return merge_parts(words, [start / ASR_SAMPLE_RATE for start, _, _ in plan])
+
+
+def _start_workers(n: int, setup: dict) -> list:
+    """Start ``n`` worker interpreters; each loads its decoder and then waits for its job."""
+    procs = []
+    try:
+        for _ in range(n):
+            p = subprocess.Popen(
+                [sys.executable, "-c", _BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            )
+            procs.append(p)
+            pickle.dump(list(sys.path), p.stdin)
+            pickle.dump(setup, p.stdin)
+            p.stdin.flush()
+    except BaseException:
+        for p in procs:
+            p.kill()
+            p.wait()
+        raise
+    return procs
+
+
+def _finish_workers(procs, jobs) -> list:
+    """Give each started worker its job (the surplus ones none); their results, in order."""
+    for i, p in enumerate(procs):
+        pickle.dump(jobs[i] if i < len(jobs) else None, p.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        p.stdin.close()
+    results = []
+    for job, p in zip(jobs, procs):
+        out = p.stdout.read()
+        p.wait()
+        where = f"{job['start'] / ASR_SAMPLE_RATE:.1f}-{job['stop'] / ASR_SAMPLE_RATE:.1f} s"
+        try:
+            status, value = pickle.loads(out)
+        except Exception:
+            raise RecognitionError(
+                f"the recogniser's worker process for {where} ended without a result "
+                f"(exit status {p.returncode})",
+                job["path"],
+            ) from None
+        if status != "ok":
+            raise RecognitionError(f"{where}: {value}", job["path"])
+        results.append(value)
+    for p in procs[len(jobs) :]:
+        p.wait()
+    return results
+
+
+def _run_part(job, language_model) -> list:
+    """Decode one part's utterances (in a worker): ``(start, end, word)`` in seconds of the part."""
+    from semser_tf.data.audio import resample_numpy
+
+    from .asr import decode_ranges
+    from .stream import _ArraySource, _WavSource
+
+    if job["path"] is not None:
+        part = _PartSource(_WavSource(job["path"], resample_numpy), job["start"], job["stop"])
+    else:
+        part = _ArraySource(np.asarray(job["samples"], np.float32), ASR_SAMPLE_RATE)
+    words = decode_ranges(part, job["ranges"], language_model)
+    return [(w.start, w.end, w.word) for w in words]
+
+
+def _worker_main() -> None:  # pragma: no cover - runs in the worker process
+    """A worker's body: set-up and job from stdin, ``("ok", words)`` or ``("error", message)``
+    to stdout."""
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything a library prints goes to stderr, not into the result
+    setup = pickle.load(sys.stdin.buffer)
+    try:
+        from .asr import decoder
+
+        decoder(language_model=setup["language_model"])  # loaded while the parent plans
+        error = None
+    except Exception as err:
+        error = f"{type(err).__name__}: {err}"
+    job = pickle.load(sys.stdin.buffer)
+    if job is None:
+        return
+    try:
+        if error is not None:
+            raise RecognitionError(error)
+        result = ("ok", _run_part(job, setup["language_model"]))
+    except Exception as err:  # reported to the parent, which raises it
+        result = ("error", f"{type(err).__name__}: {err}" if error is None else error)
+    pickle.dump(result, out)
+    out.close()
