@@ -9,7 +9,7 @@ from semser_tf.errors import ConfigError
 
 RECOGNIZER_WORKERS_HELP = (
     "pocketsphinx decoder processes: auto (default: one per usable CPU, at most 4, and one "
-    "for recordings under 30 s) or a whole number; a long recording is cut at pauses into that "
+    "for recordings under 60 s) or a whole number; a long recording is cut at pauses into that "
     "many contiguous parts decoded side by side; 1 decodes with one decoder in this process "
     "(the words of earlier versions)"
 )

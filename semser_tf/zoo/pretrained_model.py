@@ -277,7 +277,7 @@ class PretrainedModel:
                 :mod:`semser_tf.semantic.words.whisper`).
             whisper_model: ``"base"`` (packaged) or a CTranslate2 Whisper model folder.
             recognizer_workers: pocketsphinx decoder processes: ``"auto"`` (default: one
-                per usable CPU, at most four, one for recordings under 30 s) or a whole
+                per usable CPU, at most four, one for recordings under 60 s) or a whole
                 number; ``1`` decodes in this process with one decoder
                 (:mod:`semser_tf.semantic.words.parallel`).
 

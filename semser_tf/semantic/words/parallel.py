@@ -65,11 +65,13 @@ __all__ = [
 MAX_AUTO_WORKERS = 4
 """Most decoder processes ``workers="auto"`` starts (each holds its own decoder, ~60 MB)."""
 
-MIN_PARALLEL_SECONDS = 90.0
-"""``workers="auto"`` decodes recordings shorter than this in one process (a worker's
-start does not pay off below it: docs/measurements/benchmarks.md); ``n`` workers need
-``n / 2`` times this. Recordings of at most ``max_utterance`` (60 s) are one utterance and
-always decoded in one process."""
+MIN_PARALLEL_SECONDS = 60.0
+"""``workers="auto"`` decodes recordings shorter than this in one process; ``n`` workers
+need ``n / 2`` times this. A worker's start costs about 0.4 s of CPU (interpreter, NumPy,
+pocketsphinx, the decoder's models; docs/measurements/benchmarks.md, "The recogniser on
+both cores") against 0.07 s per second of speech decoded, so on free CPUs two workers pay
+off from about 12 s of audio; but a recording of at most ``max_utterance`` (60 s) is one
+utterance, which one process decodes."""
 
 PAUSE_SEARCH_SECONDS = 10.0
 """A cut goes in the longest pause within this many seconds of the equal-share point (at
