@@ -2,7 +2,7 @@
 
 References: hand-computed cut positions on synthetic signals with known silent stretches,
 hand-computed shifted times, the one-decoder recognition of the same eSpeak NG speech,
-and the TensorFlow resampler for its SciPy twin.
+and the TensorFlow resampler for its NumPy twin.
 """
 
 import numpy as np
@@ -207,7 +207,7 @@ def test_two_workers_give_the_words_of_one_decoder(two_sentences_wav):
     two = recognize(path, workers=2)
     assert len(one) >= 6
     assert [w.word for w in two] == [w.word for w in one]
-    # times within one 10 ms recogniser frame (the workers resample with SciPy, this
+    # times within one 10 ms recogniser frame (the workers resample with NumPy, this
     # process with TensorFlow: they differ in the last bits)
     assert max(max(abs(a.start - b.start), abs(a.end - b.end)) for a, b in zip(one, two)) <= 0.0101
     assert any(w.start > cut for w in two) and any(w.end < cut for w in two)

@@ -22,7 +22,7 @@ utterance's length, an utterance moved by a single sample decodes differently of
 that a fifth of the part's words changed on the 10-minute file.
 
 Each worker is a fresh Python interpreter (a ``subprocess`` of ``sys.executable``, given
-its job on its standard input): it imports NumPy, SciPy and pocketsphinx, never
+its job on its standard input): it imports NumPy and pocketsphinx, never
 TensorFlow (a WAV file is read and resampled there with
 :func:`semser_tf.data.audio.resample_numpy`, the TensorFlow resampler's filter), and
 nothing of the caller's ``__main__``. (A ``multiprocessing`` "spawn" or "forkserver"
@@ -278,11 +278,18 @@ def recognize_parts(
 
 def _start_workers(n: int, setup: dict) -> list:
     """Start ``n`` worker interpreters; each loads its decoder and then waits for its job."""
+    # one thread each: the workers are the parallelism (NumPy's matrix products stay small)
+    env = dict(os.environ)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, "1")
     procs = []
     try:
         for _ in range(n):
             p = subprocess.Popen(
-                [sys.executable, "-c", _BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+                [sys.executable, "-c", _BOOT],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
             )
             procs.append(p)
             pickle.dump(list(sys.path), p.stdin)
