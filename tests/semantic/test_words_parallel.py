@@ -148,6 +148,27 @@ def test_cli_bad_recognizer_workers_names_the_option(command, bad, capsys):
     assert "--recognizer-workers" in err and "whole number" in err and repr(bad) in err
 
 
+def test_cli_recognizer_workers_with_whisper_refused_naming_the_option():
+    import argparse
+
+    from semser_tf.cli.words import check_recognizer_workers
+
+    args = argparse.Namespace(recognizer="whisper", language_model="auto", recognizer_workers=2)
+    with pytest.raises(ConfigError, match="--recognizer-workers 2 applies to pocketsphinx only"):
+        check_recognizer_workers(args)
+    check_recognizer_workers(argparse.Namespace(**{**vars(args), "recognizer_workers": "auto"}))
+
+
+def test_word_source_cache_key_names_the_workers():
+    from semser_tf.semantic.words import WordSource
+
+    one, auto, two = WordSource(workers=1), WordSource(), WordSource(workers=2)
+    # one decoder keeps the key of the versions before parallel decoding
+    assert one.cache_key == f"{one.name}:utt=60:fail=raise:lm=default"
+    assert auto.cache_key == one.cache_key + ":workers=auto"
+    assert two.cache_key == one.cache_key + ":workers=2"
+
+
 @pytest.mark.parametrize("command", [["predict", "a.wav"], ["words", "recognize", "a.wav"]])
 def test_cli_recognizer_workers_values(command):
     from semser_tf.cli import build_parser
@@ -194,11 +215,14 @@ def two_sentences_wav(tmp_path_factory):
     return save_wav(tmp_path_factory.mktemp("parallel") / "two.wav", x), x
 
 
-def test_two_workers_give_the_words_of_one_decoder(two_sentences_wav):
-    from semser_tf.semantic.words import recognize
+def test_two_workers_give_the_words_of_one_decoder(two_sentences_wav, monkeypatch):
+    from semser_tf.semantic.words import asr, recognize
     from semser_tf.semantic.words.asr import speech_segments
     from semser_tf.semantic.words.stream import open_source
 
+    # a fresh decoder here, as in the workers (this process's cached one carries state
+    # from whatever other tests decoded before, which can move a boundary by a frame)
+    monkeypatch.setattr(asr, "_decoders", {})
     path, x = two_sentences_wav
     src = open_source(path)
     cut = plan_parts(speech_segments(src)[0], src.total, 2)[0][1] / SR16
@@ -229,7 +253,11 @@ def test_a_worker_failure_is_reported(two_sentences_wav, tmp_path):
 
 @pytest.mark.slow
 def test_two_workers_are_faster_on_a_long_recording(tmp_path):
-    # throughput floor: 3 minutes of eSpeak NG speech (real English), the general model
+    # throughput floor: 3 minutes of eSpeak NG speech (real English), the general model.
+    # The workers' CPU is bounded always; the wall-clock gain only on free CPUs (on a
+    # shared machine the kernel's fair share per session can leave one core's worth).
+    import os
+    import resource
     import time
 
     from semser_tf.data.audio import save_wav
@@ -240,11 +268,18 @@ def test_two_workers_are_faster_on_a_long_recording(tmp_path):
         pytest.skip("one CPU: two decoder processes cannot run side by side")
     rec = generate_recording("Test_01", 180, "en-us+m3", 11, recipe="real", text_split="test")
     path = save_wav(tmp_path / "talk.wav", rec.audio)
-    t = time.perf_counter()
+    recognize(path, workers=1)  # warm-up: the decoder, TensorFlow's resampler
+    idle = os.getloadavg()[0] < parallel.usable_cpus() - 1.5
+    c, t = time.process_time(), time.perf_counter()
     one = recognize(path, workers=1)
-    t1 = time.perf_counter() - t
+    c1, t1 = time.process_time() - c, time.perf_counter() - t
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     two = recognize(path, workers=2)
     t2 = time.perf_counter() - t
-    assert abs(len(two) - len(one)) <= 0.05 * len(one)
-    assert t2 < 0.8 * t1, (t1, t2)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    c2 = after.ru_utime + after.ru_stime - kids.ru_utime - kids.ru_stime
+    assert abs(len(two) - len(one)) <= 0.02 * len(one)
+    assert c2 < 1.3 * c1 + 1.5, (c1, c2)  # the split adds little work
+    if idle and os.getloadavg()[0] < parallel.usable_cpus() - 1.0:
+        assert t2 < 0.75 * t1, (t1, t2)

@@ -11,8 +11,9 @@ contiguous parts, and each part is decoded in order by a process of its own:
    :data:`PAUSE_SEARCH_SECONDS` of the equal-share point ``k * duration / n``
    (:func:`find_pause`), so no word is cut and every part holds whole utterances.
 3. Each worker decodes its part's utterances, the same sample ranges one decoder would
-   decode, and returns word times in seconds of its part; they are shifted by the part's
-   offset and joined in order (:func:`merge_parts`).
+   decode, after the last utterance of the part before (:data:`WARMUP_UTTERANCES`, its
+   words discarded), and returns word times in seconds of its part; they are shifted by
+   the part's offset and joined in order (:func:`merge_parts`).
 
 The utterances being the same, the words are one decoder's wherever the decoder's state
 carried from earlier utterances does not matter (measured: docs/measurements/benchmarks.md,
@@ -51,6 +52,7 @@ from .stream import ASR_SAMPLE_RATE, AudioSource, RecognitionError
 
 __all__ = [
     "MAX_AUTO_WORKERS",
+    "WARMUP_UTTERANCES",
     "MIN_PARALLEL_SECONDS",
     "PAUSE_SEARCH_SECONDS",
     "check_workers",
@@ -72,6 +74,15 @@ pocketsphinx, the decoder's models; docs/measurements/benchmarks.md, "The recogn
 both cores") against 0.07 s per second of speech decoded, so on free CPUs two workers pay
 off from about 12 s of audio; but a recording of at most ``max_utterance`` (60 s) is one
 utterance, which one process decodes."""
+
+WARMUP_UTTERANCES = 1
+"""Utterances before its part a worker decodes first, discarding their words: a decoder's
+state carries over from one utterance to the next, and the first utterance after a cut
+decoded by a fresh decoder can come out differently (seen on two eSpeak NG sentences in
+70 s of noise: the second sentence's words changed). After the utterance before it, the
+worker's decoder gave one decoder's words there (tests/semantic/test_words_parallel.py)
+and on the 10-minute files of docs/measurements/benchmarks.md ("The recogniser on both
+cores")."""
 
 PAUSE_SEARCH_SECONDS = 10.0
 """A cut goes in the longest pause within this many seconds of the equal-share point (at
@@ -202,14 +213,15 @@ def merge_parts(parts, offsets) -> list[WordTiming]:
 
 
 class _PartSource(AudioSource):
-    """Samples ``[a, b)`` of another source, numbered from 0."""
+    """Samples ``[a, b)`` of another source, numbered from 0; negative positions read the
+    source before the part (a worker's warm-up utterances)."""
 
     def __init__(self, src: AudioSource, a: int, b: int):
         super().__init__(b - a, src.rate, src.path)
         self.src, self.a = src, a
 
-    def _raw(self, a, b):
-        return self.src.read(self.a + a, self.a + b)
+    def read(self, a: int, b: int):
+        return self.src.read(self.a + int(a), self.a + min(int(b), self.total))
 
 
 _BOOT = (
@@ -257,16 +269,21 @@ def recognize_parts(
         plan = plan_parts(ranges, src.total, n)
         if len(plan) == 1:
             return decode_ranges(src, ranges, language_model)
-        jobs = [
-            {
-                "path": str(src.path) if wav else None,
-                "start": start,
-                "stop": stop,
-                "samples": None if wav else src.read(start, stop),
-                "ranges": [(a - start, b - start) for a, b in utterances],
-            }
-            for start, stop, utterances in plan
-        ]
+        jobs = []
+        for k, (start, stop, utterances) in enumerate(plan):
+            before = [] if k == 0 else plan[k - 1][2][-WARMUP_UTTERANCES:]
+            origin = before[0][0] if before else start  # where the worker's samples begin
+            jobs.append(
+                {
+                    "path": str(src.path) if wav else None,
+                    "start": start,
+                    "stop": stop,
+                    "origin": 0 if wav else origin,
+                    "samples": None if wav else src.read(origin, stop),
+                    "warmup": [(a - start, b - start) for a, b in before],
+                    "ranges": [(a - start, b - start) for a, b in utterances],
+                }
+            )
         words = _finish_workers(workers, jobs)
     finally:
         for p in workers:
@@ -337,9 +354,12 @@ def _run_part(job, language_model) -> list:
     from .stream import _ArraySource, _WavSource
 
     if job["path"] is not None:
-        part = _PartSource(_WavSource(job["path"], resample_numpy), job["start"], job["stop"])
-    else:
-        part = _ArraySource(np.asarray(job["samples"], np.float32), ASR_SAMPLE_RATE)
+        whole = _WavSource(job["path"], resample_numpy)
+    else:  # the samples from the first warm-up utterance on
+        whole = _ArraySource(np.asarray(job["samples"], np.float32), ASR_SAMPLE_RATE)
+    o = job["origin"]
+    part = _PartSource(whole, job["start"] - o, job["stop"] - o)
+    decode_ranges(part, job["warmup"], language_model)  # words discarded: state only
     words = decode_ranges(part, job["ranges"], language_model)
     return [(w.start, w.end, w.word) for w in words]
 
