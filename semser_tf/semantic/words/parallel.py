@@ -15,9 +15,11 @@ contiguous parts, and each part is decoded in order by a process of its own:
    words discarded), and returns word times in seconds of its part; they are shifted by
    the part's offset and joined in order (:func:`merge_parts`).
 
-The utterances being the same, the words are one decoder's wherever the decoder's state
-carried from earlier utterances does not matter (measured: docs/measurements/benchmarks.md,
-"The recogniser on both cores"). Cutting elsewhere than between the detector's utterances
+The utterances and the decoder's state being one decoder's, so are the words: identical on
+two 10-minute files (docs/measurements/benchmarks.md, "The recogniser on both cores"). What
+can still differ: a WAV file at another rate than 16 kHz is resampled here with NumPy, in
+this process's one-decoder path with TensorFlow; the two differ in the last bit of a few
+samples per minute, which can change a word. Cutting elsewhere than between the detector's utterances
 moves the utterances after the cut: with pocketsphinx's frame grid and dither seeded by the
 utterance's length, an utterance moved by a single sample decodes differently often enough
 that a fifth of the part's words changed on the 10-minute file.
