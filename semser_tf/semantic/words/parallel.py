@@ -61,7 +61,6 @@ __all__ = [
     "find_pause",
     "merge_parts",
     "plan_parts",
-    "recognize_parts",
     "resolve_workers",
     "usable_cpus",
 ]
@@ -228,74 +227,11 @@ class _PartSource(AudioSource):
 
 _BOOT = (
     "import pickle, sys; sys.path[:] = pickle.load(sys.stdin.buffer); "
-    "from semser_tf.semantic.words.parallel import _worker_main; _worker_main()"
+    "from semser_tf.semantic.words.asr import _worker_main; _worker_main()"
 )
 
 
-def recognize_parts(
-    src: AudioSource, n: int, *, max_utterance: float = 60.0, language_model=None
-) -> list[WordTiming]:
-    """Recognise ``src`` as at most ``n`` parts (:func:`plan_parts`), each in a process of its own.
-
-    A WAV file's parts are read from the file by each worker; other sources (arrays,
-    decoded FLAC/MP3/OGG) send their 16 kHz samples. Words come back in order, times in
-    seconds of the recording. With one part (a recording without pauses) it is decoded
-    in this process.
-
-    Raises:
-        RecognitionError: a worker failed (its message), or a missing language model file.
-    """
-    from pathlib import Path
-
-    from semser_tf.data.audio import resample_numpy
-
-    from .asr import SILENCE_DBFS, decode_ranges, speech_segments
-    from .stream import _WavSource
-
-    lm = None
-    if language_model is not None:
-        lm = Path(language_model)
-        if not lm.is_file():
-            raise RecognitionError("language model file not found", lm)
-        lm = str(lm.resolve())
-    wav = isinstance(src, _WavSource)
-    workers = _start_workers(n, {"language_model": lm})
-    try:
-        # the utterances one decoder would decode; a WAV file resampled without TensorFlow
-        # (the same detector decisions as the TensorFlow resampler's samples on the files
-        # of docs/measurements/benchmarks.md)
-        scan = _WavSource(src.path, resample_numpy) if wav else src
-        ranges, loudest = speech_segments(scan, max_utterance)
-        if loudest < SILENCE_DBFS:
-            return []
-        plan = plan_parts(ranges, src.total, n)
-        if len(plan) == 1:
-            return decode_ranges(src, ranges, language_model)
-        jobs = []
-        for k, (start, stop, utterances) in enumerate(plan):
-            before = [] if k == 0 else plan[k - 1][2][-WARMUP_UTTERANCES:]
-            origin = before[0][0] if before else start  # where the worker's samples begin
-            jobs.append(
-                {
-                    "path": str(src.path) if wav else None,
-                    "start": start,
-                    "stop": stop,
-                    "origin": 0 if wav else origin,
-                    "samples": None if wav else src.read(origin, stop),
-                    "warmup": [(a - start, b - start) for a, b in before],
-                    "ranges": [(a - start, b - start) for a, b in utterances],
-                }
-            )
-        words = _finish_workers(workers, jobs)
-    finally:
-        for p in workers:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    return merge_parts(words, [start / ASR_SAMPLE_RATE for start, _, _ in plan])
-
-
-def _start_workers(n: int, setup: dict) -> list:
+def start_workers(n: int, setup: dict) -> list:
     """Start ``n`` worker interpreters; each loads its decoder and then waits for its job."""
     # one thread each: the workers are the parallelism (NumPy's matrix products stay small)
     env = dict(os.environ)
@@ -322,7 +258,7 @@ def _start_workers(n: int, setup: dict) -> list:
     return procs
 
 
-def _finish_workers(procs, jobs) -> list:
+def finish_workers(procs, jobs) -> list:
     """Give each started worker its job (the surplus ones none); their results, in order."""
     for i, p in enumerate(procs):
         pickle.dump(jobs[i] if i < len(jobs) else None, p.stdin, protocol=pickle.HIGHEST_PROTOCOL)
@@ -346,47 +282,3 @@ def _finish_workers(procs, jobs) -> list:
     for p in procs[len(jobs) :]:
         p.wait()
     return results
-
-
-def _run_part(job, language_model) -> list:
-    """Decode one part's utterances (in a worker): ``(start, end, word)`` in seconds of the part."""
-    from semser_tf.data.audio import resample_numpy
-
-    from .asr import decode_ranges
-    from .stream import _ArraySource, _WavSource
-
-    if job["path"] is not None:
-        whole = _WavSource(job["path"], resample_numpy)
-    else:  # the samples from the first warm-up utterance on
-        whole = _ArraySource(np.asarray(job["samples"], np.float32), ASR_SAMPLE_RATE)
-    o = job["origin"]
-    part = _PartSource(whole, job["start"] - o, job["stop"] - o)
-    decode_ranges(part, job["warmup"], language_model)  # words discarded: state only
-    words = decode_ranges(part, job["ranges"], language_model)
-    return [(w.start, w.end, w.word) for w in words]
-
-
-def _worker_main() -> None:  # pragma: no cover - runs in the worker process
-    """A worker's body: set-up and job from stdin, ``("ok", words)`` or ``("error", message)``
-    to stdout."""
-    out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # anything a library prints goes to stderr, not into the result
-    setup = pickle.load(sys.stdin.buffer)
-    try:
-        from .asr import decoder
-
-        decoder(language_model=setup["language_model"])  # loaded while the parent plans
-        error = None
-    except Exception as err:
-        error = f"{type(err).__name__}: {err}"
-    job = pickle.load(sys.stdin.buffer)
-    if job is None:
-        return
-    try:
-        if error is not None:
-            raise RecognitionError(error)
-        result = ("ok", _run_part(job, setup["language_model"]))
-    except Exception as err:  # reported to the parent, which raises it
-        result = ("error", f"{type(err).__name__}: {err}" if error is None else error)
-    pickle.dump(result, out)
-    out.close()
