@@ -125,7 +125,7 @@ def resolve_workers(workers, seconds: float) -> int:
     """
     workers = check_workers(workers)
     if workers == "auto":
-        if seconds < MIN_PARALLEL_SECONDS:
+        if seconds < MIN_PARALLEL_SECONDS or not sys.executable:  # embedded: no interpreter
             return 1
         return max(
             1, min(usable_cpus(), MAX_AUTO_WORKERS, int(2 * seconds // MIN_PARALLEL_SECONDS))
