@@ -236,6 +236,7 @@ def iter_pretrained(
     language_model="auto",
     recognizer="auto",
     whisper_model="base",
+    recognizer_workers="auto",
 ):
     """:func:`iter_predictions` with the words of a ``PretrainedModel`` (its
     ``PretrainedModel.iter_predict_many``): an item without words gets them as
@@ -260,6 +261,7 @@ def iter_pretrained(
                 language_model,
                 recognizer,
                 whisper_model,
+                recognizer_workers,
             )
         else:  # the words cannot change the prediction: do not recognise
             found[i] = (read_words_arg(given[i]), "file" if given[i] is not None else "none")
@@ -384,7 +386,8 @@ def write_predictions(model, jobs, args, stderr=None) -> dict:
     """Predict the jobs of :func:`plan_outputs` with a ``PretrainedModel``, writing as it goes.
 
     ``args`` carries the words options of ``semser predict`` (``words_from``,
-    ``language_model``, ``recognizer``, ``whisper_model``, ``mode``, ``batch_size``).
+    ``language_model``, ``recognizer``, ``whisper_model``, ``recognizer_workers``, ``mode``,
+    ``batch_size``).
     Progress goes to ``stderr``, one line per file written. Returns counts and seconds.
     """
     import time
@@ -400,6 +403,7 @@ def write_predictions(model, jobs, args, stderr=None) -> dict:
         language_model=args.language_model,
         recognizer=args.recognizer,
         whisper_model=args.whisper_model,
+        recognizer_workers=getattr(args, "recognizer_workers", "auto"),
         batch_size=args.batch_size,
     )
     width, plotter = len(str(len(jobs))), None

@@ -7,6 +7,46 @@ from pathlib import Path
 
 from semser_tf.errors import ConfigError
 
+RECOGNIZER_WORKERS_HELP = (
+    "pocketsphinx decoder processes: auto (default: one per usable CPU, at most 4, and one "
+    "for recordings under 60 s) or a whole number; a long recording is cut at pauses into that "
+    "many contiguous parts decoded side by side; 1 decodes with one decoder in this process "
+    "(the words of earlier versions)"
+)
+
+
+def recognizer_workers_arg(text: str):
+    """``--recognizer-workers``: ``auto`` or a whole number >= 1."""
+    import argparse
+
+    value = text.strip().lower()
+    if value == "auto":
+        return value
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected auto or a whole number of processes >= 1, got {text!r}"
+        )
+    return n
+
+
+def check_recognizer_workers(args) -> None:
+    """Refuse ``--recognizer-workers N`` with a recogniser other than pocketsphinx."""
+    from semser_tf.semantic.words.source import resolve_recognizer
+
+    workers = getattr(args, "recognizer_workers", "auto")
+    if (
+        workers != "auto"
+        and resolve_recognizer(args.recognizer, args.language_model) != "pocketsphinx"
+    ):
+        raise ConfigError(
+            f"--recognizer-workers {workers} applies to pocketsphinx only; Whisper is the "
+            "recogniser here (pass --recognizer pocketsphinx, or leave --recognizer-workers out)"
+        )
+
 
 def _out_path(args, audio: Path, transcript=None) -> Path:
     from semser_tf.io import check_outputs
@@ -33,11 +73,13 @@ def _recognize(args):
 
     audio = Path(args.audio)
     out = _out_path(args, audio)
+    check_recognizer_workers(args)
     src = WordSource(
         "asr",
         language_model=args.language_model,
         recognizer=resolve_recognizer(args.recognizer, args.language_model),
         whisper_model=args.whisper_model,
+        workers=args.recognizer_workers,
     )
     return _report(src.recognize(audio), out, "recognised")
 
@@ -77,6 +119,7 @@ def _corpus(args):
     from semser_tf.semantic.words.corpus import write_corpus_words
     from semser_tf.semantic.words.source import WordSource, resolve_recognizer
 
+    check_recognizer_workers(args)
     counts = write_corpus_words(
         args.corpus,
         args.cache_dir,
@@ -86,6 +129,7 @@ def _corpus(args):
             language_model=args.language_model,
             recognizer=resolve_recognizer(args.recognizer, args.language_model),
             whisper_model=args.whisper_model,
+            workers=args.recognizer_workers,
         ),
     )
     print(
@@ -108,6 +152,13 @@ def _recognizer_args(q):
         "--whisper-model",
         default="base",
         help="with whisper: base (packaged) or a CTranslate2 Whisper model folder (default: base)",
+    )
+    q.add_argument(
+        "--recognizer-workers",
+        type=recognizer_workers_arg,
+        default="auto",
+        metavar="N",
+        help=RECOGNIZER_WORKERS_HELP,
     )
 
 

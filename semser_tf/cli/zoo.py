@@ -30,6 +30,9 @@ def _predict_many(args):
             f"{', '.join(given)} name(s) one file; with several inputs or --out use "
             "--words-dir (STEM.words.csv per audio file) and --no-plot"
         )
+    from semser_tf.cli.words import check_recognizer_workers
+
+    check_recognizer_workers(args)
     jobs = plan_outputs(args.audio, args.out, args.words_dir, not args.no_plot, args.model)
     model = load_pretrained(
         args.model, offline=args.offline, embedding_mode=args.mode, timeout=args.timeout
@@ -52,6 +55,7 @@ def _predict_many(args):
 
 
 def _predict_one(args, audio):
+    from semser_tf.cli.words import check_recognizer_workers
     from semser_tf.io import check_outputs
     from semser_tf.zoo.pretrained import load_pretrained
 
@@ -72,6 +76,7 @@ def _predict_one(args, audio):
             "--transcript": transcript if isinstance(transcript, Path) else None,
         },
     )
+    check_recognizer_workers(args)
     model = load_pretrained(
         args.model, offline=args.offline, embedding_mode=args.mode, timeout=args.timeout
     )
@@ -93,6 +98,7 @@ def _predict_one(args, audio):
         language_model=args.language_model,
         recognizer=args.recognizer,
         whisper_model=args.whisper_model,
+        recognizer_workers=args.recognizer_workers,
     )
     seconds = time.time() - t0
     features = model.frame_features()
@@ -221,6 +227,7 @@ def _demo(args):
 
 def register(sub):
     from semser_tf.cli.train import add_finetune_arguments
+    from semser_tf.cli.words import RECOGNIZER_WORKERS_HELP, recognizer_workers_arg
 
     p = sub.add_parser("predict", help="predict arousal/valence/liking over time for audio files")
     p.add_argument(
@@ -281,6 +288,13 @@ def register(sub):
         "--whisper-model",
         default="base",
         help="with whisper: base (packaged) or a CTranslate2 Whisper model folder (default: base)",
+    )
+    p.add_argument(
+        "--recognizer-workers",
+        type=recognizer_workers_arg,
+        default="auto",
+        metavar="N",
+        help=RECOGNIZER_WORKERS_HELP,
     )
     p.add_argument(
         "--model", default=None, help="zoo name, entry path or run folder (default: bundled)"

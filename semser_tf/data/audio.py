@@ -56,6 +56,7 @@ __all__ = [
     "decode_audio",
     "load_audio",
     "resample",
+    "resample_numpy",
     "resample_tensor",
     "save_wav",
     "sniff_format",
@@ -466,6 +467,53 @@ def resample(x, orig_sr: int, target_sr: int, backend: str | None = None) -> np.
         out = tfio.audio.resample(x[:, None], rate_in=int(orig_sr), rate_out=int(target_sr))
         return np.asarray(out.numpy()[:, 0], dtype=np.float32)
     return resample_tensor(x, int(orig_sr), int(target_sr)).numpy()
+
+
+def resample_numpy(x, orig_sr: int, target_sr: int) -> np.ndarray:
+    """:func:`resample` in NumPy alone: the same polyphase kernel (its prototype filter
+    computed in NumPy instead of TensorFlow) applied as a strided correlation with a
+    matrix product, so the two agree to float32 rounding (measured 22050 -> 16000 Hz: at
+    most 2e-7 apart on eSpeak NG speech, 1e-6 on unit-variance noise). For processes that must stay light, such as
+    the recogniser's workers (:mod:`semser_tf.semantic.words.parallel`), where importing
+    TensorFlow (or SciPy's signal module, 0.3 s of CPU) would cost more than the work.
+
+    Example:
+        >>> resample_numpy(np.zeros(22050, np.float32), 22050, 16000).shape
+        (16000,)
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 1:
+        raise ConfigError(f"resample expects a 1-D signal, got shape {x.shape}")
+    up, down = _factors(orig_sr, target_sr)
+    if up == down or x.size == 0:
+        return x.copy()
+    kernel, pad_left, width = _polyphase_kernel_numpy(up, down)
+    n_out = -(-len(x) * up // down)
+    blocks = -(-n_out // up)
+    needed = (blocks - 1) * down + width
+    xp = np.zeros(max(needed, pad_left + len(x)), np.float32)
+    xp[pad_left : pad_left + len(x)] = x
+    # a contiguous copy: the matrix product of a strided view does not use BLAS
+    frames = np.ascontiguousarray(
+        np.lib.stride_tricks.sliding_window_view(xp, width)[::down][:blocks]
+    )
+    return np.ascontiguousarray((frames @ kernel).reshape(-1)[:n_out], dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=32)
+def _polyphase_kernel_numpy(up: int, down: int, half_zeros: int = 10, beta: float = 5.0):
+    """:func:`_polyphase_kernel` with the prototype filter of :func:`_prototype_filter`
+    computed in NumPy (float64)."""
+    max_rate = max(up, down)
+    half_len = half_zeros * max_rate
+    length = 2 * half_len + 1
+    _check_kernel_size(up, down, half_len, length)
+    n = np.arange(length, dtype=np.float64)
+    ratio = 2.0 * n / (length - 1) - 1.0
+    window = np.i0(beta * np.sqrt(np.maximum(1.0 - ratio * ratio, 0.0))) / np.i0(beta)
+    h = (1.0 / max_rate) * np.sinc((n - half_len) / max_rate) * window
+    h = h / h.sum() * up
+    return _polyphase_layout(h, up, down, half_len, length)
 
 
 # ---------------------------------------------------------------------------

@@ -61,12 +61,16 @@ class WavStream:
     """Mono float32 samples of a WAV file, raw or resampled to ``target_rate``, by range.
 
     Attributes:
-        path, info (``wav_info``), rate (the file's), total_in (its frames), target_rate.
+        path, info (``wav_info``), rate (the file's), total_in (its frames), target_rate,
+        resampler: ``resample(x, rate, target_rate)``, by default
+        :func:`semser_tf.data.audio.resample` (TensorFlow ops);
+        :func:`~semser_tf.data.audio.resample_numpy` keeps a process free of TensorFlow.
     """
 
-    def __init__(self, path, target_rate: int):
+    def __init__(self, path, target_rate: int, resampler=None):
         from semser_tf.data.wav import wav_info
 
+        self.resampler = resampler
         self.path = Path(path)
         self.info = wav_info(self.path)
         self.rate = int(self.info["sample_rate"])
@@ -96,6 +100,7 @@ class WavStream:
         else:
             from semser_tf.data.audio import _factors, resample
 
+            resample = self.resampler or resample
             up, down = _factors(self.rate, self.target_rate)
             # output sample j sits at input position j * down / up: align chunks to `up`
             o0 = (out_start // up) * up

@@ -190,6 +190,7 @@ class PretrainedModel:
         language_model="auto",
         recognizer="auto",
         whisper_model="base",
+        recognizer_workers="auto",
     ):
         """The words of a recording: given, aligned from a transcript, or recognised.
 
@@ -202,6 +203,9 @@ class PretrainedModel:
         :func:`~semser_tf.semantic.words.source.resolve_recognizer`), ``"pocketsphinx"`` or
         ``"whisper"`` (``whisper_model``: ``"base"``
         or a CTranslate2 folder; ``language_model`` must stay ``"auto"``).
+        ``recognizer_workers``: pocketsphinx decoder processes, ``"auto"`` (default) or a
+        whole number (``1``: one decoder in this process), see
+        :func:`semser_tf.semantic.words.recognize`.
         """
         from semser_tf.semantic.words import WordSource
         from semser_tf.semantic.words.source import resolve_recognizer
@@ -217,6 +221,7 @@ class PretrainedModel:
                 language_model=language_model,
                 recognizer="whisper",
                 whisper_model=whisper_model,
+                workers=recognizer_workers,
             ).words(audio, sample_rate, words=words, transcript=transcript)
         if language_model is None or (isinstance(language_model, str) and language_model == "auto"):
             small = (
@@ -228,9 +233,9 @@ class PretrainedModel:
             language_model = self.vocabulary_language_model()
         elif isinstance(language_model, str) and language_model == "general":
             language_model = None
-        return WordSource(words_from, language_model=language_model).words(
-            audio, sample_rate, words=words, transcript=transcript
-        )
+        return WordSource(
+            words_from, language_model=language_model, workers=recognizer_workers
+        ).words(audio, sample_rate, words=words, transcript=transcript)
 
     def predict(
         self,
@@ -244,6 +249,7 @@ class PretrainedModel:
         language_model="auto",
         recognizer="auto",
         whisper_model="base",
+        recognizer_workers="auto",
     ):
         """Per-frame predictions (10 Hz) for a WAV/FLAC/MP3/OGG file or an array.
 
@@ -270,6 +276,10 @@ class PretrainedModel:
             recognizer: ``"pocketsphinx"`` (default) or ``"whisper"`` (faster-whisper;
                 :mod:`semser_tf.semantic.words.whisper`).
             whisper_model: ``"base"`` (packaged) or a CTranslate2 Whisper model folder.
+            recognizer_workers: pocketsphinx decoder processes: ``"auto"`` (default: one
+                per usable CPU, at most four, one for recordings under 60 s) or a whole
+                number; ``1`` decodes in this process with one decoder
+                (:mod:`semser_tf.semantic.words.parallel`).
 
         Returns:
             A :class:`semser_tf.inference.Prediction` (``times``, ``values``, ``targets``,
@@ -286,6 +296,7 @@ class PretrainedModel:
                 language_model,
                 recognizer,
                 whisper_model,
+                recognizer_workers,
             )
         else:  # the words cannot change the prediction: do not recognise
             from semser_tf.data.timings import read_words_arg
@@ -312,7 +323,7 @@ class PretrainedModel:
                 does (recognised by default).
             batch_size: the most recordings per model call.
             **options: ``words_from``, ``language_model``, ``recognizer``,
-                ``whisper_model``, as :meth:`predict` takes them.
+                ``whisper_model``, ``recognizer_workers``, as :meth:`predict` takes them.
         """
         items = list(items)
         out = [None] * len(items)

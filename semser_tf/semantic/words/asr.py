@@ -36,7 +36,10 @@ Example:
 
 from __future__ import annotations
 
+import os
+import pickle
 import re
+import sys
 import threading
 from pathlib import Path
 
@@ -331,7 +334,12 @@ def speech_segments(
 
 
 def recognize(
-    audio, sample_rate: int | None = None, *, max_utterance: float = 60.0, language_model=None
+    audio,
+    sample_rate: int | None = None,
+    *,
+    max_utterance: float = 60.0,
+    language_model=None,
+    workers="auto",
 ) -> list[WordTiming]:
     """Recognise English speech and time every word (pocketsphinx, bundled models).
 
@@ -343,6 +351,14 @@ def recognize(
         language_model: an ARPA/binary n-gram file of the domain's text (see
             :mod:`~semser_tf.semantic.words.language_model`); default: the bundled
             general English model.
+        workers: decoder processes: ``"auto"`` (default: one per usable CPU, at most
+            :data:`~semser_tf.semantic.words.parallel.MAX_AUTO_WORKERS`, and one for
+            recordings shorter than
+            :data:`~semser_tf.semantic.words.parallel.MIN_PARALLEL_SECONDS`), or a whole
+            number >= 1. With more than one, a recording longer than ``max_utterance`` is
+            cut between its utterances into that many contiguous parts, each decoded by a
+            process of its own (:mod:`~semser_tf.semantic.words.parallel`); ``1`` decodes
+            in this process with one decoder, as before.
 
     Returns:
         The recognised words, in order, times in seconds of the input; ``[]`` for silent
@@ -351,6 +367,7 @@ def recognize(
     Raises:
         RecognitionError: audio shorter than :data:`MIN_DURATION`, a bad array, or no
             sample rate for an array.
+        ConfigError: a bad ``workers``.
         DataError: an unreadable file (naming it).
 
     Example:
@@ -358,13 +375,25 @@ def recognize(
         >>> recognize(np.zeros(16000, np.float32), 16000)
         []
     """
+    from .parallel import check_workers, resolve_workers
     from .stream import open_source
 
+    check_workers(workers)
     src = open_source(audio, sample_rate)
     check_duration(src.total, src.path)
+    n = resolve_workers(workers, src.total / ASR_SAMPLE_RATE)
+    if n > 1 and src.total > int(max_utterance * ASR_SAMPLE_RATE):
+        return recognize_parts(src, n, max_utterance=max_utterance, language_model=language_model)
     ranges, loudest = speech_segments(src, max_utterance)
     if loudest < SILENCE_DBFS:
         return []
+    return decode_ranges(src, ranges, language_model)
+
+
+def decode_ranges(src, ranges, language_model=None) -> list[WordTiming]:
+    """Decode the utterances ``ranges`` (16 kHz samples ``[a, b)`` of ``src``, an
+    :class:`~semser_tf.semantic.words.stream.AudioSource`) in order with this process's
+    decoder; times in seconds of ``src``."""
     words = []
     with _lock:
         d = decoder(language_model=language_model)
@@ -374,6 +403,113 @@ def recognize(
                 if e > s:
                     words.append(WordTiming(float(s), float(e), w))
     return words
+
+
+def recognize_parts(
+    src, n: int, *, max_utterance: float = 60.0, language_model=None
+) -> list[WordTiming]:
+    """Recognise ``src`` as at most ``n`` parts
+    (:func:`~semser_tf.semantic.words.parallel.plan_parts`), each in a worker process of its
+    own (:mod:`~semser_tf.semantic.words.parallel`).
+
+    A WAV file's parts are read from the file by each worker; other sources (arrays,
+    decoded FLAC/MP3/OGG) send their 16 kHz samples. Words come back in order, times in
+    seconds of the recording. With one part (a recording without pauses) it is decoded
+    in this process.
+
+    Raises:
+        RecognitionError: a worker failed (its message), or a missing language model file.
+    """
+    from pathlib import Path
+
+    from semser_tf.data.audio import resample_numpy
+
+    from .parallel import WARMUP_UTTERANCES, finish_workers, merge_parts, plan_parts, start_workers
+    from .stream import _WavSource
+
+    lm = None
+    if language_model is not None:
+        lm = Path(language_model)
+        if not lm.is_file():
+            raise RecognitionError("language model file not found", lm)
+        lm = str(lm.resolve())
+    wav = isinstance(src, _WavSource)
+    workers = start_workers(n, {"language_model": lm})
+    try:
+        # the utterances one decoder would decode; a WAV file resampled without TensorFlow
+        # (the same detector decisions as the TensorFlow resampler's samples on the files
+        # of docs/measurements/benchmarks.md)
+        scan = _WavSource(src.path, resample_numpy) if wav else src
+        ranges, loudest = speech_segments(scan, max_utterance)
+        if loudest < SILENCE_DBFS:
+            return []
+        plan = plan_parts(ranges, src.total, n)
+        if len(plan) == 1:
+            return decode_ranges(src, ranges, language_model)
+        jobs = []
+        for k, (start, stop, utterances) in enumerate(plan):
+            before = [] if k == 0 else plan[k - 1][2][-WARMUP_UTTERANCES:]
+            origin = before[0][0] if before else start  # where the worker's samples begin
+            jobs.append(
+                {
+                    "path": str(src.path) if wav else None,
+                    "start": start,
+                    "stop": stop,
+                    "origin": 0 if wav else origin,
+                    "samples": None if wav else src.read(origin, stop),
+                    "warmup": [(a - start, b - start) for a, b in before],
+                    "ranges": [(a - start, b - start) for a, b in utterances],
+                }
+            )
+        words = finish_workers(workers, jobs)
+    finally:
+        for p in workers:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    return merge_parts(words, [start / ASR_SAMPLE_RATE for start, _, _ in plan])
+
+
+def _run_part(job, language_model) -> list:
+    """Decode one part's utterances (in a worker): ``(start, end, word)`` in seconds of the part."""
+    from semser_tf.data.audio import resample_numpy
+
+    from .parallel import _PartSource
+    from .stream import _ArraySource, _WavSource
+
+    if job["path"] is not None:
+        whole = _WavSource(job["path"], resample_numpy)
+    else:  # the samples from the first warm-up utterance on
+        whole = _ArraySource(np.asarray(job["samples"], np.float32), ASR_SAMPLE_RATE)
+    o = job["origin"]
+    part = _PartSource(whole, job["start"] - o, job["stop"] - o)
+    decode_ranges(part, job["warmup"], language_model)  # words discarded: state only
+    words = decode_ranges(part, job["ranges"], language_model)
+    return [(w.start, w.end, w.word) for w in words]
+
+
+def _worker_main() -> None:  # pragma: no cover - runs in the worker process
+    """A worker's body: set-up and job from stdin, ``("ok", words)`` or ``("error", message)``
+    to stdout."""
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything a library prints goes to stderr, not into the result
+    setup = pickle.load(sys.stdin.buffer)
+    try:
+        decoder(language_model=setup["language_model"])  # loaded while the parent plans
+        error = None
+    except Exception as err:
+        error = f"{type(err).__name__}: {err}"
+    job = pickle.load(sys.stdin.buffer)
+    if job is None:
+        return
+    try:
+        if error is not None:
+            raise RecognitionError(error)
+        result = ("ok", _run_part(job, setup["language_model"]))
+    except Exception as err:  # reported to the parent, which raises it
+        result = ("error", f"{type(err).__name__}: {err}" if error is None else error)
+    pickle.dump(result, out)
+    out.close()
 
 
 def use_lm_search(d) -> None:

@@ -105,6 +105,9 @@ class WordSource:
         recognizer: ``"pocketsphinx"`` (default) or ``"whisper"`` (faster-whisper,
             :func:`~semser_tf.semantic.words.whisper.recognize_whisper`).
         whisper_model: the Whisper model: ``"base"`` (packaged) or a CTranslate2 model folder.
+        workers: pocketsphinx decoder processes: ``"auto"`` (default: one per usable CPU,
+            at most four, one for short recordings) or a whole number; ``1`` decodes in
+            this process with one decoder (see :mod:`~semser_tf.semantic.words.parallel`).
 
     Attributes:
         name: the recogniser (``pocketsphinx-5.1.1-en-us``, ``faster-whisper-1.2.1-base``).
@@ -121,7 +124,10 @@ class WordSource:
         language_model=None,
         recognizer: str = "pocketsphinx",
         whisper_model="base",
+        workers="auto",
     ):
+        from .parallel import check_workers
+
         if mode not in MODES:
             raise ConfigError(f"word source mode {mode!r}: expected one of {', '.join(MODES)}")
         if on_failure not in ("raise", "spread"):
@@ -134,6 +140,12 @@ class WordSource:
             raise ConfigError(
                 "a language model applies to recognizer 'pocketsphinx' only, not 'whisper'"
             )
+        check_workers(workers)
+        if recognizer == "whisper" and workers != "auto":
+            raise ConfigError(
+                f"workers={workers!r} applies to recognizer 'pocketsphinx' only, not 'whisper'"
+            )
+        self.workers = workers
         self.mode = mode
         self.recognizer = recognizer
         self.whisper_model = whisper_model
@@ -162,7 +174,9 @@ class WordSource:
             import hashlib
 
             lm = hashlib.sha256(self.language_model.read_bytes()).hexdigest()[:16]
-        return f"{self.name}:utt={self.max_utterance:g}:fail={self.on_failure}:lm={lm}"
+        key = f"{self.name}:utt={self.max_utterance:g}:fail={self.on_failure}:lm={lm}"
+        # one decoder (workers=1) keeps the key of the versions before parallel decoding
+        return key if self.workers == 1 else f"{key}:workers={self.workers}"
 
     def recognize(self, audio, sample_rate: int | None = None) -> list[WordTiming]:
         """Recognised words (see :func:`semser_tf.semantic.words.asr.recognize` and
@@ -174,7 +188,11 @@ class WordSource:
         from .asr import recognize
 
         return recognize(
-            audio, sample_rate, max_utterance=self.max_utterance, language_model=self.language_model
+            audio,
+            sample_rate,
+            max_utterance=self.max_utterance,
+            language_model=self.language_model,
+            workers=self.workers,
         )
 
     def align(self, audio, transcript, sample_rate: int | None = None) -> list[WordTiming]:

@@ -69,10 +69,10 @@ class _ArraySource(AudioSource):
 class _WavSource(AudioSource):
     """A WAV file resampled to 16 kHz chunk by chunk (:class:`~semser_tf.data.wav_stream.WavStream`)."""
 
-    def __init__(self, path):
+    def __init__(self, path, resampler=None):
         from semser_tf.data.wav_stream import WavStream
 
-        self.stream = WavStream(path, ASR_SAMPLE_RATE)
+        self.stream = WavStream(path, ASR_SAMPLE_RATE, resampler)
         self.total_in = self.stream.total_in
         super().__init__(
             self.total_in * ASR_SAMPLE_RATE // self.stream.rate, self.stream.rate, Path(path)
@@ -82,8 +82,12 @@ class _WavSource(AudioSource):
         return self.stream.resampled(a, b)
 
 
-def open_source(audio, sample_rate: int | None = None) -> AudioSource:
+def open_source(audio, sample_rate: int | None = None, resampler=None) -> AudioSource:
     """An :class:`AudioSource` over a path (WAV streamed) or an array (with its rate).
+
+    ``resampler``: ``resample(x, rate, 16000)``, default :func:`semser_tf.data.audio.resample`
+    (TensorFlow ops); :func:`~semser_tf.data.audio.resample_numpy` keeps TensorFlow out of
+    the process (the recogniser's worker processes).
 
     Raises:
         RecognitionError: a missing file, an array without its rate, of a bad shape, or
@@ -98,7 +102,7 @@ def open_source(audio, sample_rate: int | None = None) -> AudioSource:
         if not path.is_file():
             raise RecognitionError("audio file not found", path)
         if sniff_format(path) == "wav":
-            src = _WavSource(path)
+            src = _WavSource(path, resampler)
             if src.total_in == 0:
                 raise RecognitionError("the WAV file holds no audio", path)
             return src
@@ -113,7 +117,7 @@ def open_source(audio, sample_rate: int | None = None) -> AudioSource:
     if rate != ASR_SAMPLE_RATE:
         n_in = len(x)
         try:
-            x = resample(x, rate, ASR_SAMPLE_RATE)
+            x = (resampler or resample)(x, rate, ASR_SAMPLE_RATE)
         except Exception as err:
             raise RecognitionError(
                 f"cannot resample {rate} Hz audio to {ASR_SAMPLE_RATE} Hz: {err}", path
