@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from semser_tf.distribute import replica_sum
+from semser_tf.losses import frame_weights
 
 _EPS = 1e-8
 
@@ -77,7 +78,7 @@ class CCC(keras.metrics.Metric):
         if sample_weight is None:
             w = ops.ones_like(t[:, :1])
         else:
-            w = ops.reshape(ops.cast(sample_weight, "float32"), (-1, 1))
+            w = frame_weights(sample_weight, y_pred, "float32")
         # Under a tf.distribute strategy the batch's moments are all-reduced over the
         # replicas (replica_sum), so every replica merges the same global batch.
         nb, st_b, sp_b = replica_sum(

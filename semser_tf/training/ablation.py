@@ -24,6 +24,7 @@ def ablation(
     verbose="auto",
     evaluate_partition=None,
     embeddings_dir=None,
+    warm_start_from_branch=False,
 ) -> dict:
     """Train each variant into ``out_dir/<variant>`` and tabulate CCC per target.
 
@@ -45,6 +46,10 @@ def ablation(
         evaluate_partition: also evaluate every best model on this partition (e.g. ``Test``).
         embeddings_dir: the aligned-embeddings folder of ``frame_features``; each variant's
             run folder gets a copy (see :func:`~semser_tf.training.run.train`).
+        warm_start_from_branch: the fused variants start from this ablation's
+            paralinguistic run, ``out_dir/paralinguistic/best.keras``
+            (``TrainSettings.warm_start``, :mod:`semser_tf.training.staged`): list
+            ``paralinguistic`` before them in ``variants``, or have it trained before.
 
     Returns:
         ``{"rows": [{variant, partition, ccc{target}, mean, seconds}], ...}``.
@@ -65,6 +70,9 @@ def ablation(
     for variant in variants:
         t0 = time.time()
         run_dir = out_dir / variant
+        run_settings = settings
+        if warm_start_from_branch and variant in ("concat", "attention"):
+            run_settings = _from_branch(settings, out_dir)
         if resume and (run_dir / REPORT).exists() and _finished(run_dir):
             report = _load(run_dir)
         else:
@@ -72,7 +80,7 @@ def ablation(
                 corpus,
                 run_dir,
                 config.replace(variant=variant),
-                settings,
+                run_settings,
                 frame_features=frame_features,
                 cache_dir=cache_dir,
                 resume=resume,
@@ -121,6 +129,7 @@ def ablation(
         "targets": list(config.targets),
         "rows": rows,
         "config": config.to_dict(),
+        "warm_start_from_branch": bool(warm_start_from_branch),
         "settings": {
             k: getattr(settings, k)
             for k in (
@@ -130,7 +139,13 @@ def ablation(
                 "val_partition",
                 "select_per_target",
                 "modality_dropout",
+                "dropped_input",
+                "dropout_mode",
+                "dropped_unscored",
                 "staged_epochs",
+                "warm_start",
+                "staged_frozen_epochs",
+                "staged_finetune_lr",
             )
         },
     }
@@ -138,6 +153,22 @@ def ablation(
     atomic_write_text(out_dir / "ablation.md", ablation_markdown(table))
     plot_ablation(table, out_dir / "ablation.png")
     return table
+
+
+def _from_branch(settings, out_dir: Path):
+    """``settings`` with ``warm_start`` the ablation's paralinguistic run (a ConfigError
+    when it has no best model yet)."""
+    import dataclasses
+
+    from semser_tf.errors import ConfigError
+
+    branch = out_dir / "paralinguistic"
+    if not (branch / BEST).is_file():
+        raise ConfigError(
+            f"{branch}: no best.keras to warm-start the fused variants from; list "
+            "paralinguistic before concat and attention in the variants"
+        )
+    return dataclasses.replace(settings, warm_start=str(branch))
 
 
 def _finished(run_dir: Path) -> bool:
