@@ -113,9 +113,8 @@ def _settings(args):
         dropped_input=getattr(args, "dropped_input", TrainSettings.dropped_input),
         staged_epochs=getattr(args, "staged_epochs", 0),
         dropout_mode=getattr(args, "dropout_mode", "random"),
-        dropped_unscored=tuple(
-            t.strip() for t in (getattr(args, "dropped_unscored", "") or "").split(",") if t.strip()
-        ),
+        dropped_unscored=_names(getattr(args, "dropped_unscored", None)),
+        kept_unscored=_names(getattr(args, "kept_unscored", None)),
         warm_start=None if warm == WARM_FROM_BRANCH else warm,
         staged_frozen_epochs=getattr(args, "staged_frozen_epochs", None),
         staged_finetune_lr=getattr(args, "staged_finetune_lr", 0.1),
@@ -127,6 +126,11 @@ def _settings(args):
 WARM_FROM_BRANCH = "branch"
 """``semser ablation --warm-start branch``: the fused variants start from the ablation's own
 paralinguistic run."""
+
+
+def _names(text) -> tuple:
+    """A comma-separated list of names (``None``: none)."""
+    return tuple(t.strip() for t in (text or "").split(",") if t.strip())
 
 
 def _train(args):
@@ -422,6 +426,13 @@ def _common(p, variant=True):
         help="comma-separated targets a window is not scored on when its input is dropped, e.g. "
         "arousal: the voice path learns arousal from the windows that have the voice, the words "
         "carry valence and liking on the others (default: none, every target scored)",
+    )
+    p.add_argument(
+        "--kept-unscored",
+        default=None,
+        help="comma-separated targets a window that keeps every input is not scored on, e.g. "
+        "valence,liking with --dropout-mode paired --dropped-unscored arousal: the whole windows "
+        "teach arousal, their copies without the voice valence and liking (default: none)",
     )
     p.add_argument(
         "--warm-start",

@@ -353,7 +353,9 @@ def unscored_context(ds, frames: int):
     return ds.map(mask, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def modality_dropout(ds, rate: float, seed: int, key="semantic", unscored=(), paired=False):
+def modality_dropout(
+    ds, rate: float, seed: int, key="semantic", unscored=(), paired=False, kept_unscored=()
+):
     """Zero one input (a modality) of a random share of the windows, or of a copy of each.
 
     Modality dropout (Neverova et al., "ModDrop", 2016): a fused model trained with part of
@@ -368,6 +370,9 @@ def modality_dropout(ds, rate: float, seed: int, key="semantic", unscored=(), pa
     sample weights become per target, ``(B, T, n_targets)``, zero there (so that, with the
     waveform dropped and ``unscored=(arousal,)``, the voice path learns arousal from every
     window while the words alone must carry valence and liking on the copies).
+    ``kept_unscored`` does the same for the windows that keep every input (with
+    ``(valence, liking)`` and ``paired``: the whole windows teach arousal only, the copies
+    valence and liking only).
 
     Args:
         ds: batches ``(x, y, w)`` from :func:`make_dataset` (``x[key]`` of shape (B, T, D)).
@@ -378,16 +383,19 @@ def modality_dropout(ds, rate: float, seed: int, key="semantic", unscored=(), pa
         unscored: indices of the targets (last axis of ``y``) a dropped window is not
             scored on.
         paired: each window twice, whole and dropped, instead of a random share dropped.
+        kept_unscored: indices of the targets a window that keeps every input is not
+            scored on.
 
     Returns:
         The dataset with the dropped windows' input zeroed; labels as they were; weights
-        as they were, or per target with ``unscored``.
+        as they were, or per target with ``unscored`` or ``kept_unscored``.
     """
     import tensorflow as tf
 
     rate = float(rate)
     keys = (key,) if isinstance(key, str) else tuple(key)
     unscored = tuple(int(i) for i in unscored)
+    kept_unscored = tuple(int(i) for i in kept_unscored)
     if not 0 <= rate < 1:
         raise ConfigError(f"modality_dropout: rate must be in [0, 1), got {rate!r}")
     missing = [k for k in keys if k not in ds.element_spec[0]]
@@ -397,7 +405,7 @@ def modality_dropout(ds, rate: float, seed: int, key="semantic", unscored=(), pa
             f"(inputs: {sorted(ds.element_spec[0])})"
         )
     n_t = ds.element_spec[1].shape[-1]
-    bad = [i for i in unscored if not (n_t is None or 0 <= i < n_t)]
+    bad = [i for i in (*unscored, *kept_unscored) if not (n_t is None or 0 <= i < n_t)]
     if bad:
         raise ConfigError(
             f"modality_dropout: unscored target index {bad[0]} outside the {n_t} targets"
@@ -424,12 +432,15 @@ def modality_dropout(ds, rate: float, seed: int, key="semantic", unscored=(), pa
             v = x[k]
             gone = tf.logical_and(dropped, tf.equal(which, j))
             out[k] = v * tf.cast(tf.logical_not(gone), v.dtype)[:, None, None]
-        if unscored:
-            off = np.isin(np.arange(int(n_t)), unscored)  # (targets,) True where unscored
-            keep = tf.logical_not(
-                tf.logical_and(dropped[:, None], tf.constant(off)[None, :])
+        if unscored or kept_unscored:
+            targets = np.arange(int(n_t))
+            off_dropped = tf.constant(np.isin(targets, unscored))[None, :]  # (1, targets)
+            off_kept = tf.constant(np.isin(targets, kept_unscored))[None, :]
+            gone = dropped[:, None]
+            off = tf.logical_or(
+                tf.logical_and(gone, off_dropped), tf.logical_and(tf.logical_not(gone), off_kept)
             )  # (B, targets)
-            w = w[:, :, None] * tf.cast(keep, w.dtype)[:, None, :]
+            w = w[:, :, None] * tf.cast(tf.logical_not(off), w.dtype)[:, None, :]
         return out, y, w
 
     return ds.enumerate().map(drop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -142,6 +142,7 @@ def ablation(
                 "dropped_input",
                 "dropout_mode",
                 "dropped_unscored",
+                "kept_unscored",
                 "staged_epochs",
                 "warm_start",
                 "staged_frozen_epochs",

@@ -174,6 +174,7 @@ def training_data(
     drop = drop if {"waveform", "semantic"} <= set(input_names(model)) else 0.0  # fused models only
     paired = getattr(settings, "dropout_mode", "random") == "paired"
     unscored = dropout_unscored(settings, config)
+    kept_unscored = dropout_unscored(settings, config, "kept_unscored")
     common = dict(
         sequence_length=config.sequence_length,
         batch_size=config.batch_size,
@@ -203,6 +204,7 @@ def training_data(
                 key=dropped,
                 unscored=unscored,
                 paired=paired,
+                kept_unscored=kept_unscored,
             )
         return dataset_for_model(ds, model)
 
@@ -214,14 +216,17 @@ def training_data(
     return train_epoch, val_ds, epoch_steps(corpus, settings, config, frame_features, cache_dir)
 
 
-def dropout_unscored(settings: TrainSettings, config: ModelConfig) -> tuple[int, ...]:
-    """The indices in ``config.targets`` of ``settings.dropped_unscored``, or a
-    ``ConfigError`` naming the field and the model's targets."""
-    names = tuple(getattr(settings, "dropped_unscored", ()) or ())
+def dropout_unscored(
+    settings: TrainSettings, config: ModelConfig, field: str = "dropped_unscored"
+) -> tuple[int, ...]:
+    """The indices in ``config.targets`` of ``settings.dropped_unscored`` (or of another
+    ``field``, ``kept_unscored``), or a ``ConfigError`` naming the field and the model's
+    targets."""
+    names = tuple(getattr(settings, field, ()) or ())
     unknown = [t for t in names if t not in config.targets]
     if unknown:
         raise ConfigError(
-            f"TrainSettings.dropped_unscored: {unknown[0]!r} is not a target of the model "
+            f"TrainSettings.{field}: {unknown[0]!r} is not a target of the model "
             f"(targets: {', '.join(config.targets)})."
         )
     return tuple(list(config.targets).index(t) for t in names)

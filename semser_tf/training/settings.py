@@ -64,6 +64,10 @@ class TrainSettings:
             (their sample weight 0 there): ``("arousal",)`` with the waveform dropped keeps
             arousal to the windows that have the voice, while the words carry valence and
             liking on the dropped ones (empty: every target scored).
+        kept_unscored: targets a window that keeps every input is not scored on (with
+            ``paired``, ``("valence", "liking")`` and ``dropped_unscored=("arousal",)``:
+            the whole windows teach arousal only, their copies without the voice valence
+            and liking only; empty: every target scored).
         staged_epochs: for a fused variant, first train the paralinguistic-only model this
             many epochs (in ``stage1/``), copy its best paralinguistic branch into the
             fused model and keep it frozen while the rest trains (0: off).
@@ -104,6 +108,7 @@ class TrainSettings:
     staged_epochs: int = 0
     dropout_mode: str = "random"
     dropped_unscored: tuple = ()
+    kept_unscored: tuple = ()
     warm_start: str | None = None
     staged_frozen_epochs: int | None = None
     staged_finetune_lr: float = 0.1
@@ -154,17 +159,18 @@ class TrainSettings:
                 f"TrainSettings.dropout_mode: expected one of {', '.join(DROPOUT_MODES)}, "
                 f"got {self.dropout_mode!r}."
             )
-        v = self.dropped_unscored
-        if isinstance(v, str) or not isinstance(v, (list, tuple)):
-            raise ConfigError(
-                f"TrainSettings.dropped_unscored: expected a list of target names "
-                f"(e.g. ['arousal']), got {v!r}."
-            )
-        if not all(isinstance(t, str) and t for t in v) or len(set(v)) != len(v):
-            raise ConfigError(
-                f"TrainSettings.dropped_unscored: expected distinct target names, got {list(v)!r}."
-            )
-        self.dropped_unscored = tuple(v)  # a list when read back from config.json
+        for name in ("dropped_unscored", "kept_unscored"):
+            v = getattr(self, name)
+            if isinstance(v, str) or not isinstance(v, (list, tuple)):
+                raise ConfigError(
+                    f"TrainSettings.{name}: expected a list of target names "
+                    f"(e.g. ['arousal']), got {v!r}."
+                )
+            if not all(isinstance(t, str) and t for t in v) or len(set(v)) != len(v):
+                raise ConfigError(
+                    f"TrainSettings.{name}: expected distinct target names, got {list(v)!r}."
+                )
+            setattr(self, name, tuple(v))  # a list when read back from config.json
         v = self.warm_start
         if isinstance(v, os.PathLike):
             v = self.warm_start = os.fspath(v)
@@ -208,6 +214,7 @@ LEGACY_SETTINGS = {
     "validation": "window",
     "dropout_mode": "random",
     "dropped_unscored": (),
+    "kept_unscored": (),
     "warm_start": None,
     "staged_frozen_epochs": None,
     "staged_finetune_lr": 0.1,

@@ -62,6 +62,20 @@ def test_paired_dropout_puts_each_window_twice_and_leaves_arousal_unscored_on_th
         np.testing.assert_array_equal(ww, want)
 
 
+def test_paired_dropout_can_teach_arousal_on_the_whole_windows_only():
+    from semser_tf.data.pipeline import modality_dropout
+
+    ds, _, _, _, w = _batches()
+    out = modality_dropout(
+        ds, 0.0, seed=5, key="waveform", unscored=(0,), paired=True, kept_unscored=(1, 2)
+    )
+    for b, (_, _, ww) in enumerate(out.as_numpy_iterator()):
+        want = np.zeros((8, 5, 3), "f4")
+        want[:4, :, 0] = w[b]  # whole windows: arousal only
+        want[4:, :, 1] = want[4:, :, 2] = w[b]  # their copies: valence and liking only
+        np.testing.assert_array_equal(ww, want)
+
+
 def test_random_dropout_with_unscored_targets_zeroes_them_on_the_dropped_windows_only():
     from semser_tf.data.pipeline import modality_dropout
 
@@ -152,6 +166,7 @@ def test_a_training_step_on_paired_batches_lowers_the_loss():
         ("dropout_mode", "twice", "one of random, paired"),
         ("dropped_unscored", "arousal", "a list of target names"),
         ("dropped_unscored", ["arousal", "arousal"], "distinct target names"),
+        ("kept_unscored", "valence", "a list of target names"),
         ("warm_start", 3, "the path of a paralinguistic run"),
         ("staged_frozen_epochs", -1, "non-negative integer or None"),
         ("staged_finetune_lr", 0.0, r"a number in \(0, 1\]"),
@@ -274,6 +289,8 @@ def test_cli_flags_reach_the_settings():
             "paired",
             "--dropped-unscored",
             "arousal, liking",
+            "--kept-unscored",
+            "valence",
             "--warm-start",
             "branch",
             "--staged-frozen-epochs",
@@ -284,6 +301,7 @@ def test_cli_flags_reach_the_settings():
     )
     s = _settings(args)
     assert (s.dropout_mode, s.dropped_unscored) == ("paired", ("arousal", "liking"))
+    assert s.kept_unscored == ("valence",)
     assert s.warm_start is None  # 'branch': the ablation passes its own run on
     assert (s.staged_frozen_epochs, s.staged_finetune_lr) == (4, 0.2)
     args = build_parser().parse_args(["train", "C", "--out", "R", "--warm-start", "runs/p"])
