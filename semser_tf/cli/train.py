@@ -111,7 +111,7 @@ def _settings(args):
         select_per_target=getattr(args, "select_per_target", False),
         modality_dropout=getattr(args, "modality_dropout", TrainSettings.modality_dropout),
         dropped_input=getattr(args, "dropped_input", TrainSettings.dropped_input),
-        staged_epochs=getattr(args, "staged_epochs", 0),
+        staged_epochs=getattr(args, "staged_epochs", 0),  # finetune has none: off
         dropout_mode=getattr(args, "dropout_mode", "random"),
         dropped_unscored=_names(getattr(args, "dropped_unscored", None)),
         kept_unscored=_names(getattr(args, "kept_unscored", None)),
@@ -268,7 +268,7 @@ def _ablation(args):
         verbose=1 if args.verbose else 2,
         evaluate_partition=args.test_partition,
         embeddings_dir=args.embeddings,
-        warm_start_from_branch=args.warm_start == WARM_FROM_BRANCH,
+        warm_start_from_branch=True if args.warm_start == WARM_FROM_BRANCH else None,
     )
     print(ablation_markdown(table))
     print(f"written: {args.out}/ablation.md, ablation.json, ablation.png")
@@ -407,9 +407,10 @@ def _common(p, variant=True):
     p.add_argument(
         "--staged-epochs",
         type=int,
-        default=0,
+        default=None,
         help="fused variants: train the paralinguistic-only model this many epochs first (RUN/stage1), "
-        "then keep its branch frozen in the fused model (default: %(default)s, off)",
+        "then keep its branch frozen in the fused model: the unimodal warm start; 0: off "
+        "(default: as many as --epochs; docs/measurements/results.md)",
     )
     p.add_argument(
         "--dropout-mode",
@@ -440,7 +441,8 @@ def _common(p, variant=True):
         help="fused variants: initialise the paralinguistic branch from this paralinguistic-only "
         "run folder (or .keras file) and keep it frozen, instead of a first stage"
         + (
-            "; 'branch': from this ablation's own paralinguistic run (list it first in --variants)"
+            "; 'branch': from this ablation's own paralinguistic run (list it first in --variants; "
+            "what the default staging does when it is listed first)"
             if not variant
             else ""
         )

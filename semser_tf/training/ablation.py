@@ -24,7 +24,7 @@ def ablation(
     verbose="auto",
     evaluate_partition=None,
     embeddings_dir=None,
-    warm_start_from_branch=False,
+    warm_start_from_branch=None,
 ) -> dict:
     """Train each variant into ``out_dir/<variant>`` and tabulate CCC per target.
 
@@ -50,6 +50,10 @@ def ablation(
             paralinguistic run, ``out_dir/paralinguistic/best.keras``
             (``TrainSettings.warm_start``, :mod:`semser_tf.training.staged`): list
             ``paralinguistic`` before them in ``variants``, or have it trained before.
+            ``None`` (default): when the settings stage the fused variants (the default
+            unimodal warm start, no ``warm_start`` of their own) and ``paralinguistic``
+            is trained before them here, so that its run is their first stage (the same
+            model a ``stage1/`` would train, once instead of once per fused variant).
 
     Returns:
         ``{"rows": [{variant, partition, ccc{target}, mean, seconds}], ...}``.
@@ -66,6 +70,17 @@ def ablation(
             f"{out_dir}: is a file; expected a folder for the ablation's runs (or a new path)"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
+    if warm_start_from_branch is None:
+        from semser_tf.training.staged import is_staged
+
+        fused = [v for v in variants if v in ("concat", "attention")]
+        warm_start_from_branch = bool(
+            fused
+            and settings.warm_start is None
+            and is_staged(settings, config.replace(variant=fused[0]))
+            and "paralinguistic" in variants
+            and list(variants).index("paralinguistic") < list(variants).index(fused[0])
+        )
     rows = []
     for variant in variants:
         t0 = time.time()

@@ -70,7 +70,10 @@ class TrainSettings:
             and liking only; empty: every target scored).
         staged_epochs: for a fused variant, first train the paralinguistic-only model this
             many epochs (in ``stage1/``), copy its best paralinguistic branch into the
-            fused model and keep it frozen while the rest trains (0: off).
+            fused model and keep it frozen while the rest trains: the unimodal warm start,
+            the fused variants' default (``None``: as many epochs as ``epochs``; measured
+            in docs/measurements/results.md, "Unimodal warm start and paired modality
+            dropout"; 0: off).
         warm_start: a paralinguistic-only run folder (or its ``.keras`` file) whose
             ``best.keras`` branch initialises a fused model's ``paralinguistic`` branch
             instead of a first stage (the unimodal warm start; ``semser ablation`` passes
@@ -105,7 +108,7 @@ class TrainSettings:
     select_per_target: bool = False
     modality_dropout: float = 0.7
     dropped_input: str = "waveform"
-    staged_epochs: int = 0
+    staged_epochs: int | None = None
     dropout_mode: str = "random"
     dropped_unscored: tuple = ()
     kept_unscored: tuple = ()
@@ -150,9 +153,10 @@ class TrainSettings:
                 f"got {self.dropped_input!r}."
             )
         v = self.staged_epochs
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
             raise ConfigError(
-                f"TrainSettings.staged_epochs: expected a non-negative integer (0: off), got {v!r}."
+                f"TrainSettings.staged_epochs: expected a non-negative integer (0: off) or None "
+                f"(as many as epochs), got {v!r}."
             )
         if self.dropout_mode not in DROPOUT_MODES:
             raise ConfigError(
@@ -220,4 +224,6 @@ LEGACY_SETTINGS = {
     "staged_finetune_lr": 0.1,
 }
 """What runs recorded before these settings existed were trained with. The fused variants'
-default is now waveform dropout 0.7 (docs/measurements/results.md, "Fusion training remedies")."""
+defaults are now waveform dropout 0.7 (docs/measurements/results.md, "Fusion training remedies")
+and the unimodal warm start, ``staged_epochs=None`` (same file, "Unimodal warm start and paired
+modality dropout")."""

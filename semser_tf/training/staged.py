@@ -34,6 +34,8 @@ __all__ = [
     "STAGE1",
     "BranchSchedule",
     "branch_schedule",
+    "first_stage_epochs",
+    "is_staged",
     "staged_model",
     "warm_start_file",
     "warm_started",
@@ -48,10 +50,17 @@ BRANCH = "paralinguistic"
 FUSED = ("concat", "attention")
 
 
+def first_stage_epochs(settings) -> int:
+    """The epochs of a staged run's first stage: ``settings.staged_epochs``, or
+    ``settings.epochs`` when that is ``None`` (the default)."""
+    v = getattr(settings, "staged_epochs", 0)
+    return int(settings.epochs if v is None else v)
+
+
 def is_staged(settings, config) -> bool:
     """Whether a run of ``config`` starts from a paralinguistic model (stage 1 or warm start)."""
     return config.variant in FUSED and bool(
-        getattr(settings, "staged_epochs", 0) or getattr(settings, "warm_start", None)
+        first_stage_epochs(settings) or getattr(settings, "warm_start", None)
     )
 
 
@@ -108,7 +117,7 @@ def staged_model(
 ) -> keras.Model:
     """The fused model of ``config`` whose ``paralinguistic`` branch comes from a
     paralinguistic-only model, frozen: ``settings.warm_start`` when given, else a first
-    stage trained ``settings.staged_epochs`` epochs into ``out_dir/stage1`` (resumable like
+    stage trained :func:`first_stage_epochs` epochs into ``out_dir/stage1`` (resumable like
     any run; its ``best.keras``, selected on the mean CCC)."""
     from semser_tf.models.builder import build_model, compile_model
     from semser_tf.training.run_data import training_data, validation_setup
@@ -119,7 +128,7 @@ def staged_model(
     stage_config = config.replace(variant="paralinguistic")
     stage_settings = dataclasses.replace(
         settings,
-        epochs=settings.staged_epochs,
+        epochs=first_stage_epochs(settings),
         staged_epochs=0,
         staged_frozen_epochs=None,
         select_per_target=False,

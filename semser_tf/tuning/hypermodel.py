@@ -90,7 +90,12 @@ class SemserHyperModel(keras_tuner.HyperModel):
 
         config = self.config(hp)
         model = build_model(config)
-        if is_staged(self.settings, config):  # the warm start of semser train's fused runs
+        # the warm start of semser train's fused runs; a trial trains no first stage: with
+        # the default staged_epochs (None) and no warm_start its fused model starts fresh
+        staged = is_staged(self.settings, config)
+        if staged and not self.settings.warm_start and self.settings.staged_epochs is None:
+            staged = False
+        if staged:
             if not self.settings.warm_start:
                 from semser_tf.errors import ConfigError
 
@@ -101,7 +106,9 @@ class SemserHyperModel(keras_tuner.HyperModel):
             model = warm_started(model, warm_start_file(self.settings.warm_start))
         model = compile_model(model, config, jit_compile=self.settings.jit_compile)
         # the branch's unfreezing after staged_frozen_epochs, as in semser train
-        self._schedules = {id(model): branch_schedule(model, config, self.settings)}
+        self._schedules = {
+            id(model): branch_schedule(model, config, self.settings) if staged else []
+        }
         return model
 
     def datasets(self, hp, model):

@@ -271,6 +271,7 @@ def test_a_run_recorded_before_the_new_settings_resumes_with_them_off(tmp_path):
         dropout_mode="paired",
         dropped_unscored=("arousal",),
         validation="window",
+        staged_epochs=0,
     )
     assert resume_settings(tmp_path, rec, again).epochs == 4
 
@@ -306,3 +307,37 @@ def test_cli_flags_reach_the_settings():
     assert (s.staged_frozen_epochs, s.staged_finetune_lr) == (4, 0.2)
     args = build_parser().parse_args(["train", "C", "--out", "R", "--warm-start", "runs/p"])
     assert _settings(args).warm_start == "runs/p"
+
+
+def test_by_default_the_ablation_starts_its_fused_variants_from_its_paralinguistic_run(
+    corpus, tmp_path
+):
+    from semser_tf.models.builder import load_model
+    from semser_tf.models.config import ModelConfig
+    from semser_tf.training.ablation import ablation
+    from semser_tf.training.run import TrainSettings
+    from semser_tf.training.staged import first_stage_epochs
+
+    settings = TrainSettings(epochs=1)
+    assert settings.staged_epochs is None and first_stage_epochs(settings) == 1  # the default
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = ablation(
+            corpus,
+            tmp_path / "abl",
+            ModelConfig(**SMALL),
+            settings,
+            variants=("paralinguistic", "concat"),
+            verbose=0,
+        )
+    assert [r["variant"] for r in table["rows"]] == ["paralinguistic", "concat"]
+    para = load_model(tmp_path / "abl" / "paralinguistic" / "best.keras")
+    fused = load_model(tmp_path / "abl" / "concat" / "best.keras")
+    assert not (tmp_path / "abl" / "concat" / "stage1").exists()  # no second first stage
+    for got, want in zip(
+        fused.get_layer("paralinguistic").get_weights(),
+        para.get_layer("paralinguistic").get_weights(),
+    ):
+        np.testing.assert_array_equal(got, want)
+    rec = json.loads((tmp_path / "abl" / "concat" / "config.json").read_text())["training"]
+    assert rec["warm_start"] == str(tmp_path / "abl" / "paralinguistic")
