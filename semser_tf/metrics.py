@@ -10,7 +10,6 @@ from semser_tf.distribute import replica_sum
 _EPS = 1e-8
 
 
-@keras.saving.register_keras_serializable(package="semser_tf")
 def _frame_weights(sample_weight, y):
     """``sample_weight`` per frame, ``(frames, 1)``, or per frame and target when it has
     a target axis like ``y`` (the rule of :func:`semser_tf.losses.frame_weights`, which
@@ -21,6 +20,7 @@ def _frame_weights(sample_weight, y):
     return ops.reshape(ops.cast(w, "float32"), (-1, n_targets if per_target else 1))
 
 
+@keras.saving.register_keras_serializable(package="semser_tf")
 class CCC(keras.metrics.Metric):
     """Concordance correlation coefficient over all frames seen since the last reset.
 
