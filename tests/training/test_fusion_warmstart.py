@@ -341,3 +341,8 @@ def test_by_default_the_ablation_starts_its_fused_variants_from_its_paralinguist
         np.testing.assert_array_equal(got, want)
     rec = json.loads((tmp_path / "abl" / "concat" / "config.json").read_text())["training"]
     assert rec["warm_start"] == str(tmp_path / "abl" / "paralinguistic")
+    # reloading the model of a frozen branch says nothing of its optimizer's missing slots
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        load_model(tmp_path / "abl" / "concat" / "best.keras")
+    assert not [w for w in seen if "optimizer" in str(w.message)]
