@@ -10,6 +10,16 @@ from semser_tf.distribute import num_replicas, replica_sum
 _EPS = 1e-8
 
 
+def frame_weights(sample_weight, y, dtype):
+    """``sample_weight`` as a column per frame, ``(frames, 1)``, or per frame and target,
+    ``(frames, targets)`` when it has a target axis like ``y`` (the per-target weights of
+    :func:`semser_tf.data.pipeline.modality_dropout` with ``unscored`` targets)."""
+    n_targets = y.shape[-1]
+    w = ops.convert_to_tensor(sample_weight)
+    per_target = len(w.shape) == len(y.shape) and w.shape[-1] == n_targets
+    return ops.reshape(ops.cast(w, dtype), (-1, n_targets if per_target else 1))
+
+
 def ccc_per_target(y_true, y_pred, sample_weight=None):
     """CCC of each target over all batch items and frames, (targets,).
 
@@ -20,8 +30,9 @@ def ccc_per_target(y_true, y_pred, sample_weight=None):
     Args:
         y_true: (batch, frames, targets) gold values (or any (..., targets)).
         y_pred: predictions of the same shape.
-        sample_weight: optional (batch, frames) or (..., ) weights; frames of weight 0
-            (padding) do not count. Weighted moments are used.
+        sample_weight: optional (batch, frames) weights, or (batch, frames, targets) for
+            a weight per target; frames of weight 0 (padding) do not count (for that
+            target). Weighted moments are used.
 
     Computed in float32 (float64 for float64 predictions), whatever the dtype policy.
     """
@@ -38,7 +49,7 @@ def ccc_per_target(y_true, y_pred, sample_weight=None):
     if sample_weight is None:
         w = ops.ones_like(t[:, :1])
     else:
-        w = ops.reshape(ops.cast(sample_weight, p.dtype), (-1, 1))
+        w = frame_weights(sample_weight, y_pred, p.dtype)
     # Under a tf.distribute strategy each replica holds part of the batch: the sums are
     # all-reduced (replica_sum), so every replica computes the global-batch CCC.
     n, st, sp = replica_sum([ops.sum(w, axis=0), ops.sum(w * t, axis=0), ops.sum(w * p, axis=0)])

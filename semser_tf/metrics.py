@@ -10,6 +10,16 @@ from semser_tf.distribute import replica_sum
 _EPS = 1e-8
 
 
+def _frame_weights(sample_weight, y):
+    """``sample_weight`` per frame, ``(frames, 1)``, or per frame and target when it has
+    a target axis like ``y`` (the rule of :func:`semser_tf.losses.frame_weights`, which
+    this layer may not import)."""
+    n_targets = y.shape[-1]
+    w = ops.convert_to_tensor(sample_weight)
+    per_target = len(w.shape) == len(y.shape) and w.shape[-1] == n_targets
+    return ops.reshape(ops.cast(w, "float32"), (-1, n_targets if per_target else 1))
+
+
 @keras.saving.register_keras_serializable(package="semser_tf")
 class CCC(keras.metrics.Metric):
     """Concordance correlation coefficient over all frames seen since the last reset.
@@ -77,7 +87,7 @@ class CCC(keras.metrics.Metric):
         if sample_weight is None:
             w = ops.ones_like(t[:, :1])
         else:
-            w = ops.reshape(ops.cast(sample_weight, "float32"), (-1, 1))
+            w = _frame_weights(sample_weight, y_pred)
         # Under a tf.distribute strategy the batch's moments are all-reduced over the
         # replicas (replica_sum), so every replica merges the same global batch.
         nb, st_b, sp_b = replica_sum(

@@ -98,6 +98,7 @@ def _config(args):
 def _settings(args):
     from semser_tf.training.run import TrainSettings
 
+    warm = getattr(args, "warm_start", None)
     return TrainSettings(
         epochs=args.epochs,
         patience=args.patience,
@@ -110,10 +111,26 @@ def _settings(args):
         select_per_target=getattr(args, "select_per_target", False),
         modality_dropout=getattr(args, "modality_dropout", TrainSettings.modality_dropout),
         dropped_input=getattr(args, "dropped_input", TrainSettings.dropped_input),
-        staged_epochs=getattr(args, "staged_epochs", 0),
+        staged_epochs=getattr(args, "staged_epochs", 0),  # finetune has none: off
+        dropout_mode=getattr(args, "dropout_mode", "random"),
+        dropped_unscored=_names(getattr(args, "dropped_unscored", None)),
+        kept_unscored=_names(getattr(args, "kept_unscored", None)),
+        warm_start=None if warm == WARM_FROM_BRANCH else warm,
+        staged_frozen_epochs=getattr(args, "staged_frozen_epochs", None),
+        staged_finetune_lr=getattr(args, "staged_finetune_lr", 0.1),
         validation=getattr(args, "validation", TrainSettings.validation),
         context_frames=getattr(args, "context_frames", 0),
     )
+
+
+WARM_FROM_BRANCH = "branch"
+"""``semser ablation --warm-start branch``: the fused variants start from the ablation's own
+paralinguistic run."""
+
+
+def _names(text) -> tuple:
+    """A comma-separated list of names (``None``: none)."""
+    return tuple(t.strip() for t in (text or "").split(",") if t.strip())
 
 
 def _train(args):
@@ -251,6 +268,7 @@ def _ablation(args):
         verbose=1 if args.verbose else 2,
         evaluate_partition=args.test_partition,
         embeddings_dir=args.embeddings,
+        warm_start_from_branch=True if args.warm_start == WARM_FROM_BRANCH else None,
     )
     print(ablation_markdown(table))
     print(f"written: {args.out}/ablation.md, ablation.json, ablation.png")
@@ -389,9 +407,59 @@ def _common(p, variant=True):
     p.add_argument(
         "--staged-epochs",
         type=int,
-        default=0,
+        default=None,
         help="fused variants: train the paralinguistic-only model this many epochs first (RUN/stage1), "
-        "then keep its branch frozen in the fused model (default: %(default)s, off)",
+        "then keep its branch frozen in the fused model: the unimodal warm start; 0: off "
+        "(default: as many as --epochs; docs/measurements/results.md)",
+    )
+    p.add_argument(
+        "--dropout-mode",
+        default="random",
+        choices=("random", "paired"),
+        help="fused variants: random: a --modality-dropout share of the windows loses its "
+        "--dropped-input; paired: every window appears twice in its batch, whole and with the "
+        "input zeroed (the batch doubles; any --modality-dropout above 0 turns it on) "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--dropped-unscored",
+        default=None,
+        help="comma-separated targets a window is not scored on when its input is dropped, e.g. "
+        "arousal: the voice path learns arousal from the windows that have the voice, the words "
+        "carry valence and liking on the others (default: none, every target scored)",
+    )
+    p.add_argument(
+        "--kept-unscored",
+        default=None,
+        help="comma-separated targets a window that keeps every input is not scored on, e.g. "
+        "valence,liking with --dropout-mode paired --dropped-unscored arousal: the whole windows "
+        "teach arousal, their copies without the voice valence and liking (default: none)",
+    )
+    p.add_argument(
+        "--warm-start",
+        default=None,
+        help="fused variants: initialise the paralinguistic branch from this paralinguistic-only "
+        "run folder (or .keras file) and keep it frozen, instead of a first stage"
+        + (
+            "; 'branch': from this ablation's own paralinguistic run (list it first in --variants; "
+            "what the default staging does when it is listed first)"
+            if not variant
+            else ""
+        )
+        + " (default: none)",
+    )
+    p.add_argument(
+        "--staged-frozen-epochs",
+        type=int,
+        default=None,
+        help="with --staged-epochs or --warm-start: fused epochs the branch stays frozen; then it "
+        "trains too, at --staged-finetune-lr times the learning rate (default: frozen throughout)",
+    )
+    p.add_argument(
+        "--staged-finetune-lr",
+        type=float,
+        default=0.1,
+        help="learning-rate factor of the epochs after --staged-frozen-epochs (default: %(default)s)",
     )
     p.add_argument(
         "--precision",

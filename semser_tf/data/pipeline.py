@@ -353,8 +353,10 @@ def unscored_context(ds, frames: int):
     return ds.map(mask, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def modality_dropout(ds, rate: float, seed: int, key="semantic"):
-    """Zero one input (a modality) of a random share of the windows.
+def modality_dropout(
+    ds, rate: float, seed: int, key="semantic", unscored=(), paired=False, kept_unscored=()
+):
+    """Zero one input (a modality) of a random share of the windows, or of a copy of each.
 
     Modality dropout (Neverova et al., "ModDrop", 2016): a fused model trained with part of
     its windows lacking one modality cannot rely on that modality alone, so the other
@@ -362,20 +364,38 @@ def modality_dropout(ds, rate: float, seed: int, key="semantic"):
     drawn with ``tf.random.stateless_uniform`` from ``(seed, batch index)``: the same
     ``seed`` drops the same windows.
 
+    With ``paired`` every window appears twice in its batch (the batch doubles): first
+    all the windows whole, then the same windows with the input dropped (``rate`` is not
+    used). With ``unscored`` the dropped windows are not scored on those targets: the
+    sample weights become per target, ``(B, T, n_targets)``, zero there (so that, with the
+    waveform dropped and ``unscored=(arousal,)``, the voice path learns arousal from every
+    window while the words alone must carry valence and liking on the copies).
+    ``kept_unscored`` does the same for the windows that keep every input (with
+    ``(valence, liking)`` and ``paired``: the whole windows teach arousal only, the copies
+    valence and liking only).
+
     Args:
         ds: batches ``(x, y, w)`` from :func:`make_dataset` (``x[key]`` of shape (B, T, D)).
         rate: share of windows dropped, in [0, 1).
         seed: the seed (e.g. ``config.seed + epoch``).
         key: the input to drop (``"semantic"`` or ``"waveform"``), or a tuple of inputs:
             each dropped window then loses one of them, drawn uniformly.
+        unscored: indices of the targets (last axis of ``y``) a dropped window is not
+            scored on.
+        paired: each window twice, whole and dropped, instead of a random share dropped.
+        kept_unscored: indices of the targets a window that keeps every input is not
+            scored on.
 
     Returns:
-        The dataset with the dropped windows' input zeroed; labels and weights as they were.
+        The dataset with the dropped windows' input zeroed; labels as they were; weights
+        as they were, or per target with ``unscored`` or ``kept_unscored``.
     """
     import tensorflow as tf
 
     rate = float(rate)
     keys = (key,) if isinstance(key, str) else tuple(key)
+    unscored = tuple(int(i) for i in unscored)
+    kept_unscored = tuple(int(i) for i in kept_unscored)
     if not 0 <= rate < 1:
         raise ConfigError(f"modality_dropout: rate must be in [0, 1), got {rate!r}")
     missing = [k for k in keys if k not in ds.element_spec[0]]
@@ -384,14 +404,26 @@ def modality_dropout(ds, rate: float, seed: int, key="semantic"):
             f"modality_dropout: the dataset has no input {missing[0] if missing else None!r} "
             f"(inputs: {sorted(ds.element_spec[0])})"
         )
+    n_t = ds.element_spec[1].shape[-1]
+    bad = [i for i in (*unscored, *kept_unscored) if not (n_t is None or 0 <= i < n_t)]
+    if bad:
+        raise ConfigError(
+            f"modality_dropout: unscored target index {bad[0]} outside the {n_t} targets"
+        )
 
     def drop(i, batch):
         x, y, w = batch
+        if paired:
+            x = {k: tf.concat([v, v], axis=0) for k, v in x.items()}
+            y, w = tf.concat([y, y], axis=0), tf.concat([w, w], axis=0)
         n = tf.shape(x[keys[0]])[:1]
         seeds = tf.random.experimental.stateless_split(
             tf.stack([tf.cast(seed, tf.int64), i]), num=2
         )
-        dropped = tf.random.stateless_uniform(n, seed=seeds[0]) < rate
+        if paired:  # the second half: the copies
+            dropped = tf.range(n[0]) >= n[0] // 2
+        else:
+            dropped = tf.random.stateless_uniform(n, seed=seeds[0]) < rate
         which = tf.cast(
             tf.floor(tf.random.stateless_uniform(n, seed=seeds[1]) * len(keys)), tf.int32
         )
@@ -400,6 +432,15 @@ def modality_dropout(ds, rate: float, seed: int, key="semantic"):
             v = x[k]
             gone = tf.logical_and(dropped, tf.equal(which, j))
             out[k] = v * tf.cast(tf.logical_not(gone), v.dtype)[:, None, None]
+        if unscored or kept_unscored:
+            targets = np.arange(int(n_t))
+            off_dropped = tf.constant(np.isin(targets, unscored))[None, :]  # (1, targets)
+            off_kept = tf.constant(np.isin(targets, kept_unscored))[None, :]
+            gone = dropped[:, None]
+            off = tf.logical_or(
+                tf.logical_and(gone, off_dropped), tf.logical_and(tf.logical_not(gone), off_kept)
+            )  # (B, targets)
+            w = w[:, :, None] * tf.cast(tf.logical_not(off), w.dtype)[:, None, :]
         return out, y, w
 
     return ds.enumerate().map(drop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

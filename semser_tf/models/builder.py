@@ -182,6 +182,7 @@ def load_model(path):
         ConfigError: Keras refuses the file (code in it that safe mode does not run, not a
             ``.keras`` archive, layers of another version), naming the file and the reason.
     """
+    import warnings
     import zipfile
     from pathlib import Path
 
@@ -191,7 +192,12 @@ def load_model(path):
     if not path.is_file():
         raise DataError("Keras model not found: expected a .keras file", path)
     try:
-        return keras.saving.load_model(path, safe_mode=True)
+        with warnings.catch_warnings():
+            # a fused model saved with its warm-started branch frozen holds the optimizer
+            # state of the other layers only; the reloaded model's optimizer (rebuilt over
+            # every layer) is not the training's anyway: nothing is lost
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            return keras.saving.load_model(path, safe_mode=True)
     except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as err:
         text = " ".join(str(err).split())
         if "safe_mode" in text or "arbitrary code" in text:

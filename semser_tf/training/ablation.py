@@ -24,6 +24,7 @@ def ablation(
     verbose="auto",
     evaluate_partition=None,
     embeddings_dir=None,
+    warm_start_from_branch=None,
 ) -> dict:
     """Train each variant into ``out_dir/<variant>`` and tabulate CCC per target.
 
@@ -45,6 +46,14 @@ def ablation(
         evaluate_partition: also evaluate every best model on this partition (e.g. ``Test``).
         embeddings_dir: the aligned-embeddings folder of ``frame_features``; each variant's
             run folder gets a copy (see :func:`~semser_tf.training.run.train`).
+        warm_start_from_branch: the fused variants start from this ablation's
+            paralinguistic run, ``out_dir/paralinguistic/best.keras``
+            (``TrainSettings.warm_start``, :mod:`semser_tf.training.staged`): list
+            ``paralinguistic`` before them in ``variants``, or have it trained before.
+            ``None`` (default): when the settings stage the fused variants (the default
+            unimodal warm start, no ``warm_start`` of their own) and ``paralinguistic``
+            is trained before them here, so that its run is their first stage (the same
+            model a ``stage1/`` would train, once instead of once per fused variant).
 
     Returns:
         ``{"rows": [{variant, partition, ccc{target}, mean, seconds}], ...}``.
@@ -61,10 +70,24 @@ def ablation(
             f"{out_dir}: is a file; expected a folder for the ablation's runs (or a new path)"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
+    if warm_start_from_branch is None:
+        from semser_tf.training.staged import is_staged
+
+        fused = [v for v in variants if v in ("concat", "attention")]
+        warm_start_from_branch = bool(
+            fused
+            and settings.warm_start is None
+            and is_staged(settings, config.replace(variant=fused[0]))
+            and "paralinguistic" in variants
+            and list(variants).index("paralinguistic") < list(variants).index(fused[0])
+        )
     rows = []
     for variant in variants:
         t0 = time.time()
         run_dir = out_dir / variant
+        run_settings = settings
+        if warm_start_from_branch and variant in ("concat", "attention"):
+            run_settings = _from_branch(settings, out_dir)
         if resume and (run_dir / REPORT).exists() and _finished(run_dir):
             report = _load(run_dir)
         else:
@@ -72,7 +95,7 @@ def ablation(
                 corpus,
                 run_dir,
                 config.replace(variant=variant),
-                settings,
+                run_settings,
                 frame_features=frame_features,
                 cache_dir=cache_dir,
                 resume=resume,
@@ -121,6 +144,7 @@ def ablation(
         "targets": list(config.targets),
         "rows": rows,
         "config": config.to_dict(),
+        "warm_start_from_branch": bool(warm_start_from_branch),
         "settings": {
             k: getattr(settings, k)
             for k in (
@@ -130,7 +154,14 @@ def ablation(
                 "val_partition",
                 "select_per_target",
                 "modality_dropout",
+                "dropped_input",
+                "dropout_mode",
+                "dropped_unscored",
+                "kept_unscored",
                 "staged_epochs",
+                "warm_start",
+                "staged_frozen_epochs",
+                "staged_finetune_lr",
             )
         },
     }
@@ -138,6 +169,22 @@ def ablation(
     atomic_write_text(out_dir / "ablation.md", ablation_markdown(table))
     plot_ablation(table, out_dir / "ablation.png")
     return table
+
+
+def _from_branch(settings, out_dir: Path):
+    """``settings`` with ``warm_start`` the ablation's paralinguistic run (a ConfigError
+    when it has no best model yet)."""
+    import dataclasses
+
+    from semser_tf.errors import ConfigError
+
+    branch = out_dir / "paralinguistic"
+    if not (branch / BEST).is_file():
+        raise ConfigError(
+            f"{branch}: no best.keras to warm-start the fused variants from; list "
+            "paralinguistic before concat and attention in the variants"
+        )
+    return dataclasses.replace(settings, warm_start=str(branch))
 
 
 def _finished(run_dir: Path) -> bool:

@@ -64,6 +64,8 @@ from semser_tf.training.run_folder import (
 from semser_tf.training.settings import DROPPED_INPUTS as DROPPED_INPUTS  # re-exported
 from semser_tf.training.settings import LEGACY_SETTINGS as LEGACY_SETTINGS  # re-exported
 from semser_tf.training.settings import TrainSettings
+from semser_tf.training.staged import STAGE1 as STAGE1  # re-exported
+from semser_tf.training.staged import branch_schedule, is_staged, staged_model
 
 
 def _copy_embeddings(src: Path, dest: Path) -> None:
@@ -270,25 +272,11 @@ def _train(
         keras.utils.set_random_seed(config.seed)
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     t_total = time.time()
-    staged = (
-        settings.staged_epochs
-        and config.variant in ("concat", "attention")
-        and initial_model is None
-    )
-    if staged:  # stage 1: the paralinguistic branch alone, in stage1/
+    staged = is_staged(settings, config) and initial_model is None
+    if staged:  # the paralinguistic branch from a model trained alone (stage1/ or warm_start)
         with scope, precision_policy(settings.precision):
-            initial_model = _staged_model(
-                corpus,
-                out_dir,
-                config,
-                settings,
-                frame_features,
-                cache_dir,
-                verbose,
-                compile_model,
-                build_model,
-                load_model,
-                fit_run,
+            initial_model = staged_model(
+                corpus, out_dir, config, settings, frame_features, cache_dir, verbose, fit_run
             )
     with scope, precision_policy(settings.precision):
         model = compile_model(
@@ -296,6 +284,7 @@ def _train(
             config,
             jit_compile=settings.jit_compile,
         )
+        schedule = branch_schedule(model, config, settings) if staged else []
 
     train_epoch, val_ds, steps = training_data(
         corpus, settings, config, frame_features, cache_dir, model, progress=verbose != 0
@@ -309,7 +298,7 @@ def _train(
         val_data,
         out_dir,
         settings,
-        callbacks=callbacks,
+        callbacks=[*callbacks, *schedule],
         verbose=verbose,
         steps_per_epoch=steps,
         targets=config.targets,
@@ -377,67 +366,6 @@ def _train(
         )
     atomic_write_json(out_dir / REPORT, report)
     return report
-
-
-STAGE1 = "stage1"
-"""Sub-folder of a staged run holding its paralinguistic-only first stage (a run folder of its own)."""
-
-
-def _staged_model(
-    corpus,
-    out_dir,
-    config,
-    settings,
-    frame_features,
-    cache_dir,
-    verbose,
-    compile_model,
-    build_model,
-    load_model,
-    fit_run,
-):
-    """Staged training's first stage and hand-over: train the paralinguistic-only model
-    ``settings.staged_epochs`` epochs into ``out_dir/stage1`` (resumable like any run),
-    then return a fused model of ``config`` whose ``paralinguistic`` branch holds that
-    stage's best weights (``best.keras``, selected on the mean CCC) and is frozen."""
-    stage_dir = Path(out_dir) / STAGE1
-    stage_config = config.replace(variant="paralinguistic")
-    stage_settings = dataclasses.replace(
-        settings,
-        epochs=settings.staged_epochs,
-        staged_epochs=0,
-        select_per_target=False,
-        modality_dropout=0.0,
-    )
-    para = compile_model(build_model(stage_config), stage_config, jit_compile=settings.jit_compile)
-    train_epoch, val_ds, steps = training_data(
-        corpus, stage_settings, stage_config, frame_features, cache_dir, para, progress=False
-    )
-    val_data, val_callbacks = validation_setup(
-        corpus, stage_settings, stage_config, frame_features, cache_dir, val_ds
-    )
-    fit_run(
-        para,
-        train_epoch,
-        val_data,
-        stage_dir,
-        stage_settings,
-        verbose=verbose,
-        steps_per_epoch=steps,
-        validation_callbacks=val_callbacks,
-    )
-    best = stage_dir / BEST
-    if not best.is_file():
-        raise DataError(
-            "the paralinguistic stage wrote no best.keras (no epoch with a validation CCC); "
-            "staged training cannot continue",
-            stage_dir,
-        )
-    fused = build_model(config)
-    branch = fused.get_layer("paralinguistic")
-    branch.set_weights(load_model(best).get_layer("paralinguistic").get_weights())
-    branch.trainable = False
-    return fused
 
 
 def per_target_selection(

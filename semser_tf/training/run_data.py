@@ -13,7 +13,13 @@ from semser_tf.errors import ConfigError, DataError
 from semser_tf.models.config import ModelConfig
 from semser_tf.training.settings import DROPPED_INPUTS, TrainSettings
 
-__all__ = ["SMALL_EPOCH_STEPS", "epoch_steps", "training_data", "validation_setup"]
+__all__ = [
+    "SMALL_EPOCH_STEPS",
+    "dropout_unscored",
+    "epoch_steps",
+    "training_data",
+    "validation_setup",
+]
 
 
 def _split_validation(corpus, settings: TrainSettings):
@@ -166,6 +172,9 @@ def training_data(
     drop = float(getattr(settings, "modality_dropout", 0.0) or 0.0)
     dropped = DROPPED_INPUTS[getattr(settings, "dropped_input", "semantic")]
     drop = drop if {"waveform", "semantic"} <= set(input_names(model)) else 0.0  # fused models only
+    paired = getattr(settings, "dropout_mode", "random") == "paired"
+    unscored = dropout_unscored(settings, config)
+    kept_unscored = dropout_unscored(settings, config, "kept_unscored")
     common = dict(
         sequence_length=config.sequence_length,
         batch_size=config.batch_size,
@@ -188,7 +197,15 @@ def training_data(
         if context:
             ds = unscored_context(ds, context)
         if drop:
-            ds = modality_dropout(ds, drop, seed=config.seed + epoch, key=dropped)
+            ds = modality_dropout(
+                ds,
+                0.0 if paired else drop,
+                seed=config.seed + epoch,
+                key=dropped,
+                unscored=unscored,
+                paired=paired,
+                kept_unscored=kept_unscored,
+            )
         return dataset_for_model(ds, model)
 
     build_cache(corpus, settings.train_partition, frame_features, cache_dir, progress=progress)
@@ -197,6 +214,22 @@ def training_data(
         model,
     )
     return train_epoch, val_ds, epoch_steps(corpus, settings, config, frame_features, cache_dir)
+
+
+def dropout_unscored(
+    settings: TrainSettings, config: ModelConfig, field: str = "dropped_unscored"
+) -> tuple[int, ...]:
+    """The indices in ``config.targets`` of ``settings.dropped_unscored`` (or of another
+    ``field``, ``kept_unscored``), or a ``ConfigError`` naming the field and the model's
+    targets."""
+    names = tuple(getattr(settings, field, ()) or ())
+    unknown = [t for t in names if t not in config.targets]
+    if unknown:
+        raise ConfigError(
+            f"TrainSettings.{field}: {unknown[0]!r} is not a target of the model "
+            f"(targets: {', '.join(config.targets)})."
+        )
+    return tuple(list(config.targets).index(t) for t in names)
 
 
 def _check_lengths(corpus, partition, config: ModelConfig):

@@ -7,10 +7,11 @@ again on resume (:func:`semser_tf.training.run_folder.resume_settings`).
 from __future__ import annotations
 
 import dataclasses
+import os
 
 from semser_tf.errors import ConfigError
 
-__all__ = ["DROPPED_INPUTS", "LEGACY_SETTINGS", "TrainSettings"]
+__all__ = ["DROPOUT_MODES", "DROPPED_INPUTS", "LEGACY_SETTINGS", "TrainSettings"]
 
 DROPPED_INPUTS = {
     "semantic": ("semantic",),
@@ -18,6 +19,9 @@ DROPPED_INPUTS = {
     "either": ("waveform", "semantic"),
 }
 """``TrainSettings.dropped_input``: the model inputs modality dropout may zero."""
+
+DROPOUT_MODES = ("random", "paired")
+"""``TrainSettings.dropout_mode``: a random share of the windows dropped, or every window twice."""
 
 
 @dataclasses.dataclass
@@ -51,9 +55,35 @@ class TrainSettings:
             model cannot lean on one modality alone (0: off).
         dropped_input: the input modality dropout zeroes: ``semantic``, ``waveform`` or
             ``either`` (each dropped window loses one of the two, drawn uniformly).
+        dropout_mode: ``random``: a ``modality_dropout`` share of the windows is dropped;
+            ``paired``: every training window appears twice in its batch, once whole and
+            once with ``dropped_input`` zeroed (the batch doubles; a ``modality_dropout``
+            above 0 turns it on, its value is not used);
+            :func:`~semser_tf.data.pipeline.modality_dropout`.
+        dropped_unscored: targets a window is not scored on when its input is dropped
+            (their sample weight 0 there): ``("arousal",)`` with the waveform dropped keeps
+            arousal to the windows that have the voice, while the words carry valence and
+            liking on the dropped ones (empty: every target scored).
+        kept_unscored: targets a window that keeps every input is not scored on (with
+            ``paired``, ``("valence", "liking")`` and ``dropped_unscored=("arousal",)``:
+            the whole windows teach arousal only, their copies without the voice valence
+            and liking only; empty: every target scored).
         staged_epochs: for a fused variant, first train the paralinguistic-only model this
             many epochs (in ``stage1/``), copy its best paralinguistic branch into the
-            fused model and keep it frozen while the rest trains (0: off).
+            fused model and keep it frozen while the rest trains: the unimodal warm start,
+            the fused variants' default (``None``: as many epochs as ``epochs``; measured
+            in docs/measurements/results.md, "Unimodal warm start and paired modality
+            dropout"; 0: off).
+        warm_start: a paralinguistic-only run folder (or its ``.keras`` file) whose
+            ``best.keras`` branch initialises a fused model's ``paralinguistic`` branch
+            instead of a first stage (the unimodal warm start; ``semser ablation`` passes
+            its own paralinguistic run on); frozen as in staged training (``None``: off).
+        staged_frozen_epochs: with staging or a warm start, the fused epochs the branch
+            stays frozen; after them it trains too and the learning rate of the whole
+            model is ``staged_finetune_lr`` times the config's (``None``: frozen
+            throughout).
+        staged_finetune_lr: the learning-rate factor of the fine-tuning epochs after
+            ``staged_frozen_epochs``.
         validation: how the validation partition is predicted for early stopping and
             selection: ``carried`` (the LSTM state carried across each recording's windows,
             the rule of predict and evaluate) or ``window`` (Keras's own: each window from
@@ -78,7 +108,13 @@ class TrainSettings:
     select_per_target: bool = False
     modality_dropout: float = 0.7
     dropped_input: str = "waveform"
-    staged_epochs: int = 0
+    staged_epochs: int | None = None
+    dropout_mode: str = "random"
+    dropped_unscored: tuple = ()
+    kept_unscored: tuple = ()
+    warm_start: str | None = None
+    staged_frozen_epochs: int | None = None
+    staged_finetune_lr: float = 0.1
     validation: str = "carried"
     context_frames: int = 0
 
@@ -117,9 +153,46 @@ class TrainSettings:
                 f"got {self.dropped_input!r}."
             )
         v = self.staged_epochs
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
             raise ConfigError(
-                f"TrainSettings.staged_epochs: expected a non-negative integer (0: off), got {v!r}."
+                f"TrainSettings.staged_epochs: expected a non-negative integer (0: off) or None "
+                f"(as many as epochs), got {v!r}."
+            )
+        if self.dropout_mode not in DROPOUT_MODES:
+            raise ConfigError(
+                f"TrainSettings.dropout_mode: expected one of {', '.join(DROPOUT_MODES)}, "
+                f"got {self.dropout_mode!r}."
+            )
+        for name in ("dropped_unscored", "kept_unscored"):
+            v = getattr(self, name)
+            if isinstance(v, str) or not isinstance(v, (list, tuple)):
+                raise ConfigError(
+                    f"TrainSettings.{name}: expected a list of target names "
+                    f"(e.g. ['arousal']), got {v!r}."
+                )
+            if not all(isinstance(t, str) and t for t in v) or len(set(v)) != len(v):
+                raise ConfigError(
+                    f"TrainSettings.{name}: expected distinct target names, got {list(v)!r}."
+                )
+            setattr(self, name, tuple(v))  # a list when read back from config.json
+        v = self.warm_start
+        if isinstance(v, os.PathLike):
+            v = self.warm_start = os.fspath(v)
+        if v is not None and (not isinstance(v, str) or not v):
+            raise ConfigError(
+                f"TrainSettings.warm_start: expected the path of a paralinguistic run folder "
+                f"or .keras file, or None, got {v!r}."
+            )
+        v = self.staged_frozen_epochs
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise ConfigError(
+                f"TrainSettings.staged_frozen_epochs: expected a non-negative integer or None "
+                f"(frozen throughout), got {v!r}."
+            )
+        v = self.staged_finetune_lr
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
+            raise ConfigError(
+                f"TrainSettings.staged_finetune_lr: expected a number in (0, 1], got {v!r}."
             )
         if not isinstance(self.select_per_target, bool):
             raise ConfigError(
@@ -143,6 +216,14 @@ LEGACY_SETTINGS = {
     "dropped_input": "semantic",
     "staged_epochs": 0,
     "validation": "window",
+    "dropout_mode": "random",
+    "dropped_unscored": (),
+    "kept_unscored": (),
+    "warm_start": None,
+    "staged_frozen_epochs": None,
+    "staged_finetune_lr": 0.1,
 }
 """What runs recorded before these settings existed were trained with. The fused variants'
-default is now waveform dropout 0.7 (docs/measurements/results.md, "Fusion training remedies")."""
+defaults are now waveform dropout 0.7 (docs/measurements/results.md, "Fusion training remedies")
+and the unimodal warm start, ``staged_epochs=None`` (same file, "Unimodal warm start and paired
+modality dropout")."""

@@ -78,11 +78,38 @@ class SemserHyperModel(keras_tuner.HyperModel):
         return int(config_for(self.base_config, values).seed)
 
     def build(self, hp):
-        """The compiled model of the trial's config."""
+        """The compiled model of the trial's config (a fused one warm-started as
+        ``semser train`` does with ``settings.warm_start``)."""
         from semser_tf.models.builder import build_model, compile_model
+        from semser_tf.training.staged import (
+            branch_schedule,
+            is_staged,
+            warm_start_file,
+            warm_started,
+        )
 
         config = self.config(hp)
-        return compile_model(build_model(config), config, jit_compile=self.settings.jit_compile)
+        model = build_model(config)
+        # the warm start of semser train's fused runs; a trial trains no first stage: with
+        # the default staged_epochs (None) and no warm_start its fused model starts fresh
+        staged = is_staged(self.settings, config)
+        if staged and not self.settings.warm_start and self.settings.staged_epochs is None:
+            staged = False
+        if staged:
+            if not self.settings.warm_start:
+                from semser_tf.errors import ConfigError
+
+                raise ConfigError(
+                    "TrainSettings.staged_epochs: a tuner trial trains no first stage; give "
+                    "the paralinguistic run to start from with warm_start (--warm-start RUN)"
+                )
+            model = warm_started(model, warm_start_file(self.settings.warm_start))
+        model = compile_model(model, config, jit_compile=self.settings.jit_compile)
+        # the branch's unfreezing after staged_frozen_epochs, as in semser train
+        self._schedules = {
+            id(model): branch_schedule(model, config, self.settings) if staged else []
+        }
+        return model
 
     def datasets(self, hp, model):
         """``(train_epoch, val_ds, steps_per_epoch)`` of the trial's config, in ``model``'s
@@ -128,7 +155,8 @@ class SemserHyperModel(keras_tuner.HyperModel):
             self.corpus, self.settings, config, features, self.cache_dir, val_ds
         )
         # the carried validation writes val_* before keras-tuner's callbacks read them
-        kwargs["callbacks"] = [*val_callbacks, *kwargs.get("callbacks", [])]
+        schedule = list(getattr(self, "_schedules", {}).get(id(model), []))
+        kwargs["callbacks"] = [*val_callbacks, *kwargs.get("callbacks", []), *schedule]
         epochs = kwargs.pop("epochs", self.settings.epochs)
         initial = kwargs.pop("initial_epoch", 0)
         kwargs.setdefault("verbose", 0)
