@@ -422,6 +422,19 @@ def _copy_tree_files(src: Path, dst: Path) -> None:
         shutil.copyfile(item, dst / rel)
 
 
+def _bare(model, config):
+    """``model`` without its optimizer: a compiled model's ``save_weights`` also writes the
+    optimizer's slots (a warm-started fused model's weights file tripled), which a preset,
+    loaded into a fresh model, neither needs nor reads. Same class, config and weights."""
+    import keras
+
+    if getattr(model, "optimizer", None) is None:
+        return model
+    bare = keras.saving.deserialize_keras_object(config)
+    bare.set_weights(model.get_weights())
+    return bare
+
+
 def save_preset(
     model,
     preset_dir,
@@ -482,7 +495,7 @@ def save_preset(
         for key in ("compile_config", "build_config"):  # as keras-hub's preset saver
             config.pop(key, None)
         atomic_write_text(tmp / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True) + "\n")
-        model.save_weights(tmp / WEIGHTS_FILE)
+        _bare(model, config).save_weights(tmp / WEIGHTS_FILE)
         atomic_write_text(
             tmp / INPUT_FORMAT_FILE, json.dumps(fmt.to_dict(), indent=2, sort_keys=True) + "\n"
         )

@@ -50,6 +50,29 @@ def test_bundled_preset_round_trips_with_identical_outputs(tmp_path):
     assert again.get_config() == model.get_config()
 
 
+def test_a_trained_models_preset_holds_its_weights_and_no_optimizer(tmp_path):
+    """A compiled, trained model's preset: the weights file has no optimizer slots, and the
+    reloaded model predicts exactly as the trained one."""
+    import h5py
+    import keras
+
+    from semser_tf.models import compile_model
+
+    config = ModelConfig(**SMALL)
+    model = compile_model(build_model(config), config)
+    x, y = _x(10, seed=1), np.full((1, 6, 3), 0.3, "float32")
+    model.train_on_batch(x, y)
+    assert model.optimizer.built and len(model.optimizer.variables) > 2
+    saved = model.save_to_preset(tmp_path / "trained")
+    with h5py.File(saved / "model.weights.h5", "r") as f:
+        assert "optimizer" not in f and "layers" in f
+    again = SemserModel.from_preset(str(saved))
+    np.testing.assert_array_equal(
+        np.asarray(again.predict_on_batch(x)), np.asarray(model.predict_on_batch(x))
+    )
+    assert isinstance(again.get_weights(), list) and keras.ops.size(again.get_weights()[0]) > 0
+
+
 def test_preset_records_the_input_format(small_preset):
     _, folder = small_preset
     fmt = json.loads((folder / "input_format.json").read_text())
