@@ -100,6 +100,23 @@ def publish_preset(pretrained, out, version, training=None, description=DESCRIPT
         )
 
 
+def publish_built(run, out, version):
+    """Publish a run this script built with ``--no-publish`` (its report holds the build)."""
+    from semser_tf.zoo.pretrained import load_run
+
+    report_path = Path(run) / "report.json"
+    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    if "command" not in report.get("training", {}) or not any(
+        m.get("partition") == "Test" for m in report.get("metrics", [])
+    ):
+        sys.exit(
+            f"{_shown(report_path)}: expected the report of a run built by this script "
+            "(a 'training' block and a Test row); build it with --no-publish first"
+        )
+    path = publish_preset(load_run(run), out, version, training=report["training"])
+    print(f"wrote {_shown(path)}")
+
+
 def convert(out, version):
     """Re-save the entry in ``out`` (any layout load_pretrained reads) as a preset entry, same weights."""
     from semser_tf.zoo import get_entry
@@ -157,6 +174,12 @@ def main():
         help="train and evaluate only; the zoo entry in --out is left as it is",
     )
     p.add_argument(
+        "--publish-only",
+        action="store_true",
+        help="publish WORK/RUN as built before by a --no-publish run (its report names the "
+        "command that built it); nothing is trained",
+    )
+    p.add_argument(
         "--convert",
         action="store_true",
         help="re-save the entry in --out as a preset (same weights)",
@@ -175,6 +198,8 @@ def main():
         _WORK.append(str(work.resolve()))
         _WORK.append(str(work))
     corpus, emb, run = work / "corpus", work / "embeddings", work / args.run
+    if args.publish_only:
+        return publish_built(run, args.out, args.version)
     log: list = []
     if not corpus.exists():
         semser(
