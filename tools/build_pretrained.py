@@ -11,7 +11,7 @@ recipe for building a model on any SEWA-layout corpus with word timings.
 
 Usage:
     python tools/build_pretrained.py [--work corpora/zoo-build] [--minutes 60] [--epochs 30]
-    python tools/build_pretrained.py --convert [--version 2.1.0]
+    python tools/build_pretrained.py --convert [--version 3.0.0]
 
 It writes the entry to zoo/semser-synthetic-attention/ as a preset folder
 (``SemserModel.save_to_preset``: config.json, model.weights.h5, input_format.json,
@@ -148,7 +148,7 @@ def main():
         "vector of each word; the aligned speech vectors do not carry sentiment (docs/measurements/results.md)",
     )
     p.add_argument("--out", default=str(REPO / "zoo" / NAME))
-    p.add_argument("--version", default="2.1.0")
+    p.add_argument("--version", default="3.0.0")
     p.add_argument(
         "--reuse-embeddings",
         action="store_true",
