@@ -64,3 +64,25 @@ def run_reference(script: str, impl: str, env: dict, python: str | None = None) 
 
 def emit(record: dict) -> None:
     print(json.dumps(record, sort_keys=True), flush=True)
+
+
+def json_recorder(out, filename: str, elapsed):
+    """``(records, rec)``: ``rec(r)`` stamps ``r`` with ``elapsed()`` seconds, keeps it,
+    prints it as a JSON line and, with an ``out`` folder, rewrites ``out/filename`` (all
+    records so far; temporary name, then rename)."""
+    from pathlib import Path
+
+    records: list = []
+
+    def rec(r):
+        r = {**r, "t_s": round(elapsed(), 1)}
+        records.append(r)
+        emit(r)
+        if out:
+            Path(out).mkdir(parents=True, exist_ok=True)
+            path = Path(out) / filename
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(records, indent=1, default=str))
+            os.replace(tmp, path)
+
+    return records, rec

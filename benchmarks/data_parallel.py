@@ -31,7 +31,6 @@ Dry run on a CPU with two forced host devices:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -43,7 +42,7 @@ import numpy as np
 os.environ.setdefault("KERAS_BACKEND", "jax")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import emit, machine  # noqa: E402
+from _common import json_recorder, machine  # noqa: E402
 from gpu_step import cycle, host_batches, ours, timed_fit, timed_predict, traced_fit  # noqa: E402
 
 T0 = time.perf_counter()
@@ -269,18 +268,7 @@ def main(argv=None):
 
     if keras.backend.backend() != "jax":
         raise SystemExit("data_parallel.py needs KERAS_BACKEND=jax")
-    records = []
-
-    def rec(r):
-        r = {**r, "t_s": round(time.perf_counter() - T0, 1)}
-        records.append(r)
-        emit(r)
-        if args.out:
-            Path(args.out).mkdir(parents=True, exist_ok=True)
-            path = Path(args.out) / "data_parallel.json"
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(records, indent=1, default=str))
-            os.replace(tmp, path)
+    records, rec = json_recorder(args.out, "data_parallel.json", lambda: time.perf_counter() - T0)
 
     rec(
         {

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import sys
 import tempfile
@@ -54,7 +53,7 @@ import numpy as np
 os.environ.setdefault("KERAS_BACKEND", "jax")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import emit, machine  # noqa: E402
+from _common import json_recorder, machine  # noqa: E402
 
 T0 = time.perf_counter()
 TINY = dict(conv_filters=(4, 4, 8), fusion_units=16, stream_units=8, lstm_units=8)
@@ -495,18 +494,7 @@ def main():
     )
     jax.config.update("jax_compilation_cache_dir", cache)  # rebuilt train functions: no recompile
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    records = []
-
-    def rec(r):
-        r = {**r, "t_s": round(elapsed(), 1)}
-        records.append(r)
-        emit(r)
-        if args.out:
-            Path(args.out).mkdir(parents=True, exist_ok=True)
-            path = Path(args.out) / "gpu_step.json"
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(records, indent=1, default=str))
-            os.replace(tmp, path)
+    records, rec = json_recorder(args.out, "gpu_step.json", elapsed)
 
     peak = None if args.no_matmul else matmul_rate(2048 if args.tiny else 8192)
     rec(
