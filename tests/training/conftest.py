@@ -32,3 +32,24 @@ def corpus_without_devel(speech_corpus, tmp_path):
         for f in (root / sub).glob("Devel_*"):
             f.unlink()
     return root
+
+
+def train_small(corpus, run, variant="paralinguistic", callbacks=(), **settings):
+    """``train`` of a SMALL model, quietly (no plots, no final evaluation)."""
+    import warnings
+
+    from semser_tf.models.config import ModelConfig
+    from semser_tf.training.run import TrainSettings, train
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return train(
+            corpus,
+            run,
+            ModelConfig(variant=variant, **SMALL),
+            TrainSettings(**settings),
+            verbose=0,
+            plots=False,
+            callbacks=list(callbacks),
+            evaluate_best=False,
+        )

@@ -14,7 +14,7 @@ import pytest
 
 from semser_tf.errors import ConfigError
 from tests.data.conftest import loader_corpus  # noqa: F401
-from tests.training.conftest import SMALL
+from tests.training.conftest import SMALL, train_small
 
 
 @pytest.fixture
@@ -180,22 +180,7 @@ def test_train_settings_check_the_new_remedies(field, value, expected):
         TrainSettings(**{field: value})
 
 
-def _train(corpus, run, variant="paralinguistic", callbacks=(), **settings):
-    from semser_tf.models.config import ModelConfig
-    from semser_tf.training.run import TrainSettings, train
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return train(
-            corpus,
-            run,
-            ModelConfig(variant=variant, **SMALL),
-            TrainSettings(**settings),
-            verbose=0,
-            plots=False,
-            callbacks=list(callbacks),
-            evaluate_best=False,
-        )
+_train = train_small
 
 
 def test_an_unknown_unscored_target_is_refused_naming_the_field(corpus, tmp_path):

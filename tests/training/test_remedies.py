@@ -12,7 +12,7 @@ import pytest
 
 from semser_tf.errors import ConfigError
 from tests.data.conftest import loader_corpus  # noqa: F401
-from tests.training.conftest import SMALL
+from tests.training.conftest import SMALL, train_small
 
 # crafted validation CCC per epoch: arousal peaks at epoch 2, valence at epoch 4, liking at 3,
 # the mean at epoch 4 (as on the synthetic corpus: arousal early, valence late)
@@ -47,22 +47,7 @@ def corpus(loader_corpus):  # noqa: F811
         return SEWACorpus(loader_corpus["root"])
 
 
-def _train(corpus, run, variant="paralinguistic", callbacks=(), **settings):
-    from semser_tf.models.config import ModelConfig
-    from semser_tf.training.run import TrainSettings, train
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return train(
-            corpus,
-            run,
-            ModelConfig(variant=variant, **SMALL),
-            TrainSettings(**settings),
-            verbose=0,
-            plots=False,
-            callbacks=list(callbacks),
-            evaluate_best=False,
-        )
+_train = train_small
 
 
 def test_per_target_checkpoints_hold_each_targets_best_epoch(corpus, tmp_path):
