@@ -301,7 +301,9 @@ def measure_ours(args, batch, data, precision, rec, sweep=True):
         after = execution_steps(args.after, args.steps)
     flops = train_flops(config, args.frames, batch)
     base = {
-        "model": name if args.lstm == "cudnn" else f"{name} lstm={args.lstm}",
+        "model": name
+        + ("" if args.lstm == "cudnn" else f" lstm={args.lstm}")
+        + ("" if args.pool == "reshape" else f" pool={args.pool}"),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "batch": batch,
         "params": int(model.count_params()),
@@ -436,6 +438,12 @@ def main():
     )
     p.add_argument("--no-reference", action="store_true")
     p.add_argument(
+        "--pool",
+        choices=("reshape", "op"),
+        default="reshape",
+        help="our max pooling: reshape + max (the JAX default) or the backend's max_pool op",
+    )
+    p.add_argument(
         "--lstm",
         choices=("cudnn", "scan"),
         default="cudnn",
@@ -489,6 +497,10 @@ def main():
 
     if keras.backend.backend() != "jax":
         raise SystemExit("gpu_step.py needs KERAS_BACKEND=jax")
+    if args.pool == "op":  # before any model is built: the layer reads it at call time
+        import semser_tf.layers.conv_paralinguistic as cp
+
+        cp._POOL_BY_RESHAPE = False
     cache = os.environ.get("JAX_COMPILATION_CACHE_DIR") or os.path.join(
         tempfile.gettempdir(), "gpu_step_jax_cache"
     )
