@@ -74,17 +74,13 @@ def _items(model, data):
 def measure(args, n, global_batch, scaling, rec):
     import keras
 
-    from semser_tf.models import ModelConfig
-
     if global_batch % n:
         rec({"devices": n, "global_batch": global_batch, "skipped": "not divisible"})
         return
     _distribute(n)
     try:
         model, config, _ = ours(global_batch, args.frames, args.precision, args.tiny)
-        data = host_batches(
-            global_batch, args.frames, args.distinct, ModelConfig(**_tiny(args)).semantic_dim
-        )
+        data = host_batches(global_batch, args.frames, args.distinct, config.semantic_dim)
         items = _items(model, data)
         base = {
             "scaling": scaling,
@@ -118,21 +114,13 @@ def measure(args, n, global_batch, scaling, rec):
         keras.backend.clear_session()
 
 
-def _tiny(args):
-    from gpu_step import TINY
-
-    return TINY if args.tiny else {}
-
-
 def check(args, n, global_batch, rec):
     """Parameters after ``--check-steps`` steps on ``n`` devices against one device."""
     import keras
 
     from semser_tf.models import ModelConfig
 
-    data = host_batches(
-        global_batch, args.frames, 2, ModelConfig(**_tiny(args)).semantic_dim, seed=1
-    )
+    data = host_batches(global_batch, args.frames, 2, ModelConfig().semantic_dim, seed=1)
 
     def trained(k):
         _distribute(k)
@@ -175,7 +163,7 @@ def check(args, n, global_batch, rec):
     )
 
 
-def tables(records, frames):
+def tables(records):
     lines = [
         "| scaling | devices | global batch | per device | `fit` step ms | train audio-s/s per device | efficiency | predict step ms | inference audio-s/s per device | efficiency | GPU:0 busy ms | all-reduce ms |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -291,7 +279,7 @@ def main(argv=None):
         g = args.global_batch[0]
         for n in [d for d in args.devices if d > 1]:
             check(args, n, g, rec)
-    table = tables(records, args.frames)
+    table = tables(records)
     print(table, flush=True)
     if args.out:
         (Path(args.out) / "data_parallel.md").write_text(table + "\n")
