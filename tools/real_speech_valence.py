@@ -41,7 +41,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-__all__ = ["roc_auc", "lexicon_labels", "evaluate"]
+__all__ = ["roc_auc", "lexicon_labels", "evaluate", "words_contribution"]
 
 
 def roc_auc(scores_pos, scores_neg) -> float:
@@ -51,6 +51,25 @@ def roc_auc(scores_pos, scores_neg) -> float:
     if p.size == 0 or n.size == 0:
         raise ValueError("roc_auc: need at least one positive and one negative utterance")
     return float(((p > n).sum() + 0.5 * (p == n).sum()) / (p.size * n.size))
+
+
+def words_contribution(rows, rows_none) -> dict:
+    """What the words add, apart from the voice: the ROC AUC (and its 95 % bootstrap) of each
+    utterance's valence with the words minus its valence with none (``--words none``).
+
+    On the Asterisk prompts the plain AUC is confounded with length (negative prompts are
+    short), and a model's voice-only valence can follow length; the difference removes
+    the voice's share. Rows are matched by ``file``."""
+    without = {r["file"]: r["valence"] for r in rows_none}
+    missing = [r["file"] for r in rows if r["file"] not in without]
+    if missing:
+        raise ValueError(f"words_contribution: no row without words for {missing[:3]}")
+    pos = [r["valence"] - without[r["file"]] for r in rows if r["label"] > 0]
+    neg = [r["valence"] - without[r["file"]] for r in rows if r["label"] < 0]
+    return {
+        "auc_valence_words_contribution": roc_auc(pos, neg),
+        "auc_valence_words_contribution_ci95": _bootstrap(pos, neg),
+    }
 
 
 def _bootstrap(pos, neg, reps=2000, seed=0):
@@ -182,6 +201,12 @@ def main(argv=None):
         help="recognition (--words asr): pocketsphinx (default) or whisper",
     )
     p.add_argument("--limit", type=int, default=0, help="use only the first N rated utterances")
+    p.add_argument(
+        "--contribution",
+        action="store_true",
+        help="also predict with no words and report the AUC of the difference (what the "
+        "words add, apart from the voice)",
+    )
     p.add_argument("--json", help="write the summary and per-utterance rows here")
     args = p.parse_args(argv)
 
@@ -200,6 +225,9 @@ def main(argv=None):
     res, rows = evaluate(
         model, utts, args.words, language_model=args.language_model, recognizer=args.recognizer
     )
+    if args.contribution and args.words != "none":
+        _, rows_none = evaluate(model, utts, "none")
+        res.update(words_contribution(rows, rows_none))
     res.update(
         {
             "data": args.data,

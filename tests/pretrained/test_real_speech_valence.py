@@ -53,6 +53,29 @@ def test_roc_auc_is_the_mann_whitney_count():
     assert rsv.roc_auc([1.0], [0.0]) == 1.0 and rsv.roc_auc([0.0], [1.0]) == 0.0
 
 
+def test_words_contribution_ranks_the_difference_not_the_level():
+    """A voice that makes the positive prompts high on its own: the plain AUC is 1, but the
+    words move the negatives up and the positives down, so what they add ranks at 0."""
+    rsv = _tool("real_speech_valence")
+    rows = [
+        {"file": "p1", "label": 1, "valence": 0.50},
+        {"file": "p2", "label": 1, "valence": 0.60},
+        {"file": "n1", "label": -1, "valence": 0.10},
+    ]
+    none = [
+        {"file": "p1", "label": 1, "valence": 0.55},  # words: -0.05
+        {"file": "p2", "label": 1, "valence": 0.70},  # -0.10
+        {"file": "n1", "label": -1, "valence": 0.00},  # +0.10
+    ]
+    assert rsv.roc_auc([0.5, 0.6], [0.1]) == 1.0
+    res = rsv.words_contribution(rows, none)
+    assert res["auc_valence_words_contribution"] == 0.0
+    lo, hi = res["auc_valence_words_contribution_ci95"]
+    assert lo <= 0.0 <= hi
+    with pytest.raises(ValueError, match="no row without words for \\['n1'\\]"):
+        rsv.words_contribution(rows, none[:2])
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("words, floor", [("transcript", 0.60), ("asr", 0.56)])
 def test_bundled_model_ranks_positive_prompts_above_negative(prompts, words, floor):
