@@ -54,7 +54,6 @@ def test_a_trained_models_preset_holds_its_weights_and_no_optimizer(tmp_path):
     """A compiled, trained model's preset: the weights file has no optimizer slots, and the
     reloaded model predicts exactly as the trained one."""
     import h5py
-    import keras
 
     from semser_tf.models import compile_model
 
@@ -70,7 +69,6 @@ def test_a_trained_models_preset_holds_its_weights_and_no_optimizer(tmp_path):
     np.testing.assert_array_equal(
         np.asarray(again.predict_on_batch(x)), np.asarray(model.predict_on_batch(x))
     )
-    assert isinstance(again.get_weights(), list) and keras.ops.size(again.get_weights()[0]) > 0
 
 
 def test_preset_records_the_input_format(small_preset):

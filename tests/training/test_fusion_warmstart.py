@@ -238,6 +238,19 @@ def test_warm_start_refuses_a_model_that_is_not_paralinguistic(corpus, tmp_path)
         _train(corpus, tmp_path / "fused", variant="attention", epochs=1, warm_start=str(sem))
 
 
+def test_warm_start_names_a_missing_model_and_the_expected_form(tmp_path):
+    from semser_tf.errors import DataError
+    from semser_tf.training.staged import warm_start_file
+
+    (tmp_path / "run").mkdir()
+    for where in (tmp_path / "nothing", tmp_path / "run"):  # no path; a folder without best.keras
+        with pytest.raises(DataError, match="TrainSettings.warm_start: no model there") as err:
+            warm_start_file(where)
+        assert str(tmp_path) in str(err.value)
+    (tmp_path / "run" / "best.keras").write_bytes(b"x")
+    assert warm_start_file(tmp_path / "run") == tmp_path / "run" / "best.keras"
+
+
 def test_a_run_recorded_before_the_new_settings_resumes_with_them_off(tmp_path):
     from semser_tf.training.run import TrainSettings
     from semser_tf.training.run_folder import resume_settings
