@@ -159,10 +159,14 @@ def same_weights_check(args, batch, data, precision, rec):
     call twice, the device's own run-to-run spread)."""
     import keras
 
+    import semser_tf.layers.conv_paralinguistic as cp
     from semser_tf.models import select_inputs
     from semser_tf.training.loop import execution_steps, steps_per_execution
 
-    def trained(k, scan=False):
+    def trained(k, scan=False, waveform=None):
+        default = cp._FUSED_WAVEFORM_POOL
+        if waveform is not None:  # the layer reads it when the step is traced
+            cp._FUSED_WAVEFORM_POOL = waveform == "fused"
         model, _, settings = ours(batch, args.frames, precision, args.tiny)
         if scan:
             model.get_layer("lstm").use_cudnn = False
@@ -174,26 +178,38 @@ def same_weights_check(args, batch, data, precision, rec):
         weights = [np.asarray(w, "float64") for w in model.get_weights()]
         n = int(model.count_params())
         keras.backend.clear_session()
+        cp._FUSED_WAVEFORM_POOL = default
         return weights, out, n
 
     k = execution_steps(
         args.after or ours(1, 1, precision, True)[2].steps_per_execution, args.steps
     )
-    plain, plain_out, n_plain = trained(1)
-    again, again_out, _ = trained(1)
+    other = {"fused": "matmul", "matmul": "fused"}[args.waveform]
+    plain_waveform = other if args.waveform_check else None
+    plain, plain_out, n_plain = trained(1, waveform=plain_waveform)
+    again, again_out, _ = trained(1, waveform=plain_waveform)
     if args.lstm_check:  # the "fast path" is the lax.scan LSTM, one step per call
         k = 1
         fast, fast_out, n_fast = trained(1, scan=True)
+        what = "lax.scan LSTM vs cuDNN's"
+    elif args.waveform_check:  # the fast path is --waveform's stage, the plain one the other
+        k = 1
+        fast, fast_out, n_fast = trained(1, waveform=args.waveform)
+        what = f"{args.waveform} waveform stage vs {other}"
     else:
         fast, fast_out, n_fast = trained(k)
+        what = "fast path vs one step per call"
 
     def rel(a, b):
         return max(np.linalg.norm(x - y) / max(np.linalg.norm(y), 1e-30) for x, y in zip(a, b))
 
+    def whole(a, b):  # over all parameters at once: a near-zero array cannot dominate it
+        num = np.sqrt(sum(np.sum((x - y) ** 2) for x, y in zip(a, b)))
+        return num / np.sqrt(sum(np.sum(y**2) for y in b))
+
     rec(
         {
-            "check": "weights after the steps: "
-            + ("lax.scan LSTM vs cuDNN's" if args.lstm_check else "fast path vs one step per call"),
+            "check": "weights after the steps: " + what,
             "model": f"ours {precision}",
             "batch": batch,
             "steps": args.steps,
@@ -201,6 +217,14 @@ def same_weights_check(args, batch, data, precision, rec):
             "params": [n_plain, n_fast],
             "max_rel_weight_diff_fast_vs_plain": rel(fast, plain),
             "max_rel_weight_diff_plain_vs_plain": rel(again, plain),
+            "max_abs_weight_diff_fast_vs_plain": max(
+                float(np.abs(x - y).max()) for x, y in zip(fast, plain)
+            ),
+            "max_abs_weight_diff_plain_vs_plain": max(
+                float(np.abs(x - y).max()) for x, y in zip(again, plain)
+            ),
+            "rel_weight_diff_all_fast_vs_plain": whole(fast, plain),
+            "rel_weight_diff_all_plain_vs_plain": whole(again, plain),
             "rel_output_diff_fast_vs_plain": rel([fast_out], [plain_out]),
             "rel_output_diff_plain_vs_plain": rel([again_out], [plain_out]),
         }
@@ -303,7 +327,8 @@ def measure_ours(args, batch, data, precision, rec, sweep=True):
     base = {
         "model": name
         + ("" if args.lstm == "cudnn" else f" lstm={args.lstm}")
-        + ("" if args.pool == "reshape" else f" pool={args.pool}"),
+        + ("" if args.pool == "reshape" else f" pool={args.pool}")
+        + ("" if args.waveform == "fused" else f" waveform={args.waveform}"),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "batch": batch,
         "params": int(model.count_params()),
@@ -444,6 +469,13 @@ def main():
         help="our max pooling: reshape + max (the JAX default) or the backend's max_pool op",
     )
     p.add_argument(
+        "--waveform",
+        choices=("fused", "matmul"),
+        default="fused",
+        help="our first stage: the fused element-wise conv + pool (the JAX default) or the "
+        "im2col matmul then reshape + max",
+    )
+    p.add_argument(
         "--lstm",
         choices=("cudnn", "scan"),
         default="cudnn",
@@ -475,6 +507,11 @@ def main():
         action="store_true",
         help="with --check: compare the lax.scan LSTM against cuDNN's instead of steps per call",
     )
+    p.add_argument(
+        "--waveform-check",
+        action="store_true",
+        help="with --check: compare --waveform's first stage against the other one",
+    )
     p.add_argument("--top", type=int, default=8)
     p.add_argument(
         "--budget-s",
@@ -501,6 +538,10 @@ def main():
         import semser_tf.layers.conv_paralinguistic as cp
 
         cp._POOL_BY_RESHAPE = False
+    if args.waveform == "matmul":
+        import semser_tf.layers.conv_paralinguistic as cp
+
+        cp._FUSED_WAVEFORM_POOL = False
     cache = os.environ.get("JAX_COMPILATION_CACHE_DIR") or os.path.join(
         tempfile.gettempdir(), "gpu_step_jax_cache"
     )

@@ -6,6 +6,7 @@ import keras
 from keras import layers, ops
 
 from semser_tf.layers._checks import check_positive_int_tuple, check_rate
+from semser_tf.layers._waveform_pool import MAX_POOL, conv_pool_one_channel
 
 _XLA_BACKEND = keras.backend.backend() == "jax"
 
@@ -21,6 +22,13 @@ _POOL_BY_RESHAPE = _XLA_BACKEND
 """Max pooling as a reshape + max over the window axis (XLA fuses it; its gradient is a
 select, where ``reduce_window``'s is a slow select-and-scatter on CPU) or, when False,
 the backend's max-pooling op (oneDNN's pooling on TensorFlow: 3.5x faster there)."""
+
+_FUSED_WAVEFORM_POOL = _XLA_BACKEND
+"""The one-channel (waveform) convolution and its max pooling computed together,
+element-wise, from a polyphase view of the waveform (``_waveform_pool``): the
+convolution's full output is never written. Under JAX (XLA fuses the element-wise loop);
+TensorFlow keeps its convolution and pooling ops, which run without XLA on a CPU. Same
+values; gradients share ties as ``ops.max`` does (tests/perf)."""
 
 _CHANNEL_MULTIPLE = 8 if _XLA_BACKEND else 1
 """Channels between the stages are carried rounded up to a multiple of this (50 -> 56,
@@ -188,19 +196,20 @@ class ConvParalinguistic(layers.Layer):
     def _padded(n: int) -> int:
         return -(-n // _CHANNEL_MULTIPLE) * _CHANNEL_MULTIPLE
 
-    def _conv(self, x, conv, outputs):
-        """``valid`` convolution without bias or activation, (n, steps, c) -> (n, outputs, f).
-
-        ``x`` may carry more channels than the kernel has input rows (zero channels of the
-        previous stage, see ``_CHANNEL_MULTIPLE``); the kernel gets zero rows for them and
-        zero columns up to ``_padded(filters)`` outputs.
-        """
+    def _kernel(self, conv, x):
+        """``conv``'s kernel in ``x``'s dtype, with zero rows for ``x``'s extra channels and
+        zero columns up to ``_padded(filters)`` outputs (see ``_CHANNEL_MULTIPLE``)."""
         kernel = ops.cast(conv.kernel, x.dtype)
-        k, channels = conv.kernel_size[0], x.shape[-1]
-        extra_in = channels - kernel.shape[1]
+        extra_in = x.shape[-1] - kernel.shape[1]
         extra_out = self._padded(conv.filters) - conv.filters
         if extra_in or extra_out:
             kernel = ops.pad(kernel, ((0, 0), (0, extra_in), (0, extra_out)))
+        return kernel
+
+    def _conv(self, x, conv, outputs):
+        """``valid`` convolution without bias or activation, (n, steps, c) -> (n, outputs, f)."""
+        kernel = self._kernel(conv, x)
+        k, channels = conv.kernel_size[0], x.shape[-1]
         if channels * k <= _IM2COL_MAX_DEPTH.get(keras.backend.standardize_dtype(x.dtype), 0):
             # Few input channels (the raw waveform): a convolution library call spends its
             # time on layout; a matmul of the k shifted copies is one dense contraction.
@@ -216,16 +225,23 @@ class ConvParalinguistic(layers.Layer):
             x = x[:, :take, :]
         if left or right:
             x = ops.pad(x, ((0, 0), (left, right), (0, 0)))
-        y = self._conv(x, conv, outputs)
         pool = self.pool_sizes[i]
-        if _POOL_BY_RESHAPE:
-            y = ops.max(ops.reshape(y, (-1, pooled, pool, y.shape[-1])), axis=2)
-        elif pool > 1:
-            y = ops.max_pool(y, pool, strides=pool, padding="valid")
+        if _FUSED_WAVEFORM_POOL and x.shape[-1] == 1 and 2 <= pool <= MAX_POOL:
+            y = conv_pool_one_channel(x, self._kernel(conv, x), pool, pooled)
+        else:
+            y = self._pool(self._conv(x, conv, outputs), pool, pooled)
         bias = ops.cast(conv.bias, y.dtype)
         if y.shape[-1] != conv.filters:
             bias = ops.pad(bias, ((0, y.shape[-1] - conv.filters),))
         return self.dropouts[i](ops.relu(y + bias), training=training)
+
+    @staticmethod
+    def _pool(y, pool, pooled):
+        if _POOL_BY_RESHAPE:
+            y = ops.max(ops.reshape(y, (-1, pooled, pool, y.shape[-1])), axis=2)
+        elif pool > 1:
+            y = ops.max_pool(y, pool, strides=pool, padding="valid")
+        return y
 
     def call(self, inputs, training=None):
         spf = inputs.shape[-1]

@@ -1,8 +1,9 @@
 """The fast paths compute the float32 model: same parameters, outputs within the precision.
 
 ``ConvParalinguistic`` pools before its bias and ReLU, computes only the convolution
-outputs that a kept pooling window reads, and runs shallow convolutions as im2col
-matmuls. These tests hold it against Keras's own ``Conv1D(relu) -> MaxPooling1D`` stack
+outputs that a kept pooling window reads, runs shallow convolutions as im2col
+matmuls, and computes the waveform convolution and its pooling together, element-wise
+(``_waveform_pool``). These tests hold it against Keras's own ``Conv1D(relu) -> MaxPooling1D`` stack
 with the same weights (and a NumPy definition), forward and backward, and hold the
 ``mixed_bfloat16`` model against the float32 model.
 """
@@ -56,7 +57,11 @@ def _randomise(layer, rng):
 @pytest.mark.backend_agnostic
 @pytest.mark.parametrize("multiple", [1, 8], ids=["channels-as-is", "channels-padded-to-8"])
 @pytest.mark.parametrize("reshape_pool", [False, True], ids=["pool-op", "reshape-max"])
-@pytest.mark.parametrize("depth", [0, 64, 10**6], ids=["conv-only", "im2col-first", "im2col-all"])
+@pytest.mark.parametrize(
+    "depth,fused",
+    [(0, False), (64, False), (10**6, False), (64, True)],
+    ids=["conv-only", "im2col-first", "im2col-all", "fused-waveform"],
+)
 @pytest.mark.parametrize(
     "sizes",
     [
@@ -67,8 +72,9 @@ def _randomise(layer, rng):
     ids=["paper", "odd", "one-stage"],
 )
 def test_fast_conv_stack_equals_conv_relu_maxpool(
-    monkeypatch, rng, depth, sizes, reshape_pool, multiple
+    monkeypatch, rng, depth, sizes, reshape_pool, multiple, fused
 ):
+    monkeypatch.setattr(cp, "_FUSED_WAVEFORM_POOL", fused)
     monkeypatch.setattr(cp, "_IM2COL_MAX_DEPTH", {"float32": depth})
     monkeypatch.setattr(cp, "_POOL_BY_RESHAPE", reshape_pool)
     monkeypatch.setattr(cp, "_CHANNEL_MULTIPLE", multiple)
@@ -87,9 +93,10 @@ def test_fast_conv_stack_equals_conv_relu_maxpool(
     np.testing.assert_allclose(got, want.reshape(got.shape), atol=1e-4, rtol=1e-4)
 
 
-def _gradient_case(monkeypatch, rng, multiple, spf=2205):
+def _gradient_case(monkeypatch, rng, multiple, spf=2205, fused=False):
     """The paper's stack with random weights, its plain Keras twin, a waveform and a probe."""
     monkeypatch.setattr(cp, "_CHANNEL_MULTIPLE", multiple)
+    monkeypatch.setattr(cp, "_FUSED_WAVEFORM_POOL", fused)
     layer = ConvParalinguistic(dropout=0.0)
     x = rng.normal(0, 0.5, (2, 2, spf)).astype("float32")
     layer.build(x.shape)
@@ -98,15 +105,16 @@ def _gradient_case(monkeypatch, rng, multiple, spf=2205):
     return layer, _plain_stack(layer, spf), x, probe
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["conv-then-pool", "fused-waveform"])
 @pytest.mark.parametrize("multiple", [1, 8], ids=["channels-as-is", "channels-padded-to-8"])
-def test_fast_conv_stack_gradients_equal_the_plain_stack(monkeypatch, rng, multiple):
+def test_fast_conv_stack_gradients_equal_the_plain_stack(monkeypatch, rng, multiple, fused):
     """Weight gradients of the fast path equal those of Conv1D(relu) -> MaxPooling1D
     (also with the channels carried padded to a multiple of 8, where the kernels are
     zero-padded at call time: the gradients of the real weights must not change)."""
     tf = pytest.importorskip("tensorflow")
     if keras.backend.backend() != "tensorflow":
         pytest.skip("uses tf.GradientTape")
-    layer, plain, x, probe = _gradient_case(monkeypatch, rng, multiple)
+    layer, plain, x, probe = _gradient_case(monkeypatch, rng, multiple, fused=fused)
     spf = x.shape[-1]
     probe = tf.constant(probe)
     with tf.GradientTape() as tape:
@@ -121,15 +129,16 @@ def test_fast_conv_stack_gradients_equal_the_plain_stack(monkeypatch, rng, multi
 
 
 @pytest.mark.backend_agnostic
+@pytest.mark.parametrize("fused", [False, True], ids=["conv-then-pool", "fused-waveform"])
 @pytest.mark.parametrize("multiple", [1, 8], ids=["channels-as-is", "channels-padded-to-8"])
-def test_fast_conv_stack_gradients_under_jax(monkeypatch, rng, multiple):
-    """The JAX path (im2col first conv, reshape pooling, channels padded to 8 by default)
-    gives the plain stack's weight gradients."""
+def test_fast_conv_stack_gradients_under_jax(monkeypatch, rng, multiple, fused):
+    """The JAX path (fused or im2col first conv, reshape pooling, channels padded to 8 by
+    default) gives the plain stack's weight gradients."""
     if keras.backend.backend() != "jax":
         pytest.skip("jax.grad of a stateless call")
     import jax
 
-    layer, plain, x, probe = _gradient_case(monkeypatch, rng, multiple)
+    layer, plain, x, probe = _gradient_case(monkeypatch, rng, multiple, fused=fused)
     spf = x.shape[-1]
 
     def fast_loss(weights):
