@@ -163,17 +163,19 @@ def same_weights_check(args, batch, data, precision, rec):
     from semser_tf.models import select_inputs
     from semser_tf.training.loop import execution_steps, steps_per_execution
 
+    steps = args.check_steps or args.steps
+
     def trained(k, scan=False, waveform=None):
         default = cp._FUSED_WAVEFORM_POOL
         if waveform is not None:  # the layer reads it when the step is traced
-            cp._FUSED_WAVEFORM_POOL = waveform == "fused"
+            cp._FUSED_WAVEFORM_POOL = waveform != "matmul"
         model, _, settings = ours(batch, args.frames, precision, args.tiny)
         if scan:
             model.get_layer("lstm").use_cudnn = False
         w1 = np.ones((batch, args.frames), "float32")
         items = [(select_inputs(model, {"waveform": w, "semantic": s}), y, w1) for w, s, y in data]
         with steps_per_execution(model, k):
-            model.fit(cycle(items, args.steps), steps_per_epoch=args.steps, epochs=1, verbose=0)
+            model.fit(cycle(items, steps), steps_per_epoch=steps, epochs=1, verbose=0)
         out = np.asarray(model.predict_on_batch(items[0][0]), "float64")
         weights = [np.asarray(w, "float64") for w in model.get_weights()]
         n = int(model.count_params())
@@ -181,10 +183,8 @@ def same_weights_check(args, batch, data, precision, rec):
         cp._FUSED_WAVEFORM_POOL = default
         return weights, out, n
 
-    k = execution_steps(
-        args.after or ours(1, 1, precision, True)[2].steps_per_execution, args.steps
-    )
-    other = {"fused": "matmul", "matmul": "fused"}[args.waveform]
+    k = execution_steps(args.after or ours(1, 1, precision, True)[2].steps_per_execution, steps)
+    other = "fused" if args.waveform == "matmul" else "matmul"
     plain_waveform = other if args.waveform_check else None
     plain, plain_out, n_plain = trained(1, waveform=plain_waveform)
     again, again_out, _ = trained(1, waveform=plain_waveform)
@@ -212,7 +212,7 @@ def same_weights_check(args, batch, data, precision, rec):
             "check": "weights after the steps: " + what,
             "model": f"ours {precision}",
             "batch": batch,
-            "steps": args.steps,
+            "steps": steps,
             "steps_per_execution": k,
             "params": [n_plain, n_fast],
             "max_rel_weight_diff_fast_vs_plain": rel(fast, plain),
@@ -506,6 +506,9 @@ def main():
         "--lstm-check",
         action="store_true",
         help="with --check: compare the lax.scan LSTM against cuDNN's instead of steps per call",
+    )
+    p.add_argument(
+        "--check-steps", type=int, default=0, help="steps of the --check trainings (--steps)"
     )
     p.add_argument(
         "--waveform-check",

@@ -6,7 +6,7 @@ import keras
 from keras import layers, ops
 
 from semser_tf.layers._checks import check_positive_int_tuple, check_rate
-from semser_tf.layers._waveform_pool import MAX_POOL, conv_pool_one_channel
+from semser_tf.layers._waveform_pool import conv_pool_one_channel
 
 _XLA_BACKEND = keras.backend.backend() == "jax"
 
@@ -28,7 +28,7 @@ _FUSED_WAVEFORM_POOL = _XLA_BACKEND
 element-wise, from a polyphase view of the waveform (``_waveform_pool``): the
 convolution's full output is never written. Under JAX (XLA fuses the element-wise loop);
 TensorFlow keeps its convolution and pooling ops, which run without XLA on a CPU. Same
-values; gradients share ties as ``ops.max`` does (tests/perf)."""
+values; a tie's gradient goes to the first maximum, as ``MaxPooling1D``'s (tests/perf)."""
 
 _CHANNEL_MULTIPLE = 8 if _XLA_BACKEND else 1
 """Channels between the stages are carried rounded up to a multiple of this (50 -> 56,
@@ -226,7 +226,7 @@ class ConvParalinguistic(layers.Layer):
         if left or right:
             x = ops.pad(x, ((0, 0), (left, right), (0, 0)))
         pool = self.pool_sizes[i]
-        if _FUSED_WAVEFORM_POOL and x.shape[-1] == 1 and 2 <= pool <= MAX_POOL:
+        if _FUSED_WAVEFORM_POOL and x.shape[-1] == 1 and pool > 1:
             y = conv_pool_one_channel(x, self._kernel(conv, x), pool, pooled)
         else:
             y = self._pool(self._conv(x, conv, outputs), pool, pooled)

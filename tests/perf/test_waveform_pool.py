@@ -1,16 +1,17 @@
 """The fused waveform convolution and pooling against NumPy: values, and gradients where
-windows hold ties (shared equally among the tied phases, as ``ops.max``'s gradient)."""
+windows hold ties (to the first maximum, as Keras's ``MaxPooling1D``)."""
 
 import keras
 import numpy as np
 import pytest
 
-from semser_tf.layers._waveform_pool import MAX_POOL, conv_pool_one_channel, polyphase
+from semser_tf.layers import ConvParalinguistic
+from semser_tf.layers._waveform_pool import conv_pool_one_channel, polyphase
 
 
 def _numpy_conv_pool(x, w, pool, pooled):
     """x (n, steps), w (k, f), float64: valid conv, then max per window; plus, for a probe g,
-    the gradients with each window's gradient split equally among its maxima."""
+    the gradients with each window's gradient on its first maximum."""
     k = w.shape[0]
     outputs = pooled * pool
     patches = np.stack([x[:, j : j + outputs] for j in range(k)], axis=-1)  # (n, o, k)
@@ -18,8 +19,9 @@ def _numpy_conv_pool(x, w, pool, pooled):
     m = y.max(axis=2)
 
     def grads(g):
-        won = (y == m[:, :, None, :]).astype(np.float64)
-        a = won / won.sum(axis=2, keepdims=True) * g[:, :, None, :]  # (n, pooled, pool, f)
+        first = np.argmax(y == m[:, :, None, :], axis=2)  # (n, pooled, f)
+        won = np.arange(pool)[None, None, :, None] == first[:, :, None, :]
+        a = won * g[:, :, None, :]  # (n, pooled, pool, f)
         a = a.reshape(len(x), outputs, -1)
         dw = np.einsum("nok,nof->kf", patches, a)
         dx = np.zeros_like(x)
@@ -54,7 +56,10 @@ def _run(x, w, pool, pooled, g, dtype="float32"):
         dx, dw = tape.gradient(loss, [x3, k3])
     else:
         pytest.skip(f"no gradient helper for the {backend} backend")
-    as_np = lambda a: np.asarray(keras.ops.convert_to_numpy(keras.ops.cast(a, "float32")))
+
+    def as_np(a):
+        return np.asarray(keras.ops.convert_to_numpy(keras.ops.cast(a, "float32")))
+
     return as_np(y), as_np(dx)[..., 0], as_np(dw)[:, 0, :]
 
 
@@ -67,9 +72,7 @@ def test_polyphase_rows_hold_the_samples_of_their_window():
 
 
 @pytest.mark.backend_agnostic
-@pytest.mark.parametrize(
-    "pool,k,f", [(10, 8, 56), (5, 6, 3), (2, 1, 4), (3, 9, 2), (MAX_POOL, 4, 5)]
-)
+@pytest.mark.parametrize("pool,k,f", [(10, 8, 56), (5, 6, 3), (2, 1, 4), (3, 9, 2), (16, 4, 5)])
 def test_values_and_gradients_equal_numpy(rng, pool, k, f):
     pooled = 7
     x = rng.normal(0, 0.5, (3, pooled * pool + k - 1))
@@ -84,9 +87,9 @@ def test_values_and_gradients_equal_numpy(rng, pool, k, f):
 
 
 @pytest.mark.backend_agnostic
-def test_ties_share_the_gradient_equally(rng):
-    """A waveform of a few levels and a kernel of equal taps make whole windows tie: each
-    tied phase gets an equal share (NumPy's rule above), not the first alone."""
+def test_ties_give_the_gradient_to_the_first_maximum(rng):
+    """A waveform of a few levels and a kernel of equal taps make whole windows tie: the
+    first tied phase gets the window's whole gradient (NumPy's rule above)."""
     pool, k, pooled, f = 10, 4, 6, 3
     x = np.repeat(rng.integers(-2, 3, (2, pooled + 2)), pool, axis=1)[:, : pooled * pool + k - 1]
     w = np.array([[1.0, 0.5, -1.0]] * k)  # every tap alike: a run of equal samples ties
@@ -125,3 +128,36 @@ def test_bfloat16_values_are_the_rounded_matmul_then_max(rng):
     close = np.isclose(y, rounded.max(axis=2), rtol=2**-7, atol=0)
     assert close.all()
     assert np.mean(y == rounded.max(axis=2)) > 0.99
+
+
+@pytest.mark.backend_agnostic
+def test_the_layer_gives_maxpooling1d_gradients_on_ties(monkeypatch, rng):
+    """On a waveform whose windows tie, the layer with the fused first stage has the kernel
+    gradients of the plain Conv1D(relu) -> MaxPooling1D stack (first maximum)."""
+    import semser_tf.layers.conv_paralinguistic as cp
+
+    if keras.backend.backend() != "jax":
+        pytest.skip("jax.grad of a stateless call")
+    import jax
+
+    monkeypatch.setattr(cp, "_FUSED_WAVEFORM_POOL", True)
+    layer = ConvParalinguistic(filters=(3,), kernel_sizes=(4,), pool_sizes=(10,), dropout=0.0)
+    x = np.repeat(rng.integers(-2, 3, (2, 1, 12)), 10, axis=2).astype("float32")[..., :110]
+    layer.build(x.shape)
+    layer.convs[0].set_weights([np.full((4, 1, 3), 0.5, "float32"), np.zeros(3, "float32")])
+    inp = keras.Input((110, 1))
+    conv = keras.layers.Conv1D(3, 4, padding="same", activation="relu")
+    plain = keras.Model(inp, keras.layers.MaxPooling1D(10)(conv(inp)))
+    conv.set_weights([np.full((4, 1, 3), 0.5, "float32"), np.zeros(3, "float32")])
+    probe = rng.normal(0, 1, (2, 11 * 3)).astype("float32")
+
+    def loss(model, weights, inputs):
+        y, _ = model.stateless_call(weights, [], inputs)
+        return (y.reshape(2, -1) * probe).sum()
+
+    fast = jax.grad(lambda w: loss(layer, w, x))([v.value for v in layer.trainable_variables])
+    ref = jax.grad(lambda w: loss(plain, w, x.reshape(2, 110, 1)))(
+        [v.value for v in plain.trainable_variables]
+    )
+    for g, r in zip(fast, ref):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(r), rtol=1e-5, atol=1e-5)
