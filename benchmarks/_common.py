@@ -66,6 +66,21 @@ def emit(record: dict) -> None:
     print(json.dumps(record, sort_keys=True), flush=True)
 
 
+def jax_header(argv) -> dict:
+    """The first record of a JAX benchmark: machine, devices, JAX and Keras versions, argv."""
+    import jax
+    import keras
+
+    return {
+        "machine": machine(),
+        "devices": [str(d) for d in jax.devices()],
+        "device_kind": jax.devices()[0].device_kind,
+        "jax": jax.__version__,
+        "keras": keras.__version__,
+        "argv": list(argv),
+    }
+
+
 def json_recorder(out, filename: str, elapsed):
     """``(records, rec)``: ``rec(r)`` stamps ``r`` with ``elapsed()`` seconds, keeps it,
     prints it as a JSON line and, with an ``out`` folder, rewrites ``out/filename`` (all

@@ -42,7 +42,7 @@ import numpy as np
 os.environ.setdefault("KERAS_BACKEND", "jax")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import json_recorder, machine  # noqa: E402
+from _common import jax_header, json_recorder  # noqa: E402
 from gpu_step import cycle, host_batches, ours, timed_fit, timed_predict, traced_fit  # noqa: E402
 
 T0 = time.perf_counter()
@@ -251,23 +251,13 @@ def main(argv=None):
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
 
-    import jax
     import keras
 
     if keras.backend.backend() != "jax":
         raise SystemExit("data_parallel.py needs KERAS_BACKEND=jax")
     records, rec = json_recorder(args.out, "data_parallel.json", lambda: time.perf_counter() - T0)
 
-    rec(
-        {
-            "machine": machine(),
-            "devices": [str(d) for d in jax.devices()],
-            "device_kind": jax.devices()[0].device_kind,
-            "jax": jax.__version__,
-            "keras": keras.__version__,
-            "argv": sys.argv[1:] if argv is None else argv,
-        }
-    )
+    rec(jax_header(sys.argv[1:] if argv is None else argv))
     plan = [("weak", n, b * n) for b in args.per_device_batch for n in args.devices]
     plan += [("strong", n, g) for g in args.global_batch for n in args.devices]
     for scaling, n, g in plan:

@@ -53,7 +53,7 @@ import numpy as np
 os.environ.setdefault("KERAS_BACKEND", "jax")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import json_recorder, machine  # noqa: E402
+from _common import jax_header, json_recorder  # noqa: E402
 
 T0 = time.perf_counter()
 TINY = dict(conv_filters=(4, 4, 8), fusion_units=16, stream_units=8, lstm_units=8)
@@ -531,20 +531,21 @@ def main():
     p.add_argument("--no-matmul", action="store_true")
     p.add_argument("--out", default=None)
     args = p.parse_args()
+    if args.check_steps < 0:
+        p.error(f"--check-steps must be 0 (use --steps) or more, got {args.check_steps}")
+    if args.waveform_check and not args.check:
+        p.error("--waveform-check needs --check PRECISIONS")
 
     import jax
     import keras
 
     if keras.backend.backend() != "jax":
         raise SystemExit("gpu_step.py needs KERAS_BACKEND=jax")
-    if args.pool == "op":  # before any model is built: the layer reads it at call time
-        import semser_tf.layers.conv_paralinguistic as cp
+    import semser_tf.layers.conv_paralinguistic as cp
 
-        cp._POOL_BY_RESHAPE = False
-    if args.waveform == "matmul":
-        import semser_tf.layers.conv_paralinguistic as cp
-
-        cp._FUSED_WAVEFORM_POOL = False
+    # before any model is built: the layer reads these when its call is traced
+    cp._POOL_BY_RESHAPE = args.pool == "reshape"
+    cp._FUSED_WAVEFORM_POOL = args.waveform == "fused"
     cache = os.environ.get("JAX_COMPILATION_CACHE_DIR") or os.path.join(
         tempfile.gettempdir(), "gpu_step_jax_cache"
     )
@@ -555,14 +556,9 @@ def main():
     peak = None if args.no_matmul else matmul_rate(2048 if args.tiny else 8192)
     rec(
         {
-            "machine": machine(),
-            "devices": [str(d) for d in jax.devices()],
-            "device_kind": jax.devices()[0].device_kind,
-            "jax": jax.__version__,
-            "keras": keras.__version__,
+            **jax_header(sys.argv[1:]),
             "frames": args.frames,
             "bf16_matmul_tflops": peak and round(peak, 1),
-            "argv": sys.argv[1:],
         }
     )
     from semser_tf.models import ModelConfig
