@@ -118,5 +118,10 @@ def conv_pool_one_channel(x, kernel, pool: int, pooled: int):
     if pool < 2:
         raise ValueError(f"conv_pool_one_channel: pool must be at least 2, got {pool}.")
     kernel_size = kernel.shape[0]
+    if x.shape[1] < pooled * pool + kernel_size - 1:
+        raise ValueError(
+            f"conv_pool_one_channel: {x.shape[1]} input steps, but {pooled} pooled steps of "
+            f"{pool} with a kernel of {kernel_size} read {pooled * pool + kernel_size - 1}."
+        )
     rows = polyphase(x[..., 0], pool, kernel_size, pooled)
     return _conv_pool(pool, kernel_size)(rows, kernel[:, 0, :])

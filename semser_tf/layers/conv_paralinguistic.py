@@ -14,7 +14,7 @@ _IM2COL_MAX_DEPTH = {"float32": 64, "bfloat16": 64} if _XLA_BACKEND else {}
 """Per compute dtype: convolutions whose patch depth (kernel size x input channels) is at
 most this run as a matmul of shifted copies (im2col); deeper ones, and every convolution
 in a dtype not listed, call the backend's convolution. Under JAX (always XLA) the
-waveform convolution (depth 8) is a matmul; TensorFlow (oneDNN, no XLA on a CPU) keeps
+waveform convolution (depth 8) is a matmul when ``_FUSED_WAVEFORM_POOL`` is off; TensorFlow (oneDNN, no XLA on a CPU) keeps
 its convolution, faster there. Chosen from the measurements in docs/measurements/benchmarks.md; the
 values never change the result (tests/perf)."""
 

@@ -161,3 +161,11 @@ def test_the_layer_gives_maxpooling1d_gradients_on_ties(monkeypatch, rng):
     )
     for g, r in zip(fast, ref):
         np.testing.assert_allclose(np.asarray(g), np.asarray(r), rtol=1e-5, atol=1e-5)
+
+
+def test_an_input_shorter_than_the_windows_read_is_refused():
+    x = np.zeros((1, 20, 1), "float32")
+    with pytest.raises(ValueError, match="20 input steps.*read 24"):
+        conv_pool_one_channel(x, np.zeros((5, 1, 2), "float32"), pool=4, pooled=5)
+    with pytest.raises(ValueError, match="pool must be at least 2"):
+        conv_pool_one_channel(x, np.zeros((5, 1, 2), "float32"), pool=1, pooled=5)
