@@ -118,26 +118,26 @@ class TrainSettings:
     validation: str = "carried"
     context_frames: int = 0
 
+    def _check_count(self, name: str, minimum: int, expected: str, optional=True) -> None:
+        """An integer field of at least ``minimum`` (or ``None``, when ``optional``)."""
+        v = getattr(self, name)
+        if v is None and optional:
+            return
+        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+            raise ConfigError(f"TrainSettings.{name}: expected {expected}, got {v!r}.")
+
     def __post_init__(self):
         from semser_tf.models.builder import check_precision
 
         check_precision(self.precision)
         for name in ("epochs", "patience"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"TrainSettings.{name}: expected a positive integer, got {v!r}.")
-        v = self.steps_per_epoch
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            raise ConfigError(
-                f"TrainSettings.steps_per_epoch: expected a positive integer or None "
-                f"(no cap: the whole partition), got {v!r}."
-            )
-        v = self.steps_per_execution
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            raise ConfigError(
-                f"TrainSettings.steps_per_execution: expected a positive integer or None "
-                f"(the backend's default), got {v!r}."
-            )
+            self._check_count(name, 1, "a positive integer", optional=False)
+        self._check_count(
+            "steps_per_epoch", 1, "a positive integer or None (no cap: the whole partition)"
+        )
+        self._check_count(
+            "steps_per_execution", 1, "a positive integer or None (the backend's default)"
+        )
         if self.val_fraction is not None and not (0 < float(self.val_fraction) < 1):
             raise ConfigError(
                 f"TrainSettings.val_fraction: expected a number in (0, 1), got {self.val_fraction!r}."
@@ -152,12 +152,9 @@ class TrainSettings:
                 f"TrainSettings.dropped_input: expected one of {', '.join(DROPPED_INPUTS)}, "
                 f"got {self.dropped_input!r}."
             )
-        v = self.staged_epochs
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-            raise ConfigError(
-                f"TrainSettings.staged_epochs: expected a non-negative integer (0: off) or None "
-                f"(as many as epochs), got {v!r}."
-            )
+        self._check_count(
+            "staged_epochs", 0, "a non-negative integer (0: off) or None (as many as epochs)"
+        )
         if self.dropout_mode not in DROPOUT_MODES:
             raise ConfigError(
                 f"TrainSettings.dropout_mode: expected one of {', '.join(DROPOUT_MODES)}, "
@@ -183,12 +180,9 @@ class TrainSettings:
                 f"TrainSettings.warm_start: expected the path of a paralinguistic run folder "
                 f"or .keras file, or None, got {v!r}."
             )
-        v = self.staged_frozen_epochs
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-            raise ConfigError(
-                f"TrainSettings.staged_frozen_epochs: expected a non-negative integer or None "
-                f"(frozen throughout), got {v!r}."
-            )
+        self._check_count(
+            "staged_frozen_epochs", 0, "a non-negative integer or None (frozen throughout)"
+        )
         v = self.staged_finetune_lr
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
             raise ConfigError(
