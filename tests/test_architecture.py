@@ -69,7 +69,7 @@ def package_copy(tmp_path_factory):
         # TensorFlow in a backend-agnostic layer, even inside a function
         (
             {"layers/_fixture_tf.py": "def f():\n    import tensorflow as tf\n    return tf\n"},
-            "layers, losses and metrics are backend-agnostic Keras 3",
+            "layers, kernels, losses and metrics import no TensorFlow",
         ),
         # two modules of one package importing each other
         (

@@ -17,6 +17,7 @@ from keras import layers
 
 from semser_tf.constants import DEFAULT_TARGETS, SAMPLES_PER_FRAME
 from semser_tf.layers import (
+    LSTM,
     ConcatFusion,
     ConvParalinguistic,
     CrossAttentionFusion,
@@ -187,7 +188,7 @@ class SemserModel(keras.Model):
         # float32 under a mixed policy: the recurrence's state accumulates over every frame
         # (and cuDNN's LSTM takes float32 only); the head gives the loss float32 predictions
         head_dtype = "float32" if mixed else policy
-        x = layers.LSTM(arch["lstm_units"], return_sequences=True, name="lstm", dtype=head_dtype)(x)
+        x = LSTM(arch["lstm_units"], return_sequences=True, name="lstm", dtype=head_dtype)(x)
         out = layers.Dense(
             len(arch["targets"]), activation="tanh", name="emotion", dtype=head_dtype
         )(x)

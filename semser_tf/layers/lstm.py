@@ -1,0 +1,114 @@
+"""``LSTM``: ``keras.layers.LSTM`` with its time loop in one GPU kernel under JAX.
+
+The layer is ``keras.layers.LSTM`` (same arguments, weights, saved files and outputs). With
+the kernel switched on (``_KERNEL_LSTM``; off by default until it is timed on a GPU, see
+docs/measurements/benchmarks.md, "The LSTM in one kernel"), on the JAX backend with a GPU it
+runs the recurrence with :func:`semser_tf.kernels.lstm_pallas.recurrence` (one Pallas kernel
+for all time steps, forward and backward) in place of cuDNN's one launch per step; the input
+projection ``x @ kernel + bias`` stays one whole-sequence matrix product. Everywhere else
+(TensorFlow, a CPU, a mask, dropout on the recurrence, non-default activations, a unit count
+that is not a multiple of 16, a Keras distribution whose sharding the kernel does not split,
+or ``use_cudnn=False``) it is exactly ``keras.layers.LSTM``.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+# Switches (module level, like the waveform stage's), read when the call is traced: the
+# kernel on or off (off: it has been checked on CPUs, in Pallas's interpreter and lowered to
+# Triton for CUDA, but not yet compiled and timed on a GPU); the recurrent product's operand
+# type ("float32": TF32 on the GPU, as cuDNN's float32 LSTM); _INTERPRET runs the kernel in
+# Pallas's interpreter on a CPU (the tests).
+_KERNEL_LSTM = False
+_DOT_DTYPE = "float32"
+_PROGRAMS = 16  # programs per block of 16 sequences, at most (see programs_for)
+_INTERPRET = False
+
+
+def programs_for(units: int, batch: int, multiprocessors: int | None, most: int = 16) -> int:
+    """Programs per block of 16 sequences for the kernel: the most (up to ``most``) that
+    split ``units`` into slices of a multiple of 16, provided every program of the launch
+    fits on the GPU at once, one per multiprocessor (they wait on each other at every step;
+    the backward kernel's 128 KiB of shared memory at 256 units leaves room for one); else 1
+    (the programs of a row block then never wait on another)."""
+    blocks = -(-batch // 16)
+    for programs in range(min(most, units // 16), 1, -1):
+        if units % programs == 0 and (units // programs) % 16 == 0:
+            if multiprocessors is not None and programs * blocks <= multiprocessors:
+                return programs
+    return 1
+
+
+def _kernel_mode(layer, mask, training) -> str | None:
+    """``"gpu"``, ``"interpret"`` or ``None`` (Keras's own loop) for this call."""
+    if not _KERNEL_LSTM or keras.backend.backend() != "jax" or mask is not None:
+        return None
+    if layer.use_cudnn not in ("auto", True) or layer.go_backwards or layer.unroll:
+        return None
+    if layer.recurrent_dropout or (training and layer.dropout):
+        return None
+    cell = layer.cell
+    if cell.activation is not keras.activations.tanh:
+        return None
+    if cell.recurrent_activation is not keras.activations.sigmoid:
+        return None
+    from semser_tf.kernels.lstm_pallas import block_for
+
+    if block_for(cell.units) is None or keras.distribution.distribution() is not None:
+        return None
+    if _INTERPRET:
+        return "interpret"
+    import jax
+
+    return "gpu" if jax.default_backend() == "gpu" else None
+
+
+@keras.saving.register_keras_serializable(package="semser_tf")
+class LSTM(keras.layers.LSTM):
+    """``keras.layers.LSTM`` whose time loop is one GPU kernel on the JAX backend.
+
+    Takes ``keras.layers.LSTM``'s arguments; the weights (``kernel``, ``recurrent_kernel``,
+    ``bias``) and the config are the same, so a model saved with either layer loads into
+    the other. The class keeps Keras's name on purpose: a ``.weights.h5`` file stores a
+    functional model's layers under their class names in snake case, so another name would
+    not load the weights saved before it (the zoo's among them).
+
+    >>> import numpy as np
+    >>> lstm = LSTM(16, return_sequences=True)
+    >>> lstm(np.zeros((2, 5, 3), "float32")).shape
+    (2, 5, 16)
+    """
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        mode = _kernel_mode(self, mask, training)
+        if mode is None:
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        from semser_tf.kernels.lstm_pallas import recurrence
+
+        cell = self.cell
+        xw = ops.einsum("bti,ig->tbg", sequences, cell.kernel.value)
+        if cell.use_bias:
+            xw = xw + cell.bias.value
+        h0, c0 = initial_state
+        programs = 1
+        if mode == "gpu":
+            import jax
+
+            cores = getattr(jax.devices()[0], "core_count", None)
+            programs = programs_for(cell.units, sequences.shape[0], cores, _PROGRAMS)
+        hs, c_last = recurrence(
+            xw,
+            cell.recurrent_kernel.value,
+            h0,
+            c0,
+            dot_dtype=_DOT_DTYPE,
+            programs=programs,
+            interpret=mode == "interpret",
+        )
+        outputs = ops.transpose(hs, (1, 0, 2))
+        last = outputs[:, -1]
+        return last, outputs, [last, c_last]

@@ -1,0 +1,154 @@
+"""``LSTM`` is ``keras.layers.LSTM``: same weights and outputs on every path; under JAX
+its kernel path (run here in Pallas's interpreter) gives Keras's LSTM's outputs and
+gradients, and it falls back to Keras's loop wherever the kernel does not apply."""
+
+import keras
+import numpy as np
+import pytest
+
+from semser_tf.layers import LSTM
+from semser_tf.layers import lstm as lstm_layer
+
+pytestmark = pytest.mark.backend_agnostic
+
+
+def _pair(units, features, **kwargs):
+    ours = LSTM(units, return_sequences=True, return_state=True, **kwargs)
+    plain = keras.layers.LSTM(units, return_sequences=True, return_state=True, **kwargs)
+    ours.build((None, None, features))
+    plain.build((None, None, features))
+    rng = np.random.default_rng(7)
+    weights = [rng.normal(0, 0.3, w.shape).astype("float32") for w in plain.get_weights()]
+    ours.set_weights(weights)
+    plain.set_weights(weights)
+    return ours, plain
+
+
+def test_same_weights_config_and_outputs_as_keras_lstm_on_this_backend(rng):
+    ours, plain = _pair(16, 5)
+    assert [w.shape for w in ours.weights] == [w.shape for w in plain.weights]
+    config = ours.get_config()
+    assert {k: v for k, v in config.items() if k != "name"} == {
+        k: v for k, v in plain.get_config().items() if k != "name"
+    }
+    assert isinstance(LSTM.from_config(config), keras.layers.LSTM)
+    x = rng.normal(size=(3, 7, 5)).astype("float32")
+    for a, b in zip(ours(x), plain(x)):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), atol=1e-6
+        )
+
+
+@pytest.fixture
+def interpret(monkeypatch):
+    if keras.backend.backend() != "jax":
+        pytest.skip("the kernel path is the JAX backend's")
+    monkeypatch.setattr(lstm_layer, "_INTERPRET", True)
+    monkeypatch.setattr(lstm_layer, "_KERNEL_LSTM", True)
+    calls = []
+    from semser_tf.kernels import lstm_pallas
+
+    real = lstm_pallas.recurrence
+    monkeypatch.setattr(lstm_pallas, "recurrence", lambda *a, **k: calls.append(1) or real(*a, **k))
+    return calls
+
+
+def test_the_kernel_path_gives_keras_lstm_outputs_and_gradients(rng, interpret):
+    import jax
+    import jax.numpy as jnp
+
+    ours, plain = _pair(32, 6)
+    x = jnp.asarray(rng.normal(size=(3, 9, 6)), jnp.float32)
+    h0 = jnp.asarray(rng.normal(0, 0.5, (3, 32)), jnp.float32)
+    c0 = jnp.asarray(rng.normal(0, 0.5, (3, 32)), jnp.float32)
+    probe = [jnp.asarray(rng.normal(size=s), jnp.float32) for s in ((3, 9, 32), (3, 32), (3, 32))]
+
+    def loss(layer, weights, x, h0, c0):
+        fixed = [v.value for v in layer.non_trainable_variables]
+        outs, _ = layer.stateless_call(weights, fixed, x, initial_state=[h0, c0])
+        return sum((o * p).sum() for o, p in zip(outs, probe)), outs
+
+    results = []
+    for layer in (ours, plain):
+        weights = [w.value for w in layer.trainable_weights]
+        (_, outs), grads = jax.value_and_grad(loss, argnums=(1, 2, 3, 4), has_aux=True)(
+            layer, weights, x, h0, c0
+        )
+        results.append(
+            [np.asarray(o) for o in outs] + [np.asarray(g) for g in jax.tree.leaves(grads)]
+        )
+    assert interpret == [1]  # only LSTM took the kernel
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs,call",
+    [
+        ({}, {"mask": np.array([[True] * 4 + [False] * 3] * 2)}),
+        ({"recurrent_dropout": 0.1}, {"training": True}),
+        ({"dropout": 0.1}, {"training": True}),
+        ({"activation": "relu"}, {}),
+        ({"go_backwards": True}, {}),
+        ({"use_cudnn": False}, {}),
+    ],
+    ids=["mask", "recurrent-dropout", "dropout-training", "relu", "backwards", "no-cudnn"],
+)
+def test_falls_back_to_keras_where_the_kernel_does_not_apply(rng, interpret, kwargs, call):
+    ours, plain = _pair(16, 4, **kwargs)
+    x = rng.normal(size=(2, 7, 4)).astype("float32")
+    a = ours(x, **call)
+    assert interpret == []
+    if not call.get("training"):
+        for o, p in zip(a, plain(x, **call)):
+            np.testing.assert_allclose(np.asarray(o), np.asarray(p), atol=1e-6)
+
+
+def test_the_kernel_is_off_unless_switched_on(rng, interpret, monkeypatch):
+    monkeypatch.setattr(lstm_layer, "_KERNEL_LSTM", False)
+    ours, _ = _pair(16, 4)
+    ours(rng.normal(size=(2, 5, 4)).astype("float32"))
+    assert interpret == []
+
+
+def test_units_not_a_multiple_of_16_fall_back(rng, interpret):
+    ours, plain = _pair(12, 4)
+    x = rng.normal(size=(2, 5, 4)).astype("float32")
+    for o, p in zip(ours(x), plain(x)):
+        np.testing.assert_allclose(np.asarray(o), np.asarray(p), atol=1e-6)
+    assert interpret == []
+
+
+@pytest.mark.parametrize(
+    "units,batch,cores,want",
+    [
+        (256, 25, 132, 16),  # 16 slices of 16 units x 2 row blocks = 32 programs
+        (256, 100, 132, 16),  # x 7 row blocks = 112
+        (256, 150, 132, 8),  # 10 row blocks: 16 x 10 would not all fit at once, 8 x 10 do
+        (256, 4000, 132, 1),  # 250 row blocks: no split fits
+        (256, 25, None, 1),  # the device does not say how many multiprocessors it has
+        (128, 25, 132, 8),
+        (48, 25, 132, 3),
+        (16, 25, 132, 1),
+    ],
+)
+def test_programs_split_the_units_only_when_all_fit_on_the_gpu(units, batch, cores, want):
+    assert lstm_layer.programs_for(units, batch, cores) == want
+
+
+def test_weights_saved_with_keras_lstm_load_into_a_model_with_ours(tmp_path, rng):
+    """A functional model's weights file names each layer by its class: the zoo's files,
+    written with keras.layers.LSTM, load into models built with this one, and back."""
+
+    def model(layer_cls):
+        x = keras.Input((None, 4))
+        return keras.Model(x, keras.layers.Dense(2)(layer_cls(16, return_sequences=True)(x)))
+
+    plain, ours = model(keras.layers.LSTM), model(LSTM)
+    path = tmp_path / "plain.weights.h5"
+    plain.save_weights(path)
+    ours.load_weights(path)
+    x = rng.normal(size=(2, 6, 4)).astype("float32")
+    np.testing.assert_allclose(np.asarray(ours(x)), np.asarray(plain(x)), atol=1e-6)
+    ours.save_weights(tmp_path / "ours.weights.h5")
+    model(keras.layers.LSTM).load_weights(tmp_path / "ours.weights.h5")
