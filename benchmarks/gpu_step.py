@@ -160,17 +160,20 @@ def same_weights_check(args, batch, data, precision, rec):
     import keras
 
     import semser_tf.layers.conv_paralinguistic as cp
+    import semser_tf.layers.lstm as fl
     from semser_tf.models import select_inputs
     from semser_tf.training.loop import execution_steps, steps_per_execution
 
     steps = args.check_steps or args.steps
 
-    def trained(k, scan=False, waveform=None):
-        default = cp._FUSED_WAVEFORM_POOL
-        if waveform is not None:  # the layer reads it when the step is traced
+    def trained(k, lstm=None, waveform=None):
+        defaults = cp._FUSED_WAVEFORM_POOL, fl._KERNEL_LSTM
+        if waveform is not None:  # the layers read these when the step is traced
             cp._FUSED_WAVEFORM_POOL = waveform != "matmul"
+        if lstm is not None:
+            fl._KERNEL_LSTM = lstm == "kernel"
         model, _, settings = ours(batch, args.frames, precision, args.tiny)
-        if scan:
+        if lstm == "scan":
             model.get_layer("lstm").use_cudnn = False
         w1 = np.ones((batch, args.frames), "float32")
         items = [(select_inputs(model, {"waveform": w, "semantic": s}), y, w1) for w, s, y in data]
@@ -180,18 +183,19 @@ def same_weights_check(args, batch, data, precision, rec):
         weights = [np.asarray(w, "float64") for w in model.get_weights()]
         n = int(model.count_params())
         keras.backend.clear_session()
-        cp._FUSED_WAVEFORM_POOL = default
+        cp._FUSED_WAVEFORM_POOL, fl._KERNEL_LSTM = defaults
         return weights, out, n
 
     k = execution_steps(args.after or ours(1, 1, precision, True)[2].steps_per_execution, steps)
     other = "fused" if args.waveform == "matmul" else "matmul"
     plain_waveform = other if args.waveform_check else None
-    plain, plain_out, n_plain = trained(1, waveform=plain_waveform)
-    again, again_out, _ = trained(1, waveform=plain_waveform)
-    if args.lstm_check:  # the "fast path" is the lax.scan LSTM, one step per call
+    plain_lstm = "cudnn" if args.lstm_check else None
+    plain, plain_out, n_plain = trained(1, lstm=plain_lstm, waveform=plain_waveform)
+    again, again_out, _ = trained(1, lstm=plain_lstm, waveform=plain_waveform)
+    if args.lstm_check:  # the fast path is --lstm's time loop, the plain one cuDNN's
         k = 1
-        fast, fast_out, n_fast = trained(1, scan=True)
-        what = "lax.scan LSTM vs cuDNN's"
+        fast, fast_out, n_fast = trained(1, lstm=args.lstm)
+        what = f"{args.lstm} LSTM vs cuDNN's"
     elif args.waveform_check:  # the fast path is --waveform's stage, the plain one the other
         k = 1
         fast, fast_out, n_fast = trained(1, waveform=args.waveform)
@@ -327,6 +331,7 @@ def measure_ours(args, batch, data, precision, rec, sweep=True):
     base = {
         "model": name
         + ("" if args.lstm == "cudnn" else f" lstm={args.lstm}")
+        + ("" if args.lstm_dot == "float32" else f" lstm_dot={args.lstm_dot}")
         + ("" if args.pool == "reshape" else f" pool={args.pool}")
         + ("" if args.waveform == "fused" else f" waveform={args.waveform}"),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
@@ -477,9 +482,16 @@ def main():
     )
     p.add_argument(
         "--lstm",
-        choices=("cudnn", "scan"),
+        choices=("cudnn", "kernel", "scan"),
         default="cudnn",
-        help="our LSTM's time loop: cuDNN's (Keras's choice on a GPU) or lax.scan (use_cudnn=False)",
+        help="our LSTM's time loop: cuDNN's (keras.layers.LSTM's choice on a GPU, the "
+        "default), LSTM's one-kernel loop (semser_tf.kernels) or lax.scan (use_cudnn=False)",
+    )
+    p.add_argument(
+        "--lstm-dot",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="with --lstm kernel: the recurrent product's operand type",
     )
     p.add_argument(
         "--alternate",
@@ -505,7 +517,7 @@ def main():
     p.add_argument(
         "--lstm-check",
         action="store_true",
-        help="with --check: compare the lax.scan LSTM against cuDNN's instead of steps per call",
+        help="with --check: compare --lstm's time loop against cuDNN's instead of steps per call",
     )
     p.add_argument(
         "--check-steps", type=int, default=0, help="steps of the --check trainings (--steps)"
@@ -535,6 +547,8 @@ def main():
         p.error(f"--check-steps must be 0 (use --steps) or more, got {args.check_steps}")
     if args.waveform_check and not args.check:
         p.error("--waveform-check needs --check PRECISIONS")
+    if args.lstm_check and (not args.check or args.lstm == "cudnn"):
+        p.error("--lstm-check needs --check PRECISIONS and --lstm kernel or scan")
 
     import jax
     import keras
@@ -542,10 +556,13 @@ def main():
     if keras.backend.backend() != "jax":
         raise SystemExit("gpu_step.py needs KERAS_BACKEND=jax")
     import semser_tf.layers.conv_paralinguistic as cp
+    import semser_tf.layers.lstm as fl
 
     # before any model is built: the layer reads these when its call is traced
     cp._POOL_BY_RESHAPE = args.pool == "reshape"
     cp._FUSED_WAVEFORM_POOL = args.waveform == "fused"
+    fl._KERNEL_LSTM = args.lstm == "kernel"
+    fl._DOT_DTYPE = args.lstm_dot
     cache = os.environ.get("JAX_COMPILATION_CACHE_DIR") or os.path.join(
         tempfile.gettempdir(), "gpu_step_jax_cache"
     )
