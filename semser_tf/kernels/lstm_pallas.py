@@ -83,6 +83,12 @@ def _step_done(flags_ref, idx, programs, interpret):
         lax.while_loop(lambda seen: seen < programs, lambda _: _atomic_add(flags_ref, idx, 0), 0)
 
 
+def _dot(a, b):
+    """``a @ b`` accumulated in float32 (``pl.dot`` is gone from JAX 0.12; this lowers to
+    the same Triton product, TF32 for float32 operands at the default precision)."""
+    return lax.dot(a, b, preferred_element_type=jnp.float32)
+
+
 def _sigmoid(z):
     return 1.0 / (1.0 + jnp.exp(-z))
 
@@ -154,7 +160,7 @@ def _forward_kernel(
         for j in range(chunks):
             col = u0 + j * block
             z = [
-                _tile(xw_ref, base, g * hidden + col, ROWS, block) + pl.dot(ad, weight(g, j))
+                _tile(xw_ref, base, g * hidden + col, ROWS, block) + _dot(ad, weight(g, j))
                 for g in range(4)
             ]
             i, f, g, o = _sigmoid(z[0]), _sigmoid(z[1]), jnp.tanh(z[2]), _sigmoid(z[3])
@@ -236,7 +242,7 @@ def _backward_kernel(
         for j in range(chunks):
             acc = zeros
             for g in range(4):
-                acc = acc + pl.dot(a[g], weight(g, j))
+                acc = acc + _dot(a[g], weight(g, j))
             new_dh.append(acc)
         return tuple(new_dh), tuple(new_dc)
 

@@ -152,3 +152,28 @@ def test_weights_saved_with_keras_lstm_load_into_a_model_with_ours(tmp_path, rng
     np.testing.assert_allclose(np.asarray(ours(x)), np.asarray(plain(x)), atol=1e-6)
     ours.save_weights(tmp_path / "ours.weights.h5")
     model(keras.layers.LSTM).load_weights(tmp_path / "ours.weights.h5")
+
+
+def test_a_fit_step_through_the_kernel_equals_keras_lstm(rng, interpret):
+    """One ``fit`` step (Keras's jitted JAX train step, Adam) from the same weights: the same
+    weights after it, whether the LSTM's loop is the kernel or Keras's."""
+
+    def trained(layer_cls):
+        keras.utils.set_random_seed(3)
+        x = keras.Input((None, 5))
+        model = keras.Model(x, keras.layers.Dense(2)(layer_cls(16, return_sequences=True)(x)))
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+        data = rng_data
+        model.fit(data[0], data[1], batch_size=3, epochs=1, verbose=0, shuffle=False)
+        return [np.asarray(w) for w in model.get_weights()]
+
+    rng_data = (
+        rng.normal(size=(3, 8, 5)).astype("float32"),
+        rng.normal(size=(3, 8, 2)).astype("float32"),
+    )
+    plain = trained(keras.layers.LSTM)
+    assert interpret == []
+    ours = trained(LSTM)
+    assert len(interpret) >= 1
+    for a, b in zip(ours, plain):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
