@@ -42,7 +42,12 @@ def _space(args):
 
 
 def _tune(args):
-    from semser_tf.cli.train import _config, _settings, open_corpus, open_frame_features
+    from semser_tf.cli.run_inputs import (
+        model_config,
+        open_corpus,
+        open_frame_features,
+        train_settings,
+    )
     from semser_tf.tuning import SearchSpace, tune
 
     space = SearchSpace.from_dict(_space(args), source=args.space or "search space")
@@ -50,9 +55,9 @@ def _tune(args):
     summary = tune(
         corpus,
         args.out,
-        _config(args),
+        model_config(args),
         space,
-        _settings(args),
+        train_settings(args),
         tuner=args.tuner,
         max_trials=args.max_trials,
         objective=args.objective,

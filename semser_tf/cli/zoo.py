@@ -174,7 +174,7 @@ def _publish(args):
 
 
 def _finetune(args):
-    from semser_tf.cli.train import open_corpus
+    from semser_tf.cli.run_inputs import open_corpus
     from semser_tf.zoo.finetune import finetune
 
     finetune(

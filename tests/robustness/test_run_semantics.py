@@ -65,7 +65,7 @@ def test_evaluate_a_fused_run_without_its_embeddings_is_an_error(tmp_path, cli, 
 
 
 def test_evaluate_uses_the_runs_embeddings_and_recorded_mode(tmp_path):
-    from semser_tf.cli.train import run_frame_features
+    from semser_tf.cli.run_inputs import run_frame_features
 
     run = _fake_run(tmp_path, mode="text", features="LookupFrameFeatures(words=3, dim=8)")
     _, emb = _embeddings(run / "embeddings")
@@ -81,7 +81,7 @@ def test_evaluate_uses_the_runs_embeddings_and_recorded_mode(tmp_path):
 
 
 def test_evaluate_a_run_trained_on_zeros_keeps_zeros(tmp_path):
-    from semser_tf.cli.train import run_frame_features
+    from semser_tf.cli.run_inputs import run_frame_features
 
     run = _fake_run(tmp_path, variant="concat", mode=None, features="ZeroFrameFeatures(dim=8)")
     assert run_frame_features(run, json.loads((run / "config.json").read_text()), "concat") is None
@@ -106,7 +106,7 @@ def test_predict_with_a_mode_of_another_space_is_refused(tmp_path, cli, mode):
 
 
 def test_train_copies_its_embeddings_into_the_run(tmp_path, loader_corpus):
-    from semser_tf.cli.train import run_frame_features
+    from semser_tf.cli.run_inputs import run_frame_features
     from semser_tf.data.sewa import SEWACorpus
     from semser_tf.models.config import ModelConfig
     from semser_tf.training.run import TrainSettings, train

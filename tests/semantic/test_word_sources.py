@@ -126,7 +126,7 @@ def test_speech2vec_command_says_which_words_min_count_drops(tiny_corpus, tmp_pa
 def test_train_reports_the_oov_rate(tiny_corpus, capsys):
     import numpy as np
 
-    from semser_tf.cli.train import open_corpus, report_coverage
+    from semser_tf.cli.run_inputs import open_corpus, report_coverage
     from semser_tf.semantic.embeddings import AlignedEmbeddings
 
     corpus = open_corpus(tiny_corpus)

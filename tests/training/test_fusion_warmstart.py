@@ -276,7 +276,7 @@ def test_a_run_recorded_before_the_new_settings_resumes_with_them_off(tmp_path):
 
 def test_cli_flags_reach_the_settings():
     from semser_tf.cli import build_parser
-    from semser_tf.cli.train import _settings
+    from semser_tf.cli.run_inputs import train_settings as _settings
 
     args = build_parser().parse_args(
         [
