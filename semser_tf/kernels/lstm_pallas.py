@@ -3,10 +3,14 @@
 Why: on a GPU, ``keras.layers.LSTM`` runs cuDNN's RNN (``jax.experimental.rnn``), which
 launches a small matrix product and an element-wise kernel for every time step, forward and
 backward: 1 200 launches for a 300-frame window, with the GPU idle between them. Here the
-recurrence of a block of 16 sequences runs in one program (one streaming multiprocessor):
-the state stays in registers, the recurrent weights are read from L2 at every step, and only
-the activations are written out. The input projection ``x @ kernel + bias`` and the
-gradients of the weights are whole-sequence matrix products left to XLA.
+whole recurrence is one launch per direction. A block of 16 sequences is shared by
+``programs`` programs, each owning a slice of the units: its slice of the recurrent weights
+is read once and kept, its part of the state stays in registers, and at every step it
+reads the whole h_{t-1} of its rows (in the backward pass, dz_t) that the block's programs
+wrote, after an arrival counter says they all have. With ``programs=1`` nothing waits, but
+the one program re-reads all of U from L2 at every step. The input projection
+``x @ kernel + bias`` and the gradients of the weights are whole-sequence matrix products
+left to XLA.
 
 The cell is Keras's ``LSTMCell`` with its defaults (gates in the order input, forget, cell,
 output; ``sigmoid`` gates, ``tanh`` cell)::
