@@ -101,6 +101,16 @@ def _tile(ref, row, col, rows, width):
     return ref[pl.ds(row, rows), pl.ds(col, width)]
 
 
+def _this_program(hidden, programs):
+    """This program's row block ``r``, its first row, its first unit, and its units' tiles:
+    the grid is ``(programs, row blocks)``, so the programs of one row block are launched
+    one after another."""
+    p, r = pl.program_id(0), pl.program_id(1)
+    width = hidden // programs
+    block = block_for(width)
+    return r, r * ROWS, p * width, block, width // block
+
+
 def _weight_tiles(ref, rows_of, col_of, hidden, block, chunks, resident):
     """``tiles(gate, chunk)`` -> the weight tile ``(hidden, block)`` of that gate and chunk of
     this program's units: read once here when ``resident``, else at every use."""
@@ -138,12 +148,7 @@ def _forward_kernel(
     batch + b``; ``acts_ref`` receives i, f, g, o after their activations in that layout,
     ``hs_ref`` and ``cs_ref`` h_t and c_t. Each step reads the whole h_{t-1} of its rows
     (written by all the row block's programs) as the product's left operand."""
-    p, r = pl.program_id(0), pl.program_id(1)
-    r0 = r * ROWS
-    width = hidden // programs
-    block = block_for(width)
-    chunks = width // block
-    u0 = p * width
+    r, r0, u0, block, chunks = _this_program(hidden, programs)
     weight = _weight_tiles(
         u_ref,
         lambda g: 0,
@@ -206,12 +211,7 @@ def _backward_kernel(
     ``ut_ref``: ``U`` transposed. Each step writes its units' pre-activation gradients
     dz_t to ``dz_ref``, then reads all of dz_t for its rows to form its units' dh_{t-1} =
     dz_t @ U^T. The initial state's gradients go to ``dh0_ref``, ``dc0_ref``."""
-    p, r = pl.program_id(0), pl.program_id(1)
-    r0 = r * ROWS
-    width = hidden // programs
-    block = block_for(width)
-    chunks = width // block
-    u0 = p * width
+    r, r0, u0, block, chunks = _this_program(hidden, programs)
     weight = _weight_tiles(
         ut_ref, lambda g: g * hidden, lambda g, j: u0 + j * block, hidden, block, chunks, resident
     )
