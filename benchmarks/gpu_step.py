@@ -547,6 +547,8 @@ def main():
         p.error(f"--check-steps must be 0 (use --steps) or more, got {args.check_steps}")
     if args.waveform_check and not args.check:
         p.error("--waveform-check needs --check PRECISIONS")
+    if args.lstm_dot != "float32" and args.lstm != "kernel":
+        p.error("--lstm-dot applies to --lstm kernel only")
     if args.lstm_check and (not args.check or args.lstm == "cudnn"):
         p.error("--lstm-check needs --check PRECISIONS and --lstm kernel or scan")
 

@@ -49,13 +49,21 @@ DEFAULT_VARIANTS = (
 )
 
 
-def parse_variant(v):
-    if v in ("cudnn", "scan"):
-        return {"name": v}
-    kind, dot, programs, warps = v.split(":")
-    if kind != "kernel":
-        raise ValueError(f"a variant is cudnn, scan or kernel:DOT:PROGRAMS:WARPS, not {v!r}")
-    return {"name": v, "dot": dot, "programs": int(programs), "warps": int(warps)}
+def parse_variants(text):
+    """``--variants``: cudnn, scan or kernel:DOT:PROGRAMS:WARPS, comma-separated."""
+    out = []
+    for v in text.split(","):
+        if v in ("cudnn", "scan"):
+            out.append({"name": v})
+            continue
+        parts = v.split(":")
+        if len(parts) != 4 or parts[0] != "kernel" or not all(x.isdigit() for x in parts[2:]):
+            raise argparse.ArgumentTypeError(
+                f"{v!r}: a variant is cudnn, scan or kernel:DOT:PROGRAMS:WARPS "
+                "(e.g. kernel:float32:16:4)"
+            )
+        out.append({"name": v, "dot": parts[1], "programs": int(parts[2]), "warps": int(parts[3])})
+    return out
 
 
 def build_functions(variant, layer, interpret):
@@ -135,7 +143,7 @@ def main():
     p.add_argument(
         "--variants",
         default=DEFAULT_VARIANTS,
-        type=lambda v: [parse_variant(x) for x in v.split(",")],
+        type=parse_variants,
     )
     p.add_argument(
         "--check",
@@ -205,9 +213,8 @@ def main():
             rows.append(row)
         if args.check and outputs:
             with jax.default_matmul_precision("highest"):
-                _, exact = build_functions({"name": "scan"}, layer, False)
-                pr, _ = build_functions({"name": "scan"}, layer, False)
-                reference = [pr(weights, x), *jax.tree.leaves(exact(weights, x, probe))]
+                predict, train = build_functions({"name": "scan"}, layer, False)
+                reference = [predict(weights, x), *jax.tree.leaves(train(weights, x, probe))]
             names = ["outputs", "d_kernel", "d_recurrent", "d_bias", "d_x"]
             for name, got in outputs.items():
                 check = {"check": name, "batch": batch}

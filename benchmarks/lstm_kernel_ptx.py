@@ -118,7 +118,10 @@ def main():
     print("|---|---:|---:|---|---:|---:|---:|---:|---|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         for setting in args.settings.split(","):
-            dot, programs, warps = setting.split(":")
+            parts = setting.split(":")
+            if len(parts) != 3:
+                p.error(f"--settings {setting!r}: expected DOT:PROGRAMS:WARPS, e.g. float32:16:4")
+            dot, programs, warps = parts
             modules = triton_ir(dot, int(programs), int(warps), args.batch, args.frames, args.units)
             for name, text in modules.items():
                 path = os.path.join(tmp, f"{name}.ttir")
@@ -131,7 +134,8 @@ def main():
                 )
                 if run.returncode:
                     print(
-                        f"| {dot} | {programs} | {warps} | {name} | failed: {run.stderr.strip().splitlines()[-1]} |"
+                        f"| {dot} | {programs} | {warps} | {name} | failed: "
+                        f"{(run.stderr.strip().splitlines() or [f'exit {run.returncode}'])[-1]} |"
                     )
                     continue
                 r = json.loads(run.stdout.strip().splitlines()[-1])

@@ -118,8 +118,8 @@ def train_settings(args):
         dropped_input=getattr(args, "dropped_input", TrainSettings.dropped_input),
         staged_epochs=getattr(args, "staged_epochs", 0),  # finetune has none: off
         dropout_mode=getattr(args, "dropout_mode", "random"),
-        dropped_unscored=names(getattr(args, "dropped_unscored", None)),
-        kept_unscored=names(getattr(args, "kept_unscored", None)),
+        dropped_unscored=_names(getattr(args, "dropped_unscored", None)),
+        kept_unscored=_names(getattr(args, "kept_unscored", None)),
         warm_start=None if warm == WARM_FROM_BRANCH else warm,
         staged_frozen_epochs=getattr(args, "staged_frozen_epochs", None),
         staged_finetune_lr=getattr(args, "staged_finetune_lr", 0.1),
@@ -133,6 +133,6 @@ WARM_FROM_BRANCH = "branch"
 paralinguistic run."""
 
 
-def names(text) -> tuple:
+def _names(text) -> tuple:
     """A comma-separated list of names (``None``: none)."""
     return tuple(t.strip() for t in (text or "").split(",") if t.strip())
