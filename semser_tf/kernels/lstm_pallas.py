@@ -6,8 +6,10 @@ backward: 1 200 launches for a 300-frame window, with the GPU idle between them.
 whole recurrence is one launch per direction. A block of 16 sequences is shared by
 ``programs`` programs, each owning a slice of the units: its slice of the recurrent weights
 is read once and kept, its part of the state stays in registers, and at every step it
-reads the whole h_{t-1} of its rows (in the backward pass, dz_t) that the block's programs
-wrote, after an arrival counter says they all have. With ``programs=1`` nothing waits, but
+reads what the block's programs wrote, after an arrival counter says they all have: the
+whole h_{t-1} of its rows in the forward pass; in the backward pass, its units' columns of
+every program's share of dh_{t-1} (each program's own gate columns of dz_t times their rows
+of U^T), which it sums. With ``programs=1`` nothing waits, but
 the one program re-reads all of U from L2 at every step. The input projection
 ``x @ kernel + bias`` and the gradients of the weights are whole-sequence matrix products
 left to XLA.
@@ -111,17 +113,19 @@ def _this_program(hidden, programs):
     return r, r * ROWS, p * width, block, width // block
 
 
-def _weight_tiles(ref, rows_of, col_of, hidden, block, chunks, resident):
-    """``tiles(gate, chunk)`` -> the weight tile ``(hidden, block)`` of that gate and chunk of
-    this program's units: read once here when ``resident``, else at every use."""
+def _weight_tiles(ref, origin, shape, chunks, resident):
+    """``tiles(gate, chunk)`` -> the weight tile of ``shape`` at ``origin(gate, chunk)`` (row,
+    column) for that gate and chunk of this program's units: read once here when
+    ``resident``, else at every use."""
+
+    def read(g, j):
+        row, col = origin(g, j)
+        return _tile(ref, row, col, *shape)
+
     if resident:
-        cache = {
-            (g, j): _tile(ref, rows_of(g), col_of(g, j), hidden, block)
-            for g in range(4)
-            for j in range(chunks)
-        }
+        cache = {(g, j): read(g, j) for g in range(4) for j in range(chunks)}
         return lambda g, j: cache[g, j]
-    return lambda g, j: _tile(ref, rows_of(g), col_of(g, j), hidden, block)
+    return read
 
 
 def _forward_kernel(
@@ -150,13 +154,7 @@ def _forward_kernel(
     (written by all the row block's programs) as the product's left operand."""
     r, r0, u0, block, chunks = _this_program(hidden, programs)
     weight = _weight_tiles(
-        u_ref,
-        lambda g: 0,
-        lambda g, j: g * hidden + u0 + j * block,
-        hidden,
-        block,
-        chunks,
-        resident,
+        u_ref, lambda g, j: (0, g * hidden + u0 + j * block), (hidden, block), chunks, resident
     )
     a = h0_ref[pl.ds(r0, ROWS), :]
     c = tuple(_tile(c0_ref, r0, u0 + j * block, ROWS, block) for j in range(chunks))
@@ -194,6 +192,7 @@ def _backward_kernel(
     dc_last_ref,
     _flags_in,
     dz_ref,
+    part_ref,
     dh0_ref,
     dc0_ref,
     flags_ref,
@@ -208,12 +207,19 @@ def _backward_kernel(
 ):
     """The loop of :func:`_forward_kernel` backwards in time, over the same units and rows.
     ``dhs_ref``: the gradient of every h_t; ``cprev_ref``: c_{t-1} (c_0 at t = 0);
-    ``ut_ref``: ``U`` transposed. Each step writes its units' pre-activation gradients
-    dz_t to ``dz_ref``, then reads all of dz_t for its rows to form its units' dh_{t-1} =
-    dz_t @ U^T. The initial state's gradients go to ``dh0_ref``, ``dc0_ref``."""
+    ``ut_ref``: ``U`` transposed. Each step writes its units' pre-activation gradients dz_t
+    to ``dz_ref`` and its share of dh_{t-1} = dz_t @ U^T, the product of its own gate
+    columns of dz_t with their rows of U^T, ``(16, units)``, to its column block of
+    ``part_ref`` (two slots, by step parity: a slot is rewritten two steps later, once every
+    program has passed the step between). After the row block's programs all have, its
+    units' dh_{t-1} is the sum of those shares' columns of its units: 16 small tiles read,
+    where reading all of dz_t (4 x as many bytes) and multiplying it by U^T took 3.6 x the
+    forward step's time on an H200 (docs/measurements/benchmarks.md). The initial state's
+    gradients go to ``dh0_ref``, ``dc0_ref``."""
     r, r0, u0, block, chunks = _this_program(hidden, programs)
+    p = pl.program_id(0)
     weight = _weight_tiles(
-        ut_ref, lambda g: g * hidden, lambda g, j: u0 + j * block, hidden, block, chunks, resident
+        ut_ref, lambda g, j: (g * hidden + u0 + j * block, 0), (block, hidden), chunks, resident
     )
     zeros = jnp.zeros((ROWS, block), jnp.float32)
     dh = tuple(zeros for _ in range(chunks))
@@ -222,6 +228,7 @@ def _backward_kernel(
     def step(k, carry):
         dh_next, dc_next = carry
         base = (steps - 1 - k) * batch + r0
+        share = jnp.zeros((ROWS, hidden), jnp.float32)
         new_dc = []
         for j in range(chunks):
             col = u0 + j * block
@@ -239,14 +246,16 @@ def _backward_kernel(
             )
             for gate, d in enumerate(dz):
                 dz_ref[pl.ds(base, ROWS), pl.ds(gate * hidden + col, block)] = d
+                share = share + _dot(d.astype(dot_dtype), weight(gate, j))
             new_dc.append(dc_t * f)
+        slot = lax.rem(k, 2) * batch + r0
+        part_ref[pl.ds(slot, ROWS), pl.ds(p * hidden, hidden)] = share
         _step_done(flags_ref, r * steps + k, programs, interpret)
-        a = [_tile(dz_ref, base, g * hidden, ROWS, hidden).astype(dot_dtype) for g in range(4)]
         new_dh = []
         for j in range(chunks):
             acc = zeros
-            for g in range(4):
-                acc = acc + _dot(a[g], weight(g, j))
+            for q in range(programs):
+                acc = acc + _tile(part_ref, slot, q * hidden + u0 + j * block, ROWS, block)
             new_dh.append(acc)
         return tuple(new_dh), tuple(new_dc)
 
@@ -371,11 +380,12 @@ def _recurrence_bwd(options, residuals, cotangents):
     flat = (steps * batch, hidden)
     out = (
         jax.ShapeDtypeStruct((steps * batch, 4 * hidden), f32),
+        jax.ShapeDtypeStruct((2 * batch, options[1] * hidden), f32),
         jax.ShapeDtypeStruct((batch, hidden), f32),
         jax.ShapeDtypeStruct((batch, hidden), f32),
         jax.ShapeDtypeStruct((blocks * steps,), jnp.int32),
     )
-    dz, dh0, dc0, _ = _call(kernel, out, 6, options, (options[1], blocks), "lstm_bwd")(
+    dz, _, dh0, dc0, _ = _call(kernel, out, 6, options, (options[1], blocks), "lstm_bwd")(
         _pad_rows(dhs.astype(f32), batch, 1).reshape(flat),
         acts,
         cs.reshape(flat),
