@@ -331,7 +331,7 @@ def measure_ours(args, batch, data, precision, rec, sweep=True):
     base = {
         "model": name
         + ("" if args.lstm == "cudnn" else f" lstm={args.lstm}")
-        + ("" if args.lstm_dot == "float32" else f" lstm_dot={args.lstm_dot}")
+        + ("" if args.lstm_dot == "auto" else f" lstm_dot={args.lstm_dot}")
         + ("" if args.pool == "reshape" else f" pool={args.pool}")
         + ("" if args.waveform == "fused" else f" waveform={args.waveform}"),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
@@ -489,9 +489,10 @@ def main():
     )
     p.add_argument(
         "--lstm-dot",
-        choices=("float32", "bfloat16"),
-        default="float32",
-        help="with --lstm kernel: the recurrent product's operand type",
+        choices=("auto", "float32", "bfloat16"),
+        default="auto",
+        help="with --lstm kernel: the recurrent product's operand type (auto: bfloat16 under "
+        "mixed_bfloat16, float32 otherwise, the layer's default)",
     )
     p.add_argument(
         "--alternate",
@@ -547,7 +548,7 @@ def main():
         p.error(f"--check-steps must be 0 (use --steps) or more, got {args.check_steps}")
     if args.waveform_check and not args.check:
         p.error("--waveform-check needs --check PRECISIONS")
-    if args.lstm_dot != "float32" and args.lstm != "kernel":
+    if args.lstm_dot != "auto" and args.lstm != "kernel":
         p.error("--lstm-dot applies to --lstm kernel only")
     if args.lstm_check and (not args.check or args.lstm == "cudnn"):
         p.error("--lstm-check needs --check PRECISIONS and --lstm kernel or scan")

@@ -1,28 +1,52 @@
 """``LSTM``: ``keras.layers.LSTM`` with its time loop in one GPU kernel under JAX.
 
 The layer is ``keras.layers.LSTM`` (same arguments, weights, saved files and outputs). With
-the kernel switched on (``_KERNEL_LSTM``; off by default until it is timed on a GPU, see
-docs/measurements/benchmarks.md, "The LSTM in one kernel"), on the JAX backend with a GPU it
+the kernel switched on (``SEMSER_LSTM_KERNEL=1`` in the environment before the import; off
+by default, see below), on the JAX backend with a GPU it
 runs the recurrence with :func:`semser_tf.kernels.lstm_pallas.recurrence` (one Pallas kernel
 for all time steps, forward and backward) in place of cuDNN's one launch per step; the input
 projection ``x @ kernel + bias`` stays one whole-sequence matrix product. Everywhere else
 (TensorFlow, a CPU, a mask, dropout on the recurrence, non-default activations, a unit count
 that is not a multiple of 16, a Keras distribution whose sharding the kernel does not split,
 or ``use_cudnn=False``) it is exactly ``keras.layers.LSTM``.
+
+Measured on an H200 (docs/measurements/benchmarks.md, "The LSTM in one kernel"): the LSTM
+alone trains 3.5-3.6x faster than cuDNN's and predicts 2.3-3.2x faster, and a batch-25 training
+step of the model takes 13.6-23.5 ms against cuDNN's 23.3-24.5. It is off by default because
+its programs wait on each other at every step, so they must all be resident at once: one
+of two timed epochs at batch 100 ran at 95 ms a step against 40 ms for the other (cuDNN's:
+54 ms), unexplained, and a GPU shared with other processes can hold programs back.
 """
 
 from __future__ import annotations
 
+import os
+
 import keras
 from keras import ops
 
+
+def kernel_switch(value: str) -> bool:
+    """``SEMSER_LSTM_KERNEL``'s value as on/off: 1, on, true, yes or 0, off, false, no, or
+    empty (off)."""
+    v = value.strip().lower()
+    if v in ("1", "on", "true", "yes"):
+        return True
+    if v in ("", "0", "off", "false", "no"):
+        return False
+    raise ValueError(
+        f"SEMSER_LSTM_KERNEL={value!r}: expected 1, on, true, yes (the one-kernel LSTM on a "
+        "JAX GPU) or 0, off, false, no"
+    )
+
+
 # Switches (module level, like the waveform stage's), read when the call is traced: the
-# kernel on or off (off: it has been checked on CPUs, in Pallas's interpreter and lowered to
-# Triton for CUDA, but not yet compiled and timed on a GPU); the recurrent product's operand
-# type ("float32": TF32 on the GPU, as cuDNN's float32 LSTM); _INTERPRET runs the kernel in
-# Pallas's interpreter on a CPU (the tests).
-_KERNEL_LSTM = False
-_DOT_DTYPE = "float32"
+# kernel on or off (SEMSER_LSTM_KERNEL, off by default: see the module's docstring); the
+# recurrent product's operand type ("float32": TF32 on the GPU, as cuDNN's float32 LSTM;
+# "bfloat16"; "auto": bfloat16 when the layer computes in bfloat16, else float32);
+# _INTERPRET runs the kernel in Pallas's interpreter on a CPU (the tests).
+_KERNEL_LSTM = kernel_switch(os.environ.get("SEMSER_LSTM_KERNEL", ""))
+_DOT_DTYPE = "auto"
 _PROGRAMS = 16  # programs per block of 16 sequences, at most (see programs_for)
 _INTERPRET = False
 
@@ -30,9 +54,10 @@ _INTERPRET = False
 def programs_for(units: int, batch: int, multiprocessors: int | None, most: int = 16) -> int:
     """Programs per block of 16 sequences for the kernel: the most (up to ``most``) that
     split ``units`` into slices of a multiple of 16, provided every program of the launch
-    fits on the GPU at once, one per multiprocessor (they wait on each other at every step;
-    the backward kernel's 128 KiB of shared memory at 256 units leaves room for one); else 1
-    (the programs of a row block then never wait on another)."""
+    fits on the GPU at once, one per multiprocessor (they wait on each other at every step,
+    so all must be resident; the kernels take 80 and 84 KiB of shared memory at 256 units in
+    float32, so one per multiprocessor is what every GPU that ``takes_kernel`` holds); else 1 (the programs of
+    a row block then never wait on another)."""
     blocks = -(-batch // 16)
     for programs in range(min(most, units // 16), 1, -1):
         if units % programs == 0 and (units // programs) % 16 == 0:
@@ -62,7 +87,32 @@ def _kernel_mode(layer, mask, training) -> str | None:
         return "interpret"
     import jax
 
-    return "gpu" if jax.default_backend() == "gpu" else None
+    if jax.default_backend() != "gpu":
+        return None
+    return "gpu" if takes_kernel(jax.devices()[0]) else None
+
+
+def takes_kernel(device) -> bool:
+    """Whether ``device`` runs the kernels: an NVIDIA GPU of compute capability 8.0 or newer
+    (A100, RTX 30 series and later), whose multiprocessors hold the 80-84 KiB of shared
+    memory a program takes at 256 units; older ones (a T4 has 64 KiB) and other makers'
+    GPUs use Keras's loop."""
+    capability = getattr(device, "compute_capability", None)
+    try:
+        major = int(str(capability).split(".")[0])
+    except ValueError:
+        return False
+    return major >= 8
+
+
+def dot_dtype_for(compute_dtype: str, setting: str) -> str:
+    """The recurrent product's operand type: ``setting``, or with ``"auto"`` bfloat16 for a
+    layer that computes in bfloat16 (its inputs and the rest of the model are rounded to
+    bfloat16 already, and the kernel's float32 backward pass is the slower one, see
+    docs/measurements/benchmarks.md) and float32 (TF32) otherwise."""
+    if setting != "auto":
+        return setting
+    return "bfloat16" if str(compute_dtype) == "bfloat16" else "float32"
 
 
 @keras.saving.register_keras_serializable(package="semser_tf")
@@ -105,7 +155,7 @@ class LSTM(keras.layers.LSTM):
             cell.recurrent_kernel.value,
             h0,
             c0,
-            dot_dtype=_DOT_DTYPE,
+            dot_dtype=dot_dtype_for(self.compute_dtype, _DOT_DTYPE),
             programs=programs,
             interpret=mode == "interpret",
         )

@@ -111,6 +111,77 @@ def test_the_kernel_is_off_unless_switched_on(rng, interpret, monkeypatch):
     assert interpret == []
 
 
+@pytest.mark.parametrize(
+    "value,on",
+    [("", False), ("0", False), ("off", False), ("No", False), ("1", True), (" on ", True)],
+)
+def test_the_environment_switch_reads_on_and_off(value, on):
+    assert lstm_layer.kernel_switch(value) is on
+
+
+def test_a_bad_environment_switch_names_the_variable_and_the_expected_form():
+    with pytest.raises(ValueError, match=r"SEMSER_LSTM_KERNEL='maybe': expected 1, on"):
+        lstm_layer.kernel_switch("maybe")
+
+
+def test_the_switch_is_read_from_the_environment_at_import(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = "import semser_tf.layers.lstm as m; print(m._KERNEL_LSTM)"
+    for value, want in (("1", "True"), ("", "False")):
+        env = {**os.environ, "SEMSER_LSTM_KERNEL": value}
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        assert out.stdout.split()[-1] == want
+
+
+@pytest.mark.parametrize(
+    "compute,setting,want",
+    [
+        ("bfloat16", "auto", "bfloat16"),  # a layer under mixed_bfloat16
+        ("float32", "auto", "float32"),  # the model's LSTM: its head computes in float32
+        ("float16", "auto", "float32"),
+        ("float32", "bfloat16", "bfloat16"),  # a setting other than auto is kept
+        ("bfloat16", "float32", "float32"),
+    ],
+)
+def test_auto_operands_follow_the_layers_compute_dtype(compute, setting, want):
+    assert lstm_layer.dot_dtype_for(compute, setting) == want
+
+
+@pytest.mark.parametrize("dtype,want", [("mixed_bfloat16", "bfloat16"), ("float32", "float32")])
+def test_the_layer_passes_its_compute_dtypes_operands_to_the_kernel(
+    rng, interpret, monkeypatch, dtype, want
+):
+    from semser_tf.kernels import lstm_pallas
+
+    seen = []
+    wrapped = lstm_pallas.recurrence  # the fixture's counting wrapper
+    monkeypatch.setattr(
+        lstm_pallas, "recurrence", lambda *a, **k: seen.append(k["dot_dtype"]) or wrapped(*a, **k)
+    )
+    layer = LSTM(16, return_sequences=True, dtype=dtype)
+    layer(rng.normal(size=(2, 5, 4)).astype("float32"))
+    assert seen == [want] and interpret == [1]
+
+
+class _Device:
+    def __init__(self, capability):
+        if capability is not None:
+            self.compute_capability = capability
+
+
+@pytest.mark.parametrize(
+    "capability,want",
+    [("9.0", True), ("8.0", True), ("8.6", True), ("7.5", False), ("7.0", False), (None, False)],
+)
+def test_the_kernel_runs_on_gpus_of_compute_capability_8_or_newer(capability, want):
+    assert lstm_layer.takes_kernel(_Device(capability)) is want
+
+
 def test_units_not_a_multiple_of_16_fall_back(rng, interpret):
     ours, plain = _pair(12, 4)
     x = rng.normal(size=(2, 5, 4)).astype("float32")
