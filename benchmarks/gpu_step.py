@@ -54,6 +54,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import jax_header, json_recorder  # noqa: E402
+from _gpu_table import summary  # noqa: E402
 
 T0 = time.perf_counter()
 TINY = dict(conv_filters=(4, 4, 8), fusion_units=16, stream_units=8, lstm_units=8)
@@ -392,58 +393,6 @@ def measure_ours(args, batch, data, precision, rec, sweep=True):
     if elapsed() < args.budget_s:
         rec({**base, "predict_step_ms": round(1e3 * timed_predict(model, xs, args.steps), 2)})
     keras.backend.clear_session()
-
-
-def summary(records, frames, peak):
-    """The Markdown table: per batch, the reference then ours; audio-s/s and ratios."""
-    import statistics
-
-    def audio(b):
-        return b * frames / 10.0
-
-    rows = {}
-    for r in records:
-        key = (r.get("batch"), r.get("model"), r.get("steps_per_execution"), r.get("data", "host"))
-        if "fit_step_ms" in r:
-            rows.setdefault(key, {})["fit"] = statistics.median(r["fit_step_ms"])
-            rows[key]["tflop"] = r.get("train_tflop_per_step")
-        if "trace" in r and "gpu_busy_ms_per_step" in r["trace"]:
-            rows.setdefault(key, {})["busy"] = r["trace"]["gpu_busy_ms_per_step"]
-            rows[key]["launches"] = r["trace"]["kernel_launches_per_step"]
-        if "predict_step_ms" in r:
-            rows.setdefault((r["batch"], r["model"], "predict", "host"), {})["predict"] = r[
-                "predict_step_ms"
-            ]
-    lines = [
-        "| batch | model | steps/exec | data | fit step ms | train audio-s/s | x ref fit | GPU busy ms | busy % | launches/step | % bf16 rate |",
-        "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for (b, m, k, data), v in sorted(
-        rows.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), str(kv[0][2]), kv[0][3])
-    ):
-        if "fit" not in v:
-            continue
-        ref = rows.get((b, "reference float32", 1, "host"), {}).get("fit")
-        busy = v.get("busy")
-        frac = v.get("tflop") and peak and (v["tflop"] / (v["fit"] / 1e3)) / peak
-        lines.append(
-            f"| {b} | {m} | {k} | {data} | {v['fit']:.1f} | {audio(b) / v['fit'] * 1e3:,.0f} | "
-            f"{(ref / v['fit']) if ref else float('nan'):.2f} | "
-            f"{busy if busy is not None else ''} | {(100 * busy / v['fit']) if busy else float('nan'):.0f} | "
-            f"{v.get('launches', '')} | {100 * frac if frac else float('nan'):.1f} |"
-        )
-    lines += [
-        "",
-        "| batch | model | predict step ms | inference audio-s/s | x ref |",
-        "|---:|---|---:|---:|---:|",
-    ]
-    for (b, m, _k, _), v in sorted(rows.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
-        if "predict" in v:
-            ref = rows.get((b, "reference float32", "predict", "host"), {}).get("predict")
-            lines.append(
-                f"| {b} | {m} | {v['predict']:.1f} | {audio(b) / v['predict'] * 1e3:,.0f} | {(ref / v['predict']) if ref else float('nan'):.2f} |"
-            )
-    return "\n".join(lines)
 
 
 def main():
