@@ -2,20 +2,21 @@
 
 The layer is ``keras.layers.LSTM`` (same arguments, weights, saved files and outputs). With
 the kernel switched on (``SEMSER_LSTM_KERNEL=1`` in the environment before the import; off
-by default, see below), on the JAX backend with a GPU it
-runs the recurrence with :func:`semser_tf.kernels.lstm_pallas.recurrence` (one Pallas kernel
-for all time steps, forward and backward) in place of cuDNN's one launch per step; the input
-projection ``x @ kernel + bias`` stays one whole-sequence matrix product. Everywhere else
-(TensorFlow, a CPU, a mask, dropout on the recurrence, non-default activations, a unit count
-that is not a multiple of 16, a Keras distribution whose sharding the kernel does not split,
-or ``use_cudnn=False``) it is exactly ``keras.layers.LSTM``.
+by default, see below), on the JAX backend with a GPU it runs the recurrence with
+:func:`semser_tf.kernels.lstm_pallas.recurrence` (one Pallas kernel for all time steps,
+forward and backward) in place of cuDNN's one launch per step; the input projection
+``x @ kernel + bias`` stays one whole-sequence matrix product. Everywhere else (TensorFlow,
+a CPU, a GPU before compute capability 8.0, a mask, dropout on the recurrence, non-default
+activations, a unit count that is not a multiple of 16, a Keras distribution whose sharding
+the kernel does not split, or ``use_cudnn=False``) it is exactly ``keras.layers.LSTM``.
 
 Measured on an H200 (docs/measurements/benchmarks.md, "The LSTM in one kernel"): the LSTM
-alone trains 3.5-3.6x faster than cuDNN's and predicts 2.3-3.2x faster, and a batch-25 training
-step of the model takes 13.6-23.5 ms against cuDNN's 23.3-24.5. It is off by default because
-its programs wait on each other at every step, so they must all be resident at once: one
-of two timed epochs at batch 100 ran at 95 ms a step against 40 ms for the other (cuDNN's:
-54 ms), unexplained, and a GPU shared with other processes can hold programs back.
+alone trains 3.5-3.6x faster than cuDNN's and predicts 2.3-3.2x faster, and a batch-25
+training step of the model takes 13.6-23.5 ms against cuDNN's 23.3-24.5. It is off by
+default because its programs wait on each other at every step, so they must all be resident
+at once: one of two timed epochs at batch 100 ran at 95 ms a step against 40 ms for the
+other (cuDNN's: 54 ms), unexplained, and a GPU shared with other processes can hold
+programs back.
 """
 
 from __future__ import annotations
@@ -55,9 +56,9 @@ def programs_for(units: int, batch: int, multiprocessors: int | None, most: int 
     """Programs per block of 16 sequences for the kernel: the most (up to ``most``) that
     split ``units`` into slices of a multiple of 16, provided every program of the launch
     fits on the GPU at once, one per multiprocessor (they wait on each other at every step,
-    so all must be resident; the kernels take 80 and 84 KiB of shared memory at 256 units in
-    float32, so one per multiprocessor is what every GPU that ``takes_kernel`` holds); else 1 (the programs of
-    a row block then never wait on another)."""
+    so all must be resident; a program takes 80-84 KiB of shared memory at 256 units in
+    float32, and every GPU that ``takes_kernel`` holds one per multiprocessor); else 1 (the
+    programs of a row block then never wait on another)."""
     blocks = -(-batch // 16)
     for programs in range(min(most, units // 16), 1, -1):
         if units % programs == 0 and (units // programs) % 16 == 0:
@@ -107,9 +108,8 @@ def takes_kernel(device) -> bool:
 
 def dot_dtype_for(compute_dtype: str, setting: str) -> str:
     """The recurrent product's operand type: ``setting``, or with ``"auto"`` bfloat16 for a
-    layer that computes in bfloat16 (its inputs and the rest of the model are rounded to
-    bfloat16 already, and the kernel's float32 backward pass is the slower one, see
-    docs/measurements/benchmarks.md) and float32 (TF32) otherwise."""
+    layer that computes in bfloat16 (its inputs are rounded to bfloat16 already; the LSTM
+    alone trains 10-14 % faster so on an H200) and float32 (TF32, as cuDNN's) otherwise."""
     if setting != "auto":
         return setting
     return "bfloat16" if str(compute_dtype) == "bfloat16" else "float32"
