@@ -213,7 +213,7 @@ def _backward_kernel(
     ``part_ref`` (two slots, by step parity: a slot is rewritten two steps later, once every
     program has passed the step between). After the row block's programs all have, its
     units' dh_{t-1} is the sum of those shares' columns of its units: 16 small tiles read,
-    where reading all of dz_t (4 x as many bytes) and multiplying it by U^T took 3.6 x the
+    where reading all of dz_t (4 x as many bytes) and multiplying it by U^T took 5.3 x the
     forward step's time on an H200 (docs/measurements/benchmarks.md). The initial state's
     gradients go to ``dh0_ref``, ``dc0_ref``."""
     r, r0, u0, block, chunks = _this_program(hidden, programs)

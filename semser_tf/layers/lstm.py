@@ -26,6 +26,8 @@ import os
 import keras
 from keras import ops
 
+from semser_tf.errors import ConfigError
+
 
 def kernel_switch(value: str) -> bool:
     """``SEMSER_LSTM_KERNEL``'s value as on/off: 1, on, true, yes or 0, off, false, no, or
@@ -35,7 +37,7 @@ def kernel_switch(value: str) -> bool:
         return True
     if v in ("", "0", "off", "false", "no"):
         return False
-    raise ValueError(
+    raise ConfigError(
         f"SEMSER_LSTM_KERNEL={value!r}: expected 1, on, true, yes (the one-kernel LSTM on a "
         "JAX GPU) or 0, off, false, no"
     )

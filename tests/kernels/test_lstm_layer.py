@@ -120,11 +120,30 @@ def test_the_environment_switch_reads_on_and_off(value, on):
 
 
 def test_a_bad_environment_switch_names_the_variable_and_the_expected_form():
-    with pytest.raises(ValueError, match=r"SEMSER_LSTM_KERNEL='maybe': expected 1, on"):
+    from semser_tf.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"SEMSER_LSTM_KERNEL='maybe': expected 1, on"):
         lstm_layer.kernel_switch("maybe")
 
 
-def test_the_switch_is_read_from_the_environment_at_import(tmp_path):
+def test_a_bad_environment_switch_is_one_line_from_the_command_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SEMSER_LSTM_KERNEL": "maybe"}
+    run = subprocess.run(
+        [sys.executable, "-m", "semser_tf.cli", "predict", str(tmp_path / "a.wav")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2
+    assert "semser predict: error: SEMSER_LSTM_KERNEL='maybe'" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_the_switch_is_read_from_the_environment_at_import():
     import os
     import subprocess
     import sys
