@@ -20,6 +20,11 @@ the input copy is out of the way). The run's per-epoch callbacks (checkpoints, T
 are not in the timed loop: they run once an epoch; ``fit`` here is one epoch of
 ``--steps`` steps.
 
+With ``--transport int16`` ours takes the waveform as 16-bit PCM (what a 16-bit WAV file
+holds, exact), scaled to float32 inside the jitted step: half the bytes of the host-to-device
+copy. ``--trace-repeats N`` traces N epochs in a row (a kernel that is slow on some launches
+only shows in the longest-launch column of ``top_kernels_launches``).
+
 Throughput is audio seconds per second (batch x frames x 0.1 s per step). The device trace
 (``jax.profiler.trace``, read back with ``profile_jax.read_device_trace``) gives per step
 the union of busy intervals of the GPU's streams (GPU busy, against the untraced step
@@ -41,7 +46,6 @@ Dry run on a CPU:
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import sys
 import tempfile
@@ -54,10 +58,18 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import jax_header, json_recorder  # noqa: E402
+from _gpu_models import (  # noqa: E402
+    cycle,
+    host_batches,
+    int16_pcm,
+    ours,
+    reference,
+    take_int16_waveform,
+    train_flops,
+)
 from _gpu_table import summary  # noqa: E402
 
 T0 = time.perf_counter()
-TINY = dict(conv_filters=(4, 4, 8), fusion_units=16, stream_units=8, lstm_units=8)
 
 
 def elapsed():
@@ -80,27 +92,6 @@ def matmul_rate(n=8192, reps=10):
         out = f(a, b)
     out.block_until_ready()
     return 2 * n**3 * reps / (time.perf_counter() - t) / 1e12
-
-
-# --------------------------------------------------------------------------- data
-
-
-def host_batches(batch, frames, distinct, semantic_dim, seed=0):
-    from semser_tf.constants import SAMPLES_PER_FRAME
-
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(distinct):
-        wav = (rng.standard_normal((batch, frames, SAMPLES_PER_FRAME)) * 0.1).astype("float32")
-        sem = rng.standard_normal((batch, frames, semantic_dim)).astype("float32")
-        y = rng.uniform(-1, 1, (batch, frames, 3)).astype("float32")
-        out.append((wav, sem, y))
-    return out
-
-
-def cycle(items, n):
-    """A generator of ``n`` items, cycling ``items`` (a fresh one per ``fit``)."""
-    yield from itertools.islice(itertools.cycle(items), n)
 
 
 # --------------------------------------------------------------------------- timing
@@ -236,43 +227,6 @@ def same_weights_check(args, batch, data, precision, rec):
     )
 
 
-# --------------------------------------------------------------------------- models
-
-
-def reference(batch, frames):
-    import keras
-    from reference_model import build
-
-    keras.mixed_precision.set_global_policy("float32")
-    model, _, _ = build(batch, frames)
-    return model
-
-
-def ours(batch, frames, precision, tiny):
-    """The model of ``semser train``: ``build_model`` + ``compile_model`` under the run's
-    precision policy, jit as the run's ``TrainSettings`` default."""
-    import keras
-
-    from semser_tf.models import ModelConfig, build_model, compile_model
-    from semser_tf.models.builder import precision_policy
-    from semser_tf.training.run import TrainSettings
-
-    settings = TrainSettings(precision=precision)
-    config = ModelConfig(
-        variant="attention", batch_size=batch, sequence_length=frames, **(TINY if tiny else {})
-    )
-    keras.utils.set_random_seed(config.seed)
-    with precision_policy(settings.precision):
-        model = compile_model(build_model(config), config, jit_compile=settings.jit_compile)
-    return model, config, settings
-
-
-def train_flops(config, frames, batch):
-    from inference import model_flops_per_frame
-
-    return 3 * sum(model_flops_per_frame(config).values()) * frames * batch
-
-
 # --------------------------------------------------------------------------- runs
 
 
@@ -322,6 +276,9 @@ def measure_ours(args, batch, data, precision, rec, sweep=True):
     if args.lstm == "scan":  # Keras's own time loop (lax.scan) instead of cuDNN's kernel
         model.get_layer("lstm").use_cudnn = False
     w1 = np.ones((batch, args.frames), "float32")  # the run's label-mask weights: all frames
+    if args.transport == "int16":  # 16-bit PCM to the device, scaled inside the step
+        take_int16_waveform(model)
+        data = [(int16_pcm(w), s, y) for w, s, y in data]
     items = [(select_inputs(model, {"waveform": w, "semantic": s}), y, w1) for w, s, y in data]
     xs = [(x,) for x, _, _ in items]
     name = f"ours {precision}"
@@ -334,7 +291,8 @@ def measure_ours(args, batch, data, precision, rec, sweep=True):
         + ("" if args.lstm == "cudnn" else f" lstm={args.lstm}")
         + ("" if args.lstm_dot == "auto" else f" lstm_dot={args.lstm_dot}")
         + ("" if args.pool == "reshape" else f" pool={args.pool}")
-        + ("" if args.waveform == "fused" else f" waveform={args.waveform}"),
+        + ("" if args.waveform == "fused" else f" waveform={args.waveform}")
+        + ("" if args.transport == "float32" else f" transport={args.transport}"),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "batch": batch,
         "params": int(model.count_params()),
@@ -382,14 +340,15 @@ def measure_ours(args, batch, data, precision, rec, sweep=True):
                     }
                 )
                 del dev
-            tr = traced_fit(
-                model,
-                items,
-                args.trace_steps if k == 1 else max(k, args.trace_steps),
-                args.device_prefix,
-                args.top,
-            )
-            rec({**base, "steps_per_execution": k, "trace": tr})
+            for r in range(args.trace_repeats):  # epochs traced in a row: a slow one shows
+                tr = traced_fit(
+                    model,
+                    items,
+                    args.trace_steps if k == 1 else max(k, args.trace_steps),
+                    args.device_prefix,
+                    args.top,
+                )
+                rec({**base, "steps_per_execution": k, "trace_round": r + 1, "trace": tr})
     if elapsed() < args.budget_s:
         rec({**base, "predict_step_ms": round(1e3 * timed_predict(model, xs, args.steps), 2)})
     keras.backend.clear_session()
@@ -405,6 +364,16 @@ def main():
     p.add_argument("--steps", type=int, default=48, help="steps per timed fit (an epoch)")
     p.add_argument("--repeats", type=int, default=2, help="timed fits per setting")
     p.add_argument("--trace-steps", type=int, default=16)
+    p.add_argument(
+        "--trace-repeats", type=int, default=1, help="traced epochs in a row per setting of ours"
+    )
+    p.add_argument(
+        "--transport",
+        choices=("float32", "int16"),
+        default="float32",
+        help="ours: the waveform copied to the device as float32 or as 16-bit PCM, scaled "
+        "to float32 inside the jitted step",
+    )
     p.add_argument("--distinct", type=int, default=4, help="distinct random batches cycled")
     p.add_argument(
         "--after",

@@ -11,7 +11,8 @@ model's LSTM by default) and each variant this script times, in one process:
 
 forward alone ("predict") and forward + backward ("train": the gradients of a probe loss
 with respect to the input, the kernel, the recurrent kernel and the bias), each one jitted
-function, the median of ``--repeats`` timed calls after a warm-up, and its compile time.
+function, the median of ``--repeats`` timed calls after a warm-up (and their spread:
+minimum, 10th and 90th percentiles, maximum), and its compile time.
 
 With ``--check`` every variant's outputs and gradients are compared with cuDNN's from the
 same weights and inputs (relative difference over each whole array, and the largest
@@ -120,7 +121,14 @@ def timed(fn, args_, repeats):
         t = time.perf_counter()
         jax.block_until_ready(fn(*args_))
         times.append(time.perf_counter() - t)
-    return statistics.median(times), compile_s
+    return times, compile_s
+
+
+def spread_ms(times):
+    """min / 10th percentile / median / 90th percentile / max of ``times``, in ms: a kernel
+    whose programs wait on each other can be slow on some calls only."""
+    q = np.percentile(np.asarray(times) * 1e3, [0, 10, 50, 90, 100])
+    return [round(float(v), 3) for v in q]
 
 
 def diffs(a, b):
@@ -200,8 +208,10 @@ def main():
             row = {
                 "variant": variant["name"],
                 "batch": batch,
-                "predict_ms": round(pt * 1e3, 3),
-                "train_ms": round(tt * 1e3, 3),
+                "predict_ms": round(statistics.median(pt) * 1e3, 3),
+                "train_ms": round(statistics.median(tt) * 1e3, 3),
+                "predict_spread_ms": spread_ms(pt),
+                "train_spread_ms": spread_ms(tt),
                 "compile_s": round(pc + tc, 2),
             }
             if args.check:
@@ -223,10 +233,15 @@ def main():
                         continue
                     check[against] = {n: diffs(g, w) for n, g, w in zip(names, got, want)}
                 rec(check)
-    print("\n| variant | batch | predict ms | train ms | compile s |\n|---|---:|---:|---:|---:|")
+    print(
+        "\n| variant | batch | predict ms | train ms | train min-max ms | compile s |"
+        "\n|---|---:|---:|---:|---:|---:|"
+    )
     for r in rows:
+        lo, hi = r["train_spread_ms"][0], r["train_spread_ms"][-1]
         print(
-            f"| {r['variant']} | {r['batch']} | {r['predict_ms']} | {r['train_ms']} | {r['compile_s']} |"
+            f"| {r['variant']} | {r['batch']} | {r['predict_ms']} | {r['train_ms']} | "
+            f"{lo}-{hi} | {r['compile_s']} |"
         )
 
 

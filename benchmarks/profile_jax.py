@@ -85,12 +85,14 @@ def read_device_trace(
 ) -> dict:
     """Kernel time per step from the trace files under ``logdir``."""
     by_name, count = collections.Counter(), collections.Counter()
+    longest = collections.Counter()  # each kernel's longest single launch, ms
     total, spans = 0.0, []
     for name, start_ns, dur_ns in _device_events(logdir, device_prefix):
         ms = dur_ns / 1e6
         total += ms
         by_name[name[:90]] += ms
         count[name[:90]] += 1
+        longest[name[:90]] = max(longest[name[:90]], ms)
         spans.append((start_ns, start_ns + dur_ns, name[:60]))
     if not spans:
         return {"error": f"no device events under {logdir}"}
@@ -123,6 +125,12 @@ def read_device_trace(
         "trace_span_ms_per_step": round(wall / steps, 3),
         "idle_ms_per_step": round(sum(idle.values()) / 1e6 / steps, 3),
         "top_kernels_ms_per_step": per(by_name),
+        # (kernel, launches per step, mean and longest single launch in ms): a kernel that
+        # is slow on some launches only (programs waiting on each other) shows here
+        "top_kernels_launches": [
+            (k, round(count[k] / steps, 1), round(v / count[k], 3), round(longest[k], 3))
+            for k, v in by_name.most_common(top)
+        ],
         "top_idle_ms_per_step": [
             (f"{a} -> {b}", round(v / 1e6 / steps, 3), round(holes[(a, b)] / steps, 1))
             for (a, b), v in idle.most_common(top)
