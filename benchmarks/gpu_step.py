@@ -163,7 +163,7 @@ def same_weights_check(args, batch, data, precision, rec):
         if waveform is not None:  # the layers read these when the step is traced
             cp._FUSED_WAVEFORM_POOL = waveform != "matmul"
         if lstm is not None:
-            fl._KERNEL_LSTM = lstm == "kernel"
+            fl._KERNEL_LSTM = {"kernel": True, "default": defaults[1]}.get(lstm, False)
         model, _, settings = ours(batch, args.frames, precision, args.tiny)
         if lstm == "scan":
             model.get_layer("lstm").use_cudnn = False
@@ -265,6 +265,15 @@ def measure_reference(args, batch, data, rec):
     keras.backend.clear_session()
 
 
+def lstm_path(model, choice):
+    """The LSTM time loop that ``model``'s training step takes: kernel, cudnn or scan."""
+    import semser_tf.layers.lstm as fl
+
+    if choice != "default":
+        return choice
+    return "kernel" if fl._kernel_mode(model.get_layer("lstm"), None, True) == "gpu" else "cudnn"
+
+
 def measure_ours(args, batch, data, precision, rec, sweep=True):
     import jax
     import keras
@@ -288,7 +297,7 @@ def measure_ours(args, batch, data, precision, rec, sweep=True):
     flops = train_flops(config, args.frames, batch)
     base = {
         "model": name
-        + ("" if args.lstm == "cudnn" else f" lstm={args.lstm}")
+        + ("" if lstm_path(model, args.lstm) == "cudnn" else f" lstm={lstm_path(model, args.lstm)}")
         + ("" if args.lstm_dot == "auto" else f" lstm_dot={args.lstm_dot}")
         + ("" if args.pool == "reshape" else f" pool={args.pool}")
         + ("" if args.waveform == "fused" else f" waveform={args.waveform}")
@@ -400,10 +409,12 @@ def main():
     )
     p.add_argument(
         "--lstm",
-        choices=("cudnn", "kernel", "scan"),
-        default="cudnn",
-        help="our LSTM's time loop: cuDNN's (keras.layers.LSTM's choice on a GPU, the "
-        "default), LSTM's one-kernel loop (semser_tf.kernels) or lax.scan (use_cudnn=False)",
+        choices=("default", "cudnn", "kernel", "scan"),
+        default="default",
+        help="our LSTM's time loop: the layer's default (SEMSER_LSTM_KERNEL; auto: the "
+        "one-kernel loop of semser_tf.kernels on a GPU of its own, what semser train runs), "
+        "cuDNN's (keras.layers.LSTM's choice on a GPU), the kernel, or lax.scan "
+        "(use_cudnn=False)",
     )
     p.add_argument(
         "--lstm-dot",
@@ -466,8 +477,8 @@ def main():
         p.error(f"--check-steps must be 0 (use --steps) or more, got {args.check_steps}")
     if args.waveform_check and not args.check:
         p.error("--waveform-check needs --check PRECISIONS")
-    if args.lstm_dot != "auto" and args.lstm != "kernel":
-        p.error("--lstm-dot applies to --lstm kernel only")
+    if args.lstm_dot != "auto" and args.lstm not in ("kernel", "default"):
+        p.error("--lstm-dot applies to --lstm kernel or default only")
     if args.lstm_check and (not args.check or args.lstm == "cudnn"):
         p.error("--lstm-check needs --check PRECISIONS and --lstm kernel or scan")
 
@@ -482,7 +493,8 @@ def main():
     # before any model is built: the layer reads these when its call is traced
     cp._POOL_BY_RESHAPE = args.pool == "reshape"
     cp._FUSED_WAVEFORM_POOL = args.waveform == "fused"
-    fl._KERNEL_LSTM = args.lstm == "kernel"
+    if args.lstm != "default":  # else SEMSER_LSTM_KERNEL's (auto: the kernel on a GPU of its own)
+        fl._KERNEL_LSTM = args.lstm == "kernel"
     fl._DOT_DTYPE = args.lstm_dot
     cache = os.environ.get("JAX_COMPILATION_CACHE_DIR") or os.path.join(
         tempfile.gettempdir(), "gpu_step_jax_cache"

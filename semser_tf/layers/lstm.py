@@ -1,22 +1,29 @@
 """``LSTM``: ``keras.layers.LSTM`` with its time loop in one GPU kernel under JAX.
 
-The layer is ``keras.layers.LSTM`` (same arguments, weights, saved files and outputs). With
-the kernel switched on (``SEMSER_LSTM_KERNEL=1`` in the environment before the import; off
-by default, see below), on the JAX backend with a GPU it runs the recurrence with
-:func:`semser_tf.kernels.lstm_pallas.recurrence` (one Pallas kernel for all time steps,
-forward and backward) in place of cuDNN's one launch per step; the input projection
-``x @ kernel + bias`` stays one whole-sequence matrix product. Everywhere else (TensorFlow,
-a CPU, a GPU before compute capability 8.0, a mask, dropout on the recurrence, non-default
+The layer is ``keras.layers.LSTM`` (same arguments, weights, saved files and outputs). On
+the JAX backend with an NVIDIA GPU of compute capability 8.0 or newer it runs the
+recurrence with :func:`semser_tf.kernels.lstm_pallas.recurrence` (one Pallas kernel for all
+time steps, forward and backward) in place of cuDNN's one launch per step; the input
+projection ``x @ kernel + bias`` stays one whole-sequence matrix product. Everywhere else
+(TensorFlow, a CPU, an older GPU, a mask, dropout on the recurrence, non-default
 activations, a unit count that is not a multiple of 16, a Keras distribution whose sharding
 the kernel does not split, or ``use_cudnn=False``) it is exactly ``keras.layers.LSTM``.
 
-Measured on an H200 (docs/measurements/benchmarks.md, "The LSTM in one kernel"): the LSTM
-alone trains 3.5-3.6x faster than cuDNN's and predicts 2.3-3.2x faster, and a batch-25
-training step of the model takes 13.6-23.5 ms against cuDNN's 23.3-24.5. It is off by
-default because its programs wait on each other at every step, so they must all be resident
-at once: one of two timed epochs at batch 100 ran at 95 ms a step against 40 ms for the
-other (cuDNN's: 54 ms), unexplained, and a GPU shared with other processes can hold
-programs back.
+``SEMSER_LSTM_KERNEL`` (read at import) chooses: ``auto`` (the default) takes the kernel
+where it applies unless the GPU is shared through NVIDIA's MPS; ``1`` takes it under MPS
+too; ``0`` always uses Keras's loop. The kernel's programs wait on each other at every time
+step, so all of them must be resident at once: ``programs_for`` launches no more than the
+GPU has multiprocessors, but under MPS other processes' kernels run beside ours and a
+thread limit (``CUDA_MPS_ACTIVE_THREAD_PERCENTAGE``) can leave fewer multiprocessors than
+the device reports.
+
+Measured on an H200 (docs/measurements/benchmarks.md, "The LSTM kernel by default"): the
+LSTM alone trains 3.4-3.6x faster than cuDNN's and predicts 2.1-3.2x faster, with the same
+weights after a training step (7e-7 relative in float32). The model's bf16 training step
+takes 13.1-13.5 ms at batch 25 after the first epoch (cuDNN's: 20-24.5). At batch 100 it is
+bound by the host's copy of the input: 37.9-38.6 ms in three epochs of six and 64-74 ms in
+the others, 33.7-34.0 ms with the batches already on the device. In every traced epoch the
+kernel's longest launch equals its mean, so the slow epochs are not the kernel's waiting.
 """
 
 from __future__ import annotations
@@ -29,22 +36,34 @@ from keras import ops
 from semser_tf.errors import ConfigError
 
 
-def kernel_switch(value: str) -> bool:
-    """``SEMSER_LSTM_KERNEL``'s value as on/off: 1, on, true, yes or 0, off, false, no, or
-    empty (off)."""
+def kernel_switch(value: str) -> bool | str:
+    """``SEMSER_LSTM_KERNEL``'s value: ``"auto"`` (empty or auto), ``True`` (1, on, true,
+    yes) or ``False`` (0, off, false, no)."""
     v = value.strip().lower()
+    if v in ("", "auto"):
+        return "auto"
     if v in ("1", "on", "true", "yes"):
         return True
-    if v in ("", "0", "off", "false", "no"):
+    if v in ("0", "off", "false", "no"):
         return False
     raise ConfigError(
-        f"SEMSER_LSTM_KERNEL={value!r}: expected 1, on, true, yes (the one-kernel LSTM on a "
-        "JAX GPU) or 0, off, false, no"
+        f"SEMSER_LSTM_KERNEL={value!r}: expected auto (the default: the one-kernel LSTM on a "
+        "JAX GPU unless it is shared through MPS), 1, on, true, yes (also under MPS) or 0, "
+        "off, false, no (Keras's loop)"
     )
 
 
+def shared_through_mps(environ=None, pipe_directory="/tmp/nvidia-mps") -> bool:
+    """Whether this process may be an MPS client (NVIDIA's Multi-Process Service): an MPS
+    setting in the environment, or the control daemon's default pipe directory present."""
+    environ = os.environ if environ is None else environ
+    if environ.get("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE") or environ.get("CUDA_MPS_PIPE_DIRECTORY"):
+        return True
+    return os.path.isdir(pipe_directory)
+
+
 # Switches (module level, like the waveform stage's), read when the call is traced: the
-# kernel on or off (SEMSER_LSTM_KERNEL, off by default: see the module's docstring); the
+# kernel "auto", on or off (SEMSER_LSTM_KERNEL: see the module's docstring); the
 # recurrent product's operand type ("float32": TF32 on the GPU, as cuDNN's float32 LSTM;
 # "bfloat16"; "auto": bfloat16 when the layer computes in bfloat16, else float32);
 # _INTERPRET runs the kernel in Pallas's interpreter on a CPU (the tests).
@@ -71,7 +90,7 @@ def programs_for(units: int, batch: int, multiprocessors: int | None, most: int 
 
 def _kernel_mode(layer, mask, training) -> str | None:
     """``"gpu"``, ``"interpret"`` or ``None`` (Keras's own loop) for this call."""
-    if not _KERNEL_LSTM or keras.backend.backend() != "jax" or mask is not None:
+    if _KERNEL_LSTM is False or keras.backend.backend() != "jax" or mask is not None:
         return None
     if layer.use_cudnn not in ("auto", True) or layer.go_backwards or layer.unroll:
         return None
@@ -90,9 +109,11 @@ def _kernel_mode(layer, mask, training) -> str | None:
         return "interpret"
     import jax
 
-    if jax.default_backend() != "gpu":
+    if jax.default_backend() != "gpu" or not takes_kernel(jax.devices()[0]):
         return None
-    return "gpu" if takes_kernel(jax.devices()[0]) else None
+    if _KERNEL_LSTM == "auto" and shared_through_mps():
+        return None
+    return "gpu"
 
 
 def takes_kernel(device) -> bool:

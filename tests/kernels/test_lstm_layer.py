@@ -104,25 +104,74 @@ def test_falls_back_to_keras_where_the_kernel_does_not_apply(rng, interpret, kwa
             np.testing.assert_allclose(np.asarray(o), np.asarray(p), atol=1e-6)
 
 
-def test_the_kernel_is_off_unless_switched_on(rng, interpret, monkeypatch):
+def test_the_kernel_is_off_when_switched_off(rng, interpret, monkeypatch):
     monkeypatch.setattr(lstm_layer, "_KERNEL_LSTM", False)
     ours, _ = _pair(16, 4)
     ours(rng.normal(size=(2, 5, 4)).astype("float32"))
     assert interpret == []
 
 
+class _FakeGPU:
+    def __init__(self, capability):
+        self.compute_capability = capability
+
+
+@pytest.mark.parametrize(
+    "switch,capability,mps,want",
+    [
+        ("auto", "9.0", False, "gpu"),  # the default on an H100/H200 of one's own
+        ("auto", "8.0", False, "gpu"),  # an A100
+        ("auto", "9.0", True, None),  # auto: not on a GPU shared through MPS
+        (True, "9.0", True, "gpu"),  # switched on: under MPS too
+        (True, "7.5", False, None),  # a T4: its multiprocessors hold too little memory
+        (False, "9.0", False, None),
+    ],
+)
+def test_auto_takes_the_kernel_on_a_gpu_of_its_own(monkeypatch, switch, capability, mps, want):
+    if keras.backend.backend() != "jax":
+        pytest.skip("the kernel path is the JAX backend's")
+    import jax
+
+    monkeypatch.setattr(lstm_layer, "_KERNEL_LSTM", switch)
+    monkeypatch.setattr(lstm_layer, "_INTERPRET", False)
+    monkeypatch.setattr(lstm_layer, "shared_through_mps", lambda: mps)
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    monkeypatch.setattr(jax, "devices", lambda *a: [_FakeGPU(capability)])
+    layer = LSTM(32, return_sequences=True)
+    layer.build((None, None, 4))
+    assert lstm_layer._kernel_mode(layer, None, False) == want
+
+
+def test_mps_is_seen_from_its_environment_or_its_pipe_directory(tmp_path):
+    absent = str(tmp_path / "nvidia-mps")
+    assert not lstm_layer.shared_through_mps({}, absent)
+    assert lstm_layer.shared_through_mps({"CUDA_MPS_ACTIVE_THREAD_PERCENTAGE": "25"}, absent)
+    assert lstm_layer.shared_through_mps({"CUDA_MPS_PIPE_DIRECTORY": "/x"}, absent)
+    (tmp_path / "nvidia-mps").mkdir()
+    assert lstm_layer.shared_through_mps({}, absent)
+
+
 @pytest.mark.parametrize(
     "value,on",
-    [("", False), ("0", False), ("off", False), ("No", False), ("1", True), (" on ", True)],
+    [
+        ("", "auto"),
+        ("Auto", "auto"),
+        ("0", False),
+        ("off", False),
+        ("No", False),
+        ("1", True),
+        (" on ", True),
+    ],
 )
-def test_the_environment_switch_reads_on_and_off(value, on):
-    assert lstm_layer.kernel_switch(value) is on
+def test_the_environment_switch_reads_auto_on_and_off(value, on):
+    assert lstm_layer.kernel_switch(value) == on
+    assert type(lstm_layer.kernel_switch(value)) is type(on)
 
 
 def test_a_bad_environment_switch_names_the_variable_and_the_expected_form():
     from semser_tf.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"SEMSER_LSTM_KERNEL='maybe': expected 1, on"):
+    with pytest.raises(ConfigError, match=r"SEMSER_LSTM_KERNEL='maybe': expected auto"):
         lstm_layer.kernel_switch("maybe")
 
 
@@ -149,7 +198,7 @@ def test_the_switch_is_read_from_the_environment_at_import():
     import sys
 
     code = "import semser_tf.layers.lstm as m; print(m._KERNEL_LSTM)"
-    for value, want in (("1", "True"), ("", "False")):
+    for value, want in (("1", "True"), ("", "auto"), ("off", "False")):
         env = {**os.environ, "SEMSER_LSTM_KERNEL": value}
         out = subprocess.run(
             [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
