@@ -18,7 +18,7 @@ thread limit (``CUDA_MPS_ACTIVE_THREAD_PERCENTAGE``) can leave fewer multiproces
 the device reports.
 
 Measured on an H200 (docs/measurements/benchmarks.md, "The LSTM kernel by default"): the
-LSTM alone trains 3.4-3.6x faster than cuDNN's and predicts 2.1-3.2x faster, with the same
+LSTM alone trains 3.2-3.6x faster than cuDNN's and predicts 2.1-3.2x faster, with the same
 weights after a training step (7e-7 relative in float32). The model's bf16 training step
 takes 13.1-13.5 ms at batch 25 after the first epoch (cuDNN's: 20-24.5). At batch 100 it is
 bound by the host's copy of the input: 37.9-38.6 ms in three epochs of six and 64-74 ms in
