@@ -295,9 +295,10 @@ def measure_ours(args, batch, data, precision, rec, sweep=True):
     if args.after is not None:
         after = execution_steps(args.after, args.steps)
     flops = train_flops(config, args.frames, batch)
+    path = lstm_path(model, args.lstm)
     base = {
         "model": name
-        + ("" if lstm_path(model, args.lstm) == "cudnn" else f" lstm={lstm_path(model, args.lstm)}")
+        + ("" if path == "cudnn" else f" lstm={path}")
         + ("" if args.lstm_dot == "auto" else f" lstm_dot={args.lstm_dot}")
         + ("" if args.pool == "reshape" else f" pool={args.pool}")
         + ("" if args.waveform == "fused" else f" waveform={args.waveform}")
@@ -473,6 +474,8 @@ def main():
     p.add_argument("--no-matmul", action="store_true")
     p.add_argument("--out", default=None)
     args = p.parse_args()
+    if args.trace_repeats < 1:
+        p.error(f"--trace-repeats must be 1 or more, got {args.trace_repeats}")
     if args.check_steps < 0:
         p.error(f"--check-steps must be 0 (use --steps) or more, got {args.check_steps}")
     if args.waveform_check and not args.check:
@@ -480,7 +483,7 @@ def main():
     if args.lstm_dot != "auto" and args.lstm not in ("kernel", "default"):
         p.error("--lstm-dot applies to --lstm kernel or default only")
     if args.lstm_check and (not args.check or args.lstm == "cudnn"):
-        p.error("--lstm-check needs --check PRECISIONS and --lstm kernel or scan")
+        p.error("--lstm-check needs --check PRECISIONS and --lstm default, kernel or scan")
 
     import jax
     import keras

@@ -53,15 +53,21 @@ def interpret(monkeypatch):
     return calls
 
 
-def test_the_kernel_path_gives_keras_lstm_outputs_and_gradients(rng, interpret):
+@pytest.mark.parametrize(
+    "batch,steps",
+    [(3, 9), (1, 1)],
+    ids=["sequences", "one-frame-of-one-stream"],  # the second: a live stream's step
+)
+def test_the_kernel_path_gives_keras_lstm_outputs_and_gradients(rng, interpret, batch, steps):
     import jax
     import jax.numpy as jnp
 
     ours, plain = _pair(32, 6)
-    x = jnp.asarray(rng.normal(size=(3, 9, 6)), jnp.float32)
-    h0 = jnp.asarray(rng.normal(0, 0.5, (3, 32)), jnp.float32)
-    c0 = jnp.asarray(rng.normal(0, 0.5, (3, 32)), jnp.float32)
-    probe = [jnp.asarray(rng.normal(size=s), jnp.float32) for s in ((3, 9, 32), (3, 32), (3, 32))]
+    x = jnp.asarray(rng.normal(size=(batch, steps, 6)), jnp.float32)
+    h0 = jnp.asarray(rng.normal(0, 0.5, (batch, 32)), jnp.float32)
+    c0 = jnp.asarray(rng.normal(0, 0.5, (batch, 32)), jnp.float32)
+    shapes = ((batch, steps, 32), (batch, 32), (batch, 32))
+    probe = [jnp.asarray(rng.normal(size=s), jnp.float32) for s in shapes]
 
     def loss(layer, weights, x, h0, c0):
         fixed = [v.value for v in layer.non_trainable_variables]

@@ -91,8 +91,13 @@ def _rel(a, b):
 
 @pytest.mark.parametrize(
     "steps,batch,units",
-    [(4, 3, 16), (5, 19, 48), (3, 33, 128)],
-    ids=["one-tile", "three-tiles-padded-rows", "two-wide-tiles-three-programs"],
+    [(4, 3, 16), (5, 19, 48), (3, 33, 128), (1, 1, 16)],
+    ids=[
+        "one-tile",
+        "three-tiles-padded-rows",
+        "two-wide-tiles-three-programs",
+        "one-step-one-row",  # live streaming: one 100 ms frame of one stream per call
+    ],
 )
 def test_values_and_gradients_equal_a_numpy_lstm(rng, steps, batch, units):
     xw, u, h0, c0 = _inputs(rng, steps, batch, units)
