@@ -60,6 +60,7 @@ import numpy as np
 
 from semser_tf.errors import DataError
 from semser_tf.io import atomic_path, atomic_write_json, atomic_write_text
+from semser_tf.training.device_feed import feed_for_fit
 from semser_tf.training.run_folder import (  # the run folder's layout has one home
     BEST,
     CHECKPOINTS,
@@ -457,7 +458,7 @@ def fit_run(
         with warnings.catch_warnings(), steps_per_execution(model, k):
             warnings.filterwarnings("ignore", message=".*ran out of data.*")
             model.fit(
-                epoch_stream(train_epoch, start, settings.epochs, steps_per_epoch),
+                feed_for_fit(epoch_stream(train_epoch, start, settings.epochs, steps_per_epoch)),
                 validation_data=val_data,
                 epochs=settings.epochs,
                 initial_epoch=start,

@@ -138,6 +138,7 @@ class SemserHyperModel(keras_tuner.HyperModel):
         """
         import warnings
 
+        from semser_tf.training.device_feed import feed_for_fit
         from semser_tf.training.loop import epoch_stream
 
         if args:
@@ -165,7 +166,7 @@ class SemserHyperModel(keras_tuner.HyperModel):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*ran out of data.*")
             return model.fit(
-                epoch_stream(train_epoch, initial, epochs, steps),
+                feed_for_fit(epoch_stream(train_epoch, initial, epochs, steps)),
                 validation_data=val_data,
                 epochs=epochs,
                 initial_epoch=initial,
