@@ -15,12 +15,16 @@ def summary(records, frames, peak):
     rows = {}
     for r in records:
         key = (r.get("batch"), r.get("model"), r.get("steps_per_execution"), r.get("data", "host"))
-        if "fit_step_ms" in r:
-            rows.setdefault(key, {})["fit"] = statistics.median(r["fit_step_ms"])
-            rows[key]["tflop"] = r.get("train_tflop_per_step")
+        if "fit_step_ms" in r:  # every round of a setting: the median of all its epochs
+            row = rows.setdefault(key, {})
+            row.setdefault("fits", []).extend(r["fit_step_ms"])
+            row["fit"] = statistics.median(row["fits"])
+            row["tflop"] = r.get("train_tflop_per_step")
         if "trace" in r and "gpu_busy_ms_per_step" in r["trace"]:
-            rows.setdefault(key, {})["busy"] = r["trace"]["gpu_busy_ms_per_step"]
-            rows[key]["launches"] = r["trace"]["kernel_launches_per_step"]
+            row = rows.setdefault(key, {})
+            row.setdefault("busies", []).append(r["trace"]["gpu_busy_ms_per_step"])
+            row["busy"] = round(statistics.median(row["busies"]), 2)
+            row["launches"] = r["trace"]["kernel_launches_per_step"]
         if "predict_step_ms" in r:
             rows.setdefault((r["batch"], r["model"], "predict", "host"), {})["predict"] = r[
                 "predict_step_ms"

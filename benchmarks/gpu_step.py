@@ -97,11 +97,28 @@ def matmul_rate(n=8192, reps=10):
 # --------------------------------------------------------------------------- timing
 
 
-def timed_fit(model, make_items, steps, repeats):
+def plain(batches):
+    """Batches as they are: Keras's JAX trainer copies each to the device one ahead."""
+    return batches
+
+
+def loop_feed(batches):
+    """Batches as ``semser train``'s loop hands them to ``fit``: ``feed_for_fit``
+    (on a GPU, copied to the device two ahead by a thread of their own)."""
+    from semser_tf.training.device_feed import feed_for_fit
+
+    return feed_for_fit(batches)
+
+
+FEEDS = {"loop": loop_feed, "keras": plain}
+
+
+def timed_fit(model, make_items, steps, repeats, feed=plain):
     """Seconds per step of ``fit`` over one epoch of ``steps`` steps, ``repeats`` times
-    (after a warm-up epoch); returns the list."""
+    (after a warm-up epoch); returns the list. ``feed`` wraps the batches (ours:
+    ``feed_for_fit``, as the run loop does)."""
     model.fit(
-        cycle(make_items, 2 * model.steps_per_execution),
+        feed(cycle(make_items, 2 * model.steps_per_execution)),
         steps_per_epoch=2 * model.steps_per_execution,
         epochs=1,
         verbose=0,
@@ -109,7 +126,7 @@ def timed_fit(model, make_items, steps, repeats):
     out = []
     for _ in range(repeats):
         t = time.perf_counter()
-        model.fit(cycle(make_items, steps), steps_per_epoch=steps, epochs=1, verbose=0)
+        model.fit(feed(cycle(make_items, steps)), steps_per_epoch=steps, epochs=1, verbose=0)
         out.append((time.perf_counter() - t) / steps)
     return out
 
@@ -121,7 +138,7 @@ def timed_predict(model, make_x, steps):
     return (time.perf_counter() - t) / steps
 
 
-def traced_fit(model, make_items, steps, device_prefix, top):
+def traced_fit(model, make_items, steps, device_prefix, top, feed=plain):
     import jax
     from profile_jax import read_device_trace
 
@@ -139,7 +156,9 @@ def traced_fit(model, make_items, steps, device_prefix, top):
     with tempfile.TemporaryDirectory() as d:
         try:
             with jax.profiler.trace(d, **kwargs):
-                model.fit(cycle(make_items, steps), steps_per_epoch=steps, epochs=1, verbose=0)
+                model.fit(
+                    feed(cycle(make_items, steps)), steps_per_epoch=steps, epochs=1, verbose=0
+                )
             return read_device_trace(d, steps, top, device_prefix)
         except Exception as e:  # noqa: BLE001  (keep the timings if the trace cannot be read)
             return {"error": f"{type(e).__name__}: {e}"}
@@ -336,8 +355,18 @@ def measure_ours(args, batch, data, precision, rec, sweep=True):
             rec({**base, "steps_per_execution": k, "skipped": "budget"})
             continue
         with steps_per_execution(model, k):
-            t = timed_fit(model, items, args.steps, args.repeats)
-            rec({**base, "steps_per_execution": k, "fit_step_ms": [round(1e3 * v, 2) for v in t]})
+            for r in range(args.rounds):  # the feeds in turn: order effects cancel
+                for name in args.feed:
+                    t = timed_fit(model, items, args.steps, args.repeats, FEEDS[name])
+                    rec(
+                        {
+                            **base,
+                            "steps_per_execution": k,
+                            "data": f"host, {name} feed",
+                            "feed_round": r + 1,
+                            "fit_step_ms": [round(1e3 * v, 2) for v in t],
+                        }
+                    )
             if args.device_data and k == after:
                 dev = [jax.device_put(it) for it in items]
                 td = timed_fit(model, dev, args.steps, args.repeats)
@@ -350,15 +379,25 @@ def measure_ours(args, batch, data, precision, rec, sweep=True):
                     }
                 )
                 del dev
-            for r in range(args.trace_repeats):  # epochs traced in a row: a slow one shows
-                tr = traced_fit(
-                    model,
-                    items,
-                    args.trace_steps if k == 1 else max(k, args.trace_steps),
-                    args.device_prefix,
-                    args.top,
-                )
-                rec({**base, "steps_per_execution": k, "trace_round": r + 1, "trace": tr})
+            for name in args.feed:
+                for r in range(args.trace_repeats):  # epochs traced in a row: a slow one shows
+                    tr = traced_fit(
+                        model,
+                        items,
+                        args.trace_steps if k == 1 else max(k, args.trace_steps),
+                        args.device_prefix,
+                        args.top,
+                        FEEDS[name],
+                    )
+                    rec(
+                        {
+                            **base,
+                            "steps_per_execution": k,
+                            "data": f"host, {name} feed",
+                            "trace_round": r + 1,
+                            "trace": tr,
+                        }
+                    )
     if elapsed() < args.budget_s:
         rec({**base, "predict_step_ms": round(1e3 * timed_predict(model, xs, args.steps), 2)})
     keras.backend.clear_session()
@@ -383,6 +422,14 @@ def main():
         default="float32",
         help="ours: the waveform copied to the device as float32 or as 16-bit PCM, scaled "
         "to float32 inside the jitted step",
+    )
+    p.add_argument(
+        "--feed",
+        default="loop",
+        type=lambda v: [x for x in v.split(",") if x],
+        help="ours: how batches reach fit, comma-separated, timed in turn --rounds times: "
+        "loop (the run loop's feed_for_fit: a thread copies them to the device) or keras "
+        "(Keras's own one-ahead copy on the loop's thread)",
     )
     p.add_argument("--distinct", type=int, default=4, help="distinct random batches cycled")
     p.add_argument(
@@ -474,6 +521,8 @@ def main():
     p.add_argument("--no-matmul", action="store_true")
     p.add_argument("--out", default=None)
     args = p.parse_args()
+    if not args.feed or set(args.feed) - set(FEEDS):
+        p.error(f"--feed: expected loop and/or keras, got {','.join(args.feed)!r}")
     if args.trace_repeats < 1:
         p.error(f"--trace-repeats must be 1 or more, got {args.trace_repeats}")
     if args.check_steps < 0:
