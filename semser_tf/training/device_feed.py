@@ -68,15 +68,15 @@ class DeviceBatches:
     Args:
         batches: an iterable of (nested) arrays: a ``tf.data.Dataset``, a generator.
         depth: copied batches waiting at most (at least 1).
-        device: a ``jax.Device`` (default: JAX's first local device).
+        device: a ``jax.Device``; default: JAX's default device, the arrays uncommitted
+            as Keras's own copy leaves them (committed ones would make ``jit`` compile the
+            step a second time, for that placement).
     """
 
     def __init__(self, batches, depth: int = DEFAULT_DEPTH, device=None):
-        import jax
-
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
             raise ConfigError(f"device feed depth={depth!r}: expected a positive integer")
-        self.device = device if device is not None else jax.local_devices()[0]
+        self.device = device
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._done = False
