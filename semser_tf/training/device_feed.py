@@ -102,8 +102,10 @@ class DeviceBatches:
                 if self._stop.is_set():
                     return
                 host = jax.tree_util.tree_map(_to_numpy, batch)
+                # not waited for: the next batch is staged while this one's transfer runs
+                # (the step that takes it waits on the device); the queue bounds the batches
+                # held to ``depth`` + 2 (waiting, taken, being staged)
                 on_device = jax.device_put(host, self.device)
-                jax.block_until_ready(on_device)  # the copy done: ``depth`` bounds the memory
                 if not self._put((_ITEM, on_device)):
                     return
             self._put((_END, None))
