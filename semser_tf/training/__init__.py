@@ -17,13 +17,17 @@ _LAZY = {
     "train": "run",
     "fit_run": "loop",
     "run_callbacks": "loop",
+    "device_batches": "device_feed",
+    "feed_for_fit": "device_feed",
 }
 
 __all__ = [
     "TrainSettings",
     "ablation",
+    "device_batches",
     "evaluate_model",
     "evaluate_predictions",
+    "feed_for_fit",
     "fit_run",
     "predict_partition",
     "run_callbacks",
