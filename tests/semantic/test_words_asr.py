@@ -103,6 +103,38 @@ def test_recognize_matched_words_lie_at_espeak_times():
     assert np.median(be) < 0.05
 
 
+def test_a_recording_s_words_do_not_depend_on_what_was_decoded_before(monkeypatch):
+    """The process keeps one decoder, and pocketsphinx's noise removal adapts with every
+    utterance: each recording and each alignment starts from the decoder's first state.
+    Reference: the same calls on new decoders (as a new process has), compared exactly,
+    down to the last utterance's score."""
+    from semser_tf.semantic.words import asr
+
+    text = "the weather today was wonderful and we walked along the river"
+    audio, _ = synthesize(text, voice="en-us")
+    rng = np.random.default_rng(4)
+    burst = (0.6 * rng.standard_normal(3 * SR)).astype("float32")
+
+    def words_and_score():
+        got = recognize(audio, SR, workers=1)
+        with asr._lock:
+            score = asr.decoder().hyp().score
+        return [(w.start, w.end, w.word) for w in got], score
+
+    with monkeypatch.context() as m:  # new decoders for the reference, the process's kept
+        m.setattr(asr, "_decoders", {})
+        reference = words_and_score()
+        reference_alignment = align(audio, text, SR)
+    assert reference[0]  # speech was recognised: the comparison below means something
+
+    recognize(burst, SR, workers=1)  # history: a burst of noise before each
+    assert words_and_score() == reference
+    recognize(burst, SR, workers=1)
+    assert words_and_score() == reference
+    recognize(burst, SR, workers=1)
+    assert align(audio, text, SR) == reference_alignment
+
+
 def test_recognize_too_short_and_silent():
     with pytest.raises(RecognitionError, match="too short"):
         recognize(np.zeros(800, np.float32), 16000)  # 50 ms

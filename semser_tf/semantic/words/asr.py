@@ -147,6 +147,28 @@ def decoder(key: str = "default", language_model=None):
         return d
 
 
+def fresh_front_end(d) -> None:
+    """Return decoder ``d``'s feature extraction to its state at creation.
+
+    pocketsphinx's noise removal (``-remove_noise``, on by default) updates its noise
+    estimate with every utterance decoded, and a decoder lives as long as its process. So
+    without a reset the words of a recording depended on what the process had decoded
+    before it: the same utterance scored 0.3196 from a new decoder, 0.3231 after itself
+    and 0.3135 after a burst of noise. Called at the start of every recording and every
+    alignment, it makes their words the same whatever came before (the state still carries
+    from one utterance of a recording to the next). Callers hold :data:`_lock`.
+    """
+    d.reinit_feat()
+
+
+def fresh_decoders() -> None:
+    """:func:`fresh_front_end` on every decoder this process has (alignment retries with
+    the decoders of several beam settings)."""
+    with _lock:
+        for d in _decoders.values():
+            fresh_front_end(d)
+
+
 def utterance_pcm(x: np.ndarray) -> bytes:
     """PCM of one utterance as decoded: :data:`PAD_SECONDS` of silence each side, dithered.
 
@@ -390,14 +412,18 @@ def recognize(
     return decode_ranges(src, ranges, language_model)
 
 
-def decode_ranges(src, ranges, language_model=None) -> list[WordTiming]:
+def decode_ranges(src, ranges, language_model=None, fresh: bool = True) -> list[WordTiming]:
     """Decode the utterances ``ranges`` (16 kHz samples ``[a, b)`` of ``src``, an
     :class:`~semser_tf.semantic.words.stream.AudioSource`) in order with this process's
-    decoder; times in seconds of ``src``."""
+    decoder; times in seconds of ``src``. ``fresh``: from the decoder's state at creation
+    (:func:`fresh_front_end`: a recording's start); ``False`` continues from the utterances
+    decoded last (a part after its warm-up utterances)."""
     words = []
     with _lock:
         d = decoder(language_model=language_model)
         use_lm_search(d)
+        if fresh:
+            fresh_front_end(d)
         for a, b in ranges:
             for s, e, w in decode_segments(d, src.read(a, b), a / ASR_SAMPLE_RATE) or ():
                 if e > s:
@@ -484,7 +510,7 @@ def _run_part(job, language_model) -> list:
     o = job["origin"]
     part = _PartSource(whole, job["start"] - o, job["stop"] - o)
     decode_ranges(part, job["warmup"], language_model)  # words discarded: state only
-    words = decode_ranges(part, job["ranges"], language_model)
+    words = decode_ranges(part, job["ranges"], language_model, fresh=False)
     return [(w.start, w.end, w.word) for w in words]
 
 

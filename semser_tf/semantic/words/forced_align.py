@@ -60,6 +60,7 @@ from .asr import (
     check_duration,
     decode_segments,
     decoder,
+    fresh_decoders,
     is_silent,
     prepare_audio,
     use_lm_search,
@@ -288,6 +289,7 @@ def align(
     duration = len(x) / ASR_SAMPLE_RATE
     out: list[WordTiming] = []
     with _lock:
+        fresh_decoders()  # the same timings whatever the process decoded before
         for n, (start, end, text) in enumerate(sentences):
             words = transcript_words(text)
             if not words:
