@@ -141,6 +141,29 @@ def test_silence_gives_no_words():
 
 
 @needs_whisper
+def test_the_same_audio_gives_the_same_words_every_call():
+    """12 s of a noise-modulated tone, no speech: faster-whisper's own decoding at
+    temperature 0 hallucinates a repetition loop there (its compression ratio above
+    2.4), which its default fallback would decode again by sampling, a different text each
+    call. Decoded at temperature 0 only, with such segments dropped, every call gives the
+    same words, none. Reference: faster-whisper called directly on the same samples."""
+    from semser_tf.semantic.words.stream import open_source
+    from semser_tf.semantic.words.whisper import COMPRESSION_RATIO_LIMIT, whisper_model
+
+    rng = np.random.default_rng(0)
+    t = np.arange(SR * 12) / SR
+    tone = 0.2 * np.sin(2 * np.pi * 180 * t) * np.sin(2 * np.pi * 0.5 * t)
+    audio = (tone + 0.05 * rng.standard_normal(t.size)).astype("float32")
+    x = open_source(audio, SR).read(0, 16000 * 12)
+    raw, _ = whisper_model().transcribe(
+        x, language="en", word_timestamps=True, temperature=0.0, no_speech_threshold=None
+    )
+    assert any(s.compression_ratio > COMPRESSION_RATIO_LIMIT for s in raw)  # the loop is there
+    calls = [recognize_whisper(audio, SR) for _ in range(3)]
+    assert calls[0] == calls[1] == calls[2] == []
+
+
+@needs_whisper
 def test_cli_predict_with_whisper_writes_the_words_heard(tmp_path, monkeypatch):
     # a bare WAV: speech between 2 s silences; the words file holds the spoken words,
     # timed inside the speech (eSpeak NG's own span), and the semantic input is used

@@ -24,6 +24,10 @@ cleaned like transcripts (:func:`semser_tf.data.timings.transcript_words`: edge
 punctuation removed) and lower-cased; words are kept in order and never overlap. Times
 are seconds of the input.
 
+Decoding is at temperature 0 (beam search), so the same audio gives the same words on
+every call; a segment that is a repetition loop is dropped (:data:`COMPRESSION_RATIO_LIMIT`)
+where faster-whisper would decode it again by sampling.
+
 Bad input as for :func:`~semser_tf.semantic.words.asr.recognize`: shorter than
 ``MIN_DURATION`` raises :class:`~semser_tf.semantic.words.asr.RecognitionError`; digital
 silence gives ``[]`` without decoding.
@@ -180,6 +184,16 @@ def whisper_model(model: str | Path = "base", compute_type: str = "int8", cpu_th
         return m
 
 
+COMPRESSION_RATIO_LIMIT = 2.4
+"""A segment whose text compresses (gzip) by more than this is a repetition loop, not
+speech, and is dropped: faster-whisper's ``compression_ratio_threshold``. faster-whisper
+would decode such a segment again by sampling at rising temperatures, and sampling is not
+reproducible (CTranslate2's generators take no seed per call): on 12 s of a
+noise-modulated tone the same call gave six different hallucinations in six calls, and one
+``predict`` of a process gave words where the next gave none. ``recognize_whisper`` decodes
+at temperature 0 only (beam search, the same words every time) and drops what the
+fallback would have redone."""
+
 ALIGN_PAD_S = 0.25
 """Seconds of audio added on each side of a Whisper segment's words for its re-alignment."""
 
@@ -292,6 +306,10 @@ def recognize_whisper(
         return []
     words = []
     with _lock:
+        if align_timings:
+            from .asr import fresh_decoders
+
+            fresh_decoders()  # the alignment's decoders as new: the same times every call
         for a, b in ranges:
             x = src.read(a, b)
             segments, _ = wm.transcribe(
@@ -301,7 +319,9 @@ def recognize_whisper(
                 word_timestamps=True,
                 beam_size=beam_size,
                 vad_filter=False,
+                temperature=0.0,  # no sampling fallback: see COMPRESSION_RATIO_LIMIT
             )
+            segments = [s for s in segments if s.compression_ratio <= COMPRESSION_RATIO_LIMIT]
             words.extend(
                 _words_of(
                     segments,
