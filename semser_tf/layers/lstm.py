@@ -33,23 +33,17 @@ import os
 import keras
 from keras import ops
 
-from semser_tf.errors import ConfigError
+from semser_tf.switches import tri_state
 
 
 def kernel_switch(value: str) -> bool | str:
     """``SEMSER_LSTM_KERNEL``'s value: ``"auto"`` (empty or auto), ``True`` (1, on, true,
     yes) or ``False`` (0, off, false, no)."""
-    v = value.strip().lower()
-    if v in ("", "auto"):
-        return "auto"
-    if v in ("1", "on", "true", "yes"):
-        return True
-    if v in ("0", "off", "false", "no"):
-        return False
-    raise ConfigError(
-        f"SEMSER_LSTM_KERNEL={value!r}: expected auto (the default: the one-kernel LSTM on a "
-        "JAX GPU unless it is shared through MPS), 1, on, true, yes (also under MPS) or 0, "
-        "off, false, no (Keras's loop)"
+    return tri_state(
+        "SEMSER_LSTM_KERNEL",
+        value,
+        "auto (the default: the one-kernel LSTM on a JAX GPU unless it is shared through "
+        "MPS), 1, on, true, yes (also under MPS) or 0, off, false, no (Keras's loop)",
     )
 
 

@@ -27,6 +27,7 @@ import threading
 import numpy as np
 
 from semser_tf.errors import ConfigError
+from semser_tf.switches import tri_state
 
 __all__ = ["DEFAULT_DEPTH", "DeviceBatches", "device_batches", "feed_for_fit", "feed_switch"]
 
@@ -38,16 +39,10 @@ _ITEM, _END, _ERROR = "item", "end", "error"
 
 
 def feed_switch(environ=None):
-    """``SEMSER_DEVICE_FEED`` parsed: ``"auto"`` (unset, empty or ``auto``), ``True``
-    (``1``/``true``/``on``) or ``False`` (``0``/``false``/``off``)."""
-    raw = (os.environ if environ is None else environ).get(ENV, "").strip().lower()
-    if raw in ("", "auto"):
-        return "auto"
-    if raw in ("1", "true", "on", "yes"):
-        return True
-    if raw in ("0", "false", "off", "no"):
-        return False
-    raise ConfigError(f"{ENV}={raw!r}: expected auto, 1 (on) or 0 (off)")
+    """``SEMSER_DEVICE_FEED`` parsed (:func:`semser_tf.switches.tri_state`): ``"auto"``
+    (unset, empty or ``auto``), ``True`` (``1``, ``on``, ...) or ``False`` (``0``, ``off``, ...)."""
+    raw = (os.environ if environ is None else environ).get(ENV, "")
+    return tri_state(ENV, raw, "auto (the default), 1, on, true, yes or 0, off, false, no")
 
 
 def _to_numpy(x):
