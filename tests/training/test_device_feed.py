@@ -130,9 +130,13 @@ def test_feed_for_fit_only_where_jax_copies_to_a_device():
 
 
 @pytest.mark.backend_agnostic
-def test_fit_run_through_the_feed_trains_the_same_weights(tmp_path, monkeypatch):
+@pytest.mark.parametrize("steps_per_execution", [None, 3])
+def test_fit_run_through_the_feed_trains_the_same_weights(
+    tmp_path, monkeypatch, steps_per_execution
+):
     """``fit_run`` with the feed forced on (JAX) trains exactly the weights it trains
-    without it: same batches, same order, same steps; the feed was used."""
+    without it: same batches, same order, same steps, also with several steps per
+    execution (Keras takes them from the iterator together); the feed was used."""
     import keras
     import tensorflow as tf
 
@@ -178,7 +182,7 @@ def test_fit_run_through_the_feed_trains_the_same_weights(tmp_path, monkeypatch)
             epoch,
             tf.data.Dataset.from_tensor_slices((x, y[:4], w[:4])).batch(batch),
             out,
-            TrainSettings(epochs=2, patience=2),
+            TrainSettings(epochs=2, patience=2, steps_per_execution=steps_per_execution),
             steps_per_epoch=steps,
             verbose=0,
         )
