@@ -45,9 +45,17 @@ def feed_switch(environ=None):
     return tri_state(ENV, raw, "auto (the default), 1, on, true, yes or 0, off, false, no")
 
 
+def _check_depth(depth) -> int:
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ConfigError(f"device feed depth={depth!r}: expected a positive integer")
+    return depth
+
+
 def _to_numpy(x):
-    if x is None or isinstance(x, np.ndarray):
-        return x
+    import jax
+
+    if x is None or isinstance(x, (np.ndarray, jax.Array)):
+        return x  # a JAX array is already where device_put puts it: no copy back to the host
     return np.asarray(x)  # a tf.Tensor of the loader, or anything with __array__
 
 
@@ -58,7 +66,8 @@ class DeviceBatches:
 
     An error in the source is raised by ``next`` where the batch would have come.
     :meth:`close` (or the end of the source) stops the thread; closing early, as ``fit``
-    does when early stopping ends it, leaves no thread behind.
+    does when early stopping ends it, leaves no thread behind. The thread holds the
+    iterator, so close it (``with``, or :func:`device_batches`) rather than dropping it.
 
     Args:
         batches: an iterable of (nested) arrays: a ``tf.data.Dataset``, a generator.
@@ -69,10 +78,8 @@ class DeviceBatches:
     """
 
     def __init__(self, batches, depth: int = DEFAULT_DEPTH, device=None):
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-            raise ConfigError(f"device feed depth={depth!r}: expected a positive integer")
         self.device = device
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._queue: queue.Queue = queue.Queue(maxsize=_check_depth(depth))
         self._stop = threading.Event()
         self._done = False
         self._thread = threading.Thread(
@@ -139,10 +146,6 @@ class DeviceBatches:
     def __exit__(self, *exc):
         self.close()
 
-    def __del__(self):
-        if getattr(self, "_stop", None) is not None and not self._stop.is_set():
-            self._stop.set()
-
 
 def device_batches(batches, depth: int = DEFAULT_DEPTH, device=None):
     """A generator over ``batches`` copied to the device ``depth`` ahead by a thread
@@ -155,7 +158,15 @@ def device_batches(batches, depth: int = DEFAULT_DEPTH, device=None):
     >>> items = [(np.full((2, 3), i, "float32"),) for i in range(3)]
     >>> tuple(int(x.sum()) for (x,) in device_batches(items))  # the same batches, in order
     (0, 6, 12)
+
+    Raises:
+        ConfigError: a ``depth`` below 1, at once (the thread starts with the first batch).
     """
+    _check_depth(depth)
+    return _fed(batches, depth, device)
+
+
+def _fed(batches, depth, device):
     with DeviceBatches(batches, depth, device) as feed:
         yield from feed
 

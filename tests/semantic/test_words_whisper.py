@@ -140,6 +140,32 @@ def test_silence_gives_no_words():
     assert recognize_whisper(np.zeros(32000, np.float32), 16000) == []
 
 
+def test_decoding_asks_for_temperature_0_and_drops_repetition_loops(monkeypatch):
+    """What recognize_whisper asks of faster-whisper and keeps of its answer, with a stand-in
+    model (no model needed): temperature 0 only, and a segment above the compression ratio
+    limit dropped while the one below it is kept."""
+    from types import SimpleNamespace as NS
+
+    from semser_tf.semantic.words import whisper as wh
+
+    asked = {}
+
+    def segment(ratio, word, start):
+        return NS(compression_ratio=ratio, words=[NS(start=start, end=start + 0.4, word=word)])
+
+    class Model:
+        def transcribe(self, x, **kwargs):
+            asked.update(kwargs)
+            return iter([segment(7.06, " loop", 0.5), segment(1.3, " hello", 1.5)]), None
+
+    monkeypatch.setattr(wh, "whisper_model", lambda *a, **k: Model())
+    t = np.arange(3 * 16000) / 16000
+    audio = (0.3 * np.sin(2 * np.pi * 200 * t)).astype("float32")
+    got = recognize_whisper(audio, 16000, align_timings=False)
+    assert asked["temperature"] == 0.0
+    assert [w.word for w in got] == ["hello"]
+
+
 @needs_whisper
 def test_the_same_audio_gives_the_same_words_every_call():
     """12 s of a noise-modulated tone, no speech: faster-whisper's own decoding at

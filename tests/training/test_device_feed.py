@@ -63,7 +63,10 @@ def test_at_most_depth_batches_wait():
 
     with DeviceBatches(counting(), depth=3) as feed:
         first = next(feed)
-        time.sleep(0.3)  # room for the thread to run ahead as far as it may
+        deadline = time.monotonic() + 30
+        while len(produced) < 1 + 3 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the thread runs ahead until the queue is full
+        time.sleep(0.2)  # room to run further, which it must not
         # 1 taken + 3 waiting + 1 read and blocked on the full queue
         assert 1 + 3 <= len(produced) <= 1 + 3 + 1
         assert float(np.asarray(first[0])[0]) == 0.0
@@ -106,6 +109,17 @@ def test_switch_and_depth_are_checked():
         feed_switch({"SEMSER_DEVICE_FEED": "sometimes"})
     with pytest.raises(ConfigError, match="depth=0: expected a positive integer"):
         DeviceBatches([], depth=0)
+    with pytest.raises(ConfigError, match="depth=-1"):  # at the call, not at the first batch
+        device_batches([], depth=-1)
+    assert not _feed_threads()
+
+
+def test_device_arrays_are_not_copied_back_to_the_host(monkeypatch):
+    """A batch already on the device goes on as it is (np.asarray would copy it back)."""
+    x = jax.device_put(np.arange(6, dtype="float32"))
+    monkeypatch.setattr(np, "asarray", lambda *a, **k: pytest.fail("copied to the host"))
+    ((got,),) = list(device_batches([(x,)]))
+    assert got is x or bool((got == x).all())
 
 
 @pytest.mark.backend_agnostic
